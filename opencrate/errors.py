@@ -1,0 +1,156 @@
+"""The one exception tree of OpenCrate.
+
+Every error the project raises on purpose derives from :class:`OpenCrateError`::
+
+    OpenCrateError
+    ├── StoreError              a store could not do what was asked
+    │   ├── StoreClosed         you closed it (after aclose(), or during shutdown)
+    │   └── StoreCorrupt        its file is not a usable database (it was quarantined)
+    ├── NotFound                the named thing does not exist
+    ├── Conflict                it exists already, or its state forbids the change
+    ├── InvalidInput            bad input from a caller (also a ValueError)
+    │   └── ConfigError         bad configuration; names the file, line and key
+    ├── BridgeError             a field bus failed; carries the device
+    │   ├── BridgeTimeout
+    │   ├── ProtocolError
+    │   └── DeviceError         the device answered with an error (e.g. Modbus exception)
+    └── AuthError               not logged in, or not allowed
+        └── Forbidden
+
+Library errors (``sqlite3``, ``psycopg``, protocol stacks) are translated at each
+boundary with :func:`map_exceptions`, so callers never see them bare. The HTTP
+layer maps these types to status codes in exactly one place
+(``opencrate.api.errors``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = [
+    "AuthError",
+    "BridgeError",
+    "BridgeTimeout",
+    "ConfigError",
+    "Conflict",
+    "DeviceError",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "OpenCrateError",
+    "ProtocolError",
+    "StoreClosed",
+    "StoreCorrupt",
+    "StoreError",
+    "map_exceptions",
+]
+
+
+class OpenCrateError(Exception):
+    """Base of every error OpenCrate raises on purpose.
+
+    ``detail`` carries structured context (node id, device, store name) that the
+    API returns beside the message.
+    """
+
+    code = "error"
+
+    def __init__(self, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail: dict[str, Any] = detail
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class StoreError(OpenCrateError):
+    code = "store_error"
+
+
+class StoreClosed(StoreError):
+    code = "store_closed"
+
+
+class StoreCorrupt(StoreError):
+    code = "store_corrupt"
+
+
+class NotFound(OpenCrateError):
+    code = "not_found"
+
+
+class Conflict(OpenCrateError):
+    code = "conflict"
+
+
+class InvalidInput(OpenCrateError, ValueError):
+    code = "invalid_input"
+
+
+class ConfigError(InvalidInput):
+    """Bad configuration. The message names the file, line and key where known."""
+
+    code = "config_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        **detail: Any,
+    ) -> None:
+        where = ":".join(str(p) for p in (file, line) if p is not None)
+        if key is not None:
+            where = f"{where} [{key}]" if where else f"[{key}]"
+        super().__init__(f"{where}: {message}" if where else message, **detail)
+        self.file, self.line, self.key = file, line, key
+
+
+class BridgeError(OpenCrateError):
+    code = "bridge_error"
+
+
+class BridgeTimeout(BridgeError):
+    code = "bridge_timeout"
+
+
+class ProtocolError(BridgeError):
+    code = "protocol_error"
+
+
+class DeviceError(BridgeError):
+    code = "device_error"
+
+
+class AuthError(OpenCrateError):
+    code = "unauthorized"
+
+
+class Forbidden(AuthError):
+    code = "forbidden"
+
+
+@contextlib.contextmanager
+def map_exceptions(
+    mapping: Mapping[type[BaseException], type[OpenCrateError]], **detail: Any
+) -> Iterator[None]:
+    """Translate library exceptions into OpenCrate ones at a boundary.
+
+    The first entry of ``mapping`` that the raised exception is an instance of
+    wins, so list subclasses before their bases. The original is kept as
+    ``__cause__``.
+    """
+    try:
+        yield
+    except OpenCrateError:
+        raise
+    except Exception as exc:
+        for source, target in mapping.items():
+            if isinstance(exc, source):
+                raise target(str(exc) or type(exc).__name__, **detail) from exc
+        raise

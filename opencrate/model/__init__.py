@@ -1,0 +1,1 @@
+"""The building model: nodes, values, protocol bindings and tags."""

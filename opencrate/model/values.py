@@ -1,0 +1,92 @@
+"""Point values and point status.
+
+A point's value is a plain Python scalar: ``float`` for analog points, ``bool``
+for binary ones, ``int`` for multi-state (enumerated) ones and ``str`` for text.
+Keeping values as builtins (rather than wrapping them) keeps the hot path
+(PointStore.set -> bus -> persistence) cheap and makes JSON trivial.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import TypeAlias
+
+from opencrate.errors import InvalidInput
+
+__all__ = ["PointStatus", "PointValue", "ValueKind", "coerce_value", "value_kind"]
+
+PointValue: TypeAlias = float | int | bool | str
+
+
+class PointStatus(enum.StrEnum):
+    """Health of a point's current value (Haystack ``curStatus`` plus ``overridden``)."""
+
+    OK = "ok"
+    STALE = "stale"  # no fresh reading within the expected interval
+    FAULT = "fault"  # the device reports the value is bad
+    DOWN = "down"  # the device cannot be reached
+    DISABLED = "disabled"  # polling turned off
+    OVERRIDDEN = "overridden"  # an operator override is in force
+    UNKNOWN = "unknown"  # never read since start
+
+
+class ValueKind(enum.StrEnum):
+    NUMBER = "number"
+    BOOL = "bool"
+    ENUM = "enum"
+    STR = "str"
+
+
+def value_kind(value: PointValue) -> ValueKind:
+    # bool before int: bool is a subclass of int.
+    if isinstance(value, bool):
+        return ValueKind.BOOL
+    if isinstance(value, int):
+        return ValueKind.ENUM
+    if isinstance(value, float):
+        return ValueKind.NUMBER
+    return ValueKind.STR
+
+
+def coerce_value(raw: object, kind: ValueKind | None = None, *, what: str = "value") -> PointValue:
+    """Turn JSON or text input into a point value of ``kind`` (or its natural kind).
+
+    Raises :class:`InvalidInput` naming ``what`` for anything that is not a
+    finite number, a boolean, an integer state or a string.
+    """
+    if kind is None:
+        if isinstance(raw, bool | int | str):
+            return raw
+        if isinstance(raw, float):
+            if not math.isfinite(raw):
+                raise InvalidInput(f"{what} must be a finite number, got {raw!r}")
+            return raw
+        raise InvalidInput(f"{what} must be a number, boolean or string, got {type(raw).__name__}")
+    try:
+        if kind is ValueKind.NUMBER:
+            if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+                raise ValueError
+            number = float(raw)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
+        if kind is ValueKind.BOOL:
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, int | float) and raw in (0, 1):
+                return bool(raw)
+            if isinstance(raw, str) and raw.lower() in ("true", "false", "on", "off", "1", "0"):
+                return raw.lower() in ("true", "on", "1")
+            raise ValueError
+        if kind is ValueKind.ENUM:
+            if isinstance(raw, bool):
+                raise ValueError
+            if isinstance(raw, int):
+                return raw
+            if isinstance(raw, float | str) and float(raw).is_integer():
+                return int(float(raw))
+            raise ValueError
+        return str(raw)
+    except ValueError:
+        raise InvalidInput(f"{what} {raw!r} is not a valid {kind.value}") from None

@@ -1,0 +1,1 @@
+"""The runtime: store actors, the event bus, watches and the supervisor."""
