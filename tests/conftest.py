@@ -17,8 +17,10 @@ def bus() -> EventBus:
 
 
 @pytest.fixture
-def clock() -> TrioClock:
+async def clock() -> TrioClock:
     # Wall time that moves with trio's clock (virtual under autojump_clock).
+    # Async so pytest-trio creates it inside the test's trio run: TrioClock reads
+    # trio.current_time() when it is made.
     return TrioClock(start_ms=1_700_000_000_000)
 
 
