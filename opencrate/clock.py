@@ -50,15 +50,19 @@ class TrioClock:
 
     Under ``autojump_clock`` a ``trio.sleep(3600)`` returns at once, and this
     clock has moved one hour: expiry logic sees the time it expects. Must be
-    created and read inside a trio run.
+    created inside a trio run; it may then be read from that run's worker
+    threads too (store actors stamp commits in their thread), because it keeps
+    the run's clock object instead of asking the thread-local run context.
     """
 
     def __init__(self, start_ms: int | None = None) -> None:
         self._start_ms = SystemClock().now_ms() if start_ms is None else start_ms
-        self._trio_start = trio.current_time()
+        self._trio_clock = trio.lowlevel.current_clock()
+        self._trio_start = self._trio_clock.current_time()
 
     def now_ms(self) -> int:
-        return self._start_ms + round((trio.current_time() - self._trio_start) * 1000)
+        elapsed = self._trio_clock.current_time() - self._trio_start
+        return self._start_ms + round(elapsed * 1000)
 
 
 def ms_to_datetime(ts_ms: int) -> datetime:
