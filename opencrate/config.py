@@ -1,0 +1,102 @@
+"""Process settings: where data lives, what to serve, which scenario to load.
+
+Settings come from (later wins): defaults, an ``opencrate.toml`` file, command
+line options. Unknown keys are errors (a typo must not be silently ignored),
+and every error names the file and the key.
+
+.. code-block:: toml
+
+    [server]
+    host = "127.0.0.1"
+    port = 8080
+
+    [data]
+    dir = "data"
+
+    [scenario]
+    file = "examples/office.toml"
+    simulate = true          # drive points from the scenario's simulated signals
+
+    [bus]
+    capacity = 4096
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+from attrs import frozen
+
+from opencrate.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+
+@frozen(kw_only=True)
+class Settings:
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    scenario: Path | None = None
+    simulate: bool = False
+    bus_capacity: int = 4096
+    #: Extra TOML sections for components (persistence, events, alarms ...), as read.
+    sections: dict[str, Any] = attrs.field(factory=dict)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return attrs.evolve(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# section -> {key: (settings field, type)}
+_KNOWN: dict[str, dict[str, tuple[str, type]]] = {
+    "server": {"host": ("host", str), "port": ("port", int)},
+    "data": {"dir": ("data_dir", str)},
+    "scenario": {"file": ("scenario", str), "simulate": ("simulate", bool)},
+    "bus": {"capacity": ("bus_capacity", int)},
+}
+
+#: Sections owned by components, passed through in ``Settings.sections``.
+COMPONENT_SECTIONS = frozenset({"persistence", "events", "alarms", "properties", "history"})
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read ``path`` (TOML) into Settings; defaults when ``path`` is None."""
+    if path is None:
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("settings file not found", file=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+    values: dict[str, Any] = {}
+    sections: dict[str, Any] = {}
+    for section, table in data.items():
+        if section in COMPONENT_SECTIONS:
+            sections[section] = table
+            continue
+        known = _KNOWN.get(section)
+        if known is None or not isinstance(table, dict):
+            raise ConfigError(f"unknown section [{section}]", file=str(path), key=section)
+        for key, value in table.items():
+            if key not in known:
+                raise ConfigError("unknown setting", file=str(path), key=f"{section}.{key}")
+            field_name, kind = known[key]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ConfigError(
+                    f"must be {kind.__name__}, got {value!r}",
+                    file=str(path),
+                    key=f"{section}.{key}",
+                )
+            values[field_name] = value
+    if "data_dir" in values:
+        values["data_dir"] = (path.parent / values["data_dir"]).resolve()
+    if "scenario" in values:
+        values["scenario"] = (path.parent / values["scenario"]).resolve()
+    port = values.get("port", 8080)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port {port} is out of range", file=str(path), key="server.port")
+    return Settings(sections=sections, **values)

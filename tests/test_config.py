@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from opencrate.config import Settings, load_settings
+from opencrate.errors import ConfigError
+
+
+def test_defaults_work_without_a_file() -> None:
+    settings = load_settings(None)
+    assert settings == Settings()
+    assert settings.port == 8080
+
+
+def test_file_values_and_relative_paths(tmp_path: Path) -> None:
+    path = tmp_path / "opencrate.toml"
+    path.write_text(
+        '[server]\nport = 9000\n[data]\ndir = "db"\n[persistence]\ndefault = "sqlite"\n'
+    )
+    settings = load_settings(path)
+    assert settings.port == 9000
+    assert settings.data_dir == (tmp_path / "db").resolve()
+    assert settings.sections == {"persistence": {"default": "sqlite"}}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[server]\nprot = 1\n", r"\[server.prot\]: unknown setting"),
+        ("[sever]\nport = 1\n", r"\[sever\]: unknown section"),
+        ('[server]\nport = "80"\n', r"\[server.port\]: must be int"),
+        ("[server]\nport = 70000\n", r"port 70000 is out of range"),
+        ("[server\n", "not valid TOML"),
+    ],
+)
+def test_bad_settings_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "opencrate.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml")
