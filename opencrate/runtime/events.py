@@ -10,6 +10,7 @@ websocket stream and the event log: ``{"type": "ValueChanged", "ts_ms": ..., ...
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -43,6 +44,11 @@ __all__ = [
     "event_from_dict",
     "event_to_dict",
 ]
+
+
+def _str_tuple(items: Iterable[str]) -> tuple[str, ...]:
+    # A typed converter: mypy cannot infer the element type through ``converter=tuple``.
+    return tuple(items)
 
 
 @frozen(kw_only=True)
@@ -105,7 +111,7 @@ class EntityCreated(Event):
 @frozen(kw_only=True)
 class EntityUpdated(Event):
     entity_id: str
-    changed_fields: tuple[str, ...] = field(converter=tuple)
+    changed_fields: tuple[str, ...] = field(converter=_str_tuple)
 
 
 @frozen(kw_only=True)
@@ -136,7 +142,7 @@ class DeviceRecovered(Event):
 @frozen(kw_only=True)
 class DeviceAccepted(Event):
     device_key: str
-    created_node_ids: tuple[str, ...] = field(converter=tuple)
+    created_node_ids: tuple[str, ...] = field(converter=_str_tuple)
 
 
 @frozen(kw_only=True)
