@@ -1,0 +1,34 @@
+"""``GET /api/bus/stats``: event bus, store actor and point table statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from quart import Blueprint
+
+from opencrate.api.context import services
+
+blueprint = Blueprint("bus", __name__)
+
+
+@blueprint.get("/bus/stats")
+async def bus_stats() -> dict[str, Any]:
+    """Counters that show whether the system keeps up.
+
+    ``bus.published`` counts every event published; each entry of
+    ``bus.subscribers`` has the subscriber's ``name``, the event types it takes
+    (``keys``, empty for all), ``capacity``, current ``depth``, ``delivered``,
+    ``dropped`` (events it lost because its queue was full) and
+    ``lag_reports`` (``Lagged`` markers it was sent). ``stores`` has one entry
+    per store actor (queue depth, commands served and failed, batch sizes,
+    last commit time); ``points`` is the in-memory point table's counters.
+    """
+    svc = services()
+    return {
+        "bus": attrs.asdict(svc.bus.statistics()),
+        "stores": {
+            stats.name: attrs.asdict(stats) for stats in (s.statistics() for s in svc.stores())
+        },
+        "points": attrs.asdict(svc.points.statistics()),
+    }
