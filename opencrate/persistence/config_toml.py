@@ -1,0 +1,429 @@
+"""Read the project's TOML persistence configuration (and its JSON twin from the API).
+
+The ``[persistence]`` section of ``opencrate.toml``, or a file of its own with
+the same content (optionally wrapped in ``[persistence]``)::
+
+    default = "sqlite"                      # the service queries use when none is named
+
+    [services.sqlite]                       # the name; kind defaults to the name
+    persist = "sqlite.persist"              # optional: take the model from an openHAB file
+
+    [services.sqlite.strategies]
+    every5min = "0 */5 * * * ?"
+
+    [services.sqlite.filters]
+    tenth   = { threshold = 0.1 }
+    fivePct = { threshold = 5, unit = "%" }
+    hourly  = { time = "1h" }
+    onlyOn  = { equal = ["ON", "true"] }
+    notOff  = { not_equal = ["OFF"] }
+    comfort = { inside = [18, 26] }
+    extreme = { outside = [0, 40] }
+
+    [[services.sqlite.items]]
+    points = ["*"]
+    strategies = ["everyChange", "every5min"]
+
+    [[services.sqlite.items]]
+    points = ["ahu1*", "!ahu1/debug"]
+    strategies = ["restoreOnStartup"]
+    filters = ["tenth"]
+    alias = "ahu"
+
+    [services.sqlite.aliases]
+    "1001/ai-1" = "outside_air_temp"
+
+    [services.forecast]
+    kind = "memory"
+    max_entries = 512
+
+Unknown keys are errors. tomllib gives no positions for values, so
+:class:`_Locator` finds the line of an offending token by scanning the text
+under the right table header; every :class:`~opencrate.errors.ConfigError`
+names the file, that line and the token.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from opencrate.clock import parse_duration_ms
+from opencrate.errors import ConfigError, InvalidInput
+from opencrate.persistence.config import (
+    SERVICE_KINDS,
+    CronStrategy,
+    EqualsFilter,
+    Filter,
+    ItemConfig,
+    PersistenceConfig,
+    RangeFilter,
+    Selector,
+    ServiceConfig,
+    ThresholdFilter,
+    TimeFilter,
+)
+from opencrate.persistence.persist_syntax import parse_persist
+
+__all__ = [
+    "OPTIONS",
+    "load_config_file",
+    "parse_config_mapping",
+    "parse_config_text",
+    "service_from_mapping",
+]
+
+#: Service options per kind: key -> (type, default). Anything else is an error.
+OPTIONS: dict[str, dict[str, tuple[type, Any]]] = {
+    "sqlite": {},
+    "memory": {"max_entries": (int, 512)},
+    "postgresql": {
+        "dsn": (str, None),
+        "schema": (str, "public"),
+        "table": (str, "opencrate_samples"),
+        "spool_max": (int, 100_000),
+        "batch_max": (int, 1000),
+    },
+}
+_MODEL_KEYS = frozenset({"kind", "persist", "strategies", "filters", "items", "aliases"})
+_FILTER_KINDS = ("threshold", "time", "equal", "not_equal", "inside", "outside")
+_ITEM_KEYS = frozenset({"points", "strategies", "filters", "alias"})
+
+PathKey = tuple[str | int, ...]
+Locate = Callable[[PathKey, str | None], int | None]
+
+
+class _Locator:
+    """Finds the line of a token under a TOML table header (tomllib keeps no positions)."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*(.+?)\s*\]\]?\s*(?:#.*)?$")
+
+    def __init__(self, text: str, prefix: PathKey = ()) -> None:
+        self.prefix = prefix
+        self.lines = text.splitlines()
+        # (first line number, header path) for every table header, in order.
+        self.headers: list[tuple[int, PathKey]] = []
+        counts: dict[PathKey, int] = {}
+        for number, line in enumerate(self.lines, start=1):
+            match = self._HEADER.match(line)
+            if match is None:
+                continue
+            path: PathKey = tuple(_split_key(match.group(2)))
+            if match.group(1) == "[[":
+                index = counts.get(path, 0)
+                counts[path] = index + 1
+                path = (*path, index)
+            self.headers.append((number, path))
+
+    def __call__(self, path: PathKey, token: str | None) -> int | None:
+        full = (*self.prefix, *path)
+        if not full:
+            # Top-level keys live above the first table header.
+            end = self.headers[0][0] if self.headers else len(self.lines) + 1
+            return self._search(1, end, token)
+        for length in range(len(full), -1, -1):
+            for i, (start, header) in enumerate(self.headers):
+                if header != full[:length]:
+                    continue
+                end = self.headers[i + 1][0] if i + 1 < len(self.headers) else len(self.lines) + 1
+                return self._search(start, end, token) or start
+        return None
+
+    def _search(self, start: int, end: int, token: str | None) -> int | None:
+        if token:
+            for number in range(start, end):
+                if token in self.lines[number - 1]:
+                    return number
+        return None
+
+
+def _split_key(text: str) -> list[str]:
+    return [
+        part.strip().strip("\"'")
+        for part in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', text)
+        if part.strip()
+    ]
+
+
+class _Reader:
+    """Converts one service's table, raising ConfigError with file, line and token."""
+
+    def __init__(self, file: str | None, locate: Locate | None) -> None:
+        self.file = file
+        self.locate = locate
+
+    def fail(self, path: PathKey, token: object, message: str) -> NoReturn:
+        text = None if token is None else str(token)
+        line = self.locate(path, text) if self.locate else None
+        where = ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
+        raise ConfigError(f"{where}: {message}", file=self.file, line=line, key=text)
+
+    def table(self, path: PathKey, value: object) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            self.fail(path, path[-1] if path else None, "must be a table")
+        return value
+
+    def strings(self, path: PathKey, value: object, what: str) -> list[str]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(path, value, f"must be a list of {what} (strings)")
+        return list(value)
+
+    def service(self, name: str, table: Mapping[str, Any], base: Path | None) -> ServiceConfig:
+        path: PathKey = ("services", name)
+        kind = table.get("kind", name if name in SERVICE_KINDS else None)
+        if kind not in SERVICE_KINDS:
+            self.fail(
+                path,
+                kind if kind is not None else name,
+                (
+                    f"unknown service kind {kind!r}; use one of {', '.join(sorted(SERVICE_KINDS))}"
+                    if kind is not None
+                    else 'say which kind it is: kind = "sqlite", "postgresql" or "memory"'
+                ),
+            )
+        options = self.options(path, kind, table)
+        persist = table.get("persist")
+        if persist is not None:
+            return self.from_persist_file(path, name, kind, table, persist, base, options)
+        service = ServiceConfig(
+            name=name,
+            kind=kind,
+            strategies=self.strategies(path, table.get("strategies", {})),
+            filters=tuple(
+                self.filter((*path, "filters"), fname, spec)
+                for fname, spec in self.table((*path, "filters"), table.get("filters", {})).items()
+            ),
+            items=tuple(
+                self.item((*path, "items", i), entry)
+                for i, entry in enumerate(self.item_list(path, table.get("items", [])))
+            ),
+            aliases=self.aliases(path, table.get("aliases", {})),
+            options=options,
+            source=self.file,
+        )
+        for problem in service.problems():
+            if problem.item is not None:
+                index = service.items.index(problem.item)
+                self.fail((*path, "items", index), problem.token, problem.message)
+            self.fail(path, problem.token, problem.message)
+        return service
+
+    def from_persist_file(
+        self,
+        path: PathKey,
+        name: str,
+        kind: str,
+        table: Mapping[str, Any],
+        persist: object,
+        base: Path | None,
+        options: dict[str, Any],
+    ) -> ServiceConfig:
+        if not isinstance(persist, str):
+            self.fail(path, persist, "persist must be a file name")
+        both = sorted(k for k in ("strategies", "filters", "items", "aliases") if k in table)
+        if both:
+            self.fail(path, both[0], "give the model either in a .persist file or here, not both")
+        file = (base / persist) if base is not None else Path(persist)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            self.fail(path, persist, f"cannot read {file}: {exc.strerror or exc}")
+        parsed = parse_persist(text, service=name, kind=kind, file=str(file))
+        return ServiceConfig(
+            name=parsed.name,
+            kind=parsed.kind,
+            strategies=parsed.strategies,
+            filters=parsed.filters,
+            items=parsed.items,
+            aliases=parsed.aliases,
+            options=options,
+            source=str(file),
+        )
+
+    def options(self, path: PathKey, kind: str, table: Mapping[str, Any]) -> dict[str, Any]:
+        known = OPTIONS[kind]
+        options: dict[str, Any] = {}
+        for key, value in table.items():
+            if key in _MODEL_KEYS:
+                continue
+            if key not in known:
+                allowed = sorted(_MODEL_KEYS | set(known))
+                self.fail(path, key, f"unknown key {key!r} (allowed: {', '.join(allowed)})")
+            kind_type = known[key][0]
+            if not isinstance(value, kind_type) or isinstance(value, bool):
+                self.fail(path, key, f"{key} must be {kind_type.__name__}, got {value!r}")
+            if isinstance(value, int) and value <= 0:
+                self.fail(path, key, f"{key} must be positive, got {value}")
+            options[key] = value
+        for key, (_type, default) in known.items():
+            if key not in options:
+                if default is None:
+                    self.fail(path, path[-1], f"a {kind} service needs {key!r}")
+                options[key] = default
+        return options
+
+    def strategies(self, path: PathKey, value: object) -> tuple[CronStrategy, ...]:
+        where = (*path, "strategies")
+        out = []
+        for name, expression in self.table(where, value).items():
+            if not isinstance(expression, str):
+                self.fail(where, name, "a cron strategy is a cron expression in quotes")
+            try:
+                out.append(CronStrategy(name=name, expression=expression))
+            except InvalidInput as exc:
+                self.fail(where, expression, exc.message)
+        return tuple(out)
+
+    def filter(self, path: PathKey, name: str, spec: object) -> Filter:
+        spec = self.table((*path, name), spec)
+        kinds = [k for k in _FILTER_KINDS if k in spec]
+        extra = sorted(set(spec) - set(_FILTER_KINDS) - {"unit"})
+        if extra:
+            self.fail(path, extra[0], f"filter {name}: unknown key {extra[0]!r}")
+        if len(kinds) != 1:
+            self.fail(path, name, f"filter {name} needs exactly one of {', '.join(_FILTER_KINDS)}")
+        kind = kinds[0]
+        value = spec[kind]
+        unit = spec.get("unit")
+        if unit is not None and not (kind == "threshold" and unit == "%"):
+            self.fail(path, unit, f'filter {name}: only unit = "%" on a threshold is supported')
+        if kind == "threshold":
+            if not _is_number(value) or value < 0:
+                self.fail(path, name, f"filter {name}: threshold must be a number >= 0")
+            return ThresholdFilter(name=name, value=float(value), relative=unit == "%")
+        if kind == "time":
+            if not isinstance(value, str):
+                self.fail(path, name, f'filter {name}: time is a duration such as "15m"')
+            try:
+                interval = parse_duration_ms(value)
+            except InvalidInput as exc:
+                self.fail(path, value, f"filter {name}: {exc.message}")
+            return TimeFilter(name=name, interval_ms=interval)
+        if kind in ("equal", "not_equal"):
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(isinstance(v, str | int | float) for v in values):
+                self.fail(path, name, f"filter {name}: {kind} takes a list of values")
+            return EqualsFilter(
+                name=name, values=tuple(str(v) for v in values), negate=kind == "not_equal"
+            )
+        if not (isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))):
+            self.fail(path, name, f"filter {name}: {kind} takes [lower, upper]")
+        lower, upper = float(value[0]), float(value[1])
+        if lower > upper:
+            self.fail(path, name, f"filter {name}: lower bound {lower:g} is above {upper:g}")
+        return RangeFilter(name=name, lower=lower, upper=upper, inside=kind == "inside")
+
+    def item_list(self, path: PathKey, value: object) -> Sequence[object]:
+        if not isinstance(value, list):
+            self.fail(path, "items", "items must be an array of tables ([[...items]])")
+        return value
+
+    def item(self, path: PathKey, entry: object) -> ItemConfig:
+        table = self.table(path, entry)
+        extra = sorted(set(table) - _ITEM_KEYS)
+        if extra:
+            self.fail(path, extra[0], f"unknown key {extra[0]!r} (allowed: {sorted(_ITEM_KEYS)})")
+        if "points" not in table:
+            self.fail(path, None, "an item line needs points = [...]")
+        selectors = []
+        for text in self.strings(path, table["points"], "selectors"):
+            try:
+                selectors.append(Selector.parse(text))
+            except InvalidInput as exc:
+                self.fail(path, text, exc.message)
+        alias = table.get("alias")
+        if alias is not None and (not isinstance(alias, str) or not alias):
+            self.fail(path, alias, "alias must be a non-empty string")
+        return ItemConfig(
+            selectors=tuple(selectors),
+            strategies=tuple(self.strings(path, table.get("strategies", []), "strategy names")),
+            filters=tuple(self.strings(path, table.get("filters", []), "filter names")),
+            alias=alias,
+            line=self.locate(path, None) if self.locate else None,
+        )
+
+    def aliases(self, path: PathKey, value: object) -> dict[str, str]:
+        where = (*path, "aliases")
+        out: dict[str, str] = {}
+        for point, alias in self.table(where, value).items():
+            if not isinstance(alias, str) or not alias:
+                self.fail(where, point, "an alias is a non-empty string")
+            out[point] = alias
+        return out
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def service_from_mapping(
+    name: str,
+    table: Mapping[str, Any],
+    *,
+    file: str | None = None,
+    base: Path | None = None,
+    locate: Locate | None = None,
+) -> ServiceConfig:
+    """One service's table (TOML or API JSON) -> :class:`ServiceConfig`; ConfigError if bad."""
+    reader = _Reader(file, locate)
+    return reader.service(name, reader.table(("services", name), table), base)
+
+
+def parse_config_mapping(
+    data: Mapping[str, Any],
+    *,
+    file: str | None = None,
+    base: Path | None = None,
+    locate: Locate | None = None,
+) -> PersistenceConfig:
+    """The ``[persistence]`` content -> :class:`PersistenceConfig`; ConfigError if bad."""
+    reader = _Reader(file, locate)
+    extra = sorted(set(data) - {"default", "services"})
+    if extra:
+        reader.fail((), extra[0], f"unknown key {extra[0]!r} (allowed: default, services)")
+    services = tuple(
+        service_from_mapping(name, table, file=file, base=base, locate=locate)
+        for name, table in reader.table(("services",), data.get("services", {})).items()
+    )
+    default = data.get("default")
+    if default is not None and default not in {s.name for s in services}:
+        reader.fail((), default, f"default service {default!r} is not configured")
+    return PersistenceConfig(services=services, default=default)
+
+
+def parse_config_text(text: str, *, file: str | None = None) -> PersistenceConfig:
+    """A TOML document (``[persistence]`` section or the bare content) -> model."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(
+            f"not valid TOML: {exc}", file=file, line=int(match.group(1)) if match else None
+        ) from None
+    prefix: PathKey = ()
+    if "persistence" in data:
+        data, prefix = data["persistence"], ("persistence",)
+    base = Path(file).parent if file else None
+    return parse_config_mapping(data, file=file, base=base, locate=_Locator(text, prefix))
+
+
+def load_config_file(path: Path) -> PersistenceConfig:
+    """Read a ``.persist`` file (one service, named after the file) or a TOML file.
+
+    Raises :class:`ConfigError` naming the file, line and token on any problem.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+    if path.suffix == ".persist":
+        service = parse_persist(text, service=path.stem, file=str(path))
+        return PersistenceConfig(services=(service,))
+    if path.suffix == ".toml":
+        return parse_config_text(text, file=str(path))
+    raise ConfigError("expected a .persist or .toml file", file=str(path), key=path.suffix)

@@ -1,0 +1,160 @@
+"""The TOML reader: same model as ``.persist``, JSON round trip, errors with file/line/token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from opencrate.errors import ConfigError
+from opencrate.persistence.config import service_to_dict
+from opencrate.persistence.config_toml import (
+    load_config_file,
+    parse_config_text,
+    service_from_mapping,
+)
+from opencrate.persistence.persist_syntax import parse_persist
+
+TOML = """\
+default = "sqlite"
+
+[services.sqlite.strategies]
+everyHour = "0 0 * * * ?"
+
+[services.sqlite.filters]
+tenth = { threshold = 0.1 }
+pct = { threshold = 5, unit = "%" }
+hourly = { time = "1h" }
+onlyOn = { equal = ["ON"] }
+comfort = { inside = [18, 26] }
+
+[[services.sqlite.items]]
+points = ["*"]
+strategies = ["everyChange", "restoreOnStartup"]
+
+[[services.sqlite.items]]
+points = ["ahu1*", "!ahu1/debug"]
+strategies = ["everyHour"]
+filters = ["tenth", "hourly"]
+alias = "ahu"
+
+[services.sqlite.aliases]
+"1001/ai-1" = "outside_air_temp"
+
+[services.forecast]
+kind = "memory"
+max_entries = 100
+"""
+
+PERSIST = """\
+Strategies { everyHour : "0 0 * * * ?" }
+Filters {
+    tenth : > 0.1
+    pct : > % 5
+    hourly : T 1 h
+    onlyOn : = "ON"
+    comfort : [] 18 26
+}
+Items {
+    * : strategy = everyChange, restoreOnStartup
+    ahu1*, !ahu1/debug -> "ahu" : strategy = everyHour filter = tenth, hourly
+}
+Aliases { 1001/ai-1 -> "outside_air_temp" }
+"""
+
+
+def test_toml_and_persist_load_the_same_model() -> None:
+    cfg = parse_config_text(TOML, file="p.toml")
+    from_persist = parse_persist(PERSIST, service="sqlite")
+    assert cfg.get("sqlite") == from_persist
+    assert cfg.default_service() == "sqlite"
+    forecast = cfg.get("forecast")
+    assert forecast is not None
+    assert forecast.kind == "memory"
+    assert forecast.options == {"max_entries": 100}
+
+
+def test_json_round_trip_gives_an_equal_model() -> None:
+    service = parse_persist(PERSIST, service="sqlite")
+    again = service_from_mapping("sqlite", service_to_dict(service))
+    assert again == service
+
+
+def test_persistence_section_wrapper_and_persist_file(tmp_path: Path) -> None:
+    (tmp_path / "sqlite.persist").write_text(PERSIST)
+    conf = tmp_path / "opencrate.toml"
+    conf.write_text('[persistence.services.sqlite]\npersist = "sqlite.persist"\n')
+    cfg = load_config_file(conf)
+    service = cfg.get("sqlite")
+    assert service is not None
+    assert service.items == parse_persist(PERSIST, service="sqlite").items
+    assert service.source == str(tmp_path / "sqlite.persist")
+    # A .persist file on its own is one service named after the file.
+    assert load_config_file(tmp_path / "sqlite.persist").get("sqlite") == service
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "token", "message"),
+    [
+        (
+            ('filters = ["tenth", "hourly"]', 'filters = ["tenth", "daily"]'),
+            20,
+            "daily",
+            "unknown filter",
+        ),
+        (
+            ('strategies = ["everyHour"]', 'strategies = ["weekly"]'),
+            19,
+            "weekly",
+            "unknown strategy",
+        ),
+        (('everyHour = "0 0 * * * ?"', 'everyHour = "0 0 * *"'), 4, "0 0 * *", "6 fields"),
+        (
+            ('pct = { threshold = 5, unit = "%" }', 'pct = { threshold = 5, unit = "K" }'),
+            8,
+            "K",
+            "unit",
+        ),
+        (('hourly = { time = "1h" }', 'hourly = { time = "soon" }'), 9, "soon", "not a duration"),
+        (
+            ("comfort = { inside = [18, 26] }", "comfort = { inside = [30, 26] }"),
+            11,
+            "comfort",
+            "above",
+        ),
+        (('points = ["ahu1*", "!ahu1/debug"]', 'points = ["ahu1*", "!*"]'), 18, "!*", "exclude"),
+        (("max_entries = 100", "max_entries = 0"), 28, "max_entries", "positive"),
+        (("max_entries = 100", "max_enties = 100"), 28, "max_enties", "unknown key"),
+        (('kind = "memory"', 'kind = "redis"'), 27, "redis", "unknown service kind"),
+        (('default = "sqlite"', 'default = "influx"'), 1, "influx", "not configured"),
+        (('alias = "ahu"', 'alias = "ahu"\ncolour = "red"'), 22, "colour", "unknown key"),
+    ],
+)
+def test_errors_name_file_line_and_token(
+    edit: tuple[str, str], line: int, token: str, message: str
+) -> None:
+    text = TOML.replace(*edit)
+    assert text != TOML
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(text, file="conf/p.toml")
+    err = info.value
+    assert (err.file, err.line, err.key) == ("conf/p.toml", line, token)
+    assert message in str(err)
+
+
+def test_syntax_error_names_the_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config_text('default = "sqlite"\n[services.sqlite\n', file="p.toml")
+    assert info.value.line == 2
+    assert "not valid TOML" in str(info.value)
+
+
+def test_postgresql_needs_a_dsn_and_unknown_file_types_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs 'dsn'"):
+        parse_config_text("[services.postgresql]\n", file="p.toml")
+    other = tmp_path / "p.yaml"
+    other.write_text("")
+    with pytest.raises(ConfigError, match=r"\.persist or \.toml"):
+        load_config_file(other)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config_file(tmp_path / "missing.persist")
