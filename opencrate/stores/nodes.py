@@ -359,9 +359,10 @@ class NodeStore(StoreActor):
         the Node constructor (``tags`` from a list, ``protocol_binding`` from a
         dict in either form, ...). Raises NotFound for an unknown node and
         InvalidInput naming a refused, unknown or invalid field (nothing is
-        written). Publishes ``EntityUpdated`` with the fields whose value
+        written), also for a malformed id. Publishes ``EntityUpdated`` with the fields whose value
         actually changed, after the commit; nothing if none did.
         """
+        validate_node_id(node_id)
         for name in changes:
             if name in _REFUSED_FIELDS:
                 raise InvalidInput(_REFUSED_FIELDS[name], field=name, node_id=node_id)
@@ -443,7 +444,9 @@ class NodeStore(StoreActor):
         NotFound for an unknown node, Conflict when it has children and
         ``recursive`` is false (nothing is deleted). Publishes one
         ``EntityDeleted`` per node, in the returned order, after the commit.
+        InvalidInput for a malformed id.
         """
+        validate_node_id(node_id)
 
         def apply(conn: sqlite3.Connection) -> _Change:
             ids = sql.subtree_ids(conn, node_id)

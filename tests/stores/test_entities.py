@@ -253,7 +253,7 @@ async def test_import_record_survives_reopen(tmp_path: Path, bus: EventBus) -> N
         assert len(nodes) == len(LEGACY)
 
 
-BAD = [
+BAD: list[tuple[str, str, dict[str, Any]]] = [
     ("hq", "Site", {"name": "HQ"}),
     ("floor-1", "Floor", {"parent": "hq"}),
     ("broken", "Point", {"parent": "floor-1", "binding": {"Modbus": {"device_id": "m"}}}),

@@ -299,9 +299,18 @@ async def test_bad_update_names_the_field_and_stores_nothing(
     assert (await store.subtree("1001/analog-input-1")) == [before]
 
 
-async def test_update_unknown_node(store: NodeStore) -> None:
+async def test_unknown_and_malformed_ids(store: NodeStore) -> None:
+    await store.create(site())
     with pytest.raises(NotFound):
         await store.update("ghost", dis="x")
+    for call in (
+        store.update("main/", dis="x"),
+        store.delete("a//b"),
+        store.move(" main", None),
+    ):
+        with pytest.raises(InvalidInput, match="node id"):
+            await call
+    assert store.all() == [site()]
 
 
 # -- move ---------------------------------------------------------------------------------
@@ -447,7 +456,11 @@ async def test_grouped_commands_see_each_other_and_failures_leave_cache_alone(
     assert isinstance(results["bad"], NotFound)
     ahu = store.get("1001")
     # Each update read the other's result inside the transaction: nothing lost.
-    assert (ahu.dis, ahu.tags, ahu.parent_id) == ("AHU-1", {"ahu", "equip", "hot"}, "floor-2")
+    assert (ahu.dis, ahu.tags, ahu.parent_id) == (
+        "AHU-1",
+        frozenset({"ahu", "equip", "hot"}),
+        "floor-2",
+    )
     assert store.get_or_none("x") is None
     assert (await store.subtree("1001"))[0] == ahu
     stats = store.statistics()
