@@ -286,10 +286,9 @@ class NodeStore(StoreActor):
         """
         snap = self._snap()
         return [
-            DanglingRef(node_id=node.id, name=name, target_id=target)
+            DanglingRef(node_id=node_id, name=name, target_id=target)
             for node_id in sorted(snap.nodes)
-            for node in (snap.nodes[node_id],)
-            for name, target in sorted(node.refs.items())
+            for name, target in sorted(snap.nodes[node_id].refs.items())
             if target not in snap.nodes
         ]
 
