@@ -1,0 +1,261 @@
+"""``opencrate serve`` and ``opencrate init``: run a building, or prepare its data directory.
+
+``serve`` builds :class:`~opencrate.app.Services`, runs its supervisor and
+prints the API's URL once start level 60 is reached. SIGINT or SIGTERM asks
+for an orderly shutdown (API first, stores last, drained and committed) and
+the process exits with status 0; a second signal stops waiting for the grace
+periods and exits with status 1 (stores still commit what they acknowledged).
+
+``serve --demo`` serves the office scenario that ships inside the package,
+with simulated signals, from a data directory that is wiped at start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import logging
+import re
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncclick as click
+import trio
+
+from opencrate.app import Services
+from opencrate.config import Settings, load_settings
+from opencrate.errors import OpenCrateError
+from opencrate.runtime.supervisor import Supervisor
+
+__all__ = ["DEMO_DATA_DIR", "DEMO_SCENARIO", "init", "prepare_demo_dir", "serve"]
+
+log = logging.getLogger(__name__)
+
+#: Where ``serve --demo`` keeps its databases unless ``--data`` says otherwise.
+DEMO_DATA_DIR = Path("data/demo")
+#: The demo scenario, as shipped inside the package (``examples/office.toml`` is its copy).
+DEMO_SCENARIO = "examples/office.toml"
+
+# What a data directory may hold for --demo to wipe it: our databases, their
+# WAL/SHM side files and quarantined copies, and the scenario copy we put there.
+_OURS = re.compile(r"^[a-z_]+\.db(-wal|-shm|\.corrupt-[0-9T-]+(-wal|-shm)?)?$|^office\.toml$")
+
+
+def _settings(ctx: click.Context, **changes: Any) -> Settings:
+    config_path = (ctx.obj or {}).get("config_path")
+    try:
+        settings = load_settings(config_path)
+    except OpenCrateError as exc:
+        raise click.ClickException(str(exc)) from None
+    return settings.with_changes(**changes)
+
+
+def prepare_demo_dir(path: Path) -> Path:
+    """Empty (or create) the demo data directory and put the demo scenario in it.
+
+    Refuses (:class:`click.ClickException`) to wipe a directory that holds
+    anything OpenCrate did not put there, so a mistyped ``--data`` cannot
+    delete someone's files. Returns the path of the scenario copy. Blocking
+    file I/O: call it in a worker thread.
+    """
+    if path.exists():
+        if not path.is_dir():
+            raise click.ClickException(f"--data {path} exists and is not a directory")
+        foreign = sorted(p.name for p in path.iterdir() if not _OURS.match(p.name) or p.is_dir())
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+            raise click.ClickException(
+                f"refusing to wipe {path} for --demo: it holds files OpenCrate did not make "
+                f"({shown}); pick an empty or new directory with --data"
+            )
+        for entry in path.iterdir():
+            entry.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    source = importlib.resources.files("opencrate.scenario").joinpath(DEMO_SCENARIO)
+    target = path / "office.toml"
+    target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    return target
+
+
+def _error_messages(exc: BaseException) -> list[str] | None:
+    """The messages of an OpenCrateError, or of a group made only of them; else None."""
+    if isinstance(exc, OpenCrateError):
+        return [str(exc)]
+    if isinstance(exc, BaseExceptionGroup):
+        messages: list[str] = []
+        for inner in exc.exceptions:
+            found = _error_messages(inner)
+            if found is None:
+                return None
+            messages.extend(found)
+        return messages
+    return None
+
+
+@contextlib.contextmanager
+def _reported_errors() -> Iterator[None]:
+    """Show OpenCrate errors (alone or grouped by nurseries) as a one-line CLI error.
+
+    Anything else (a bug, cancellation, KeyboardInterrupt) passes through as is.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        messages = _error_messages(exc)
+        if messages is None:
+            raise
+        raise click.ClickException("; ".join(messages)) from None
+
+
+@click.command()
+@click.option(
+    "--demo",
+    is_flag=True,
+    help=(
+        "Serve the demo office building with simulated signals. Uses a fresh data "
+        "directory: --data (default data/demo) is WIPED at start."
+    ),
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory for the databases (default: data, or data/demo with --demo).",
+)
+@click.option(
+    "--scenario",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Scenario file (TOML) to load at start; see docs/reference/scenario.md.",
+)
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8080; 0: any free)."
+)
+@click.option(
+    "--simulate/--no-simulate",
+    default=None,
+    help="Drive the scenario's points from their [signal]s (on by default with --demo).",
+)
+@click.pass_context
+async def serve(
+    ctx: click.Context,
+    demo: bool,
+    data_dir: Path | None,
+    scenario: Path | None,
+    host: str | None,
+    port: int | None,
+    simulate: bool | None,
+) -> None:
+    """Serve the API and websocket stream until SIGINT/SIGTERM.
+
+    Prints the URL once everything has started. The first Ctrl-C shuts down
+    in order (exit status 0); a second one forces the exit (status 1).
+    """
+    if demo:
+        if scenario is not None:
+            raise click.UsageError("--demo brings its own scenario; leave out --scenario")
+        data_dir = data_dir or DEMO_DATA_DIR
+        scenario = await trio.to_thread.run_sync(prepare_demo_dir, data_dir)
+        simulate = True if simulate is None else simulate
+    settings = _settings(
+        ctx, data_dir=data_dir, scenario=scenario, host=host, port=port, simulate=simulate
+    )
+    await trio.to_thread.run_sync(lambda: settings.data_dir.mkdir(parents=True, exist_ok=True))
+    services = Services.create(settings)
+    with _reported_errors():
+        forced = await run_until_signalled(services)
+    if forced:
+        click.echo("OpenCrate stopped (forced)", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo("OpenCrate stopped")
+
+
+async def run_until_signalled(
+    services: Services,
+    *,
+    signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> bool:
+    """Run ``services`` until a signal asks to stop; returns whether the stop was forced.
+
+    The first signal calls :meth:`Supervisor.request_shutdown`; a second one
+    cancels the supervisor (grace periods are skipped; stores still drain
+    and commit, shielded). Signals are caught from before start-up, so a
+    Ctrl-C while starting stops cleanly too. Must run in the main thread.
+    """
+    supervisor = services.build_supervisor()
+    force = trio.CancelScope()
+    forced = False
+    stopped = trio.Event()
+
+    async def supervise(*, task_status: trio.TaskStatus[None]) -> None:
+        try:
+            with force:
+                await supervisor.run(task_status=task_status)
+        finally:
+            stopped.set()
+
+    async def watch(receiver: Any) -> None:
+        nonlocal forced
+        count = 0
+        async for signum in receiver:
+            count += 1
+            if count == 1:
+                click.echo(
+                    f"{signal.Signals(signum).name}: shutting down (again to force)", err=True
+                )
+                supervisor.request_shutdown()
+            else:
+                forced = True
+                force.cancel()
+
+    with trio.open_signal_receiver(*signals) as receiver:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch, receiver)
+            await nursery.start(supervise)
+            if not stopped.is_set():
+                _announce(services, supervisor)
+            await stopped.wait()
+            nursery.cancel_scope.cancel()
+    return forced
+
+
+def _announce(services: Services, supervisor: Supervisor) -> None:
+    urls = ", ".join(services.api_urls) or "(no API)"
+    click.echo(f"OpenCrate is serving {urls} (start level {supervisor.level}); Ctrl-C to stop")
+
+
+@click.command()
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory to create (default: from the settings file, else data).",
+)
+@click.option(
+    "--scenario",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Scenario file (TOML) to load into the new node store.",
+)
+@click.pass_context
+async def init(ctx: click.Context, data_dir: Path | None, scenario: Path | None) -> None:
+    """Create the data directory and every database, and load a scenario if given.
+
+    Safe to repeat: existing databases are opened (and migrated), not
+    replaced, and loading the same scenario again changes nothing.
+    """
+    settings = _settings(ctx, data_dir=data_dir, scenario=scenario)
+    await trio.to_thread.run_sync(lambda: settings.data_dir.mkdir(parents=True, exist_ok=True))
+    services = Services.create(settings)
+    with _reported_errors():
+        async with contextlib.AsyncExitStack() as stack:
+            for store in services.stores():
+                await stack.enter_async_context(store.running())
+            if settings.scenario is not None:
+                from opencrate.scenario.loader import load_scenario_into
+
+                report = await load_scenario_into(settings.scenario, services.nodes)
+                click.echo(f"scenario {settings.scenario}: {report}")
+    names = ", ".join(store.path.name for store in services.stores())
+    click.echo(f"initialised {settings.data_dir}: {names}")
