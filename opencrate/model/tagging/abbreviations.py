@@ -1,0 +1,397 @@
+"""Abbreviations of building-automation names, token -> canonical words.
+
+``SAT`` -> supply air temperature, ``Clg`` -> cooling, ``ChwsTemp``'s ``chws``
+-> chilled water supply. Plain tables plus two generated families: air-path
+prefixes with a quantity or component letter (``RAT``, ``OAD``, ``DAH``) and
+plant-water prefixes with a section letter (``CHWS``, ``HWR``, ``CWE``,
+``HHWP``). Every canonical word used here is itself a key mapping to itself,
+so the tokenizer recognises spelled-out names too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+__all__ = ["ABBREVIATIONS", "CANONICAL_WORDS", "SEGMENT_ONLY"]
+
+
+def _freeze(table: dict[str, tuple[str, ...]]) -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType(table)
+
+
+# Plant water prefixes, combined below with section letters (CHWS, HWR, CWE, ...).
+_WATER_PREFIXES: Final = {
+    "chw": ("chilled", "water"),
+    "hw": ("hot", "water"),
+    "hhw": ("hot", "water"),
+    "cw": ("condenser", "water"),
+    "cdw": ("condenser", "water"),
+    "dhw": ("domestic", "hot", "water"),
+    "dcw": ("domestic", "cold", "water"),
+}
+_WATER_SECTIONS: Final = {
+    "s": ("supply",),
+    "r": ("return",),
+    "e": ("entering",),
+    "l": ("leaving",),
+    "p": ("pump",),
+    "v": ("valve",),
+    "f": ("flow",),
+    "t": ("temperature",),
+}
+
+# Air-path prefixes, combined with quantity/component letters (SAT, RAH, OAD, ...).
+_AIR_PREFIXES: Final = {
+    "sa": ("supply", "air"),
+    "da": ("discharge", "air"),
+    "ra": ("return", "air"),
+    "oa": ("outside", "air"),
+    "osa": ("outside", "air"),
+    "ma": ("mixed", "air"),
+    "ea": ("exhaust", "air"),
+    "za": ("zone", "air"),
+}
+_AIR_SUFFIXES: Final = {
+    "t": ("temperature",),
+    "h": ("humidity",),
+    "d": ("damper",),
+    "f": ("flow",),
+    "p": ("pressure",),
+}
+
+_WORDS: dict[str, tuple[str, ...]] = {
+    # sections
+    "supply": ("supply",),
+    "sup": ("supply",),
+    "sply": ("supply",),
+    "supp": ("supply",),
+    "discharge": ("discharge",),
+    "dis": ("discharge",),
+    "disch": ("discharge",),
+    "dsch": ("discharge",),
+    "return": ("return",),
+    "ret": ("return",),
+    "rtn": ("return",),
+    "rt": ("return",),
+    "outside": ("outside",),
+    "outdoor": ("outside",),
+    "osa": ("outside", "air"),
+    "mixed": ("mixed",),
+    "mix": ("mixed",),
+    "exhaust": ("exhaust",),
+    "exh": ("exhaust",),
+    "relief": ("relief",),
+    "rel": ("relief",),
+    "rlf": ("relief",),
+    "zone": ("zone",),
+    "zn": ("zone",),
+    "space": ("zone",),
+    "spc": ("zone",),
+    "room": ("zone",),
+    "rm": ("zone",),
+    "entering": ("entering",),
+    "enter": ("entering",),
+    "ent": ("entering",),
+    "inlet": ("entering",),
+    "leaving": ("leaving",),
+    "leave": ("leaving",),
+    "leav": ("leaving",),
+    "lvg": ("leaving",),
+    "outlet": ("leaving",),
+    "duct": ("discharge", "air"),
+    "deck": ("deck",),
+    "bypass": ("bypass",),
+    "byp": ("bypass",),
+    "header": ("header",),
+    "hdr": ("header",),
+    "primary": ("primary",),
+    "pri": ("primary",),
+    "secondary": ("secondary",),
+    "sec": ("secondary",),
+    "circulation": ("circulation",),
+    "circ": ("circulation",),
+    "cp": ("circulation", "pump"),
+    # substances
+    "air": ("air",),
+    "airflow": ("air", "flow"),
+    "water": ("water",),
+    "wtr": ("water",),
+    "chilled": ("chilled",),
+    "chiller": ("chiller",),
+    "hot": ("hot",),
+    "cold": ("cold",),
+    "condenser": ("condenser",),
+    "condensor": ("condenser",),
+    "condesner": ("condenser",),
+    "cond": ("condenser",),
+    "domestic": ("domestic",),
+    "steam": ("steam",),
+    "stm": ("steam",),
+    "refrigerant": ("refrigerant",),
+    "refrig": ("refrigerant",),
+    "gas": ("gas",),
+    "ng": ("naturalgas",),
+    "co2": ("co2",),
+    "elec": ("elec",),
+    "electric": ("elec",),
+    "electrical": ("elec",),
+    # quantities
+    "temperature": ("temperature",),
+    "temp": ("temperature",),
+    "tmp": ("temperature",),
+    "pressure": ("pressure",),
+    "press": ("pressure",),
+    "pres": ("pressure",),
+    "prs": ("pressure",),
+    "static": ("static", "pressure"),
+    "dp": ("differential", "pressure"),
+    "dpress": ("differential", "pressure"),
+    "flow": ("flow",),
+    "flw": ("flow",),
+    "cfm": ("air", "flow"),
+    "gpm": ("flow",),
+    "humidity": ("humidity",),
+    "humid": ("humidity",),
+    "hum": ("humidity",),
+    "rh": ("humidity",),
+    "enthalpy": ("enthalpy",),
+    "enth": ("enthalpy",),
+    "dewpoint": ("dewpoint",),
+    "dewpt": ("dewpoint",),
+    "power": ("power",),
+    "pwr": ("power",),
+    "kw": ("elec", "power"),
+    "energy": ("energy",),
+    "kwh": ("elec", "energy"),
+    "demand": ("demand",),
+    "speed": ("speed",),
+    "spd": ("speed",),
+    "frequency": ("frequency",),
+    "freqency": ("frequency",),
+    "freq": ("frequency",),
+    "hz": ("frequency",),
+    "current": ("current",),
+    "curr": ("current",),
+    "amps": ("current",),
+    "amp": ("current",),
+    "voltage": ("voltage",),
+    "volts": ("voltage",),
+    "volt": ("voltage",),
+    "pf": ("pf",),
+    "volume": ("volume",),
+    "vol": ("volume",),
+    "level": ("level",),
+    "lvl": ("level",),
+    "load": ("load",),
+    "tons": ("power",),
+    "efficiency": ("efficiency",),
+    "eff": ("efficiency",),
+    "position": ("position",),
+    "pos": ("position",),
+    "capacity": ("capacity",),
+    "percent": ("percent",),
+    "pct": ("percent",),
+    # functions
+    "setpoint": ("setpoint",),
+    "setpt": ("setpoint",),
+    "stpt": ("setpoint",),
+    "sp": ("setpoint",),
+    "set": ("setpoint",),
+    "desired": ("setpoint",),
+    "command": ("command",),
+    "cmd": ("command",),
+    "cmnd": ("command",),
+    "signal": ("signal",),
+    "sig": ("signal",),
+    "output": ("output",),
+    "out": ("output",),
+    "status": ("status",),
+    "sts": ("status",),
+    "stat": ("status",),
+    "state": ("status",),
+    "sensor": ("sensor",),
+    "sens": ("sensor",),
+    "reading": ("sensor",),
+    "feedback": ("sensor",),
+    "fdbk": ("sensor",),
+    "fb": ("sensor",),
+    "actual": ("actual",),
+    "act": ("actual",),
+    "open": ("open",),
+    "closed": ("open",),
+    "proof": ("status",),
+    "enable": ("enable",),
+    "enabled": ("enable",),
+    "enab": ("enable",),
+    "enbl": ("enable",),
+    "ena": ("enable",),
+    "en": ("enable",),
+    "ss": ("start", "stop"),
+    "start": ("start",),
+    "stop": ("stop",),
+    "run": ("run",),
+    "mode": ("mode",),
+    "schedule": ("setpoint",),
+    "sched": ("setpoint",),
+    "calculated": ("calculated",),
+    "calc": ("calculated",),
+    "computed": ("calculated",),
+    # qualifiers
+    "cooling": ("cooling",),
+    "cool": ("cooling",),
+    "clg": ("cooling",),
+    "heating": ("heating",),
+    "heat": ("heating",),
+    "htg": ("heating",),
+    "occupied": ("occupied",),
+    "occupancy": ("occupied",),
+    "occ": ("occupied",),
+    "unoccupied": ("unoccupied",),
+    "unocc": ("unoccupied",),
+    "unoc": ("unoccupied",),
+    "effective": ("effective",),
+    "min": ("min",),
+    "minimum": ("min",),
+    "max": ("max",),
+    "maximum": ("max",),
+    "delta": ("delta",),
+    "differential": ("differential",),
+    "diff": ("differential",),
+    "dif": ("differential",),
+    "total": ("total",),
+    "tot": ("total",),
+    "accumulated": ("accumulated",),
+    "accum": ("accumulated",),
+    "phase": ("phase",),
+    "isolation": ("isolation",),
+    "iso": ("isolation",),
+    "reheat": ("reheat",),
+    "rht": ("reheat",),
+    "preheat": ("preheat",),
+    "weather": ("weather",),
+    "building": ("building",),
+    "bldg": ("building",),
+    "evaporator": ("evaporator",),
+    "evap": ("evaporator",),
+    "humidify": ("humidify",),
+    "dehumidify": ("dehumidify",),
+    "dehumid": ("dehumidify",),
+    "dehum": ("dehumidify",),
+    # components and equipment
+    "fan": ("fan",),
+    "sf": ("supply", "fan"),
+    "rf": ("return", "fan"),
+    "ef": ("exhaust", "fan"),
+    "pump": ("pump",),
+    "pmp": ("pump",),
+    "damper": ("damper",),
+    "dmpr": ("damper",),
+    "dmp": ("damper",),
+    "dpr": ("damper",),
+    "valve": ("valve",),
+    "vlv": ("valve",),
+    "vlvl": ("valve",),
+    "filter": ("filter",),
+    "flt": ("filter",),
+    "humidifier": ("humidifier",),
+    "compressor": ("compressor",),
+    "comp": ("compressor",),
+    "vfd": ("vfd",),
+    "drv": ("vfd",),
+    "drive": ("vfd",),
+    "coil": ("coil",),
+    "heater": ("heater",),
+    "htr": ("heater",),
+    "economizer": ("economizer",),
+    "economize": ("economizer",),
+    "econ": ("economizer",),
+    "ahu": ("ahu",),
+    "rtu": ("rtu",),
+    "rooftop": ("rtu",),
+    "doas": ("doas",),
+    "mau": ("mau",),
+    "vav": ("vav",),
+    "cav": ("cav",),
+    "fcu": ("fcu",),
+    "crac": ("crac",),
+    "boiler": ("boiler",),
+    "blr": ("boiler",),
+    "chlr": ("chiller",),
+    "chr": ("chiller",),
+    "clr": ("chiller",),
+    "ch": ("chiller",),
+    "tower": ("tower",),
+    "twr": ("tower",),
+    "ct": ("cooling", "tower"),
+    "hx": ("heat", "exchanger"),
+    "exchanger": ("exchanger",),
+    "plant": ("plant",),
+    "meter": ("meter",),
+    "mtr": ("meter",),
+    "thermostat": ("thermostat",),
+    "tstat": ("thermostat",),
+    "motor": ("motor",),
+    "lights": ("lighting",),
+    "lighting": ("lighting",),
+    "light": ("lighting",),
+    "system": ("system",),
+    "sys": ("system",),
+    "hru": ("heat", "recovery"),
+    "dd": ("dualduct", "vav"),
+    "dual": ("dual",),
+}
+
+
+def _combine(
+    prefixes: Mapping[str, tuple[str, ...]], suffixes: Mapping[str, tuple[str, ...]]
+) -> dict[str, tuple[str, ...]]:
+    combined: dict[str, tuple[str, ...]] = {}
+    for prefix, words in prefixes.items():
+        combined[prefix] = words
+        for suffix, more in suffixes.items():
+            combined[prefix + suffix] = words + more
+    return combined
+
+
+# SAT -> supply air temperature, OAD -> outside air damper, ...
+for _key, _value in _combine(_AIR_PREFIXES, _AIR_SUFFIXES).items():
+    _WORDS.setdefault(_key, _value)
+# CHWS -> chilled water supply, HWRT -> hot water return temperature, CWP -> condenser water pump.
+_WATER_SECTIONS_T = {k + "t": (*v, "temperature") for k, v in _WATER_SECTIONS.items()}
+for _key, _value in _combine(_WATER_PREFIXES, {**_WATER_SECTIONS, **_WATER_SECTIONS_T}).items():
+    _WORDS.setdefault(_key, _value)
+for _key, _value in _WATER_PREFIXES.items():
+    _WORDS.setdefault("p" + _key + "p", ("primary", *_value, "pump"))  # PCHWP
+    _WORDS.setdefault("s" + _key + "p", ("secondary", *_value, "pump"))  # SCHWP
+# Common fixed abbreviations that the patterns above do not produce.
+_WORDS.update(
+    {
+        "dat": ("discharge", "air", "temperature"),
+        "oat": ("outside", "air", "temperature"),
+        "zat": ("zone", "air", "temperature"),
+        "znt": ("zone", "air", "temperature"),
+        "zt": ("zone", "air", "temperature"),
+        "dsp": ("discharge", "static", "pressure"),
+        "hwp": ("hot", "water", "pump"),
+    }
+)
+
+ABBREVIATIONS: Final = _freeze(_WORDS)
+
+# Single letters are only trusted inside an all-capitals run that the segmenter
+# has to split (HWRTEMP -> hw r temp, HRUWEtemp -> hru w e temp); standing
+# alone ("Current A") they mean something else.
+SEGMENT_ONLY: Final = _freeze(
+    {
+        "s": ("supply",),
+        "r": ("return",),
+        "e": ("entering",),
+        "l": ("leaving",),
+        "w": ("water",),
+        "a": ("air",),
+    }
+)
+
+CANONICAL_WORDS: Final = frozenset(w for words in _WORDS.values() for w in words)

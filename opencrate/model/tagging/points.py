@@ -1,0 +1,353 @@
+"""Haystack 4 tags for a point, from its name, unit, object type and equipment.
+
+The rules run over the canonical words of :mod:`.words` in a fixed order:
+
+1. context-free words (``temperature`` -> ``temp``) from
+   :data:`~.vocabulary.WORD_TAGS`;
+2. context-dependent words: ``supply``/``return`` are air sections for air and
+   ``leaving``/``entering`` for plant water (condenser water the other way
+   round), ``cooling``/``heating`` are ``cool``/``heat`` on a valve or coil and
+   ``cooling``/``heating`` on modes and setpoints, ``occupied`` is ``occ`` on a
+   setpoint;
+3. implied tags: the unit names the quantity when the name does not, an air
+   section with an air quantity implies ``air``, a water qualifier with a water
+   quantity implies ``water``, a power or energy quantity in electrical units
+   implies ``elec``;
+4. what the parent equipment adds (a point on a pump is a ``pump`` point);
+5. exactly one function marker, ``sensor``/``cmd``/``sp``
+   (:func:`_function`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from opencrate.errors import InvalidInput
+from opencrate.model.tagging.vocabulary import (
+    OBJECT_TYPE_FUNCTION,
+    UNIT_TAGS,
+    WORD_TAGS,
+    fold_unit,
+)
+from opencrate.model.tagging.words import NameWords, read_name
+
+__all__ = ["suggest_point_tags"]
+
+_FUNCTIONS: Final = frozenset({"sensor", "cmd", "sp"})
+_COMPONENTS: Final = frozenset(
+    {"fan", "pump", "damper", "valve", "filter", "humidifier", "compressor", "coil", "heater"}
+)
+_PLANT_NOUNS: Final = frozenset({"chiller", "boiler", "tower", "exchanger"})
+# Equipment a point can be "about" ("Chiller Status", "Boiler Enable").
+_SUBJECT_TAGS: Final = {"chiller": "chiller", "boiler": "boiler"}
+_QUANTITIES: Final = frozenset(
+    {
+        "temp",
+        "pressure",
+        "flow",
+        "humidity",
+        "co2",
+        "enthalpy",
+        "dewPoint",
+        "power",
+        "energy",
+        "demand",
+        "speed",
+        "freq",
+        "current",
+        "volt",
+        "pf",
+        "volume",
+        "level",
+        "load",
+        "efficiency",
+        "concentration",
+        "illuminance",
+    }
+)
+_AIR_QUANTITIES: Final = frozenset({"temp", "humidity", "pressure", "flow", "co2", "enthalpy"})
+_WATER_QUANTITIES: Final = frozenset({"temp", "pressure", "flow", "volume"})
+_ELEC_QUANTITIES: Final = frozenset({"power", "energy", "demand", "current", "volt", "pf"})
+_AIR_SECTIONS: Final = frozenset(
+    {"discharge", "return", "outside", "mixed", "exhaust", "zone", "hotDeck", "coldDeck"}
+)
+_WATER_WORDS: Final = frozenset({"water", "chilled", "hot", "condenser", "domestic", "cold"})
+_NOT_AIR: Final = frozenset({"water", "steam", "refrig", "gas", "naturalGas"})
+_PHASE_LETTERS: Final = frozenset({"a", "b", "c", "an", "bn", "cn", "ab", "bc", "ca"})
+
+# Words that decide the function, strongest first within each group.
+_SP_WORDS: Final = frozenset({"setpoint"})
+_SENSOR_WORDS: Final = frozenset({"status", "sensor", "actual", "open"})
+_CMD_WORDS: Final = frozenset({"command", "signal", "output", "start", "stop", "enable", "mode"})
+
+# What a point inherits from its equipment's tags (when it does not say otherwise).
+_INHERITED_QUALIFIERS: Final = frozenset(
+    {"chilled", "hot", "condenser", "domestic", "primaryLoop", "secondaryLoop", "circ"}
+)
+
+
+def suggest_point_tags(
+    name: str,
+    *,
+    unit: str | None = None,
+    object_type: str | None = None,
+    equip_tags: Iterable[str] = (),
+    value_kind: str | None = None,
+    raw_name: str | None = None,
+) -> frozenset[str]:
+    """Suggest Project Haystack 4 marker tags for a point.
+
+    ``name`` is whatever name the caller has: a display name ("Supply Air
+    Temp") or a controller name ("SAT", "CH1_EntChwTemp"). ``raw_name``, when
+    the caller has both, is the controller's own name; the evidence of both is
+    combined. ``unit`` (``"°F"``, ``"kW"``, ...) names the quantity when the
+    name does not; ``object_type`` is a BACnet object type (``"analog-input"``,
+    ``"AI"``, ``"analogValue"``...) or Modbus register kind and decides
+    sensor/cmd for hardware inputs and outputs; ``equip_tags`` are the tags of
+    the parent equipment (a point on a pump gets ``pump``); ``value_kind`` is
+    ``"number"``/``"bool"``/``"str"``/``"enum"`` (any case).
+
+    The result always holds ``point`` and exactly one of ``sensor``, ``cmd``
+    and ``sp``. A point the tagger cannot read at all is a ``sensor``.
+
+    Raises :class:`~opencrate.errors.InvalidInput` when ``name`` (or
+    ``raw_name``) has no letters or digits, or ``object_type`` is not a BACnet
+    object type or Modbus register kind. Pure: no I/O, safe from any thread.
+    """
+    names = [read_name(name, what="point name")]
+    if raw_name is not None and raw_name.strip():
+        names.append(read_name(raw_name, what="raw_name"))
+    hint = _object_function(object_type)
+    kind = (value_kind or "").strip().lower()
+    context = frozenset(equip_tags)
+    for parsed in names:
+        context |= _context_tags(parsed)
+
+    tags: set[str] = set()
+    words: set[str] = set()
+    letters: set[str] = set()
+    for parsed in names:
+        words |= parsed.word_set
+        letters |= parsed.letters
+        tags |= _word_tags(parsed)
+    _implied_tags(tags, words, letters, unit=unit, kind=kind, context=context)
+    tags.add(_function(tags, words, hint=hint, kind=kind))
+    tags.add("point")
+    return frozenset(tags)
+
+
+def _object_function(object_type: str | None) -> str:
+    if object_type is None:
+        return ""
+    folded = "".join(ch for ch in object_type.lower() if ch.isalnum())
+    try:
+        return OBJECT_TYPE_FUNCTION[folded]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown object type {object_type!r}: expected a BACnet object type "
+            "(analog-input, binary-output, analog-value, ...) or a Modbus register kind",
+            field="object_type",
+        ) from None
+
+
+def _context_tags(parsed: NameWords) -> frozenset[str]:
+    # An identifier in the point's own name ("HHWP-1 S/S") tells the same as
+    # the parent equipment's tags would.
+    from opencrate.model.tagging.equips import equip_tags_from_words
+
+    if not parsed.context:
+        return frozenset()
+    return equip_tags_from_words(parsed.context)
+
+
+def _word_tags(parsed: NameWords) -> set[str]:
+    words = parsed.words
+    present = set(words)
+    tags: set[str] = set()
+    for word in words:
+        tags.update(WORD_TAGS.get(word, ()))
+    if "hotdeck" in present:
+        tags |= {"hotDeck", "air"}
+    if "colddeck" in present:
+        tags |= {"coldDeck", "air"}
+    if "hot" in present:
+        tags.add("hot")
+    water = bool(present & _WATER_WORDS) and "air" not in present
+    condenser = "condenser" in present
+    if "supply" in present:
+        tags.add("supply")  # not Haystack 4: kept for seed 000's rules (architecture §4)
+        if water:
+            tags.add("entering" if condenser else "leaving")
+        else:
+            tags.add("discharge")
+    if "return" in present:
+        tags.add(("leaving" if condenser else "entering") if water else "return")
+    if "economizer" in present and not present & {"mode", "enable"}:
+        tags |= {"outside", "air", "damper"}
+    device = bool(present & {"valve", "coil"}) or (
+        not present & _QUANTITIES.union({"setpoint", "enable", "mode"}) and not tags & _QUANTITIES
+    )
+    if "cooling" in present:
+        tags.add("cool" if device else "cooling")
+    if "heating" in present:
+        tags.add("heat" if device else "heating")
+    if "occupied" in present and "setpoint" in present:
+        tags.discard("occupied")
+        tags.add("occ")
+    if "differential" in present and not tags & _QUANTITIES:
+        tags.add("pressure")
+    if not tags & _COMPONENTS:
+        tags.update(tag for word, tag in _SUBJECT_TAGS.items() if word in present)
+    return tags
+
+
+def _implied_tags(
+    tags: set[str],
+    words: set[str],
+    letters: set[str],
+    *,
+    unit: str | None,
+    kind: str,
+    context: frozenset[str],
+) -> None:
+    """Add the tags the name implies without saying them (rule step 3 and 4)."""
+    _unit_tags(tags, unit, kind)
+    if "setpoint" in words and words & {"occupied", "unoccupied"} and not tags & _QUANTITIES:
+        tags.add("temp")  # an occupied/unoccupied setpoint is a zone temperature setpoint
+    if tags & {"occ", "unocc"} and "temp" in tags and not tags & _AIR_SECTIONS:
+        tags.add("zone")
+    _elec_tags(tags, words, letters)
+    _inherit(tags, words, context)
+    _substance_tags(tags, words)
+    if words & {"status", "start", "stop", "command"} and _runs(tags, words, kind):
+        tags.add("run")
+
+
+def _unit_tags(tags: set[str], unit: str | None, kind: str) -> None:
+    # The unit of a Bool point is noise (the eval has a "cfm" fan command).
+    if not unit or kind == "bool":
+        return
+    unit_tags = UNIT_TAGS.get(fold_unit(unit), ())
+    if not tags & _QUANTITIES:
+        tags.update(unit_tags)
+    elif "elec" in unit_tags and tags & _ELEC_QUANTITIES:
+        tags.add("elec")
+
+
+def _elec_tags(tags: set[str], words: set[str], letters: set[str]) -> None:
+    if tags & _ELEC_QUANTITIES and words & {"vfd", "motor", "phase", "elec"}:
+        tags.add("elec")
+    if tags & {"current", "volt", "pf"} and not tags & {"water", "steam", "gas", "naturalGas"}:
+        tags.add("elec")
+    if "current" in tags and tags & (_QUANTITIES - {"current", "concentration"}):
+        tags.discard("current")  # "current speed" is the present speed, not amperes
+        if not tags & _ELEC_QUANTITIES:
+            tags.discard("elec")
+    if "elec" in tags and tags & _ELEC_QUANTITIES and letters & _PHASE_LETTERS:
+        tags.add("phase")  # "Current A", "Volts BN"
+
+
+def _substance_tags(tags: set[str], words: set[str]) -> None:
+    """``air`` for an air section with an air quantity, ``water`` for a water qualifier."""
+    air_section = tags & _AIR_SECTIONS or "building" in words
+    air_thing = tags & _AIR_QUANTITIES or tags & {"damper", "fan"}
+    watery = tags & _WATER_WORDS and not tags & {"fan", "damper"}
+    if air_section and air_thing and not tags & _NOT_AIR and not watery:
+        tags.add("air")
+    if "co2" in tags:
+        tags.add("air")  # Xeto Co2Point: air co2 concentration
+    qualified = tags & {"chilled", "hot", "condenser", "domestic"}
+    wet = tags & _WATER_QUANTITIES or tags & {"entering", "leaving"}
+    if qualified and wet and not tags & {"air", "refrig", "steam"}:
+        tags.add("water")
+
+
+def _inherit(tags: set[str], words: set[str], context: frozenset[str]) -> None:
+    """Add what the parent equipment says and the point's name does not."""
+    if not context:
+        return
+    own_component = tags & _COMPONENTS or words & _PLANT_NOUNS
+    for component in ("pump", "fan"):
+        if component in context and not own_component:
+            tags.add(component)
+            if not tags & _INHERITED_QUALIFIERS:
+                tags |= context & _INHERITED_QUALIFIERS
+            if component == "fan" and not tags & _AIR_SECTIONS:
+                tags |= context & {"discharge", "return", "exhaust"}
+    if "meter" in context:
+        if "elec" in context and tags & _ELEC_QUANTITIES:
+            tags.add("elec")
+        if tags & {"energy", "volume", "flow", "power"}:
+            tags |= context & {"gas", "naturalGas"}
+        if "water" in context and tags & {"volume", "flow"}:
+            tags |= context & {"water", "domestic", "chilled", "hot"}
+    if "weatherStation" in context and tags & {"temp", "humidity"}:
+        tags |= {"weather", "air"}
+    if not tags & _AIR_SECTIONS:
+        # A terminal unit's damper is on its discharge; an air handler's
+        # unnamed fan is its supply (discharge) fan.
+        if "damper" in tags and context & {"vav", "cav"}:
+            tags |= {"discharge", "air"}
+        if "fan" in tags and "ahu" in context:
+            tags |= {"discharge", "air"}
+    if "sp" in words or "setpoint" in words:
+        _plant_setpoint(tags, context)
+
+
+def _plant_setpoint(tags: set[str], context: frozenset[str]) -> None:
+    """A chiller's or boiler's temperature setpoint is for the water it makes."""
+    if "temp" not in tags or tags & (_AIR_SECTIONS | {"air", "entering", "refrig"}):
+        return
+    plant = (context | tags) & {"chiller", "boiler"}
+    if not plant and not tags & {"chilled", "hot"}:
+        return
+    if "chiller" in plant and not tags & {"hot", "condenser"}:
+        tags.add("chilled")
+    elif "boiler" in plant and not tags & {"chilled", "condenser", "steam"}:
+        tags.add("hot")
+    if tags & {"chilled", "hot"}:
+        tags |= {"water", "leaving"}
+
+
+def _runs(tags: set[str], words: set[str], kind: str) -> bool:
+    """Whether a status/command word means on/off (``run``) rather than a value."""
+    if words & {"enable", "mode", "occupied", "unoccupied", "setpoint", "position"}:
+        return False
+    if "damper" in tags or (tags & _QUANTITIES and kind != "bool"):
+        return False
+    if tags & {"valve", "isolation"} and "status" not in words:
+        return False  # a valve command sets a position; only its status is open/closed
+    return kind in ("bool", "") or "status" in words
+
+
+def _function(tags: set[str], words: set[str], *, hint: str, kind: str) -> str:
+    """Exactly one of sensor/cmd/sp, from the strongest evidence there is.
+
+    Order: a hardware object type (AI/BI -> sensor, AO/BO -> cmd); a setpoint
+    word; a status/feedback word; a command word; a commanded component
+    (valve, damper, speed); a limit or occupancy setpoint; then the soft-point
+    default (AV/BV/MSV -> sp); a Bool that only names a component or stage is a
+    command; anything else is a sensor.
+    """
+    if hint in _FUNCTIONS:
+        return hint
+    if words & _SP_WORDS:
+        return "sp"
+    sensed = bool(words & _SENSOR_WORDS)
+    commanded = bool(words & _CMD_WORDS)
+    if sensed and not commanded:
+        return "sensor"
+    if commanded:
+        return "cmd"
+    if (tags & {"valve", "damper"} or "position" in words) and not tags & _QUANTITIES:
+        return "cmd"  # a valve or damper point without a measured quantity is its position
+    if "speed" in tags and "freq" not in tags:
+        return "cmd"
+    if tags & {"min", "max", "effective"} and not tags & {"power", "energy", "demand"}:
+        return "sp"
+    if hint == "value":
+        return "sp"
+    if kind == "bool" and not tags & _QUANTITIES and tags & (_COMPONENTS | {"cool", "heat"}):
+        return "cmd"
+    return "sensor"

@@ -1,0 +1,199 @@
+"""Split a point or equipment name into tokens and expand them into canonical words.
+
+Controller names glue words together in every way there is: ``CH1_EntChwTemp``,
+``HWRTEMP``, ``SF VFD S/S``, ``Clg Dmpr Pos. %``. :func:`tokenize` cuts at
+separators, at letter/digit changes and at CamelCase humps, and it splits a
+run it still does not recognise (``HWRTEMP``, ``ChWCPCmd``) with a small
+dynamic programme over the abbreviation table. :func:`expand` then maps each
+token to canonical words (``ent`` -> ``entering``, ``chw`` -> ``chilled water``).
+
+Both are pure functions of the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Final
+
+from opencrate.model.tagging.abbreviations import ABBREVIATIONS, CANONICAL_WORDS, SEGMENT_ONLY
+
+__all__ = ["Token", "expand", "rewrite_pairs", "tokenize"]
+
+# A token is (text, is_number): numbers matter for equipment ids ("AHU-1", "CH1").
+Token = tuple[str, bool]
+
+# Spellings that the generic splitter would cut wrongly, rewritten first.
+_PROTECT: Final = (
+    (re.compile(r"%\s*RH", re.IGNORECASE), " rh "),
+    (re.compile(r"\bS/S\b", re.IGNORECASE), " ss "),
+    (re.compile(r"start\s*/\s*stop", re.IGNORECASE), " ss "),
+    (re.compile(r"CO2", re.IGNORECASE), " co2 "),
+    (re.compile(r"\bin\.?\s*w\.?\s*c\.?", re.IGNORECASE), " "),
+    (re.compile(r"\bw\.c\.", re.IGNORECASE), " "),
+)
+_CHUNK: Final = re.compile(r"(?i:co2)|[A-Za-z]+|\d+")
+
+_KNOWN: Final = frozenset(ABBREVIATIONS) | CANONICAL_WORDS
+
+# Costs of the segmenter (lower is better). A known piece costs 1; a piece the
+# tables do not know costs more the longer it is, so "sump" stays one unknown
+# token rather than "s" + "ump". Cutting where the writer put a CamelCase hump
+# is free; cutting inside a lower-case run is not.
+_KNOWN_COST: Final = 1.0
+_LETTER_COST: Final = 1.1  # a single-letter abbreviation from SEGMENT_ONLY
+_UNKNOWN_COST: Final = 1.5
+_UNKNOWN_PER_CHAR: Final = 0.5
+_CUT_LOWER: Final = 0.7  # cut between two lower-case letters
+_CUT_AFTER_CAPITALS: Final = 0.3  # "HWE|temp": capitals run on into a lower-case word
+_CUT_WORD_START: Final = 1.5  # "D|econ": cutting a capitalised word after its first letter
+_SPAN_HUMP: Final = 0.5  # a known piece that runs over a CamelCase hump ("ChW")
+
+
+def tokenize(name: str) -> list[Token]:
+    """Cut ``name`` into lower-case tokens, numbers flagged.
+
+    ``"CH1_EntChwTemp"`` -> ``ch, 1, ent, chw, temp``. Never raises; text with
+    no letters or digits gives an empty list.
+    """
+    text = name
+    for pattern, replacement in _PROTECT:
+        text = pattern.sub(replacement, text)
+    tokens: list[Token] = []
+    for chunk in _CHUNK.findall(text):
+        if chunk.isdigit():
+            tokens.append((chunk, True))
+        else:
+            tokens.extend((piece, False) for piece in _split_letters(chunk))
+    return tokens
+
+
+def _split_letters(run: str) -> tuple[str, ...]:
+    lower = run.lower()
+    if lower in _KNOWN:
+        return (lower,)
+    # Plurals: "Temps", "Pumps", "Volts" (tables hold the singular).
+    if lower.endswith("s") and lower[:-1] in _KNOWN:
+        return (lower[:-1],)
+    if len(run) == 1:
+        return (lower,)  # a lone letter ("Current A") is never an abbreviation
+    return _segment(run)
+
+
+@lru_cache(maxsize=4096)
+def _segment(run: str) -> tuple[str, ...]:
+    """Best split of one letter run into known pieces (cheapest by the costs above)."""
+    n = len(run)
+    lower = run.lower()
+    # cut_cost[i]: cost of cutting before position i; hump[i]: a CamelCase hump at i.
+    cut_cost = [0.0] * (n + 1)
+    hump = [False] * (n + 1)
+    inside_word = [False] * (n + 1)
+    for i in range(1, n):
+        prev, cur = run[i - 1], run[i]
+        nxt = run[i + 1] if i + 1 < n else ""
+        if prev.islower() and cur.isupper():
+            hump[i] = True
+        elif prev.isupper() and cur.isupper() and nxt.islower():
+            hump[i] = True  # "ChwDifSP": the D starts a new word
+        elif prev.islower() and cur.islower():
+            cut_cost[i] = _CUT_LOWER
+            inside_word[i] = True
+        elif prev.isupper() and cur.islower():
+            after_capitals = i >= 2 and run[i - 2].isupper()
+            cut_cost[i] = _CUT_AFTER_CAPITALS if after_capitals else _CUT_WORD_START
+    best: list[float] = [0.0] + [float("inf")] * n
+    # back[end] = (start, kind) of the cheapest last piece; kind is "known",
+    # "letter" (a SEGMENT_ONLY abbreviation) or "unknown".
+    back: list[tuple[int, str]] = [(0, "unknown")] * (n + 1)
+    for end in range(1, n + 1):
+        for start in range(end):
+            piece = lower[start:end]
+            if piece in _KNOWN:
+                kind, cost = "known", _KNOWN_COST
+            elif piece in SEGMENT_ONLY and run[start].isupper():
+                kind, cost = "letter", _LETTER_COST
+            elif inside_word[start] or inside_word[end]:
+                # "Condition" is not "cond" + "ition": a word is only cut
+                # between lower-case letters when both halves are known.
+                continue
+            else:
+                kind, cost = "unknown", _UNKNOWN_COST + _UNKNOWN_PER_CHAR * len(piece)
+            if kind != "unknown":
+                cost += _SPAN_HUMP * sum(hump[start + 1 : end])
+            total = best[start] + cost + cut_cost[start]
+            if total < best[end]:
+                best[end], back[end] = total, (start, kind)
+    pieces: list[tuple[str, str]] = []
+    end = n
+    while end > 0:
+        start, kind = back[end]
+        pieces.append((lower[start:end], kind))
+        end = start
+    pieces.reverse()
+    out: list[str] = []
+    for piece, kind in pieces:
+        if kind == "letter":
+            out.extend(SEGMENT_ONLY[piece])
+        elif kind == "unknown" and out and out[-1] not in _KNOWN:
+            out[-1] += piece  # two unknown pieces side by side are one unknown word
+        else:
+            out.append(piece)
+    return tuple(out)
+
+
+# Canonical bigrams rewritten after expansion, where a word's meaning depends
+# on its neighbour: "SP Drv" is supply drive (not setpoint), "Out Air" is
+# outside air, "Hot Deck" is a deck (not hot water), "Heating Hot Water" is
+# just hot water, "Power Factor" is one quantity.
+_REWRITES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
+    ("setpoint", "vfd"): ("supply", "vfd"),
+    ("setpoint", "fan"): ("supply", "fan"),
+    ("setpoint", "air"): ("supply", "air"),
+    ("output", "air"): ("outside", "air"),
+    ("hot", "deck"): ("hotdeck", "deck"),
+    ("cold", "deck"): ("colddeck", "deck"),
+    ("cooling", "deck"): ("colddeck", "deck"),
+    ("heating", "deck"): ("hotdeck", "deck"),
+    ("heating", "recovery"): ("heat", "recovery"),
+    ("heating", "exchanger"): ("heat", "exchanger"),
+    ("heating", "hot"): ("hot",),
+    ("chiller", "water"): ("chilled", "water"),
+    ("power", "factor"): ("pf",),
+    ("natural", "gas"): ("naturalgas",),
+}
+
+
+def expand(tokens: Sequence[Token]) -> list[Token]:
+    """Replace each abbreviation with its canonical words; unknown tokens pass through.
+
+    Numbers pass through unchanged; the bigram rewrites of :func:`rewrite_pairs`
+    are applied to each run of words between numbers.
+    """
+    out: list[Token] = []
+    run: list[str] = []
+    for text, is_number in tokens:
+        if is_number:
+            out.extend((word, False) for word in rewrite_pairs(run))
+            out.append((text, True))
+            run = []
+        else:
+            run.extend(ABBREVIATIONS.get(text, (text,)))
+    out.extend((word, False) for word in rewrite_pairs(run))
+    return out
+
+
+def rewrite_pairs(words: Sequence[str]) -> list[str]:
+    """Apply the canonical bigram rewrites (``setpoint vfd`` -> ``supply vfd``, ...)."""
+    result: list[str] = []
+    i = 0
+    while i < len(words):
+        replacement = _REWRITES.get((words[i], words[i + 1])) if i + 1 < len(words) else None
+        if replacement is not None:
+            result.extend(replacement)
+            i += 2
+        else:
+            result.append(words[i])
+            i += 1
+    return result

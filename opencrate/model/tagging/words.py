@@ -1,0 +1,103 @@
+"""From a name to the canonical words the tagging rules read.
+
+Shared by the point and the equipment rules. The one job here beyond
+:mod:`.tokens` is telling equipment *identifiers* apart from description: in
+``"AHU-1 SAT"`` or ``"CH1_EntChwTemp"`` the ``AHU-1`` / ``CH1`` names the
+equipment the point belongs to (context), it does not say the point is an AHU.
+An equipment noun directly followed by a number is such an identifier.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from attrs import frozen
+
+from opencrate.errors import InvalidInput
+from opencrate.model.tagging.tokens import expand, rewrite_pairs, tokenize
+
+__all__ = ["EQUIP_NOUNS", "NameWords", "read_name"]
+
+# Canonical words that name a kind of equipment.
+EQUIP_NOUNS: Final = frozenset(
+    {
+        "ahu",
+        "rtu",
+        "doas",
+        "mau",
+        "vav",
+        "cav",
+        "fcu",
+        "crac",
+        "boiler",
+        "chiller",
+        "tower",
+        "pump",
+        "fan",
+        "exchanger",
+        "meter",
+        "plant",
+        "thermostat",
+        "vfd",
+        "motor",
+        "system",
+        "lighting",
+    }
+)
+
+
+@frozen(kw_only=True)
+class NameWords:
+    """What one name says.
+
+    ``words``: canonical words describing the thing, in order (identifiers
+    removed). ``context``: canonical words of equipment identifiers found in the
+    name (``"CH1"`` -> ``chiller``). ``written``: every canonical word in the
+    order written, identifiers included. ``letters``: lone one/two-letter tokens
+    that were not abbreviations (phase names such as ``"A"``, ``"BN"``).
+    """
+
+    words: tuple[str, ...]
+    context: tuple[str, ...]
+    written: tuple[str, ...]
+    letters: frozenset[str]
+
+    @property
+    def word_set(self) -> frozenset[str]:
+        return frozenset(self.words)
+
+
+def read_name(name: str, *, what: str = "name") -> NameWords:
+    """Tokenise and expand ``name``.
+
+    Raises :class:`InvalidInput` naming ``what`` when ``name`` is not a string
+    or holds no letters or digits.
+    """
+    if not isinstance(name, str):
+        raise InvalidInput(f"{what} must be a string, got {type(name).__name__}", field=what)
+    tokens = tokenize(name)
+    if not tokens:
+        raise InvalidInput(f"{what} has no letters or digits: {name!r}", field=what)
+    words: list[str] = []
+    context: list[str] = []
+    written: list[str] = []
+    letters: set[str] = set()
+    for index, (text, is_number) in enumerate(tokens):
+        if is_number:
+            continue
+        expansion = [word for word, _ in expand([(text, False)])]
+        written.extend(expansion)
+        followed_by_number = index + 1 < len(tokens) and tokens[index + 1][1]
+        if followed_by_number and EQUIP_NOUNS.intersection(expansion):
+            context.extend(expansion)
+        else:
+            words.extend(expansion)
+            if expansion == [text] and len(text) <= 2:
+                letters.add(text)
+    # Bigram rewrites ("SP Drv" -> supply drive) need the whole sequence.
+    return NameWords(
+        words=tuple(rewrite_pairs(words)),
+        context=tuple(context),
+        written=tuple(rewrite_pairs(written)),
+        letters=frozenset(letters),
+    )
