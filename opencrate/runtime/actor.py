@@ -244,6 +244,16 @@ class StoreActor:
     def on_open(self, conn: sqlite3.Connection) -> None:
         """Called in the worker thread after migrations; load caches here."""
 
+    def after_commit(self, results: Sequence[outcome.Outcome[Any]]) -> None:
+        """Called in the worker thread after a batch committed, before any caller wakes.
+
+        ``results`` are the batch's outcomes in order; a ``Value`` means that
+        command's work is now durable. Stores with a cache apply exactly those
+        changes here, so the cache never shows uncommitted state and a caller
+        cancelled mid-write cannot leave it behind. Not called when the commit
+        itself failed.
+        """
+
     # -- worker thread -----------------------------------------------------------
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -295,6 +305,7 @@ class StoreActor:
                 conn.execute("ROLLBACK")
             else:
                 conn.execute("COMMIT")
+                self.after_commit(results)
         except sqlite3.Error as exc:
             # BEGIN or COMMIT itself failed (disk full, I/O error): nothing committed.
             if conn.in_transaction:

@@ -44,7 +44,7 @@ from opencrate.errors import Conflict, InvalidInput, NotFound, StoreClosed
 from opencrate.model.ids import validate_node_id
 from opencrate.model.node import Node, NodeType
 from opencrate.model.values import PointStatus
-from opencrate.runtime.actor import Command, StoreActor
+from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityCreated, EntityDeleted, EntityUpdated
 from opencrate.stores import node_sql as sql
@@ -199,11 +199,9 @@ class NodeStore(StoreActor):
     def on_open(self, conn: sqlite3.Connection) -> None:
         self._snapshot = _Snapshot.build(sql.load_all(conn))
 
-    def _run_batch(self, batch: list[Command[Any]]) -> list[outcome.Outcome[Any]]:
-        # The base class runs the batch and commits; a Value result means that
-        # command's savepoint was released and the transaction committed. Apply
-        # exactly those, in order, before the callers are woken.
-        results = super()._run_batch(batch)
+    def after_commit(self, results: Sequence[outcome.Outcome[Any]]) -> None:
+        # A Value result means that command's savepoint was released and the
+        # transaction committed: apply exactly those changes, in order.
         changes = [
             r.value
             for r in results
@@ -212,7 +210,6 @@ class NodeStore(StoreActor):
         if changes:
             assert self._snapshot is not None
             self._snapshot = self._snapshot.apply(changes)
-        return results
 
     # -- synchronous reads from the snapshot ------------------------------------------------
     def _snap(self) -> _Snapshot:
