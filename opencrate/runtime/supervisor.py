@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import trio
 from attrs import define, field, frozen
@@ -41,12 +41,10 @@ __all__ = ["Level", "Service", "ServiceStatistics", "Supervisor", "SupervisorSta
 log = logging.getLogger(__name__)
 
 
-class Runnable(Protocol):
-    async def run(self, *, task_status: trio.TaskStatus[Any] = ...) -> None: ...
+class Closable(Protocol):
+    """What the supervisor needs of a store: run it, then close it (draining)."""
 
-
-class Closable(Runnable, Protocol):
-    name: str
+    async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> None: ...
 
     async def aclose(self) -> None: ...
 

@@ -1,0 +1,41 @@
+"""The quart-trio application: one blueprint per route group, errors in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from quart import Blueprint
+from quart_trio import QuartTrio
+
+from opencrate.api.context import EXTENSION_KEY
+from opencrate.api.errors import register_error_handlers
+
+if TYPE_CHECKING:
+    from opencrate.app import Services
+
+__all__ = ["create_app", "route_blueprints"]
+
+
+def route_blueprints() -> list[Blueprint]:
+    """Every route group, each a module in :mod:`opencrate.api.routes`."""
+    from opencrate.api.routes import audit, bus, health, nodes, overrides, points, ws
+
+    return [
+        health.blueprint,
+        nodes.blueprint,
+        points.blueprint,
+        overrides.blueprint,
+        bus.blueprint,
+        audit.blueprint,
+        ws.blueprint,
+    ]
+
+
+def create_app(services: Services) -> QuartTrio:
+    app = QuartTrio("opencrate")
+    app.extensions[EXTENSION_KEY] = services
+    app.config["JSON_SORT_KEYS"] = False
+    register_error_handlers(app)
+    for blueprint in route_blueprints():
+        app.register_blueprint(blueprint, url_prefix="/api")
+    return app

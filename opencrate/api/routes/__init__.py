@@ -1,0 +1,1 @@
+"""Route groups: one module, one ``blueprint``, per area of the API."""

@@ -1,0 +1,42 @@
+"""``GET /api/health``: start level, stores, quarantined files, services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from quart import Blueprint
+
+from opencrate.api.context import services
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/health")
+async def health() -> tuple[dict[str, Any], int]:
+    """200 with ``status: ok`` once level 60 is reached and no store is quarantined."""
+    svc = services()
+    supervisor = svc.supervisor
+    level = supervisor.level if supervisor else 0
+    stores: dict[str, Any] = {}
+    degraded = False
+    for store in svc.stores():
+        stats = store.statistics()
+        entry: dict[str, Any] = {
+            "schema_version": stats.schema_version,
+            "queue_depth": stats.queue_depth,
+            "commands_served": stats.commands_served,
+            "closed": stats.closed,
+        }
+        if stats.quarantined is not None:
+            degraded = True
+            entry["quarantined"] = attrs.asdict(stats.quarantined)
+        stores[stats.name] = entry
+    body: dict[str, Any] = {
+        "status": "degraded" if degraded else ("ok" if level >= 60 else "starting"),
+        "level": level,
+        "stores": stores,
+    }
+    if supervisor is not None:
+        body["services"] = [attrs.asdict(s) for s in supervisor.statistics().services]
+    return body, 200

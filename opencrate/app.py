@@ -1,0 +1,131 @@
+"""The composition root: every store, engine and the API, wired into start levels.
+
+:class:`Services` owns one instance of each store plus the bus, the clock and
+the point table; :meth:`Services.supervisor` arranges them into the levels of
+architecture §1. Components add themselves here, and only here: a store to
+:meth:`Services.create` and :meth:`Services.stores`, a long-running task to the
+level it belongs to in :meth:`Services.levels`.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+import trio
+from attrs import define, field
+
+from opencrate.clock import Clock, SystemClock
+from opencrate.config import Settings
+from opencrate.runtime.actor import StoreActor
+from opencrate.runtime.bus import EventBus
+from opencrate.runtime.supervisor import Level, Service, Supervisor
+from opencrate.stores.audit import AuditStore
+from opencrate.stores.entities import EntityStore
+from opencrate.stores.nodes import NodeStore
+from opencrate.stores.overrides import OverrideStore
+from opencrate.stores.points import PointStore
+
+__all__ = ["Services"]
+
+log = logging.getLogger(__name__)
+
+
+@define
+class Services:
+    """Everything a running OpenCrate holds. Build with :meth:`create`."""
+
+    settings: Settings
+    clock: Clock
+    bus: EventBus
+    points: PointStore
+    nodes: NodeStore
+    entities: EntityStore
+    audit: AuditStore
+    overrides: OverrideStore
+    supervisor: Supervisor | None = None
+    #: The URLs the API is bound to, once level 60 is reached.
+    api_urls: list[str] = field(factory=list)
+
+    @classmethod
+    def create(cls, settings: Settings, *, clock: Clock | None = None) -> Services:
+        clock = clock or SystemClock()
+        data = settings.data_dir
+        bus = EventBus()
+        points = PointStore(bus, clock)
+        return cls(
+            settings=settings,
+            clock=clock,
+            bus=bus,
+            points=points,
+            nodes=NodeStore(data / "nodes.db", bus=bus, clock=clock),
+            entities=EntityStore(data / "entities.db", bus=bus, clock=clock),
+            audit=AuditStore(data / "audit.db", clock=clock),
+            overrides=OverrideStore(data / "overrides.db", points=points, bus=bus, clock=clock),
+        )
+
+    def stores(self) -> list[StoreActor]:
+        """Every store actor, in the order they open (and the reverse of closing)."""
+        return [self.nodes, self.entities, self.audit, self.overrides]
+
+    def levels(self) -> list[Level]:
+        """The start levels 20-60 (level 10 is the stores)."""
+        return [
+            Level(number=20, name="model", steps=[self._load_model]),
+            Level(number=30, name="restore"),
+            Level(number=40, name="bridges", services=self._bridges()),
+            Level(
+                number=50,
+                name="engines",
+                services=[Service(name="override-expiry", run=self.overrides.run_expiry)],
+            ),
+            Level(number=60, name="api", services=[self._api_service()], grace_s=2.0),
+        ]
+
+    def build_supervisor(self) -> Supervisor:
+        self.supervisor = Supervisor(stores=self.stores(), levels=self.levels())
+        return self.supervisor
+
+    # -- level 20: the model -------------------------------------------------------
+    async def _load_model(self) -> None:
+        from opencrate.scenario.loader import load_scenario_into
+
+        await self.entities.import_into(self.nodes)
+        if self.settings.scenario is not None:
+            report = await load_scenario_into(self.settings.scenario, self.nodes)
+            log.info("scenario %s: %s", self.settings.scenario, report)
+
+    # -- level 40: bridges and simulators -------------------------------------------
+    def _bridges(self) -> list[Service]:
+        if not (self.settings.simulate and self.settings.scenario is not None):
+            return []
+        from opencrate.scenario.simulate import Simulator
+
+        simulator = Simulator.from_scenario_file(
+            self.settings.scenario, points=self.points, clock=self.clock
+        )
+        return [Service(name="simulator", run=simulator.run)]
+
+    # -- level 60: the API ----------------------------------------------------------
+    def _api_service(self) -> Service:
+        from opencrate.api.app import create_app
+        from opencrate.api.server import serve_api
+
+        async def run_api(*, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+            assert self.supervisor is not None
+            app = create_app(self)
+            async with trio.open_nursery() as nursery:
+                self.api_urls = await nursery.start(
+                    partial(
+                        serve_api,
+                        app,
+                        host=self.settings.host,
+                        port=self.settings.port,
+                        shutdown_trigger=self.supervisor.shutdown_requested.wait,
+                    )
+                )
+                log.info("API listening on %s", ", ".join(self.api_urls))
+                task_status.started()
+
+        return Service(name="api", run=run_api)
