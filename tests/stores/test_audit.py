@@ -119,9 +119,13 @@ async def test_entries_survive_reopen_and_ids_keep_growing(tmp_path: Path) -> No
 
 async def test_concurrent_records_share_batches_and_all_land(tmp_path: Path) -> None:
     async with AuditStore(tmp_path / "audit.db").running() as audit:
+
+        async def record(i: int) -> None:
+            await audit.record(user="u", action="a", target=str(i))
+
         async with trio.open_nursery() as nursery:
             for i in range(50):
-                nursery.start_soon(lambda i=i: audit.record(user="u", action="a", target=str(i)))
+                nursery.start_soon(record, i)
         assert await audit.count() == 50
         assert {e.target for e in await audit.tail(100)} == {str(i) for i in range(50)}
         assert audit.statistics().max_batch_size > 1
