@@ -23,6 +23,7 @@ from opencrate.runtime.bus import EventBus
 from opencrate.runtime.supervisor import Level, Service, Supervisor
 from opencrate.stores.audit import AuditStore
 from opencrate.stores.entities import EntityStore
+from opencrate.stores.eventlog import EventLogStore
 from opencrate.stores.nodes import NodeStore
 from opencrate.stores.overrides import OverrideStore
 from opencrate.stores.points import PointStore
@@ -44,6 +45,7 @@ class Services:
     entities: EntityStore
     audit: AuditStore
     overrides: OverrideStore
+    events: EventLogStore
     supervisor: Supervisor | None = None
     #: The URLs the API is bound to, once level 60 is reached.
     api_urls: list[str] = field(factory=list)
@@ -63,22 +65,28 @@ class Services:
             entities=EntityStore(data / "entities.db", bus=bus, clock=clock),
             audit=AuditStore(data / "audit.db", clock=clock),
             overrides=OverrideStore(data / "overrides.db", points=points, bus=bus, clock=clock),
+            events=EventLogStore(data / "events.db", clock=clock),
         )
 
     def stores(self) -> list[StoreActor]:
         """Every store actor, in the order they open (and the reverse of closing)."""
-        return [self.nodes, self.entities, self.audit, self.overrides]
+        return [self.nodes, self.entities, self.audit, self.overrides, self.events]
 
     def levels(self) -> list[Level]:
         """The start levels 20-60 (level 10 is the stores)."""
+        event_recorder, event_purger = self._event_log_services()
         return [
             Level(number=20, name="model", steps=[self._load_model]),
-            Level(number=30, name="restore"),
+            # The event log subscribes here, before bridges (40) publish device events.
+            Level(number=30, name="restore", services=[event_recorder]),
             Level(number=40, name="bridges", services=self._bridges()),
             Level(
                 number=50,
                 name="engines",
-                services=[Service(name="override-expiry", run=self.overrides.run_expiry)],
+                services=[
+                    Service(name="override-expiry", run=self.overrides.run_expiry),
+                    event_purger,
+                ],
             ),
             Level(number=60, name="api", services=[self._api_service()], grace_s=2.0),
         ]
@@ -95,6 +103,21 @@ class Services:
         if self.settings.scenario is not None:
             report = await load_scenario_into(self.settings.scenario, self.nodes)
             log.info("scenario %s: %s", self.settings.scenario, report)
+
+    # -- levels 30 and 50: the event log's subscriber and purge job ------------------
+    def _event_log_services(self) -> tuple[Service, Service]:
+        from opencrate.engines.eventlog import EventLogRecorder, EventPurger
+        from opencrate.engines.eventlog_rules import EventLogSettings
+
+        settings = EventLogSettings.from_section(self.settings.sections.get("events"))
+        recorder = EventLogRecorder(
+            self.bus, self.events, settings, capacity=self.settings.bus_capacity
+        )
+        purger = EventPurger(self.events, settings, clock=self.clock)
+        return (
+            Service(name="event-log", run=recorder.run),
+            Service(name="event-purge", run=purger.run),
+        )
 
     # -- level 40: bridges and simulators -------------------------------------------
     def _bridges(self) -> list[Service]:
