@@ -1,0 +1,586 @@
+"""HistoryStore: the default (``sqlite``) persistence service, in ``data/history.db``.
+
+Layout (see ``docs/explanation/history-layout.md`` for the measured sizes)::
+
+    point(key INTEGER PRIMARY KEY, point_id TEXT UNIQUE, kind TEXT)
+    sample(point_key, ts_ms, value, PRIMARY KEY (point_key, ts_ms)) WITHOUT ROWID
+    rollup_5m / rollup_1h(point_key, start_ms, ...)              WITHOUT ROWID
+
+``value`` has no declared type, so SQLite keeps what it is given: REAL for
+numbers, INTEGER for enumerations and booleans (0 and 1 take no payload bytes),
+TEXT for text. ``kind`` (the point's newest value kind) tells booleans from
+integers when reading. Writing a sample at an existing ``(point, ts_ms)``
+updates it in place.
+
+Caches (owned by the writer thread, read by the reader): point id -> key and
+kind, and each point's newest timestamp, which tells in-order samples (the
+O(1) rollup path) from out-of-order ones (windows recomputed from raw).
+
+Implements :class:`~opencrate.persistence.service.PersistenceService`; see
+that module for the contract every method follows. Rollups:
+:mod:`~opencrate.persistence.rollups`; query SQL:
+:mod:`~opencrate.persistence.sqlite_queries`; retention:
+:mod:`~opencrate.persistence.retention`.
+
+Errors: :class:`~opencrate.errors.InvalidInput` for bad samples or ranges
+(checked before anything is written, so a bad batch stores nothing),
+:class:`~opencrate.errors.StoreError` / ``StoreClosed`` from the actor.
+Cancellation: see :class:`~opencrate.runtime.actor.StoreActor`.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import statistics as pystats
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from attrs import frozen
+
+from opencrate.clock import Clock
+from opencrate.errors import InvalidInput
+from opencrate.model.values import PointValue, ValueKind, value_kind
+from opencrate.persistence import sqlite_queries as q
+from opencrate.persistence.rollups import (
+    RollupMaintainer,
+    compute_window,
+    rolled_until,
+    rollup_table,
+    tier_ddl,
+)
+from opencrate.persistence.service import (
+    TIER_WIDTH_MS,
+    HistoryPage,
+    Resolution,
+    RiemannType,
+    RollupBucket,
+    Sample,
+    WeightedStats,
+    WindowStats,
+    check_range,
+)
+from opencrate.runtime.actor import StoreActor, StoreStatistics
+from opencrate.runtime.sqlite import Migration
+
+__all__ = ["HistoryStatistics", "HistoryStore"]
+
+DEFAULT_TIERS = (Resolution.FIVE_MIN, Resolution.HOUR)
+
+_SCHEMA_V1 = (
+    """
+CREATE TABLE point (
+    key INTEGER PRIMARY KEY,
+    point_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL
+);
+CREATE TABLE sample (
+    point_key INTEGER NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    value,
+    PRIMARY KEY (point_key, ts_ms)
+) WITHOUT ROWID;
+"""
+    + tier_ddl(Resolution.FIVE_MIN)
+    + tier_ddl(Resolution.HOUR)
+)
+
+_UPSERT = (
+    "INSERT INTO sample (point_key, ts_ms, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (point_key, ts_ms) DO UPDATE SET value = excluded.value"
+)
+
+#: A range long enough that AUTO picks a tier: about 500 windows or more.
+_AUTO_MIN_WINDOWS = 500
+
+
+@frozen(kw_only=True)
+class HistoryStatistics:
+    store: StoreStatistics
+    points: int
+    samples_written: int
+    out_of_order: int
+    open_windows: int
+
+
+def _check_sample(sample: Sample) -> None:
+    if not isinstance(sample.point_id, str) or not sample.point_id:
+        raise InvalidInput(f"sample point id must be a non-empty string, got {sample.point_id!r}")
+    ts = sample.ts_ms
+    if type(ts) is not int:
+        raise InvalidInput(f"point {sample.point_id}: ts_ms must be an int, got {ts!r}")
+    value = sample.value
+    kind = type(value)
+    if kind is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise InvalidInput(f"point {sample.point_id}: value must be finite, got {value!r}")
+    elif kind not in (int, bool, str):
+        raise InvalidInput(
+            f"point {sample.point_id}: value must be a number, boolean or string, "
+            f"got {kind.__name__}"
+        )
+
+
+class HistoryStore(StoreActor):
+    """The embedded SQLite persistence service (``service_id = "sqlite"``)."""
+
+    name: ClassVar[str] = "history"
+    migrations: ClassVar[Sequence[Migration]] = (_SCHEMA_V1,)
+    service_id: str = "sqlite"
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        tiers: Sequence[Resolution] = DEFAULT_TIERS,
+        clock: Clock | None = None,
+        capacity: int = 1024,
+        max_batch: int = 512,
+    ) -> None:
+        super().__init__(path, clock=clock, capacity=capacity, max_batch=max_batch)
+        for tier in tiers:
+            if tier not in TIER_WIDTH_MS:
+                raise InvalidInput(f"not a rollup tier: {tier!r} (use 5m or 1h)")
+        self._rollups = RollupMaintainer(tiers)
+        self.tiers = self._rollups.tiers
+        self._keys: dict[str, int] = {}
+        self._kinds: dict[int, ValueKind] = {}
+        self._newest: dict[int, int] = {}
+        self._written = self._out_of_order = 0
+        self._resync_needed = False
+
+    # -- lifecycle -----------------------------------------------------------------
+    def on_open(self, conn: sqlite3.Connection) -> None:
+        """Load the point dictionary and back-fill rollup windows missed while down."""
+        self._load_caches(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for key in list(self._kinds):
+                self._rollups.load(conn, key)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _load_caches(self, conn: sqlite3.Connection) -> None:
+        self._keys.clear()
+        self._kinds.clear()
+        self._newest.clear()
+        for key, point_id, kind in conn.execute("SELECT key, point_id, kind FROM point"):
+            self._keys[point_id] = key
+            self._kinds[key] = ValueKind(kind)
+        for key, newest in conn.execute(
+            "SELECT point_key, max(ts_ms) FROM sample GROUP BY point_key"
+        ):
+            self._newest[key] = newest
+
+    def _resync(self, conn: sqlite3.Connection) -> None:
+        # A write transaction failed after our caches moved: reload them from
+        # what is committed and rebuild the open windows from raw samples.
+        self._resync_needed = False
+        self._load_caches(conn)
+        self._rollups = RollupMaintainer(self.tiers)
+        for key in list(self._kinds):
+            self._rollups.load(conn, key)
+
+    def statistics(self) -> HistoryStatistics:  # type: ignore[override]
+        return HistoryStatistics(
+            store=super().statistics(),
+            points=len(self._keys),
+            samples_written=self._written,
+            out_of_order=self._out_of_order,
+            open_windows=self._rollups.open_windows,
+        )
+
+    # -- writes --------------------------------------------------------------------
+    async def store(self, samples: Sequence[Sample]) -> None:
+        """Upsert ``samples`` in one transaction (grouped with other queued writes).
+
+        Raises :class:`InvalidInput` naming the first bad sample; nothing of
+        the batch is stored then.
+        """
+        for sample in samples:
+            _check_sample(sample)
+        if samples:
+            try:
+                await self.write(lambda conn: self._store(conn, samples))
+            except BaseException:
+                self._resync_needed = True
+                raise
+
+    def _key_for(self, conn: sqlite3.Connection, point_id: str, value: PointValue) -> int:
+        kind = value_kind(value)
+        key = self._keys.get(point_id)
+        if key is None:
+            key = conn.execute(
+                "INSERT INTO point (point_id, kind) VALUES (?, ?) RETURNING key",
+                (point_id, kind.value),
+            ).fetchone()[0]
+            self._keys[point_id] = key
+            self._kinds[key] = kind
+        elif self._kinds[key] is not kind:
+            conn.execute("UPDATE point SET kind = ? WHERE key = ?", (kind.value, key))
+            self._kinds[key] = kind
+        return key
+
+    def _store(self, conn: sqlite3.Connection, samples: Sequence[Sample]) -> None:
+        if self._resync_needed:
+            self._resync(conn)
+        try:
+            rows = []
+            late: dict[int, list[int]] = {}
+            newest = self._newest
+            keys = self._keys
+            kinds = self._kinds
+            add = self._rollups.add
+            in_order = []
+            for s in samples:
+                key = keys.get(s.point_id)
+                if key is None or kinds[key] is not value_kind(s.value):
+                    key = self._key_for(conn, s.point_id, s.value)
+                ts = s.ts_ms
+                rows.append((key, ts, s.value))
+                last = newest.get(key)
+                if last is not None and ts <= last:
+                    late.setdefault(key, []).append(ts)
+                else:
+                    newest[key] = ts
+                    in_order.append((key, ts, s.value))
+            conn.executemany(_UPSERT, rows)
+            for key, ts, value in in_order:
+                add(conn, key, ts, value)
+            self._rollups.write_pending(conn)
+            for key, ts_list in late.items():
+                self._rollups.recompute(conn, key, ts_list)
+            self._written += len(rows)
+            self._out_of_order += sum(map(len, late.values()))
+        except BaseException:
+            self._rollups.discard_pending()
+            self._resync_needed = True
+            raise
+
+    async def remove(self, point_id: str, begin_ms: int, end_ms: int) -> int:
+        """Delete the samples of ``point_id`` in ``[begin_ms, end_ms]``; return how many.
+
+        Rollup windows that overlap the range are recomputed from what is left.
+        An unknown point removes nothing (0).
+        """
+        check_range(begin_ms, end_ms)
+
+        def fn(conn: sqlite3.Connection) -> int:
+            if self._resync_needed:
+                self._resync(conn)
+            key = self._keys.get(point_id)
+            if key is None:
+                return 0
+            touched = [
+                ts
+                for (ts,) in conn.execute(
+                    "DELETE FROM sample WHERE point_key = ? AND ts_ms BETWEEN ? AND ? "
+                    "RETURNING ts_ms",
+                    (key, begin_ms, end_ms),
+                )
+            ]
+            if touched:
+                newest = conn.execute(
+                    "SELECT max(ts_ms) FROM sample WHERE point_key = ?", (key,)
+                ).fetchone()[0]
+                if newest is None:
+                    self._newest.pop(key, None)
+                else:
+                    self._newest[key] = newest
+                self._rollups.recompute(conn, key, touched)
+            return len(touched)
+
+        try:
+            return await self.write(fn)
+        except BaseException:
+            self._resync_needed = True
+            raise
+
+    # -- reads ---------------------------------------------------------------------
+    def _decode(self, key: int, value: Any) -> PointValue:
+        if type(value) is int and self._kinds.get(key) is ValueKind.BOOL:
+            return bool(value)
+        return value  # type: ignore[no-any-return]
+
+    def _sample(self, point_id: str, key: int, row: tuple[int, Any] | None) -> Sample | None:
+        if row is None:
+            return None
+        return Sample(point_id=point_id, ts_ms=row[0], value=self._decode(key, row[1]))
+
+    def _coarse_first(self) -> tuple[Resolution, ...]:
+        return tuple(reversed(self.tiers))
+
+    async def point_ids(self) -> list[str]:
+        """Every point that has (or had) history, sorted."""
+        return sorted(self._keys)
+
+    async def last_states(self, point_ids: Iterable[str] | None = None) -> Mapping[str, Sample]:
+        wanted = list(self._keys) if point_ids is None else list(point_ids)
+
+        def fn(conn: sqlite3.Connection) -> dict[str, Sample]:
+            out: dict[str, Sample] = {}
+            for point_id in wanted:
+                key = self._keys.get(point_id)
+                if key is None:
+                    continue
+                sample = self._sample(point_id, key, _newest_row(conn, key, None))
+                if sample is not None:
+                    out[point_id] = sample
+            return out
+
+        return await self.read(fn)
+
+    async def state_at(self, point_id: str, ts_ms: int) -> Sample | None:
+        return await self._one(point_id, _newest_row, ts_ms)
+
+    async def next_sample(self, point_id: str, ts_ms: int) -> Sample | None:
+        def row(conn: sqlite3.Connection, key: int, ts: int) -> tuple[int, Any] | None:
+            return conn.execute(  # type: ignore[no-any-return]
+                "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms >= ? "
+                "ORDER BY ts_ms LIMIT 1",
+                (key, ts),
+            ).fetchone()
+
+        return await self._one(point_id, row, ts_ms)
+
+    async def last_differing(self, point_id: str, ts_ms: int, value: PointValue) -> Sample | None:
+        def row(conn: sqlite3.Connection, key: int, ts: int) -> tuple[int, Any] | None:
+            return conn.execute(  # type: ignore[no-any-return]
+                "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms <= ? "
+                "AND value IS NOT ? ORDER BY ts_ms DESC LIMIT 1",
+                (key, ts, value),
+            ).fetchone()
+
+        return await self._one(point_id, row, ts_ms)
+
+    async def first_differing(self, point_id: str, ts_ms: int, value: PointValue) -> Sample | None:
+        def row(conn: sqlite3.Connection, key: int, ts: int) -> tuple[int, Any] | None:
+            return conn.execute(  # type: ignore[no-any-return]
+                "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms >= ? "
+                "AND value IS NOT ? ORDER BY ts_ms LIMIT 1",
+                (key, ts, value),
+            ).fetchone()
+
+        return await self._one(point_id, row, ts_ms)
+
+    async def _one(self, point_id: str, fn: Any, ts_ms: int) -> Sample | None:
+        key = self._keys.get(point_id)
+        if key is None:
+            return None
+        return await self.read(lambda conn: self._sample(point_id, key, fn(conn, key, ts_ms)))
+
+    async def window_stats(self, point_id: str, begin_ms: int, end_ms: int) -> WindowStats:
+        check_range(begin_ms, end_ms)
+        key = self._keys.get(point_id)
+        if key is None:
+            return WindowStats(
+                count=0, numeric_count=0, sum=0.0, min=None, max=None, first=None, last=None,
+                changes=0,
+            )  # fmt: skip
+        tiers = self._coarse_first()
+        p = await self.read(lambda conn: q.window_partial(conn, key, begin_ms, end_ms, tiers))
+        return WindowStats(
+            count=p.count,
+            numeric_count=p.num_count,
+            sum=p.sum,
+            min=self._sample(point_id, key, p.min),
+            max=self._sample(point_id, key, p.max),
+            first=self._sample(point_id, key, p.first),
+            last=self._sample(point_id, key, p.last),
+            changes=p.changes,
+        )
+
+    async def weighted_stats(
+        self,
+        point_id: str,
+        begin_ms: int,
+        end_ms: int,
+        riemann: RiemannType = RiemannType.LEFT,
+    ) -> WeightedStats | None:
+        check_range(begin_ms, end_ms)
+        riemann = RiemannType(riemann)
+        key = self._keys.get(point_id)
+        if key is None:
+            return None
+        if riemann is RiemannType.LEFT:
+            # Step-hold moments add up across rollup windows: read them there.
+            tiers = self._coarse_first()
+            duration, integral, integral_sq = await self.read(
+                lambda conn: q.weighted_left(conn, key, begin_ms, end_ms, tiers)
+            )
+            if duration <= 0:
+                return None
+            mean = integral / duration
+            variance = integral_sq / duration - mean * mean
+        else:
+            result = await self.read(
+                lambda conn: q.weighted_raw(conn, key, begin_ms, end_ms, riemann)
+            )
+            if result is None:
+                return None
+            duration, integral, variance = result
+            mean = integral / duration
+        return WeightedStats(
+            duration_ms=round(duration), integral=integral, mean=mean,
+            variance=max(variance, 0.0),
+        )  # fmt: skip
+
+    async def median(self, point_id: str, begin_ms: int, end_ms: int) -> float | None:
+        check_range(begin_ms, end_ms)
+        key = self._keys.get(point_id)
+        if key is None:
+            return None
+
+        def fn(conn: sqlite3.Connection) -> float | None:
+            args = {"k": key, "b": begin_ms, "e": end_ms}
+            where = f"point_key = :k AND ts_ms BETWEEN :b AND :e AND {q.NUMERIC}"
+            (n,) = conn.execute(f"SELECT count(*) FROM sample WHERE {where}", args).fetchone()
+            if n == 0:
+                return None
+            # The middle one or two values, found by SQLite's sorter.
+            middle = [
+                float(v)
+                for (v,) in conn.execute(
+                    f"SELECT value FROM sample WHERE {where} ORDER BY value LIMIT :m OFFSET :o",
+                    {**args, "m": 2 - n % 2, "o": (n - 1) // 2},
+                )
+            ]
+            return pystats.fmean(middle)
+
+        return await self.read(fn)
+
+    async def samples(
+        self, point_id: str, begin_ms: int, end_ms: int, *, limit: int | None = None
+    ) -> list[Sample]:
+        page = await self.query(point_id, begin_ms, end_ms, limit=limit or -1)
+        return list(page.samples)
+
+    async def query(
+        self,
+        point_id: str,
+        begin_ms: int,
+        end_ms: int,
+        *,
+        resolution: Resolution = Resolution.RAW,
+        descending: bool = False,
+        limit: int = 10_000,
+    ) -> HistoryPage:
+        """Samples or rollup windows of ``point_id`` in ``[begin_ms, end_ms]``.
+
+        ``limit`` < 0 means no limit. For tiers, windows not yet in the table
+        (the open one) are computed from raw samples on the fly.
+        """
+        check_range(begin_ms, end_ms)
+        resolution = Resolution(resolution)
+        if resolution is Resolution.AUTO:
+            resolution = self._auto(end_ms - begin_ms)
+        elif resolution is not Resolution.RAW and resolution not in self.tiers:
+            raise InvalidInput(f"rollup tier {resolution.value} is not kept by this store")
+        key = self._keys.get(point_id)
+        if key is None:
+            return HistoryPage(point_id=point_id, resolution=resolution, samples=())
+        if resolution is Resolution.RAW:
+            return await self.read(
+                lambda conn: self._raw_page(
+                    conn, point_id, key, begin_ms, end_ms, descending, limit
+                )
+            )
+        tier = resolution
+        return await self.read(
+            lambda conn: self._tier_page(
+                conn, point_id, key, tier, begin_ms, end_ms, descending, limit
+            )
+        )
+
+    def _auto(self, span_ms: int) -> Resolution:
+        for tier in self._coarse_first():
+            if span_ms // TIER_WIDTH_MS[tier] >= _AUTO_MIN_WINDOWS:
+                return tier
+        return Resolution.RAW
+
+    def _raw_page(
+        self, conn: sqlite3.Connection, point_id: str, key: int, begin: int, end: int,
+        descending: bool, limit: int,
+    ) -> HistoryPage:  # fmt: skip
+        order = "DESC" if descending else "ASC"
+        fetch = limit + 1 if limit >= 0 else -1
+        rows = conn.execute(
+            f"SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms BETWEEN ? AND ? "
+            f"ORDER BY ts_ms {order} LIMIT ?",
+            (key, begin, end, fetch),
+        ).fetchall()
+        next_ms = None
+        if 0 <= limit < len(rows):
+            next_ms = rows[limit][0]
+            rows = rows[:limit]
+        decode = self._decode
+        samples = tuple(Sample(point_id=point_id, ts_ms=ts, value=decode(key, v)) for ts, v in rows)
+        return HistoryPage(
+            point_id=point_id, resolution=Resolution.RAW, samples=samples, next_ms=next_ms
+        )
+
+    def _tier_page(
+        self, conn: sqlite3.Connection, point_id: str, key: int, tier: Resolution,
+        begin: int, end: int, descending: bool, limit: int,
+    ) -> HistoryPage:  # fmt: skip
+        width = TIER_WIDTH_MS[tier]
+        first = begin - begin % width
+        rows = conn.execute(
+            f"SELECT start_ms, count, num_count, sum, min, max, first, last, integral, weight_ms "
+            f"FROM {rollup_table(tier)} WHERE point_key = ? AND start_ms BETWEEN ? AND ? "
+            "ORDER BY start_ms",
+            (key, first, end),
+        ).fetchall()
+        until = rolled_until(conn, key, tier)
+        if until is not None and until <= end:
+            starts = [
+                s
+                for (s,) in conn.execute(
+                    f"SELECT DISTINCT ts_ms - ts_ms % {width} FROM sample "
+                    "WHERE point_key = ? AND ts_ms >= ? AND ts_ms <= ?",
+                    (key, max(until, first), end),
+                )
+            ]
+            for start in starts:
+                r = compute_window(conn, key, start, width).row()
+                rows.append((r[1], r[2], r[3], r[4], r[5], r[7], r[9], r[11], r[14], r[16]))
+        buckets = [
+            RollupBucket(
+                point_id=point_id, start_ms=s, width_ms=width, count=n,
+                mean=(integral / weight) if nn and weight else None,
+                min=mn, max=mx, sum=total, first=self._decode(key, f), last=self._decode(key, la),
+            )
+            for s, n, nn, total, mn, mx, f, la, integral, weight in rows
+        ]  # fmt: skip
+        if descending:
+            buckets.reverse()
+        next_ms = None
+        if 0 <= limit < len(buckets):
+            nxt = buckets[limit].start_ms
+            next_ms = nxt + width - 1 if descending else nxt
+            buckets = buckets[:limit]
+        samples = tuple(
+            Sample(point_id=point_id, ts_ms=b.start_ms, value=b.last if b.mean is None else b.mean)
+            for b in buckets
+        )
+        return HistoryPage(
+            point_id=point_id, resolution=tier, samples=samples, buckets=tuple(buckets),
+            next_ms=next_ms,
+        )  # fmt: skip
+
+
+def _newest_row(conn: sqlite3.Connection, key: int, ts: int | None) -> tuple[int, Any] | None:
+    if ts is None:
+        sql, args = (
+            "SELECT ts_ms, value FROM sample WHERE point_key = ? ORDER BY ts_ms DESC",
+            (key,),
+        )
+    else:
+        sql = (
+            "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms <= ? ORDER BY ts_ms DESC"
+        )
+        args = (key, ts)  # type: ignore[assignment]
+    return conn.execute(sql + " LIMIT 1", args).fetchone()  # type: ignore[no-any-return]
