@@ -16,6 +16,10 @@ and closes with 1008 (policy violation) and a reason naming the problem. A
 browser's ``WebSocket`` cannot read the body of a refused handshake, hence
 accept-then-close rather than an HTTP 400.
 
+The subscription is made before the handshake is accepted: every event
+published after the client's connect returned is delivered (or counted in a
+``Lagged``).
+
 Shutdown: when the supervisor's ``shutdown_requested`` is set, every stream
 closes with 1001 ("server shutting down") at once, so hypercorn need not wait
 out its graceful timeout.
@@ -139,12 +143,15 @@ class EventSelection:
         return wanted and (self.types is None or type(event) in self.types)
 
     def _recompute(self) -> None:
+        # In place: accepts() holds a reference to the set while it decides.
         assert self._nodes is not None
         assert self.under is not None
+        assert self._ids is not None
+        self._ids.clear()
         if self._nodes.get_or_none(self.under) is None:
-            self._ids = {self.under}
+            self._ids.add(self.under)
         else:
-            self._ids = set(self._nodes.subtree_ids(self.under))
+            self._ids.update(self._nodes.subtree_ids(self.under))
 
 
 def _selection_from_query() -> EventSelection:
@@ -186,18 +193,20 @@ async def event_stream() -> None:
         return
     supervisor = svc.supervisor
     shutdown = supervisor.shutdown_requested if supervisor is not None else trio.Event()
-    await websocket.accept()
-    if shutdown.is_set():
-        await websocket.close(GOING_AWAY, "server shutting down")
-        return
     peer = websocket.headers.get("Remote-Addr", "?")
     going_away = False
+    # Subscribe before accepting: once the client's handshake completes, every
+    # event published from then on reaches it (or is counted in a Lagged).
     with svc.bus.subscribe(
         *selection.subscribe_types(),
         name=f"ws {peer}",
         capacity=svc.settings.bus_capacity,
         accept=selection.accepts,
     ) as subscription:
+        await websocket.accept()
+        if shutdown.is_set():
+            await websocket.close(GOING_AWAY, "server shutting down")
+            return
         async with trio.open_nursery() as nursery:
 
             async def close_on_shutdown() -> None:
