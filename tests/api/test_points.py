@@ -141,17 +141,21 @@ async def test_override_refuses_malformed_json(services: Services, client: Clien
     assert services.overrides.active() == []
 
 
-async def test_audit_log_pages_newest_first_and_filters(
-    services: Services, client: Client
-) -> None:
+async def test_audit_log_pages_newest_first_and_filters(services: Services, client: Client) -> None:
     for i in range(5):
         await services.audit.record(
             user="alice" if i % 2 else "bob", action="node.update", target=f"n{i}"
         )
-    first = await (await client.get("/api/audit?limit=2")).get_json()
+
+    async def page(cursor: str | None = None) -> dict[str, Any]:
+        query = "/api/audit?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        body: dict[str, Any] = await (await client.get(query)).get_json()
+        return body
+
+    first = await page()
     assert [e["target"] for e in first["items"]] == ["n4", "n3"]
-    second = await (await client.get(f"/api/audit?limit=2&cursor={first['next_cursor']}")).get_json()
-    third = await (await client.get(f"/api/audit?limit=2&cursor={second['next_cursor']}")).get_json()
+    second = await page(first["next_cursor"])
+    third = await page(second["next_cursor"])
     assert [e["target"] for e in second["items"] + third["items"]] == ["n2", "n1", "n0"]
     assert third["next_cursor"] is None
     alice = await (await client.get("/api/audit?user=alice")).get_json()
