@@ -104,7 +104,8 @@ def test_expand(name: str, words: list[str]) -> None:
         ("Filter Status", {"filter", "run", "sensor"}),
         ("ChrSts", {"chiller", "run", "sensor"}),
         ("Chiller Water Valve Status", {"chilled", "water", "valve", "run", "sensor"}),
-        ("CH-1 Evap ISO Valve", {"evaporator", "isolation", "valve", "cmd"}),
+        # the evaporator side of a chiller is its chilled water
+        ("CH-1 Evap ISO Valve", {"evaporator", "chilled", "water", "isolation", "valve", "cmd"}),
         ("Cold Deck Air Temp", {"coldDeck", "air", "temp", "sensor"}),
         ("Htg SAT SP", {"heating", "air", "temp", "sp", "discharge", "supply"}),
         ("Heat Recovery Water Temp Entering", {"water", "entering", "temp", "sensor"}),

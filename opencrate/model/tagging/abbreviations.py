@@ -197,7 +197,7 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "setpoint": ("setpoint",),
     "setpt": ("setpoint",),
     "stpt": ("setpoint",),
-    "sp": ("setpoint",),
+    "sp": ("sp",),  # setpoint, or supply before a fan/drive/air: see tokens.rewrite_pairs
     "set": ("setpoint",),
     "desired": ("setpoint",),
     "command": ("command",),
@@ -209,7 +209,7 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "out": ("output",),
     "status": ("status",),
     "sts": ("status",),
-    "stat": ("status",),
+    "stat": ("thermostat",),
     "state": ("status",),
     "sensor": ("sensor",),
     "sens": ("sensor",),
@@ -380,9 +380,10 @@ _WORDS.update(
 
 ABBREVIATIONS: Final = _freeze(_WORDS)
 
-# Single letters are only trusted inside an all-capitals run that the segmenter
-# has to split (HWRTEMP -> hw r temp, HRUWEtemp -> hru w e temp); standing
-# alone ("Current A") they mean something else.
+# Single letters (and two ambiguous pairs) are only trusted inside an
+# all-capitals run that the segmenter has to split (HWRTEMP -> hw r temp,
+# HRUWEtemp -> hru w e temp); standing alone ("Current A") they mean
+# something else.
 SEGMENT_ONLY: Final = _freeze(
     {
         "s": ("supply",),
@@ -391,6 +392,8 @@ SEGMENT_ONLY: Final = _freeze(
         "l": ("leaving",),
         "w": ("water",),
         "a": ("air",),
+        "hc": ("heating", "coil"),  # HCALTemp: heating coil air leaving temp
+        "cc": ("cooling", "coil"),  # but a lone "(CC)" suffix is not a cooling coil
     }
 )
 

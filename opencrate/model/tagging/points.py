@@ -197,8 +197,14 @@ def _word_tags(parsed: NameWords) -> set[str]:
         tags.add("occ")
     if "differential" in present and not tags & _QUANTITIES:
         tags.add("pressure")
-    if not tags & _COMPONENTS:
+    if not tags & (_COMPONENTS | _QUANTITIES):
         tags.update(tag for word, tag in _SUBJECT_TAGS.items() if word in present)
+    if "thermostat" in present and not tags & _QUANTITIES:
+        tags |= {"zone", "air", "temp"}  # a thermostat reading or setpoint is zone temperature
+    if "vfd" in present and not tags & _QUANTITIES and present & {"signal", "output", "command"}:
+        tags.add("speed")  # what a drive is signalled is a speed
+    if tags & {"hotDeck", "coldDeck"}:
+        tags.discard("discharge")  # a deck is the section
     return tags
 
 
@@ -257,8 +263,10 @@ def _substance_tags(tags: set[str], words: set[str]) -> None:
         tags.add("air")
     if "co2" in tags:
         tags.add("air")  # Xeto Co2Point: air co2 concentration
+    if "evaporator" in tags and tags & {"valve", "flow"} and "refrig" not in tags:
+        tags.add("chilled")  # a chiller's evaporator water is its chilled water
     qualified = tags & {"chilled", "hot", "condenser", "domestic"}
-    wet = tags & _WATER_QUANTITIES or tags & {"entering", "leaving"}
+    wet = tags & _WATER_QUANTITIES or tags & {"entering", "leaving", "valve"}
     if qualified and wet and not tags & {"air", "refrig", "steam"}:
         tags.add("water")
 
@@ -284,15 +292,50 @@ def _inherit(tags: set[str], words: set[str], context: frozenset[str]) -> None:
             tags |= context & {"water", "domestic", "chilled", "hot"}
     if "weatherStation" in context and tags & {"temp", "humidity"}:
         tags |= {"weather", "air"}
+    if "coolingTower" in context and not own_component and words & {"start", "status", "command"}:
+        tags.add("fan")  # a cooling tower is switched by its fan
+    if "dualDuct" in context:
+        _decks(tags)
     if not tags & _AIR_SECTIONS:
-        # A terminal unit's damper is on its discharge; an air handler's
-        # unnamed fan is its supply (discharge) fan.
-        if "damper" in tags and context & {"vav", "cav"}:
-            tags |= {"discharge", "air"}
-        if "fan" in tags and "ahu" in context:
-            tags |= {"discharge", "air"}
+        _default_air_section(tags, words, context)
     if "sp" in words or "setpoint" in words:
         _plant_setpoint(tags, context)
+
+
+def _decks(tags: set[str]) -> None:
+    """In a dual-duct unit, "cooling"/"cold" air is the cold deck, "heating"/"hot" the hot deck."""
+    if tags & (_WATER_WORDS - {"hot", "cold"}) or "zone" in tags:
+        return
+    if not tags & (_AIR_QUANTITIES | {"damper"}):
+        return
+    if tags & {"cool", "cooling"} or "cold" in tags:
+        tags -= {"cool", "cooling", "discharge"}
+        tags |= {"coldDeck", "air"}
+    if tags & {"heat", "heating", "hot"}:
+        tags -= {"heat", "heating", "hot", "discharge"}
+        tags |= {"hotDeck", "air"}
+
+
+def _default_air_section(tags: set[str], words: set[str], context: frozenset[str]) -> None:
+    """The section a point on an air unit has when its name gives none.
+
+    A terminal unit's damper and airflow are on its discharge, and the
+    temperature, humidity and CO2 it reads are the zone's. An air handler's
+    unnamed fan is its supply (discharge) fan, and its static pressure is duct
+    (discharge) static pressure.
+    """
+    if tags & _NOT_AIR or tags & _WATER_WORDS:
+        return
+    if context & {"vav", "cav", "fcu"}:
+        if "damper" in tags or tags >= {"air", "flow"}:
+            tags |= {"discharge", "air"}
+        elif tags & {"temp", "humidity", "co2"} and not words & {"discharge", "supply"}:
+            tags |= {"zone", "air"}
+    if "ahu" in context and "building" not in words:
+        if "fan" in tags:
+            tags |= {"discharge", "air"}
+        if "pressure" in tags and "static" in words:
+            tags |= {"discharge", "air"}
 
 
 def _plant_setpoint(tags: set[str], context: frozenset[str]) -> None:

@@ -76,8 +76,8 @@ def _split_letters(run: str) -> tuple[str, ...]:
     # Plurals: "Temps", "Pumps", "Volts" (tables hold the singular).
     if lower.endswith("s") and lower[:-1] in _KNOWN:
         return (lower[:-1],)
-    if len(run) == 1:
-        return (lower,)  # a lone letter ("Current A") is never an abbreviation
+    if len(run) == 1 or lower in SEGMENT_ONLY:
+        return (lower,)  # a lone "A" or "(CC)" is not a segment-only abbreviation
     return _segment(run)
 
 
@@ -148,9 +148,9 @@ def _segment(run: str) -> tuple[str, ...]:
 # outside air, "Hot Deck" is a deck (not hot water), "Heating Hot Water" is
 # just hot water, "Power Factor" is one quantity.
 _REWRITES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
-    ("setpoint", "vfd"): ("supply", "vfd"),
-    ("setpoint", "fan"): ("supply", "fan"),
-    ("setpoint", "air"): ("supply", "air"),
+    ("sp", "vfd"): ("supply", "vfd"),
+    ("sp", "fan"): ("supply", "fan"),
+    ("sp", "air"): ("supply", "air"),
     ("output", "air"): ("outside", "air"),
     ("hot", "deck"): ("hotdeck", "deck"),
     ("cold", "deck"): ("colddeck", "deck"),
@@ -162,6 +162,10 @@ _REWRITES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     ("chiller", "water"): ("chilled", "water"),
     ("power", "factor"): ("pf",),
     ("natural", "gas"): ("naturalgas",),
+    ("humidity", "enable"): ("humidifier", "enable"),
+    ("humidity", "valve"): ("humidifier", "valve"),
+    ("humidity", "command"): ("humidifier", "command"),
+    ("humidify", "command"): ("humidifier", "command"),
 }
 
 
@@ -185,7 +189,7 @@ def expand(tokens: Sequence[Token]) -> list[Token]:
 
 
 def rewrite_pairs(words: Sequence[str]) -> list[str]:
-    """Apply the canonical bigram rewrites (``setpoint vfd`` -> ``supply vfd``, ...)."""
+    """Apply the canonical bigram rewrites (``sp vfd`` -> ``supply vfd``, ...)."""
     result: list[str] = []
     i = 0
     while i < len(words):
@@ -196,4 +200,5 @@ def rewrite_pairs(words: Sequence[str]) -> list[str]:
         else:
             result.append(words[i])
             i += 1
-    return result
+    # "SP" not followed by a fan, drive or air is a setpoint.
+    return ["setpoint" if word == "sp" else word for word in result]

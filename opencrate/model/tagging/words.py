@@ -14,7 +14,8 @@ from typing import Final
 from attrs import frozen
 
 from opencrate.errors import InvalidInput
-from opencrate.model.tagging.tokens import expand, rewrite_pairs, tokenize
+from opencrate.model.tagging.abbreviations import ABBREVIATIONS
+from opencrate.model.tagging.tokens import rewrite_pairs, tokenize
 
 __all__ = ["EQUIP_NOUNS", "NameWords", "read_name"]
 
@@ -43,6 +44,12 @@ EQUIP_NOUNS: Final = frozenset(
         "system",
         "lighting",
     }
+)
+
+
+# Words that qualify an equipment identifier written right after them.
+_IDENTIFIER_QUALIFIERS: Final = frozenset(
+    {"hot", "water", "chilled", "condenser", "steam", "domestic", "primary", "secondary"}
 )
 
 
@@ -82,16 +89,24 @@ def read_name(name: str, *, what: str = "name") -> NameWords:
     context: list[str] = []
     written: list[str] = []
     letters: set[str] = set()
+    previous: list[str] = []  # the expansion of the previous token, if it went to words
     for index, (text, is_number) in enumerate(tokens):
         if is_number:
+            previous = []
             continue
-        expansion = [word for word, _ in expand([(text, False)])]
+        expansion = list(ABBREVIATIONS.get(text, (text,)))
         written.extend(expansion)
         followed_by_number = index + 1 < len(tokens) and tokens[index + 1][1]
         if followed_by_number and EQUIP_NOUNS.intersection(expansion):
+            # "HwBlr1": the qualifier right before an identifier belongs to it.
+            if previous and set(previous) <= _IDENTIFIER_QUALIFIERS:
+                del words[-len(previous) :]
+                context.extend(previous)
             context.extend(expansion)
+            previous = []
         else:
             words.extend(expansion)
+            previous = expansion
             if expansion == [text] and len(text) <= 2:
                 letters.add(text)
     # Bigram rewrites ("SP Drv" -> supply drive) need the whole sequence.
