@@ -18,7 +18,7 @@ __all__ = ["create_app", "route_blueprints"]
 
 def route_blueprints() -> list[Blueprint]:
     """Every route group, each a module in :mod:`opencrate.api.routes`."""
-    from opencrate.api.routes import audit, bus, health, nodes, overrides, points, ws
+    from opencrate.api.routes import audit, bus, events, health, nodes, overrides, points, ws
 
     return [
         health.blueprint,
@@ -27,6 +27,7 @@ def route_blueprints() -> list[Blueprint]:
         overrides.blueprint,
         bus.blueprint,
         audit.blueprint,
+        events.blueprint,
         ws.blueprint,
     ]
 
