@@ -1,0 +1,325 @@
+"""The persistence manager: bus updates -> strategies and filters -> each service's ``store``.
+
+One :class:`_ServiceRunner` per configured service, each with its own bus
+subscription, so a slow service (a PostgreSQL server far away) never holds up
+another; a runner that falls behind by more than its channel gets a ``Lagged``
+marker, logs it and counts it (nothing else slows down).
+
+Per runner::
+
+    ValueChanged batch (receive_batch)
+      -> per event: plan for the point (cached) -> lines triggered
+         (everyUpdate always, everyChange if the value differs from the last one seen)
+         -> filters of each line (AND) -> stored if any line passes
+      -> deduplicated by (storage name, ts) -> one ``store(samples)`` call
+
+    cron task: sleep until the next fire time of the strategies in use,
+      snapshot the PointStore, store each selected point's current value at
+      the fire time (filters applied).
+
+    config task: a newer ``Watch[PersistenceConfig]`` version drops the plan
+      cache and filter state and re-times the cron task (hot reload).
+
+Stored once per service: whatever number of lines match, a sample is passed
+to ``store`` once (openHAB writes it once per matching line).
+
+Filter state is recorded when the decision is made (so two samples of one
+point in the same batch see each other). A ``store`` that fails is logged and
+counted in :meth:`PersistenceManager.statistics`, and the runner carries on;
+services that can survive an outage (PostgreSQL's spool) do not fail here.
+
+Cancellation: cancelling :meth:`PersistenceManager.run` stops every runner;
+a ``store`` already handed to a service completes or rolls back whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import trio
+from attrs import define, frozen
+
+from opencrate.clock import Clock
+from opencrate.model.values import PointValue
+from opencrate.persistence.config import PersistenceConfig, ServiceConfig
+from opencrate.persistence.filters import FilterState
+from opencrate.persistence.selectors import Hierarchy
+from opencrate.persistence.service import PersistenceService, Sample
+from opencrate.persistence.strategies import LineRule, PointPlan, compile_plan, next_fire_ms
+from opencrate.runtime.bus import EventBus
+from opencrate.runtime.events import (
+    EntityCreated,
+    EntityDeleted,
+    EntityUpdated,
+    Event,
+    Lagged,
+    ValueChanged,
+)
+from opencrate.runtime.watch import Watch
+from opencrate.stores.points import PointStore
+
+__all__ = ["ManagerStatistics", "PersistenceManager", "RunnerStatistics"]
+
+log = logging.getLogger(__name__)
+
+
+@frozen(kw_only=True)
+class RunnerStatistics:
+    service_id: str
+    config_version: int
+    updates_seen: int
+    stored: int  # samples handed to store()
+    store_calls: int
+    filtered: int  # updates a line triggered but every triggered line's filters refused
+    cron_runs: int
+    lagged: int  # updates lost because the runner fell behind the bus
+    errors: int
+    last_error: str | None
+    last_store_ms: int | None
+    cached_plans: int
+
+
+@frozen(kw_only=True)
+class ManagerStatistics:
+    config_version: int
+    runners: tuple[RunnerStatistics, ...]
+
+
+@define
+class _Counters:
+    updates_seen: int = 0
+    stored: int = 0
+    store_calls: int = 0
+    filtered: int = 0
+    cron_runs: int = 0
+    lagged: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_store_ms: int | None = None
+
+
+class _ServiceRunner:
+    def __init__(self, manager: PersistenceManager, service: PersistenceService) -> None:
+        self.manager = manager
+        self.service = service
+        self.service_id = service.service_id
+        self.version, cfg = manager.config.get()
+        self.cfg: ServiceConfig | None = cfg.get(self.service_id)
+        self.plans: dict[str, PointPlan] = {}
+        self.filters = FilterState()
+        self.last_values: dict[str, PointValue] = {}
+        self.counters = _Counters()
+        self._cron_scope: trio.CancelScope | None = None
+
+    # -- decisions ---------------------------------------------------------------
+    def plan(self, point_id: str) -> PointPlan | None:
+        if self.cfg is None:
+            return None
+        plan = self.plans.get(point_id)
+        if plan is None:
+            ancestors = self.manager.hierarchy.ancestors(point_id)
+            plan = self.plans[point_id] = compile_plan(self.cfg, point_id, ancestors)
+        return plan
+
+    def _through(
+        self, lines: tuple[LineRule, ...], point_id: str, value: PointValue, ts_ms: int
+    ) -> bool:
+        passing = [r for r in lines if self.filters.passes(r.filters, point_id, value, ts_ms)]
+        for rule in passing:
+            self.filters.record(rule.filters, point_id, value, ts_ms)
+        if not passing:
+            self.counters.filtered += 1
+        return bool(passing)
+
+    def decide(self, batch: list[Event | Lagged], out: dict[tuple[str, int], Sample]) -> None:
+        for event in batch:
+            if isinstance(event, ValueChanged):
+                self.counters.updates_seen += 1
+                point_id, value = event.node_id, event.value
+                old = self.last_values.get(point_id)
+                changed = old is None or type(old) is not type(value) or old != value
+                self.last_values[point_id] = value
+                plan = self.plan(point_id)
+                if plan is None:
+                    continue
+                lines = plan.lines_for_update(changed)
+                if lines and self._through(lines, point_id, value, event.ts_ms):
+                    key = (plan.storage_id, event.ts_ms)
+                    out[key] = Sample(point_id=plan.storage_id, ts_ms=event.ts_ms, value=value)
+            elif isinstance(event, Lagged):
+                self.counters.lagged += event.count
+                log.warning(
+                    "persistence %s fell behind: %d updates lost", self.service_id, event.count
+                )
+            elif isinstance(event, EntityCreated | EntityUpdated | EntityDeleted):
+                # The hierarchy changed: node* selectors must be evaluated again.
+                self.plans.clear()
+                if isinstance(event, EntityDeleted):
+                    self.last_values.pop(event.entity_id, None)
+
+    async def store(self, samples: list[Sample]) -> None:
+        if not samples:
+            return
+        try:
+            await self.service.store(samples)
+        except Exception as exc:  # a failing service must not stop the others
+            self.counters.errors += 1
+            self.counters.last_error = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "persistence %s: store of %d samples failed: %s", self.service_id, len(samples), exc
+            )
+            return
+        self.counters.stored += len(samples)
+        self.counters.store_calls += 1
+        self.counters.last_store_ms = self.manager.clock.now_ms()
+
+    # -- tasks -------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        manager = self.manager
+        with manager.bus.subscribe(
+            ValueChanged,
+            EntityCreated,
+            EntityUpdated,
+            EntityDeleted,
+            name=f"persistence:{self.service_id}",
+            capacity=manager.capacity,
+        ) as sub:
+            # Values already present (restored at level 30) are the baseline for everyChange.
+            self.last_values = {
+                pid: st.value
+                for pid, st in manager.points.snapshot().items()
+                if st.value is not None
+            }
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._follow_config)
+                nursery.start_soon(self._cron_loop)
+                task_status.started()
+                while True:
+                    batch = await sub.receive_batch(manager.batch_max)
+                    out: dict[tuple[str, int], Sample] = {}
+                    self.decide(batch, out)
+                    await self.store(list(out.values()))
+
+    async def _follow_config(self) -> None:
+        while True:
+            self.version, cfg = await self.manager.config.wait_newer(self.version)
+            self.cfg = cfg.get(self.service_id)
+            self.plans.clear()
+            self.filters.clear()
+            if self._cron_scope is not None:
+                self._cron_scope.cancel()
+            log.info("persistence %s: configuration version %d", self.service_id, self.version)
+
+    async def _cron_loop(self) -> None:
+        clock = self.manager.clock
+        while True:
+            cfg = self.cfg
+            schedules = (
+                {} if cfg is None else {s.name: s.cron for s in cfg.strategies if cfg.uses(s.name)}
+            )
+            with trio.CancelScope() as scope:
+                self._cron_scope = scope
+                if not schedules:
+                    await trio.sleep_forever()
+                now = clock.now_ms()
+                fires = {name: next_fire_ms(cron, now) for name, cron in schedules.items()}
+                fire_ms = min(fires.values())
+                await trio.sleep(max(0, fire_ms - now) / 1000)
+            self._cron_scope = None
+            if scope.cancelled_caught:
+                continue  # new configuration: re-time
+            due = {name for name, ts in fires.items() if ts == fire_ms}
+            await self.store(self.cron_samples(due, fire_ms))
+            self.counters.cron_runs += 1
+
+    def cron_samples(self, due: set[str], fire_ms: int) -> list[Sample]:
+        """The current value of every point a due strategy selects, stamped ``fire_ms``."""
+        out: dict[str, Sample] = {}
+        for point_id, state in self.manager.points.snapshot().items():
+            if state.value is None:
+                continue
+            plan = self.plan(point_id)
+            if plan is None or not plan.on_cron:
+                continue
+            lines = tuple(r for name in due for r in plan.on_cron.get(name, ()))
+            if lines and self._through(lines, point_id, state.value, fire_ms):
+                out[plan.storage_id] = Sample(
+                    point_id=plan.storage_id, ts_ms=fire_ms, value=state.value
+                )
+        return list(out.values())
+
+    def statistics(self) -> RunnerStatistics:
+        c = self.counters
+        return RunnerStatistics(
+            service_id=self.service_id,
+            config_version=self.version,
+            updates_seen=c.updates_seen,
+            stored=c.stored,
+            store_calls=c.store_calls,
+            filtered=c.filtered,
+            cron_runs=c.cron_runs,
+            lagged=c.lagged,
+            errors=c.errors,
+            last_error=c.last_error,
+            last_store_ms=c.last_store_ms,
+            cached_plans=len(self.plans),
+        )
+
+
+class PersistenceManager:
+    """Feeds every configured service from the bus; see the module docstring.
+
+    ``services`` are the running service instances by id; a configured service
+    with no instance is ignored (and reported by the health route), an
+    instance with no configuration stores nothing until a configuration
+    arrives through ``config``.
+    """
+
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        points: PointStore,
+        services: Mapping[str, PersistenceService],
+        config: Watch[PersistenceConfig],
+        hierarchy: Hierarchy,
+        clock: Clock,
+        capacity: int = 16_384,
+        batch_max: int = 4096,
+    ) -> None:
+        self.bus = bus
+        self.points = points
+        self.services = dict(services)
+        self.config = config
+        self.hierarchy = hierarchy
+        self.clock = clock
+        self.capacity = capacity
+        self.batch_max = batch_max
+        self._runners = {sid: _ServiceRunner(self, svc) for sid, svc in self.services.items()}
+
+    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+        """Subscribe every runner, report started, then run until cancelled."""
+        async with trio.open_nursery() as nursery:
+            for runner in self._runners.values():
+                await nursery.start(runner.run)
+            task_status.started()
+
+    def plan(self, service_id: str, point_id: str) -> PointPlan | None:
+        """What ``service_id`` does with ``point_id`` under the current configuration."""
+        cfg = self.config.value.get(service_id)
+        if cfg is None:
+            return None
+        return compile_plan(cfg, point_id, self.hierarchy.ancestors(point_id))
+
+    def storage_id(self, service_id: str, point_id: str) -> str:
+        """The name ``point_id`` is stored under in ``service_id`` (its alias, or itself)."""
+        plan = self.plan(service_id, point_id)
+        return point_id if plan is None else plan.storage_id
+
+    def statistics(self) -> ManagerStatistics:
+        return ManagerStatistics(
+            config_version=self.config.version,
+            runners=tuple(r.statistics() for r in self._runners.values()),
+        )
