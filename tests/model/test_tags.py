@@ -113,6 +113,13 @@ def test_expand(name: str, words: list[str]) -> None:
         ("Energy Total (accumulated)", {"energy", "total", "hisTotalized", "sensor"}),
         ("Natural Gas Flow", {"naturalGas", "flow", "sensor"}),
         ("Hugo, CO Temp", {"temp", "sensor"}),  # a state code is not carbon monoxide
+        ("HCALTemp", {"heat", "air", "leaving", "temp", "sensor"}),  # heating coil air leaving
+        ("SPDrvSpd", {"discharge", "supply", "speed", "cmd"}),  # SP before a drive is supply
+        ("STAT_SETPOINT", {"zone", "air", "temp", "sp"}),  # thermostat setpoint
+        ("HUM_ENABLE", {"humidifier", "enable", "cmd"}),
+        ("Desired Airflow", {"air", "flow", "sp"}),
+        ("SF VFD Signal", {"discharge", "supply", "fan", "air", "speed", "cmd"}),
+        ("GHW Supply Temp", {"hot", "water", "leaving", "supply", "temp", "sensor"}),
     ],
 )
 def test_point_names(name: str, expected: set[str]) -> None:
@@ -229,24 +236,41 @@ def test_equipment_identifier_is_context_not_a_tag() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "equip", "added"),
+    ("name", "unit", "equip", "added"),
     [
-        ("Status", "CWP-1", {"condenser", "pump", "run"}),
-        ("Frequency", "HHWP-1", {"hot", "pump", "freq"}),
-        ("Power", "EF-1", {"exhaust", "fan", "air", "elec", "power"}),
-        ("Damper Command", "VAV-101", {"discharge", "air", "damper"}),
-        ("Energy", "Elec Meter 1", {"elec", "energy"}),
-        ("Volume", "Gas Meter 1", {"gas", "volume"}),
-        ("Temp Setpoint", "Chiller 1", {"chilled", "water", "leaving", "temp"}),
+        ("Status", None, "CWP-1", {"condenser", "pump", "run"}),
+        ("Frequency", "Hz", "HHWP-1", {"hot", "pump", "freq"}),
+        ("Power", "kW", "EF-1", {"exhaust", "fan", "air", "elec", "power"}),
+        ("Damper Command", "%", "VAV-101", {"discharge", "air", "damper"}),
+        ("Energy", "kWh", "Elec Meter 1", {"elec", "energy"}),
+        ("Volume", "ccf", "Gas Meter 1", {"gas", "volume"}),
+        ("Temp Setpoint", "°F", "Chiller 1", {"chilled", "water", "leaving", "temp"}),
+        ("Clg Dmpr Pos", "%", "DD 1-4-1", {"coldDeck", "air", "damper", "cmd"}),  # decks
+        ("Airflow (Hot)", "cfm", "DD 1-4-1", {"hotDeck", "air", "flow"}),
+        ("Humidity", "%", "VAV 1-19", {"zone", "air", "humidity"}),  # a box reads its zone
+        ("BOX_FLOW", None, "VAV 1-1", {"discharge", "air", "flow"}),
+        ("Static Stpt", "inH₂O", "RTU-1", {"discharge", "air", "pressure", "sp"}),  # duct static
+        ("Fan", None, "RTU-1", {"discharge", "air", "fan"}),
+        ("CT-1 Status", None, "CT-1", {"fan", "run", "sensor"}),  # a tower runs by its fan
     ],
 )
-def test_equipment_context(name: str, equip: str, added: set[str]) -> None:
-    tags = suggest_point_tags(name, equip_tags=suggest_equip_tags(equip), unit=_unit_for(name))
+def test_equipment_context(name: str, unit: str | None, equip: str, added: set[str]) -> None:
+    tags = suggest_point_tags(name, unit=unit, equip_tags=suggest_equip_tags(equip))
     assert added <= tags
 
 
-def _unit_for(name: str) -> str | None:
-    return {"Power": "kW", "Energy": "kWh", "Frequency": "Hz", "Temp Setpoint": "°F"}.get(name)
+def test_dual_duct_zone_setpoints_are_not_decks() -> None:
+    tags = suggest_point_tags(
+        "Zone Air Temp Occ Cooling Setpoint", equip_tags=suggest_equip_tags("DD 1-4-1")
+    )
+    assert {"zone", "cooling", "occ", "sp"} <= tags
+    assert not tags & {"coldDeck", "hotDeck"}
+
+
+def test_qualifier_of_an_identifier_goes_with_it() -> None:
+    # "HwBlr1Sts": the hot-water boiler 1's status, not a hot water point.
+    tags = suggest_point_tags("HwBlr1Sts", value_kind="Bool")
+    assert tags == {"point", "run", "sensor"}
 
 
 def test_own_component_beats_equipment_component() -> None:

@@ -29,6 +29,7 @@ _WATER_PREFIXES: Final = {
     "cw": ("condenser", "water"),
     "cdw": ("condenser", "water"),
     "dhw": ("domestic", "hot", "water"),
+    "ghw": ("hot", "water"),  # glycol hot water
     "dcw": ("domestic", "cold", "water"),
 }
 _WATER_SECTIONS: Final = {

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from opencrate.errors import InvalidInput
+from opencrate.model.tagging.equips import equip_tags_from_words
 from opencrate.model.tagging.vocabulary import (
     OBJECT_TYPE_FUNCTION,
     UNIT_TAGS,
@@ -154,8 +155,6 @@ def _object_function(object_type: str | None) -> str:
 def _context_tags(parsed: NameWords) -> frozenset[str]:
     # An identifier in the point's own name ("HHWP-1 S/S") tells the same as
     # the parent equipment's tags would.
-    from opencrate.model.tagging.equips import equip_tags_from_words
-
     if not parsed.context:
         return frozenset()
     return equip_tags_from_words(parsed.context)
@@ -327,7 +326,7 @@ def _default_air_section(tags: set[str], words: set[str], context: frozenset[str
     if tags & _NOT_AIR or tags & _WATER_WORDS:
         return
     if context & {"vav", "cav", "fcu"}:
-        if "damper" in tags or tags >= {"air", "flow"}:
+        if tags & {"damper", "flow"}:
             tags |= {"discharge", "air"}
         elif tags & {"temp", "humidity", "co2"} and not words & {"discharge", "supply"}:
             tags |= {"zone", "air"}
