@@ -66,13 +66,15 @@ class KeyLocator:
     def _resolve(names: list[str], current: tuple[str | int, ...]) -> tuple[str | int, ...]:
         # [[equip.point]] means "the point array of the *latest* equip element":
         # reuse the indexes of the current path where the names agree.
+        # The last name is the table itself: a new [[array]] element, not the latest.
         resolved: list[str | int] = []
         position = 0
-        for name in names:
+        for depth, name in enumerate(names):
             resolved.append(name)
             if position < len(current) and current[position] == name:
                 position += 1
-                if position < len(current) and isinstance(current[position], int):
+                last = depth == len(names) - 1
+                if not last and position < len(current) and isinstance(current[position], int):
                     resolved.append(current[position])
                     position += 1
             else:
