@@ -42,9 +42,9 @@ async def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> Non
 
 
 def _register() -> None:
-    from opencrate.cli import serve
+    from opencrate.cli import audit, events, nodes, serve
 
-    for command in (serve.serve, serve.init):
+    for command in (serve.serve, serve.init, events.events, nodes.nodes, audit.audit):
         cli.add_command(command)
 
 

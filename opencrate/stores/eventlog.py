@@ -448,7 +448,11 @@ class EventLogStore(StoreActor):
     async def iter_events(
         self, query: EventQuery, *, page_size: int = MAX_PAGE
     ) -> AsyncIterator[EventRecord]:
-        """Every event matching ``query``; one page (``page_size`` rows) in memory at a time."""
+        """Every event matching ``query``; one page (``page_size`` rows) in memory at a time.
+
+        A caller that may stop early should wrap it in ``contextlib.aclosing``
+        so the generator is finalized in its task, not by the garbage collector.
+        """
         cursor: EventCursor | None = None
         while True:
             page = await self.query(query, limit=page_size, cursor=cursor)
