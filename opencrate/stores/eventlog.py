@@ -43,7 +43,7 @@ import heapq
 import itertools
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from attrs import frozen
@@ -447,7 +447,7 @@ class EventLogStore(StoreActor):
 
     async def iter_events(
         self, query: EventQuery, *, page_size: int = MAX_PAGE
-    ) -> AsyncIterator[EventRecord]:
+    ) -> AsyncGenerator[EventRecord, None]:
         """Every event matching ``query``; one page (``page_size`` rows) in memory at a time.
 
         A caller that may stop early should wrap it in ``contextlib.aclosing``
