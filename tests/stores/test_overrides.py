@@ -264,3 +264,25 @@ async def test_bad_input_is_refused_and_nothing_stored(
     state = points.get("p")
     assert state is not None
     assert state.value == 1.0
+
+
+async def test_caller_cancelled_mid_write_leaves_db_cache_and_point_agreeing(
+    points: PointStore, overrides: OverrideStore
+) -> None:
+    points.set("p", 1.0)
+    async with trio.open_nursery() as nursery:
+        scope = trio.CancelScope()
+
+        async def set_then_be_cancelled() -> None:
+            with scope:
+                await overrides.set("p", 5.0, user="alice")
+
+        nursery.start_soon(set_then_be_cancelled)
+        await trio.testing.wait_all_tasks_blocked()  # its write is queued or running
+        scope.cancel()
+    # The write was shielded: all three show the override.
+    assert await row_count(overrides) == (1, 0)
+    assert [o.value for o in overrides.active()] == [5.0]
+    state = points.get("p")
+    assert state is not None
+    assert (state.value, state.status) == (5.0, PointStatus.OVERRIDDEN)
