@@ -86,7 +86,9 @@ def _check_value(node_id: str, value: object) -> None:
     kind = type(value)
     if kind is float:
         if not math.isfinite(value):  # type: ignore[arg-type]
-            raise InvalidInput(f"point {node_id}: value must be finite, got {value!r}")
+            raise InvalidInput(
+                f"point {node_id}: value must be finite, got {value!r}", node_id=node_id
+            )
     elif kind not in _VALUE_TYPES:
         raise InvalidInput(
             f"point {node_id}: value must be a number, boolean or string, got {kind.__name__}",
@@ -104,7 +106,7 @@ def _differs(old: PointValue | None, new: PointValue, deadband: float | None) ->
         and isinstance(old, int | float)
         and not isinstance(new, bool)  # same type as old, checked above
     ):
-        return abs(new - old) >= deadband
+        return new != old and abs(new - old) >= deadband
     return old != new
 
 

@@ -101,6 +101,9 @@ async def test_set_if_changed_without_deadband_and_for_other_kinds(points: Point
     assert points.set_if_changed("s", "unoccupied", status=PointStatus.STALE)
     points.set_deadband("n", None)
     assert not points.set_if_changed("n", 1.0000001)
+    points.set_deadband("n", 0)  # zero: any change, but a repeat is still no change
+    assert not points.set_if_changed("n", 1.0000001)
+    assert points.set_if_changed("n", 1.0000002)
 
 
 async def test_set_status_publishes_only_status_and_creates_valueless_points(
