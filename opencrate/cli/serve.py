@@ -17,7 +17,7 @@ import importlib.resources
 import logging
 import re
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +164,11 @@ async def serve(
     )
     await trio.to_thread.run_sync(lambda: settings.data_dir.mkdir(parents=True, exist_ok=True))
     services = Services.create(settings)
+    supervisor = services.build_supervisor()
     with _reported_errors():
-        forced = await run_until_signalled(services)
+        forced = await run_until_signalled(
+            supervisor, on_started=lambda: _announce(services, supervisor)
+        )
     if forced:
         click.echo("OpenCrate stopped (forced)", err=True)
         raise click.exceptions.Exit(1)
@@ -173,18 +176,20 @@ async def serve(
 
 
 async def run_until_signalled(
-    services: Services,
+    supervisor: Supervisor,
     *,
+    on_started: Callable[[], None] | None = None,
     signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
 ) -> bool:
-    """Run ``services`` until a signal asks to stop; returns whether the stop was forced.
+    """Run ``supervisor`` until a signal asks it to stop; returns whether the stop was forced.
 
-    The first signal calls :meth:`Supervisor.request_shutdown`; a second one
-    cancels the supervisor (grace periods are skipped; stores still drain
+    ``on_started`` is called once every start level has been reached. The
+    first signal calls :meth:`Supervisor.request_shutdown`; a signal that
+    arrives while shutting down cancels the supervisor (grace periods are cut short; stores still drain
     and commit, shielded). Signals are caught from before start-up, so a
-    Ctrl-C while starting stops cleanly too. Must run in the main thread.
+    Ctrl-C while starting stops cleanly too. Errors from start-up propagate
+    (in an exception group). Must run in the main thread.
     """
-    supervisor = services.build_supervisor()
     force = trio.CancelScope()
     forced = False
     stopped = trio.Event()
@@ -196,15 +201,12 @@ async def run_until_signalled(
         finally:
             stopped.set()
 
-    async def watch(receiver: Any) -> None:
+    async def watch(receiver: AsyncIterator[int]) -> None:
         nonlocal forced
-        count = 0
         async for signum in receiver:
-            count += 1
-            if count == 1:
-                click.echo(
-                    f"{signal.Signals(signum).name}: shutting down (again to force)", err=True
-                )
+            if not supervisor.shutdown_requested.is_set():
+                name = signal.Signals(signum).name
+                click.echo(f"{name}: shutting down (again to force)", err=True)
                 supervisor.request_shutdown()
             else:
                 forced = True
@@ -214,8 +216,8 @@ async def run_until_signalled(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch, receiver)
             await nursery.start(supervise)
-            if not stopped.is_set():
-                _announce(services, supervisor)
+            if not stopped.is_set() and on_started is not None:
+                on_started()
             await stopped.wait()
             nursery.cancel_scope.cancel()
     return forced

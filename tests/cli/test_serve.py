@@ -1,0 +1,161 @@
+"""``opencrate init`` and the parts of ``opencrate serve``, on real stores and sockets."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import asyncclick as click
+import httpx
+import pytest
+import trio
+from asyncclick.testing import CliRunner
+
+from opencrate.app import Services
+from opencrate.cli.main import cli
+from opencrate.cli.serve import prepare_demo_dir, run_until_signalled
+from opencrate.config import Settings
+from opencrate.runtime.bus import EventBus
+from opencrate.runtime.supervisor import Level, Service, Supervisor
+from opencrate.stores.nodes import NodeStore
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "office.toml"
+
+
+async def run(*args: str) -> tuple[int, str]:
+    result = await CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+async def count_nodes(data: Path) -> int:
+    async with NodeStore(data / "nodes.db", bus=EventBus()).running() as nodes:
+        return len(nodes)
+
+
+async def test_init_creates_every_database_and_loads_the_scenario_once(tmp_path: Path) -> None:
+    data = tmp_path / "site-data"
+    code, out = await run("init", "--data", str(data), "--scenario", str(EXAMPLE))
+    assert code == 0, out
+    assert "76 nodes: 76 created" in out
+    stores = Services.create(Settings(data_dir=data)).stores()
+    for store in stores:
+        assert (data / store.path.name).is_file(), store.path.name
+        assert store.path.name in out
+    code, out = await run("init", "--data", str(data), "--scenario", str(EXAMPLE))
+    assert code == 0, out
+    assert "0 created, 0 updated, 0 moved, 76 unchanged" in out
+    assert await count_nodes(data) == 76
+
+
+async def test_init_with_a_bad_scenario_names_the_line_and_keeps_the_data(tmp_path: Path) -> None:
+    await run("init", "--data", str(tmp_path), "--scenario", str(EXAMPLE))
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXAMPLE.read_text(encoding="utf-8").replace("mean = 24.2", "mean = hot"))
+    code, out = await run("init", "--data", str(tmp_path), "--scenario", str(bad))
+    assert code == 1
+    assert f"Error: {bad}: not valid TOML" in out
+    bad.write_text(EXAMPLE.read_text(encoding="utf-8").replace("mean = 24.2", 'mean = "hot"'))
+    code, out = await run("init", "--data", str(tmp_path), "--scenario", str(bad))
+    assert code == 1
+    line = EXAMPLE.read_text(encoding="utf-8").splitlines().index("mean = 24.2") + 1
+    assert f"{bad}:{line} [equip[1].point[0].signal.mean]: must be a finite number" in out
+    assert await count_nodes(tmp_path) == 76
+
+
+def test_demo_dir_is_wiped_of_our_files_and_gets_the_scenario(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    data.mkdir()
+    for name in ("nodes.db", "nodes.db-wal", "audit.db.corrupt-20261123T031000", "office.toml"):
+        (data / name).write_text("old")
+    scenario = prepare_demo_dir(data)
+    assert sorted(p.name for p in data.iterdir()) == ["office.toml"]
+    assert scenario.read_bytes() == EXAMPLE.read_bytes()
+    assert prepare_demo_dir(tmp_path / "new" / "demo").is_file()
+
+
+def test_demo_refuses_to_wipe_a_directory_with_foreign_files(tmp_path: Path) -> None:
+    (tmp_path / "nodes.db").write_text("ours")
+    (tmp_path / "thesis.docx").write_text("precious")
+    with pytest.raises(click.ClickException, match=r"refusing to wipe .*thesis\.docx"):
+        prepare_demo_dir(tmp_path)
+    assert (tmp_path / "thesis.docx").read_text() == "precious"
+    assert (tmp_path / "nodes.db").read_text() == "ours"
+
+
+async def test_demo_and_scenario_together_is_a_usage_error(tmp_path: Path) -> None:
+    code, out = await run("serve", "--demo", "--scenario", str(EXAMPLE), "--data", str(tmp_path))
+    assert code == 2
+    assert "--demo brings its own scenario" in out
+
+
+async def test_help_says_the_demo_wipes_its_data_dir() -> None:
+    code, out = await run("serve", "--help")
+    assert code == 0
+    assert "WIPED" in " ".join(out.split())
+
+
+async def test_sigterm_shuts_down_in_order_and_keeps_the_data(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, port=0, scenario=EXAMPLE, simulate=True)
+    services = Services.create(settings)
+    supervisor = services.build_supervisor()
+    outcome: list[bool] = []
+    announced: list[int] = []
+
+    def started() -> None:
+        announced.append(supervisor.level)
+
+    async def serve() -> None:
+        outcome.append(await run_until_signalled(supervisor, on_started=started))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve)
+        with trio.fail_after(10):
+            await supervisor.wait_level(60)
+        (url,) = services.api_urls
+        async with httpx.AsyncClient() as client:
+            health = (await client.get(f"{url}/api/health")).json()
+        assert (health["status"], health["level"]) == ("ok", 60)
+        assert services.points.get("1101/analog-input-1") is not None
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert outcome == [False]
+    assert announced == [60]
+    assert all(store.statistics().closed for store in services.stores())
+    assert supervisor.level == 0
+    assert await count_nodes(tmp_path) == 76
+
+
+async def test_a_second_signal_cuts_a_slow_shutdown_short(tmp_path: Path) -> None:
+    stopped_by_cancel = trio.Event()
+
+    async def stubborn(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        # Ignores shutdown requests: only cancellation stops it.
+        task_status.started()
+        try:
+            await trio.sleep_forever()
+        finally:
+            stopped_by_cancel.set()
+
+    store = NodeStore(tmp_path / "nodes.db", bus=EventBus())
+    level = Level(
+        number=50, name="slow", services=[Service(name="stubborn", run=stubborn)], grace_s=600
+    )
+    supervisor = Supervisor(stores=[store], levels=[level])
+    outcome: list[bool] = []
+
+    async def serve() -> None:
+        outcome.append(await run_until_signalled(supervisor))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve)
+            await supervisor.wait_level(50)
+            os.kill(os.getpid(), signal.SIGTERM)
+            await supervisor.shutdown_requested.wait()
+            # The orderly shutdown would wait out the 600 s grace.
+            await trio.sleep(0.2)
+            assert not stopped_by_cancel.is_set()
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert outcome == [True]
+    assert stopped_by_cancel.is_set()
+    assert store.statistics().closed
