@@ -19,7 +19,7 @@ from typing import Final
 
 from opencrate.model.tagging.abbreviations import ABBREVIATIONS, CANONICAL_WORDS, SEGMENT_ONLY
 
-__all__ = ["Token", "expand", "rewrite_pairs", "tokenize"]
+__all__ = ["Token", "clear_caches", "expand", "rewrite_pairs", "tokenize"]
 
 # A token is (text, is_number): numbers matter for equipment ids ("AHU-1", "CH1").
 Token = tuple[str, bool]
@@ -67,6 +67,11 @@ def tokenize(name: str) -> list[Token]:
         else:
             tokens.extend((piece, False) for piece in _split_letters(chunk))
     return tokens
+
+
+def clear_caches() -> None:
+    """Forget memoised segmentations (for benchmarks that time a cold start)."""
+    _segment.cache_clear()
 
 
 def _split_letters(run: str) -> tuple[str, ...]:
