@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,10 @@ from opencrate.runtime.supervisor import Supervisor
 TEST_BUS_CAPACITY = 16
 
 
-@pytest.fixture
-async def services(tmp_path: Path, clock: TrioClock) -> AsyncIterator[Services]:
-    """Services with every store running on files in ``tmp_path``; closed (drained) after."""
-    svc = Services.create(
-        Settings(data_dir=tmp_path / "data", bus_capacity=TEST_BUS_CAPACITY), clock=clock
-    )
+@asynccontextmanager
+async def running_services(data_dir: Path, clock: TrioClock) -> AsyncIterator[Services]:
+    """Services with every store running on files in ``data_dir``; closed (drained) after."""
+    svc = Services.create(Settings(data_dir=data_dir, bus_capacity=TEST_BUS_CAPACITY), clock=clock)
     # Not run: the routes only need its shutdown_requested event (websockets
     # close with 1001 when it is set) and its level for /api/health.
     svc.supervisor = Supervisor(stores=[], levels=[])
@@ -41,6 +40,12 @@ async def services(tmp_path: Path, clock: TrioClock) -> AsyncIterator[Services]:
             with trio.CancelScope(shield=True):
                 for store in reversed(svc.stores()):
                     await store.aclose()
+
+
+@pytest.fixture
+async def services(tmp_path: Path, clock: TrioClock) -> AsyncIterator[Services]:
+    async with running_services(tmp_path / "data", clock) as svc:
+        yield svc
 
 
 @pytest.fixture

@@ -1,0 +1,139 @@
+"""The operator commands' way to a running OpenCrate: its HTTP API.
+
+Commands such as ``opencrate nodes tree`` talk to the server rather than
+opening the databases themselves: the server holds the NodeStore's snapshot
+and the live point values, and every write must go through it (and into the
+audit log), not around it.
+
+Which server: ``--url``, else ``$OPENCRATE_URL``, else ``http://HOST:PORT``
+from the settings file (``[server]``; default ``http://127.0.0.1:8080``).
+
+:class:`ApiClient` turns the API's error body back into the project's
+exception tree (404 -> :class:`~opencrate.errors.NotFound`, 409 ->
+:class:`~opencrate.errors.Conflict`, 400 -> :class:`~opencrate.errors.InvalidInput`,
+...), and an unreachable server into :class:`~opencrate.errors.OpenCrateError`
+with a hint; :func:`cli_errors` shows any of them as a one-line CLI error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Self
+
+import asyncclick as click
+import httpx
+
+from opencrate.config import Settings, load_settings
+from opencrate.errors import (
+    AuthError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OpenCrateError,
+    StoreClosed,
+)
+
+__all__ = ["ApiClient", "cli_errors", "default_url", "resolve_url", "url_option"]
+
+_BY_STATUS: dict[int, type[OpenCrateError]] = {
+    400: InvalidInput,
+    401: AuthError,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    503: StoreClosed,
+}
+
+
+def default_url(settings: Settings) -> str:
+    """The API URL of the server these settings describe (a wildcard host means this machine)."""
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def resolve_url(ctx: click.Context, url: str | None) -> str:
+    """``--url`` if given, else the settings file's server. ConfigError for a bad file."""
+    if url:
+        return url
+    return default_url(load_settings((ctx.find_root().obj or {}).get("config_path")))
+
+
+url_option = click.option(
+    "--url",
+    envvar="OPENCRATE_URL",
+    metavar="URL",
+    help="The OpenCrate server (default: [server] of the settings file, "
+    "else http://127.0.0.1:8080). Env: OPENCRATE_URL.",
+)
+
+
+class ApiClient:
+    """A JSON client of one OpenCrate server. Use as ``async with ApiClient(url) as api:``."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """``GET /api{path}``; the decoded JSON body. Errors as the module docstring says."""
+        return await self._request("GET", path, params=params)
+
+    async def post(self, path: str, body: Any) -> Any:
+        """``POST /api{path}`` with a JSON body; the decoded JSON reply."""
+        return await self._request("POST", path, json=body)
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, f"/api{path}", **kwargs)
+        except httpx.TransportError as exc:
+            raise OpenCrateError(
+                f"cannot reach OpenCrate at {self.base_url} ({exc or type(exc).__name__}); "
+                "is `opencrate serve` running there? (--url / OPENCRATE_URL)",
+                url=self.base_url,
+            ) from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.is_success:
+            return body
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            raise OpenCrateError(
+                f"{method} {path}: HTTP {response.status_code} from {self.base_url}, "
+                "which does not look like an OpenCrate server",
+                status=response.status_code,
+            )
+        cls = _BY_STATUS.get(response.status_code, OpenCrateError)
+        detail = error.get("detail") or {}
+        raise cls(str(error.get("message", "error")), **detail)
+
+
+@contextlib.contextmanager
+def cli_errors() -> Iterator[None]:
+    """Show an OpenCrateError as a CLI error (message on stderr, exit status 1)."""
+    try:
+        yield
+    except OpenCrateError as exc:
+        raise click.ClickException(str(exc)) from None

@@ -1,0 +1,118 @@
+"""``opencrate nodes tree|show|import`` against a real server on loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from asyncclick.testing import CliRunner
+
+from opencrate.app import Services
+from opencrate.cli.main import cli
+from tests.api.conftest import build_tree
+
+
+async def _run(*args: str) -> tuple[int, str]:
+    result = await CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+async def test_tree_prints_the_hierarchy_with_point_values(
+    live_services: Services, api_url: str
+) -> None:
+    await build_tree(live_services)
+    live_services.points.set("1001/sat", 13.5)
+    live_services.points.set("1001/fan", True)
+    code, output = await _run("nodes", "tree", "--url", api_url)
+    assert code == 0, output
+    assert output.splitlines() == [
+        "HQ  [hq] site",
+        "├── Floor 1  [floor-1] space",
+        "│   └── AHU-1  [1001] equip",
+        "│       ├── Fan Cmd  [1001/fan] point = true (ok)",
+        "│       └── Supply Air Temp  [1001/sat] point = 13.5 °C (ok)",
+        "└── Floor 2  [floor-2] space",
+        "    └── VAV-1  [2001] equip",
+        "        └── Zone Air Temp  [2001/zat] point = - °C (unknown)",
+    ]
+    code, output = await _run("nodes", "tree", "--url", api_url, "--under", "2001", "--json")
+    assert code == 0, output
+    (vav,) = json.loads(output)
+    assert [c["id"] for c in vav["children"]] == ["2001/zat"]
+
+
+async def test_show_prints_one_node_and_names_an_unknown_one(
+    live_services: Services, api_url: str
+) -> None:
+    await build_tree(live_services)
+    live_services.points.set("1001/sat", 13.5, ts_ms=1_700_000_000_000)
+    code, output = await _run("nodes", "show", "1001/sat", "--url", api_url)
+    assert code == 0, output
+    fields = dict(line.split(":", 1) for line in output.splitlines())
+    assert {k: v.strip() for k, v in fields.items()} == {
+        "id": "1001/sat",
+        "dis": "Supply Air Temp",
+        "type": "point",
+        "parent": "1001",
+        "tags": "air discharge point sensor temp",
+        "capabilities": "-",
+        "unit": "°C",
+        "kind": "number",
+        "value": "13.5",
+        "status": "ok",
+        "updated": "2023-11-14T22:13:20.000Z",
+    }
+    code, output = await _run("nodes", "show", "1001/nothing", "--url", api_url)
+    assert code == 1
+    assert "Error: no node '1001/nothing'" in output
+
+
+async def test_import_creates_all_nodes_or_none_and_names_the_problem(
+    live_services: Services, api_url: str, tmp_path: Path
+) -> None:
+    await build_tree(live_services)
+    good = [
+        {"id": "3001/zat", "node_type": "point", "dis": "Zone Temp", "parent_id": "3001"},
+        {"id": "3001", "node_type": "equip", "dis": "VAV-2", "parent_id": "floor-2"},
+    ]
+    bad = [*good, {"id": "3002", "node_type": "equip", "dis": "VAV-3", "colour": "red"}]
+    (tmp_path / "bad.json").write_text(json.dumps({"nodes": bad}))
+    (tmp_path / "broken.json").write_text('[{"id": "x",\n  "dis": }]')
+    (tmp_path / "good.json").write_text(json.dumps(good))
+
+    code, output = await _run("nodes", "import", str(tmp_path / "bad.json"), "--url", api_url)
+    assert code == 1
+    assert "nodes[2]" in output
+    assert "'colour'" in output
+    code, output = await _run("nodes", "import", str(tmp_path / "broken.json"), "--url", api_url)
+    assert code == 1
+    assert f"{tmp_path / 'broken.json'}:2:10: not valid JSON" in output
+    assert live_services.nodes.get_or_none("3001") is None
+    assert await live_services.audit.count() == 0
+
+    code, output = await _run("nodes", "import", str(tmp_path / "good.json"), "--url", api_url)
+    assert code == 0, output
+    assert output.strip() == f"imported 2 nodes from {tmp_path / 'good.json'}"
+    assert live_services.nodes.get("3001/zat").parent_id == "3001"
+    (entry,) = await live_services.audit.tail()
+    assert (entry.user, entry.action) == ("api", "node.create_many")
+
+    code, output = await _run("nodes", "import", str(tmp_path / "missing.json"), "--url", api_url)
+    assert code == 2
+    assert "does not exist" in output
+
+
+async def test_server_comes_from_the_settings_file_and_an_unreachable_one_is_named(
+    live_services: Services, api_url: str, tmp_path: Path
+) -> None:
+    await build_tree(live_services)
+    port = api_url.rsplit(":", 1)[1]
+    config = tmp_path / "opencrate.toml"
+    config.write_text(f'[server]\nhost = "127.0.0.1"\nport = {port}\n')
+    code, output = await _run("--config", str(config), "nodes", "show", "hq")
+    assert code == 0, output
+    assert "HQ" in output
+
+    code, output = await _run("nodes", "tree", "--url", "http://127.0.0.1:9")
+    assert code == 1
+    assert "cannot reach OpenCrate at http://127.0.0.1:9" in output
