@@ -1,21 +1,19 @@
 """Haystack 4 tags for a point, from its name, unit, object type and equipment.
 
-The rules run over the canonical words of :mod:`.words` in a fixed order:
+The rules run over the canonical words of :mod:`.words`, in this order
+(``docs/reference/tagging.md`` lists every rule with examples):
 
 1. context-free words (``temperature`` -> ``temp``) from
    :data:`~.vocabulary.WORD_TAGS`;
-2. context-dependent words: ``supply``/``return`` are air sections for air and
-   ``leaving``/``entering`` for plant water (condenser water the other way
-   round), ``cooling``/``heating`` are ``cool``/``heat`` on a valve or coil and
-   ``cooling``/``heating`` on modes and setpoints, ``occupied`` is ``occ`` on a
-   setpoint;
-3. implied tags: the unit names the quantity when the name does not, an air
-   section with an air quantity implies ``air``, a water qualifier with a water
-   quantity implies ``water``, a power or energy quantity in electrical units
-   implies ``elec``;
-4. what the parent equipment adds (a point on a pump is a ``pump`` point);
-5. exactly one function marker, ``sensor``/``cmd``/``sp``
-   (:func:`_function`).
+2. words whose tag depends on their neighbours (:func:`_word_tags`):
+   ``supply``/``return`` are air sections for air but ``leaving``/``entering``
+   for plant water, ``cooling`` is ``cool`` on a valve and ``cooling`` on a
+   setpoint, ``occupied`` is ``occ`` on a setpoint;
+3. what the name implies without saying it (:func:`_implied_tags`): the unit's
+   quantity, ``elec``, ``air``, ``water``, ``run``;
+4. what the parent equipment adds (:func:`_inherit`): a point on a pump is a
+   ``pump`` point, a VAV's damper is a discharge air damper;
+5. exactly one function marker, ``sensor``/``cmd``/``sp`` (:func:`_function`).
 """
 
 from __future__ import annotations
@@ -161,17 +159,20 @@ def _context_tags(parsed: NameWords) -> frozenset[str]:
 
 
 def _word_tags(parsed: NameWords) -> set[str]:
-    words = parsed.words
-    present = set(words)
+    """Tags the name's own words give (rule steps 1 and 2)."""
+    present = parsed.word_set
     tags: set[str] = set()
-    for word in words:
+    for word in parsed.words:
         tags.update(WORD_TAGS.get(word, ()))
-    if "hotdeck" in present:
-        tags |= {"hotDeck", "air"}
-    if "colddeck" in present:
-        tags |= {"coldDeck", "air"}
-    if "hot" in present:
-        tags.add("hot")
+    _section_tags(tags, present)
+    _qualifier_tags(tags, present)
+    _subject_tags(tags, present)
+    return tags
+
+
+def _section_tags(tags: set[str], present: frozenset[str]) -> None:
+    # Plant water is seen from the plant (supply leaves it), condenser water
+    # from the chiller (its supply enters the chiller): haystack-reference §3.
     water = bool(present & _WATER_WORDS) and "air" not in present
     condenser = "condenser" in present
     if "supply" in present:
@@ -183,9 +184,16 @@ def _word_tags(parsed: NameWords) -> set[str]:
     if "return" in present:
         tags.add(("leaving" if condenser else "entering") if water else "return")
     if "economizer" in present and not present & {"mode", "enable"}:
-        tags |= {"outside", "air", "damper"}
-    device = bool(present & {"valve", "coil"}) or (
-        not present & _QUANTITIES.union({"setpoint", "enable", "mode"}) and not tags & _QUANTITIES
+        tags |= {"outside", "air", "damper"}  # "Econ_Cmd" drives the outside air damper
+    if tags & {"hotDeck", "coldDeck"}:
+        tags.discard("discharge")  # "Cold Deck SAT": the deck is the section
+
+
+def _qualifier_tags(tags: set[str], present: frozenset[str]) -> None:
+    # cool/heat name what a device does (a cooling valve, a heat stage);
+    # cooling/heating name a mode (a cooling setpoint, a heating enable).
+    device = bool(present & {"valve", "coil"}) or not (
+        tags & _QUANTITIES or present & {"setpoint", "enable", "mode"}
     )
     if "cooling" in present:
         tags.add("cool" if device else "cooling")
@@ -196,15 +204,15 @@ def _word_tags(parsed: NameWords) -> set[str]:
         tags.add("occ")
     if "differential" in present and not tags & _QUANTITIES:
         tags.add("pressure")
+
+
+def _subject_tags(tags: set[str], present: frozenset[str]) -> None:
     if not tags & (_COMPONENTS | _QUANTITIES):
         tags.update(tag for word, tag in _SUBJECT_TAGS.items() if word in present)
     if "thermostat" in present and not tags & _QUANTITIES:
         tags |= {"zone", "air", "temp"}  # a thermostat reading or setpoint is zone temperature
     if "vfd" in present and not tags & _QUANTITIES and present & {"signal", "output", "command"}:
         tags.add("speed")  # what a drive is signalled is a speed
-    if tags & {"hotDeck", "coldDeck"}:
-        tags.discard("discharge")  # a deck is the section
-    return tags
 
 
 def _implied_tags(

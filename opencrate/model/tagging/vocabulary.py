@@ -39,6 +39,7 @@ WORD_TAGS: Final = _freeze(
         "air": ("air",),
         "water": ("water",),
         "chilled": ("chilled",),
+        "hot": ("hot",),
         "condenser": ("condenser",),
         "domestic": ("domestic",),
         "steam": ("steam",),
@@ -68,6 +69,8 @@ WORD_TAGS: Final = _freeze(
         "concentration": ("concentration",),
         # sections and locations
         "discharge": ("discharge",),
+        "hotdeck": ("hotDeck", "air"),
+        "colddeck": ("coldDeck", "air"),
         "outside": ("outside",),
         "mixed": ("mixed",),
         "exhaust": ("exhaust",),
