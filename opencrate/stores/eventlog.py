@@ -38,6 +38,7 @@ every store actor, a queued write runs even if its caller is cancelled.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import itertools
@@ -105,6 +106,30 @@ def _dedup_key(event: NewEvent, data_json: str) -> bytes:
     parts = (event.context, event.name, str(int(event.level)), data_json)
     extra = (event.permissions or "", event.format or "")
     return hashlib.blake2b("\x00".join((*parts, *extra)).encode(), digest_size=16).digest()
+
+
+@frozen
+class _InsertSql:
+    find_open: str
+    count_duplicate: str
+    insert: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _insert_sql(table_name: str) -> _InsertSql:
+    """The statements of the insert path for one table, built once (the hot path)."""
+    q = quote_table(table_name)
+    return _InsertSql(
+        find_open=f"SELECT id FROM {q} WHERE open_key = ? AND expires_ms > ? LIMIT 1",
+        count_duplicate=(
+            f"UPDATE {q} SET count = count + 1, created_ms = max(created_ms, ?), "
+            f"expires_ms = max(expires_ms, ?) WHERE id = ? RETURNING count"
+        ),
+        insert=(
+            f"INSERT INTO {q} (id, context, name, created_ms, first_ms, expires_ms, level, "
+            f"permissions, format, data, open_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
+    )
 
 
 def _row_to_record(row: tuple[Any, ...], kind: str) -> EventRecord:
@@ -188,24 +213,18 @@ class EventLogStore(StoreActor):
         self, conn: sqlite3.Connection, event: NewEvent, kind: TableKind, data_json: str
     ) -> Recorded:
         table = self._table_for(conn, kind, event.context)
-        q = quote_table(table.name)
+        sql = _insert_sql(table.name)
         key = _dedup_key(event, data_json)
-        open_row = conn.execute(
-            f"SELECT id FROM {q} WHERE open_key = ? AND expires_ms > ? LIMIT 1",
-            (key, event.created_ms),
-        ).fetchone()
+        open_row = conn.execute(sql.find_open, (key, event.created_ms)).fetchone()
         if open_row is not None:
             count = conn.execute(
-                f"UPDATE {q} SET count = count + 1, created_ms = max(created_ms, ?), "
-                f"expires_ms = max(expires_ms, ?) WHERE id = ? RETURNING count",
-                (event.created_ms, event.expires_ms, open_row[0]),
+                sql.count_duplicate, (event.created_ms, event.expires_ms, open_row[0])
             ).fetchone()[0]
             return Recorded(id=open_row[0], count=count, table=table.kind)
         self._seq += 1
         event_id = tables.encode_id(self._seq, table.no)
         conn.execute(
-            f"INSERT INTO {q} (id, context, name, created_ms, first_ms, expires_ms, level, "
-            f"permissions, format, data, open_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            sql.insert,
             (
                 event_id,
                 event.context,
