@@ -79,7 +79,7 @@ async def test_alarm_closes_only_when_cleared_and_acknowledged(
     assert stored.acked_by == "ops"
     assert stored.ack_comment == "checked the damper"
     assert await store.get(alarm.id) == closed
-    assert [type(e) for e in events] == [AlarmCleared, AlarmAcknowledged]
+    assert [type(e).__name__ for e in events] == ["AlarmCleared", "AlarmAcknowledged"]
     # Closed: a new raise starts a new alarm with a new id.
     fresh = await store.raise_alarm(POINT, "high_limit", "minor", "hot again")
     assert fresh.id > alarm.id

@@ -1,0 +1,160 @@
+"""PropertyStore: cache, coalesced write-behind, flush on shutdown, blobs in blocks."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from opencrate.clock import TrioClock
+from opencrate.errors import Conflict, InvalidInput, NotFound, StoreClosed
+from opencrate.stores.properties import BlobRef, PropertyStore
+
+CTX = "devices/1001"
+
+
+@pytest.fixture
+async def store(tmp_path: Path, clock: TrioClock) -> AsyncIterator[PropertyStore]:
+    props = PropertyStore(
+        tmp_path / "properties.db", clock=clock, blob_threshold=1024, chunk_size=256
+    )
+    async with props.running() as running:
+        yield running
+
+
+def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def test_many_updates_within_an_interval_become_one_row_write(
+    store: PropertyStore, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    for i in range(100):
+        await store.put(CTX, "presentValue", {"value": i})
+    assert store.get(CTX, "presentValue") == {"value": 99}
+    before = store.property_statistics()
+    assert before.dirty == 1
+    assert before.rows_written == 0
+    await trio.sleep(1.5)  # one flush interval
+    after = store.property_statistics()
+    assert after.updates == 100
+    assert after.rows_written == 1
+    assert after.flushes == 1
+    assert after.store.commands_served == before.store.commands_served + 1
+    assert rows(tmp_path / "properties.db", "SELECT data FROM property") == [('{"value":99}',)]
+
+
+async def test_write_through_mode_writes_every_update(tmp_path: Path, clock: TrioClock) -> None:
+    async with PropertyStore(tmp_path / "p.db", clock=clock, coalesce=False).running() as store:
+        for i in range(10):
+            await store.put(CTX, "x", i)
+        stats = store.property_statistics()
+        assert stats.rows_written == 10
+        assert stats.dirty == 0
+
+
+async def test_acknowledged_updates_survive_an_orderly_shutdown(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    path = tmp_path / "properties.db"
+    store = PropertyStore(path, clock=clock, flush_interval_s=3600)
+    async with store.running():
+        await store.put(CTX, "name", "Boiler 1")
+        await store.put(CTX, "setpoints", [20.5, 22.0])
+        await store.put(CTX, "name", "Boiler 1 (east)")
+        await store.put("users.admin", "token", b"\x00\x01small")
+        assert store.property_statistics().rows_written == 0  # nothing flushed yet
+    with pytest.raises(StoreClosed):
+        await store.put(CTX, "late", 1)
+    async with PropertyStore(path, clock=clock).running() as reopened:
+        assert reopened.get(CTX, "name") == "Boiler 1 (east)"
+        assert reopened.get(CTX, "setpoints") == [20.5, 22.0]
+        assert reopened.get("users.admin", "token") == b"\x00\x01small"
+        assert reopened.names(CTX) == ["name", "setpoints"]
+
+
+async def test_large_bytes_go_to_blocks_and_stream_one_chunk_per_read(
+    store: PropertyStore, tmp_path: Path
+) -> None:
+    data = bytes(range(256)) * 10 + b"tail"  # 2564 bytes: 11 chunks of 256
+    ref = await store.put(CTX, "firmware", data)
+    assert ref == BlobRef(size=len(data), sha256=hashlib.sha256(data).hexdigest(), chunks=11)
+    assert store.get(CTX, "firmware") == ref  # a reference, not the bytes
+    chunks = [chunk async for chunk in store.iter_blob(CTX, "firmware")]
+    assert [len(c) for c in chunks] == [256] * 10 + [4]
+    assert b"".join(chunks) == data
+    assert store.property_statistics().blocks_read == 11
+    path = tmp_path / "properties.db"
+    assert rows(path, "SELECT count(*) FROM property_block") == [(11,)]
+    await store.delete(CTX, "firmware")
+    assert rows(path, "SELECT count(*) FROM property_block") == [(0,)]
+    with pytest.raises(NotFound):
+        store.get(CTX, "firmware")
+
+
+async def test_replacing_a_blob_with_a_small_value_drops_its_blocks(
+    store: PropertyStore, tmp_path: Path
+) -> None:
+    await store.put(CTX, "image", b"x" * 5000)
+    await store.put(CTX, "image", "now text")
+    await store.flush()
+    path = tmp_path / "properties.db"
+    assert rows(path, "SELECT count(*) FROM property_block") == [(0,)]
+    assert rows(path, "SELECT kind, data FROM property") == [("json", '"now text"')]
+
+
+async def test_blob_replaced_while_streaming_is_a_conflict(store: PropertyStore) -> None:
+    await store.put(CTX, "image", b"a" * 2000)
+    stream = store.iter_blob(CTX, "image")
+    first = await stream.__anext__()
+    assert first == b"a" * 256
+    await store.put(CTX, "image", b"b" * 2000)
+    with pytest.raises(Conflict, match="changed while"):
+        await stream.__anext__()
+
+
+async def test_bad_input_is_refused_and_the_old_value_stays(
+    store: PropertyStore, tmp_path: Path
+) -> None:
+    await store.put(CTX, "name", "ok")
+    await store.flush()
+    with pytest.raises(InvalidInput, match="not JSON"):
+        await store.put(CTX, "name", float("nan"))
+    with pytest.raises(InvalidInput, match="not JSON"):
+        await store.put(CTX, "name", {1, 2})  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="context"):
+        await store.put("bad//context", "name", 1)
+    with pytest.raises(InvalidInput, match="property name"):
+        await store.put(CTX, "has space", 1)
+    with pytest.raises(InvalidInput, match="reserved"):
+        await store.put(CTX, "blob", 1)
+    with pytest.raises(InvalidInput, match="not binary"):
+        [c async for c in store.iter_blob(CTX, "name")]
+    with pytest.raises(NotFound):
+        await store.delete(CTX, "missing")
+    await store.flush()
+    assert store.get(CTX, "name") == "ok"
+    assert rows(tmp_path / "properties.db", "SELECT name, data FROM property") == [("name", '"ok"')]
+
+
+async def test_cached_value_is_a_copy(store: PropertyStore) -> None:
+    value = {"a": [1, 2]}
+    await store.put(CTX, "cfg", value)
+    value["a"].append(3)
+    assert store.get(CTX, "cfg") == {"a": [1, 2]}
+
+
+async def test_too_many_dirty_properties_flush_at_once(tmp_path: Path, clock: TrioClock) -> None:
+    async with PropertyStore(
+        tmp_path / "p.db", clock=clock, flush_interval_s=3600, max_dirty=10
+    ).running() as store:
+        for i in range(10):
+            await store.put(CTX, f"p{i}", i)
+        stats = store.property_statistics()
+        assert stats.dirty == 0
+        assert stats.rows_written == 10
