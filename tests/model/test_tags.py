@@ -120,6 +120,18 @@ def test_expand(name: str, words: list[str]) -> None:
         ("Desired Airflow", {"air", "flow", "sp"}),
         ("SF VFD Signal", {"discharge", "supply", "fan", "air", "speed", "cmd"}),
         ("GHW Supply Temp", {"hot", "water", "leaving", "supply", "temp", "sensor"}),
+        # Metasys-style suffixes: merged into the abbreviation when they make one...
+        ("ZN-T", {"zone", "air", "temp", "sensor"}),
+        ("DA-T", {"discharge", "air", "temp", "sensor"}),
+        ("CHW-RT", {"chilled", "water", "entering", "temp", "sensor"}),
+        # ...else read as a function letter after a component
+        ("SF-S", {"discharge", "supply", "air", "fan", "run", "sensor"}),
+        ("SF-C", {"discharge", "supply", "air", "fan", "run", "cmd"}),
+        ("CLG-O", {"cool", "cmd"}),
+        ("ZN-SP", {"zone", "air", "temp", "sp"}),
+        ("EFF-HTG-SP", {"effective", "heating", "sp"}),  # EFF before a setpoint is effective
+        ("OCC-SCHEDULE", {"occupied", "sp"}),
+        ("Cooling Stage 1", {"cool", "cmd"}),
     ],
 )
 def test_point_names(name: str, expected: set[str]) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-__all__ = ["ABBREVIATIONS", "CANONICAL_WORDS", "SEGMENT_ONLY"]
+__all__ = ["ABBREVIATIONS", "CANONICAL_WORDS", "SEGMENT_ONLY", "SUFFIX_LETTERS"]
 
 
 def _freeze(table: dict[str, tuple[str, ...]]) -> Mapping[str, tuple[str, ...]]:
@@ -151,6 +151,7 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "dpress": ("differential", "pressure"),
     "flow": ("flow",),
     "flw": ("flow",),
+    "flo": ("flow",),
     "cfm": ("air", "flow"),
     "gpm": ("flow",),
     "humidity": ("humidity",),
@@ -234,8 +235,10 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "stop": ("stop",),
     "run": ("run",),
     "mode": ("mode",),
-    "schedule": ("setpoint",),
-    "sched": ("setpoint",),
+    "schedule": ("schedule",),
+    "sched": ("schedule",),
+    "stage": ("stage",),
+    "stg": ("stage",),
     "calculated": ("calculated",),
     "calc": ("calculated",),
     "computed": ("calculated",),
@@ -399,3 +402,18 @@ SEGMENT_ONLY: Final = _freeze(
 )
 
 CANONICAL_WORDS: Final = frozenset(w for words in _WORDS.values() for w in words)
+
+# A lone letter written as a suffix after another word ("SF-S", "CLG-O",
+# "BLR-C", the Metasys habit). Tried only after merging it into the word before
+# failed ("DA-T" is first read as "DAT", "CHW-S" as "CHWS").
+SUFFIX_LETTERS: Final = _freeze(
+    {
+        "t": ("temperature",),
+        "h": ("humidity",),
+        "p": ("pressure",),
+        "f": ("flow",),
+        "s": ("status",),
+        "c": ("command",),
+        "o": ("output",),
+    }
+)

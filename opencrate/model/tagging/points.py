@@ -76,9 +76,11 @@ _NOT_AIR: Final = frozenset({"water", "steam", "refrig", "gas", "naturalGas"})
 _PHASE_LETTERS: Final = frozenset({"a", "b", "c", "an", "bn", "cn", "ab", "bc", "ca"})
 
 # Words that decide the function, strongest first within each group.
-_SP_WORDS: Final = frozenset({"setpoint"})
+_SP_WORDS: Final = frozenset({"setpoint", "schedule"})
 _SENSOR_WORDS: Final = frozenset({"status", "sensor", "actual", "open"})
-_CMD_WORDS: Final = frozenset({"command", "signal", "output", "start", "stop", "enable", "mode"})
+_CMD_WORDS: Final = frozenset(
+    {"command", "signal", "output", "start", "stop", "enable", "mode", "stage"}
+)
 
 # What a point inherits from its equipment's tags (when it does not say otherwise).
 _INHERITED_QUALIFIERS: Final = frozenset(
@@ -226,8 +228,9 @@ def _implied_tags(
 ) -> None:
     """Add the tags the name implies without saying them (rule step 3 and 4)."""
     _unit_tags(tags, unit, kind)
-    if "setpoint" in words and words & {"occupied", "unoccupied"} and not tags & _QUANTITIES:
-        tags.add("temp")  # an occupied/unoccupied setpoint is a zone temperature setpoint
+    sp_of_zone = "setpoint" in words and words & {"occupied", "unoccupied", "zone"}
+    if sp_of_zone and not tags & _QUANTITIES:
+        tags.add("temp")  # an occupied or zone setpoint is a zone temperature setpoint
     if tags & {"occ", "unocc"} and "temp" in tags and not tags & _AIR_SECTIONS:
         tags.add("zone")
     _elec_tags(tags, words, letters)

@@ -64,8 +64,15 @@ def tokenize(name: str) -> list[Token]:
     for chunk in _CHUNK.findall(text):
         if chunk.isdigit():
             tokens.append((chunk, True))
-        else:
-            tokens.extend((piece, False) for piece in _split_letters(chunk))
+            continue
+        lower = chunk.lower()
+        # "DA-T", "ZN-T", "CHW-RT": a short piece cut off an abbreviation.
+        if len(chunk) <= 2 and tokens and not tokens[-1][1]:
+            merged = tokens[-1][0] + lower
+            if merged in ABBREVIATIONS:
+                tokens[-1] = (merged, False)
+                continue
+        tokens.extend((piece, False) for piece in _split_letters(chunk))
     return tokens
 
 
@@ -167,6 +174,9 @@ _REWRITES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     ("chiller", "water"): ("chilled", "water"),
     ("power", "factor"): ("pf",),
     ("natural", "gas"): ("naturalgas",),
+    ("efficiency", "cooling"): ("effective", "cooling"),  # "EffClgSp"
+    ("efficiency", "heating"): ("effective", "heating"),
+    ("efficiency", "setpoint"): ("effective", "setpoint"),
     ("humidity", "enable"): ("humidifier", "enable"),
     ("humidity", "valve"): ("humidifier", "valve"),
     ("humidity", "command"): ("humidifier", "command"),

@@ -14,7 +14,7 @@ from typing import Final
 from attrs import frozen
 
 from opencrate.errors import InvalidInput
-from opencrate.model.tagging.abbreviations import ABBREVIATIONS
+from opencrate.model.tagging.abbreviations import ABBREVIATIONS, SUFFIX_LETTERS
 from opencrate.model.tagging.tokens import rewrite_pairs, tokenize
 
 __all__ = ["EQUIP_NOUNS", "NameWords", "read_name"]
@@ -95,6 +95,9 @@ def read_name(name: str, *, what: str = "name") -> NameWords:
             previous = []
             continue
         expansion = list(ABBREVIATIONS.get(text, (text,)))
+        after_word = index > 0 and not tokens[index - 1][1]
+        if text in SUFFIX_LETTERS and after_word:
+            expansion = list(SUFFIX_LETTERS[text])
         written.extend(expansion)
         followed_by_number = index + 1 < len(tokens) and tokens[index + 1][1]
         if followed_by_number and EQUIP_NOUNS.intersection(expansion):
