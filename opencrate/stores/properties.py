@@ -237,7 +237,7 @@ class PropertyStore(StoreActor):
         if not self._closing:
             self._closing = True
             self._stop_flusher.set()
-            if not self.statistics().closed:
+            if not self._closed:
                 with trio.CancelScope(shield=True):
                     await self.flush()
         await super().aclose()
@@ -279,8 +279,8 @@ class PropertyStore(StoreActor):
             text = _dump_json(value, f"{context}/{name}")
             row = _Row(context=key[0], name=key[1], kind="json", data=text, inline=None,
                        updated_ms=self.clock.now_ms())  # fmt: skip
-            # Cache a decoded copy: the caller may mutate its list or dict afterwards.
-            stored = json.loads(text)
+            # Cache a decoded copy of containers: the caller may mutate them afterwards.
+            stored = json.loads(text) if isinstance(value, list | dict) else value
         self._updates += 1
         if not self._coalesce:
             await self.write(partial(_write_rows, rows=[row]))
@@ -384,7 +384,7 @@ class PropertyStore(StoreActor):
 
     # -- helpers -----------------------------------------------------------------
     def _check_open(self) -> None:
-        if self._closing or self.statistics().closed:
+        if self._closing or self._closed:
             raise StoreClosed(f"store {self.name} is closed", store=self.name)
 
     async def _flush_loop(self) -> None:
