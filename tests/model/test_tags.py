@@ -214,6 +214,14 @@ def test_empty_point_name_is_invalid_input(name: str) -> None:
         suggest_point_tags(name)
 
 
+def test_very_long_glued_name_stays_one_unknown_word() -> None:
+    # The segmenter is only for short glued abbreviations; a pasted blob must
+    # neither hang nor be read as hundreds of abbreviations.
+    blob = "SaTRaT" * 2000
+    assert tokenize(blob) == [(blob.lower(), False)]
+    assert suggest_point_tags(blob) == {"point", "sensor"}
+
+
 def test_non_string_name_is_invalid_input() -> None:
     with pytest.raises(InvalidInput, match="must be a string"):
         suggest_point_tags(42)  # type: ignore[arg-type]

@@ -15,14 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Final
+from typing import Final, TypeAlias
 
 from opencrate.model.tagging.abbreviations import ABBREVIATIONS, CANONICAL_WORDS, SEGMENT_ONLY
 
 __all__ = ["Token", "clear_caches", "expand", "rewrite_pairs", "tokenize"]
 
 # A token is (text, is_number): numbers matter for equipment ids ("AHU-1", "CH1").
-Token = tuple[str, bool]
+Token: TypeAlias = tuple[str, bool]
 
 # Spellings that the generic splitter would cut wrongly, rewritten first.
 _PROTECT: Final = (
@@ -49,6 +49,9 @@ _CUT_LOWER: Final = 0.7  # cut between two lower-case letters
 _CUT_AFTER_CAPITALS: Final = 0.3  # "HWE|temp": capitals run on into a lower-case word
 _CUT_WORD_START: Final = 1.5  # "D|econ": cutting a capitalised word after its first letter
 _SPAN_HUMP: Final = 0.5  # a known piece that runs over a CamelCase hump ("ChW")
+# The segmenter is cubic in the run's length. Real glued abbreviations are far
+# shorter than this; a longer run (pasted text, a hash) stays one unknown word.
+_MAX_SEGMENT_RUN: Final = 40
 
 
 def tokenize(name: str) -> list[Token]:
@@ -90,6 +93,8 @@ def _split_letters(run: str) -> tuple[str, ...]:
         return (lower[:-1],)
     if len(run) == 1 or lower in SEGMENT_ONLY:
         return (lower,)  # a lone "A" or "(CC)" is not a segment-only abbreviation
+    if len(run) > _MAX_SEGMENT_RUN:
+        return (lower,)
     return _segment(run)
 
 
