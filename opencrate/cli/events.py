@@ -15,7 +15,7 @@ memory at a time.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from opencrate.stores.eventlog_model import (
     Order,
 )
 
-__all__ = ["events"]
+__all__ = ["events", "follow_events"]
 
 _LEVELS = click.Choice(["debug", "info", "notice", "warning", "error", "fatal"])
 
@@ -229,23 +229,31 @@ async def tail(
         if not follow:
             return
         onward = _build_query(context, name, level, since, until, Order.OLDEST_FIRST)
-        while True:
-            await trio.sleep(poll_s)
-            async for event in _after(store, onward, last):
-                _emit(event, as_json)
-                last = EventCursor(created_ms=event.created_ms, id=event.id)
+        await follow_events(store, onward, last, poll_s, lambda event: _emit(event, as_json))
 
 
-async def _after(
-    store: EventLogStore, query: EventQuery, cursor: EventCursor | None
-) -> AsyncIterator[EventRecord]:
+async def follow_events(
+    store: EventLogStore,
+    query: EventQuery,
+    after: EventCursor | None,
+    poll_s: float,
+    emit: Callable[[EventRecord], None],
+) -> None:
+    """Every ``poll_s`` seconds, ``emit`` the events after ``after`` (oldest first); forever.
+
+    ``query`` must be in ``Order.OLDEST_FIRST``. Each poll pages through what
+    arrived since the last one, so a burst is bounded by the page size too.
+    Cancellation stops it between polls or pages.
+    """
     while True:
-        page = await store.query(query, limit=MAX_PAGE, cursor=cursor)
-        for event in page.events:
-            yield event
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
+        await trio.sleep(poll_s)
+        while True:
+            page = await store.query(query, limit=MAX_PAGE, cursor=after)
+            for event in page.events:
+                emit(event)
+                after = EventCursor(created_ms=event.created_ms, id=event.id)
+            if page.next_cursor is None:
+                break
 
 
 @events.command()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import trio
 from asyncclick.testing import CliRunner
 
+from opencrate.cli.events import follow_events
 from opencrate.cli.main import cli
 from opencrate.clock import SystemClock
 from opencrate.stores.eventlog import EventLogStore
-from opencrate.stores.eventlog_model import MAX_PAGE, NewEvent
+from opencrate.stores.eventlog_model import MAX_PAGE, EventCursor, EventQuery, NewEvent, Order
 from opencrate.stores.eventlog_tables import TableKind
 
 HOUR = 3_600_000
@@ -111,3 +113,37 @@ async def test_errors_are_reported_not_raised(tmp_path: Path) -> None:
     code, out = await _run("events", "query", "--data", str(tmp_path), "--context", "a//b")
     assert code == 2
     assert "empty segment" in out
+
+
+async def test_follow_prints_new_events_once_in_order(tmp_path: Path) -> None:
+    # Real time (short): the store answers from a thread, which autojump_clock ignores.
+    await _seed(tmp_path, 2)
+    seen: list[int] = []
+    query = EventQuery(order=Order.OLDEST_FIRST)
+    async with EventLogStore(tmp_path / "events.db").running() as store:
+        start = (await store.query(EventQuery(), limit=1)).events[0]
+        after = EventCursor(created_ms=start.created_ms, id=start.id)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                follow_events, store, query, after, 0.01, lambda e: seen.append(e.data["i"])
+            )
+            for i in range(100, 103):
+                await store.record(
+                    NewEvent(
+                        context="site",
+                        name="EntityCreated",
+                        created_ms=SystemClock().now_ms() + i,
+                        expires_ms=SystemClock().now_ms() + HOUR,
+                        level="info",
+                        data={"i": i},
+                    ),
+                    TableKind.INFO,
+                )
+                await trio.sleep(0.03)  # a few polls between events
+            for _ in range(500):
+                if len(seen) >= 3:
+                    break
+                await trio.sleep(0.01)
+            await trio.sleep(0.05)  # more polls: nothing is printed twice
+            nursery.cancel_scope.cancel()
+    assert seen == [100, 101, 102]
