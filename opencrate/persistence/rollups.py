@@ -232,13 +232,21 @@ def _numeric_state_before(conn: sqlite3.Connection, point_key: int, ts: int) -> 
     return None if row is None else float(row[0])
 
 
-def compute_window(conn: sqlite3.Connection, point_key: int, start: int, width: int) -> Accumulator:
-    """A window's accumulator recomputed from the raw samples (may be empty)."""
+def compute_window(
+    conn: sqlite3.Connection, point_key: int, start: int, width: int, stop: int | None = None
+) -> Accumulator:
+    """A window's accumulator recomputed from the raw samples (may be empty).
+
+    With ``stop``, only samples before it are added: a coarse window that is
+    still open holds just the finer windows already closed (the open finer
+    window is folded in when it closes, and must not be counted twice).
+    """
     acc = Accumulator(point_key, start, width, _numeric_state_before(conn, point_key, start))
+    upper = start + width if stop is None else min(start + width, stop)
     for ts, value in conn.execute(
         "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms >= ? AND ts_ms < ? "
         "ORDER BY ts_ms",
-        (point_key, start, start + width),
+        (point_key, start, upper),
     ):
         acc.add(ts, value)
     return acc
@@ -250,6 +258,7 @@ def recompute_windows(
     tier: Resolution,
     starts: Iterable[int],
     open_start: int | None,
+    open_stop: int | None = None,
 ) -> Accumulator | None:
     """Rewrite the closed windows ``starts`` of a tier from raw samples.
 
@@ -271,13 +280,15 @@ def recompute_windows(
     reopened = None
     rows = []
     for start in sorted(todo):
-        acc = compute_window(conn, point_key, start, width)
         if start == open_start:
+            acc = compute_window(conn, point_key, start, width, open_stop)
             reopened = acc
             conn.execute(
                 f"DELETE FROM {table} WHERE point_key = ? AND start_ms = ?", (point_key, start)
             )
-        elif acc.count:
+            continue
+        acc = compute_window(conn, point_key, start, width)
+        if acc.count:
             rows.append(acc.row())
         else:
             conn.execute(
@@ -323,7 +334,8 @@ def backfill(
     ).fetchone()[0]
     if newest is None:
         return opened
-    for tier in tiers:
+    finest_open = window_start(newest, TIER_WIDTH_MS[tiers[0]]) if tiers else None
+    for level, tier in enumerate(tiers):
         width = TIER_WIDTH_MS[tier]
         table = rollup_table(tier)
         last_row = conn.execute(
@@ -342,7 +354,8 @@ def backfill(
         rows = [compute_window(conn, point_key, s, width).row() for s in starts]
         write_rows(conn, tier, rows)
         if open_start >= since:
-            opened[tier] = compute_window(conn, point_key, open_start, width)
+            stop = None if level == 0 else finest_open
+            opened[tier] = compute_window(conn, point_key, open_start, width, stop)
     return opened
 
 
@@ -384,6 +397,11 @@ class RollupMaintainer:
             else:
                 carry = acc.cur_v
                 self._close(conn, accs, 0)
+            # Coarser windows this sample has moved past are complete too.
+            for level in range(1, len(accs)):
+                coarse = accs[level]
+                if coarse is not None and ts >= coarse.end:
+                    self._close(conn, accs, level)
             acc = accs[0] = Accumulator(point_key, ts - ts % width, width, carry)
         acc.add(ts, value)
 
@@ -417,14 +435,21 @@ class RollupMaintainer:
             return
         accs = self._open.setdefault(point_key, [None] * len(self.tiers))
         self.write_pending(conn)
+        finest = accs[0]
+        finest_open = None if finest is None else finest.start
         for level, tier in enumerate(self.tiers):
             width = self.widths[level]
             acc = accs[level]
             open_start = None if acc is None else acc.start
+            if level and finest_open is not None:
+                # The coarse window around the open finest one is open, even if
+                # nothing has been folded into it yet.
+                open_start = window_start(finest_open, width)
             starts = {window_start(ts, width) for ts in ts_list}
             if open_start is not None and any(s < open_start for s in starts):
                 starts.add(open_start)  # its carried-in state may have changed
-            reopened = recompute_windows(conn, point_key, tier, starts, open_start)
+            stop = None if level == 0 else finest_open
+            reopened = recompute_windows(conn, point_key, tier, starts, open_start, stop)
             if reopened is not None:
                 accs[level] = reopened
 

@@ -49,7 +49,9 @@ def plan(
     width = TIER_WIDTH_MS[tier]
     until = rolled_until(conn, key, tier)
     lo = -(-begin // width) * width
-    hi = ((end + 1) // width) * width
+    # Windows end where the next begins: a body ending at ``hi`` integrates up to
+    # ``hi``, so it must not pass ``end`` (the raw tail then runs from ``hi`` to ``end``).
+    hi = (end // width) * width
     if until is not None:
         hi = min(hi, until)
     if until is None or lo >= hi:
