@@ -132,6 +132,7 @@ def test_expand(name: str, words: list[str]) -> None:
         ("EFF-HTG-SP", {"effective", "heating", "sp"}),  # EFF before a setpoint is effective
         ("OCC-SCHEDULE", {"occupied", "sp"}),
         ("Cooling Stage 1", {"cool", "cmd"}),
+        ("Fan Speed Command Feedback", {"fan", "speed", "sensor"}),  # feedback of a command
     ],
 )
 def test_point_names(name: str, expected: set[str]) -> None:
@@ -267,11 +268,15 @@ def test_equipment_identifier_is_context_not_a_tag() -> None:
         ("Temp Setpoint", "°F", "Chiller 1", {"chilled", "water", "leaving", "temp"}),
         ("Clg Dmpr Pos", "%", "DD 1-4-1", {"coldDeck", "air", "damper", "cmd"}),  # decks
         ("Airflow (Hot)", "cfm", "DD 1-4-1", {"hotDeck", "air", "flow"}),
+        ("Airflow sensor 2 (Cold)", "cfm", "DD 1-4-1", {"coldDeck", "air", "flow", "sensor"}),
         ("Humidity", "%", "VAV 1-19", {"zone", "air", "humidity"}),  # a box reads its zone
         ("BOX_FLOW", None, "VAV 1-1", {"discharge", "air", "flow"}),
         ("Static Stpt", "inH₂O", "RTU-1", {"discharge", "air", "pressure", "sp"}),  # duct static
         ("Fan", None, "RTU-1", {"discharge", "air", "fan"}),
         ("CT-1 Status", None, "CT-1", {"fan", "run", "sensor"}),  # a tower runs by its fan
+        # a water system's points are about its water
+        ("Supply Temperature", "°F", "DHW", {"domestic", "hot", "water", "leaving", "temp"}),
+        ("Pump Status", None, "CHWS", {"chilled", "water", "pump", "run", "sensor"}),
     ],
 )
 def test_equipment_context(name: str, unit: str | None, equip: str, added: set[str]) -> None:
@@ -291,6 +296,15 @@ def test_qualifier_of_an_identifier_goes_with_it() -> None:
     # "HwBlr1Sts": the hot-water boiler 1's status, not a hot water point.
     tags = suggest_point_tags("HwBlr1Sts", value_kind="Bool")
     assert tags == {"point", "run", "sensor"}
+
+
+def test_system_water_does_not_override_the_point_substance() -> None:
+    chws = suggest_equip_tags("CHWS")
+    outside = suggest_point_tags("Outside Air Temp", equip_tags=chws)
+    assert "water" not in outside
+    assert {"outside", "air", "temp"} <= outside
+    condenser = suggest_point_tags("Condenser Water Supply Temp", equip_tags=chws)
+    assert "chilled" not in condenser
 
 
 def test_own_component_beats_equipment_component() -> None:
@@ -379,6 +393,7 @@ def test_exactly_one_function_for_any_name(
         ("ElecMeter-Main", {"elec", "meter"}),
         ("Gas Meter 1", {"gas", "meter"}),
         ("Water Meter 1", {"domestic", "water", "meter"}),
+        ("CHWS", {"chilled", "water"}),  # a water system naming no kind
         ("Misc", set()),
     ],
 )

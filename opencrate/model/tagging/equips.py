@@ -76,8 +76,9 @@ def suggest_equip_tags(name: str) -> frozenset[str]:
     """Suggest Project Haystack 4 marker tags for equipment named ``name``.
 
     ``"AHU-1"`` -> ``{equip, ahu, hvac}``; ``"VAV-101"`` -> ``{equip, vav, hvac}``;
-    ``"Elec Meter 1"`` -> ``{equip, elec, meter}``; a name the tables do not
-    recognise gives just ``{equip}``. Tags a name cannot tell (``siteMeter``,
+    ``"Elec Meter 1"`` -> ``{equip, elec, meter}``; a water system that names no
+    kind (``"CHWS"``) gets its water (``{equip, chilled, water}``); a name the
+    tables do not recognise gives just ``{equip}``. Tags a name cannot tell (``siteMeter``,
     ``hotWaterHeating``, ``singleDuct``...) are never guessed.
 
     Raises :class:`~opencrate.errors.InvalidInput` when ``name`` has no letters
@@ -92,7 +93,9 @@ def equip_tags_from_words(words: Sequence[str]) -> frozenset[str]:
     """Equipment tags from canonical words (shared with the point rules' context)."""
     nouns = [i for i, word in enumerate(words) if word in EQUIP_NOUNS]
     if not nouns:
-        return frozenset()
+        # "CHWS", "DHW", "Hot Water System": a water system with no kind named.
+        waters = set(words) & {"chilled", "hot", "condenser", "domestic"}
+        return frozenset(waters | {"water"}) if waters and "water" in words else frozenset()
     head_at = nouns[-1]
     head = words[head_at]
     before = set(words[:head_at])

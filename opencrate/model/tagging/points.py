@@ -73,6 +73,18 @@ _AIR_SECTIONS: Final = frozenset(
 )
 _WATER_WORDS: Final = frozenset({"water", "chilled", "hot", "condenser", "domestic", "cold"})
 _NOT_AIR: Final = frozenset({"water", "steam", "refrig", "gas", "naturalGas"})
+_WATER_QUALIFIERS: Final = frozenset({"chilled", "hot", "condenser", "domestic"})
+_OTHER_SUBSTANCE_WORDS: Final = frozenset({"air", "steam", "refrigerant", "gas", "naturalgas"})
+# What a point of a water system can be about the system's water.
+_WATER_THINGS: Final = _WATER_QUANTITIES | {
+    "pump",
+    "valve",
+    "entering",
+    "leaving",
+    "energy",
+    "power",
+}
+_AIR_EQUIP: Final = frozenset({"ahu", "vav", "cav", "fcu", "fan"})
 _PHASE_LETTERS: Final = frozenset({"a", "b", "c", "an", "bn", "cn", "ab", "bc", "ca"})
 
 # Words that decide the function, strongest first within each group.
@@ -131,7 +143,7 @@ def suggest_point_tags(
     for parsed in names:
         words |= parsed.word_set
         letters |= parsed.letters
-        tags |= _word_tags(parsed)
+        tags |= _word_tags(parsed, _system_water(context))
     _implied_tags(tags, words, letters, unit=unit, kind=kind, context=context)
     tags.add(_function(tags, words, hint=hint, kind=kind))
     tags.add("point")
@@ -160,12 +172,24 @@ def _context_tags(parsed: NameWords) -> frozenset[str]:
     return equip_tags_from_words(parsed.context)
 
 
-def _word_tags(parsed: NameWords) -> set[str]:
+def _system_water(context: frozenset[str]) -> frozenset[str]:
+    """The water a water plant or system carries (its points are about it)."""
+    if "water" not in context or context & _AIR_EQUIP:
+        return frozenset()
+    return context & _WATER_QUALIFIERS
+
+
+def _word_tags(parsed: NameWords, system_water: frozenset[str]) -> set[str]:
     """Tags the name's own words give (rule steps 1 and 2)."""
     present = parsed.word_set
     tags: set[str] = set()
     for word in parsed.words:
         tags.update(WORD_TAGS.get(word, ()))
+    names_water = bool(tags & _WATER_THINGS or present & {"supply", "return"})
+    names_substance = bool(present & (_WATER_WORDS | _OTHER_SUBSTANCE_WORDS))
+    if system_water and names_water and not names_substance:
+        tags |= system_water | {"water"}
+        present = present | {"water"}
     _section_tags(tags, present)
     _qualifier_tags(tags, present)
     _subject_tags(tags, present)
@@ -305,20 +329,20 @@ def _inherit(tags: set[str], words: set[str], context: frozenset[str]) -> None:
     if "coolingTower" in context and not own_component and words & {"start", "status", "command"}:
         tags.add("fan")  # a cooling tower is switched by its fan
     if "dualDuct" in context:
-        _decks(tags)
+        _decks(tags, words)
     if not tags & _AIR_SECTIONS:
         _default_air_section(tags, words, context)
     if "sp" in words or "setpoint" in words:
         _plant_setpoint(tags, context)
 
 
-def _decks(tags: set[str]) -> None:
+def _decks(tags: set[str], words: set[str]) -> None:
     """In a dual-duct unit, "cooling"/"cold" air is the cold deck, "heating"/"hot" the hot deck."""
     if tags & (_WATER_WORDS - {"hot", "cold"}) or "zone" in tags:
         return
     if not tags & (_AIR_QUANTITIES | {"damper"}):
         return
-    if tags & {"cool", "cooling"} or "cold" in tags:
+    if tags & {"cool", "cooling"} or "cold" in words:
         tags -= {"cool", "cooling", "discharge"}
         tags |= {"coldDeck", "air"}
     if tags & {"heat", "heating", "hot"}:
@@ -378,7 +402,8 @@ def _function(tags: set[str], words: set[str], *, hint: str, kind: str) -> str:
     """Exactly one of sensor/cmd/sp, from the strongest evidence there is.
 
     Order: a hardware object type (AI/BI -> sensor, AO/BO -> cmd); a setpoint
-    word; a status/feedback word; a command word; a commanded component
+    word; a status/feedback word (a feedback or actual value of a command is a
+    reading); a command word; a commanded component
     (valve, damper, speed); a limit or occupancy setpoint; then the soft-point
     default (AV/BV/MSV -> sp); a Bool that only names a component or stage is a
     command; anything else is a sensor.
@@ -389,8 +414,8 @@ def _function(tags: set[str], words: set[str], *, hint: str, kind: str) -> str:
         return "sp"
     sensed = bool(words & _SENSOR_WORDS)
     commanded = bool(words & _CMD_WORDS)
-    if sensed and not commanded:
-        return "sensor"
+    if sensed and (not commanded or words & {"sensor", "actual"}):
+        return "sensor"  # "ACT_OUTPUT_SPEED", "Speed Command Feedback": a reading
     if commanded:
         return "cmd"
     if (tags & {"valve", "damper"} or "position" in words) and not tags & _QUANTITIES:
