@@ -18,6 +18,7 @@ from attrs import define, field
 
 from opencrate.clock import Clock, SystemClock
 from opencrate.config import Settings
+from opencrate.persistence.setup import Persistence
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.supervisor import Level, Service, Supervisor
@@ -46,6 +47,7 @@ class Services:
     audit: AuditStore
     overrides: OverrideStore
     events: EventLogStore
+    persistence: Persistence
     supervisor: Supervisor | None = None
     #: The URLs the API is bound to, once level 60 is reached.
     api_urls: list[str] = field(factory=list)
@@ -56,16 +58,20 @@ class Services:
         data = settings.data_dir
         bus = EventBus()
         points = PointStore(bus, clock)
+        nodes = NodeStore(data / "nodes.db", bus=bus, clock=clock)
         return cls(
             settings=settings,
             clock=clock,
             bus=bus,
             points=points,
-            nodes=NodeStore(data / "nodes.db", bus=bus, clock=clock),
+            nodes=nodes,
             entities=EntityStore(data / "entities.db", bus=bus, clock=clock),
             audit=AuditStore(data / "audit.db", clock=clock),
             overrides=OverrideStore(data / "overrides.db", points=points, bus=bus, clock=clock),
             events=EventLogStore(data / "events.db", clock=clock),
+            persistence=Persistence.build(
+                settings, bus=bus, points=points, nodes=nodes, clock=clock
+            ),
         )
 
     def stores(self) -> list[StoreActor]:
@@ -77,8 +83,13 @@ class Services:
         event_recorder, event_purger = self._event_log_services()
         return [
             Level(number=20, name="model", steps=[self._load_model]),
-            # The event log subscribes here, before bridges (40) publish device events.
-            Level(number=30, name="restore", services=[event_recorder]),
+            # restoreOnStartup runs inside the persistence service before it reports
+            # started; it and the event log subscribe before bridges (40) publish.
+            Level(
+                number=30,
+                name="restore",
+                services=[Service(name="persistence", run=self.persistence.run), event_recorder],
+            ),
             Level(number=40, name="bridges", services=self._bridges()),
             Level(
                 number=50,
