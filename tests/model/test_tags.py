@@ -35,6 +35,8 @@ def words_of(name: str) -> list[str]:
         ("EF-23 Status", ["ef", "23", "status"]),
         ("Condition", ["condition"]),  # not "cond" + "ition"
         ("Sump Temps", ["sump", "temp"]),  # unknown words stay whole, plurals fold
+        ("Condesner Temprature", ["condenser", "temperature"]),  # one edit off a long word
+        ("Delay", ["delay"]),  # ...but short words are not corrected ("delta")
         ("", []),
     ],
 )

@@ -82,6 +82,52 @@ def tokenize(name: str) -> list[Token]:
 def clear_caches() -> None:
     """Forget memoised segmentations (for benchmarks that time a cold start)."""
     _segment.cache_clear()
+    _misspelt.cache_clear()
+
+
+# Misspellings: a long unknown word one edit (insert, delete, substitute or swap
+# two neighbours) away from exactly one long known word is that word
+# ("Condesner", "Freqency"). Short words are left alone: "Delay" is not "delta".
+_MIN_FUZZY_LENGTH: Final = 7
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _build_fuzzy_index() -> dict[str, frozenset[str]]:
+    index: dict[str, set[str]] = {}
+    for key in _KNOWN:
+        if len(key) >= _MIN_FUZZY_LENGTH - 1 and key.isalpha():
+            for variant in _deletions(key) | {key}:
+                index.setdefault(variant, set()).add(key)
+    return {variant: frozenset(keys) for variant, keys in index.items()}
+
+
+_FUZZY_INDEX: Final = _build_fuzzy_index()
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        i, j = diff[0], diff[-1]
+        return len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+@lru_cache(maxsize=4096)
+def _misspelt(word: str) -> str | None:
+    """The one known word ``word`` is a misspelling of, if there is exactly one."""
+    candidates: set[str] = set()
+    for variant in _deletions(word) | {word}:
+        candidates |= _FUZZY_INDEX.get(variant, frozenset())
+    matches = {key for key in candidates if _one_edit_apart(word, key)}
+    return matches.pop() if len(matches) == 1 else None
 
 
 def _split_letters(run: str) -> tuple[str, ...]:
@@ -95,7 +141,13 @@ def _split_letters(run: str) -> tuple[str, ...]:
         return (lower,)  # a lone "A" or "(CC)" is not a segment-only abbreviation
     if len(run) > _MAX_SEGMENT_RUN:
         return (lower,)
-    return _segment(run)
+    pieces = _segment(run)
+    # Only a run the tables cannot read in full may be a misspelling.
+    if len(lower) >= _MIN_FUZZY_LENGTH and any(piece not in _KNOWN for piece in pieces):
+        corrected = _misspelt(lower)
+        if corrected is not None:
+            return (corrected,)
+    return pieces
 
 
 @lru_cache(maxsize=4096)
