@@ -321,7 +321,6 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "blr": ("boiler",),
     "chlr": ("chiller",),
     "chr": ("chiller",),
-    "clr": ("chiller",),
     "ch": ("chiller",),
     "tower": ("tower",),
     "twr": ("tower",),
