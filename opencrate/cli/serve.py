@@ -185,10 +185,10 @@ async def run_until_signalled(
 
     ``on_started`` is called once every start level has been reached. The
     first signal calls :meth:`Supervisor.request_shutdown`; a signal that
-    arrives while shutting down cancels the supervisor (grace periods are cut short; stores still drain
-    and commit, shielded). Signals are caught from before start-up, so a
-    Ctrl-C while starting stops cleanly too. Errors from start-up propagate
-    (in an exception group). Must run in the main thread.
+    arrives while shutting down cancels the supervisor (grace periods are cut
+    short; stores still drain and commit, shielded). Signals are caught from
+    before start-up, so a Ctrl-C while starting stops cleanly too. Errors from
+    start-up propagate (in an exception group). Must run in the main thread.
     """
     force = trio.CancelScope()
     forced = False
