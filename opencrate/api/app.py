@@ -18,10 +18,12 @@ __all__ = ["create_app", "route_blueprints"]
 
 def route_blueprints() -> list[Blueprint]:
     """Every route group, each a module in :mod:`opencrate.api.routes`."""
+    from opencrate.api import openapi
     from opencrate.api.routes import audit, bus, events, health, nodes, overrides, points, ws
 
     return [
         health.blueprint,
+        openapi.blueprint,
         nodes.blueprint,
         points.blueprint,
         overrides.blueprint,
