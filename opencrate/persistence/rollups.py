@@ -453,14 +453,20 @@ class RollupMaintainer:
             if reopened is not None:
                 accs[level] = reopened
 
-    def flush_before(self, conn: sqlite3.Connection, cutoff_ms: int) -> int:
-        """Close every open window that ends at or before ``cutoff_ms``; return how many.
+    def flush_before(
+        self, conn: sqlite3.Connection, cutoff_ms: int, point_key: int | None = None
+    ) -> int:
+        """Close every open window (of one point, or all) ending by ``cutoff_ms``; return how many.
 
         Used before raw samples older than ``cutoff_ms`` are purged, so a
         point that went quiet keeps its last windows.
         """
         closed = 0
-        for accs in self._open.values():
+        if point_key is None:
+            points = list(self._open.values())
+        else:
+            points = [self._open[point_key]] if point_key in self._open else []
+        for accs in points:
             for level in range(len(self.tiers)):
                 acc = accs[level]
                 if acc is not None and acc.end <= cutoff_ms:

@@ -43,24 +43,19 @@ from opencrate.clock import Clock
 from opencrate.errors import InvalidInput
 from opencrate.model.values import PointValue, ValueKind, value_kind
 from opencrate.persistence import sqlite_queries as q
-from opencrate.persistence.rollups import (
-    RollupMaintainer,
-    compute_window,
-    rolled_until,
-    rollup_table,
-    tier_ddl,
-)
+from opencrate.persistence.retention import delete_raw_batch, delete_rollup_batch
+from opencrate.persistence.rollups import RollupMaintainer, tier_ddl
 from opencrate.persistence.service import (
     TIER_WIDTH_MS,
     HistoryPage,
     Resolution,
     RiemannType,
-    RollupBucket,
     Sample,
     WeightedStats,
     WindowStats,
     check_range,
 )
+from opencrate.persistence.sqlite_pages import raw_page, tier_page
 from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.sqlite import Migration
 
@@ -299,6 +294,42 @@ class HistoryStore(StoreActor):
             self._resync_needed = True
             raise
 
+    # -- retention (driven by opencrate.persistence.retention) ----------------------
+    async def purge_raw_batch(self, point_id: str, cutoff_ms: int, limit: int) -> int:
+        """Delete at most ``limit`` samples of ``point_id`` before ``cutoff_ms`` (one command).
+
+        Open rollup windows ending by the cutoff are written first; the newest
+        sample before the cutoff is kept (see :mod:`~opencrate.persistence.retention`).
+        """
+        if limit < 1:
+            raise InvalidInput(f"purge batch size must be at least 1, got {limit}")
+
+        def fn(conn: sqlite3.Connection) -> int:
+            if self._resync_needed:
+                self._resync(conn)
+            key = self._keys.get(point_id)
+            if key is None:
+                return 0
+            self._rollups.flush_before(conn, cutoff_ms, key)
+            return delete_raw_batch(conn, key, cutoff_ms, limit)
+
+        try:
+            return await self.write(fn)
+        except BaseException:
+            self._resync_needed = True
+            raise
+
+    async def purge_rollup_batch(
+        self, point_id: str, tier: Resolution, cutoff_ms: int, limit: int
+    ) -> int:
+        """Delete at most ``limit`` rollup rows of ``tier`` whose window ended by ``cutoff_ms``."""
+        if limit < 1:
+            raise InvalidInput(f"purge batch size must be at least 1, got {limit}")
+        key = self._keys.get(point_id)
+        if key is None or tier not in self.tiers:
+            return 0
+        return await self.write(lambda conn: delete_rollup_batch(conn, key, tier, cutoff_ms, limit))
+
     # -- reads ---------------------------------------------------------------------
     def _decode(self, key: int, value: Any) -> PointValue:
         if type(value) is int and self._kinds.get(key) is ValueKind.BOOL:
@@ -482,16 +513,20 @@ class HistoryStore(StoreActor):
         key = self._keys.get(point_id)
         if key is None:
             return HistoryPage(point_id=point_id, resolution=resolution, samples=())
+
+        def decode(value: Any) -> PointValue:
+            return self._decode(key, value)
+
         if resolution is Resolution.RAW:
             return await self.read(
-                lambda conn: self._raw_page(
-                    conn, point_id, key, begin_ms, end_ms, descending, limit
+                lambda conn: raw_page(
+                    conn, point_id, key, begin_ms, end_ms, descending, limit, decode
                 )
             )
         tier = resolution
         return await self.read(
-            lambda conn: self._tier_page(
-                conn, point_id, key, tier, begin_ms, end_ms, descending, limit
+            lambda conn: tier_page(
+                conn, point_id, key, tier, begin_ms, end_ms, descending, limit, decode
             )
         )
 
@@ -500,76 +535,6 @@ class HistoryStore(StoreActor):
             if span_ms // TIER_WIDTH_MS[tier] >= _AUTO_MIN_WINDOWS:
                 return tier
         return Resolution.RAW
-
-    def _raw_page(
-        self, conn: sqlite3.Connection, point_id: str, key: int, begin: int, end: int,
-        descending: bool, limit: int,
-    ) -> HistoryPage:  # fmt: skip
-        order = "DESC" if descending else "ASC"
-        fetch = limit + 1 if limit >= 0 else -1
-        rows = conn.execute(
-            f"SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms BETWEEN ? AND ? "
-            f"ORDER BY ts_ms {order} LIMIT ?",
-            (key, begin, end, fetch),
-        ).fetchall()
-        next_ms = None
-        if 0 <= limit < len(rows):
-            next_ms = rows[limit][0]
-            rows = rows[:limit]
-        decode = self._decode
-        samples = tuple(Sample(point_id=point_id, ts_ms=ts, value=decode(key, v)) for ts, v in rows)
-        return HistoryPage(
-            point_id=point_id, resolution=Resolution.RAW, samples=samples, next_ms=next_ms
-        )
-
-    def _tier_page(
-        self, conn: sqlite3.Connection, point_id: str, key: int, tier: Resolution,
-        begin: int, end: int, descending: bool, limit: int,
-    ) -> HistoryPage:  # fmt: skip
-        width = TIER_WIDTH_MS[tier]
-        first = begin - begin % width
-        rows = conn.execute(
-            f"SELECT start_ms, count, num_count, sum, min, max, first, last, integral, weight_ms "
-            f"FROM {rollup_table(tier)} WHERE point_key = ? AND start_ms BETWEEN ? AND ? "
-            "ORDER BY start_ms",
-            (key, first, end),
-        ).fetchall()
-        until = rolled_until(conn, key, tier)
-        if until is not None and until <= end:
-            starts = [
-                s
-                for (s,) in conn.execute(
-                    f"SELECT DISTINCT ts_ms - ts_ms % {width} FROM sample "
-                    "WHERE point_key = ? AND ts_ms >= ? AND ts_ms <= ?",
-                    (key, max(until, first), end),
-                )
-            ]
-            for start in starts:
-                r = compute_window(conn, key, start, width).row()
-                rows.append((r[1], r[2], r[3], r[4], r[5], r[7], r[9], r[11], r[14], r[16]))
-        buckets = [
-            RollupBucket(
-                point_id=point_id, start_ms=s, width_ms=width, count=n,
-                mean=(integral / weight) if nn and weight else None,
-                min=mn, max=mx, sum=total, first=self._decode(key, f), last=self._decode(key, la),
-            )
-            for s, n, nn, total, mn, mx, f, la, integral, weight in rows
-        ]  # fmt: skip
-        if descending:
-            buckets.reverse()
-        next_ms = None
-        if 0 <= limit < len(buckets):
-            nxt = buckets[limit].start_ms
-            next_ms = nxt + width - 1 if descending else nxt
-            buckets = buckets[:limit]
-        samples = tuple(
-            Sample(point_id=point_id, ts_ms=b.start_ms, value=b.last if b.mean is None else b.mean)
-            for b in buckets
-        )
-        return HistoryPage(
-            point_id=point_id, resolution=tier, samples=samples, buckets=tuple(buckets),
-            next_ms=next_ms,
-        )  # fmt: skip
 
 
 def _newest_row(conn: sqlite3.Connection, key: int, ts: int | None) -> tuple[int, Any] | None:
