@@ -38,13 +38,10 @@ every store actor, a queued write runs even if its caller is cancelled.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import heapq
 import itertools
 import json
 import sqlite3
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, TypeVar
 
 from attrs import frozen
@@ -58,16 +55,15 @@ from opencrate.stores.eventlog_model import (
     Acknowledgement,
     Enrichment,
     EventCursor,
-    EventLevel,
     EventPage,
     EventQuery,
     EventRecord,
     NewEvent,
-    Order,
     check_page_size,
     check_text,
     dump_json_object,
 )
+from opencrate.stores.eventlog_sql import dedup_key, insert_sql, merged_rows, row_to_record
 from opencrate.stores.eventlog_tables import (
     EVENT_COLUMNS,
     FIXED_TABLES,
@@ -100,57 +96,6 @@ class Recorded:
     @property
     def deduplicated(self) -> bool:
         return self.count > 1
-
-
-def _dedup_key(event: NewEvent, data_json: str) -> bytes:
-    parts = (event.context, event.name, str(int(event.level)), data_json)
-    extra = (event.permissions or "", event.format or "")
-    return hashlib.blake2b("\x00".join((*parts, *extra)).encode(), digest_size=16).digest()
-
-
-@frozen
-class _InsertSql:
-    find_open: str
-    count_duplicate: str
-    insert: str
-
-
-@functools.lru_cache(maxsize=1024)
-def _insert_sql(table_name: str) -> _InsertSql:
-    """The statements of the insert path for one table, built once (the hot path)."""
-    q = quote_table(table_name)
-    return _InsertSql(
-        find_open=f"SELECT id FROM {q} WHERE open_key = ? AND expires_ms > ? LIMIT 1",
-        count_duplicate=(
-            f"UPDATE {q} SET count = count + 1, created_ms = max(created_ms, ?), "
-            f"expires_ms = max(expires_ms, ?) WHERE id = ? RETURNING count"
-        ),
-        insert=(
-            f"INSERT INTO {q} (id, context, name, created_ms, first_ms, expires_ms, level, "
-            f"permissions, format, data, open_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ),
-    )
-
-
-def _row_to_record(row: tuple[Any, ...], kind: str) -> EventRecord:
-    acks = json.loads(row[9])
-    enrichments = json.loads(row[10])
-    return EventRecord(
-        id=row[0],
-        table=kind,
-        context=row[1],
-        name=row[2],
-        created_ms=row[3],
-        first_ms=row[4],
-        expires_ms=row[5],
-        level=EventLevel(row[6]),
-        permissions=row[7],
-        count=row[8],
-        acknowledgements=tuple(Acknowledgement(**a) for a in acks),
-        enrichments=tuple(Enrichment(**e) for e in enrichments),
-        format=row[11],
-        data=json.loads(row[12]),
-    )
 
 
 def _migration_v1(conn: sqlite3.Connection) -> None:
@@ -213,8 +158,8 @@ class EventLogStore(StoreActor):
         self, conn: sqlite3.Connection, event: NewEvent, kind: TableKind, data_json: str
     ) -> Recorded:
         table = self._table_for(conn, kind, event.context)
-        sql = _insert_sql(table.name)
-        key = _dedup_key(event, data_json)
+        sql = insert_sql(table.name)
+        key = dedup_key(event, data_json)
         open_row = conn.execute(sql.find_open, (key, event.created_ms)).fetchone()
         if open_row is not None:
             count = conn.execute(
@@ -249,7 +194,7 @@ class EventLogStore(StoreActor):
         ).fetchone()
         if row is None:
             raise NotFound(f"event {event_id} not found", event_id=event_id)
-        return _row_to_record(row, table.kind.value)
+        return row_to_record(row, table.kind)
 
     # -- writing ---------------------------------------------------------------------
     async def record(self, event: NewEvent, kind: TableKind = TableKind.GENERAL) -> Recorded:
@@ -453,7 +398,7 @@ class EventLogStore(StoreActor):
         limit = check_page_size(limit)
 
         def select(conn: sqlite3.Connection) -> EventPage:
-            rows = list(itertools.islice(_merged_rows(conn, query, cursor, limit + 1), limit + 1))
+            rows = list(itertools.islice(merged_rows(conn, query, cursor, limit + 1), limit + 1))
             more = len(rows) > limit
             events = tuple(rows[:limit])
             last = events[-1] if events else None
@@ -485,52 +430,3 @@ class EventLogStore(StoreActor):
 def _check_id(event_id: int) -> None:
     if isinstance(event_id, bool) or not isinstance(event_id, int) or event_id < 1:
         raise InvalidInput(f"event id must be a positive integer, got {event_id!r}", field="id")
-
-
-def _merged_rows(
-    conn: sqlite3.Connection, query: EventQuery, cursor: EventCursor | None, limit: int
-) -> Iterator[EventRecord]:
-    """Rows of every candidate table, merged lazily in ``(created_ms, id)`` order."""
-    newest_first = query.order is Order.NEWEST_FIRST
-    where: list[str] = []
-    params: list[Any] = []
-    if query.context is not None:
-        where.append("context = ?")
-        params.append(query.context)
-    if query.name is not None:
-        where.append("name = ?")
-        params.append(query.name)
-    if query.min_level is not None:
-        where.append("level >= ?")
-        params.append(int(query.min_level))
-    if query.since_ms is not None:
-        where.append("created_ms >= ?")
-        params.append(query.since_ms)
-    if query.until_ms is not None:
-        where.append("created_ms < ?")
-        params.append(query.until_ms)
-    if cursor is not None:
-        where.append(f"(created_ms, id) {'<' if newest_first else '>'} (?, ?)")
-        params.extend((cursor.created_ms, cursor.id))
-    direction = "DESC" if newest_first else "ASC"
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-
-    candidates = tables.load_tables(conn)
-    if query.context is not None:
-        device = query.context.partition("/")[0]
-        candidates = [t for t in candidates if t.device is None or t.device == device]
-
-    def rows_of(table: EventTable) -> Iterator[EventRecord]:
-        sql = (
-            f"SELECT {EVENT_COLUMNS} FROM {quote_table(table.name)}{clause} "
-            f"ORDER BY created_ms {direction}, id {direction} LIMIT ?"
-        )
-        kind = table.kind.value
-        for row in conn.execute(sql, (*params, limit)):
-            yield _row_to_record(row, kind)
-
-    return heapq.merge(
-        *(rows_of(t) for t in candidates),
-        key=lambda e: (e.created_ms, e.id),
-        reverse=newest_first,
-    )

@@ -18,6 +18,7 @@ from attrs import field, frozen
 from opencrate.clock import ms_to_iso
 from opencrate.errors import InvalidInput
 from opencrate.model.ids import validate_node_id
+from opencrate.stores.eventlog_tables import TableKind
 
 __all__ = [
     "MAX_PAGE",
@@ -193,7 +194,7 @@ class EventRecord:
     """
 
     id: int
-    table: str
+    table: TableKind
     context: str
     name: str
     created_ms: int
@@ -215,7 +216,7 @@ class EventRecord:
         """The JSON form the API and the CLI print (times as epoch ms and ISO text)."""
         return {
             "id": self.id,
-            "table": self.table,
+            "table": self.table.value,
             "context": self.context,
             "name": self.name,
             "level": self.level.label,

@@ -63,7 +63,9 @@ FIRST_DEVICE_TABLE = 16
 _SLUG_MAX = 40
 
 
-class TableKind(enum.Enum):
+class TableKind(enum.StrEnum):
+    """Kinds of event table; a string enum, so ``TableKind.ALERT == "alert"``."""
+
     GENERAL = "general"
     INFO = "info"
     ALERT = "alert"

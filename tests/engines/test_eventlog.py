@@ -241,11 +241,19 @@ async def test_purge_yields_between_batches_so_a_writer_gets_through(
     assert await store.count() == i  # every write kept, every expired row gone
 
 
-async def test_purger_runs_periodically(
-    store: EventLogStore, clock: TrioClock, autojump_clock: trio.testing.MockClock
+async def _settle(store: EventLogStore) -> None:
+    """Let woken tasks queue their store commands, then wait until the actor has run them."""
+    await trio.testing.wait_all_tasks_blocked()
+    await store.write(lambda conn: None)  # queued behind whatever was sent before it
+    await trio.testing.wait_all_tasks_blocked()
+
+
+async def test_purger_runs_at_start_then_every_interval(
+    store: EventLogStore, clock: TrioClock, mock_clock: trio.testing.MockClock
 ) -> None:
-    settings = EventLogSettings(purge_interval_ms=60_000)
-    purger = EventPurger(store, settings, clock=clock)
+    # The clock moves only when the test jumps it, so the store's worker thread
+    # never races virtual time.
+    purger = EventPurger(store, EventLogSettings(purge_interval_ms=60_000), clock=clock)
     now = clock.now_ms()
     await store.record(
         NewEvent(
@@ -257,14 +265,15 @@ async def test_purger_runs_periodically(
         ),
         TableKind.INFO,
     )
+    runs = []
     async with trio.open_nursery() as nursery:
         await nursery.start(purger.run)
-        await trio.sleep(30)
-        assert await store.count() == 1
-        await trio.sleep(100)  # passes the 120 s run, after the event expired at 90 s
-        assert await store.count() == 0
+        for jump in (0, 60, 30, 30):  # t = 0, 60, 90 (expired, no run), 120
+            mock_clock.jump(jump)
+            await _settle(store)
+            runs.append((purger.statistics().runs, await store.count()))
         nursery.cancel_scope.cancel()
-    assert purger.statistics().runs == 3
+    assert runs == [(1, 1), (2, 1), (2, 1), (3, 0)]
 
 
 @pytest.mark.parametrize(
