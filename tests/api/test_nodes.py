@@ -298,3 +298,10 @@ async def test_a_cursor_from_another_listing_is_refused(services: Services, clie
     assert audit_cursor is not None
     error = await _error(await client.get(f"/api/nodes?cursor={audit_cursor}"), 400)
     assert error["detail"]["field"] == "cursor"
+
+
+async def test_unknown_routes_and_methods_get_the_same_error_body(client: Client) -> None:
+    missing = await _error(await client.get("/api/nowhere"), 404)
+    assert missing["code"] == "not_found"
+    wrong = await _error(await client.put("/api/nodes", json={}), 405)
+    assert wrong["code"] == "method_not_allowed"
