@@ -162,6 +162,7 @@ async def serve(
     settings = _settings(
         ctx, data_dir=data_dir, scenario=scenario, host=host, port=port, simulate=simulate
     )
+    await check_can_listen(settings.host, settings.port)
     await trio.to_thread.run_sync(lambda: settings.data_dir.mkdir(parents=True, exist_ok=True))
     services = Services.create(settings)
     supervisor = services.build_supervisor()
@@ -221,6 +222,33 @@ async def run_until_signalled(
             await stopped.wait()
             nursery.cancel_scope.cancel()
     return forced
+
+
+async def check_can_listen(host: str, port: int) -> None:
+    """Fail early, with a clear message, when ``host:port`` cannot be listened on.
+
+    The API would otherwise only find out at start level 60, after the stores
+    opened and the model loaded, and its supervisor would keep retrying. A
+    check, not a reservation: another process may still take the port before
+    the API binds it. Port 0 always passes.
+    """
+    if port == 0:
+        return
+    try:
+        infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with trio.socket.socket(family, kind, proto) as sock:
+        # As hypercorn does, so a port in TIME_WAIT after a restart is not "busy".
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
+        try:
+            await sock.bind(address)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another server "
+                "running there? Pick another with --port"
+            ) from None
 
 
 def _announce(services: Services, supervisor: Supervisor) -> None:

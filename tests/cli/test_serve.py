@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import asyncclick as click
@@ -87,6 +88,27 @@ async def test_demo_and_scenario_together_is_a_usage_error(tmp_path: Path) -> No
     code, out = await run("serve", "--demo", "--scenario", str(EXAMPLE), "--data", str(tmp_path))
     assert code == 2
     assert "--demo brings its own scenario" in out
+
+
+async def test_serve_with_a_bad_scenario_exits_1_naming_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[site]]\nid = "hq"\ndis = "HQ"\nfloors = 3\n', encoding="utf-8")
+    code, out = await run(
+        "serve", "--data", str(tmp_path / "d"), "--scenario", str(bad), "--port", "0"
+    )
+    assert code == 1
+    assert f"Error: {bad}:4 [site[0].floors]: unknown key 'floors'" in out
+
+
+async def test_serve_on_a_busy_port_exits_1_before_starting(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out = await run("serve", "--data", str(tmp_path / "d"), "--port", str(port))
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in out
+    assert not (tmp_path / "d").exists()
 
 
 async def test_help_says_the_demo_wipes_its_data_dir() -> None:
