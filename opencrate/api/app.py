@@ -19,7 +19,21 @@ __all__ = ["create_app", "route_blueprints"]
 def route_blueprints() -> list[Blueprint]:
     """Every route group, each a module in :mod:`opencrate.api.routes`."""
     from opencrate.api import openapi
-    from opencrate.api.routes import audit, bus, events, health, nodes, overrides, points, ws
+    from opencrate.api.routes import (
+        alarms,
+        audit,
+        bus,
+        events,
+        health,
+        history,
+        nodes,
+        overrides,
+        persistence,
+        points,
+        properties,
+        ui,
+        ws,
+    )
 
     return [
         health.blueprint,
@@ -30,7 +44,12 @@ def route_blueprints() -> list[Blueprint]:
         bus.blueprint,
         audit.blueprint,
         events.blueprint,
+        alarms.blueprint,
+        properties.blueprint,
+        history.blueprint,
+        persistence.blueprint,
         ws.blueprint,
+        ui.blueprint,
     ]
 
 
@@ -40,5 +59,7 @@ def create_app(services: Services) -> QuartTrio:
     app.config["JSON_SORT_KEYS"] = False
     register_error_handlers(app)
     for blueprint in route_blueprints():
-        app.register_blueprint(blueprint, url_prefix="/api")
+        # Under /api unless the blueprint declares its own prefix (the operator page: "").
+        prefix = "/api" if blueprint.url_prefix is None else blueprint.url_prefix
+        app.register_blueprint(blueprint, url_prefix=prefix)
     return app
