@@ -132,7 +132,8 @@ class EventSelection:
             return True  # the bus already filtered by type
         node_id = event.node()
         if isinstance(event, EntityCreated):
-            node = self._nodes.get_or_none(event.entity_id) if self._nodes is not None else None
+            assert self._nodes is not None  # set whenever _ids is
+            node = self._nodes.get_or_none(event.entity_id)
             if node is not None and node.parent_id in ids:
                 ids.add(event.entity_id)
         elif isinstance(event, EntityUpdated) and "parent_id" in event.changed_fields:
@@ -225,6 +226,8 @@ async def event_stream() -> None:
             nursery.start_soon(discard_client_messages)
             while True:
                 for item in await subscription.receive_batch():
+                    if isinstance(item, Lagged):
+                        log.info("websocket %s fell behind: %d events dropped", peer, item.count)
                     await websocket.send(_message(item))
     if going_away:
         await websocket.close(GOING_AWAY, "server shutting down")
