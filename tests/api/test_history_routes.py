@@ -47,10 +47,9 @@ async def test_put_then_page_through_history(history: HistoryStore, client: Clie
     assert first["service"] == "sqlite"
     assert [(s["ts_ms"], s["value"]) for s in first["samples"]] == [(START, 20), (START + 1, 21)]
     assert first["samples"][0]["time"] == "2023-11-14T22:13:20.000Z"
+    window = f"start={START}&end={START + 10}"
     rest = await _ok(
-        await client.get(
-            f"/api/history/1001/sat?start={START}&end={START + 10}&limit=2&cursor={first['next_cursor']}"
-        )
+        await client.get(f"/api/history/1001/sat?{window}&limit=2&cursor={first['next_cursor']}")
     )
     assert [s["value"] for s in rest["samples"]] == [22, 23]
     desc = await _ok(
