@@ -194,3 +194,42 @@ async def test_bus_stats_report_each_subscribers_drops_and_every_store(
     assert set(body["stores"]) == {s.name for s in services.stores()}
     assert body["stores"]["audit"]["closed"] is False
     assert "value_events" in body["points"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "field"),
+    [
+        ("GET", "/api/overrides?limit=0", 400, "limit"),
+        ("GET", "/api/overrides?cursor=nope", 400, "cursor"),
+        ("GET", "/api/overrides/history?limit=abc", 400, "limit"),
+        ("GET", "/api/overrides/history?cursor=nope", 400, "cursor"),
+        ("GET", "/api/overrides/history?node=%20x", 400, "node"),
+        ("GET", "/api/points/%20x", 400, "node id"),
+        ("GET", "/api/points?under=%20x", 400, "under"),
+        ("DELETE", "/api/points/%20x/override", 400, "node id"),
+        ("DELETE", "/api/points/1001/sat/override", 404, None),
+        ("PUT", "/api/points/%20x/override", 400, "node id"),
+    ],
+)
+async def test_every_point_and_override_route_refuses_bad_input(
+    services: Services, client: Client, method: str, path: str, status: int, field: str | None
+) -> None:
+    await build_tree(services)
+    response = await client.open(path, method=method, json={"value": 1})
+    error = await _error(response, status)
+    if field is not None:
+        assert error["detail"]["field"] == field
+    assert services.overrides.active() == []
+    assert await services.audit.count() == 0
+
+
+async def test_patch_refuses_malformed_json_and_changes_nothing(
+    services: Services, client: Client
+) -> None:
+    await build_tree(services)
+    before = services.nodes.get("1001")
+    response = await client.patch(
+        "/api/nodes/1001", data=b'{"dis": ', headers={"Content-Type": "application/json"}
+    )
+    await _error(response, 400)
+    assert services.nodes.get("1001") == before
