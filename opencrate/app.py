@@ -18,16 +18,19 @@ from attrs import define, field
 
 from opencrate.clock import Clock, SystemClock
 from opencrate.config import Settings
+from opencrate.engines.alarm_flags import AlarmFlags
 from opencrate.persistence.setup import Persistence
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.supervisor import Level, Service, Supervisor
+from opencrate.stores.alarms import AlarmStore
 from opencrate.stores.audit import AuditStore
 from opencrate.stores.entities import EntityStore
 from opencrate.stores.eventlog import EventLogStore
 from opencrate.stores.nodes import NodeStore
 from opencrate.stores.overrides import OverrideStore
 from opencrate.stores.points import PointStore
+from opencrate.stores.properties import PropertyStore
 
 __all__ = ["Services"]
 
@@ -48,6 +51,10 @@ class Services:
     overrides: OverrideStore
     events: EventLogStore
     persistence: Persistence
+    alarms: AlarmStore
+    properties: PropertyStore
+    #: In-alarm / unacked flags per point, following the bus (runs at level 50).
+    alarm_flags: AlarmFlags
     supervisor: Supervisor | None = None
     #: The URLs the API is bound to, once level 60 is reached.
     api_urls: list[str] = field(factory=list)
@@ -59,6 +66,7 @@ class Services:
         bus = EventBus()
         points = PointStore(bus, clock)
         nodes = NodeStore(data / "nodes.db", bus=bus, clock=clock)
+        alarms = AlarmStore(data / "alarms.db", bus=bus, clock=clock)
         return cls(
             settings=settings,
             clock=clock,
@@ -72,11 +80,22 @@ class Services:
             persistence=Persistence.build(
                 settings, bus=bus, points=points, nodes=nodes, clock=clock
             ),
+            alarms=alarms,
+            properties=PropertyStore(data / "properties.db", clock=clock),
+            alarm_flags=AlarmFlags(bus, alarms, capacity=settings.bus_capacity),
         )
 
     def stores(self) -> list[StoreActor]:
         """Every store actor, in the order they open (and the reverse of closing)."""
-        return [self.nodes, self.entities, self.audit, self.overrides, self.events]
+        return [
+            self.nodes,
+            self.entities,
+            self.audit,
+            self.overrides,
+            self.events,
+            self.alarms,
+            self.properties,
+        ]
 
     def levels(self) -> list[Level]:
         """The start levels 20-60 (level 10 is the stores)."""
@@ -97,6 +116,7 @@ class Services:
                 services=[
                     Service(name="override-expiry", run=self.overrides.run_expiry),
                     event_purger,
+                    *self._alarm_services(),
                 ],
             ),
             Level(number=60, name="api", services=[self._api_service()], grace_s=2.0),
@@ -129,6 +149,35 @@ class Services:
             Service(name="event-log", run=recorder.run),
             Service(name="event-purge", run=purger.run),
         )
+
+    # -- level 50: alarm engines ---------------------------------------------------------
+    def _alarm_services(self) -> list[Service]:
+        from opencrate.engines.alarm_flags import StaleAlarmCheck
+        from opencrate.engines.alarm_settings import AlarmSettings
+        from opencrate.engines.limit_alarms import LimitAlarms
+
+        settings = AlarmSettings.from_section(self.settings.sections.get("alarms"))
+        limits = LimitAlarms(
+            self.bus,
+            nodes=self.nodes,
+            points=self.points,
+            store=self.alarms,
+            configured=settings.limits,
+            capacity=self.settings.bus_capacity,
+        )
+        stale = StaleAlarmCheck(
+            self.alarms,
+            self.points,
+            clock=self.clock,
+            interval_s=settings.stale_check_interval_s,
+            max_age_s=settings.stale_max_age_s,
+            action=settings.stale_action,
+        )
+        return [
+            Service(name="alarm-flags", run=self.alarm_flags.run),
+            Service(name="limit-alarms", run=limits.run),
+            Service(name="stale-alarm-check", run=stale.run),
+        ]
 
     # -- level 40: bridges and simulators -------------------------------------------
     def _bridges(self) -> list[Service]:
