@@ -8,19 +8,18 @@ must not quietly produce a different building.
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from opencrate.clock import parse_duration_ms
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.model.binding import ProtocolBinding
 from opencrate.model.ids import point_id, validate_node_id
 from opencrate.model.node import CAPABILITY_NAMES
 from opencrate.model.values import PointValue, ValueKind, coerce_value
 from opencrate.scenario._locate import KeyLocator
+from opencrate.scenario._reader import KeyPath, Reporter, TomlTable
 from opencrate.scenario.format import (
     ConstantShape,
     EquipSpec,
@@ -38,7 +37,6 @@ from opencrate.scenario.format import (
 
 __all__ = ["load_scenario", "parse_scenario"]
 
-KeyPath = tuple[str | int, ...]
 
 _NUMBER_SHAPES = ("sine", "random_walk", "ramp")
 _SHAPE_KEYS: dict[str, frozenset[str]] = {
@@ -73,155 +71,20 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=source) from None
-    return _Parser(source, KeyLocator(text)).scenario(data)
-
-
-def _show(path: KeyPath) -> str:
-    shown = ""
-    for part in path:
-        shown += f"[{part}]" if isinstance(part, int) else (f".{part}" if shown else part)
-    return shown
-
-
-class _Table:
-    """One TOML table being read: typed accessors, and a check for unknown keys."""
-
-    def __init__(self, parser: _Parser, data: Any, path: KeyPath) -> None:
-        self.parser = parser
-        self.path = path
-        if not isinstance(data, dict):
-            self.fail(f"must be a table, got {type(data).__name__}")
-        self.data: dict[str, Any] = data
-        self._read: set[str] = set()
-
-    def fail(self, message: str, key: str | int | None = None) -> NoReturn:
-        self.parser.fail(message, self.path if key is None else (*self.path, key))
-
-    @property
-    def line(self) -> int | None:
-        return self.parser.locator.line_of(self.path)
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def raw(self, key: str) -> Any:
-        self._read.add(key)
-        return self.data.get(key)
-
-    def text(self, key: str, *, default: str | None = None) -> str:
-        value = self.raw(key)
-        if value is None:
-            if default is None:
-                self.fail(f"{key!r} is required", key)
-            return default
-        if not isinstance(value, str) or not value.strip():
-            self.fail(f"must be a non-empty string, got {value!r}", key)
-        return value
-
-    def optional_text(self, key: str) -> str | None:
-        return self.text(key) if self.has(key) else self.raw(key)
-
-    def number(self, key: str, *, default: float | None = None) -> float:
-        value = self.raw(key)
-        if value is None:
-            if default is None:
-                self.fail(f"{key!r} is required", key)
-            return default
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            self.fail(f"must be a finite number, got {value!r}", key)
-        return float(value)
-
-    def optional_number(self, key: str) -> float | None:
-        return self.number(key) if self.has(key) else self.raw(key)
-
-    def integer(self, key: str, *, default: int) -> int:
-        value = self.raw(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"must be an integer, got {value!r}", key)
-        return value
-
-    def flag(self, key: str, *, default: bool) -> bool:
-        value = self.raw(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.fail(f"must be true or false, got {value!r}", key)
-        return value
-
-    def duration_s(self, key: str, *, default: float | None = None, zero: bool = False) -> float:
-        """A duration as ``"90s"``/``"15m"``/``"2h"`` or a number of seconds."""
-        value = self.raw(key)
-        if value is None:
-            if default is None:
-                self.fail(f"{key!r} is required", key)
-            return default
-        if isinstance(value, str):
-            try:
-                seconds = parse_duration_ms(value) / 1000
-            except InvalidInput as exc:
-                self.fail(exc.message, key)
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            seconds = float(value)
-        else:
-            self.fail(f"must be a duration like '30s' or '10m', got {value!r}", key)
-        if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero):
-            self.fail(f"must be a positive duration, got {value!r}", key)
-        return seconds
-
-    def names(self, key: str) -> frozenset[str]:
-        value = self.raw(key)
-        if value is None:
-            return frozenset()
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.fail(f"must be a list of names, got {value!r}", key)
-        return frozenset(value)
-
-    def mapping(self, key: str) -> dict[str, Any]:
-        value = self.raw(key)
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(f"must be a table, got {type(value).__name__}", key)
-        return value
-
-    def table(self, key: str) -> _Table | None:
-        value = self.raw(key)
-        return None if value is None else _Table(self.parser, value, (*self.path, key))
-
-    def tables(self, key: str) -> list[_Table]:
-        value = self.raw(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.fail(f"must be an array of tables ([[{key}]]), got {type(value).__name__}", key)
-        return [_Table(self.parser, item, (*self.path, key, i)) for i, item in enumerate(value)]
-
-    def done(self) -> None:
-        """Fail on the first key nobody asked for (a typo, or a key in the wrong place)."""
-        for key in self.data:
-            if key not in self._read:
-                self.fail(f"unknown key {key!r}", key)
+    return _Parser(Reporter(source, KeyLocator(text))).scenario(data)
 
 
 class _Parser:
-    def __init__(self, source: str, locator: KeyLocator) -> None:
-        self.source = source
-        self.locator = locator
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self.source = reporter.source
         self.ids: dict[str, str] = {}  # node id -> what it is ("site", "space", ...)
 
     def fail(self, message: str, path: KeyPath) -> NoReturn:
-        raise ConfigError(
-            message, file=self.source, line=self.locator.line_of(path), key=_show(path) or None
-        )
+        self.reporter.fail(message, path)
 
     def scenario(self, data: dict[str, Any]) -> Scenario:
-        root = _Table(self, data, ())
+        root = TomlTable(self.reporter, data, ())
         head = root.table("scenario")
         name, description, seed = Path(self.source).stem, "", 0
         if head is not None:
@@ -250,7 +113,7 @@ class _Parser:
         return scenario
 
     # -- nodes ------------------------------------------------------------------
-    def _node_id(self, table: _Table, key: str, value: str, what: str) -> str:
+    def _node_id(self, table: TomlTable, key: str, value: str, what: str) -> str:
         try:
             node_id = validate_node_id(value, what="id")
         except InvalidInput as exc:
@@ -260,7 +123,7 @@ class _Parser:
         self.ids[node_id] = what
         return node_id
 
-    def _parent(self, table: _Table, allowed: tuple[str, ...]) -> str:
+    def _parent(self, table: TomlTable, allowed: tuple[str, ...]) -> str:
         parent = table.text("parent")
         kind = self.ids.get(parent)
         if kind is None:
@@ -275,14 +138,14 @@ class _Parser:
             )
         return parent
 
-    def _refs(self, table: _Table) -> dict[str, str]:
+    def _refs(self, table: TomlTable) -> dict[str, str]:
         refs = table.mapping("refs")
         for name, target in refs.items():
             if not isinstance(target, str) or not target:
                 self.fail(f"must be a node id, got {target!r}", (*table.path, "refs", name))
         return refs
 
-    def site(self, table: _Table) -> SiteSpec:
+    def site(self, table: TomlTable) -> SiteSpec:
         spec = SiteSpec(
             id=self._node_id(table, "id", table.text("id"), "site"),
             dis=table.text("dis"),
@@ -294,7 +157,7 @@ class _Parser:
         table.done()
         return spec
 
-    def space(self, table: _Table) -> SpaceSpec:
+    def space(self, table: TomlTable) -> SpaceSpec:
         node_id = table.text("id")
         parent = self._parent(table, ("site", "space"))
         spec = SpaceSpec(
@@ -309,7 +172,7 @@ class _Parser:
         table.done()
         return spec
 
-    def equip(self, table: _Table) -> EquipSpec:
+    def equip(self, table: TomlTable) -> EquipSpec:
         node_id = table.text("id")
         parent = self._parent(table, ("site", "space", "equip"))
         node_id = self._node_id(table, "id", node_id, "equip")
@@ -330,7 +193,7 @@ class _Parser:
         table.done()
         return spec
 
-    def point(self, table: _Table, equip_id: str, defaults: Mapping[str, Any]) -> PointSpec:
+    def point(self, table: TomlTable, equip_id: str, defaults: Mapping[str, Any]) -> PointSpec:
         local = table.text("id")
         if "/" in local:
             node_id = local
@@ -370,7 +233,7 @@ class _Parser:
         table.done()
         return spec
 
-    def _kind(self, table: _Table, unit: str | None, signal: _Table | None) -> ValueKind:
+    def _kind(self, table: TomlTable, unit: str | None, signal: TomlTable | None) -> ValueKind:
         raw = table.raw("kind")
         if raw is not None:
             try:
@@ -392,7 +255,7 @@ class _Parser:
             return ValueKind.STR
         return ValueKind.NUMBER
 
-    def _binding(self, table: _Table, defaults: Mapping[str, Any]) -> dict[str, Any] | None:
+    def _binding(self, table: TomlTable, defaults: Mapping[str, Any]) -> dict[str, Any] | None:
         own = table.mapping("binding")
         if not own:
             return None
@@ -411,7 +274,7 @@ class _Parser:
         return {"protocol": protocol, **config}
 
     # -- signals ------------------------------------------------------------------
-    def signal(self, table: _Table, kind: ValueKind) -> SignalSpec:
+    def signal(self, table: TomlTable, kind: ValueKind) -> SignalSpec:
         shape_name = table.text("shape")
         if shape_name not in _SHAPE_KEYS:
             table.fail(f"shape must be one of {sorted(_SHAPE_KEYS)}, got {shape_name!r}", "shape")
@@ -443,7 +306,7 @@ class _Parser:
         table.done()
         return spec
 
-    def _shape(self, table: _Table, name: str, kind: ValueKind) -> Shape:
+    def _shape(self, table: TomlTable, name: str, kind: ValueKind) -> Shape:
         if name == "sine":
             return SineShape(
                 mean=table.number("mean"),
@@ -466,14 +329,14 @@ class _Parser:
             return ConstantShape(value=self._value(table, ("value",), table.raw("value"), kind))
         return self._schedule(table, kind)
 
-    def _schedule(self, table: _Table, kind: ValueKind) -> ScheduleShape:
+    def _schedule(self, table: TomlTable, kind: ValueKind) -> ScheduleShape:
         period = table.duration_s("period")
         raw_steps = table.raw("steps")
         if not isinstance(raw_steps, list) or not raw_steps:
             table.fail("must be a non-empty array of {at = ..., value = ...}", "steps")
         steps: list[tuple[float, PointValue]] = []
         for i, raw in enumerate(raw_steps):
-            step = _Table(self, raw, (*table.path, "steps", i))
+            step = TomlTable(self.reporter, raw, (*table.path, "steps", i))
             at = step.duration_s("at", zero=True)
             value = self._value(step, ("value",), step.raw("value"), kind)
             step.done()
@@ -488,7 +351,7 @@ class _Parser:
             )
         return ScheduleShape(steps=tuple(steps), period_s=period)
 
-    def _value(self, table: _Table, key: KeyPath, raw: Any, kind: ValueKind) -> PointValue:
+    def _value(self, table: TomlTable, key: KeyPath, raw: Any, kind: ValueKind) -> PointValue:
         if raw is None:
             self.fail("'value' is required", (*table.path, *key))
         try:
@@ -497,7 +360,7 @@ class _Parser:
             self.fail(f"{exc.message} (the point's kind is {kind})", (*table.path, *key))
 
     # -- cross references -----------------------------------------------------------
-    def _check_refs(self, root: _Table, scenario: Scenario) -> None:
+    def _check_refs(self, root: TomlTable, scenario: Scenario) -> None:
         groups: list[tuple[str, list[Any]]] = [
             ("site", list(scenario.sites)),
             ("space", list(scenario.spaces)),
