@@ -109,7 +109,7 @@ class _Parser:
             equips=equips,
             source=self.source,
         )
-        self._check_refs(root, scenario)
+        self._check_refs(scenario)
         return scenario
 
     # -- nodes ------------------------------------------------------------------
@@ -211,7 +211,10 @@ class _Parser:
             capabilities = table.names("capabilities")
             unknown = sorted(capabilities - set(CAPABILITY_NAMES))
             if unknown:
-                table.fail(f"unknown capabilities {unknown}; known: {list(CAPABILITY_NAMES)}")
+                table.fail(
+                    f"unknown capabilities {unknown}; known: {list(CAPABILITY_NAMES)}",
+                    "capabilities",
+                )
         deadband = table.optional_number("deadband")
         if deadband is not None and (deadband < 0 or kind is not ValueKind.NUMBER):
             table.fail("a deadband must be >= 0 and is only for number points", "deadband")
@@ -326,7 +329,7 @@ class _Parser:
         if name == "ramp":
             return RampShape(start=table.number("start"), rate_per_h=table.number("rate"))
         if name == "constant":
-            return ConstantShape(value=self._value(table, ("value",), table.raw("value"), kind))
+            return ConstantShape(value=self._value(table, kind))
         return self._schedule(table, kind)
 
     def _schedule(self, table: TomlTable, kind: ValueKind) -> ScheduleShape:
@@ -338,7 +341,7 @@ class _Parser:
         for i, raw in enumerate(raw_steps):
             step = TomlTable(self.reporter, raw, (*table.path, "steps", i))
             at = step.duration_s("at", zero=True)
-            value = self._value(step, ("value",), step.raw("value"), kind)
+            value = self._value(step, kind)
             step.done()
             if steps and at <= steps[-1][0]:
                 step.fail("steps must be in increasing order of 'at'", "at")
@@ -351,16 +354,18 @@ class _Parser:
             )
         return ScheduleShape(steps=tuple(steps), period_s=period)
 
-    def _value(self, table: TomlTable, key: KeyPath, raw: Any, kind: ValueKind) -> PointValue:
+    def _value(self, table: TomlTable, kind: ValueKind) -> PointValue:
+        """The table's ``value``, converted to the point's kind."""
+        raw = table.raw("value")
         if raw is None:
-            self.fail("'value' is required", (*table.path, *key))
+            table.fail("'value' is required", "value")
         try:
             return coerce_value(raw, kind)
         except InvalidInput as exc:
-            self.fail(f"{exc.message} (the point's kind is {kind})", (*table.path, *key))
+            table.fail(f"{exc.message} (the point's kind is {kind})", "value")
 
     # -- cross references -----------------------------------------------------------
-    def _check_refs(self, root: TomlTable, scenario: Scenario) -> None:
+    def _check_refs(self, scenario: Scenario) -> None:
         groups: list[tuple[str, list[Any]]] = [
             ("site", list(scenario.sites)),
             ("space", list(scenario.spaces)),
