@@ -1,0 +1,845 @@
+/* OpenCrate operator page: the node tree with live values, trends of point
+ * history, active alarms and server health.
+ *
+ * Plain browser JavaScript, no build step and no library: plant-room machines
+ * are often offline. The file has two halves:
+ *
+ *   1. ChartMath: pure functions (round tick steps, local-time axis ticks,
+ *      downsampling for drawing, value formatting). No DOM; tests run them
+ *      under node (tests/api/test_ui.py), which loads this file with
+ *      require() and gets them from module.exports.
+ *   2. The page: fetch + WebSocket against this server's /api, hand-drawn SVG.
+ *
+ * Every API path the page uses is in API below; a test matches each one
+ * against the server's routes so the page cannot drift from the API.
+ */
+"use strict";
+
+/* ------------------------------------------------------------------------ */
+/* 1. ChartMath                                                              */
+/* ------------------------------------------------------------------------ */
+
+const ChartMath = (() => {
+  const SECOND = 1000;
+  const MINUTE = 60 * SECOND;
+  const HOUR = 60 * MINUTE;
+  const DAY = 24 * HOUR;
+
+  /** The smallest step of the form {1, 2, 5} x 10^k that splits span into at most maxTicks. */
+  function niceStep(span, maxTicks) {
+    if (!(span > 0) || !(maxTicks >= 1)) return 1;
+    const raw = span / maxTicks;
+    const magnitude = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const factor of [1, 2, 5, 10]) {
+      if (factor * magnitude >= raw * (1 - 1e-9)) return factor * magnitude;
+    }
+    return 10 * magnitude;
+  }
+
+  /** Decimals needed to print multiples of step exactly (0.25 -> 2, 5 -> 0). */
+  function stepDecimals(step) {
+    return Math.max(0, -Math.floor(Math.log10(step) + 1e-9) + (niceMantissa(step) === 2.5 ? 1 : 0));
+  }
+
+  function niceMantissa(step) {
+    return Number((step / Math.pow(10, Math.floor(Math.log10(step) + 1e-9))).toFixed(6));
+  }
+
+  /**
+   * A round axis that covers [lo, hi]: {lo, hi, step, ticks}. The axis ends
+   * on multiples of step; a flat range (lo == hi) is widened around its value.
+   */
+  function niceScale(lo, hi, maxTicks) {
+    if (!Number.isFinite(lo) || !Number.isFinite(hi)) return niceScale(0, 1, maxTicks);
+    if (lo > hi) [lo, hi] = [hi, lo];
+    if (lo === hi) {
+      const pad = lo === 0 ? 1 : Math.abs(lo) * 0.05;
+      lo -= pad;
+      hi += pad;
+    }
+    const step = niceStep(hi - lo, maxTicks);
+    const decimals = stepDecimals(step);
+    const first = Math.floor(lo / step + 1e-9);
+    const last = Math.ceil(hi / step - 1e-9);
+    const ticks = [];
+    for (let i = first; i <= last; i++) ticks.push(Number((i * step).toFixed(decimals)));
+    return { lo: ticks[0], hi: ticks[ticks.length - 1], step, ticks };
+  }
+
+  // Candidate steps of the time axis: [milliseconds, unit, count of that unit].
+  const TIME_STEPS = [
+    [1, "s", 1], [2, "s", 1], [5, "s", 1], [10, "s", 1], [15, "s", 1], [30, "s", 1],
+    [1, "m", 1], [2, "m", 1], [5, "m", 1], [10, "m", 1], [15, "m", 1], [30, "m", 1],
+    [1, "h", 1], [2, "h", 1], [3, "h", 1], [6, "h", 1], [12, "h", 1],
+    [1, "d", 1], [2, "d", 1], [7, "d", 1],
+  ].map(([count, unit]) => ({
+    unit,
+    count,
+    ms: count * { s: SECOND, m: MINUTE, h: HOUR, d: DAY }[unit],
+  }));
+
+  /** The smallest candidate step that splits [t0, t1] into at most maxTicks. */
+  function timeStep(t0, t1, maxTicks) {
+    const wanted = (t1 - t0) / Math.max(1, maxTicks);
+    return TIME_STEPS.find((s) => s.ms >= wanted) || TIME_STEPS[TIME_STEPS.length - 1];
+  }
+
+  /**
+   * Ticks within [t0, t1] (epoch ms) on round *local* times: minutes and
+   * seconds on multiples of the step, hours whose local hour is a multiple
+   * of the step (so 00:00, 06:00, 12:00 stay put across a DST change, even
+   * when the gap between two ticks is then 5 or 7 hours), days at local
+   * midnight (weeks on Mondays). Returns {step, ticks}.
+   */
+  function timeTicks(t0, t1, maxTicks) {
+    const step = timeStep(t0, t1, maxTicks);
+    const ticks = [];
+    if (!(t1 >= t0)) return { step, ticks };
+    const d = new Date(t0);
+    if (step.unit === "s" || step.unit === "m") {
+      // Zone offsets are whole multiples of 15 minutes, so aligning in local
+      // time and then adding absolute milliseconds keeps the ticks round.
+      d.setMilliseconds(0);
+      if (step.unit === "s") d.setSeconds(Math.floor(d.getSeconds() / step.count) * step.count);
+      else d.setMinutes(Math.floor(d.getMinutes() / step.count) * step.count, 0, 0);
+      for (let t = d.getTime(); t <= t1; t += step.ms) if (t >= t0) ticks.push(t);
+    } else if (step.unit === "h") {
+      d.setMinutes(0, 0, 0);
+      for (let t = d.getTime(); t <= t1; t += HOUR) {
+        if (t >= t0 && new Date(t).getHours() % step.count === 0) ticks.push(t);
+      }
+    } else {
+      d.setHours(0, 0, 0, 0);
+      while (d.getTime() <= t1) {
+        const keep = step.count === 7 ? d.getDay() === 1 : (d.getDate() - 1) % step.count === 0;
+        if (d.getTime() >= t0 && keep) ticks.push(d.getTime());
+        d.setDate(d.getDate() + 1); // calendar days: 23 or 25 hours across DST
+      }
+    }
+    return { step, ticks };
+  }
+
+  const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const pad2 = (n) => String(n).padStart(2, "0");
+
+  /** A tick label in local time: "Mon 23 Nov" at midnight, "14:30", or "14:30:15" for second steps. */
+  function formatTimeTick(t, step) {
+    const d = new Date(t);
+    if (d.getHours() === 0 && d.getMinutes() === 0 && d.getSeconds() === 0) {
+      return `${WEEKDAYS[d.getDay()]} ${d.getDate()} ${MONTHS[d.getMonth()]}`;
+    }
+    const hm = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+    return step.unit === "s" ? `${hm}:${pad2(d.getSeconds())}` : hm;
+  }
+
+  /** A full local timestamp for read-outs: "Mon 23 Nov 14:30:15". */
+  function formatTime(t) {
+    const d = new Date(t);
+    return `${WEEKDAYS[d.getDay()]} ${d.getDate()} ${MONTHS[d.getMonth()]} ` +
+      `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+  }
+
+  /**
+   * At most four points per pixel column (first, min, max, last, in time
+   * order) of points sorted by t, for columns over [t0, t1]. Keeps every
+   * peak a plot of the full data would show; returns the input when small.
+   */
+  function downsample(points, t0, t1, columns) {
+    if (points.length <= 4 * columns || !(t1 > t0)) return points;
+    const out = [];
+    const width = (t1 - t0) / columns;
+    let i = 0;
+    while (i < points.length) {
+      const column = Math.floor((points[i].t - t0) / width);
+      let first = i, min = i, max = i, last = i;
+      for (i++; i < points.length && Math.floor((points[i].t - t0) / width) === column; i++) {
+        if (points[i].v < points[min].v) min = i;
+        if (points[i].v > points[max].v) max = i;
+        last = i;
+      }
+      for (const k of [...new Set([first, min, max, last])].sort((a, b) => a - b)) {
+        out.push(points[k]);
+      }
+    }
+    return out;
+  }
+
+  /** Index of the point nearest to t in points sorted by t (-1 when empty). */
+  function nearestIndex(points, t) {
+    if (points.length === 0) return -1;
+    let lo = 0, hi = points.length - 1;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (points[mid].t <= t) lo = mid;
+      else hi = mid;
+    }
+    return Math.abs(points[hi].t - t) < Math.abs(points[lo].t - t) ? hi : lo;
+  }
+
+  /** A point value for people: "13.5", "258", "1 250", "On"/"Off"; "–" when there is none. */
+  function formatValue(v, kind) {
+    if (v === null || v === undefined) return "–";
+    if (typeof v === "boolean" || kind === "bool") return v === true || v === 1 ? "On" : "Off";
+    if (typeof v !== "number") return String(v);
+    if (kind === "enum") return String(Math.round(v));
+    const a = Math.abs(v);
+    const decimals = a >= 1000 ? 0 : a >= 100 ? 1 : a >= 1 ? 2 : 3;
+    const text = String(Number(v.toFixed(decimals)));
+    // Thin groups of thousands: 125000 -> "125 000", readable without locale surprises.
+    return a >= 10000 ? text.replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f") : text;
+  }
+
+  /** An axis label for a multiple of step. */
+  function formatTick(v, step) {
+    return v.toFixed(stepDecimals(step));
+  }
+
+  return {
+    niceStep, niceScale, timeStep, timeTicks, formatTimeTick, formatTime,
+    downsample, nearestIndex, formatValue, formatTick, HOUR, DAY,
+  };
+})();
+
+if (typeof module === "object" && module.exports) {
+  module.exports = ChartMath; // under node (the tests): the maths only, no page
+}
+
+/* ------------------------------------------------------------------------ */
+/* 2. The page                                                               */
+/* ------------------------------------------------------------------------ */
+
+const API = {
+  health: "/api/health",
+  nodes: "/api/nodes",
+  history: "/api/history/",
+  alarms: "/api/alarms",
+  ws: "/api/ws",
+};
+
+const RANGES = { "1h": ChartMath.HOUR, "6h": 6 * ChartMath.HOUR, "24h": ChartMath.DAY, "7d": 7 * ChartMath.DAY };
+const COLORS = ["#2f6fb0", "#d4822a", "#2e9a6b", "#8a5cb8", "#c2514e", "#3e9ea5", "#9a7b3c", "#5b6b7c"];
+const MAX_HISTORY_PAGES = 10;
+const LIVE_TYPES = "ValueChanged,StatusChanged,AlarmRaised,AlarmCleared";
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+const state = {
+  nodes: new Map(), // id -> node (without children)
+  rows: new Map(), // point id -> its tree row element
+  series: [], // [{id, color, points: [{t, v, min?, max?}], resolution}]
+  rangeKey: "6h",
+  alarmNodes: new Set(),
+  alarmsAvailable: true,
+  hoverT: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "style") node.style.cssText = v; // CSSOM: allowed by the page's CSP
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) if (child !== null) node.append(child);
+  return node;
+}
+
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+async function getJSON(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = body && body.error ? body.error.message : response.statusText;
+    const error = new Error(message);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+/** A node id in a URL path: ids contain "/", which the routes match as a path. */
+const idPath = (id) => id.split("/").map(encodeURIComponent).join("/");
+const isPoint = (node) => node.node_type === "point" || node.node_type === "virtual_point";
+const unitOf = (node) => (node && node.unit ? node.unit : "");
+
+/* -- header: health and clock --------------------------------------------- */
+
+async function refreshHealth() {
+  const pill = $("health");
+  try {
+    const health = await getJSON(API.health);
+    pill.dataset.state = health.status;
+    pill.textContent = `${health.status === "ok" ? "Healthy" : health.status} · level ${health.level}`;
+    const down = (health.services || []).filter((s) => s.state !== "running");
+    pill.title = down.length ? `Not running: ${down.map((s) => s.name).join(", ")}` : "All services running";
+  } catch (error) {
+    pill.dataset.state = "offline";
+    pill.textContent = "Server unreachable";
+  }
+}
+
+function tickClock() {
+  $("clock").textContent = ChartMath.formatTime(Date.now()).slice(0, -3);
+}
+
+let lagTimer = null;
+function showNotice(text) {
+  const notice = $("lag-notice");
+  notice.textContent = text;
+  notice.hidden = false;
+  clearTimeout(lagTimer);
+  lagTimer = setTimeout(() => { notice.hidden = true; }, 10000);
+}
+
+/* -- the node tree --------------------------------------------------------- */
+
+async function loadTree() {
+  const body = await getJSON(`${API.nodes}?view=tree`);
+  state.nodes.clear();
+  state.rows.clear();
+  const tree = $("tree");
+  tree.replaceChildren(...body.items.map((node) => treeBranch(node, 0)));
+  if (!body.items.length) tree.append(el("p", { class: "muted pad" }, "No nodes yet."));
+  applyFilter();
+  markSelection();
+  markAlarms();
+}
+
+function treeBranch(node, depth) {
+  const { children, ...plain } = node;
+  state.nodes.set(node.id, plain);
+  if (isPoint(node)) return pointRow(plain, depth);
+  const kids = el("div", { class: "kids" }, ...children.map((child) => treeBranch(child, depth + 1)));
+  const head = el("div", {
+    class: `row group ${node.node_type}`, style: `--depth:${depth}`, title: node.id,
+    onclick: () => branch.classList.toggle("collapsed"),
+  }, el("span", { class: "caret" }), el("span", { class: "name" }, node.dis));
+  const branch = el("div", { class: "branch", role: "treeitem" }, head, kids);
+  return branch;
+}
+
+function pointRow(node, depth) {
+  const row = el("div", {
+    class: "row point", role: "treeitem", style: `--depth:${depth}`, title: node.id,
+    "data-id": node.id, "data-status": node.status || "unknown",
+    onclick: (event) => selectPoint(node.id, event.ctrlKey || event.metaKey || event.shiftKey),
+  },
+  el("span", { class: "dot" }),
+  el("span", { class: "name" }, node.dis),
+  el("span", { class: "value" }, ""));
+  state.rows.set(node.id, row);
+  showValue(node.id);
+  return row;
+}
+
+function showValue(id) {
+  const node = state.nodes.get(id);
+  const row = state.rows.get(id);
+  if (!node || !row) return;
+  const unit = unitOf(node);
+  const text = ChartMath.formatValue(node.value, node.kind);
+  row.querySelector(".value").textContent = node.value == null || node.kind === "bool" || !unit ? text : `${text} ${unit}`;
+  row.dataset.status = node.status || "unknown";
+}
+
+function flash(id) {
+  const row = state.rows.get(id);
+  if (!row) return;
+  row.classList.remove("changed");
+  void row.offsetWidth; // restart the CSS animation
+  row.classList.add("changed");
+}
+
+function applyFilter() {
+  const words = $("filter").value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  for (const [id, row] of state.rows) {
+    const node = state.nodes.get(id);
+    const hay = `${node.dis} ${id} ${(node.tags || []).join(" ")}`.toLowerCase();
+    row.hidden = !words.every((w) => hay.includes(w));
+  }
+  // A group stays visible when any point below it does.
+  for (const branch of [...document.querySelectorAll("#tree .branch")].reverse()) {
+    branch.hidden = words.length > 0 && !branch.querySelector(".row.point:not([hidden])");
+  }
+}
+
+function markSelection() {
+  for (const [id, row] of state.rows) {
+    const series = state.series.find((s) => s.id === id);
+    row.classList.toggle("selected", Boolean(series));
+    row.style.setProperty("--series", series ? series.color : "transparent");
+  }
+}
+
+function markAlarms() {
+  for (const [id, row] of state.rows) row.classList.toggle("alarm", state.alarmNodes.has(id));
+}
+
+/* -- selection, range and history ------------------------------------------ */
+
+function selectPoint(id, add) {
+  const existing = state.series.findIndex((s) => s.id === id);
+  if (add && existing >= 0) {
+    state.series.splice(existing, 1);
+  } else if (add) {
+    const used = new Set(state.series.map((s) => s.color));
+    const color = COLORS.find((c) => !used.has(c)) || COLORS[state.series.length % COLORS.length];
+    state.series.push({ id, color, points: [], resolution: null, loading: true });
+  } else {
+    if (state.series.length === 1 && existing === 0) return;
+    state.series = [{ id, color: COLORS[0], points: [], resolution: null, loading: true }];
+  }
+  markSelection();
+  saveHash();
+  loadHistory(state.series.filter((s) => s.loading));
+  renderLegend();
+  renderChart();
+}
+
+function setRange(key) {
+  state.rangeKey = RANGES[key] ? key : "6h";
+  for (const button of document.querySelectorAll("#ranges button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.range === state.rangeKey));
+  }
+  saveHash();
+  loadHistory(state.series);
+}
+
+function timeWindow() {
+  const end = Date.now();
+  return [end - RANGES[state.rangeKey], end];
+}
+
+/** Points of a history response: rollup buckets (mean with min/max) or raw samples. */
+function historyPoints(body) {
+  const buckets = body.buckets || [];
+  if (buckets.length) {
+    return buckets
+      .filter((b) => b.mean !== null || b.last !== null)
+      .map((b) => ({
+        t: b.start_ms + (b.width_ms || 0) / 2, // drawn at the middle of its window
+        v: toNumber(b.mean !== null && b.mean !== undefined ? b.mean : b.last),
+        min: b.min, max: b.max,
+      }));
+  }
+  return (body.samples || body.items || []).map((s) => ({ t: s.ts_ms, v: toNumber(s.value) }));
+}
+
+function toNumber(v) {
+  if (typeof v === "boolean") return v ? 1 : 0;
+  return typeof v === "number" ? v : null;
+}
+
+let historyGeneration = 0;
+async function loadHistory(seriesList) {
+  const generation = ++historyGeneration;
+  const [start, end] = timeWindow();
+  await Promise.all(seriesList.map(async (series) => {
+    series.loading = true;
+    try {
+      const points = [];
+      let cursor = null;
+      let resolution = "raw";
+      // Raw pages are capped by the server; a few pages cover a week of a busy point.
+      for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
+        const query = `start=${start}&end=${end}&resolution=auto&limit=10000` +
+          (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
+        const body = await getJSON(`${API.history}${idPath(series.id)}?${query}`);
+        for (const p of historyPoints(body)) if (p.v !== null) points.push(p);
+        resolution = body.resolution || "raw";
+        cursor = body.next_cursor;
+        if (!cursor) break;
+      }
+      if (generation !== historyGeneration && !state.series.includes(series)) return;
+      series.points = points;
+      series.resolution = resolution;
+      series.error = null;
+    } catch (error) {
+      series.points = [];
+      series.error = error.status === 404 ? "no history" : error.message;
+    }
+    series.loading = false;
+  }));
+  renderLegend();
+  renderChart();
+}
+
+function saveHash() {
+  const ids = state.series.map((s) => encodeURIComponent(s.id)).join(",");
+  history.replaceState(null, "", `#range=${state.rangeKey}${ids ? `&points=${ids}` : ""}`);
+}
+
+function loadHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  state.rangeKey = RANGES[params.get("range")] ? params.get("range") : "6h";
+  const ids = (params.get("points") || "").split(",").filter(Boolean).map(decodeURIComponent);
+  state.series = ids.map((id, i) => ({ id, color: COLORS[i % COLORS.length], points: [], loading: true }));
+}
+
+/* -- the chart ---------------------------------------------------------------- */
+
+function renderLegend() {
+  const legend = $("legend");
+  legend.replaceChildren(...state.series.map((series) => {
+    const node = state.nodes.get(series.id) || { dis: series.id };
+    const unit = unitOf(node);
+    const latest = node.value !== undefined ? ChartMath.formatValue(node.value, node.kind) : "";
+    return el("span", { class: "chip", style: `--series:${series.color}`, title: series.id },
+      el("span", { class: "swatch" }),
+      el("span", { class: "chip-name" }, node.dis),
+      el("span", { class: "chip-value" }, latest && node.kind !== "bool" && unit ? `${latest} ${unit}` : latest),
+      series.error ? el("span", { class: "chip-error" }, series.error) : null,
+      el("button", {
+        type: "button", class: "chip-close", title: "Remove from chart", "aria-label": "Remove",
+        onclick: () => selectPoint(series.id, true),
+      }, "×"));
+  }));
+}
+
+/** Axis groups: series sharing a unit share a scale; the first two groups get an axis each. */
+function axisGroups(seriesList) {
+  const groups = new Map();
+  for (const series of seriesList) {
+    const node = state.nodes.get(series.id) || {};
+    const key = node.kind === "bool" ? "bool" : unitOf(node) || node.kind || "";
+    if (!groups.has(key)) groups.set(key, { key, kind: node.kind, unit: unitOf(node), series: [] });
+    groups.get(key).series.push(series);
+  }
+  return [...groups.values()];
+}
+
+let renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => { renderQueued = false; renderChart(); });
+}
+
+function renderChart() {
+  const box = $("chart");
+  const message = $("chart-message");
+  const old = box.querySelector("svg");
+  if (old) old.remove();
+  const drawable = state.series.filter((s) => s.points.length);
+  if (!state.series.length) {
+    message.textContent = "Select a point in the tree to see its trend.";
+  } else if (!drawable.length) {
+    message.textContent = state.series.some((s) => s.loading) ? "Loading history…" : "No history in this time range.";
+  }
+  message.hidden = drawable.length > 0;
+  renderFoot();
+  if (!drawable.length) return;
+
+  const width = box.clientWidth;
+  const height = box.clientHeight;
+  const groups = axisGroups(drawable);
+  const margin = { top: 14, right: groups.length > 1 ? 58 : 20, bottom: 30, left: 58 };
+  const plotW = Math.max(10, width - margin.left - margin.right);
+  const plotH = Math.max(10, height - margin.top - margin.bottom);
+  const [t0, t1] = timeWindow();
+  const x = (t) => margin.left + ((t - t0) / (t1 - t0)) * plotW;
+  const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "plot" });
+
+  // Time axis: vertical grid and local-time labels.
+  const { step, ticks } = ChartMath.timeTicks(t0, t1, Math.max(2, Math.floor(plotW / 110)));
+  const grid = svg("g", { class: "grid" });
+  const labels = svg("g", { class: "axis" });
+  for (const t of ticks) {
+    const px = x(t);
+    const midnight = new Date(t).getHours() === 0 && new Date(t).getMinutes() === 0;
+    grid.append(svg("line", { x1: px, x2: px, y1: margin.top, y2: margin.top + plotH, class: midnight ? "major" : "" }));
+    const label = svg("text", { x: px, y: height - 10, "text-anchor": "middle", class: midnight ? "major" : "" });
+    label.textContent = ChartMath.formatTimeTick(t, step);
+    labels.append(label);
+  }
+
+  // One scale per unit group; axes for the first two.
+  groups.forEach((group, index) => {
+    let lo = Infinity, hi = -Infinity;
+    for (const series of group.series) {
+      for (const p of series.points) {
+        lo = Math.min(lo, p.min ?? p.v, p.v);
+        hi = Math.max(hi, p.max ?? p.v, p.v);
+      }
+    }
+    if (group.kind === "bool") [lo, hi] = [0, 1];
+    const scale = group.kind === "bool"
+      ? { lo: -0.1, hi: 1.1, ticks: [0, 1], step: 1 }
+      : ChartMath.niceScale(lo, hi, Math.max(2, Math.floor(plotH / 48)));
+    group.y = (v) => margin.top + plotH - ((v - scale.lo) / (scale.hi - scale.lo)) * plotH;
+    if (index > 1) return;
+    const axisX = index === 0 ? margin.left - 8 : margin.left + plotW + 8;
+    for (const tick of scale.ticks) {
+      const py = group.y(tick);
+      if (index === 0) grid.append(svg("line", { x1: margin.left, x2: margin.left + plotW, y1: py, y2: py }));
+      const label = svg("text", { x: axisX, y: py + 4, "text-anchor": index === 0 ? "end" : "start" });
+      label.textContent = group.kind === "bool" ? (tick ? "On" : "Off") : ChartMath.formatTick(tick, scale.step);
+      labels.append(label);
+    }
+    if (group.unit) {
+      const unit = svg("text", { x: axisX, y: margin.top - 2, "text-anchor": index === 0 ? "end" : "start", class: "unit" });
+      unit.textContent = group.unit;
+      labels.append(unit);
+    }
+  });
+  root.append(grid, labels);
+
+  const clip = svg("clipPath", { id: "plot-area" });
+  clip.append(svg("rect", { x: margin.left, y: margin.top - 2, width: plotW, height: plotH + 4 }));
+  const defs = svg("defs");
+  defs.append(clip);
+  const layer = svg("g", { "clip-path": "url(#plot-area)" });
+  root.prepend(defs);
+
+  for (const group of groups) {
+    for (const series of group.series) drawSeries(layer, series, group, x, t1, plotW);
+  }
+  root.append(layer, svg("rect", {
+    x: margin.left, y: margin.top, width: plotW, height: plotH, class: "frame",
+  }));
+
+  const hover = svg("g", { class: "hover" });
+  const overlay = svg("rect", { x: margin.left, y: margin.top, width: plotW, height: plotH, class: "overlay" });
+  overlay.addEventListener("mousemove", (event) => {
+    const bounds = root.getBoundingClientRect();
+    state.hoverT = t0 + ((event.clientX - bounds.left - margin.left) / plotW) * (t1 - t0);
+    drawHover(hover, groups, x, margin, plotH, width);
+  });
+  overlay.addEventListener("mouseleave", () => { state.hoverT = null; drawHover(hover, groups, x, margin, plotH, width); });
+  root.append(hover, overlay);
+  box.append(root);
+  if (state.hoverT !== null) drawHover(hover, groups, x, margin, plotH, width);
+}
+
+function drawSeries(layer, series, group, x, t1, plotW) {
+  const [t0] = timeWindow();
+  const y = group.y;
+  const node = state.nodes.get(series.id) || {};
+  const stepped = node.kind === "bool" || node.kind === "enum";
+  const banded = series.points.filter((p) => p.min != null && p.max != null);
+  if (banded.length > 1) {
+    const upper = banded.map((p) => `${x(p.t).toFixed(1)},${y(p.max).toFixed(1)}`);
+    const lower = banded.map((p) => `${x(p.t).toFixed(1)},${y(p.min).toFixed(1)}`).reverse();
+    layer.append(svg("polygon", { points: [...upper, ...lower].join(" "), fill: series.color, class: "band" }));
+  }
+  const points = ChartMath.downsample(series.points, t0, t1, Math.ceil(plotW));
+  let d = "";
+  points.forEach((p, i) => {
+    const px = x(p.t).toFixed(1), py = y(p.v).toFixed(1);
+    if (i === 0) d += `M${px},${py}`;
+    else d += stepped ? `H${px}V${py}` : `L${px},${py}`;
+  });
+  // Values are held until the next sample: carry the newest one to now.
+  const last = points[points.length - 1];
+  if (last && last.t < t1) d += `H${x(t1).toFixed(1)}`;
+  layer.append(svg("path", { d, stroke: series.color, class: "line" }));
+}
+
+function drawHover(hover, groups, x, margin, plotH, width) {
+  hover.replaceChildren();
+  if (state.hoverT === null) return;
+  const rows = [];
+  let anchorT = state.hoverT;
+  for (const group of groups) {
+    for (const series of group.series) {
+      const i = ChartMath.nearestIndex(series.points, state.hoverT);
+      if (i < 0) continue;
+      const p = series.points[i];
+      if (rows.length === 0) anchorT = p.t;
+      hover.append(svg("circle", { cx: x(p.t), cy: group.y(p.v), r: 3.5, fill: series.color, class: "marker" }));
+      rows.push({ series, p });
+    }
+  }
+  const px = x(anchorT);
+  hover.prepend(svg("line", { x1: px, x2: px, y1: margin.top, y2: margin.top + plotH, class: "crosshair" }));
+  renderReadout(rows, anchorT, px, width);
+}
+
+function renderReadout(rows, t, px, width) {
+  let box = $("readout");
+  if (!box) {
+    box = el("div", { id: "readout", class: "readout" });
+    $("chart").append(box);
+  }
+  box.replaceChildren(el("div", { class: "readout-time" }, ChartMath.formatTime(t)),
+    ...rows.map(({ series, p }) => {
+      const node = state.nodes.get(series.id) || { dis: series.id };
+      const unit = unitOf(node);
+      let text = ChartMath.formatValue(node.kind === "bool" ? p.v === 1 : p.v, node.kind);
+      if (unit && node.kind !== "bool") text += ` ${unit}`;
+      const range = p.min != null && p.max != null && p.min !== p.max
+        ? ` (${ChartMath.formatValue(p.min, node.kind)}–${ChartMath.formatValue(p.max, node.kind)})` : "";
+      return el("div", { class: "readout-row", style: `--series:${series.color}` },
+        el("span", { class: "swatch" }), el("span", { class: "readout-name" }, node.dis),
+        el("span", { class: "readout-value" }, text + range));
+    }));
+  box.hidden = false;
+  const left = px + 16 + box.offsetWidth > width ? px - 16 - box.offsetWidth : px + 16;
+  box.style.left = `${Math.max(4, left)}px`;
+}
+
+function hideReadout() {
+  const box = $("readout");
+  if (box && state.hoverT === null) box.hidden = true;
+}
+
+function renderFoot() {
+  hideReadout();
+  const resolutions = [...new Set(state.series.filter((s) => s.resolution).map((s) => s.resolution))];
+  const text = resolutions.length
+    ? `Resolution: ${resolutions.map((r) => (r === "raw" ? "raw samples" : `${r} windows (mean, band = min–max)`)).join(", ")}`
+    : "";
+  $("chart-foot").textContent = text;
+}
+
+/* -- live values ----------------------------------------------------------- */
+
+let socket = null;
+let retryMs = 1000;
+
+function connectLive() {
+  const pill = $("live");
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  socket = new WebSocket(`${scheme}//${location.host}${API.ws}?types=${LIVE_TYPES}`);
+  pill.dataset.state = "connecting";
+  pill.textContent = "Live: connecting";
+  socket.addEventListener("open", () => {
+    retryMs = 1000;
+    pill.dataset.state = "ok";
+    pill.textContent = "Live";
+    // Whatever changed while we were away: reload values once.
+    loadTree().catch(() => {});
+  });
+  socket.addEventListener("message", (message) => onEvent(JSON.parse(message.data)));
+  socket.addEventListener("close", () => {
+    pill.dataset.state = "offline";
+    pill.textContent = "Live: reconnecting";
+    setTimeout(connectLive, retryMs);
+    retryMs = Math.min(retryMs * 2, 15000);
+  });
+}
+
+function onEvent(event) {
+  switch (event.type) {
+    case "ValueChanged": {
+      const node = state.nodes.get(event.node_id);
+      if (node) {
+        node.value = event.value;
+        node.ts_ms = event.ts_ms;
+        showValue(event.node_id);
+        flash(event.node_id);
+      }
+      const series = state.series.find((s) => s.id === event.node_id);
+      const v = toNumber(event.value);
+      if (series && v !== null && !series.loading) {
+        series.points.push({ t: event.ts_ms, v });
+        renderLegend();
+        scheduleRender();
+      }
+      break;
+    }
+    case "StatusChanged": {
+      const node = state.nodes.get(event.node_id);
+      if (node) {
+        node.status = event.new_status;
+        showValue(event.node_id);
+      }
+      break;
+    }
+    case "AlarmRaised":
+    case "AlarmCleared":
+      scheduleAlarms();
+      break;
+    case "Lagged":
+      showNotice(`Missed ${event.count} live update${event.count === 1 ? "" : "s"}; values reloaded.`);
+      loadTree().catch(() => {});
+      loadHistory(state.series);
+      break;
+    case "error":
+      showNotice(`Live stream refused: ${event.error.message}`);
+      break;
+  }
+}
+
+/* -- alarms ---------------------------------------------------------------- */
+
+const ALARM_STATES = {
+  "active-unacked": "Active, unacknowledged",
+  "active-acked": "Active, acknowledged",
+  "cleared-unacked": "Cleared, unacknowledged",
+};
+
+let alarmTimer = null;
+function scheduleAlarms() {
+  clearTimeout(alarmTimer);
+  alarmTimer = setTimeout(loadAlarms, 300);
+}
+
+async function loadAlarms() {
+  if (!state.alarmsAvailable) return;
+  const panel = $("alarms-panel");
+  let body;
+  try {
+    body = await getJSON(`${API.alarms}?limit=500`);
+  } catch (error) {
+    // A listing has nothing to be missing: 404 means this server has no
+    // alarm routes, so the panel stays hidden for good.
+    if (error.status === 404) state.alarmsAvailable = false;
+    panel.hidden = true;
+    return;
+  }
+  // Open alarms: active ones, and cleared ones still waiting for an acknowledgement.
+  const alarms = body.items || [];
+  state.alarmNodes = new Set(alarms.filter((a) => a.active).map((a) => a.node_id));
+  markAlarms();
+  panel.hidden = false;
+  $("alarm-count").textContent = alarms.length ? String(alarms.length) : "";
+  const list = $("alarms");
+  if (!alarms.length) {
+    list.replaceChildren(el("p", { class: "muted pad" }, "No active alarms."));
+    return;
+  }
+  list.replaceChildren(...alarms.map((alarm) => {
+    const node = state.nodes.get(alarm.node_id);
+    return el("div", {
+      class: `alarm ${alarm.active ? "active" : "cleared"}`, "data-severity": alarm.severity, title: "Show this point's trend",
+      onclick: () => state.nodes.has(alarm.node_id) && selectPoint(alarm.node_id, false),
+    },
+    el("span", { class: "severity" }, alarm.severity),
+    el("span", { class: "alarm-point" }, node ? node.dis : alarm.node_id),
+    el("span", { class: "alarm-message" }, alarm.message),
+    el("span", { class: "alarm-state" }, ALARM_STATES[alarm.state] || alarm.state),
+    el("time", { class: "alarm-time" }, ChartMath.formatTime(alarm.raised_ms).slice(0, -3)));
+  }));
+}
+
+/* -- start ----------------------------------------------------------------- */
+
+function start() {
+  loadHash();
+  for (const button of document.querySelectorAll("#ranges button")) {
+    button.addEventListener("click", () => setRange(button.dataset.range));
+  }
+  $("filter").addEventListener("input", applyFilter);
+  new ResizeObserver(scheduleRender).observe($("chart"));
+  tickClock();
+  setInterval(tickClock, 1000);
+  refreshHealth();
+  setInterval(refreshHealth, 10000);
+  // Slide the window with the clock even when no value changes.
+  setInterval(scheduleRender, 5000);
+  loadTree()
+    .then(() => { renderLegend(); setRange(state.rangeKey); loadAlarms(); })
+    .catch((error) => { $("tree").replaceChildren(el("p", { class: "muted pad" }, `Cannot load nodes: ${error.message}`)); });
+  connectLive();
+}
+
+if (typeof document !== "undefined") document.addEventListener("DOMContentLoaded", start);
