@@ -42,9 +42,18 @@ async def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> Non
 
 
 def _register() -> None:
-    from opencrate.cli import audit, events, nodes, serve
+    from opencrate.cli import alarms, audit, events, history, nodes, persistence, serve
 
-    for command in (serve.serve, serve.init, events.events, nodes.nodes, audit.audit):
+    for command in (
+        serve.serve,
+        serve.init,
+        events.events,
+        nodes.nodes,
+        audit.audit,
+        alarms.alarms,
+        history.history,
+        persistence.persistence,
+    ):
         cli.add_command(command)
 
 

@@ -412,8 +412,10 @@ def parse_config_text(text: str, *, file: str | None = None) -> PersistenceConfi
     return parse_config_mapping(data, file=file, base=base, locate=_Locator(text, prefix))
 
 
-def load_config_file(path: Path) -> PersistenceConfig:
+def load_config_file(path: Path, *, kind: str | None = None) -> PersistenceConfig:
     """Read a ``.persist`` file (one service, named after the file) or a TOML file.
+
+    ``kind`` is the kind of a ``.persist`` file's service when its name is not one.
 
     Raises :class:`ConfigError` naming the file, line and token on any problem.
     """
@@ -422,7 +424,7 @@ def load_config_file(path: Path) -> PersistenceConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
     if path.suffix == ".persist":
-        service = parse_persist(text, service=path.stem, file=str(path))
+        service = parse_persist(text, service=path.stem, kind=kind, file=str(path))
         return PersistenceConfig(services=(service,))
     if path.suffix == ".toml":
         return parse_config_text(text, file=str(path))
