@@ -262,21 +262,26 @@ def recompute_windows(
 ) -> Accumulator | None:
     """Rewrite the closed windows ``starts`` of a tier from raw samples.
 
-    Also rewrites the next stored window after each (its carried-in state may
-    have changed). A window at ``open_start`` is not written: its fresh
-    accumulator is returned instead, for the caller to keep open.
+    Also rewrites the stored windows after each whose carried-in state may
+    have changed (up to the first with a numeric sample of its own). A window
+    at ``open_start`` is not written: its fresh accumulator is returned
+    instead, for the caller to keep open.
     """
     width = TIER_WIDTH_MS[tier]
     table = rollup_table(tier)
     todo: set[int] = set()
     for start in starts:
         todo.add(start)
-        nxt = conn.execute(
-            f"SELECT min(start_ms) FROM {table} WHERE point_key = ? AND start_ms > ?",
+        # Later windows carry the numeric state in: up to and including the
+        # first one with a numeric sample of its own, they may have changed.
+        for nxt, num_count in conn.execute(
+            f"SELECT start_ms, num_count FROM {table} WHERE point_key = ? AND start_ms > ? "
+            "ORDER BY start_ms",
             (point_key, start),
-        ).fetchone()[0]
-        if nxt is not None:
+        ):
             todo.add(nxt)
+            if num_count:
+                break
     reopened = None
     rows = []
     for start in sorted(todo):

@@ -1,0 +1,158 @@
+"""Retention: per-selector keep times, bounded batches that let writers in, state at the cutoff."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+import trio.lowlevel
+
+from opencrate.clock import TrioClock
+from opencrate.errors import ConfigError, InvalidInput
+from opencrate.persistence.retention import (
+    DAY_MS,
+    RetentionPolicy,
+    RetentionRule,
+    purge,
+    run_retention,
+)
+from opencrate.persistence.service import Resolution, Sample
+from opencrate.persistence.sqlite_history import HistoryStore
+
+BASE = 1_699_999_200_000
+MIN = 60_000
+
+
+@pytest.fixture
+async def history(tmp_path: Path) -> AsyncIterator[HistoryStore]:
+    async with HistoryStore(tmp_path / "history.db").running() as store:
+        yield store
+
+
+def minutes(point: str, start: int, n: int, value: float = 1.0) -> list[Sample]:
+    return [Sample(point_id=point, ts_ms=start + i * MIN, value=value + i % 3) for i in range(n)]
+
+
+async def count(store: HistoryStore, table: str, point: str) -> int:
+    def fn(conn: sqlite3.Connection) -> int:
+        return int(
+            conn.execute(
+                f"SELECT count(*) FROM {table} t JOIN point p ON p.key = t.point_key "
+                "WHERE p.point_id = ?",
+                (point,),
+            ).fetchone()[0]
+        )
+
+    return await store.read(fn)
+
+
+async def test_raw_goes_in_batches_rollups_stay_and_the_state_at_the_cutoff_is_kept(
+    history: HistoryStore,
+) -> None:
+    await history.store(minutes("p", BASE, 600))  # 10 hours
+    now = BASE + 600 * MIN
+    before = await history.weighted_stats("p", now - 2 * 3_600_000, now)
+    policy = RetentionPolicy(
+        rules=[RetentionRule(selector="*", raw_ms=3 * 3_600_000)], batch_rows=50
+    )
+    report = await purge(history, policy, now)
+    cutoff = now - 3 * 3_600_000
+    # Everything before the cutoff went except the newest sample before it.
+    assert report.samples_deleted == 420 - 1
+    assert report.batches >= 420 // 50
+    oldest = await history.next_sample("p", 0)
+    assert oldest is not None
+    assert oldest.ts_ms == cutoff - MIN
+    assert await history.weighted_stats("p", now - 2 * 3_600_000, now) == before
+    # The state at the cutoff is still known, so a window starting there is exact.
+    at_cutoff = await history.weighted_stats("p", cutoff, now)
+    assert at_cutoff is not None
+    assert at_cutoff.duration_ms == now - cutoff
+    # Rollups were not touched: 10 hourly windows (9 closed + the open one).
+    hourly = await history.query("p", BASE, now, resolution=Resolution.HOUR)
+    assert [b.count for b in hourly.buckets[:7]] == [60] * 7
+
+
+async def test_rollup_tiers_have_their_own_keep_times(history: HistoryStore) -> None:
+    await history.store(minutes("p", BASE, 24 * 60))
+    now = BASE + 2 * DAY_MS
+    rule = RetentionRule(
+        selector="p", rollup_ms={Resolution.FIVE_MIN: DAY_MS + 3_600_000, Resolution.HOUR: None}
+    )
+    report = await purge(history, RetentionPolicy(rules=[rule]), now)
+    assert report.samples_deleted == 0
+    # 5-min windows ending by now - 25 h (the first 23 hours) went; hourly ones all stay.
+    assert report.rollup_rows_deleted == 23 * 12
+    assert await count(history, "rollup_5m", "p") == 24 * 12 - 1 - 23 * 12
+    assert await count(history, "rollup_1h", "p") == 23
+
+
+async def test_first_matching_rule_wins_and_unmatched_points_are_kept(
+    history: HistoryStore,
+) -> None:
+    for point in ("1001/sat", "1001/rat", "2002/sat", "other"):
+        await history.store(minutes(point, BASE, 100))
+    now = BASE + 100 * MIN
+    policy = RetentionPolicy(
+        rules=[
+            RetentionRule(selector="1001/rat", raw_ms=None),
+            RetentionRule(selector="1001/*", raw_ms=10 * MIN),
+            RetentionRule(selector="2002/sat", raw_ms=50 * MIN),
+        ]
+    )
+    await purge(history, policy, now)
+    assert await count(history, "sample", "1001/sat") == 11  # 10 minutes + the state at cutoff
+    assert await count(history, "sample", "1001/rat") == 100
+    assert await count(history, "sample", "2002/sat") == 51
+    assert await count(history, "sample", "other") == 100
+
+
+async def test_writers_are_not_held_up_by_a_long_purge(history: HistoryStore) -> None:
+    await history.store(minutes("old", BASE, 3000))
+    now = BASE + 3000 * MIN
+    policy = RetentionPolicy(rules=[RetentionRule(selector="old", raw_ms=MIN)], batch_rows=20)
+    order: list[str] = []
+
+    async def purging() -> None:
+        await purge(history, policy, now)
+        order.append("purge done")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(purging)
+        await trio.lowlevel.checkpoint()
+        await history.store([Sample(point_id="new", ts_ms=now, value=1.0)])
+        order.append("write done")
+    assert order == ["write done", "purge done"]
+    assert history.statistics().store.max_batch_size < 20
+
+
+def test_rules_from_config_name_the_bad_key() -> None:
+    rule = RetentionRule.from_mapping({"points": "1001/*", "raw": "30d", "5m": "400d"})
+    assert rule.raw_ms == 30 * DAY_MS
+    assert rule.rollup_ms == {Resolution.FIVE_MIN: 400 * DAY_MS, Resolution.HOUR: None}
+    with pytest.raises(ConfigError, match=r"history\.toml \[retention\.raw\]: not a duration"):
+        RetentionRule.from_mapping({"points": "*", "raw": "a while"}, file="history.toml")
+    with pytest.raises(ConfigError, match="unknown retention keys"):
+        RetentionRule.from_mapping({"points": "*", "rwa": "3d"})
+    with pytest.raises(ConfigError, match=r"retention\.points"):
+        RetentionRule.from_mapping({"raw": "3d"})
+    with pytest.raises(InvalidInput, match="positive"):
+        RetentionRule(selector="*", raw_ms=-5)
+
+
+async def test_run_retention_purges_periodically(
+    history: HistoryStore, autojump_clock: trio.abc.Clock
+) -> None:
+    clock = TrioClock(start_ms=BASE + 2 * DAY_MS)
+    await history.store(minutes("p", BASE, 10))
+    policy = RetentionPolicy(rules=[RetentionRule(selector="*", raw_ms=DAY_MS)])
+    with trio.move_on_after(3600 * 2.5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_retention, history, policy, clock)
+            await trio.sleep(3600 * 1.5)
+            # A sample that became old after the first pass goes in the next one.
+            await history.store(minutes("p", clock.now_ms() - DAY_MS - 30 * MIN, 2))
+    assert await count(history, "sample", "p") == 1
