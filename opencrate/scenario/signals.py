@@ -44,8 +44,7 @@ class SignalSampler:
         self._rng = rng
         shape = spec.shape
         self._walk = shape.start if isinstance(shape, RandomWalkShape) else 0.0
-        if isinstance(shape, ScheduleShape):
-            self._offsets = [at for at, _ in shape.steps]
+        self._offsets = [at for at, _ in shape.steps] if isinstance(shape, ScheduleShape) else []
 
     def sample(self, elapsed_s: float) -> PointValue:
         """The value at ``elapsed_s``; numbers get noise, clamping and rounding."""

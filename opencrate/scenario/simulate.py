@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping
 from pathlib import Path
 
 import trio
@@ -127,10 +126,6 @@ class Simulator:
         self._samples += 1
         if self._points.set_if_changed(node_id, value, ts_ms=self._clock.now_ms()):
             self._published += 1
-
-    def signals(self) -> Mapping[str, SignalSampler]:
-        """The samplers of the current run, by node id (empty before :meth:`run`)."""
-        return dict(self._samplers)
 
     def statistics(self) -> SimulatorStatistics:
         return SimulatorStatistics(
