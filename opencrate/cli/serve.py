@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
-import logging
 import re
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -29,9 +28,15 @@ from opencrate.config import Settings, load_settings
 from opencrate.errors import OpenCrateError
 from opencrate.runtime.supervisor import Supervisor
 
-__all__ = ["DEMO_DATA_DIR", "DEMO_SCENARIO", "init", "prepare_demo_dir", "serve"]
-
-log = logging.getLogger(__name__)
+__all__ = [
+    "DEMO_DATA_DIR",
+    "DEMO_SCENARIO",
+    "check_can_listen",
+    "init",
+    "prepare_demo_dir",
+    "run_until_signalled",
+    "serve",
+]
 
 #: Where ``serve --demo`` keeps its databases unless ``--data`` says otherwise.
 DEMO_DATA_DIR = Path("data/demo")
