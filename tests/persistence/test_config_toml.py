@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from opencrate.errors import ConfigError
-from opencrate.persistence.config import service_to_dict
+from opencrate.persistence.config import ServiceConfig, service_to_dict
 from opencrate.persistence.config_toml import (
     load_config_file,
     parse_config_text,
     service_from_mapping,
 )
 from opencrate.persistence.persist_syntax import parse_persist
+from opencrate.persistence.selectors import IdHierarchy
+from opencrate.persistence.strategies import compile_plan
 
 TOML = """\
 default = "sqlite"
@@ -158,3 +161,31 @@ def test_postgresql_needs_a_dsn_and_unknown_file_types_are_refused(tmp_path: Pat
         load_config_file(other)
     with pytest.raises(ConfigError, match="cannot read"):
         load_config_file(tmp_path / "missing.persist")
+
+
+def test_the_two_example_files_mean_the_same_for_every_demo_point() -> None:
+    root = Path(__file__).resolve().parents[2]
+    from_toml = load_config_file(root / "examples" / "persistence.toml").get("sqlite")
+    from_persist = load_config_file(root / "examples" / "persistence.persist", kind="sqlite").get(
+        "persistence"
+    )
+    assert from_toml is not None
+    assert from_persist is not None
+    office = tomllib.loads((root / "examples" / "office.toml").read_text())
+    points = [f"{e['id']}/{p['id']}" for e in office["equip"] for p in e.get("point", [])]
+    assert len(points) > 50
+
+    def meaning(service: ServiceConfig, point: str) -> tuple[object, ...]:
+        plan = compile_plan(service, point, IdHierarchy().ancestors(point))
+        rules = (plan.on_update, plan.on_change)
+        return (
+            plan.storage_id,
+            plan.restore,
+            [[r.filters for r in group] for group in rules],
+            {name: [r.filters for r in group] for name, group in plan.on_cron.items()},
+        )
+
+    restored = [p for p in points if compile_plan(from_toml, p, frozenset()).restore]
+    assert len(restored) == 16
+    for point in points:
+        assert meaning(from_toml, point) == meaning(from_persist, point), point
