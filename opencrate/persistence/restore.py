@@ -33,15 +33,17 @@ from collections.abc import Iterable, Mapping
 
 from attrs import frozen
 
-from opencrate.persistence.config import PersistenceConfig
-from opencrate.persistence.selectors import Hierarchy
+from opencrate.persistence.config import RESTORE_ON_STARTUP, PersistenceConfig, SelectorKind
+from opencrate.persistence.selectors import Hierarchy, line_selects
 from opencrate.persistence.service import PersistenceService, Sample
-from opencrate.persistence.strategies import compile_plan
+from opencrate.persistence.strategies import compile_plan, storage_id
 from opencrate.stores.points import PointStore
 
 __all__ = ["RestoreReport", "restore_on_startup"]
 
 log = logging.getLogger(__name__)
+
+_NONE: frozenset[str] = frozenset()
 
 
 @frozen(kw_only=True)
@@ -76,13 +78,28 @@ async def restore_on_startup(
         wanted: dict[str, list[str]] | None = None
         if known is not None:
             wanted = {}
+            # Only the lines that restore matter, and the hierarchy only if a line uses node*:
+            # this loop runs for every point of the building before level 40.
+            lines = [item for item in service_cfg.items if RESTORE_ON_STARTUP in item.strategies]
+            tree = any(
+                sel.kind is SelectorKind.SUBTREE
+                for item in service_cfg.items
+                for sel in item.selectors
+            )
+            aliased = any(item.alias is not None for item in service_cfg.items)
             for point_id in known:
                 state = points.get(point_id)
                 if state is not None and state.value is not None:
                     continue
-                plan = compile_plan(service_cfg, point_id, hierarchy.ancestors(point_id))
-                if plan.restore:
-                    wanted.setdefault(plan.storage_id, []).append(point_id)
+                ancestors = hierarchy.ancestors(point_id) if tree else _NONE
+                if not any(line_selects(item, point_id, ancestors) for item in lines):
+                    continue
+                name = (
+                    storage_id(service_cfg, point_id, ancestors)
+                    if aliased
+                    else service_cfg.aliases.get(point_id, point_id)
+                )
+                wanted.setdefault(name, []).append(point_id)
         try:
             last = await service.last_states(None if wanted is None else list(wanted))
         except Exception as exc:  # one service down must not stop the start
@@ -90,11 +107,11 @@ async def restore_on_startup(
             failed.append(service_cfg.name)
             continue
         reverse = {alias: point for point, alias in service_cfg.aliases.items()}
-        for storage_id, sample in last.items():
+        for stored_as, sample in last.items():
             if wanted is not None:
-                point_ids = wanted.get(storage_id, [])
+                point_ids = wanted.get(stored_as, [])
             else:
-                point_id = reverse.get(storage_id, storage_id)
+                point_id = reverse.get(stored_as, stored_as)
                 plan = compile_plan(service_cfg, point_id, hierarchy.ancestors(point_id))
                 point_ids = [point_id] if plan.restore else []
             for point_id in point_ids:

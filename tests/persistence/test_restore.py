@@ -100,3 +100,29 @@ async def test_newest_sample_across_services_wins_and_failures_are_reported(
     assert (p.value, q.value) == (2.0, "from older")
     assert report.failed_services == ("sqlite",)
     assert report.restored == 2
+
+
+async def test_line_alias_is_restored_under_its_storage_name(
+    bus: EventBus, clock: TrioClock
+) -> None:
+    mem = MemoryService()
+    await mem.store([s("mode", 7, 2)])
+    cfg = PersistenceConfig(
+        services=(
+            parse_persist(
+                'Items { 1001/mode -> "mode" : strategy = restoreOnStartup }', service="memory"
+            ),
+        )
+    )
+    points = PointStore(bus, clock)
+    report = await restore_on_startup(
+        config=cfg,
+        services={"memory": mem},
+        points=points,
+        hierarchy=IdHierarchy(),
+        known_points=["1001/mode", "1001/other"],
+    )
+    state = points.get("1001/mode")
+    assert state is not None
+    assert (state.value, state.ts_ms) == (2, 7)
+    assert (report.candidates, report.restored) == (1, 1)
