@@ -42,13 +42,16 @@ import itertools
 import json
 import sqlite3
 from collections.abc import AsyncGenerator, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from attrs import frozen
 
+from opencrate.clock import Clock
 from opencrate.errors import InvalidInput, NotFound
 from opencrate.model.ids import validate_node_id
 from opencrate.runtime.actor import StoreActor
+from opencrate.runtime.sqlite import iter_statements
 from opencrate.stores import eventlog_tables as tables
 from opencrate.stores.eventlog_model import (
     MAX_PAGE,
@@ -101,8 +104,6 @@ class Recorded:
 
 
 def _migration_v1(conn: sqlite3.Connection) -> None:
-    from opencrate.runtime.sqlite import iter_statements
-
     for statement in iter_statements(tables.REGISTRY_SCHEMA):
         conn.execute(statement)
     tables.create_fixed_tables(conn)
@@ -114,8 +115,15 @@ class EventLogStore(StoreActor):
     name = "events"
     migrations = (_migration_v1,)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        capacity: int = 1024,
+        max_batch: int = 512,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(path, capacity=capacity, max_batch=max_batch, clock=clock)
         # Writer-thread state: the table registry and the id sequence.
         self._cache = TableCache()
         self._cache_stale = False
