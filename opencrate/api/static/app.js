@@ -222,6 +222,9 @@ const COLORS = ["#2f6fb0", "#d4822a", "#2e9a6b", "#8a5cb8", "#c2514e", "#3e9ea5"
 const MAX_HISTORY_PAGES = 10;
 const LIVE_TYPES = "ValueChanged,StatusChanged,AlarmRaised,AlarmCleared";
 const SVG_NS = "http://www.w3.org/2000/svg";
+const LANE_H = 18; // height of an on/off lane under the plot, px
+const LANE_GAP = 5;
+const PLOT_INSET = 6; // px between the frame and the axis's first and last tick
 
 const state = {
   nodes: new Map(), // id -> node (without children)
@@ -267,6 +270,14 @@ async function getJSON(url) {
 
 /** A node id in a URL path: ids contain "/", which the routes match as a path. */
 const idPath = (id) => id.split("/").map(encodeURIComponent).join("/");
+/** A point's name with its equipment's: "VAV-101 Zone Air Temp" (four rooms have a Zone Air Temp). */
+function pointLabel(id) {
+  const node = state.nodes.get(id);
+  if (!node) return id;
+  const parent = node.parent_id ? state.nodes.get(node.parent_id) : null;
+  return parent && parent.node_type === "equip" ? `${parent.dis} ${node.dis}` : node.dis;
+}
+
 const isPoint = (node) => node.node_type === "point" || node.node_type === "virtual_point";
 const unitOf = (node) => (node && node.unit ? node.unit : "");
 
@@ -473,7 +484,7 @@ async function loadHistory(seriesList) {
 }
 
 function saveHash() {
-  const ids = state.series.map((s) => encodeURIComponent(s.id)).join(",");
+  const ids = state.series.map((s) => encodeURIComponent(s.id).replaceAll("%2F", "/")).join(",");
   history.replaceState(null, "", `#range=${state.rangeKey}${ids ? `&points=${ids}` : ""}`);
 }
 
@@ -494,7 +505,7 @@ function renderLegend() {
     const latest = node.value !== undefined ? ChartMath.formatValue(node.value, node.kind) : "";
     return el("span", { class: "chip", style: `--series:${series.color}`, title: series.id },
       el("span", { class: "swatch" }),
-      el("span", { class: "chip-name" }, node.dis),
+      el("span", { class: "chip-name" }, pointLabel(series.id)),
       el("span", { class: "chip-value" }, latest && node.kind !== "bool" && unit ? `${latest} ${unit}` : latest),
       series.error ? el("span", { class: "chip-error" }, series.error) : null,
       el("button", {
@@ -538,24 +549,31 @@ function renderChart() {
   renderFoot();
   if (!drawable.length) return;
 
+  // On/off points next to analog ones get a lane each under the plot (as in
+  // a BMS trend), rather than squashing a 0..1 step into a scale of °C.
+  const isBool = (s) => (state.nodes.get(s.id) || {}).kind === "bool";
+  const analog = drawable.filter((s) => !isBool(s));
+  const lanes = analog.length ? drawable.filter(isBool) : [];
   const width = box.clientWidth;
   const height = box.clientHeight;
-  const groups = axisGroups(drawable);
-  const margin = { top: 14, right: groups.length > 1 ? 58 : 20, bottom: 30, left: 58 };
+  const groups = axisGroups(analog.length ? analog : drawable);
+  const margin = { top: 30, right: groups.length > 1 ? 58 : 20, bottom: 30, left: 58 };
+  const lanesH = lanes.length ? 8 + lanes.length * (LANE_H + LANE_GAP) : 0;
   const plotW = Math.max(10, width - margin.left - margin.right);
-  const plotH = Math.max(10, height - margin.top - margin.bottom);
+  const plotH = Math.max(10, height - margin.top - margin.bottom - lanesH);
   const [t0, t1] = timeWindow();
   const x = (t) => margin.left + ((t - t0) / (t1 - t0)) * plotW;
   const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "plot" });
+  const tracks = []; // [{series, y}]: where each series' value sits, for the hover
 
-  // Time axis: vertical grid and local-time labels.
+  // Time axis: vertical grid (through the lanes) and local-time labels.
   const { step, ticks } = ChartMath.timeTicks(t0, t1, Math.max(2, Math.floor(plotW / 110)));
   const grid = svg("g", { class: "grid" });
   const labels = svg("g", { class: "axis" });
   for (const t of ticks) {
     const px = x(t);
     const midnight = new Date(t).getHours() === 0 && new Date(t).getMinutes() === 0;
-    grid.append(svg("line", { x1: px, x2: px, y1: margin.top, y2: margin.top + plotH, class: midnight ? "major" : "" }));
+    grid.append(svg("line", { x1: px, x2: px, y1: margin.top, y2: margin.top + plotH + lanesH, class: midnight ? "major" : "" }));
     const label = svg("text", { x: px, y: height - 10, "text-anchor": "middle", class: midnight ? "major" : "" });
     label.textContent = ChartMath.formatTimeTick(t, step);
     labels.append(label);
@@ -570,22 +588,24 @@ function renderChart() {
         hi = Math.max(hi, p.max ?? p.v, p.v);
       }
     }
-    if (group.kind === "bool") [lo, hi] = [0, 1];
     const scale = group.kind === "bool"
       ? { lo: -0.1, hi: 1.1, ticks: [0, 1], step: 1 }
       : ChartMath.niceScale(lo, hi, Math.max(2, Math.floor(plotH / 48)));
-    group.y = (v) => margin.top + plotH - ((v - scale.lo) / (scale.hi - scale.lo)) * plotH;
+    // Inset a few pixels, so a line on the axis's end does not vanish into the frame.
+    group.y = (v) => margin.top + PLOT_INSET + (1 - (v - scale.lo) / (scale.hi - scale.lo)) * (plotH - 2 * PLOT_INSET);
+    for (const series of group.series) tracks.push({ series, y: group.y });
     if (index > 1) return;
     const axisX = index === 0 ? margin.left - 8 : margin.left + plotW + 8;
+    const anchor = index === 0 ? "end" : "start";
     for (const tick of scale.ticks) {
       const py = group.y(tick);
       if (index === 0) grid.append(svg("line", { x1: margin.left, x2: margin.left + plotW, y1: py, y2: py }));
-      const label = svg("text", { x: axisX, y: py + 4, "text-anchor": index === 0 ? "end" : "start" });
+      const label = svg("text", { x: axisX, y: py + 4, "text-anchor": anchor });
       label.textContent = group.kind === "bool" ? (tick ? "On" : "Off") : ChartMath.formatTick(tick, scale.step);
       labels.append(label);
     }
     if (group.unit) {
-      const unit = svg("text", { x: axisX, y: margin.top - 2, "text-anchor": index === 0 ? "end" : "start", class: "unit" });
+      const unit = svg("text", { x: axisX, y: margin.top - 14, "text-anchor": anchor, class: "unit" });
       unit.textContent = group.unit;
       labels.append(unit);
     }
@@ -593,35 +613,37 @@ function renderChart() {
   root.append(grid, labels);
 
   const clip = svg("clipPath", { id: "plot-area" });
-  clip.append(svg("rect", { x: margin.left, y: margin.top - 2, width: plotW, height: plotH + 4 }));
+  clip.append(svg("rect", { x: margin.left, y: margin.top - 2, width: plotW, height: plotH + lanesH + 4 }));
   const defs = svg("defs");
   defs.append(clip);
-  const layer = svg("g", { "clip-path": "url(#plot-area)" });
   root.prepend(defs);
-
+  const layer = svg("g", { "clip-path": "url(#plot-area)" });
   for (const group of groups) {
-    for (const series of group.series) drawSeries(layer, series, group, x, t1, plotW);
+    for (const series of group.series) drawSeries(layer, series, group.y, x, t1, plotW);
   }
-  root.append(layer, svg("rect", {
-    x: margin.left, y: margin.top, width: plotW, height: plotH, class: "frame",
-  }));
+  lanes.forEach((series, i) => {
+    const top = margin.top + plotH + 8 + i * (LANE_H + LANE_GAP);
+    drawLane(layer, labels, series, top, x, margin, t1);
+    tracks.push({ series, y: () => top + LANE_H / 2 });
+  });
+  root.append(layer, svg("rect", { x: margin.left, y: margin.top, width: plotW, height: plotH, class: "frame" }));
 
   const hover = svg("g", { class: "hover" });
-  const overlay = svg("rect", { x: margin.left, y: margin.top, width: plotW, height: plotH, class: "overlay" });
+  const overlay = svg("rect", { x: margin.left, y: margin.top, width: plotW, height: plotH + lanesH, class: "overlay" });
+  const view = { tracks, x, top: margin.top, bottom: margin.top + plotH + lanesH, width };
   overlay.addEventListener("mousemove", (event) => {
     const bounds = root.getBoundingClientRect();
     state.hoverT = t0 + ((event.clientX - bounds.left - margin.left) / plotW) * (t1 - t0);
-    drawHover(hover, groups, x, margin, plotH, width);
+    drawHover(hover, view);
   });
-  overlay.addEventListener("mouseleave", () => { state.hoverT = null; drawHover(hover, groups, x, margin, plotH, width); });
+  overlay.addEventListener("mouseleave", () => { state.hoverT = null; drawHover(hover, view); });
   root.append(hover, overlay);
   box.append(root);
-  if (state.hoverT !== null) drawHover(hover, groups, x, margin, plotH, width);
+  if (state.hoverT !== null) drawHover(hover, view);
 }
 
-function drawSeries(layer, series, group, x, t1, plotW) {
+function drawSeries(layer, series, y, x, t1, plotW) {
   const [t0] = timeWindow();
-  const y = group.y;
   const node = state.nodes.get(series.id) || {};
   const stepped = node.kind === "bool" || node.kind === "enum";
   const banded = series.points.filter((p) => p.min != null && p.max != null);
@@ -643,24 +665,40 @@ function drawSeries(layer, series, group, x, t1, plotW) {
   layer.append(svg("path", { d, stroke: series.color, class: "line" }));
 }
 
-function drawHover(hover, groups, x, margin, plotH, width) {
+/** An on/off point as a lane: a filled bar wherever it was On. */
+function drawLane(layer, labels, series, top, x, margin, t1) {
+  layer.append(svg("rect", { x: margin.left, y: top, width: x(t1) - margin.left, height: LANE_H, class: "lane" }));
+  const points = series.points;
+  points.forEach((p, i) => {
+    if (p.v < 0.5) return;
+    const x0 = x(p.t);
+    const x1 = x(i + 1 < points.length ? points[i + 1].t : t1);
+    layer.append(svg("rect", { x: x0, y: top + 2, width: Math.max(1, x1 - x0), height: LANE_H - 4, fill: series.color, class: "on" }));
+  });
+  const label = svg("text", { x: margin.left - 8, y: top + LANE_H / 2 + 4, "text-anchor": "end", class: "lane-label" });
+  label.textContent = "on/off";
+  labels.append(label);
+}
+
+function drawHover(hover, view) {
   hover.replaceChildren();
-  if (state.hoverT === null) return;
+  if (state.hoverT === null) {
+    hideReadout();
+    return;
+  }
   const rows = [];
   let anchorT = state.hoverT;
-  for (const group of groups) {
-    for (const series of group.series) {
-      const i = ChartMath.nearestIndex(series.points, state.hoverT);
-      if (i < 0) continue;
-      const p = series.points[i];
-      if (rows.length === 0) anchorT = p.t;
-      hover.append(svg("circle", { cx: x(p.t), cy: group.y(p.v), r: 3.5, fill: series.color, class: "marker" }));
-      rows.push({ series, p });
-    }
+  for (const { series, y } of view.tracks) {
+    const i = ChartMath.nearestIndex(series.points, state.hoverT);
+    if (i < 0) continue;
+    const p = series.points[i];
+    if (rows.length === 0) anchorT = p.t;
+    hover.append(svg("circle", { cx: view.x(p.t), cy: y(p.v), r: 3.5, fill: series.color, class: "marker" }));
+    rows.push({ series, p });
   }
-  const px = x(anchorT);
-  hover.prepend(svg("line", { x1: px, x2: px, y1: margin.top, y2: margin.top + plotH, class: "crosshair" }));
-  renderReadout(rows, anchorT, px, width);
+  const px = view.x(anchorT);
+  hover.prepend(svg("line", { x1: px, x2: px, y1: view.top, y2: view.bottom, class: "crosshair" }));
+  renderReadout(rows, anchorT, px, view.width);
 }
 
 function renderReadout(rows, t, px, width) {
@@ -678,7 +716,7 @@ function renderReadout(rows, t, px, width) {
       const range = p.min != null && p.max != null && p.min !== p.max
         ? ` (${ChartMath.formatValue(p.min, node.kind)}–${ChartMath.formatValue(p.max, node.kind)})` : "";
       return el("div", { class: "readout-row", style: `--series:${series.color}` },
-        el("span", { class: "swatch" }), el("span", { class: "readout-name" }, node.dis),
+        el("span", { class: "swatch" }), el("span", { class: "readout-name" }, pointLabel(series.id)),
         el("span", { class: "readout-value" }, text + range));
     }));
   box.hidden = false;
@@ -688,7 +726,7 @@ function renderReadout(rows, t, px, width) {
 
 function hideReadout() {
   const box = $("readout");
-  if (box && state.hoverT === null) box.hidden = true;
+  if (box) box.hidden = true;
 }
 
 function renderFoot() {
@@ -808,13 +846,12 @@ async function loadAlarms() {
     return;
   }
   list.replaceChildren(...alarms.map((alarm) => {
-    const node = state.nodes.get(alarm.node_id);
     return el("div", {
       class: `alarm ${alarm.active ? "active" : "cleared"}`, "data-severity": alarm.severity, title: "Show this point's trend",
       onclick: () => state.nodes.has(alarm.node_id) && selectPoint(alarm.node_id, false),
     },
     el("span", { class: "severity" }, alarm.severity),
-    el("span", { class: "alarm-point" }, node ? node.dis : alarm.node_id),
+    el("span", { class: "alarm-point", title: alarm.node_id }, pointLabel(alarm.node_id)),
     el("span", { class: "alarm-message" }, alarm.message),
     el("span", { class: "alarm-state" }, ALARM_STATES[alarm.state] || alarm.state),
     el("time", { class: "alarm-time" }, ChartMath.formatTime(alarm.raised_ms).slice(0, -3)));
@@ -829,7 +866,8 @@ function start() {
     button.addEventListener("click", () => setRange(button.dataset.range));
   }
   $("filter").addEventListener("input", applyFilter);
-  new ResizeObserver(scheduleRender).observe($("chart"));
+  // Draw at once on a resize (before the next paint), so the chart never shows stretched.
+  new ResizeObserver(() => renderChart()).observe($("chart"));
   tickClock();
   setInterval(tickClock, 1000);
   refreshHealth();
