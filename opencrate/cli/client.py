@@ -116,7 +116,7 @@ class ApiClient:
             body = response.json()
         except ValueError:
             body = None
-        if response.is_success:
+        if response.is_success and body is not None:
             return body
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
+import trio
 from asyncclick.testing import CliRunner
 
 from opencrate.app import Services
@@ -116,3 +118,20 @@ async def test_server_comes_from_the_settings_file_and_an_unreachable_one_is_nam
     code, output = await _run("nodes", "tree", "--url", "http://127.0.0.1:9")
     assert code == 1
     assert "cannot reach OpenCrate at http://127.0.0.1:9" in output
+
+
+async def test_a_server_that_is_not_opencrate_is_named_as_such(nursery: trio.Nursery) -> None:
+    async def not_opencrate(stream: trio.SocketStream) -> None:
+        await stream.receive_some(65536)
+        await stream.send_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n"
+            b"Connection: close\r\n\r\nhello"
+        )
+        await stream.aclose()
+
+    (listener,) = await nursery.start(partial(trio.serve_tcp, not_opencrate, 0, host="127.0.0.1"))
+    port = listener.socket.getsockname()[1]
+    code, output = await _run("nodes", "tree", "--url", f"http://127.0.0.1:{port}")
+    nursery.cancel_scope.cancel()
+    assert code == 1
+    assert "does not look like an OpenCrate server" in output
