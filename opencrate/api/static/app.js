@@ -324,6 +324,27 @@ async function loadTree() {
   markAlarms();
 }
 
+/**
+ * Reload values and statuses in place (after a reconnect or a Lagged), so
+ * the tree keeps its collapsed groups and scroll position; rebuilds only
+ * when the set of points changed.
+ */
+async function refreshValues() {
+  const body = await getJSON(`${API.nodes}?view=tree`);
+  const fresh = [];
+  const walk = (node) => { if (isPoint(node)) fresh.push(node); node.children.forEach(walk); };
+  body.items.forEach(walk);
+  if (fresh.length !== state.rows.size || fresh.some((n) => !state.rows.has(n.id))) {
+    await loadTree();
+    return;
+  }
+  for (const { children, ...node } of fresh) {
+    state.nodes.set(node.id, node);
+    showValue(node.id);
+  }
+  renderLegend();
+}
+
 function treeBranch(node, depth) {
   const { children, ...plain } = node;
   state.nodes.set(node.id, plain);
@@ -340,8 +361,14 @@ function treeBranch(node, depth) {
 function pointRow(node, depth) {
   const row = el("div", {
     class: "row point", role: "treeitem", style: `--depth:${depth}`, title: node.id,
-    "data-id": node.id, "data-status": node.status || "unknown",
+    "data-id": node.id, "data-status": node.status || "unknown", tabindex: "0",
     onclick: (event) => selectPoint(node.id, event.ctrlKey || event.metaKey || event.shiftKey),
+    onkeydown: (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        selectPoint(node.id, event.ctrlKey || event.metaKey || event.shiftKey);
+      }
+    },
   },
   el("span", { class: "dot" }),
   el("span", { class: "name" }, node.dis),
@@ -396,6 +423,11 @@ function markAlarms() {
 
 /* -- selection, range and history ------------------------------------------ */
 
+/** A charted point: its samples {t, v, min?, max?} oldest first, and its load state. */
+function newSeries(id, color) {
+  return { id, color, points: [], pending: [], resolution: null, loading: true, error: null, request: 0 };
+}
+
 function selectPoint(id, add) {
   const existing = state.series.findIndex((s) => s.id === id);
   if (add && existing >= 0) {
@@ -403,10 +435,10 @@ function selectPoint(id, add) {
   } else if (add) {
     const used = new Set(state.series.map((s) => s.color));
     const color = COLORS.find((c) => !used.has(c)) || COLORS[state.series.length % COLORS.length];
-    state.series.push({ id, color, points: [], resolution: null, loading: true });
+    state.series.push(newSeries(id, color));
   } else {
     if (state.series.length === 1 && existing === 0) return;
-    state.series = [{ id, color: COLORS[0], points: [], resolution: null, loading: true }];
+    state.series = [newSeries(id, COLORS[0])];
   }
   markSelection();
   saveHash();
@@ -449,12 +481,20 @@ function toNumber(v) {
   return typeof v === "number" ? v : null;
 }
 
-let historyGeneration = 0;
+let historyRequests = 0;
+/**
+ * (Re)load the history of each series over the current window. Live values
+ * that arrive meanwhile are kept in series.pending and appended after the
+ * history, so nothing between the query and its answer is lost; an answer
+ * overtaken by a newer request (another range button) is dropped.
+ */
 async function loadHistory(seriesList) {
-  const generation = ++historyGeneration;
   const [start, end] = timeWindow();
   await Promise.all(seriesList.map(async (series) => {
+    const request = ++historyRequests;
+    series.request = request;
     series.loading = true;
+    series.pending = [];
     try {
       const points = [];
       let cursor = null;
@@ -469,15 +509,18 @@ async function loadHistory(seriesList) {
         cursor = body.next_cursor;
         if (!cursor) break;
       }
-      if (generation !== historyGeneration && !state.series.includes(series)) return;
-      series.points = points;
+      if (series.request !== request) return;
+      const newest = points.length ? points[points.length - 1].t : -Infinity;
+      series.points = points.concat(series.pending.filter((p) => p.t > newest));
       series.resolution = resolution;
       series.error = null;
     } catch (error) {
-      series.points = [];
+      if (series.request !== request) return;
+      series.points = series.pending;
       series.error = error.status === 404 ? "no history" : error.message;
     }
     series.loading = false;
+    series.pending = [];
   }));
   renderLegend();
   renderChart();
@@ -492,7 +535,7 @@ function loadHash() {
   const params = new URLSearchParams(location.hash.slice(1));
   state.rangeKey = RANGES[params.get("range")] ? params.get("range") : "6h";
   const ids = (params.get("points") || "").split(",").filter(Boolean).map(decodeURIComponent);
-  state.series = ids.map((id, i) => ({ id, color: COLORS[i % COLORS.length], points: [], loading: true }));
+  state.series = ids.map((id, i) => newSeries(id, COLORS[i % COLORS.length]));
 }
 
 /* -- the chart ---------------------------------------------------------------- */
@@ -574,7 +617,9 @@ function renderChart() {
     const px = x(t);
     const midnight = new Date(t).getHours() === 0 && new Date(t).getMinutes() === 0;
     grid.append(svg("line", { x1: px, x2: px, y1: margin.top, y2: margin.top + plotH + lanesH, class: midnight ? "major" : "" }));
-    const label = svg("text", { x: px, y: height - 10, "text-anchor": "middle", class: midnight ? "major" : "" });
+    // Labels near an edge are anchored inwards, so "Mon 23 Nov" is not cut off.
+    const anchor = px > width - 40 ? "end" : px < 40 ? "start" : "middle";
+    const label = svg("text", { x: px, y: height - 10, "text-anchor": anchor, class: midnight ? "major" : "" });
     label.textContent = ChartMath.formatTimeTick(t, step);
     labels.append(label);
   }
@@ -742,6 +787,7 @@ function renderFoot() {
 
 let socket = null;
 let retryMs = 1000;
+let connectedBefore = false;
 
 function connectLive() {
   const pill = $("live");
@@ -754,7 +800,8 @@ function connectLive() {
     pill.dataset.state = "ok";
     pill.textContent = "Live";
     // Whatever changed while we were away: reload values once.
-    loadTree().catch(() => {});
+    if (connectedBefore) refreshValues().catch(() => {});
+    connectedBefore = true;
   });
   socket.addEventListener("message", (message) => onEvent(JSON.parse(message.data)));
   socket.addEventListener("close", () => {
@@ -777,8 +824,8 @@ function onEvent(event) {
       }
       const series = state.series.find((s) => s.id === event.node_id);
       const v = toNumber(event.value);
-      if (series && v !== null && !series.loading) {
-        series.points.push({ t: event.ts_ms, v });
+      if (series && v !== null) {
+        appendLive(series, { t: event.ts_ms, v });
         renderLegend();
         scheduleRender();
       }
@@ -798,13 +845,27 @@ function onEvent(event) {
       break;
     case "Lagged":
       showNotice(`Missed ${event.count} live update${event.count === 1 ? "" : "s"}; values reloaded.`);
-      loadTree().catch(() => {});
+      refreshValues().catch(() => {});
       loadHistory(state.series);
       break;
     case "error":
       showNotice(`Live stream refused: ${event.error.message}`);
       break;
   }
+}
+
+function appendLive(series, point) {
+  if (series.loading) {
+    series.pending.push(point);
+    return;
+  }
+  series.points.push(point);
+  // Drop what slid out of the window, but keep the newest sample before it:
+  // its value holds into the window.
+  const [t0] = timeWindow();
+  let stale = 0;
+  while (stale + 1 < series.points.length && series.points[stale + 1].t < t0) stale++;
+  if (stale > 0) series.points.splice(0, stale);
 }
 
 /* -- alarms ---------------------------------------------------------------- */
