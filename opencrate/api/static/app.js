@@ -713,12 +713,18 @@ function drawSeries(layer, series, y, x, t1, plotW) {
 /** An on/off point as a lane: a filled bar wherever it was On. */
 function drawLane(layer, labels, series, top, x, margin, t1) {
   layer.append(svg("rect", { x: margin.left, y: top, width: x(t1) - margin.left, height: LANE_H, class: "lane" }));
+  // One bar per run of On samples (adjacent bars would show seams).
   const points = series.points;
+  let runStart = null;
   points.forEach((p, i) => {
-    if (p.v < 0.5) return;
-    const x0 = x(p.t);
-    const x1 = x(i + 1 < points.length ? points[i + 1].t : t1);
+    const on = p.v >= 0.5;
+    if (on && runStart === null) runStart = p.t;
+    const runEnds = runStart !== null && (!on || i === points.length - 1);
+    if (!runEnds) return;
+    const x0 = x(runStart);
+    const x1 = x(on ? t1 : p.t);
     layer.append(svg("rect", { x: x0, y: top + 2, width: Math.max(1, x1 - x0), height: LANE_H - 4, fill: series.color, class: "on" }));
+    runStart = null;
   });
   const label = svg("text", { x: margin.left - 8, y: top + LANE_H / 2 + 4, "text-anchor": "end", class: "lane-label" });
   label.textContent = "on/off";
