@@ -377,7 +377,8 @@ class RollupMaintainer:
         for finer, coarser in zip(self.widths, self.widths[1:], strict=False):
             if coarser % finer:
                 raise ValueError(f"rollup width {coarser} ms is not a multiple of {finer} ms")
-        self._open: dict[int, list[Accumulator | None]] = {}
+        #: Open accumulators per point, finest tier first (read by the store's hot path).
+        self.open_by_point: dict[int, list[Accumulator | None]] = {}
         self._pending: list[list[RollupRow]] = [[] for _ in self.tiers]
 
     def load(self, conn: sqlite3.Connection, point_key: int) -> None:
@@ -385,15 +386,15 @@ class RollupMaintainer:
         if not self.tiers:
             return
         opened = backfill(conn, point_key, self.tiers)
-        self._open[point_key] = [opened.get(t) for t in self.tiers]
+        self.open_by_point[point_key] = [opened.get(t) for t in self.tiers]
 
     def add(self, conn: sqlite3.Connection, point_key: int, ts: int, value: PointValue) -> None:
         """Add a sample newer than every stored sample of the point (the fast path)."""
         if not self.tiers:
             return
-        accs = self._open.get(point_key)
+        accs = self.open_by_point.get(point_key)
         if accs is None:
-            accs = self._open[point_key] = [None] * len(self.tiers)
+            accs = self.open_by_point[point_key] = [None] * len(self.tiers)
         acc = accs[0]
         if acc is None or ts >= acc.end:
             width = self.widths[0]
@@ -438,7 +439,7 @@ class RollupMaintainer:
         """Recompute the windows holding ``ts_list`` (after out-of-order writes or removal)."""
         if not self.tiers:
             return
-        accs = self._open.setdefault(point_key, [None] * len(self.tiers))
+        accs = self.open_by_point.setdefault(point_key, [None] * len(self.tiers))
         self.write_pending(conn)
         finest = accs[0]
         finest_open = None if finest is None else finest.start
@@ -468,9 +469,9 @@ class RollupMaintainer:
         """
         closed = 0
         if point_key is None:
-            points = list(self._open.values())
+            points = list(self.open_by_point.values())
         else:
-            points = [self._open[point_key]] if point_key in self._open else []
+            points = [self.open_by_point[point_key]] if point_key in self.open_by_point else []
         for accs in points:
             for level in range(len(self.tiers)):
                 acc = accs[level]
@@ -493,8 +494,8 @@ class RollupMaintainer:
             rows.clear()
 
     def forget(self, point_key: int) -> None:
-        self._open.pop(point_key, None)
+        self.open_by_point.pop(point_key, None)
 
     @property
     def open_windows(self) -> int:
-        return sum(acc is not None for accs in self._open.values() for acc in accs)
+        return sum(acc is not None for accs in self.open_by_point.values() for acc in accs)

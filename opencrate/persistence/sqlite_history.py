@@ -86,6 +86,13 @@ _UPSERT = (
     "ON CONFLICT (point_key, ts_ms) DO UPDATE SET value = excluded.value"
 )
 
+_KIND_TYPES: dict[ValueKind, type] = {
+    ValueKind.NUMBER: float,
+    ValueKind.BOOL: bool,
+    ValueKind.ENUM: int,
+    ValueKind.STR: str,
+}
+
 #: A range long enough that AUTO picks a tier: about 500 windows or more.
 _AUTO_MIN_WINDOWS = 500
 
@@ -141,6 +148,7 @@ class HistoryStore(StoreActor):
         self.tiers = self._rollups.tiers
         self._keys: dict[str, int] = {}
         self._kinds: dict[int, ValueKind] = {}
+        self._types: dict[int, type] = {}  # the Python type of each point's kind (hot path)
         self._newest: dict[int, int] = {}
         self._written = self._out_of_order = 0
         self._resync_needed = False
@@ -161,10 +169,12 @@ class HistoryStore(StoreActor):
     def _load_caches(self, conn: sqlite3.Connection) -> None:
         self._keys.clear()
         self._kinds.clear()
+        self._types.clear()
         self._newest.clear()
         for key, point_id, kind in conn.execute("SELECT key, point_id, kind FROM point"):
             self._keys[point_id] = key
             self._kinds[key] = ValueKind(kind)
+            self._types[key] = _KIND_TYPES[ValueKind(kind)]
         for key, newest in conn.execute(
             "SELECT point_key, max(ts_ms) FROM sample GROUP BY point_key"
         ):
@@ -217,6 +227,7 @@ class HistoryStore(StoreActor):
         elif self._kinds[key] is not kind:
             conn.execute("UPDATE point SET kind = ? WHERE key = ?", (kind.value, key))
             self._kinds[key] = kind
+        self._types[key] = type(value)
         return key
 
     def _store(self, conn: sqlite3.Connection, samples: Sequence[Sample]) -> None:
@@ -227,24 +238,34 @@ class HistoryStore(StoreActor):
             late: dict[int, list[int]] = {}
             newest = self._newest
             keys = self._keys
-            kinds = self._kinds
+            types = self._types
+            open_windows = self._rollups.open_by_point
             add = self._rollups.add
-            in_order = []
+            # One pass; the common case (a point's next sample, inside its open
+            # finest window) costs two dict lookups and an Accumulator.add.
             for s in samples:
+                value = s.value
                 key = keys.get(s.point_id)
-                if key is None or kinds[key] is not value_kind(s.value):
-                    key = self._key_for(conn, s.point_id, s.value)
+                if key is None or types[key] is not type(value):
+                    key = self._key_for(conn, s.point_id, value)
                 ts = s.ts_ms
-                rows.append((key, ts, s.value))
+                rows.append((key, ts, value))
                 last = newest.get(key)
                 if last is not None and ts <= last:
                     late.setdefault(key, []).append(ts)
+                    continue
+                newest[key] = ts
+                accs = open_windows.get(key)
+                acc = None if accs is None else accs[0]
+                if acc is not None and ts < acc.end:
+                    acc.add(ts, value)
                 else:
-                    newest[key] = ts
-                    in_order.append((key, ts, s.value))
+                    # A new window (or the first sample of a point): carried-in
+                    # state comes from memory, or from rows already committed;
+                    # earlier samples of this batch that are not yet inserted
+                    # are out of order and make the window be recomputed below.
+                    add(conn, key, ts, value)
             conn.executemany(_UPSERT, rows)
-            for key, ts, value in in_order:
-                add(conn, key, ts, value)
             self._rollups.write_pending(conn)
             for key, ts_list in late.items():
                 self._rollups.recompute(conn, key, ts_list)
