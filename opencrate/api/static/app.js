@@ -229,7 +229,7 @@ const PLOT_INSET = 6; // px between the frame and the axis's first and last tick
 const state = {
   nodes: new Map(), // id -> node (without children)
   rows: new Map(), // point id -> its tree row element
-  series: [], // [{id, color, points: [{t, v, min?, max?}], resolution}]
+  series: [], // the charted points, see newSeries()
   rangeKey: "6h",
   alarmNodes: new Set(),
   alarmsAvailable: true,
@@ -399,8 +399,11 @@ function flash(id) {
 function applyFilter() {
   const words = $("filter").value.trim().toLowerCase().split(/\s+/).filter(Boolean);
   for (const [id, row] of state.rows) {
-    const node = state.nodes.get(id);
-    const hay = `${node.dis} ${id} ${(node.tags || []).join(" ")}`.toLowerCase();
+    // A point matches on its own name, id and tags and on its ancestors'
+    // names, so "vav-101 temp" finds the temperatures of that box.
+    let hay = `${id} ${(state.nodes.get(id).tags || []).join(" ")}`;
+    for (let node = state.nodes.get(id); node; node = state.nodes.get(node.parent_id)) hay += ` ${node.dis}`;
+    hay = hay.toLowerCase();
     row.hidden = !words.every((w) => hay.includes(w));
   }
   // A group stays visible when any point below it does.
@@ -610,7 +613,7 @@ function renderChart() {
   const tracks = []; // [{series, y}]: where each series' value sits, for the hover
 
   // Time axis: vertical grid (through the lanes) and local-time labels.
-  const { step, ticks } = ChartMath.timeTicks(t0, t1, Math.max(2, Math.floor(plotW / 110)));
+  const { step, ticks } = ChartMath.timeTicks(t0, t1, Math.max(2, Math.floor(plotW / 90)));
   const grid = svg("g", { class: "grid" });
   const labels = svg("g", { class: "axis" });
   for (const t of ticks) {
