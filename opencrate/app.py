@@ -211,4 +211,6 @@ class Services:
                 log.info("API listening on %s", ", ".join(self.api_urls))
                 task_status.started()
 
-        return Service(name="api", run=run_api)
+        # Not restarted: an API that cannot bind its port must stop the process
+        # with an error, not leave a headless server that claims level 60.
+        return Service(name="api", run=run_api, restart=False)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,7 @@ async def test_failing_service_is_restarted_with_backoff_and_start_up_continues(
         assert stats["flaky"].state == "running"
         assert stats["flaky"].last_error == "ConnectionError: device unreachable"
         sup.request_shutdown()
-    gaps = [round(b - a, 3) for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(attempts)]
     assert gaps == [1.0, 2.0, 4.0]
 
 
