@@ -325,7 +325,9 @@ class StoreActor:
         return results
 
     def _close_connections(self) -> None:
-        for conn in (self._conn, self._read_conn):
+        # Reader first: the last connection to close checkpoints and removes the
+        # -wal/-shm files, and a read-only connection is not allowed to.
+        for conn in (self._read_conn, self._conn):
             if conn is not None:
                 conn.close()
         self._conn = self._read_conn = None

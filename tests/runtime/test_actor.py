@@ -167,3 +167,10 @@ async def test_cancelled_actor_refuses_queued_commands_instead_of_hanging(tmp_pa
         for _ in range(3):
             outer.start_soon(add)
     assert outcomes == ["closed"] * 3
+
+
+async def test_orderly_close_leaves_no_wal_files_behind(tmp_path: Path) -> None:
+    async with Counter(tmp_path / "c.db").running() as store:
+        await store.add("x")
+        assert await store.names() == ["x"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
