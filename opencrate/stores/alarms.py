@@ -45,7 +45,6 @@ acknowledging twice, StoreClosed when the store is not running.
 
 from __future__ import annotations
 
-import enum
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,7 +52,6 @@ from typing import Any
 
 import attrs
 import trio
-from attrs import frozen
 
 from opencrate.clock import Clock
 from opencrate.errors import Conflict, InvalidInput, NotFound
@@ -61,6 +59,7 @@ from opencrate.model.ids import validate_node_id
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import AlarmAcknowledged, AlarmCleared, AlarmRaised
+from opencrate.stores.alarm_model import Alarm, AlarmState, AlarmStatistics, Severity
 
 __all__ = ["MAX_PAGE", "Alarm", "AlarmState", "AlarmStatistics", "AlarmStore", "Severity"]
 
@@ -111,89 +110,6 @@ CREATE TABLE alarm_history (
 );
 CREATE INDEX alarm_history_node ON alarm_history (node_id, id);
 """
-
-
-class Severity(enum.StrEnum):
-    """The five severities, most severe first."""
-
-    CRITICAL = "critical"
-    MAJOR = "major"
-    MINOR = "minor"
-    WARNING = "warning"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        """0 for critical .. 4 for info: smaller is more severe."""
-        return _RANK[self]
-
-    @classmethod
-    def parse(cls, raw: object, *, field: str = "severity") -> Severity:
-        """A severity from its name; InvalidInput naming ``field`` and the choices otherwise."""
-        if isinstance(raw, Severity):
-            return raw
-        try:
-            if not isinstance(raw, str):
-                raise ValueError
-            return cls(raw.strip().lower())
-        except ValueError:
-            raise InvalidInput(
-                f"{field} must be one of {', '.join(s.value for s in cls)}, got {raw!r}",
-                field=field,
-            ) from None
-
-
-_RANK = {severity: i for i, severity in enumerate(Severity)}
-
-
-class AlarmState(enum.StrEnum):
-    ACTIVE_UNACKED = "active-unacked"
-    ACTIVE_ACKED = "active-acked"
-    CLEARED_UNACKED = "cleared-unacked"
-    CLOSED = "closed"
-
-
-@frozen(kw_only=True)
-class Alarm:
-    """One alarm, open or closed (``closed_ms`` set: it is in the history)."""
-
-    id: int
-    node_id: str
-    alarm_type: str
-    severity: Severity
-    message: str
-    raised_ms: int
-    updated_ms: int
-    count: int
-    cleared_ms: int | None = None
-    acked_ms: int | None = None
-    acked_by: str | None = None
-    ack_comment: str = ""
-    shelved_until_ms: int | None = None
-    shelved_by: str | None = None
-    stale_ms: int | None = None
-    closed_ms: int | None = None
-
-    @property
-    def active(self) -> bool:
-        """The condition is present (raised and not cleared since)."""
-        return self.cleared_ms is None
-
-    @property
-    def acked(self) -> bool:
-        return self.acked_ms is not None
-
-    @property
-    def state(self) -> AlarmState:
-        if self.closed_ms is not None:
-            return AlarmState.CLOSED
-        if self.active:
-            return AlarmState.ACTIVE_ACKED if self.acked else AlarmState.ACTIVE_UNACKED
-        return AlarmState.CLEARED_UNACKED
-
-    def shelved(self, now_ms: int) -> bool:
-        """Whether the alarm is shelved at ``now_ms``."""
-        return self.shelved_until_ms is not None and self.shelved_until_ms > now_ms
 
 
 def _row_to_alarm(row: Sequence[Any], *, closed_ms: int | None = None) -> Alarm:
@@ -545,13 +461,3 @@ class AlarmStore(StoreActor):
         self._by_condition.pop((alarm.node_id, alarm.alarm_type), None)
         self._closed_count += 1
         return attrs.evolve(alarm, closed_ms=now_ms)
-
-
-@frozen(kw_only=True)
-class AlarmStatistics:
-    open: int  # alarms not yet closed
-    active: int  # of those, not cleared
-    unacked: int  # of those, not acknowledged
-    raised_events: int  # AlarmRaised published this run
-    suppressed_raises: int  # raises of shelved alarms (no event)
-    closed: int  # alarms moved to the history this run
