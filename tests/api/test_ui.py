@@ -127,6 +127,16 @@ async def test_every_api_path_in_the_script_is_a_route(app: QuartTrio) -> None:
         assert not endpoint.startswith("ui."), path
 
 
+def test_every_element_the_script_looks_up_is_in_the_page() -> None:
+    ids_used = set(re.findall(r'\$\("([\w-]+)"\)', APP_JS))
+    assert {"tree", "chart", "legend", "health", "live", "lag-notice", "alarms-panel"} <= ids_used
+    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    ids_in_page = set(re.findall(r'\bid="([\w-]+)"', html))
+    # "readout" is created by the script itself when the mouse first hovers the chart.
+    missing = ids_used - ids_in_page - {"readout"}
+    assert not missing, f"app.js looks up elements index.html does not have: {sorted(missing)}"
+
+
 def test_the_live_stream_asks_for_real_event_types() -> None:
     found = re.search(r'const LIVE_TYPES = "([^"]+)"', APP_JS)
     assert found is not None
