@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opencrate.clock import TrioClock
 from opencrate.errors import Conflict, InvalidInput, NotFound, StoreClosed
@@ -158,3 +162,27 @@ async def test_too_many_dirty_properties_flush_at_once(tmp_path: Path, clock: Tr
         stats = store.property_statistics()
         assert stats.dirty == 0
         assert stats.rows_written == 10
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(value=_JSON, blob=st.binary(max_size=3000))
+async def test_values_round_trip_through_sqlite(value: Any, blob: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "properties.db"
+        async with PropertyStore(path, blob_threshold=1024, chunk_size=256).running() as store:
+            await store.put(CTX, "value", value)
+            await store.put(CTX, "bytes", blob)
+        async with PropertyStore(path, blob_threshold=1024, chunk_size=256).running() as store:
+            assert store.get(CTX, "value") == value
+            assert b"".join([c async for c in store.iter_blob(CTX, "bytes")]) == blob
