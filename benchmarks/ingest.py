@@ -90,7 +90,7 @@ async def end_to_end(path: Path, readings: list[tuple[str, int, float]]) -> floa
                 # far below the time a batch takes to commit.)
                 while i + 1 - _stored(manager) > manager.capacity // 2:  # noqa: ASYNC110
                     await trio.sleep(0.001)
-        while history.statistics().samples_written < total:  # noqa: ASYNC110
+        while history.history_statistics().samples_written < total:  # noqa: ASYNC110
             await trio.sleep(0.001)
         elapsed = time.perf_counter() - start
         stats = manager.statistics().runners[0]
