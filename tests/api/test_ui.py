@@ -321,6 +321,36 @@ def test_downsampling_keeps_every_peak_in_order() -> None:
     assert all(by_time[p["t"]] == p["v"] for p in drawn), "only real samples are drawn"
 
 
+def test_band_columns_keep_the_extremes_of_every_window() -> None:
+    rng = random.Random(5)
+    windows = []
+    for i in range(2016):  # a week of 5-minute windows
+        mean = 30 + rng.uniform(-5, 5)
+        windows.append({"t": i * 300_000 + 150_000, "min": mean - rng.random(), "max": mean + 1})
+    windows[1000]["max"] = 80.0
+    merged, few = run_maths(
+        ["bandColumns", windows, 0, 2016 * 300_000, 600],
+        ["bandColumns", windows[:100], 0, 100 * 300_000, 600],
+    )
+    assert few == windows[:100]
+    assert len(merged) <= 600
+    assert max(c["max"] for c in merged) == 80.0
+    assert min(c["min"] for c in merged) == min(w["min"] for w in windows)
+    # Each column is exactly the windows whose time falls in its pixel.
+    width = 2016 * 300_000 / 600
+    columns: dict[int, list[dict[str, float]]] = {}
+    for w in windows:
+        columns.setdefault(int(w["t"] // width), []).append(w)
+    expected = [
+        (sum(w["t"] for w in ws) / len(ws), min(w["min"] for w in ws), max(w["max"] for w in ws))
+        for _, ws in sorted(columns.items())
+    ]
+    got = [(c["t"], c["min"], c["max"]) for c in merged]
+    assert len(got) == len(expected)
+    for column, want in zip(got, expected, strict=True):
+        assert column == pytest.approx(want)
+
+
 def test_nearest_index_and_value_formatting() -> None:
     points = [{"t": t, "v": 0} for t in (0, 10, 20, 40)]
     results = run_maths(

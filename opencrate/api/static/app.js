@@ -165,6 +165,32 @@ const ChartMath = (() => {
     return out;
   }
 
+  /**
+   * The min-max band of rollup windows (points with min and max, sorted by
+   * t) merged per pixel column over [t0, t1]: the lowest min and highest max
+   * of the windows in a column, at their mean time. Returns the input when
+   * there are no more windows than columns.
+   */
+  function bandColumns(points, t0, t1, columns) {
+    if (points.length <= columns || !(t1 > t0)) return points;
+    const out = [];
+    const width = (t1 - t0) / columns;
+    let current = null;
+    for (const p of points) {
+      const column = Math.floor((p.t - t0) / width);
+      if (current && current.column === column) {
+        current.min = Math.min(current.min, p.min);
+        current.max = Math.max(current.max, p.max);
+        current.sum += p.t;
+        current.n += 1;
+      } else {
+        current = { column, min: p.min, max: p.max, sum: p.t, n: 1 };
+        out.push(current);
+      }
+    }
+    return out.map((c) => ({ t: c.sum / c.n, min: c.min, max: c.max }));
+  }
+
   /** Index of the point nearest to t in points sorted by t (-1 when empty). */
   function nearestIndex(points, t) {
     if (points.length === 0) return -1;
@@ -197,7 +223,7 @@ const ChartMath = (() => {
 
   return {
     niceStep, niceScale, timeStep, timeTicks, formatTimeTick, formatTime,
-    downsample, nearestIndex, formatValue, formatTick, HOUR, DAY,
+    downsample, bandColumns, nearestIndex, formatValue, formatTick, HOUR, DAY,
   };
 })();
 
@@ -694,7 +720,8 @@ function drawSeries(layer, series, y, x, t1, plotW) {
   const [t0] = timeWindow();
   const node = state.nodes.get(series.id) || {};
   const stepped = node.kind === "bool" || node.kind === "enum";
-  const banded = series.points.filter((p) => p.min != null && p.max != null);
+  const banded = ChartMath.bandColumns(
+    series.points.filter((p) => p.min != null && p.max != null), t0, t1, Math.ceil(plotW / 2));
   if (banded.length > 1) {
     const upper = banded.map((p) => `${x(p.t).toFixed(1)},${y(p.max).toFixed(1)}`);
     const lower = banded.map((p) => `${x(p.t).toFixed(1)},${y(p.min).toFixed(1)}`).reverse();
