@@ -939,7 +939,7 @@ async function loadAlarms() {
   $("alarm-count").textContent = alarms.length ? String(alarms.length) : "";
   const list = $("alarms");
   if (!alarms.length) {
-    list.replaceChildren(el("p", { class: "muted pad" }, "No active alarms."));
+    list.replaceChildren(el("p", { class: "muted pad" }, "No open alarms."));
     return;
   }
   list.replaceChildren(...alarms.map((alarm) => {
