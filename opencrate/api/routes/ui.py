@@ -47,6 +47,11 @@ _CSP = (
 
 
 async def _asset(name: str) -> Response:
+    """The file ``name`` of :data:`ASSETS`, or 304 when the client's ETag matches.
+
+    Raises :class:`~opencrate.errors.NotFound` (404) for any other name, so
+    nothing outside the three files is ever read.
+    """
     content_type = ASSETS.get(name)
     if content_type is None:
         raise NotFound(f"no file {name[:80]!r} in the operator page", field="asset")
