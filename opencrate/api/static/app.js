@@ -412,14 +412,13 @@ function showValue(id) {
   const text = ChartMath.formatValue(node.value, node.kind);
   row.querySelector(".value").textContent = node.value == null || node.kind === "bool" || !unit ? text : `${text} ${unit}`;
   row.dataset.status = node.status || "unknown";
+  row.title = node.ts_ms ? `${id} · ${node.status || "unknown"} · ${ChartMath.formatTime(node.ts_ms)}` : id;
 }
 
+/** Tint a changed value briefly (Web Animations: no forced layout per event). */
 function flash(id) {
   const row = state.rows.get(id);
-  if (!row) return;
-  row.classList.remove("changed");
-  void row.offsetWidth; // restart the CSS animation
-  row.classList.add("changed");
+  if (row) row.querySelector(".value").animate([{ color: "#2f6fb0" }, { color: "inherit" }], 1200);
 }
 
 function applyFilter() {
