@@ -93,6 +93,9 @@ _KIND_TYPES: dict[ValueKind, type] = {
     ValueKind.STR: str,
 }
 
+#: Below this share of mean^2, a variance from rollup moments is recomputed from raw.
+_CANCELLATION = 1e-6
+
 #: A range long enough that AUTO picks a tier: about 500 windows or more.
 _AUTO_MIN_WINDOWS = 500
 
@@ -469,6 +472,14 @@ class HistoryStore(StoreActor):
                 return None
             mean = integral / duration
             variance = integral_sq / duration - mean * mean
+            if variance <= _CANCELLATION * mean * mean:
+                # E[v^2] - mean^2 has lost its digits (a large, nearly steady
+                # value such as an energy counter): take the raw two-pass sum.
+                exact = await self.read(
+                    lambda conn: q.weighted_raw(conn, key, begin_ms, end_ms, RiemannType.LEFT)
+                )
+                if exact is not None:
+                    variance = exact[2]
         else:
             result = await self.read(
                 lambda conn: q.weighted_raw(conn, key, begin_ms, end_ms, riemann)

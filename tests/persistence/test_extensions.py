@@ -324,3 +324,16 @@ async def test_empty_history_answers_none_or_zero(history: HistoryStore) -> None
     assert await ext.last_update("nothing") is None
     assert await ext.last_change("nothing") is None
     await trio.lowlevel.checkpoint()
+
+
+async def test_variance_of_a_large_nearly_steady_value_keeps_its_digits(
+    history: HistoryStore, mock_clock: object
+) -> None:
+    # An energy counter around 1e7 moving by 0.01: E[v^2] - mean^2 would cancel.
+    series = [(BASE + i * 60_000, 1e7 + (i % 2) * 0.01) for i in range(600)]
+    await history.store([Sample(point_id="kwh", ts_ms=t, value=v) for t, v in series])
+    ext = PersistenceExtensions(history, clock=TrioClock(start_ms=BASE + 600 * 60_000))
+    want = ref.weighted(series, BASE, BASE + 599 * 60_000, RiemannType.LEFT)
+    assert want is not None
+    got = await ext.variance_between("kwh", BASE, BASE + 599 * 60_000)
+    assert got == pytest.approx(want[3], rel=1e-6)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opencrate.errors import InvalidInput
+from opencrate.errors import Conflict, InvalidInput
 from opencrate.model.values import PointValue
 from opencrate.persistence.service import PersistenceService, Resolution, Sample
 from opencrate.persistence.sqlite_history import HistoryStore
@@ -190,3 +190,30 @@ async def test_numeric_history_takes_at_most_30_bytes_per_sample(tmp_path: Path)
     finally:
         conn.close()
     assert size / n <= 30
+
+
+async def test_a_failed_write_leaves_no_trace_in_the_file_or_the_caches(tmp_path: Path) -> None:
+    # A real SQLite failure in the middle of a batch: a trigger refuses one value.
+    path = tmp_path / "history.db"
+    async with HistoryStore(path).running() as store:
+        await store.store([s("p", BASE + i * 60_000, float(i)) for i in range(12)])
+        conn = sqlite3.connect(path)
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON sample WHEN NEW.value = 'boom' "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+        conn.commit()
+        # The batch would close two 5-minute windows of p before the failing row.
+        batch = [s("p", BASE + i * 60_000, 1.0) for i in range(12, 24)] + [s("q", BASE, "boom")]
+        with pytest.raises(Conflict, match="refused"):  # the actor maps IntegrityError
+            await store.store(batch)
+        conn.execute("DROP TRIGGER refuse")
+        conn.commit()
+        conn.close()
+        assert (await store.window_stats("p", BASE, BASE + 86_400_000)).count == 12
+        assert await store.last_states() == {"p": s("p", BASE + 11 * 60_000, 11.0)}
+        # Writing goes on from what is committed: the same samples now succeed.
+        await store.store(batch[:-1])
+        hourly = await store.query("p", BASE, BASE + 3_600_000, resolution=Resolution.FIVE_MIN)
+        assert [b.count for b in hourly.buckets] == [5, 5, 5, 5, 4]
+        assert [b.sum for b in hourly.buckets] == [10.0, 35.0, 24.0, 5.0, 4.0]
