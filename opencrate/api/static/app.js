@@ -822,7 +822,6 @@ function renderFoot() {
 
 let socket = null;
 let retryMs = 1000;
-let connectedBefore = false;
 
 function connectLive() {
   const pill = $("live");
@@ -834,9 +833,9 @@ function connectLive() {
     retryMs = 1000;
     pill.dataset.state = "ok";
     pill.textContent = "Live";
-    // Whatever changed while we were away: reload values once.
-    if (connectedBefore) refreshValues().catch(() => {});
-    connectedBefore = true;
+    // Values are read after the stream is open (also the first time: the
+    // tree may have been answered before it), so no change falls in between.
+    refreshValues().catch(() => {});
   });
   socket.addEventListener("message", (message) => onEvent(JSON.parse(message.data)));
   socket.addEventListener("close", () => {
