@@ -169,9 +169,11 @@ async def serve(
     )
     await check_can_listen(settings.host, settings.port)
     await trio.to_thread.run_sync(lambda: settings.data_dir.mkdir(parents=True, exist_ok=True))
-    services = Services.create(settings)
-    supervisor = services.build_supervisor()
     with _reported_errors():
+        # Services.create reads the [persistence] configuration: a ConfigError there
+        # is a one-line error naming file, line and token, not a traceback.
+        services = Services.create(settings)
+        supervisor = services.build_supervisor()
         forced = await run_until_signalled(
             supervisor, on_started=lambda: _announce(services, supervisor)
         )
