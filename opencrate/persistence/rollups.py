@@ -96,6 +96,7 @@ class Accumulator:
     """
 
     __slots__ = (
+        "carry",
         "changes",
         "count",
         "cur_ts",
@@ -120,6 +121,7 @@ class Accumulator:
 
     def __init__(self, point_key: int, start: int, width: int, carry: float | None) -> None:
         self.point_key = point_key
+        self.carry = carry
         self.start = start
         self.end = start + width
         self.count = self.num_count = self.changes = 0
@@ -425,7 +427,11 @@ class RollupMaintainer:
         if coarse is None or start >= coarse.end:
             width = self.widths[level + 1]
             if coarse is None:
-                carry = _numeric_state_before(conn, acc.point_key, start - start % width)
+                # This is the first window with samples in the coarse one (an
+                # earlier one would have opened it), so nothing changed the
+                # state between the coarse start and ours. (Not a query: this
+                # batch's rows are not inserted yet.)
+                carry = acc.carry
             else:
                 carry = coarse.cur_v
                 self._close(conn, accs, level + 1)

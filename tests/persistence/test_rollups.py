@@ -173,3 +173,21 @@ async def test_tiers_are_configurable(tmp_path: Path) -> None:
                 lambda c: c.execute("SELECT count(*) FROM rollup_5m").fetchone()[0]
             )
             assert five == 0
+
+
+async def test_one_batch_spanning_hours_carries_state_into_each_window(
+    history: HistoryStore,
+) -> None:
+    # Regression: the hourly window opened while folding must take the state
+    # carried in, even though this batch's rows are not in the table yet.
+    await history.store(
+        [Sample(point_id="p", ts_ms=BASE + t, value=2.0) for t in (0, 1, 3_900_000, 7_200_000)]
+    )
+    hourly = await history.query("p", BASE, BASE + 7_199_999, resolution=Resolution.HOUR)
+    assert [(b.count, b.mean) for b in hourly.buckets] == [(2, 2.0), (1, 2.0)]
+    stats = await history.weighted_stats("p", BASE, BASE + 7_200_000)
+    assert stats is not None
+    assert stats.duration_ms == 7_200_000
+    for tier in history.tiers:
+        pairs = await history.read(lambda conn, t=tier: rows_vs_raw(conn, t))
+        assert all(same_row(a, b) for a, b in pairs)
