@@ -12,13 +12,17 @@ deduplication), recorded through :class:`EventLogStore` in commands of
 ``--chunk`` events. Prints rows per second.
 
 Phase 2 (paging) runs in a *fresh process*, so its peak RSS is not the peak the
-insert phase left behind: it opens the store, notes ``ru_maxrss`` (the peak
-resident set so far), walks every event newest first with
+insert phase left behind: it opens the store, notes its peak resident set so
+far, walks every event newest first with
 :meth:`EventLogStore.iter_events` (a keyset cursor over ``(created_ms, id)``
 merging all tables), and prints rows per second and how far the peak RSS grew
-over the walk. The target is < 50 MB growth for 1,000,000 events: a page
-(``--page-size``, at most 1000) is all that is ever in memory. ``--tracemalloc``
-also prints the peak of Python allocations during the walk (slower).
+over the walk (``VmHWM``, see ``_peak_rss_mb``). The target is < 50 MB growth
+for 1,000,000 events: a page (``--page-size``, at most 1000) is all that is
+ever in memory. ``--tracemalloc`` also prints the peak of Python allocations
+during the walk (slower). ``--naive`` adds, in another fresh process, the
+contrast the design avoids: the same walk collected into one list (what "load
+every event at once" costs), and prints the ratio of the two growths. Keep it
+to ``--quick`` sizes: it needs memory in proportion to the events.
 
 Phase 3 (purge): every event is made to expire; the purge job deletes them in
 batches of ``--purge-batch`` while a writer records one event every 10 ms.
@@ -93,36 +97,54 @@ class _FixedClock:
         return self._now_ms
 
 
-def _maxrss_mb() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _peak_rss_mb() -> float:
+    """Peak resident set of this process image, in MB.
+
+    ``VmHWM`` from ``/proc/self/status`` where there is one: Linux carries
+    ``ru_maxrss`` across fork and exec, so a child started by the (large)
+    insert process would report the parent's peak and hide any growth. Falls
+    back to ``resource.getrusage`` elsewhere.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-async def page(path: Path, page_size: int, use_tracemalloc: bool) -> None:
+async def page(path: Path, page_size: int, use_tracemalloc: bool, naive: bool) -> None:
     async with EventLogStore(path).running() as store:
         # Warm up: one page, so lazily imported code and caches are in the baseline.
         await store.query(EventQuery(), limit=page_size)
-        baseline = _maxrss_mb()
+        baseline = _peak_rss_mb()
         if use_tracemalloc:
             tracemalloc.start()
         start = time.perf_counter()
         rows = 0
         checksum = 0
+        kept = []
         async for event in store.iter_events(EventQuery(), page_size=page_size):
             rows += 1
             checksum += event.data["seq"]
+            if naive:
+                kept.append(event)
         elapsed = time.perf_counter() - start
         traced_peak = tracemalloc.get_traced_memory()[1] / 2**20 if use_tracemalloc else None
-        peak = _maxrss_mb()
+        peak = _peak_rss_mb()
     expected = rows * (rows - 1) // 2
+    what = "naive (all kept in a list)" if naive else "paging"
     print(
-        f"paging: {rows:,} events in pages of {page_size} in {elapsed:.1f} s: "
+        f"{what}: {rows:,} events in pages of {page_size} in {elapsed:.1f} s: "
         f"{rows / elapsed:,.0f} rows/s (checksum {'ok' if checksum == expected else 'WRONG'})"
     )
     print(
-        f"paging: peak RSS {baseline:.1f} MB before, {peak:.1f} MB after: "
-        f"growth {peak - baseline:.1f} MB (target < 50 MB)"
+        f"{what}: peak RSS {baseline:.1f} MB before, {peak:.1f} MB after: "
+        f"growth {peak - baseline:.1f} MB" + ("" if naive else " (target < 50 MB)")
     )
+    print(f"growth_mb={peak - baseline:.3f}", file=sys.stderr)
     if traced_peak is not None:
         print(f"paging: tracemalloc peak of Python allocations {traced_peak:.1f} MB")
 
@@ -172,6 +194,16 @@ async def purge(path: Path, batch: int) -> None:
     )
 
 
+def _run_child(command: list[str]) -> float:
+    """Run a paging phase in a fresh process; its output passes through; returns MB grown."""
+    done = subprocess.run(command, check=True, stderr=subprocess.PIPE, text=True)
+    for line in done.stderr.splitlines():
+        if line.startswith("growth_mb="):
+            return float(line.partition("=")[2])
+        print(line, file=sys.stderr)
+    raise SystemExit("paging phase printed no growth figure")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -180,12 +212,13 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--purge-batch", type=int, default=1000)
     parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--naive", action="store_true", help="also measure load-all-at-once")
     parser.add_argument("--no-purge", action="store_true")
     parser.add_argument("--page-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.page_only is not None:
-        trio.run(page, args.page_only, args.page_size, args.tracemalloc)
+        trio.run(page, args.page_only, args.page_size, args.tracemalloc, args.naive)
         return
     n = 50_000 if args.quick else args.events
     with tempfile.TemporaryDirectory(prefix="opencrate-bench-events-") as tmp:
@@ -197,7 +230,10 @@ def main() -> None:
         command += ["--page-size", str(args.page_size)]
         if args.tracemalloc:
             command.append("--tracemalloc")
-        subprocess.run(command, check=True)
+        paged = _run_child(command)
+        if args.naive:
+            naive = _run_child([*command, "--naive"])
+            print(f"naive/paging peak RSS growth: {naive / max(paged, 0.1):.0f}x")
         if not args.no_purge:
             trio.run(purge, path, args.purge_batch)
 
