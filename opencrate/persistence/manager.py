@@ -29,7 +29,9 @@ counted in :meth:`PersistenceManager.statistics`, and the runner carries on;
 services that can survive an outage (PostgreSQL's spool) do not fail here.
 
 Cancellation: cancelling :meth:`PersistenceManager.run` stops every runner;
-a ``store`` already handed to a service completes or rolls back whole.
+each first stores what is still queued in its subscription (shielded, at most
+``drain_timeout_s``), so a clean shutdown keeps the last readings. A ``store``
+already handed to a service completes or rolls back whole.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from opencrate.runtime.events import (
     Lagged,
     ValueChanged,
 )
+from opencrate.runtime.fanout import Subscription
 from opencrate.runtime.watch import Watch
 from opencrate.stores.points import PointStore
 
@@ -160,10 +163,19 @@ class _ServiceRunner:
                     self.last_values.pop(event.entity_id, None)
 
     async def store(self, samples: list[Sample]) -> None:
+        """Hand a decided batch to the service; failures are counted, never raised.
+
+        Shielded (for at most ``drain_timeout_s``): once filters recorded a batch
+        as stored, a shutdown must not drop it half-way.
+        """
         if not samples:
             return
         try:
-            await self.service.store(samples)
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + self.manager.drain_timeout_s
+                await self.service.store(samples)
+            if scope.cancelled_caught:
+                raise TimeoutError(f"store took longer than {self.manager.drain_timeout_s} s")
         except Exception as exc:  # a failing service must not stop the others
             self.counters.errors += 1
             self.counters.last_error = f"{type(exc).__name__}: {exc}"
@@ -192,15 +204,32 @@ class _ServiceRunner:
                 for pid, st in manager.points.snapshot().items()
                 if st.value is not None
             }
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._follow_config)
-                nursery.start_soon(self._cron_loop)
-                task_status.started()
-                while True:
-                    batch = await sub.receive_batch(manager.batch_max)
-                    out: dict[tuple[str, int], Sample] = {}
-                    self.decide(batch, out)
-                    await self.store(list(out.values()))
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._follow_config)
+                    nursery.start_soon(self._cron_loop)
+                    task_status.started()
+                    while True:
+                        batch = await sub.receive_batch(manager.batch_max)
+                        out: dict[tuple[str, int], Sample] = {}
+                        self.decide(batch, out)
+                        await self.store(list(out.values()))
+            finally:
+                # Shutdown cancels us after the bridges (level 40) stopped: store what
+                # is still queued, so the last readings before a clean stop are kept.
+                with trio.CancelScope(shield=True):
+                    await self._drain(sub)
+
+    async def _drain(self, sub: Subscription[Event]) -> None:
+        batch: list[Event | Lagged] = []
+        try:
+            while True:
+                batch.append(sub.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            pass
+        out: dict[tuple[str, int], Sample] = {}
+        self.decide(batch, out)
+        await self.store(list(out.values()))
 
     async def _follow_config(self) -> None:
         while True:
@@ -288,6 +317,7 @@ class PersistenceManager:
         clock: Clock,
         capacity: int = 16_384,
         batch_max: int = 4096,
+        drain_timeout_s: float = 5.0,
     ) -> None:
         self.bus = bus
         self.points = points
@@ -297,6 +327,7 @@ class PersistenceManager:
         self.clock = clock
         self.capacity = capacity
         self.batch_max = batch_max
+        self.drain_timeout_s = drain_timeout_s
         self._runners = {sid: _ServiceRunner(self, svc) for sid, svc in self.services.items()}
 
     async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:

@@ -236,3 +236,13 @@ async def test_a_failing_service_does_not_stop_the_others(
         stats = {r.service_id: r for r in manager.statistics().runners}
         assert stats["sqlite"].errors >= 1
         assert "StoreClosed" in (stats["sqlite"].last_error or "")
+
+
+async def test_cancelling_stores_what_is_still_queued(bus: EventBus, clock: TrioClock) -> None:
+    mem = MemoryService()
+    cfg = config(memory="Items { * : strategy = everyUpdate }")
+    async with running(bus, clock, [mem], cfg) as (_, points, _):
+        for ts in range(10):  # queued, not yet seen by the runner ...
+            points.set("1/a", float(ts), ts_ms=ts)
+        # ... when the context cancels the manager
+    assert len(await mem.samples("1/a", 0, 100)) == 10
