@@ -233,7 +233,17 @@ class PostgresService:
     # -- worker thread -------------------------------------------------------------
     def _connect(self) -> None:
         try:
-            conn = psycopg.connect(self.dsn, connect_timeout=self.connect_timeout_s)
+            conn = psycopg.connect(
+                self.dsn,
+                connect_timeout=self.connect_timeout_s,
+                # A server that vanishes without closing the socket (a cut network)
+                # must not hang a store for the kernel's default minutes.
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
+                tcp_user_timeout=15_000,
+            )
             q.ensure_schema(conn, self.names)
         except psycopg.Error as exc:
             self.last_error = f"connect: {exc}".strip()
