@@ -61,6 +61,7 @@ async def health() -> dict[str, Any]:
 
 @blueprint.get("/persistence/<service>")
 async def get_config(service: str) -> dict[str, Any]:
+    """A service's configuration as JSON (the TOML model), with its source; 404 if unknown."""
     cfg = services().persistence.config.value
     found = cfg.get(service)
     if found is None:
