@@ -21,7 +21,9 @@ Whether an alarm is active is asked of the
 :class:`~opencrate.stores.alarms.AlarmStore` each time, so an alarm cleared by
 the stale check or by an operator is raised again when the value is still
 beyond the limit. Non-numeric values are ignored. Rules are reloaded for a
-node when it is created, updated or deleted (``Entity*`` events).
+node when it is created, updated or deleted (``Entity*`` events). After a
+``Lagged`` marker (value changes were lost) every rule is reloaded and checked
+against the PointStore's current values.
 
 A rule in a node property that does not parse is logged and skipped (the node
 itself is valid); a bad ``[alarms.limits]`` entry is a ConfigError at start.
@@ -109,10 +111,7 @@ class LimitAlarms:
             capacity=self._capacity,
         ) as sub:
             self.reload_rules()
-            for node_id in list(self._rules):
-                state = self._points.get(node_id)
-                if state is not None and state.value is not None:
-                    await self.evaluate(node_id, state.value)
+            await self.evaluate_current()
             task_status.started()
             while True:
                 batch: list[Event | Lagged] = []
@@ -125,7 +124,10 @@ class LimitAlarms:
         """Apply one drained batch of events, in order."""
         for item in batch:
             if isinstance(item, Lagged):
-                log.warning("limit alarms missed %d events", item.count)
+                # Lost value changes: the PointStore has every point's latest value.
+                log.warning("limit alarms missed %d events; re-checking every rule", item.count)
+                self.reload_rules()
+                await self.evaluate_current()
                 continue
             if isinstance(item, ValueChanged):
                 if item.node_id in self._rules:
@@ -140,6 +142,13 @@ class LimitAlarms:
             self._reload_rule(node.id)
         for node_id in self._configured:
             self._reload_rule(node_id)
+
+    async def evaluate_current(self) -> None:
+        """Evaluate every rule on its point's current value in the PointStore."""
+        for node_id in list(self._rules):
+            state = self._points.get(node_id)
+            if state is not None and state.value is not None:
+                await self.evaluate(node_id, state.value)
 
     def rule(self, node_id: str) -> LimitRule | None:
         return self._rules.get(node_id)
