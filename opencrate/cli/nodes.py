@@ -113,10 +113,24 @@ def _show_fields(node: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def load_import_file(text: str, name: str) -> list[Any]:
-    """The nodes in an import file: a JSON list of nodes, or ``{"nodes": [...]}``.
+    """The nodes in an import file, as the API's JSON objects.
 
-    Raises InvalidInput naming the file and what is wrong with it.
+    A ``.toml`` file is a scenario (``docs/reference/scenario.md``): its
+    sites, spaces, equipment and points become nodes exactly as ``opencrate
+    serve --scenario`` would make them (auto-tags and refs included). Any
+    other file is JSON: a list of nodes, or ``{"nodes": [...]}``. Raises
+    InvalidInput (ConfigError for a scenario) naming the file and what is
+    wrong with it.
     """
+    if name.endswith(".toml"):
+        from opencrate.scenario.build import build_nodes
+        from opencrate.scenario.parse import parse_scenario
+
+        runtime = ("value", "status")  # not part of a node's definition
+        return [
+            {k: v for k, v in node.to_dict().items() if k not in runtime}
+            for node in build_nodes(parse_scenario(text, source=name))
+        ]
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -137,13 +151,15 @@ def load_import_file(text: str, name: str) -> list[Any]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_context
 async def import_(ctx: click.Context, url: str | None, file: Path) -> None:
-    """Create the nodes in FILE (JSON), all of them or none.
+    """Create the nodes in FILE (JSON, or a scenario's .toml), all of them or none.
 
-    FILE holds a list of nodes in the API's JSON form (``id``, ``node_type``,
-    ``dis``, optional ``parent_id``, ``tags``, ``refs``, ``properties``,
-    ``capabilities``, ``protocol_binding``, ``unit``, ``kind``), or an object
-    ``{"nodes": [...]}``. Parents may come after their children. If any node
-    is refused, nothing is created and the error names it.
+    A JSON FILE holds a list of nodes in the API's JSON form (``id``,
+    ``node_type``, ``dis``, optional ``parent_id``, ``tags``, ``refs``,
+    ``properties``, ``capabilities``, ``protocol_binding``, ``unit``,
+    ``kind``), or an object ``{"nodes": [...]}``; parents may come after their
+    children. A ``.toml`` FILE is a scenario: its building's nodes are
+    imported (its simulated signals are not). If any node is refused, nothing
+    is created and the error names it.
     """
     with cli_errors():
         text = await trio.Path(file).read_text(encoding="utf-8")

@@ -135,3 +135,26 @@ async def test_a_server_that_is_not_opencrate_is_named_as_such(nursery: trio.Nur
     nursery.cancel_scope.cancel()
     assert code == 1
     assert "does not look like an OpenCrate server" in output
+
+
+async def test_import_of_a_scenario_file_creates_its_building(
+    live_services: Services, api_url: str, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(
+        '[scenario]\nname = "Tiny"\n\n'
+        '[[site]]\nid = "tiny"\ndis = "Tiny Site"\n\n'
+        '[[equip]]\nid = "7001"\ndis = "AHU-7"\nparent = "tiny"\n\n'
+        '[[equip.point]]\nid = "sat"\ndis = "Supply Air Temp"\nunit = "°C"\n'
+    )
+    code, output = await _run("nodes", "import", str(scenario), "--url", api_url)
+    assert code == 0, output
+    assert output.strip() == f"imported 3 nodes from {scenario}"
+    point = live_services.nodes.get("7001/sat")
+    assert point.parent_id == "7001"
+    assert {"air", "temp", "sensor"} <= point.tags  # the scenario's auto-tags came along
+
+    scenario.write_text('[scenario]\nname = "Broken"\n\n[[site]]\nid = "x"\n')
+    code, output = await _run("nodes", "import", str(scenario), "--url", api_url)
+    assert code == 1
+    assert str(scenario) in output
