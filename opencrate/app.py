@@ -95,6 +95,7 @@ class Services:
             self.events,
             self.alarms,
             self.properties,
+            *self.persistence.stores(),
         ]
 
     def levels(self) -> list[Level]:

@@ -5,9 +5,8 @@ file it names), overlays the configurations saved through the API, and makes
 one service instance per configured service:
 
 * ``sqlite``: a :class:`~opencrate.persistence.sqlite_history.HistoryStore`
-  in ``<data>/history.db`` (``history-<name>.db`` for other names), run by
-  :meth:`Persistence.run` (``HistoryStore.statistics()`` is not a
-  ``StoreStatistics``, which the level-10 store list's routes expect);
+  in ``<data>/history.db`` (``history-<name>.db`` for other names); a store
+  actor, so it opens with the stores at level 10 (:meth:`Persistence.stores`);
 * ``postgresql``: a :class:`~opencrate.persistence.postgresql.PostgresService`
   with its spool in ``<data>/pg-spool-<name>.db``;
 * ``memory``: a :class:`~opencrate.persistence.memory.MemoryService`.
@@ -29,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +63,6 @@ log = logging.getLogger(__name__)
 
 #: The configuration used when the settings have no ``[persistence]`` section.
 DEFAULT_PERSIST = "Items { * : strategy = everyChange, restoreOnStartup }"
-
-
-async def _shielded(
-    run: Callable[..., Awaitable[None]], *, task_status: trio.TaskStatus[None]
-) -> None:
-    # A store actor ends when its channel is closed (aclose), not when cancelled,
-    # so it can drain what is queued.
-    with trio.CancelScope(shield=True):
-        await run(task_status=task_status)
 
 
 def load_persistence_config(section: Any, managed_dir: Path | None = None) -> PersistenceConfig:
@@ -189,34 +178,28 @@ class Persistence:
         ]
         return found or None
 
-    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
-        """Level 30: open the services, restore, subscribe the manager; then report started.
+    def stores(self) -> list[HistoryStore]:
+        """The SQLite history stores: store actors for level 10 (opened first, drained last)."""
+        return list(self.history)
 
-        At shutdown the manager stops first, then every SQLite history store
-        drains its queued writes and commits (its actor runs shielded until
-        :meth:`~opencrate.runtime.actor.StoreActor.aclose` ends it), so no
-        sample the manager handed over is lost.
+    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+        """Level 30: start PostgreSQL services, restore, subscribe the manager; then started.
+
+        The SQLite history stores run at level 10 with the other stores
+        (:meth:`stores`), so they are open before this and drain last.
         """
-        async with trio.open_nursery() as stores:
-            for history in self.history:
-                await stores.start(_shielded, history.run)
-            try:
-                async with trio.open_nursery() as nursery:
-                    for pg in self.postgres:
-                        await nursery.start(pg.run)
-                    self.last_restore = await restore_on_startup(
-                        config=self.config.value,
-                        services=self.services,
-                        points=self.points,
-                        hierarchy=self.manager.hierarchy,
-                        known_points=self.known_points(),
-                    )
-                    await nursery.start(self.manager.run)
-                    task_status.started()
-            finally:
-                with trio.CancelScope(shield=True):
-                    for history in self.history:
-                        await history.aclose()
+        async with trio.open_nursery() as nursery:
+            for pg in self.postgres:
+                await nursery.start(pg.run)
+            self.last_restore = await restore_on_startup(
+                config=self.config.value,
+                services=self.services,
+                points=self.points,
+                hierarchy=self.manager.hierarchy,
+                known_points=self.known_points(),
+            )
+            await nursery.start(self.manager.run)
+            task_status.started()
 
     def service(self, name: str | None) -> tuple[str, PersistenceService]:
         """The named service, or the default one; NotFound / InvalidInput otherwise."""
