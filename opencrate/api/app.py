@@ -56,7 +56,7 @@ def route_blueprints() -> list[Blueprint]:
 def create_app(services: Services) -> QuartTrio:
     app = QuartTrio("opencrate")
     app.extensions[EXTENSION_KEY] = services
-    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep our field order
     register_error_handlers(app)
     for blueprint in route_blueprints():
         # Under /api unless the blueprint declares its own prefix (the operator page: "").
