@@ -170,7 +170,7 @@ class Selector:
             target, kind = body[:-1], SelectorKind.SUBTREE
         else:
             target, kind = body, SelectorKind.POINT
-        if not target or "*" in target or any(c.isspace() for c in target):
+        if not target or "*" in target or target != target.strip():
             raise InvalidInput(f"selector {text!r} is not '*', 'id', 'node*', '!id' or '!node*'")
         return cls(kind=kind, target=target, exclude=exclude)
 

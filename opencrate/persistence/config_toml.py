@@ -91,6 +91,7 @@ OPTIONS: dict[str, dict[str, tuple[type, Any]]] = {
 _MODEL_KEYS = frozenset({"kind", "persist", "strategies", "filters", "items", "aliases"})
 _FILTER_KINDS = ("threshold", "time", "equal", "not_equal", "inside", "outside")
 _ITEM_KEYS = frozenset({"points", "strategies", "filters", "alias"})
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 PathKey = tuple[str | int, ...]
 Locate = Callable[[PathKey, str | None], int | None]
@@ -271,6 +272,7 @@ class _Reader:
         where = (*path, "strategies")
         out = []
         for name, expression in self.table(where, value).items():
+            self.identifier(where, name, "a strategy")
             if not isinstance(expression, str):
                 self.fail(where, name, "a cron strategy is a cron expression in quotes")
             try:
@@ -279,7 +281,13 @@ class _Reader:
                 self.fail(where, expression, exc.message)
         return tuple(out)
 
+    def identifier(self, path: PathKey, name: str, what: str) -> None:
+        # The same names .persist allows, so every configuration can be written in both.
+        if not _IDENTIFIER.fullmatch(name):
+            self.fail(path, name, f"{what} name must be an identifier ([A-Za-z_][A-Za-z0-9_]*)")
+
     def filter(self, path: PathKey, name: str, spec: object) -> Filter:
+        self.identifier(path, name, "a filter")
         spec = self.table((*path, name), spec)
         kinds = [k for k in _FILTER_KINDS if k in spec]
         extra = sorted(set(spec) - set(_FILTER_KINDS) - {"unit"})

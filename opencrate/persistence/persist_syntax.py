@@ -60,6 +60,7 @@ from opencrate.persistence.config import (
 __all__ = ["parse_persist"]
 
 _TIME_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @frozen
@@ -154,6 +155,10 @@ class _Parser:
             self.fail(f"expected {what}")
         return self.take()
 
+    def identifier(self, token: _Token, what: str) -> None:
+        if not _IDENTIFIER.fullmatch(token.text):
+            self.fail(f"{what} name must be an identifier ([A-Za-z_][A-Za-z0-9_]*)", token)
+
     def number(self, what: str) -> float:
         token = self.tok
         if token.kind != "number":
@@ -207,6 +212,7 @@ class _Parser:
                 self.fail("is a built-in strategy and cannot be redefined", name)
             if any(s.name == name.text for s in self.strategies):
                 self.fail("strategy is defined twice", name)
+            self.identifier(name, "a strategy")
             try:
                 self.strategies.append(CronStrategy(name=name.text, expression=expr.text))
             except InvalidInput as exc:
@@ -218,6 +224,7 @@ class _Parser:
             self.expect(":", f"after filter name {name.text!r}")
             if any(f.name == name.text for f in self.filters):
                 self.fail("filter is defined twice", name)
+            self.identifier(name, "a filter")
             self.filters.append(self.filter_details(name.text))
 
     def filter_details(self, name: str) -> Filter:

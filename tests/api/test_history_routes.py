@@ -139,6 +139,9 @@ async def test_persistence_config_get_put_and_hot_alias(
     )
     assert put["aliases"] == {"1001/sat": "supply"}
     assert put["source"] == "api"
+    text = await (await client.get("/api/persistence/sqlite?format=persist")).get_data(as_text=True)
+    assert 'Aliases {\n    1001/sat -> "supply"\n}' in text
+    await _error(await client.get("/api/persistence/sqlite?format=yaml"), 400, "format")
     assert (services.settings.data_dir / "persistence" / "sqlite.json").is_file()
     # The alias is applied by the routes: stored as "supply", read back as 1001/sat.
     await _ok(await client.put("/api/history/1001/sat", json={"value": 9.0, "time": START}))

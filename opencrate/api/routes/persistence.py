@@ -2,7 +2,7 @@
 
 ``GET /api/persistence``            every service: kind, source, default
 ``GET /api/persistence/health``     per service: stored, lag, errors, PostgreSQL spool; restore
-``GET /api/persistence/{service}``  the service's configuration (the TOML model as JSON)
+``GET /api/persistence/{service}``  the service's configuration (JSON, or ``?format=persist``)
 ``PUT /api/persistence/{service}``  replace it: JSON (the TOML model) or ``.persist`` text
 
 A replaced configuration is validated first (a 400 names the line and token
@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint, Response, request
 
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import services
 from opencrate.errors import InvalidInput, NotFound
 from opencrate.persistence.config import ServiceConfig, service_to_dict
 from opencrate.persistence.config_toml import service_from_mapping
+from opencrate.persistence.persist_render import render_persist
 from opencrate.persistence.persist_syntax import parse_persist
 
 __all__ = ["blueprint"]
@@ -60,12 +61,20 @@ async def health() -> dict[str, Any]:
 
 
 @blueprint.get("/persistence/<service>")
-async def get_config(service: str) -> dict[str, Any]:
-    """A service's configuration as JSON (the TOML model), with its source; 404 if unknown."""
+async def get_config(service: str) -> dict[str, Any] | Response:
+    """A service's configuration as JSON (the TOML model), with its source; 404 if unknown.
+
+    ``?format=persist`` returns it as ``.persist`` text instead (``text/plain``).
+    """
     cfg = services().persistence.config.value
     found = cfg.get(service)
     if found is None:
         raise NotFound(f"no persistence service {service!r}", service=service)
+    fmt = request.args.get("format", "json")
+    if fmt == "persist":
+        return Response(render_persist(found), mimetype="text/plain")
+    if fmt != "json":
+        raise InvalidInput("query parameter 'format' must be json or persist", field="format")
     return _config_json(found, cfg.default_service())
 
 
