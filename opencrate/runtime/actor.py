@@ -151,6 +151,8 @@ class StoreActor:
         """Open (quarantining a corrupt file), migrate, then serve commands until closed."""
         if self._closed:
             raise StoreClosed(f"store {self.name} is closed", store=self.name)
+        if self._running or self._conn is not None:
+            raise StoreError(f"store {self.name} is already running", store=self.name)
         await trio.to_thread.run_sync(self._open, limiter=self._write_limiter)
         self._running = True
         task_status.started()

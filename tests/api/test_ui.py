@@ -164,15 +164,13 @@ async def test_the_routes_answer_what_the_page_sends_with_what_it_reads(
     assert alarms.status_code == 200
     assert (await alarms.get_json())["items"] == []
 
-    (history,) = services.persistence.history
-    async with history.running():
-        now = services.clock.now_ms()
-        put = await client.put(f"/api/history/{point['id']}", json={"value": 21.5, "time": now})
-        assert put.status_code == 200, await put.get_data(as_text=True)
-        query = f"start={now - 3_600_000}&end={now + 1}&resolution=auto&limit=10000"
-        response = await client.get(f"/api/history/{point['id']}?{query}")
-        assert response.status_code == 200, await response.get_data(as_text=True)
-        body = await response.get_json()
+    now = services.clock.now_ms()
+    put = await client.put(f"/api/history/{point['id']}", json={"value": 21.5, "time": now})
+    assert put.status_code == 200, await put.get_data(as_text=True)
+    query = f"start={now - 3_600_000}&end={now + 1}&resolution=auto&limit=10000"
+    response = await client.get(f"/api/history/{point['id']}?{query}")
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    body = await response.get_json()
     assert body["resolution"] == "raw"
     assert body["next_cursor"] is None
     assert [(s["ts_ms"], s["value"]) for s in body["samples"]] == [(now, 21.5)]

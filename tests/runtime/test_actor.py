@@ -174,3 +174,11 @@ async def test_orderly_close_leaves_no_wal_files_behind(tmp_path: Path) -> None:
         await store.add("x")
         assert await store.names() == ["x"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
+
+
+async def test_running_a_store_twice_is_refused(tmp_path: Path) -> None:
+    async with Counter(tmp_path / "c.db").running() as store:
+        with pytest.raises(StoreError, match="already running"):
+            await store.run()
+        await store.add("still fine")
+        assert await store.names() == ["still fine"]
