@@ -10,6 +10,7 @@ from quart.typing import TestClientProtocol as Client
 from opencrate.app import Services
 from opencrate.clock import TrioClock
 from opencrate.persistence.sqlite_history import HistoryStore
+from tests.api.conftest import build_tree
 
 START = 1_700_000_000_000  # the clock fixture's start
 
@@ -180,3 +181,17 @@ async def test_persistence_config_get_put_and_hot_alias(
     health = await _ok(await client.get("/api/persistence/health"))
     assert health["services"]["sqlite"]["kind"] == "sqlite"
     assert health["config_version"] == 2
+
+
+async def test_values_take_the_points_kind(
+    services: Services, history: HistoryStore, client: Client
+) -> None:
+    await build_tree(services)
+    await _ok(await client.put("/api/history/1001/sat", json={"value": "21.5", "time": START}))
+    await _ok(await client.put("/api/history/1001/fan", json={"value": 1, "time": START}))
+    await _error(
+        await client.put("/api/history/1001/sat", json={"value": "warm", "time": START + 1}), 400
+    )
+    (sat,) = await history.samples("1001/sat", 0, 2 * START)
+    (fan,) = await history.samples("1001/fan", 0, 2 * START)
+    assert (sat.value, fan.value) == (21.5, True)

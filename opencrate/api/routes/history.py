@@ -105,9 +105,9 @@ def sample_json(sample: Sample, point_id: str | None = None) -> dict[str, Any]:
 
 
 def _value(raw: object, point_id: str, what: str = "value") -> PointValue:
+    """``raw`` as a value of the point's kind when the node model knows it, else as given."""
     node = services().nodes.get_or_none(point_id)
-    kind = getattr(node, "kind", None) if node is not None else None
-    return coerce_value(raw, kind, what=what)
+    return coerce_value(raw, None if node is None else node.kind, what=what)
 
 
 @blueprint.get("/history/<path:point_id>")
