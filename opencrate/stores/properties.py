@@ -237,7 +237,7 @@ class PropertyStore(StoreActor):
         if not self._closing:
             self._closing = True
             self._stop_flusher.set()
-            if not self._closed:
+            if self._running:
                 with trio.CancelScope(shield=True):
                     await self.flush()
         await super().aclose()
@@ -384,8 +384,8 @@ class PropertyStore(StoreActor):
 
     # -- helpers -----------------------------------------------------------------
     def _check_open(self) -> None:
-        if self._closing or self._closed:
-            raise StoreClosed(f"store {self.name} is closed", store=self.name)
+        if self._closing or self._closed or not self._running:
+            raise StoreClosed(f"store {self.name} is not running", store=self.name)
 
     async def _flush_loop(self) -> None:
         while not self._stop_flusher.is_set():

@@ -189,3 +189,10 @@ async def test_values_round_trip_through_sqlite(value: Any, blob: bytes) -> None
         async with PropertyStore(path, blob_threshold=1024, chunk_size=256).running() as store:
             assert store.get(CTX, "value") == value
             assert b"".join([c async for c in store.iter_blob(CTX, "bytes")]) == blob
+
+
+async def test_put_before_the_store_runs_is_refused(tmp_path: Path) -> None:
+    store = PropertyStore(tmp_path / "p.db")
+    with pytest.raises(StoreClosed, match="not running"):
+        await store.put(CTX, "x", 1)
+    await store.aclose()  # nothing to flush, nothing hangs
