@@ -19,6 +19,7 @@ from attrs import define, field
 from opencrate.clock import Clock, SystemClock
 from opencrate.config import Settings
 from opencrate.engines.alarm_flags import AlarmFlags
+from opencrate.engines.node_cleanup import NodeCleanup
 from opencrate.persistence.setup import Persistence
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
@@ -116,6 +117,7 @@ class Services:
                 name="engines",
                 services=[
                     Service(name="override-expiry", run=self.overrides.run_expiry),
+                    Service(name="node-cleanup", run=self._node_cleanup().run),
                     event_purger,
                     *self._alarm_services(),
                 ],
@@ -135,6 +137,10 @@ class Services:
         if self.settings.scenario is not None:
             report = await load_scenario_into(self.settings.scenario, self.nodes)
             log.info("scenario %s: %s", self.settings.scenario, report)
+
+    # -- level 50: runtime state of deleted nodes --------------------------------------
+    def _node_cleanup(self) -> NodeCleanup:
+        return NodeCleanup(self.bus, points=self.points, overrides=self.overrides)
 
     # -- levels 30 and 50: the event log's subscriber and purge job ------------------
     def _event_log_services(self) -> tuple[Service, Service]:
