@@ -177,37 +177,44 @@ class PostgresService:
         self._partitions: set[str] = set()
         self._lost = trio.Event()
         self._closed = False
+        self._running = False
         self._stopped = trio.Event()
         self._stored = self._replayed = self._reconnects = 0
         self.last_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Open the spool, try the server once, then serve commands until closed.
+        """Open the spool, try the server once, then serve commands until :meth:`aclose`.
 
         Starting does not need the server: stores spool until it is back.
+        Cancelled, it closes its connections but not its command channel, so
+        it can be run again (a supervisor restart); queued commands wait for it.
         """
         if self._closed:
             raise StoreClosed(f"{self.name} is closed")
-        self._spool = await trio.to_thread.run_sync(_Spool, self.spool_path, self.spool_max)
-        await trio.to_thread.run_sync(self._connect, limiter=self._limiter)
-        if self._pg is None or self._spool.count:
-            self._lost.set()
+        self._stopped = trio.Event()
+        self._running = True
         try:
+            self._spool = await trio.to_thread.run_sync(_Spool, self.spool_path, self.spool_max)
+            await trio.to_thread.run_sync(self._connect, limiter=self._limiter)
+            if self._pg is None or self._spool.count:
+                self._lost.set()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._reconnect_loop)
                 task_status.started()
                 async for fn, slot, done in self._receive:
-                    result = await trio.to_thread.run_sync(
-                        outcome.capture, fn, limiter=self._limiter
-                    )
+                    # A command taken off the channel always gets its reply.
+                    with trio.CancelScope(shield=True):
+                        result = await trio.to_thread.run_sync(
+                            outcome.capture, fn, limiter=self._limiter
+                        )
                     slot.append(result)
                     done.set()
                 nursery.cancel_scope.cancel()
         finally:
-            self._closed = True
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(self._close_connections, limiter=self._limiter)
+            self._running = False
             self._stopped.set()
 
     async def aclose(self) -> None:
@@ -215,7 +222,7 @@ class PostgresService:
         if not self._closed:
             self._closed = True
             await self._send.aclose()
-        if self._spool is not None:
+        if self._running:
             await self._stopped.wait()
 
     async def _call(self, fn: Callable[[], T]) -> T:

@@ -236,3 +236,19 @@ async def test_spool_is_bounded_and_survives_a_restart(schema: str, tmp_path: Pa
     async with service(DSN, schema, tmp_path) as pg:
         await wait_for(lambda: pg.statistics().spooled == 0)
         assert [x.ts_ms for x in await pg.samples("p", 0, 10)] == [2, 3, 4]
+
+
+async def test_a_cancelled_service_can_run_again(schema: str, tmp_path: Path) -> None:
+    pg = PostgresService(dsn=DSN, schema=schema, spool_path=tmp_path / "spool.db")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pg.run)
+        await pg.store([s(1, 1.0)])
+        nursery.cancel_scope.cancel()  # as a supervisor restart does
+    assert not pg.statistics().connected
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pg.run)
+        await pg.store([s(2, 2.0)])
+        assert [x.value for x in await pg.samples("p", 0, 10)] == [1.0, 2.0]
+        await pg.aclose()
+    with pytest.raises(StoreError):  # closed for good after aclose
+        await pg.store([s(3, 3.0)])
