@@ -104,6 +104,8 @@ class _Counters:
 
 
 class _ServiceRunner:
+    """One service's subscriber: its plans per point, filter memory, cron timer and counters."""
+
     def __init__(self, manager: PersistenceManager, service: PersistenceService) -> None:
         self.manager = manager
         self.service = service
