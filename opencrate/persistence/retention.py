@@ -126,6 +126,39 @@ class RetentionPolicy:
     rules: Sequence[RetentionRule] = ()
     batch_rows: int = 2000
 
+    @classmethod
+    def from_config(
+        cls,
+        entries: Sequence[Mapping[str, Any]],
+        *,
+        batch_rows: int = 2000,
+        file: str | None = None,
+    ) -> RetentionPolicy:
+        """Rules from a list of tables, in order (see :meth:`RetentionRule.from_mapping`)::
+
+            [[services.sqlite.retention]]
+            points = "1001/*"
+            raw = "30d"
+            5m = "400d"
+            1h = "forever"
+
+        Raises :class:`ConfigError` naming the entry and key.
+        """
+        if isinstance(entries, Mapping) or not isinstance(entries, Sequence):
+            raise ConfigError("retention must be a list of tables", file=file, key="retention")
+        rules = []
+        for n, entry in enumerate(entries):
+            if not isinstance(entry, Mapping):
+                raise ConfigError(
+                    f"retention entry {n + 1} is not a table", file=file, key="retention"
+                )
+            rules.append(RetentionRule.from_mapping(entry, file=file))
+        if batch_rows < 1:
+            raise ConfigError(
+                f"batch_rows must be at least 1, got {batch_rows}", file=file, key="retention"
+            )
+        return cls(rules=tuple(rules), batch_rows=batch_rows)
+
     def rule_for(self, point_id: str) -> RetentionRule | None:
         for rule in self.rules:
             if rule.matches(point_id):

@@ -143,6 +143,21 @@ def test_rules_from_config_name_the_bad_key() -> None:
         RetentionRule(selector="*", raw_ms=-5)
 
 
+def test_policy_from_config_keeps_rule_order() -> None:
+    policy = RetentionPolicy.from_config(
+        [{"points": "1001/rat", "raw": "forever"}, {"points": "1001/*", "raw": "7d"}]
+    )
+    assert policy.rule_for("1001/rat") == policy.rules[0]
+    rule = policy.rule_for("1001/sat")
+    assert rule is not None
+    assert rule.raw_ms == 7 * DAY_MS
+    assert policy.rule_for("2002/sat") is None
+    with pytest.raises(ConfigError, match="list of tables"):
+        RetentionPolicy.from_config({"points": "*"})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="entry 2 is not a table"):
+        RetentionPolicy.from_config([{"points": "*"}, "7d"])  # type: ignore[list-item]
+
+
 async def test_run_retention_purges_periodically(
     history: HistoryStore, autojump_clock: trio.abc.Clock
 ) -> None:
