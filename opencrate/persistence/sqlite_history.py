@@ -14,7 +14,10 @@ updates it in place.
 
 Caches (owned by the writer thread, read by the reader): point id -> key and
 kind, and each point's newest timestamp, which tells in-order samples (the
-O(1) rollup path) from out-of-order ones (windows recomputed from raw).
+O(1) rollup path) from out-of-order ones (windows recomputed from raw). When a
+write transaction fails, the next command first reloads the caches and reopens
+the rollup windows from what is committed, so a rolled-back batch leaves no
+trace in memory either.
 
 Implements :class:`~opencrate.persistence.service.PersistenceService`; see
 that module for the contract every method follows. Rollups:
@@ -215,7 +218,10 @@ class HistoryStore(StoreActor):
         if samples:
             try:
                 await self.write(lambda conn: self._store(conn, samples))
-            except BaseException:
+            except Exception:
+                # The transaction did not commit (the command itself, or the
+                # COMMIT of its group): our caches may be ahead of the file.
+                # (A cancelled caller's command still runs; that is no failure.)
                 self._resync_needed = True
                 raise
 
@@ -316,8 +322,8 @@ class HistoryStore(StoreActor):
 
         try:
             return await self.write(fn)
-        except BaseException:
-            self._resync_needed = True
+        except Exception:
+            self._resync_needed = True  # as in store()
             raise
 
     # -- retention (driven by opencrate.persistence.retention) ----------------------
@@ -341,8 +347,8 @@ class HistoryStore(StoreActor):
 
         try:
             return await self.write(fn)
-        except BaseException:
-            self._resync_needed = True
+        except Exception:
+            self._resync_needed = True  # as in store()
             raise
 
     async def purge_rollup_batch(
