@@ -337,3 +337,37 @@ async def test_variance_of_a_large_nearly_steady_value_keeps_its_digits(
     assert want is not None
     got = await ext.variance_between("kwh", BASE, BASE + 599 * 60_000)
     assert got == pytest.approx(want[3], rel=1e-6)
+
+
+_ONE = [(BASE + 60_000, 5.0)]
+_TWO = [(BASE, 1.0), (BASE + 600_000, 3.0)]
+EDGE_CASES = [
+    pytest.param([], BASE, BASE + 600_000, id="empty-history"),
+    pytest.param(_ONE, BASE, BASE + 30_000, id="one-sample-after-window"),
+    pytest.param(_ONE, BASE, BASE + 60_000, id="one-sample-on-end"),
+    pytest.param(_ONE, BASE + 60_000, BASE + 600_000, id="one-sample-on-begin"),
+    pytest.param(_ONE, BASE + 60_000, BASE + 60_000, id="one-sample-zero-width"),
+    pytest.param(_ONE, BASE + 120_000, BASE + 600_000, id="one-sample-before-window"),
+    pytest.param(_TWO, BASE, BASE + 600_000, id="samples-on-both-ends"),
+    pytest.param(_TWO, BASE + 1, BASE + 599_999, id="empty-window-between-samples"),
+]
+
+
+@pytest.mark.parametrize(("series", "begin", "end"), EDGE_CASES)
+async def test_edge_windows_match_reference(
+    history: HistoryStore, series: ref.Series, begin: int, end: int
+) -> None:
+    point = await store_series(history, series, random.Random(0), shuffle=False)
+    stats = await history.window_stats(point, begin, end)
+    assert (stats.count, stats.sum, stats.changes) == (
+        ref.count(series, begin, end),
+        ref.total(series, begin, end),
+        ref.changes(series, begin, end),
+    )
+    assert await history.median(point, begin, end) == ref.median(series, begin, end)
+    for riemann in RiemannType:
+        got = await history.weighted_stats(point, begin, end, riemann)
+        want = ref.weighted(series, begin, end, riemann)
+        assert (None if got is None else (got.duration_ms, got.integral, got.mean)) == (
+            None if want is None else want[:3]
+        )
