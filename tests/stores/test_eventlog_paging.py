@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opencrate.errors import InvalidInput
 from opencrate.stores.eventlog import EventLogStore
@@ -136,3 +139,45 @@ def test_query_validation() -> None:
         EventQuery(since_ms=5, until_ms=5)
     with pytest.raises(InvalidInput, match="unknown event level"):
         EventQuery(min_level="severe")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from(KINDS), st.integers(0, 4)),
+        min_size=0,
+        max_size=60,
+    ),
+    st.integers(1, 9),
+    st.sampled_from([Order.NEWEST_FIRST, Order.OLDEST_FIRST]),
+)
+async def test_paging_equals_one_sorted_read_for_any_spread(
+    spec: list[tuple[int, TableKind, int]], page_size: int, order: Order
+) -> None:
+    # (time offset, table kind, device) per event; few distinct times force ties.
+    with tempfile.TemporaryDirectory() as tmp:
+        async with EventLogStore(Path(tmp) / "events.db").running() as store:
+            results = await store.record_many(
+                [
+                    (
+                        NewEvent(
+                            context=f"dev{device}/p",
+                            name="X",
+                            created_ms=T0 + offset,
+                            expires_ms=T0 + 10**6,
+                            level="info",
+                            data={"i": i},
+                        ),
+                        kind,
+                    )
+                    for i, (offset, kind, device) in enumerate(spec)
+                ]
+            )
+            pages = await _all_pages(store, EventQuery(order=order), limit=page_size)
+    keys = [k for page in pages for k in page]
+    expected = sorted(
+        ((T0 + offset, r.id) for (offset, _, _), r in zip(spec, results, strict=True)),
+        reverse=order is Order.NEWEST_FIRST,
+    )
+    assert keys == expected
+    assert all(0 < len(p) <= page_size for p in pages[:-1])
