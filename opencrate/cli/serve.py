@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import re
+import shutil
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -40,12 +41,18 @@ __all__ = [
 
 #: Where ``serve --demo`` keeps its databases unless ``--data`` says otherwise.
 DEMO_DATA_DIR = Path("data/demo")
-#: The demo scenario, as shipped inside the package (``examples/office.toml`` is its copy).
+#: The demo scenario and its persistence configuration, as shipped inside the
+#: package (``examples/office.toml`` and ``examples/persistence.toml`` are their copies).
 DEMO_SCENARIO = "examples/office.toml"
+DEMO_PERSISTENCE = "examples/persistence.toml"
 
 # What a data directory may hold for --demo to wipe it: our databases, their
-# WAL/SHM side files and quarantined copies, and the scenario copy we put there.
-_OURS = re.compile(r"^[a-z_]+\.db(-wal|-shm|\.corrupt-[0-9T-]+(-wal|-shm)?)?$|^office\.toml$")
+# WAL/SHM side files and quarantined copies, the demo files we put there, and the
+# persistence configurations saved through the API (a folder of JSON files).
+_OURS = re.compile(
+    r"^[a-z_]+\.db(-wal|-shm|\.corrupt-[0-9T-]+(-wal|-shm)?)?$|^(office|persistence)\.toml$"
+)
+_OUR_DIRS = frozenset({"persistence"})
 
 
 def _settings(ctx: click.Context, **changes: Any) -> Settings:
@@ -68,7 +75,7 @@ def prepare_demo_dir(path: Path) -> Path:
     if path.exists():
         if not path.is_dir():
             raise click.ClickException(f"--data {path} exists and is not a directory")
-        foreign = sorted(p.name for p in path.iterdir() if not _OURS.match(p.name) or p.is_dir())
+        foreign = sorted(p.name for p in path.iterdir() if not _is_ours(p))
         if foreign:
             shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
             raise click.ClickException(
@@ -76,12 +83,26 @@ def prepare_demo_dir(path: Path) -> Path:
                 f"({shown}); pick an empty or new directory with --data"
             )
         for entry in path.iterdir():
-            entry.unlink()
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     path.mkdir(parents=True, exist_ok=True)
-    source = importlib.resources.files("opencrate.scenario").joinpath(DEMO_SCENARIO)
-    target = path / "office.toml"
-    target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
-    return target
+    package = importlib.resources.files("opencrate.scenario")
+    for name in (DEMO_SCENARIO, DEMO_PERSISTENCE):
+        text = package.joinpath(name).read_text(encoding="utf-8")
+        (path / Path(name).name).write_text(text, encoding="utf-8")
+    return path / Path(DEMO_SCENARIO).name
+
+
+def _is_ours(entry: Path) -> bool:
+    if entry.is_dir():
+        return entry.name in _OUR_DIRS and all(_is_json(f) for f in entry.iterdir())
+    return bool(_OURS.match(entry.name))
+
+
+def _is_json(entry: Path) -> bool:
+    return entry.is_file() and entry.suffix == ".json"
 
 
 def _error_messages(exc: BaseException) -> list[str] | None:
@@ -167,6 +188,12 @@ async def serve(
     settings = _settings(
         ctx, data_dir=data_dir, scenario=scenario, host=host, port=port, simulate=simulate
     )
+    if demo and scenario is not None and "persistence" not in settings.sections:
+        # The demo's history follows examples/persistence.toml (copied beside the scenario).
+        demo_persistence = {"file": str(scenario.parent / Path(DEMO_PERSISTENCE).name)}
+        settings = settings.with_changes(
+            sections={**settings.sections, "persistence": demo_persistence}
+        )
     await check_can_listen(settings.host, settings.port)
     await trio.to_thread.run_sync(lambda: settings.data_dir.mkdir(parents=True, exist_ok=True))
     with _reported_errors():

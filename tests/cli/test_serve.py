@@ -69,17 +69,25 @@ def test_demo_dir_is_wiped_of_our_files_and_gets_the_scenario(tmp_path: Path) ->
     data.mkdir()
     for name in ("nodes.db", "nodes.db-wal", "audit.db.corrupt-20261123T031000", "office.toml"):
         (data / name).write_text("old")
+    (data / "persistence").mkdir()  # configurations saved through the API
+    (data / "persistence" / "sqlite.json").write_text("{}")
     scenario = prepare_demo_dir(data)
-    assert sorted(p.name for p in data.iterdir()) == ["office.toml"]
+    assert sorted(p.name for p in data.iterdir()) == ["office.toml", "persistence.toml"]
     assert scenario.read_bytes() == EXAMPLE.read_bytes()
+    assert (data / "persistence.toml").read_bytes() == (
+        EXAMPLE.parent / "persistence.toml"
+    ).read_bytes()
     assert prepare_demo_dir(tmp_path / "new" / "demo").is_file()
 
 
 def test_demo_refuses_to_wipe_a_directory_with_foreign_files(tmp_path: Path) -> None:
     (tmp_path / "nodes.db").write_text("ours")
     (tmp_path / "thesis.docx").write_text("precious")
-    with pytest.raises(click.ClickException, match=r"refusing to wipe .*thesis\.docx"):
+    (tmp_path / "persistence").mkdir()
+    (tmp_path / "persistence" / "notes.txt").write_text("not a saved configuration")
+    with pytest.raises(click.ClickException, match=r"refusing to wipe .*persistence.*thesis\.docx"):
         prepare_demo_dir(tmp_path)
+    assert (tmp_path / "persistence" / "notes.txt").exists()
     assert (tmp_path / "thesis.docx").read_text() == "precious"
     assert (tmp_path / "nodes.db").read_text() == "ours"
 

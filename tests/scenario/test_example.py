@@ -6,7 +6,11 @@ import importlib.resources
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from opencrate.model.node import NodeType
+from opencrate.persistence.config import SelectorKind
+from opencrate.persistence.config_toml import load_config_file
 from opencrate.scenario.build import build_nodes
 from opencrate.scenario.parse import load_scenario, parse_scenario
 
@@ -14,11 +18,29 @@ ROOT = Path(__file__).parents[2]
 USER_COPY = ROOT / "examples" / "office.toml"
 
 
-def test_the_packaged_copy_is_identical_to_examples_office_toml() -> None:
-    packaged = importlib.resources.files("opencrate.scenario").joinpath("examples/office.toml")
-    assert packaged.read_bytes() == USER_COPY.read_bytes(), (
-        "opencrate/scenario/examples/office.toml must be a copy of examples/office.toml"
+@pytest.mark.parametrize("name", ["office.toml", "persistence.toml"])
+def test_the_packaged_demo_files_are_identical_to_examples(name: str) -> None:
+    packaged = importlib.resources.files("opencrate.scenario").joinpath(f"examples/{name}")
+    assert packaged.read_bytes() == (ROOT / "examples" / name).read_bytes(), (
+        f"opencrate/scenario/examples/{name} must be a copy of examples/{name}"
     )
+
+
+def test_the_demo_persistence_configuration_selects_points_of_the_office() -> None:
+    config = load_config_file(ROOT / "examples" / "persistence.toml")
+    point_ids = {n.id for n in build_nodes(load_scenario(USER_COPY)) if n.is_point}
+    nodes = {n.id for n in build_nodes(load_scenario(USER_COPY))}
+    named = {
+        (selector.kind, selector.target)
+        for service in config.services
+        for line in service.items
+        for selector in line.selectors
+        if selector.kind is not SelectorKind.ALL
+    }
+    assert named, "the demo configuration names some points explicitly"
+    for kind, target in named:
+        known = point_ids if kind is SelectorKind.POINT else nodes
+        assert target in known, f"{kind} selector {target!r} names nothing in the office"
 
 
 def test_the_office_has_the_equipment_and_points_it_promises() -> None:
