@@ -86,6 +86,7 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def _build_query(
     context: str | None,
+    under: str | None,
     name: str | None,
     level: str | None,
     since: str | None,
@@ -96,6 +97,7 @@ def _build_query(
     try:
         return EventQuery(
             context=context,
+            under=under,
             name=name,
             min_level=level,
             since_ms=parse_time_ms(since, now_ms=now_ms) if since else None,
@@ -130,6 +132,9 @@ def _filters(fn: Any) -> Any:
                 help="Data directory (default: from the settings file, else data).",
             ),
             click.option("--context", help="Only this node id or resource path (exact)."),
+            click.option(
+                "--under", help="Only this context and those beneath it (a device and its points)."
+            ),
             click.option("--name", help="Only this event type, e.g. DeviceDown."),
             click.option("--level", type=_LEVELS, help="Only this level and above."),
             click.option("--since", help="From this time: ISO 8601, epoch ms, or ago (2h)."),
@@ -161,6 +166,7 @@ async def query(
     ctx: click.Context,
     data_dir: Path | None,
     context: str | None,
+    under: str | None,
     name: str | None,
     level: str | None,
     since: str | None,
@@ -171,7 +177,7 @@ async def query(
 ) -> None:
     """Print the events that match, newest first, paging through the log."""
     order = Order.OLDEST_FIRST if oldest_first else Order.NEWEST_FIRST
-    event_query = _build_query(context, name, level, since, until, order)
+    event_query = _build_query(context, under, name, level, since, until, order)
     page_size = min(limit, MAX_PAGE) if limit else MAX_PAGE
     async with _open_store(_data_dir(ctx, data_dir)) as store:
         printed = 0
@@ -201,6 +207,7 @@ async def tail(
     ctx: click.Context,
     data_dir: Path | None,
     context: str | None,
+    under: str | None,
     name: str | None,
     level: str | None,
     since: str | None,
@@ -219,7 +226,7 @@ async def tail(
         poll_s = parse_duration_ms(interval) / 1000
     except OpenCrateError as exc:
         raise click.BadParameter(str(exc), param_hint="--interval") from None
-    newest = _build_query(context, name, level, since, until, Order.NEWEST_FIRST)
+    newest = _build_query(context, under, name, level, since, until, Order.NEWEST_FIRST)
     async with _open_store(_data_dir(ctx, data_dir)) as store:
         page = await store.query(newest, limit=lines)
         last: EventCursor | None = None
@@ -228,7 +235,7 @@ async def tail(
             last = EventCursor(created_ms=event.created_ms, id=event.id)
         if not follow:
             return
-        onward = _build_query(context, name, level, since, until, Order.OLDEST_FIRST)
+        onward = _build_query(context, under, name, level, since, until, Order.OLDEST_FIRST)
         await follow_events(store, onward, last, poll_s, lambda event: _emit(event, as_json))
 
 

@@ -259,11 +259,14 @@ class EventCursor:
 class EventQuery:
     """Which events to read. Every filter is optional; ``None`` means "any".
 
-    ``min_level`` keeps events at that level or above; ``since``/``until``
-    bound ``created_ms`` (``since`` inclusive, ``until`` exclusive).
+    ``context`` is one context exactly; ``under`` is a context and every
+    context beneath it (``1001`` and ``1001/...``). ``min_level`` keeps events
+    at that level or above; ``since``/``until`` bound ``created_ms`` (``since``
+    inclusive, ``until`` exclusive).
     """
 
     context: str | None = None
+    under: str | None = None
     name: str | None = None
     min_level: EventLevel | None = field(default=None, converter=_parse_optional_level)
     since_ms: int | None = None
@@ -273,6 +276,8 @@ class EventQuery:
     def __attrs_post_init__(self) -> None:
         if self.context is not None:
             validate_node_id(self.context, what="context")
+        if self.under is not None:
+            validate_node_id(self.under, what="under")
         if self.name is not None:
             _text(self.name, "name")
         for what, value in (("since", self.since_ms), ("until", self.until_ms)):

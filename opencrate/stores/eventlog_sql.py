@@ -101,6 +101,10 @@ def merged_rows(
     if query.context is not None:
         where.append("context = ?")
         params.append(query.context)
+    if query.under is not None:
+        # Contexts beneath sort in [under + "/", under + "0"): '0' follows '/'.
+        where.append("(context = ? OR (context >= ? AND context < ?))")
+        params.extend((query.under, query.under + "/", query.under + "0"))
     if query.name is not None:
         where.append("name = ?")
         params.append(query.name)
@@ -120,9 +124,11 @@ def merged_rows(
     clause = (" WHERE " + " AND ".join(where)) if where else ""
 
     candidates = load_tables(conn)
-    if query.context is not None:
-        device = query.context.partition("/")[0]
-        candidates = [t for t in candidates if t.device is None or t.device == device]
+    for scope in (query.context, query.under):
+        if scope is not None:
+            # Only its device's change table can hold change events of this scope.
+            device = scope.partition("/")[0]
+            candidates = [t for t in candidates if t.device is None or t.device == device]
 
     def rows_of(table: EventTable) -> Iterator[EventRecord]:
         sql = (

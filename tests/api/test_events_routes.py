@@ -85,6 +85,8 @@ async def test_filters(services: Services, client: Client) -> None:
     point = await (await client.get(f"/api/events?context={quote('1001/p1')}")).get_json()
     assert {e["context"] for e in point["items"]} == {"1001/p1"}
     assert len(point["items"]) == 3
+    device = await (await client.get("/api/events?under=1001&limit=500")).get_json()
+    assert {e["context"] for e in device["items"]} == {"1001/p1", "1001/p3"}
     window = await (
         await client.get(f"/api/events?since={T0 + 2}&until={T0 + 4}&order=asc&name=EntityCreated")
     ).get_json()
@@ -125,6 +127,7 @@ async def test_ack_and_enrich_are_stored_returned_and_audited(
         ("/api/events?since=2000&until=1000", "since"),
         ("/api/events?context=a//b", "context"),
         ("/api/events?context=", "context"),
+        ("/api/events?under=x//y", "under"),
         ("/api/events?order=sideways", "order"),
         ("/api/events?cursor=%%%", "cursor"),
         ("/api/events/abc", "id"),

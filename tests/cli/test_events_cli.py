@@ -69,6 +69,9 @@ async def test_query_prints_newest_first_and_filters(tmp_path: Path) -> None:
         "--json",
     )
     assert [json.loads(line)["data"]["i"] for line in out.splitlines()] == [0, 2, 4, 6, 8]
+    code, out = await _run("events", "query", "--data", str(tmp_path), "--under", "1001")
+    assert code == 0, out
+    assert len(out.splitlines()) == 5
 
 
 async def test_query_limit_zero_pages_through_everything(tmp_path: Path) -> None:

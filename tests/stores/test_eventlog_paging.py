@@ -128,6 +128,33 @@ async def test_page_size_is_capped_server_side_and_bad_limits_refused(tmp_path: 
     assert rest.next_cursor is None
 
 
+async def test_under_selects_a_context_and_those_beneath_it_only(tmp_path: Path) -> None:
+    contexts = ["1001", "1001/ai-1", "1001/ai-1/x", "10011/ai-1", "1001-b", "1002/ai-1", "100"]
+    async with EventLogStore(tmp_path / "events.db").running() as store:
+        await store.record_many(
+            [
+                (
+                    NewEvent(
+                        context=c,
+                        name="StatusChanged",
+                        created_ms=T0 + i,
+                        expires_ms=T0 + 10**6,
+                        level="info",
+                    ),
+                    kind,
+                )
+                for i, c in enumerate(contexts)
+                for kind in (TableKind.CHANGE, TableKind.ALERT)
+            ]
+        )
+        device = [e async for e in store.iter_events(EventQuery(under="1001"))]
+        point = [e async for e in store.iter_events(EventQuery(under="1001/ai-1"))]
+    assert sorted({e.context for e in device}) == ["1001", "1001/ai-1", "1001/ai-1/x"]
+    assert len(device) == 6
+    assert {e.table for e in device} == {TableKind.CHANGE, TableKind.ALERT}
+    assert sorted({e.context for e in point}) == ["1001/ai-1", "1001/ai-1/x"]
+
+
 @pytest.mark.parametrize("text", ["", "12", "a.b", "1.-2", "1.2.3", "1;DROP"])
 def test_bad_cursor_text_is_refused(text: str) -> None:
     with pytest.raises(InvalidInput, match="cursor"):

@@ -49,6 +49,7 @@ def _query() -> EventQuery:
         )
     return EventQuery(
         context=str_arg("context"),
+        under=str_arg("under"),
         name=str_arg("name"),
         min_level=EventLevel.parse(level) if level is not None else None,
         since_ms=_time_arg("since", now_ms),
@@ -61,7 +62,9 @@ def _query() -> EventQuery:
 async def list_events() -> dict[str, Any]:
     """Events matching the filters: ``{"items": [...], "next_cursor": str | null}``.
 
-    Query: ``context`` (a node id or resource path, exact), ``name`` (event
+    Query: ``context`` (a node id or resource path, exact), ``under`` (that
+    context and every ``<under>/...`` beneath it, e.g. a device and its
+    points), ``name`` (event
     type), ``level`` (minimum: debug, info, notice, warning, error, fatal),
     ``since`` (inclusive) and ``until`` (exclusive) as ISO 8601, epoch ms or a
     duration ago (``2h``), ``order`` (``desc``, newest first, the default; or
