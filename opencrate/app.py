@@ -82,7 +82,9 @@ class Services:
                 settings, bus=bus, points=points, nodes=nodes, clock=clock
             ),
             alarms=alarms,
-            properties=PropertyStore(data / "properties.db", clock=clock),
+            properties=PropertyStore.from_section(
+                data / "properties.db", settings.sections.get("properties"), clock=clock
+            ),
             alarm_flags=AlarmFlags(bus, alarms, capacity=settings.bus_capacity),
         )
 

@@ -60,6 +60,7 @@ from attrs import frozen
 from opencrate.clock import Clock
 from opencrate.errors import Conflict, InvalidInput, NotFound, StoreClosed
 from opencrate.runtime.actor import StoreActor, StoreStatistics
+from opencrate.stores.properties_settings import PropertySettings
 
 __all__ = [
     "BlobRef",
@@ -223,6 +224,24 @@ class PropertyStore(StoreActor):
         self._stop_flusher = trio.Event()
         self._updates = self._rows_written = self._flushes = 0
         self._blobs_written = self._blocks_read = 0
+
+    @classmethod
+    def from_section(
+        cls, path: Path | str, section: object, *, clock: Clock | None = None
+    ) -> PropertyStore:
+        """A store configured by the ``[properties]`` settings table (``None``: defaults).
+
+        Raises ConfigError naming the key; see :mod:`opencrate.stores.properties_settings`.
+        """
+        settings = PropertySettings.from_section(section)
+        return cls(
+            path,
+            clock=clock,
+            flush_interval_s=settings.flush_interval_s,
+            max_dirty=settings.max_dirty,
+            blob_threshold=settings.blob_threshold,
+            chunk_size=settings.chunk_size,
+        )
 
     # -- lifecycle ---------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opencrate.clock import TrioClock
-from opencrate.errors import Conflict, InvalidInput, NotFound, StoreClosed
+from opencrate.errors import ConfigError, Conflict, InvalidInput, NotFound, StoreClosed
 from opencrate.stores.properties import BlobRef, PropertyStore
+from opencrate.stores.properties_settings import PropertySettings
 
 CTX = "devices/1001"
 
@@ -196,3 +197,28 @@ async def test_put_before_the_store_runs_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreClosed, match="not running"):
         await store.put(CTX, "x", 1)
     await store.aclose()  # nothing to flush, nothing hangs
+
+
+async def test_settings_section_configures_the_store_and_errors_name_the_key(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    section = {"flush_interval": "10s", "blob_threshold": 10, "chunk_size": 4, "max_dirty": 50}
+    store = PropertyStore.from_section(tmp_path / "p.db", section)
+    async with store.running():
+        ref = await store.put(CTX, "b", b"0123456789a")
+        assert ref == BlobRef(size=11, sha256=hashlib.sha256(b"0123456789a").hexdigest(), chunks=3)
+        await store.put(CTX, "x", 1)
+        await trio.sleep(5)
+        assert store.property_statistics().dirty == 1  # the interval is 10 s
+    assert PropertySettings.from_section(None) == PropertySettings()
+    bad = [
+        ({"flush_interval": "often"}, "properties.flush_interval"),
+        ({"flush_interval": 1}, "properties.flush_interval"),
+        ({"chunk_size": 0}, "properties.chunk_size"),
+        ({"max_dirty": True}, "properties.max_dirty"),
+        ({"cache": "lots"}, "properties.cache"),
+    ]
+    for section_bad, key in bad:
+        with pytest.raises(ConfigError) as caught:
+            PropertySettings.from_section(section_bad)
+        assert caught.value.key == key
