@@ -61,6 +61,11 @@ async def test_same_timestamp_updates_in_place(history: HistoryStore) -> None:
     page = await history.query("p", BASE, BASE + 1000)
     assert [(x.ts_ms, x.value) for x in page.samples] == [(BASE, 5.0), (BASE + 1000, 2.0)]
     assert (await history.window_stats("p", BASE, BASE + 1000)).count == 2
+    # Within one batch too, the later of two samples at the same ms wins.
+    await history.store([s("p", BASE + 1000, 7.0), s("q", BASE, "a"), s("p", BASE + 1000, 8.0)])
+    latest = await history.state_at("p", BASE + 1000)
+    assert latest is not None
+    assert latest.value == 8.0
 
 
 _values = st.one_of(
