@@ -251,7 +251,9 @@ class EventLogStore(StoreActor):
         _check_id(event_id)
         user = check_text(user, "user")
         if not isinstance(comment, str) or len(comment) > 2000:
-            raise InvalidInput("comment must be a string of at most 2000 characters")
+            raise InvalidInput(
+                "comment must be a string of at most 2000 characters", field="comment"
+            )
         ack = Acknowledgement(user=user, ts_ms=self.clock.now_ms(), comment=comment).to_json()
 
         def update(conn: sqlite3.Connection) -> EventRecord:
