@@ -21,7 +21,9 @@ Whether an alarm is active is asked of the
 :class:`~opencrate.stores.alarms.AlarmStore` each time, so an alarm cleared by
 the stale check or by an operator is raised again when the value is still
 beyond the limit. Non-numeric values are ignored. Rules are reloaded for a
-node when it is created, updated or deleted (``Entity*`` events). After a
+node when it is created, updated or deleted (``Entity*`` events); deleting a
+node also clears its active limit alarms (they stay open until acknowledged,
+as any cleared alarm). After a
 ``Lagged`` marker (value changes were lost) every rule is reloaded and checked
 against the PointStore's current values.
 
@@ -132,8 +134,14 @@ class LimitAlarms:
             if isinstance(item, ValueChanged):
                 if item.node_id in self._rules:
                     await self.evaluate(item.node_id, item.value)
-            elif isinstance(item, EntityCreated | EntityUpdated | EntityDeleted):
+            elif isinstance(item, EntityCreated | EntityUpdated):
                 self._reload_rule(item.entity_id)
+            elif isinstance(item, EntityDeleted):
+                self._reload_rule(item.entity_id)
+                # The point is gone, so are its conditions: nothing would ever clear them.
+                for alarm_type in (HIGH_LIMIT, LOW_LIMIT):
+                    if await self._store.clear_condition(item.entity_id, alarm_type) is not None:
+                        self._cleared += 1
 
     def reload_rules(self) -> None:
         """Read every point's rule from the node model and the settings."""

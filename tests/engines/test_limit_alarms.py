@@ -255,3 +255,21 @@ async def test_after_lost_events_every_rule_is_checked_against_current_values(
     rig.points.set(ZONE, 27.0)
     await engine.handle([Lagged(1)])
     assert rig.alarms.open_alarm(ZONE, HIGH_LIMIT) is not None
+
+
+async def test_deleting_the_point_clears_its_limit_alarms(
+    rig: Rig, autojump_clock: trio.testing.MockClock
+) -> None:
+    await rig.nodes.create(zone({"alarm": {"high": 26}}))
+    rig.points.set(ZONE, 27.0)
+    engine = LimitAlarms(rig.bus, nodes=rig.nodes, points=rig.points, store=rig.alarms)
+    with rig.bus.subscribe(AlarmCleared) as sub:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(engine.run)
+            assert rig.alarms.open_alarm(ZONE, HIGH_LIMIT) is not None
+            await rig.nodes.delete(ZONE)
+            cleared = await next_alarm_event(sub)
+            nursery.cancel_scope.cancel()
+    assert isinstance(cleared, AlarmCleared)
+    assert cleared.node_id == ZONE
+    assert engine.rule(ZONE) is None
