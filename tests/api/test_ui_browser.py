@@ -63,11 +63,10 @@ def _has_class(attrs: dict[str, str | None], name: str) -> bool:
 
 @pytest.fixture
 async def page_url(services: Services) -> AsyncIterator[str]:
-    """A live server on 127.0.0.1 for ``services``, with history running; its base URL."""
+    """A live server on 127.0.0.1 for ``services`` (whose stores already run); its base URL."""
     supervisor = services.supervisor
     assert supervisor is not None
-    (history,) = services.persistence.history
-    async with history.running(), trio.open_nursery() as nursery:
+    async with trio.open_nursery() as nursery:
         urls: list[str] = await nursery.start(
             partial(
                 serve_api,
