@@ -253,13 +253,16 @@ class PropertyStore(StoreActor):
 
     async def aclose(self) -> None:
         """Refuse new writes, flush what is dirty, then drain and close the actor. Idempotent."""
-        if not self._closing:
-            self._closing = True
-            self._stop_flusher.set()
-            if self._running:
-                with trio.CancelScope(shield=True):
-                    await self.flush()
-        await super().aclose()
+        try:
+            if not self._closing:
+                self._closing = True
+                self._stop_flusher.set()
+                if self._running:
+                    with trio.CancelScope(shield=True):
+                        await self.flush()
+        finally:
+            # Even when the last flush failed (it raises), the actor must stop.
+            await super().aclose()
 
     def on_open(self, conn: sqlite3.Connection) -> None:
         rows = conn.execute(
@@ -298,8 +301,10 @@ class PropertyStore(StoreActor):
             text = _dump_json(value, f"{context}/{name}")
             row = _Row(context=key[0], name=key[1], kind="json", data=text, inline=None,
                        updated_ms=self.clock.now_ms())  # fmt: skip
-            # Cache a decoded copy of containers: the caller may mutate them afterwards.
-            stored = json.loads(text) if isinstance(value, list | dict) else value
+            # Cache what a reload would give: a decoded copy of anything but a plain
+            # scalar (the caller may mutate its list; a tuple comes back a list).
+            scalar = value is None or type(value) in (str, int, float, bool)
+            stored = value if scalar else json.loads(text)
         self._updates += 1
         if not self._coalesce:
             await self.write(partial(_write_rows, rows=[row]))

@@ -150,11 +150,13 @@ async def test_bad_input_is_refused_and_the_old_value_stays(
     assert rows(tmp_path / "properties.db", "SELECT name, data FROM property") == [("name", '"ok"')]
 
 
-async def test_cached_value_is_a_copy(store: PropertyStore) -> None:
+async def test_cached_value_is_a_copy_as_a_reload_would_give_it(store: PropertyStore) -> None:
     value = {"a": [1, 2]}
     await store.put(CTX, "cfg", value)
     value["a"].append(3)
     assert store.get(CTX, "cfg") == {"a": [1, 2]}
+    await store.put(CTX, "pair", (1, 2))  # type: ignore[arg-type]
+    assert store.get(CTX, "pair") == [1, 2]
 
 
 async def test_too_many_dirty_properties_flush_at_once(tmp_path: Path, clock: TrioClock) -> None:
