@@ -1,9 +1,11 @@
-"""Property tests: the SQLite history's primitives and the extensions vs a plain-Python reference.
+"""Property tests: service primitives and the extensions vs a plain-Python reference.
 
-Random irregular series around rollup window edges (so windows mix raw pieces
-and 5 min / 1 h rollup pieces), stored in order or shuffled (the out-of-order
-recompute path), with windows that are empty, hold one sample, or start and
-end exactly on samples and on window edges.
+Random irregular series around rollup window edges (so SQLite windows mix raw
+pieces and 5 min / 1 h rollup pieces), stored in order or shuffled (the
+out-of-order recompute path), with windows that are empty, hold one sample,
+or start and end exactly on samples and on window edges. The property tests
+run against the SQLite store and the memory service alike: the service
+contract is one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hypothesis import strategies as st
 from opencrate.clock import TrioClock
 from opencrate.errors import InvalidInput
 from opencrate.persistence.extensions import PersistenceExtensions
+from opencrate.persistence.memory import MemoryService
 from opencrate.persistence.service import PersistenceService, RiemannType, Sample
 from opencrate.persistence.sqlite_history import HistoryStore
 
@@ -50,6 +53,7 @@ series_st = st.dictionaries(offsets, values, max_size=40).map(
     lambda d: [(BASE + t, v) for t, v in sorted(d.items())]
 )
 _ids = itertools.count()
+KINDS = st.sampled_from(["sqlite", "memory"])
 
 
 @pytest.fixture
@@ -59,10 +63,17 @@ async def history(tmp_path: Path) -> AsyncIterator[HistoryStore]:
 
 
 @asynccontextmanager
-async def fresh_store(tmp_path: Path) -> AsyncIterator[HistoryStore]:
-    # pytest-trio runs each Hypothesis example in its own trio run, so a
-    # property test reopens its store per example (same file, fresh point ids;
-    # every reopen also runs the rollup back-fill over the earlier examples).
+async def fresh_service(tmp_path: Path, kind: str) -> AsyncIterator[PersistenceService]:
+    """The SQLite store, or part 2's memory service: both must meet the same contract.
+
+    pytest-trio runs each Hypothesis example in its own trio run, so the SQLite
+    store is reopened per example (same file, fresh point ids; every reopen also
+    runs the rollup back-fill over the earlier examples).
+    """
+    if kind == "memory":
+        await trio.lowlevel.checkpoint()
+        yield MemoryService(max_entries=10_000)
+        return
     async with HistoryStore(tmp_path / "history.db").running() as store:
         yield store
 
@@ -101,11 +112,11 @@ def scale_of(series: ref.Series) -> float:
 
 
 @PROPERTY
-@given(series=series_st, data=st.data(), shuffle=st.booleans(), seed=st.integers(0, 99))
+@given(series=series_st, data=st.data(), shuffle=st.booleans(), seed=st.integers(0, 99), kind=KINDS)
 async def test_window_stats_match_reference(
-    tmp_path: Path, series: ref.Series, data: st.DataObject, shuffle: bool, seed: int
+    tmp_path: Path, series: ref.Series, data: st.DataObject, shuffle: bool, seed: int, kind: str
 ) -> None:
-    async with fresh_store(tmp_path) as history:
+    async with fresh_service(tmp_path, kind) as history:
         point = await store_series(history, series, random.Random(seed), shuffle=shuffle)
         begin, end = window(data, series)
         stats = await history.window_stats(point, begin, end)
@@ -128,6 +139,7 @@ async def test_window_stats_match_reference(
     shuffle=st.booleans(),
     seed=st.integers(0, 99),
     riemann=st.sampled_from(list(RiemannType)),
+    kind=KINDS,
 )
 async def test_weighted_stats_match_reference(
     tmp_path: Path,
@@ -136,8 +148,9 @@ async def test_weighted_stats_match_reference(
     shuffle: bool,
     seed: int,
     riemann: RiemannType,
+    kind: str,
 ) -> None:
-    async with fresh_store(tmp_path) as history:
+    async with fresh_service(tmp_path, kind) as history:
         point = await store_series(history, series, random.Random(seed), shuffle=shuffle)
         begin, end = window(data, series)
         got = await history.weighted_stats(point, begin, end, riemann)
@@ -156,11 +169,11 @@ async def test_weighted_stats_match_reference(
 
 
 @PROPERTY
-@given(series=series_st, data=st.data(), seed=st.integers(0, 99))
+@given(series=series_st, data=st.data(), seed=st.integers(0, 99), kind=KINDS)
 async def test_median_and_state_lookups_match_reference(
-    tmp_path: Path, series: ref.Series, data: st.DataObject, seed: int
+    tmp_path: Path, series: ref.Series, data: st.DataObject, seed: int, kind: str
 ) -> None:
-    async with fresh_store(tmp_path) as history:
+    async with fresh_service(tmp_path, kind) as history:
         point = await store_series(history, series, random.Random(seed), shuffle=False)
         begin, end = window(data, series)
         assert close(await history.median(point, begin, end), ref.median(series, begin, end))
@@ -179,11 +192,11 @@ async def test_median_and_state_lookups_match_reference(
 
 
 @PROPERTY
-@given(series=series_st, data=st.data(), seed=st.integers(0, 99))
+@given(series=series_st, data=st.data(), seed=st.integers(0, 99), kind=KINDS)
 async def test_extensions_match_reference(
-    tmp_path: Path, series: ref.Series, data: st.DataObject, seed: int
+    tmp_path: Path, series: ref.Series, data: st.DataObject, seed: int, kind: str
 ) -> None:
-    async with fresh_store(tmp_path) as history:
+    async with fresh_service(tmp_path, kind) as history:
         point = await store_series(history, series, random.Random(seed), shuffle=False)
         ext = PersistenceExtensions(history, clock=TrioClock(start_ms=BASE + SPAN // 2))
         begin, end = window(data, series)
