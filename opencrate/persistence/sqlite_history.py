@@ -36,8 +36,7 @@ from __future__ import annotations
 import math
 import operator
 import sqlite3
-import statistics as pystats
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,7 +47,8 @@ from opencrate.errors import InvalidInput
 from opencrate.model.values import PointValue, ValueKind, value_kind
 from opencrate.persistence import sqlite_queries as q
 from opencrate.persistence.retention import delete_raw_batch, delete_rollup_batch
-from opencrate.persistence.rollups import RollupMaintainer, tier_ddl
+from opencrate.persistence.rollup_maintenance import RollupMaintainer
+from opencrate.persistence.rollups import tier_ddl
 from opencrate.persistence.service import (
     TIER_WIDTH_MS,
     HistoryPage,
@@ -396,7 +396,7 @@ class HistoryStore(StoreActor):
                 key = self._keys.get(point_id)
                 if key is None:
                     continue
-                sample = self._sample(point_id, key, _newest_row(conn, key, None))
+                sample = self._sample(point_id, key, q.newest_at(conn, key, None))
                 if sample is not None:
                     out[point_id] = sample
             return out
@@ -404,43 +404,24 @@ class HistoryStore(StoreActor):
         return await self.read(fn)
 
     async def state_at(self, point_id: str, ts_ms: int) -> Sample | None:
-        return await self._one(point_id, _newest_row, ts_ms)
+        return await self._one(point_id, lambda c, k: q.newest_at(c, k, ts_ms))
 
     async def next_sample(self, point_id: str, ts_ms: int) -> Sample | None:
-        def row(conn: sqlite3.Connection, key: int, ts: int) -> tuple[int, Any] | None:
-            return conn.execute(  # type: ignore[no-any-return]
-                "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms >= ? "
-                "ORDER BY ts_ms LIMIT 1",
-                (key, ts),
-            ).fetchone()
-
-        return await self._one(point_id, row, ts_ms)
+        return await self._one(point_id, lambda c, k: q.oldest_from(c, k, ts_ms))
 
     async def last_differing(self, point_id: str, ts_ms: int, value: PointValue) -> Sample | None:
-        def row(conn: sqlite3.Connection, key: int, ts: int) -> tuple[int, Any] | None:
-            return conn.execute(  # type: ignore[no-any-return]
-                "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms <= ? "
-                "AND value IS NOT ? ORDER BY ts_ms DESC LIMIT 1",
-                (key, ts, value),
-            ).fetchone()
-
-        return await self._one(point_id, row, ts_ms)
+        return await self._one(point_id, lambda c, k: q.newest_differing(c, k, ts_ms, value))
 
     async def first_differing(self, point_id: str, ts_ms: int, value: PointValue) -> Sample | None:
-        def row(conn: sqlite3.Connection, key: int, ts: int) -> tuple[int, Any] | None:
-            return conn.execute(  # type: ignore[no-any-return]
-                "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms >= ? "
-                "AND value IS NOT ? ORDER BY ts_ms LIMIT 1",
-                (key, ts, value),
-            ).fetchone()
+        return await self._one(point_id, lambda c, k: q.oldest_differing(c, k, ts_ms, value))
 
-        return await self._one(point_id, row, ts_ms)
-
-    async def _one(self, point_id: str, fn: Any, ts_ms: int) -> Sample | None:
+    async def _one(
+        self, point_id: str, fn: Callable[[sqlite3.Connection, int], q.Row | None]
+    ) -> Sample | None:
         key = self._keys.get(point_id)
         if key is None:
             return None
-        return await self.read(lambda conn: self._sample(point_id, key, fn(conn, key, ts_ms)))
+        return await self.read(lambda conn: self._sample(point_id, key, fn(conn, key)))
 
     async def window_stats(self, point_id: str, begin_ms: int, end_ms: int) -> WindowStats:
         check_range(begin_ms, end_ms)
@@ -512,23 +493,7 @@ class HistoryStore(StoreActor):
         if key is None:
             return None
 
-        def fn(conn: sqlite3.Connection) -> float | None:
-            args = {"k": key, "b": begin_ms, "e": end_ms}
-            where = f"point_key = :k AND ts_ms BETWEEN :b AND :e AND {q.NUMERIC}"
-            (n,) = conn.execute(f"SELECT count(*) FROM sample WHERE {where}", args).fetchone()
-            if n == 0:
-                return None
-            # The middle one or two values, found by SQLite's sorter.
-            middle = [
-                float(v)
-                for (v,) in conn.execute(
-                    f"SELECT value FROM sample WHERE {where} ORDER BY value LIMIT :m OFFSET :o",
-                    {**args, "m": 2 - n % 2, "o": (n - 1) // 2},
-                )
-            ]
-            return pystats.fmean(middle)
-
-        return await self.read(fn)
+        return await self.read(lambda conn: q.median(conn, key, begin_ms, end_ms))
 
     async def samples(
         self, point_id: str, begin_ms: int, end_ms: int, *, limit: int | None = None
@@ -582,17 +547,3 @@ class HistoryStore(StoreActor):
             if span_ms // TIER_WIDTH_MS[tier] >= _AUTO_MIN_WINDOWS:
                 return tier
         return Resolution.RAW
-
-
-def _newest_row(conn: sqlite3.Connection, key: int, ts: int | None) -> tuple[int, Any] | None:
-    if ts is None:
-        sql, args = (
-            "SELECT ts_ms, value FROM sample WHERE point_key = ? ORDER BY ts_ms DESC",
-            (key,),
-        )
-    else:
-        sql = (
-            "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms <= ? ORDER BY ts_ms DESC"
-        )
-        args = (key, ts)  # type: ignore[assignment]
-    return conn.execute(sql + " LIMIT 1", args).fetchone()  # type: ignore[no-any-return]

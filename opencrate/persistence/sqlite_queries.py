@@ -24,7 +24,18 @@ from attrs import define
 from opencrate.persistence.rollups import rolled_until, rollup_table
 from opencrate.persistence.service import TIER_WIDTH_MS, Resolution, RiemannType
 
-__all__ = ["Partial", "plan", "weighted_left", "weighted_raw", "window_partial"]
+__all__ = [
+    "Partial",
+    "median",
+    "newest_at",
+    "newest_differing",
+    "oldest_differing",
+    "oldest_from",
+    "plan",
+    "weighted_left",
+    "weighted_raw",
+    "window_partial",
+]
 
 NUMERIC = "typeof(value) IN ('integer', 'real')"
 
@@ -32,6 +43,58 @@ NUMERIC = "typeof(value) IN ('integer', 'real')"
 Piece = tuple[Resolution | None, int, int]
 #: ``(ts_ms, value)`` as read from SQLite.
 Row = tuple[int, Any]
+
+
+def newest_at(conn: sqlite3.Connection, key: int, ts: int | None) -> Row | None:
+    """The newest sample at or before ``ts`` (the newest of all when ``None``)."""
+    upper = (1 << 63) - 1 if ts is None else ts
+    return conn.execute(  # type: ignore[no-any-return]
+        "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms <= ? "
+        "ORDER BY ts_ms DESC LIMIT 1",
+        (key, upper),
+    ).fetchone()
+
+
+def oldest_from(conn: sqlite3.Connection, key: int, ts: int) -> Row | None:
+    return conn.execute(  # type: ignore[no-any-return]
+        "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms >= ? ORDER BY ts_ms LIMIT 1",
+        (key, ts),
+    ).fetchone()
+
+
+def newest_differing(conn: sqlite3.Connection, key: int, ts: int, value: Any) -> Row | None:
+    # ``IS NOT`` compares like Python's == here: 1 = 1.0 (True is stored as 1), '1' <> 1.
+    return conn.execute(  # type: ignore[no-any-return]
+        "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms <= ? "
+        "AND value IS NOT ? ORDER BY ts_ms DESC LIMIT 1",
+        (key, ts, value),
+    ).fetchone()
+
+
+def oldest_differing(conn: sqlite3.Connection, key: int, ts: int, value: Any) -> Row | None:
+    return conn.execute(  # type: ignore[no-any-return]
+        "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms >= ? "
+        "AND value IS NOT ? ORDER BY ts_ms LIMIT 1",
+        (key, ts, value),
+    ).fetchone()
+
+
+def median(conn: sqlite3.Connection, key: int, begin: int, end: int) -> float | None:
+    """Plain median of the numeric samples in ``[begin, end]``; SQLite's sorter finds the
+    middle one or two values."""
+    args = {"k": key, "b": begin, "e": end}
+    where = f"point_key = :k AND ts_ms BETWEEN :b AND :e AND {NUMERIC}"
+    (n,) = conn.execute(f"SELECT count(*) FROM sample WHERE {where}", args).fetchone()
+    if n == 0:
+        return None
+    middle = [
+        float(v)
+        for (v,) in conn.execute(
+            f"SELECT value FROM sample WHERE {where} ORDER BY value LIMIT :m OFFSET :o",
+            {**args, "m": 2 - n % 2, "o": (n - 1) // 2},
+        )
+    ]
+    return sum(middle) / len(middle)
 
 
 def plan(
