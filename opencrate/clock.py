@@ -88,11 +88,12 @@ def parse_duration_ms(text: str) -> int:
     raise InvalidInput(f"not a duration: {text!r} (use e.g. 90s, 15m, 2h, 7d)", value=text)
 
 
-def parse_time_ms(text: str, *, now_ms: int | None = None) -> int:
-    """Parse a point in time: ISO 8601, epoch milliseconds, or a duration ago (``"2h"``).
+def parse_time_ms(text: str, *, now_ms: int | None = None, ahead: bool = False) -> int:
+    """Parse a point in time: ISO 8601, epoch milliseconds, or a duration from now.
 
-    Naive ISO times are taken as UTC. Raises :class:`~opencrate.errors.InvalidInput`
-    naming the text when it is none of these.
+    A duration (``"2h"``) means that long ago, or that long ahead with
+    ``ahead=True`` (expiry times). Naive ISO times are taken as UTC. Raises
+    :class:`~opencrate.errors.InvalidInput` naming the text when it is none of these.
     """
     raw = text.strip()
     if raw.lstrip("-").isdigit():
@@ -105,11 +106,13 @@ def parse_time_ms(text: str, *, now_ms: int | None = None) -> int:
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
         return int(dt.timestamp() * 1000)
+    direction = "ahead" if ahead else "ago"
     try:
-        ago = parse_duration_ms(raw)
+        duration = parse_duration_ms(raw)
     except InvalidInput:
         raise InvalidInput(
-            f"not a time: {text!r} (use ISO 8601, epoch ms, or a duration ago like 2h)",
+            f"not a time: {text!r} (use ISO 8601, epoch ms, or a duration {direction} like 2h)",
             value=text,
         ) from None
-    return (SystemClock().now_ms() if now_ms is None else now_ms) - ago
+    now = SystemClock().now_ms() if now_ms is None else now_ms
+    return now + duration if ahead else now - duration

@@ -7,7 +7,6 @@ and ends it at its expiry. Both are recorded in the audit log.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from quart import Blueprint, request
@@ -21,7 +20,7 @@ from opencrate.api.params import (
     node_id_arg,
     page_limit,
 )
-from opencrate.clock import parse_duration_ms
+from opencrate.clock import parse_time_ms
 from opencrate.errors import InvalidInput
 from opencrate.stores.overrides import EndedOverride, Override
 
@@ -78,22 +77,10 @@ def parse_expiry_ms(raw: object, now_ms: int) -> int | None:
         raise InvalidInput(
             "expires must be epoch ms, an ISO 8601 time or a duration like '2h'", field="expires"
         )
-    text = raw.strip()
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        pass
-    else:
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return int(parsed.timestamp() * 1000)
-    try:
-        return now_ms + parse_duration_ms(text)
-    except InvalidInput:
-        raise InvalidInput(
-            f"expires {raw!r} is not an ISO 8601 time, epoch ms or a duration like '2h'",
-            field="expires",
-        ) from None
+        return parse_time_ms(raw, now_ms=now_ms, ahead=True)
+    except InvalidInput as exc:
+        raise InvalidInput(f"expires: {exc}", field="expires") from None
 
 
 @blueprint.get("/overrides")
