@@ -4,14 +4,16 @@ Usage::
 
     .venv/bin/python benchmarks/ingest.py [--quick] [--points N] [--samples N]
 
-End to end: ``PointStore.set`` -> event bus -> the real
-:class:`~opencrate.persistence.manager.PersistenceManager` (configured with
-``* : strategy = everyUpdate`` for the ``sqlite`` service, filters and plan
-cache as in production) -> ``HistoryStore.store`` -> committed in SQLite,
-with the 5 min and 1 h rollups maintained. The clock stops when the store has
-committed every sample. The producer yields every 500 sets and waits when the
-manager is more than half a channel behind, so nothing is dropped (the run
-fails if anything was).
+End to end: the application as ``opencrate serve`` builds it
+(:class:`~opencrate.app.Services`, started through level 50, so every bus
+subscriber it configures is attached: persistence, event log, limit alarms,
+alarm flags, node clean-up; only the API is left out), with the ``sqlite``
+service persisting ``*`` on everyUpdate. ``PointStore.set`` -> event bus ->
+:class:`~opencrate.persistence.manager.PersistenceManager` ->
+``HistoryStore.store`` -> committed in SQLite, 5 min and 1 h rollups
+maintained. The clock stops when the store has committed every sample. The
+producer yields every 500 sets and waits when the manager is more than half a
+channel behind, so nothing is dropped (the run fails if anything was).
 
 Baseline, same run, same machine: the same samples with plain
 ``executemany`` into a fresh file with the same ``sample`` table and pragmas
@@ -37,18 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import trio.lowlevel
 
+from opencrate.app import Services
 from opencrate.clock import SystemClock
-from opencrate.persistence.config import PersistenceConfig
+from opencrate.config import Settings
 from opencrate.persistence.manager import PersistenceManager
-from opencrate.persistence.persist_syntax import parse_persist
-from opencrate.persistence.selectors import IdHierarchy
-from opencrate.persistence.sqlite_history import HistoryStore
-from opencrate.runtime.bus import EventBus
-from opencrate.runtime.watch import Watch
-from opencrate.stores.points import PointStore
 
 BASE_MS = 1_700_000_000_000
 RAW_BATCH = 4096
+EVERY_UPDATE = {"points": ["*"], "strategies": ["everyUpdate"]}
 
 
 def workload(points: int, samples: int) -> list[tuple[str, int, float]]:
@@ -61,33 +59,38 @@ def workload(points: int, samples: int) -> list[tuple[str, int, float]]:
     ]
 
 
-async def end_to_end(path: Path, readings: list[tuple[str, int, float]]) -> float:
-    """Samples per second from the first ``set`` to the last commit."""
-    bus = EventBus()
-    clock = SystemClock()
-    points = PointStore(bus, clock)
-    config = parse_persist("Items { * : strategy = everyUpdate }", service="sqlite")
-    history = HistoryStore(path)
-    manager = PersistenceManager(
-        bus=bus,
-        points=points,
-        services={"sqlite": history},
-        config=Watch(PersistenceConfig(services=(config,))),
-        hierarchy=IdHierarchy(),
-        clock=clock,
+async def end_to_end(data: Path, readings: list[tuple[str, int, float]]) -> tuple[float, list[str]]:
+    """Samples per second from the first ``set`` to the last commit, and the subscribers.
+
+    The application as ``opencrate serve`` builds it (:class:`Services`), started
+    through level 50 (stores, model, persistence with restore, bridges: none
+    without a scenario, engines: alarms, event log, ...); only the API
+    (level 60) is left out. The ``sqlite`` service persists ``*`` on everyUpdate.
+    """
+    settings = Settings(
+        data_dir=data,
+        port=0,
+        bus_capacity=16_384,
+        sections={"persistence": {"services": {"sqlite": {"items": [EVERY_UPDATE]}}}},
     )
+    svc = Services.create(settings, clock=SystemClock())
+    supervisor = svc.build_supervisor()
+    supervisor.levels = [level for level in svc.levels() if level.number < 60]
+    manager = svc.persistence.manager
+    (history,) = svc.persistence.history
     total = len(readings)
-    async with history.running(), trio.open_nursery() as nursery:
-        await nursery.start(manager.run)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run)
+        subscribers = sorted(s.name for s in svc.bus.statistics().subscribers)
         start = time.perf_counter()
         for i, (point_id, ts, value) in enumerate(readings):
-            points.set(point_id, value, ts_ms=ts)
+            svc.points.set(point_id, value, ts_ms=ts)
             if i % 500 == 499:
                 await trio.lowlevel.checkpoint()
                 # Back-pressure for the benchmark only: keep the manager within
-                # half its channel so the bus never has to drop.
-                # (Polling: the manager offers counters, not events, and 1 ms is
-                # far below the time a batch takes to commit.)
+                # half its channel so the bus never has to drop. (Polling: the
+                # manager offers counters, not events, and 1 ms is far below
+                # the time a batch takes to commit.)
                 while i + 1 - _stored(manager) > manager.capacity // 2:  # noqa: ASYNC110
                     await trio.sleep(0.001)
         while history.history_statistics().samples_written < total:  # noqa: ASYNC110
@@ -96,8 +99,8 @@ async def end_to_end(path: Path, readings: list[tuple[str, int, float]]) -> floa
         stats = manager.statistics().runners[0]
         if stats.lagged or stats.errors:
             raise SystemExit(f"samples lost: lagged={stats.lagged} errors={stats.errors}")
-        nursery.cancel_scope.cancel()
-    return total / elapsed
+        supervisor.request_shutdown()
+    return total / elapsed, subscribers
 
 
 def _stored(manager: PersistenceManager) -> int:
@@ -147,10 +150,11 @@ async def main(points: int, samples: int) -> None:
     readings = workload(points, samples)
     print(f"{samples:,} samples over {points:,} points (one a second per point)")
     with tempfile.TemporaryDirectory() as tmp:
-        e2e = await end_to_end(Path(tmp) / "history.db", readings)
+        e2e, subscribers = await end_to_end(Path(tmp) / "data", readings)
         raw = raw_executemany(Path(tmp) / "raw.db", readings)
-        whole, table = bytes_per_sample(Path(tmp) / "history.db", samples)
+        whole, table = bytes_per_sample(Path(tmp) / "data" / "history.db", samples)
         raw_whole, raw_table = bytes_per_sample(Path(tmp) / "raw.db", samples)
+    print(f"bus subscribers attached: {', '.join(subscribers)}")
     print(f"end to end (PointStore.set -> bus -> manager -> HistoryStore, rollups on): "
           f"{e2e:,.0f} samples/s")  # fmt: skip
     print(
