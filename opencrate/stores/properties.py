@@ -9,9 +9,10 @@ Cache and write-behind with coalescing
     Every property (without its blocks) is loaded into memory at open; reads
     (:meth:`PropertyStore.get`) never touch the disk. :meth:`put` of a JSON
     value updates the cache and marks the property dirty, and returns: that is
-    the acknowledgement. A flusher writes the dirty properties every
-    ``flush_interval_s`` in one command, so many updates of one property
-    within an interval become **one** row write. :meth:`aclose` flushes
+    the acknowledgement. A flusher writes the dirty properties
+    ``flush_interval_s`` after the first update since the last flush, in one
+    command, so many updates of one property within an interval become **one**
+    row write. While nothing is dirty it sets no timer. :meth:`aclose` flushes
     before the actor stops, so nothing acknowledged is lost on an orderly
     shutdown (a crash loses at most one interval). When more than
     ``max_dirty`` properties are dirty, ``put`` flushes at once (bounded
@@ -222,6 +223,7 @@ class PropertyStore(StoreActor):
         self._flush_lock = trio.Lock()
         self._closing = False
         self._stop_flusher = trio.Event()
+        self._dirty_event = trio.Event()  # set when the first property becomes dirty
         self._updates = self._rows_written = self._flushes = 0
         self._blobs_written = self._blocks_read = 0
 
@@ -257,6 +259,7 @@ class PropertyStore(StoreActor):
             if not self._closing:
                 self._closing = True
                 self._stop_flusher.set()
+                self._dirty_event.set()
                 if self._running:
                     with trio.CancelScope(shield=True):
                         await self.flush()
@@ -313,6 +316,7 @@ class PropertyStore(StoreActor):
             return stored
         self._cache[key] = stored
         self._dirty[key] = row
+        self._dirty_event.set()
         if len(self._dirty) >= self._max_dirty:
             await self.flush()
         else:
@@ -345,6 +349,7 @@ class PropertyStore(StoreActor):
                 # Not written: put back what no newer put() has replaced meanwhile.
                 for row in rows:
                     self._dirty.setdefault((row.context, row.name), row)
+                self._dirty_event.set()
                 raise
             self._flushes += 1
             self._rows_written += len(rows)
@@ -413,6 +418,14 @@ class PropertyStore(StoreActor):
 
     async def _flush_loop(self) -> None:
         while not self._stop_flusher.is_set():
+            if not self._dirty:
+                # Idle: no timer at all until something is dirty. A timer ticking
+                # while idle would, under autojump_clock, let virtual time run away
+                # whenever any task waits on a worker thread.
+                self._dirty_event = trio.Event()
+                await self._dirty_event.wait()
+                continue
+            # The interval runs from the first update after a flush.
             with trio.move_on_after(self._flush_interval_s):
                 await self._stop_flusher.wait()
             if self._stop_flusher.is_set():

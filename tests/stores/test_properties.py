@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -207,11 +209,11 @@ async def test_settings_section_configures_the_store_and_errors_name_the_key(
     section = {"flush_interval": "10s", "blob_threshold": 10, "chunk_size": 4, "max_dirty": 50}
     store = PropertyStore.from_section(tmp_path / "p.db", section)
     async with store.running():
-        ref = await store.put(CTX, "b", b"0123456789a")
-        assert ref == BlobRef(size=11, sha256=hashlib.sha256(b"0123456789a").hexdigest(), chunks=3)
         await store.put(CTX, "x", 1)
         await trio.sleep(5)
         assert store.property_statistics().dirty == 1  # the interval is 10 s
+        ref = await store.put(CTX, "b", b"0123456789a")
+        assert ref == BlobRef(size=11, sha256=hashlib.sha256(b"0123456789a").hexdigest(), chunks=3)
     assert PropertySettings.from_section(None) == PropertySettings()
     bad = [
         ({"flush_interval": "often"}, "properties.flush_interval"),
@@ -224,3 +226,20 @@ async def test_settings_section_configures_the_store_and_errors_name_the_key(
         with pytest.raises(ConfigError) as caught:
             PropertySettings.from_section(section_bad)
         assert caught.value.key == key
+
+
+async def test_an_idle_store_sets_no_timer(
+    store: PropertyStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Under autojump_clock any pending deadline lets virtual time run on while a
+    # task waits on a worker thread; an idle store must not be such a deadline.
+    await trio.testing.wait_all_tasks_blocked()
+    assert trio.lowlevel.current_statistics().seconds_to_next_deadline == math.inf
+    await store.put(CTX, "x", 1)
+    await trio.testing.wait_all_tasks_blocked()
+    assert trio.lowlevel.current_statistics().seconds_to_next_deadline <= 1.0
+    await trio.sleep(1.5)  # the flush is due after 1 s
+    while store.property_statistics().flushes == 0:  # noqa: ASYNC110 - polls a counter
+        await trio.sleep(0.1)
+    await trio.testing.wait_all_tasks_blocked()
+    assert trio.lowlevel.current_statistics().seconds_to_next_deadline == math.inf
