@@ -166,3 +166,84 @@ async def test_bad_writes_are_4xx_and_store_nothing(services: Services, client: 
     assert after == before
     assert await services.audit.count() == 0
     assert await services.events.count() == 30
+
+
+async def _seed_expiring(services: Services, *, expired: int, alive: int) -> None:
+    """``expired`` events that expired an hour ago (alert table), ``alive`` that expire in one."""
+    now = services.clock.now_ms()
+    hour = 3_600_000
+    events = [
+        (
+            NewEvent(
+                context="1001/p" if gone else "hq",
+                name="DeviceDown" if gone else "EntityCreated",
+                created_ms=now - 2 * hour + i,
+                expires_ms=now - hour if gone else now + hour,
+                level="error" if gone else "info",
+                data={"i": i},
+            ),
+            TableKind.ALERT if gone else TableKind.INFO,
+        )
+        for i in range(expired + alive)
+        for gone in [i < expired]
+    ]
+    await services.events.record_many(events)
+
+
+async def test_purge_dry_run_counts_and_deletes_nothing(services: Services, client: Client) -> None:
+    await _seed_expiring(services, expired=4, alive=3)
+    response = await client.post("/api/events/purge", json={"dry_run": True})
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert body["dry_run"] is True
+    assert (body["expired"], body["deleted"], body["batches"]) == (4, 0, 0)
+    assert body["tables"]["event_alert"] == 4
+    assert body["tables"]["event_info"] == 0
+    assert await services.events.count() == 7
+    assert await services.audit.count() == 0  # counting is not a write
+
+
+async def test_purge_deletes_expired_in_batches_and_is_audited(
+    services: Services, client: Client
+) -> None:
+    await _seed_expiring(services, expired=5, alive=3)
+    response = await client.post("/api/events/purge", json={"dry_run": False, "batch": 2})
+    assert response.status_code == 200
+    body = await response.get_json()
+    # 2 + 2 + 1: the short third batch ends the loop.
+    assert (body["expired"], body["deleted"], body["batches"]) == (5, 5, 3)
+    assert await services.events.count() == 3
+    left = await (await client.get("/api/events?limit=500")).get_json()
+    assert {e["name"] for e in left["items"]} == {"EntityCreated"}
+    [entry] = await services.audit.tail(10)
+    assert (entry.user, entry.action, entry.target) == ("api", "event.purge", "events")
+    assert entry.detail == {"deleted": 5, "batches": 3, "batch": 2}
+    # An empty body is a real purge with the configured batch; nothing is left to delete.
+    again = await (await client.post("/api/events/purge")).get_json()
+    assert (again["expired"], again["deleted"], again["batches"]) == (0, 0, 1)
+    assert await services.events.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"dry_run": "yes"}, "dry_run"),
+        ({"dry_run": 0}, "dry_run"),
+        ({"batch": 0}, "batch"),
+        ({"batch": -5}, "batch"),
+        ({"batch": True}, "batch"),
+        ({"batch": "10"}, "batch"),
+        ({"batch": 1.5}, "batch"),
+        ({"batch": 100_001}, "batch"),
+        ({"force": True}, "force"),
+    ],
+)
+async def test_bad_purge_requests_are_400_naming_the_field_and_delete_nothing(
+    services: Services, client: Client, body: dict[str, Any], field: str
+) -> None:
+    await _seed_expiring(services, expired=4, alive=1)
+    error = await _error(await client.post("/api/events/purge", json=body), 400)
+    assert error["detail"]["field"] == field
+    await _error(await client.post("/api/events/purge", data="[1, 2]"), 400)
+    assert await services.events.count() == 5
+    assert await services.audit.count() == 0
