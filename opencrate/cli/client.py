@@ -75,9 +75,13 @@ url_option = click.option(
 
 
 class ApiClient:
-    """A JSON client of one OpenCrate server. Use as ``async with ApiClient(url) as api:``."""
+    """A JSON client of one OpenCrate server. Use as ``async with ApiClient(url) as api:``.
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+    ``timeout_s`` bounds each request; ``None`` waits as long as the server
+    takes (for a request whose work grows with the data, such as a purge).
+    """
+
+    def __init__(self, base_url: str, *, timeout_s: float | None = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
 

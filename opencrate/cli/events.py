@@ -1,9 +1,16 @@
-"""``opencrate events``: read, follow and purge the event log (``events.db``).
+"""``opencrate events``: read, follow and purge the event log of a running server.
 
-The commands open the data directory's ``events.db`` directly (WAL lets them
-run beside a serving OpenCrate) and page through it with the store's keyset
-cursor, so even ``query --limit 0`` over millions of events holds one page in
-memory at a time.
+Like the other operator commands these go through the server's API
+(:mod:`opencrate.cli.client`) rather than opening ``events.db``: the server's
+EventLogStore is the one writer of that file, keeps its table registry and
+id sequence in memory, and records a purge in the audit log.
+
+``query`` follows the API's ``next_cursor`` and prints each page as it
+arrives, so even ``--limit 0`` over millions of events holds one page (at most
+500 events) in memory. ``tail --follow`` polls ``GET /api/events`` in ascending
+order from the last event printed: it sees exactly the stored records (the
+websocket stream carries bus events, before the event log's rules and
+deduplication decide what is stored), and a missed poll loses nothing.
 
 ::
 
@@ -15,122 +22,103 @@ memory at a time.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing, asynccontextmanager
-from pathlib import Path
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import asyncclick as click
-import attrs
 import trio
 
-from opencrate.clock import SystemClock, ms_to_iso, parse_duration_ms, parse_time_ms
-from opencrate.config import load_settings
-from opencrate.engines.eventlog import EventPurger
-from opencrate.engines.eventlog_rules import EventLogSettings
+from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
+from opencrate.clock import ms_to_iso, parse_duration_ms
 from opencrate.errors import OpenCrateError
-from opencrate.stores.eventlog import EventLogStore
-from opencrate.stores.eventlog_model import (
-    MAX_PAGE,
-    EventCursor,
-    EventQuery,
-    EventRecord,
-    Order,
-)
 
-__all__ = ["events", "follow_events"]
+__all__ = ["events", "follow_events", "format_event", "iter_events"]
+
+#: The API's largest page (``limit`` 1..500).
+PAGE = 500
 
 _LEVELS = click.Choice(["debug", "info", "notice", "warning", "error", "fatal"])
 
 
-def _data_dir(ctx: click.Context, data_dir: Path | None) -> Path:
-    if data_dir is not None:
-        return data_dir
-    try:
-        return load_settings((ctx.obj or {}).get("config_path")).data_dir
-    except OpenCrateError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _event_settings(ctx: click.Context) -> EventLogSettings:
-    try:
-        settings = load_settings((ctx.obj or {}).get("config_path"))
-        return EventLogSettings.from_section(settings.sections.get("events"))
-    except OpenCrateError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@asynccontextmanager
-async def _open_store(data_dir: Path) -> AsyncIterator[EventLogStore]:
-    path = data_dir / "events.db"
-    if not await trio.Path(path).exists():
-        raise click.ClickException(f"no event log at {path} (has OpenCrate run with --data here?)")
-    try:
-        async with EventLogStore(path).running() as store:
-            yield store
-    except BaseException as exc:
-        # The store runs in a nursery: errors come wrapped in exception groups.
-        leaves = _leaves(exc)
-        if all(isinstance(e, click.ClickException) for e in leaves):
-            raise leaves[0] from None
-        if all(isinstance(e, OpenCrateError) for e in leaves):
-            raise click.ClickException("; ".join(str(e) for e in leaves)) from None
-        raise
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
-
-
-def _build_query(
-    context: str | None,
-    under: str | None,
-    name: str | None,
-    level: str | None,
-    since: str | None,
-    until: str | None,
-    order: Order,
-) -> EventQuery:
-    now_ms = SystemClock().now_ms()
-    try:
-        return EventQuery(
-            context=context,
-            under=under,
-            name=name,
-            min_level=level,
-            since_ms=parse_time_ms(since, now_ms=now_ms) if since else None,
-            until_ms=parse_time_ms(until, now_ms=now_ms) if until else None,
-            order=order,
-        )
-    except OpenCrateError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _line(event: EventRecord) -> str:
-    count = f" x{event.count}" if event.count > 1 else ""
-    acked = " [acked]" if event.acknowledged else ""
-    data = json.dumps(dict(event.data), separators=(",", ":"), ensure_ascii=False)
+def format_event(event: Mapping[str, Any]) -> str:
+    """One line: time, level, type, context, duplicate count, [acked], id and data."""
+    count = f" x{event['count']}" if event["count"] > 1 else ""
+    acked = " [acked]" if event["acknowledgements"] else ""
+    data = json.dumps(event["data"], separators=(",", ":"), ensure_ascii=False)
     return (
-        f"{ms_to_iso(event.created_ms)}  {event.level.label:<7}  {event.name:<20} "
-        f"{event.context}{count}{acked}  id={event.id}  {data}"
+        f"{ms_to_iso(event['created_ms'])}  {event['level']:<7}  {event['name']:<20} "
+        f"{event['context']}{count}{acked}  id={event['id']}  {data}"
     )
 
 
-def _emit(event: EventRecord, as_json: bool) -> None:
-    click.echo(json.dumps(event.to_json(), ensure_ascii=False) if as_json else _line(event))
+def _emit(event: Mapping[str, Any], as_json: bool) -> None:
+    click.echo(json.dumps(event, ensure_ascii=False) if as_json else format_event(event))
+
+
+async def iter_events(
+    api: ApiClient, params: Mapping[str, Any], *, page_size: int = PAGE
+) -> AsyncGenerator[dict[str, Any], None]:
+    """Every event ``GET /api/events`` matches with ``params``, one page in memory at a time.
+
+    Follows ``next_cursor`` (sending the same filters with it) until the last
+    page. API errors propagate as OpenCrateError (a bad filter: InvalidInput).
+    A caller that may stop early wraps it in ``contextlib.aclosing``.
+    """
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": page_size}
+        if cursor is not None:
+            query["cursor"] = cursor
+        page = await api.get("/events", query)
+        for event in page["items"]:
+            yield event
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return
+
+
+def _key(event: Mapping[str, Any]) -> tuple[int, int]:
+    # The log's own order: (created_ms, id), ties on the time broken by id.
+    return event["created_ms"], event["id"]
+
+
+async def follow_events(
+    api: ApiClient,
+    filters: Mapping[str, str],
+    *,
+    after: Mapping[str, Any] | None,
+    interval_s: float,
+    emit: Callable[[dict[str, Any]], None],
+) -> None:
+    """Forever: every ``interval_s`` seconds, ``emit`` the events stored after ``after``.
+
+    ``after`` is the last event already shown (``None``: from the start of
+    what ``filters`` match). Each look asks for ``since=<its created_ms>`` in
+    ascending order, pages through everything that arrived, and skips what is
+    not strictly after the last event in ``(created_ms, id)`` order, so every
+    event comes out once and in order however many arrived between two looks.
+    An event folded into an open duplicate moves to its new time and is shown
+    again with its new count. Cancel it to stop; API errors propagate as
+    OpenCrateError.
+    """
+    last = _key(after) if after is not None else None
+    while True:
+        await trio.sleep(interval_s)
+        params: dict[str, Any] = {**filters, "order": "asc"}
+        if last is not None:
+            params["since"] = str(last[0])
+        async with aclosing(iter_events(api, params)) as arrived:
+            async for event in arrived:
+                if last is None or _key(event) > last:
+                    emit(event)
+                    last = _key(event)
 
 
 def _filters(fn: Any) -> Any:
     for option in reversed(
         [
-            click.option(
-                "--data",
-                "data_dir",
-                type=click.Path(file_okay=False, path_type=Path),
-                help="Data directory (default: from the settings file, else data).",
-            ),
+            url_option,
             click.option("--context", help="Only this node id or resource path (exact)."),
             click.option(
                 "--under", help="Only this context and those beneath it (a device and its points)."
@@ -146,9 +134,14 @@ def _filters(fn: Any) -> Any:
     return fn
 
 
+def _params(**filters: str | None) -> dict[str, str]:
+    """The ``GET /api/events`` filters that were given (the server parses and checks them)."""
+    return {key: value for key, value in filters.items() if value is not None}
+
+
 @click.group()
 def events() -> None:
-    """Read, follow and purge the event log."""
+    """Read, follow and purge the event log (through a running server)."""
 
 
 @events.command()
@@ -164,7 +157,7 @@ def events() -> None:
 @click.pass_context
 async def query(
     ctx: click.Context,
-    data_dir: Path | None,
+    url: str | None,
     context: str | None,
     under: str | None,
     name: str | None,
@@ -176,13 +169,16 @@ async def query(
     oldest_first: bool,
 ) -> None:
     """Print the events that match, newest first, paging through the log."""
-    order = Order.OLDEST_FIRST if oldest_first else Order.NEWEST_FIRST
-    event_query = _build_query(context, under, name, level, since, until, order)
-    page_size = min(limit, MAX_PAGE) if limit else MAX_PAGE
-    async with _open_store(_data_dir(ctx, data_dir)) as store:
-        printed = 0
+    params = _params(context=context, under=under, name=name, level=level, since=since, until=until)
+    params["order"] = "asc" if oldest_first else "desc"
+    page_size = min(limit, PAGE) if limit else PAGE
+    printed = 0
+    with cli_errors():
         # aclosing: stopping at --limit must finalize the generator here, not in GC.
-        async with aclosing(store.iter_events(event_query, page_size=page_size)) as found:
+        async with (
+            ApiClient(resolve_url(ctx, url)) as api,
+            aclosing(iter_events(api, params, page_size=page_size)) as found,
+        ):
             async for event in found:
                 _emit(event, as_json)
                 printed += 1
@@ -195,17 +191,17 @@ async def query(
 @click.option(
     "-n",
     "lines",
-    type=click.IntRange(1, MAX_PAGE),
+    type=click.IntRange(1, PAGE),
     default=20,
     show_default=True,
     help="How many of the newest events to print first.",
 )
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new events as they arrive.")
-@click.option("--interval", default="1s", show_default=True, help="How often --follow polls.")
+@click.option("--interval", default="1s", show_default=True, help="How often --follow looks.")
 @click.pass_context
 async def tail(
     ctx: click.Context,
-    data_dir: Path | None,
+    url: str | None,
     context: str | None,
     under: str | None,
     name: str | None,
@@ -219,74 +215,56 @@ async def tail(
 ) -> None:
     """Print the newest events, oldest of them first; with --follow, keep printing new ones.
 
-    Following polls for events after the last one printed, so an event whose
-    duplicate count goes up is printed again with its new count.
+    Following polls the server every --interval for events after the last one
+    printed (see :func:`follow_events`).
     """
     try:
-        poll_s = parse_duration_ms(interval) / 1000
+        interval_s = parse_duration_ms(interval) / 1000
     except OpenCrateError as exc:
         raise click.BadParameter(str(exc), param_hint="--interval") from None
-    newest = _build_query(context, under, name, level, since, until, Order.NEWEST_FIRST)
-    async with _open_store(_data_dir(ctx, data_dir)) as store:
-        page = await store.query(newest, limit=lines)
-        last: EventCursor | None = None
-        for event in reversed(page.events):
-            _emit(event, as_json)
-            last = EventCursor(created_ms=event.created_ms, id=event.id)
-        if not follow:
-            return
-        onward = _build_query(context, under, name, level, since, until, Order.OLDEST_FIRST)
-        await follow_events(store, onward, last, poll_s, lambda event: _emit(event, as_json))
-
-
-async def follow_events(
-    store: EventLogStore,
-    query: EventQuery,
-    after: EventCursor | None,
-    poll_s: float,
-    emit: Callable[[EventRecord], None],
-) -> None:
-    """Every ``poll_s`` seconds, ``emit`` the events after ``after`` (oldest first); forever.
-
-    ``query`` must be in ``Order.OLDEST_FIRST``. Each poll pages through what
-    arrived since the last one, so a burst is bounded by the page size too.
-    Cancellation stops it between polls or pages.
-    """
-    while True:
-        await trio.sleep(poll_s)
-        while True:
-            page = await store.query(query, limit=MAX_PAGE, cursor=after)
-            for event in page.events:
-                emit(event)
-                after = EventCursor(created_ms=event.created_ms, id=event.id)
-            if page.next_cursor is None:
-                break
+    filters = _params(context=context, under=under, name=name, level=level, until=until)
+    with cli_errors():
+        async with ApiClient(resolve_url(ctx, url)) as api:
+            newest = await api.get(
+                "/events", {**filters, **_params(since=since), "order": "desc", "limit": lines}
+            )
+            for event in reversed(newest["items"]):
+                _emit(event, as_json)
+            if not follow:
+                return
+            after = newest["items"][0] if newest["items"] else None
+            await follow_events(
+                # With nothing printed yet, the user's --since is where to start.
+                api,
+                filters if after is not None else {**filters, **_params(since=since)},
+                after=after,
+                interval_s=interval_s,
+                emit=lambda event: _emit(event, as_json),
+            )
 
 
 @events.command()
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Data directory (default: from the settings file, else data).",
-)
+@url_option
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted, per table.")
-@click.option("--batch", type=click.IntRange(min=1), help="Rows per delete (default: settings).")
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    help="Rows per delete (default: the server's [events] purge_batch).",
+)
 @click.pass_context
-async def purge(
-    ctx: click.Context, data_dir: Path | None, dry_run: bool, batch: int | None
-) -> None:
+async def purge(ctx: click.Context, url: str | None, dry_run: bool, batch: int | None) -> None:
     """Delete expired events now, in bounded batches (what the periodic job does)."""
-    settings = _event_settings(ctx)
+    body: dict[str, Any] = {"dry_run": dry_run}
     if batch is not None:
-        settings = attrs.evolve(settings, purge_batch=batch)
-    async with _open_store(_data_dir(ctx, data_dir)) as store:
-        if dry_run:
-            counts = await store.count_expired()
-            for table, count in counts.items():
-                if count:
-                    click.echo(f"{table}: {count}")
-            click.echo(f"would delete {sum(counts.values())} expired events (dry run)")
-            return
-        deleted = await EventPurger(store, settings).purge_once()
-    click.echo(f"deleted {deleted} expired events")
+        body["batch"] = batch
+    with cli_errors():
+        # No timeout: a purge takes as long as the backlog (about 23,000 rows/s).
+        async with ApiClient(resolve_url(ctx, url), timeout_s=None) as api:
+            report = await api.post("/events/purge", body)
+    if dry_run:
+        for table, count in report["tables"].items():
+            if count:
+                click.echo(f"{table}: {count}")
+        click.echo(f"would delete {report['expired']} expired events (dry run)")
+        return
+    click.echo(f"deleted {report['deleted']} expired events in {report['batches']} batches")

@@ -1,43 +1,43 @@
-"""``opencrate events query|tail|purge`` against a real events.db."""
+"""``opencrate events query|tail|purge`` against a real server on loopback over real stores."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import Any
 
 import trio
 from asyncclick.testing import CliRunner
 
-from opencrate.cli.events import follow_events
+from opencrate.app import Services
+from opencrate.cli.client import ApiClient
+from opencrate.cli.events import PAGE, follow_events
 from opencrate.cli.main import cli
-from opencrate.clock import SystemClock
-from opencrate.stores.eventlog import EventLogStore
-from opencrate.stores.eventlog_model import MAX_PAGE, EventCursor, EventQuery, NewEvent, Order
+from opencrate.stores.eventlog_model import NewEvent
 from opencrate.stores.eventlog_tables import TableKind
 
 HOUR = 3_600_000
 
 
-async def _seed(data: Path, n: int = 10, *, expired: int = 0) -> None:
-    now = SystemClock().now_ms()
+async def _seed(services: Services, n: int = 10, *, expired: int = 0) -> None:
+    """``n`` events two hours old, alternating info/change and error/alert; the first
+    ``expired`` of them expired an hour ago, the rest expire in an hour."""
+    now = services.clock.now_ms()
     events = []
     for i in range(n):
-        gone = i < expired
         events.append(
             (
                 NewEvent(
                     context=f"100{i % 2}/p",
                     name="DeviceDown" if i % 2 else "StatusChanged",
                     created_ms=now - 2 * HOUR + i,
-                    expires_ms=now - HOUR if gone else now + HOUR,
+                    expires_ms=now - HOUR if i < expired else now + HOUR,
                     level="error" if i % 2 else "info",
                     data={"i": i},
                 ),
                 TableKind.ALERT if i % 2 else TableKind.CHANGE,
             )
         )
-    async with EventLogStore(data / "events.db").running() as store:
-        await store.record_many(events)
+    await services.events.record_many(events)
 
 
 async def _run(*args: str) -> tuple[int, str]:
@@ -45,108 +45,144 @@ async def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-async def test_query_prints_newest_first_and_filters(tmp_path: Path) -> None:
-    await _seed(tmp_path)
-    code, out = await _run("events", "query", "--data", str(tmp_path), "--json")
+async def test_query_prints_newest_first_and_filters(live_services: Services, api_url: str) -> None:
+    await _seed(live_services)
+    code, out = await _run("events", "query", "--url", api_url, "--json")
     assert code == 0, out
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["data"]["i"] for r in rows] == list(range(9, -1, -1))
-    code, out = await _run(
-        "events", "query", "--data", str(tmp_path), "--level", "error", "--limit", "2"
-    )
+    code, out = await _run("events", "query", "--url", api_url, "--level", "error", "--limit", "2")
     assert code == 0, out
     lines = out.splitlines()
     assert len(lines) == 2
-    assert all("DeviceDown" in line and "error" in line for line in lines)
+    assert all("DeviceDown" in line and "error" in line and "id=" in line for line in lines)
     code, out = await _run(
-        "events",
-        "query",
-        "--data",
-        str(tmp_path),
-        "--context",
-        "1000/p",
-        "--oldest-first",
-        "--json",
+        "events", "query", "--url", api_url, "--context", "1000/p", "--oldest-first", "--json"
     )
     assert [json.loads(line)["data"]["i"] for line in out.splitlines()] == [0, 2, 4, 6, 8]
-    code, out = await _run("events", "query", "--data", str(tmp_path), "--under", "1001")
+    code, out = await _run("events", "query", "--url", api_url, "--under", "1001")
     assert code == 0, out
     assert len(out.splitlines()) == 5
 
 
-async def test_query_limit_zero_pages_through_everything(tmp_path: Path) -> None:
-    await _seed(tmp_path, MAX_PAGE + 250)
-    code, out = await _run("events", "query", "--data", str(tmp_path), "--limit", "0", "--json")
+async def test_query_limit_zero_pages_through_everything(
+    live_services: Services, api_url: str
+) -> None:
+    await _seed(live_services, PAGE + 250)
+    code, out = await _run("events", "query", "--url", api_url, "--limit", "0", "--json")
     assert code == 0
     seen = [json.loads(line)["id"] for line in out.splitlines()]
-    assert len(seen) == len(set(seen)) == MAX_PAGE + 250
+    assert len(seen) == len(set(seen)) == PAGE + 250
+    # A limit above one page is met exactly, across the page boundary.
+    code, out = await _run("events", "query", "--url", api_url, "--limit", str(PAGE + 7))
+    assert len(out.splitlines()) == PAGE + 7
 
 
-async def test_tail_prints_the_newest_oldest_first(tmp_path: Path) -> None:
-    await _seed(tmp_path)
-    code, out = await _run("events", "tail", "--data", str(tmp_path), "-n", "3", "--json")
+async def test_tail_prints_the_newest_oldest_first(live_services: Services, api_url: str) -> None:
+    await _seed(live_services)
+    code, out = await _run("events", "tail", "--url", api_url, "-n", "3", "--json")
     assert code == 0, out
     assert [json.loads(line)["data"]["i"] for line in out.splitlines()] == [7, 8, 9]
 
 
-async def test_purge_dry_run_counts_and_purge_deletes(tmp_path: Path) -> None:
-    await _seed(tmp_path, 10, expired=4)
-    code, out = await _run("events", "purge", "--data", str(tmp_path), "--dry-run")
+async def test_purge_dry_run_deletes_nothing_and_purge_deletes_in_batches(
+    live_services: Services, api_url: str
+) -> None:
+    await _seed(live_services, 10, expired=4)
+    code, out = await _run("events", "purge", "--url", api_url, "--dry-run")
     assert code == 0, out
     assert "would delete 4 expired events (dry run)" in out
     assert "event_alert: 2" in out
-    async with EventLogStore(tmp_path / "events.db").running() as store:
-        assert await store.count() == 10
-    code, out = await _run("events", "purge", "--data", str(tmp_path), "--batch", "3")
+    assert await live_services.events.count() == 10
+    assert await live_services.audit.count() == 0
+    code, out = await _run("events", "purge", "--url", api_url, "--batch", "3")
     assert code == 0, out
-    assert "deleted 4 expired events" in out
-    async with EventLogStore(tmp_path / "events.db").running() as store:
-        assert await store.count() == 6
+    assert "deleted 4 expired events in 2 batches" in out
+    assert await live_services.events.count() == 6
+    [entry] = await live_services.audit.tail(5)
+    assert (entry.action, entry.detail) == ("event.purge", {"deleted": 4, "batches": 2, "batch": 3})
 
 
-async def test_errors_are_reported_not_raised(tmp_path: Path) -> None:
-    code, out = await _run("events", "query", "--data", str(tmp_path))
+async def test_bad_input_is_reported_and_deletes_nothing(
+    live_services: Services, api_url: str
+) -> None:
+    await _seed(live_services, 10, expired=4)
+    code, out = await _run("events", "query", "--url", api_url, "--since", "whenever")
     assert code == 1
-    assert "no event log at" in out
-    assert not (tmp_path / "events.db").exists()  # reading does not create one
-    await _seed(tmp_path)
-    code, out = await _run("events", "query", "--data", str(tmp_path), "--since", "whenever")
-    assert code == 2
-    assert "not a time" in out
-    code, out = await _run("events", "query", "--data", str(tmp_path), "--context", "a//b")
-    assert code == 2
+    assert "'since'" in out
+    assert "whenever" in out
+    code, out = await _run("events", "query", "--url", api_url, "--context", "a//b")
+    assert code == 1
     assert "empty segment" in out
+    code, out = await _run("events", "tail", "--url", api_url, "--interval", "often")
+    assert code == 2
+    assert "--interval" in out
+    code, out = await _run("events", "purge", "--url", api_url, "--batch", "0")
+    assert code == 2
+    assert "--batch" in out
+    # The server's own bound, reported with the field it names.
+    code, out = await _run("events", "purge", "--url", api_url, "--batch", "1000000")
+    assert code == 1
+    assert "batch must be an integer from 1 to 100000" in out
+    assert await live_services.events.count() == 10
+    assert await live_services.audit.count() == 0
 
 
-async def test_follow_prints_new_events_once_in_order(tmp_path: Path) -> None:
-    # Real time (short): the store answers from a thread, which autojump_clock ignores.
-    await _seed(tmp_path, 2)
-    seen: list[int] = []
-    query = EventQuery(order=Order.OLDEST_FIRST)
-    async with EventLogStore(tmp_path / "events.db").running() as store:
-        start = (await store.query(EventQuery(), limit=1)).events[0]
-        after = EventCursor(created_ms=start.created_ms, id=start.id)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(
-                follow_events, store, query, after, 0.01, lambda e: seen.append(e.data["i"])
-            )
-            for i in range(100, 103):
-                await store.record(
-                    NewEvent(
-                        context="site",
-                        name="EntityCreated",
-                        created_ms=SystemClock().now_ms() + i,
-                        expires_ms=SystemClock().now_ms() + HOUR,
-                        level="info",
-                        data={"i": i},
-                    ),
-                    TableKind.INFO,
-                )
-                await trio.sleep(0.03)  # a few polls between events
-            for _ in range(500):
-                if len(seen) >= 3:
-                    break
-                await trio.sleep(0.01)
-            await trio.sleep(0.05)  # more polls: nothing is printed twice
-            nursery.cancel_scope.cancel()
-    assert seen == [100, 101, 102]
+async def test_an_unreachable_server_is_one_line_naming_it() -> None:
+    with trio.socket.socket() as sock:  # a port that was free a moment ago: nobody listens
+        await sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    for command in (["query"], ["tail"], ["purge", "--dry-run"]):
+        code, out = await _run("events", *command, "--url", url)
+        assert code == 1
+        assert f"cannot reach OpenCrate at {url}" in out
+
+
+async def test_follow_prints_new_events_once_in_order_even_past_a_page(
+    live_services: Services, api_url: str
+) -> None:
+    store = live_services.events
+    await _seed(live_services, 2)
+    now = live_services.clock.now_ms()
+
+    def event(i: int, created_ms: int) -> tuple[NewEvent, TableKind]:
+        return (
+            NewEvent(
+                context="site",
+                name="EntityCreated",
+                created_ms=created_ms,
+                expires_ms=now + HOUR,
+                level="info",
+                data={"i": i},
+            ),
+            TableKind.INFO,
+        )
+
+    start = await store.record(*event(-1, now))
+    after = (await store.get(start.id)).to_json()
+    seen: list[dict[str, Any]] = []
+    total = PAGE + 12
+    got_all = trio.Event()
+
+    def emit(found: dict[str, Any]) -> None:
+        seen.append(found)
+        if len(seen) == total:
+            got_all.set()
+
+    async with ApiClient(api_url) as api, trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: follow_events(api, {}, after=after, interval_s=0.01, emit=emit))
+        # Same time as the last one printed (the id breaks the tie), then more
+        # than one page at once, then a few one by one across several looks.
+        await store.record_many([event(i, now) for i in range(2)])
+        await store.record_many([event(i, now + i) for i in range(2, PAGE + 2)])
+        for i in range(PAGE + 2, total):
+            await store.record(*event(i, now + i))
+            await trio.sleep(0.02)
+        with trio.fail_after(10):
+            await got_all.wait()
+        await trio.sleep(0.05)  # more looks: nothing is printed twice
+        nursery.cancel_scope.cancel()
+
+    assert [e["data"]["i"] for e in seen] == list(range(total))
+    assert len({e["id"] for e in seen}) == total
