@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import trio
@@ -186,3 +188,47 @@ async def test_follow_prints_new_events_once_in_order_even_past_a_page(
 
     assert [e["data"]["i"] for e in seen] == list(range(total))
     assert len({e["id"] for e in seen}) == total
+
+
+async def test_tail_follow_command_prints_the_newest_then_each_new_event(
+    live_services: Services, api_url: str
+) -> None:
+    # The real command in its own process, following the server of this test.
+    await _seed(live_services, 4)
+    argv = [sys.executable, "-m", "opencrate", "events", "tail", "-n", "2", "-f"]
+    argv += ["--interval", "20ms", "--json", "--url", api_url]
+    lines: list[dict[str, Any]] = []
+    buffer = b""
+
+    async def read_until(stdout: trio.abc.ReceiveStream, count: int) -> None:
+        nonlocal buffer
+        while len(lines) < count:
+            chunk = await stdout.receive_some()
+            assert chunk, f"tail exited early; printed {lines}"
+            buffer += chunk
+            *done, buffer = buffer.split(b"\n")
+            lines.extend(json.loads(line) for line in done)
+
+    process = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        with trio.fail_after(30):
+            await read_until(process.stdout, 2)
+            now = live_services.clock.now_ms()
+            for i in (10, 11):
+                await live_services.events.record(
+                    NewEvent(
+                        context="site",
+                        name="EntityCreated",
+                        created_ms=now + i,
+                        expires_ms=now + HOUR,
+                        level="info",
+                        data={"i": i},
+                    ),
+                    TableKind.INFO,
+                )
+            await read_until(process.stdout, 4)
+    finally:
+        process.kill()
+        await process.wait()
+    assert [line["data"]["i"] for line in lines] == [2, 3, 10, 11]
