@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 import trio.lowlevel
+import trio.testing
 
 from opencrate.clock import TrioClock
 from opencrate.errors import ConfigError, InvalidInput
@@ -159,15 +160,27 @@ def test_policy_from_config_keeps_rule_order() -> None:
 
 
 async def test_run_retention_purges_periodically(
-    history: HistoryStore, autojump_clock: trio.abc.Clock
+    history: HistoryStore, mock_clock: trio.testing.MockClock
 ) -> None:
+    # Virtual time moves only when we jump it (autojump would also jump while a
+    # store command waits on its thread, making the schedule a race).
     clock = TrioClock(start_ms=BASE + 2 * DAY_MS)
     await history.store(minutes("p", BASE, 10))
     policy = RetentionPolicy(rules=[RetentionRule(selector="*", raw_ms=DAY_MS)])
-    with trio.move_on_after(3600 * 2.5):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(run_retention, history, policy, clock)
-            await trio.sleep(3600 * 1.5)
-            # A sample that became old after the first pass goes in the next one.
-            await history.store(minutes("p", clock.now_ms() - DAY_MS - 30 * MIN, 2))
-    assert await count(history, "sample", "p") == 1
+
+    async def wait_for_samples(n: int) -> None:
+        with trio.fail_after(5):  # never reached: virtual time stands still
+            while await count(history, "sample", "p") != n:
+                await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_retention, history, policy, clock)
+        await wait_for_samples(1)  # the first pass: all but the state at the cutoff
+        # Samples that are already old when written wait for the next pass.
+        await history.store(minutes("p", clock.now_ms() - DAY_MS - 30 * MIN, 2))
+        mock_clock.jump(1800)
+        await trio.testing.wait_all_tasks_blocked()
+        assert await count(history, "sample", "p") == 3
+        mock_clock.jump(1800)
+        await wait_for_samples(1)
+        nursery.cancel_scope.cancel()
