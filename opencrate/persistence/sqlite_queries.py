@@ -162,9 +162,12 @@ class Partial:
 def _raw_partial(conn: sqlite3.Connection, key: int, lo: int, hi: int) -> Partial:
     args = (key, lo, hi)
     where = "point_key = ? AND ts_ms BETWEEN ? AND ?"
-    count, num_count, total = conn.execute(
+    count, num_count, total, changes = conn.execute(
         f"SELECT count(*), count(CASE WHEN {NUMERIC} THEN 1 END), "
-        f"total(CASE WHEN {NUMERIC} THEN value END) FROM sample WHERE {where}",
+        f"total(CASE WHEN {NUMERIC} THEN value END), "
+        "total(prev IS NOT NULL AND value IS NOT prev) "
+        "FROM (SELECT value, lag(value) OVER (ORDER BY ts_ms) AS prev "
+        f"FROM sample WHERE {where})",
         args,
     ).fetchone()
     if count == 0:
@@ -174,11 +177,6 @@ def _raw_partial(conn: sqlite3.Connection, key: int, lo: int, hi: int) -> Partia
         row = conn.execute(sql, args).fetchone()
         return None if row is None else (row[0], row[1])
 
-    changes = conn.execute(
-        "SELECT count(*) FROM (SELECT value, lag(value) OVER (ORDER BY ts_ms) AS prev "
-        f"FROM sample WHERE {where}) WHERE prev IS NOT NULL AND value IS NOT prev",
-        args,
-    ).fetchone()[0]
     return Partial(
         count=count,
         num_count=num_count,
@@ -189,7 +187,7 @@ def _raw_partial(conn: sqlite3.Connection, key: int, lo: int, hi: int) -> Partia
                 "ORDER BY value DESC, ts_ms LIMIT 1"),
         first=one(f"SELECT ts_ms, value FROM sample WHERE {where} ORDER BY ts_ms LIMIT 1"),
         last=one(f"SELECT ts_ms, value FROM sample WHERE {where} ORDER BY ts_ms DESC LIMIT 1"),
-        changes=changes,
+        changes=int(changes),
     )  # fmt: skip
 
 
