@@ -111,6 +111,7 @@ class Services:
             Level(
                 number=30,
                 name="restore",
+                steps=[self._backfill],
                 services=[Service(name="persistence", run=self.persistence.run), event_recorder],
             ),
             Level(number=40, name="bridges", services=self._bridges()),
@@ -139,6 +140,31 @@ class Services:
         if self.settings.scenario is not None:
             report = await load_scenario_into(self.settings.scenario, self.nodes)
             log.info("scenario %s: %s", self.settings.scenario, report)
+
+    # -- level 30, before restoreOnStartup: a simulated building's recent past ----------
+    async def _backfill(self) -> None:
+        if not (self.settings.simulate and self.settings.scenario is not None):
+            return
+        from opencrate.persistence.postgresql import PostgresService
+        from opencrate.scenario.backfill import backfill_history
+        from opencrate.scenario.parse import load_scenario
+
+        scenario = await trio.to_thread.run_sync(load_scenario, self.settings.scenario)
+        if scenario.backfill_s <= 0:
+            return
+        # PostgreSQL services start inside the level-30 persistence service, after
+        # this step: they cannot take writes yet and get live data only.
+        ready = {
+            name: service
+            for name, service in self.persistence.services.items()
+            if not isinstance(service, PostgresService)
+        }
+        await backfill_history(
+            scenario,
+            manager=self.persistence.manager,
+            services=ready,
+            now_ms=self.clock.now_ms(),
+        )
 
     # -- level 50: runtime state of deleted nodes --------------------------------------
     def _node_cleanup(self) -> NodeCleanup:

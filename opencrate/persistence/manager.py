@@ -37,13 +37,14 @@ already handed to a service completes or rolls back whole.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import trio
 from attrs import define, frozen
 
 from opencrate.clock import Clock
+from opencrate.errors import NotFound
 from opencrate.model.values import PointValue
 from opencrate.persistence.config import PersistenceConfig, ServiceConfig
 from opencrate.persistence.filters import FilterState
@@ -141,18 +142,7 @@ class _ServiceRunner:
     def decide(self, batch: list[Event | Lagged], out: dict[tuple[str, int], Sample]) -> None:
         for event in batch:
             if isinstance(event, ValueChanged):
-                self.counters.updates_seen += 1
-                point_id, value = event.node_id, event.value
-                old = self.last_values.get(point_id)
-                changed = old is None or type(old) is not type(value) or old != value
-                self.last_values[point_id] = value
-                plan = self.plan(point_id)
-                if plan is None:
-                    continue
-                lines = plan.lines_for_update(changed)
-                if lines and self._through(lines, point_id, value, event.ts_ms):
-                    key = (plan.storage_id, event.ts_ms)
-                    out[key] = Sample(point_id=plan.storage_id, ts_ms=event.ts_ms, value=value)
+                self.decide_update(event.node_id, event.value, event.ts_ms, out)
             elif isinstance(event, Lagged):
                 self.counters.lagged += event.count
                 log.warning(
@@ -163,6 +153,23 @@ class _ServiceRunner:
                 self.plans.clear()
                 if isinstance(event, EntityDeleted):
                     self.last_values.pop(event.entity_id, None)
+
+    def decide_update(
+        self, point_id: str, value: PointValue, ts_ms: int, out: dict[tuple[str, int], Sample]
+    ) -> None:
+        """One update: add the sample to ``out`` if a triggered line's filters let it through."""
+        self.counters.updates_seen += 1
+        old = self.last_values.get(point_id)
+        changed = old is None or type(old) is not type(value) or old != value
+        self.last_values[point_id] = value
+        plan = self.plan(point_id)
+        if plan is None:
+            return
+        lines = plan.lines_for_update(changed)
+        if lines and self._through(lines, point_id, value, ts_ms):
+            out[(plan.storage_id, ts_ms)] = Sample(
+                point_id=plan.storage_id, ts_ms=ts_ms, value=value
+            )
 
     async def store(self, samples: list[Sample]) -> None:
         """Hand a decided batch to the service; failures are counted, never raised.
@@ -345,6 +352,29 @@ class PersistenceManager:
         if cfg is None:
             return None
         return compile_plan(cfg, point_id, self.hierarchy.ancestors(point_id))
+
+    def decide_past(
+        self, service_id: str, updates: Iterable[tuple[str, int, PointValue]]
+    ) -> list[Sample]:
+        """The samples ``service_id`` would have stored for ``updates`` had they come live.
+
+        ``updates`` are ``(point_id, ts_ms, value)`` as the bus would have
+        carried them, in time order per point (a back-fill of simulated
+        history). They are decided exactly like live ones (the service's
+        ``everyUpdate``/``everyChange`` lines, selectors, filters, aliases),
+        by a runner with its own, fresh memory: the live runner's filter
+        state and last values are untouched. Cron strategies are not
+        replayed. Nothing is stored; hand the result to the service's
+        ``store``. Raises :class:`NotFound` for an unknown ``service_id``.
+        """
+        service = self.services.get(service_id)
+        if service is None:
+            raise NotFound(f"no persistence service {service_id!r}", service=service_id)
+        runner = _ServiceRunner(self, service)
+        out: dict[tuple[str, int], Sample] = {}
+        for point_id, ts_ms, value in updates:
+            runner.decide_update(point_id, value, ts_ms, out)
+        return list(out.values())
 
     def storage_id(self, service_id: str, point_id: str) -> str:
         """The name ``point_id`` is stored under in ``service_id`` (its alias, or itself)."""

@@ -8,6 +8,7 @@ and optionally a ``[signal]`` per point that the
     [scenario]
     name = "Demo office"
     seed = 42                       # the simulator's random numbers
+    backfill = "24h"                # simulated history written at start (default: none)
 
     [[site]]
     id = "main-office"
@@ -198,6 +199,8 @@ class Scenario:
     name: str
     description: str = ""
     seed: int = 0
+    #: Seconds of simulated history written before the simulator starts (0: none).
+    backfill_s: float = 0.0
     sites: tuple[SiteSpec, ...] = ()
     spaces: tuple[SpaceSpec, ...] = ()
     equips: tuple[EquipSpec, ...] = ()

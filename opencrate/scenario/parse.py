@@ -35,7 +35,10 @@ from opencrate.scenario.format import (
     SpaceSpec,
 )
 
-__all__ = ["load_scenario", "parse_scenario"]
+__all__ = ["MAX_BACKFILL_S", "load_scenario", "parse_scenario"]
+
+#: The longest ``[scenario] backfill``: a back-fill runs before the API is up.
+MAX_BACKFILL_S = 30 * 86_400.0
 
 
 _NUMBER_SHAPES = ("sine", "random_walk", "ramp")
@@ -86,13 +89,16 @@ class _Parser:
     def scenario(self, data: dict[str, Any]) -> Scenario:
         root = TomlTable(self.reporter, data, ())
         head = root.table("scenario")
-        name, description, seed = Path(self.source).stem, "", 0
+        name, description, seed, backfill_s = Path(self.source).stem, "", 0, 0.0
         if head is not None:
             name = head.text("name", default=name)
             description = head.raw("description") or ""
             if not isinstance(description, str):
                 head.fail("must be a string", "description")
             seed = head.integer("seed", default=0)
+            backfill_s = head.duration_s("backfill", default=0.0, zero=True)
+            if backfill_s > MAX_BACKFILL_S:
+                head.fail(f"must be at most 30d, got {head.raw('backfill')!r}", "backfill")
             head.done()
         sites = tuple(self.site(t) for t in root.tables("site"))
         spaces = tuple(self.space(t) for t in root.tables("space"))
@@ -104,6 +110,7 @@ class _Parser:
             name=name,
             description=description,
             seed=seed,
+            backfill_s=backfill_s,
             sites=sites,
             spaces=spaces,
             equips=equips,
