@@ -63,7 +63,7 @@ from opencrate.persistence.sqlite_pages import raw_page, tier_page
 from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.sqlite import Migration
 
-__all__ = ["HistoryStatistics", "HistoryStore"]
+__all__ = ["WRITER_PRAGMAS", "HistoryStatistics", "HistoryStore"]
 
 DEFAULT_TIERS = (Resolution.FIVE_MIN, Resolution.HOUR)
 
@@ -98,6 +98,13 @@ _KIND_TYPES: dict[ValueKind, type] = {
 }
 
 _ROW_KEY = operator.itemgetter(0, 1)
+
+#: Writer settings on top of the project's (WAL, synchronous=NORMAL). A batch
+#: from many points dirties the newest leaf page of each, so a 2 MiB cache and a
+#: checkpoint every 1,000 pages (SQLite's defaults) checkpoint on nearly every
+#: commit. 16 MiB and 10,000 pages (a WAL of up to ~40 MB) measured 2.3x the
+#: insert rate for 500k samples over 1,000 points (benchmarks/ingest.py).
+WRITER_PRAGMAS = ("PRAGMA cache_size=-16384", "PRAGMA wal_autocheckpoint=10000")
 
 #: Below this share of mean^2, a variance from rollup moments is recomputed from raw.
 _CANCELLATION = 1e-6
@@ -164,7 +171,9 @@ class HistoryStore(StoreActor):
 
     # -- lifecycle -----------------------------------------------------------------
     def on_open(self, conn: sqlite3.Connection) -> None:
-        """Load the point dictionary and back-fill rollup windows missed while down."""
+        """Tune the writer, load the point dictionary, back-fill windows missed while down."""
+        for pragma in WRITER_PRAGMAS:
+            conn.execute(pragma)
         self._load_caches(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:
