@@ -384,3 +384,38 @@ async def test_edge_windows_match_reference(
         assert (None if got is None else (got.duration_ms, got.integral, got.mean)) == (
             None if want is None else want[:3]
         )
+
+
+mixed_series_st = st.dictionaries(
+    offsets, st.one_of(values, st.booleans(), st.sampled_from(["on", "off"])), max_size=30
+).map(lambda d: [(BASE + t, v) for t, v in sorted(d.items())])
+
+
+@PROPERTY
+@given(series=mixed_series_st, data=st.data(), seed=st.integers(0, 99), kind=KINDS)
+async def test_mixed_value_kinds_match_reference(
+    tmp_path: Path, series: ref.Series, data: st.DataObject, seed: int, kind: str
+) -> None:
+    # Numbers, booleans (1/0) and text in one point: text counts and changes,
+    # but takes no part in sums, extremes, medians or time weighting.
+    async with fresh_service(tmp_path, kind) as history:
+        point = await store_series(history, series, random.Random(seed), shuffle=seed % 3 == 0)
+        begin, end = window(data, series)
+        stats = await history.window_stats(point, begin, end)
+        inside = ref.in_window(series, begin, end)
+        assert stats.count == len(inside)
+        assert stats.numeric_count == sum(ref.is_number(v) for _, v in inside)
+        assert stats.changes == ref.changes(series, begin, end)
+        assert close(stats.sum, ref.total(series, begin, end), scale_of_numbers(series) * 30)
+        got_max = None if stats.max is None else (stats.max.ts_ms, float(stats.max.value))
+        assert got_max == ref.extreme(series, begin, end, True)
+        assert close(await history.median(point, begin, end), ref.median(series, begin, end))
+        got = await history.weighted_stats(point, begin, end)
+        want = ref.weighted(series, begin, end, RiemannType.LEFT)
+        assert (None if got is None else got.duration_ms) == (None if want is None else want[0])
+        if got is not None and want is not None:
+            assert close(got.mean, want[2], scale_of_numbers(series))
+
+
+def scale_of_numbers(series: ref.Series) -> float:
+    return max([abs(float(v)) for _, v in series if ref.is_number(v)] + [1.0])
