@@ -15,6 +15,7 @@ turns integers of boolean points back into ``bool``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -53,6 +54,24 @@ def newest_at(conn: sqlite3.Connection, key: int, ts: int | None) -> Row | None:
         "ORDER BY ts_ms DESC LIMIT 1",
         (key, upper),
     ).fetchone()
+
+
+_NEWEST_OF_EACH = (
+    "SELECT p.key, s.ts_ms, s.value FROM point AS p JOIN sample AS s ON s.point_key = p.key "
+    # max() over the primary key is one index probe per point, not a scan.
+    "AND s.ts_ms = (SELECT max(ts_ms) FROM sample WHERE point_key = p.key)"
+)
+
+
+def newest_of_each(
+    conn: sqlite3.Connection, keys: Sequence[int] | None
+) -> list[tuple[int, int, Any]]:
+    """``(key, ts_ms, value)`` of the newest sample of every point (or of ``keys``): one query."""
+    if keys is None:
+        return conn.execute(_NEWEST_OF_EACH).fetchall()
+    return conn.execute(
+        _NEWEST_OF_EACH + " WHERE p.key IN (SELECT value FROM json_each(?))", (json.dumps(keys),)
+    ).fetchall()
 
 
 def oldest_from(conn: sqlite3.Connection, key: int, ts: int) -> Row | None:
