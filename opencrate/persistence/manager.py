@@ -64,7 +64,7 @@ from opencrate.runtime.fanout import Subscription
 from opencrate.runtime.watch import Watch
 from opencrate.stores.points import PointStore
 
-__all__ = ["ManagerStatistics", "PersistenceManager", "RunnerStatistics"]
+__all__ = ["ManagerStatistics", "PastDecider", "PersistenceManager", "RunnerStatistics"]
 
 log = logging.getLogger(__name__)
 
@@ -272,20 +272,24 @@ class _ServiceRunner:
             await self.store(self.cron_samples(due, fire_ms))
             self.counters.cron_runs += 1
 
-    def cron_samples(self, due: set[str], fire_ms: int) -> list[Sample]:
-        """The current value of every point a due strategy selects, stamped ``fire_ms``."""
+    def cron_samples(
+        self, due: set[str], fire_ms: int, values: Mapping[str, PointValue] | None = None
+    ) -> list[Sample]:
+        """The value of every point a due strategy selects, stamped ``fire_ms``.
+
+        ``values`` (point id -> value) default to the PointStore's current ones.
+        """
+        if values is None:
+            snapshot = self.manager.points.snapshot().items()
+            values = {pid: st.value for pid, st in snapshot if st.value is not None}
         out: dict[str, Sample] = {}
-        for point_id, state in self.manager.points.snapshot().items():
-            if state.value is None:
-                continue
+        for point_id, value in values.items():
             plan = self.plan(point_id)
             if plan is None or not plan.on_cron:
                 continue
             lines = tuple(r for name in due for r in plan.on_cron.get(name, ()))
-            if lines and self._through(lines, point_id, state.value, fire_ms):
-                out[plan.storage_id] = Sample(
-                    point_id=plan.storage_id, ts_ms=fire_ms, value=state.value
-                )
+            if lines and self._through(lines, point_id, value, fire_ms):
+                out[plan.storage_id] = Sample(point_id=plan.storage_id, ts_ms=fire_ms, value=value)
         return list(out.values())
 
     def statistics(self) -> RunnerStatistics:
@@ -304,6 +308,57 @@ class _ServiceRunner:
             last_store_ms=c.last_store_ms,
             cached_plans=len(self.plans),
         )
+
+
+class PastDecider:
+    """What one service would have stored of updates that happened in the past.
+
+    Made by :meth:`PersistenceManager.past_decider`. Feed it the updates as
+    the bus would have carried them, ``(point_id, ts_ms, value)`` in time
+    order across all points, in as many :meth:`feed` calls as you like, then
+    call :meth:`finish`. They are decided exactly like live ones (selectors,
+    ``everyUpdate``/``everyChange``, filters, aliases), and cron strategies
+    fire at their times in between, storing the value each point had then.
+    It has its own memory (filters, last values): the live runner is not
+    touched. Nothing is stored; hand the samples to the service's ``store``.
+    """
+
+    def __init__(self, runner: _ServiceRunner) -> None:
+        self._runner = runner
+        cfg = runner.cfg
+        self._crons = (
+            {} if cfg is None else {s.name: s.cron for s in cfg.strategies if cfg.uses(s.name)}
+        )
+        self._next_fire: dict[str, int] | None = None
+        self._values: dict[str, PointValue] = {}
+
+    def feed(self, updates: Iterable[tuple[str, int, PointValue]]) -> list[Sample]:
+        """The samples these updates (and the cron fires before each) would have stored."""
+        out: dict[tuple[str, int], Sample] = {}
+        for point_id, ts_ms, value in updates:
+            self._fire_before(ts_ms, out)
+            self._values[point_id] = value
+            self._runner.decide_update(point_id, value, ts_ms, out)
+        return list(out.values())
+
+    def finish(self, until_ms: int) -> list[Sample]:
+        """The cron samples of the fires after the last update and before ``until_ms``."""
+        out: dict[tuple[str, int], Sample] = {}
+        self._fire_before(until_ms, out)
+        return list(out.values())
+
+    def _fire_before(self, ts_ms: int, out: dict[tuple[str, int], Sample]) -> None:
+        if not self._crons:
+            return
+        if self._next_fire is None:  # nothing is known before the first update
+            self._next_fire = {name: next_fire_ms(c, ts_ms) for name, c in self._crons.items()}
+        fires = self._next_fire
+        while (fire := min(fires.values())) < ts_ms:
+            due = {name for name, at in fires.items() if at == fire}
+            for sample in self._runner.cron_samples(due, fire, self._values):
+                out[(sample.point_id, fire)] = sample
+            for name in due:
+                fires[name] = next_fire_ms(self._crons[name], fire)
 
 
 class PersistenceManager:
@@ -353,28 +408,15 @@ class PersistenceManager:
             return None
         return compile_plan(cfg, point_id, self.hierarchy.ancestors(point_id))
 
-    def decide_past(
-        self, service_id: str, updates: Iterable[tuple[str, int, PointValue]]
-    ) -> list[Sample]:
-        """The samples ``service_id`` would have stored for ``updates`` had they come live.
+    def past_decider(self, service_id: str) -> PastDecider:
+        """Decide past updates (a back-fill) for ``service_id`` as its live runner would.
 
-        ``updates`` are ``(point_id, ts_ms, value)`` as the bus would have
-        carried them, in time order per point (a back-fill of simulated
-        history). They are decided exactly like live ones (the service's
-        ``everyUpdate``/``everyChange`` lines, selectors, filters, aliases),
-        by a runner with its own, fresh memory: the live runner's filter
-        state and last values are untouched. Cron strategies are not
-        replayed. Nothing is stored; hand the result to the service's
-        ``store``. Raises :class:`NotFound` for an unknown ``service_id``.
+        Raises :class:`NotFound` for an unknown ``service_id``. See :class:`PastDecider`.
         """
         service = self.services.get(service_id)
         if service is None:
             raise NotFound(f"no persistence service {service_id!r}", service=service_id)
-        runner = _ServiceRunner(self, service)
-        out: dict[tuple[str, int], Sample] = {}
-        for point_id, ts_ms, value in updates:
-            runner.decide_update(point_id, value, ts_ms, out)
-        return list(out.values())
+        return PastDecider(_ServiceRunner(self, service))
 
     def storage_id(self, service_id: str, point_id: str) -> str:
         """The name ``point_id`` is stored under in ``service_id`` (its alias, or itself)."""

@@ -20,13 +20,14 @@ What is written
     samples would have been published.
 
 Which service stores what
-    :meth:`PersistenceManager.decide_past
-    <opencrate.persistence.manager.PersistenceManager.decide_past>` decides,
-    per service, exactly as for live updates (selectors, ``everyChange`` /
-    ``everyUpdate``, filters, aliases); cron strategies are not replayed.
-    Samples go through each service's ``store()`` in batches of
-    ``batch_size``, so the SQLite history maintains its rollup windows as for
-    any in-order data.
+    A :class:`~opencrate.persistence.manager.PastDecider` (from
+    :meth:`PersistenceManager.past_decider
+    <opencrate.persistence.manager.PersistenceManager.past_decider>`) decides,
+    per service, exactly as for live updates: selectors, ``everyChange`` /
+    ``everyUpdate``, filters, aliases, and cron strategies fired at their
+    times with the values then in force. The samples go through each
+    service's ``store()`` in time-ordered batches of ``batch_size``, so the
+    SQLite history maintains its rollup windows as for any in-order data.
 
 Restarts
     Only the time after a point's newest stored sample is filled: a second
@@ -47,13 +48,14 @@ import math
 import random
 import time
 from collections.abc import Mapping
+from operator import itemgetter
 
 import trio
 from attrs import frozen
 
 from opencrate.errors import InvalidInput
 from opencrate.model.values import PointValue
-from opencrate.persistence.manager import PersistenceManager
+from opencrate.persistence.manager import PastDecider, PersistenceManager
 from opencrate.persistence.service import PersistenceService, Sample
 from opencrate.scenario.format import PointSpec, Scenario
 from opencrate.scenario.signals import SignalSampler
@@ -64,6 +66,9 @@ log = logging.getLogger(__name__)
 
 #: Back-fill samples no point more often than this (seconds): 24 h stays quick.
 MIN_STEP_S = 60.0
+
+#: Updates decided between two checkpoints (a few milliseconds of work).
+_DECIDE_CHUNK = 2_000
 
 #: One point's past: ``(ts_ms, value)`` in time order.
 PastSeries = list[tuple[int, PointValue]]
@@ -153,22 +158,23 @@ async def backfill_history(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInput(f"batch_size must be a positive int, got {batch_size!r}")
     past = await trio.to_thread.run_sync(lambda: past_values(scenario, end_ms=now_ms, span_s=span))
+    timeline = await trio.to_thread.run_sync(_in_time_order, past)
+    deciders = {service_id: manager.past_decider(service_id) for service_id in services}
     stored: dict[str, int] = {}
     failed: list[str] = []
     for service_id, service in services.items():
-        decided: list[list[Sample]] = []
-        for point_id, series in past.items():
-            decided.append(manager.decide_past(service_id, ((point_id, ts, v) for ts, v in series)))
-            await trio.lowlevel.checkpoint()  # a point's worth of deciding at a time
+        names = sorted({manager.storage_id(service_id, point_id) for point_id in past})
         try:
-            stored[service_id] = await _store_after_newest(service, decided, batch_size)
+            stored[service_id] = await _fill(
+                service, deciders[service_id], names, timeline, now_ms, batch_size
+            )
         except Exception as exc:  # one service down must not stop the start
             log.error("backfill: service %s failed: %s", service_id, exc)
             failed.append(service_id)
     report = BackfillReport(
         span_s=span,
         points=len(past),
-        updates=sum(map(len, past.values())),
+        updates=len(timeline),
         stored=stored,
         failed_services=tuple(failed),
         seconds=time.perf_counter() - started,
@@ -177,18 +183,36 @@ async def backfill_history(
     return report
 
 
-async def _store_after_newest(
-    service: PersistenceService, decided: list[list[Sample]], batch_size: int
+def _in_time_order(past: Mapping[str, PastSeries]) -> list[tuple[str, int, PointValue]]:
+    """Every point's updates merged into one stream, as the bus would have carried them."""
+    timeline = [(point_id, ts, value) for point_id, series in past.items() for ts, value in series]
+    timeline.sort(key=itemgetter(1))  # stable: same-ms updates keep the file's point order
+    return timeline
+
+
+async def _fill(
+    service: PersistenceService,
+    decider: PastDecider,
+    names: list[str],
+    timeline: list[tuple[str, int, PointValue]],
+    now_ms: int,
+    batch_size: int,
 ) -> int:
-    """Store the samples newer than what ``service`` holds per storage name, in batches."""
-    names = sorted({samples[0].point_id for samples in decided if samples})
+    """Decide ``timeline`` for one service; store what is newer than it holds, in batches."""
     newest = {name: s.ts_ms for name, s in (await service.last_states(names)).items()}
-    pending = [
-        sample
-        for samples in decided
-        for sample in samples
-        if sample.ts_ms > newest.get(sample.point_id, -1)
-    ]
-    for first in range(0, len(pending), batch_size):
-        await service.store(pending[first : first + batch_size])
-    return len(pending)
+    pending: list[Sample] = []
+    count = 0
+
+    async def keep(samples: list[Sample], *, flush: bool) -> None:
+        nonlocal pending, count
+        pending.extend(s for s in samples if s.ts_ms > newest.get(s.point_id, -1))
+        while len(pending) >= batch_size or (flush and pending):
+            batch, pending = pending[:batch_size], pending[batch_size:]
+            await service.store(batch)
+            count += len(batch)
+
+    for first in range(0, len(timeline), _DECIDE_CHUNK):
+        await keep(decider.feed(timeline[first : first + _DECIDE_CHUNK]), flush=False)
+        await trio.lowlevel.checkpoint()  # deciding is CPU work in the trio thread: share it
+    await keep(decider.finish(now_ms), flush=True)
+    return count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -239,33 +240,77 @@ async def test_a_second_start_fills_only_the_gap_and_keeps_what_was_stored(
         assert history.history_statistics().out_of_order == 0
 
 
-async def test_manager_decide_past_is_the_live_decision_with_its_own_memory(
+async def test_past_decider_is_the_live_decision_with_its_own_memory_and_cron_times(
     tmp_path: Path, clock: TrioClock
 ) -> None:
+    text = """
+        Strategies { every5min : "0 */5 * * * ?" }
+        Filters { tenth : > 0.1 }
+        Items {
+            1101/analog-input-1 : strategy = everyChange filter = tenth
+            1101/analog-input-2 -> "flow" : strategy = every5min
+        }
+    """
     persist: dict[str, object] = {
         "default": "sqlite",
-        "services": {
-            "sqlite": {
-                "persist": persist_file(
-                    tmp_path,
-                    "Filters { tenth : > 0.1 } "
-                    "Items { 1101/analog-input-1 : strategy = everyChange filter = tenth }",
-                )
-            }
-        },
+        "services": {"sqlite": {"persist": persist_file(tmp_path, text)}},
     }
+    flow = "1101/analog-input-2"
+    t0 = 1_700_000_100_000  # on a 5-minute boundary
     async with building(tmp_path, clock, persist) as persistence:
         manager = persistence.manager
-        updates = [(ZONE, 1000, 21.0), (ZONE, 2000, 21.0), (ZONE, 3000, 21.05), (ZONE, 4000, 21.5)]
-        updates.append(("1101/analog-input-2", 5000, 3.0))  # not selected
-        decided = manager.decide_past("sqlite", updates)
-        assert [(s.point_id, s.ts_ms, s.value) for s in decided] == [
-            (ZONE, 1000, 21.0),
-            (ZONE, 4000, 21.5),
+        updates = [
+            (ZONE, t0 + 1000, 21.0),
+            (ZONE, t0 + 2000, 21.0),  # unchanged: everyChange skips it
+            (ZONE, t0 + 3000, 21.05),  # inside the 0.1 filter
+            (ZONE, t0 + 4000, 21.5),
+            (flow, t0 + 5000, 3.0),
+            (flow, t0 + 400_000, 4.0),
+            ("1102/analog-input-1", t0 + 500_000, 7.0),  # not selected
+        ]
+
+        def decide() -> list[tuple[str, int, object]]:
+            decider = manager.past_decider("sqlite")
+            samples = decider.feed(updates[:3]) + decider.feed(updates[3:])
+            samples += decider.finish(t0 + 900_000)  # the fire at 900 000 is live's
+            return [(s.point_id, s.ts_ms, s.value) for s in samples]
+
+        decided = decide()
+        assert decided == [
+            (ZONE, t0 + 1000, 21.0),
+            (ZONE, t0 + 4000, 21.5),
+            ("flow", t0 + 300_000, 3.0),
+            ("flow", t0 + 600_000, 4.0),
         ]
         # Fresh memory each time, and the live runner saw nothing.
-        assert manager.decide_past("sqlite", updates) == decided
+        assert decide() == decided
         (runner,) = manager.statistics().runners
         assert runner.updates_seen == 0
         with pytest.raises(NotFound, match="nope"):
-            manager.decide_past("nope", updates)
+            manager.past_decider("nope")
+
+
+async def test_the_demo_persistence_file_gets_its_cron_samples_too(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    demo_persist = {"file": str(OFFICE.parent / "persistence.toml")}
+    scenario = load_scenario(OFFICE)
+    async with building(tmp_path, clock, demo_persist) as persistence:
+        (history,) = persistence.history
+        now = clock.now_ms()
+        report = await backfill_history(
+            scenario,
+            manager=persistence.manager,
+            services=persistence.services,
+            now_ms=now,
+            span_s=3 * 3600,
+        )
+        assert report.stored["forecast"] == 0  # its configuration selects nothing
+        # Every point is also stored every 5 minutes (cron), meter-1/active-energy
+        # under its alias: the fires are back-filled at their times.
+        energy = await history.query("energy_import_kwh", now - 4 * HOUR_MS, now)
+        fires = [s.ts_ms for s in energy.samples if s.ts_ms % 300_000 == 0]
+        assert len(fires) >= 3 * 12 - 1
+        assert [b - a for a, b in itertools.pairwise(fires)] == [300_000] * (len(fires) - 1)
+        assert fires[-1] >= now - 300_000
+        assert "meter-1/active-energy" not in await history.point_ids()
