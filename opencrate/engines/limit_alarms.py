@@ -111,6 +111,7 @@ class LimitAlarms:
             EntityDeleted,
             name="limit-alarms",
             capacity=self._capacity,
+            accept=self._wants,
         ) as sub:
             self.reload_rules()
             await self.evaluate_current()
@@ -121,6 +122,11 @@ class LimitAlarms:
                     batch = await sub.receive_batch()
                 await self._raise_due()
                 await self.handle(batch)
+
+    def _wants(self, event: Event) -> bool:
+        # Runs inside every publish: most value changes are of points without a
+        # limit, and dropping them here spares the channel and a wake-up each.
+        return not isinstance(event, ValueChanged) or event.node_id in self._rules
 
     async def handle(self, batch: Sequence[Event | Lagged]) -> None:
         """Apply one drained batch of events, in order."""

@@ -273,3 +273,20 @@ async def test_deleting_the_point_clears_its_limit_alarms(
     assert isinstance(cleared, AlarmCleared)
     assert cleared.node_id == ZONE
     assert engine.rule(ZONE) is None
+
+
+async def test_value_changes_of_points_without_a_limit_never_reach_the_engine(rig: Rig) -> None:
+    await rig.nodes.create(zone({"alarm": RULE}))
+    engine = LimitAlarms(rig.bus, nodes=rig.nodes, points=rig.points, store=rig.alarms)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        for i in range(100):
+            rig.points.set(f"9999/other-{i}", 30.0)  # far above RULE's high, but no rule
+        rig.points.set(ZONE, 21.0)
+        await settle()
+        (stats,) = [s for s in rig.bus.statistics().subscribers if s.name == "limit-alarms"]
+        nursery.cancel_scope.cancel()
+    # Filtered in publish: only the zone's own change was delivered.
+    assert stats.delivered == 1
+    assert stats.dropped == 0
+    assert rig.alarms.active() == []
