@@ -6,7 +6,8 @@ Usage::
 
 Prints, for the office scenario (62 points) and ``H`` hours (24; 2 with
 ``--quick``), into a new ``history.db`` with the default persistence
-configuration (``* : everyChange, restoreOnStartup``):
+configuration (``* : everyChange, restoreOnStartup``; with
+``--demo-persistence`` the demo's ``examples/persistence.toml``):
 
 1. the time to sample every signal (``past_values``, pure Python);
 2. the whole :func:`backfill_history` (sampling, deciding per service,
@@ -39,17 +40,19 @@ from opencrate.stores.nodes import NodeStore
 from opencrate.stores.points import PointStore
 
 OFFICE = Path(__file__).resolve().parent.parent / "examples" / "office.toml"
+DEMO_PERSIST = OFFICE.parent / "persistence.toml"
 
 
-async def run(hours: float) -> None:
+async def run(hours: float, demo_persistence: bool) -> None:
     scenario = load_scenario(OFFICE)
     clock = SystemClock()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         bus = EventBus()
         nodes = NodeStore(data / "nodes.db", bus=bus, clock=clock)
+        sections = {"persistence": {"file": str(DEMO_PERSIST)}} if demo_persistence else {}
         persistence = Persistence.build(
-            Settings(data_dir=data),
+            Settings(data_dir=data, sections=sections),
             bus=bus,
             points=PointStore(bus, clock),
             nodes=nodes,
@@ -73,7 +76,7 @@ async def run(hours: float) -> None:
                 span_s=hours * 3600,
             )
             total = time.perf_counter() - t0
-            stored = report.stored["sqlite"]
+            stored = sum(report.stored.values())
             print(
                 f"backfill_history: {total * 1000:.0f} ms for {stored} samples "
                 f"({stored / total:,.0f} samples/s), {report.points} points"
@@ -101,9 +104,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 hours instead of 24")
     parser.add_argument("--hours", type=float, default=None)
+    parser.add_argument(
+        "--demo-persistence",
+        action="store_true",
+        help="the demo's examples/persistence.toml (cron every 5 min, filters, aliases)",
+    )
     args = parser.parse_args()
     hours = args.hours if args.hours is not None else (2.0 if args.quick else 24.0)
-    trio.run(run, hours)
+    trio.run(run, hours, args.demo_persistence)
 
 
 if __name__ == "__main__":
