@@ -122,6 +122,8 @@ class Services:
                     Service(name="override-expiry", run=self.overrides.run_expiry),
                     Service(name="node-cleanup", run=self._node_cleanup().run),
                     event_purger,
+                    # Each sqlite service's [retention], following config changes.
+                    Service(name="history-retention", run=self.persistence.retention.run),
                     *self._alarm_services(),
                 ],
             ),

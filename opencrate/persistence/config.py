@@ -12,7 +12,11 @@ A :class:`ServiceConfig` holds, for one persistence service:
 * named filters (threshold, time, equal / not-equal, range inside / outside);
 * item lines: selectors (``*``, ``point``, ``node*``, ``!point``, ``!node*``),
   the strategies and filters that apply, an optional alias;
-* aliases (point id -> storage name).
+* aliases (point id -> storage name);
+* for ``sqlite`` services, a :class:`RetentionConfig`: how long raw samples
+  and rollups are kept, per selector (applied by
+  :mod:`~opencrate.persistence.retention_service`; TOML and JSON only, the
+  ``.persist`` syntax has no retention).
 
 Lines are additive as in openHAB, with one deliberate difference: a sample is
 stored *once* per service even when several lines (or both ``everyUpdate`` and
@@ -30,12 +34,14 @@ from typing import Any, TypeAlias
 from attrs import field, frozen
 from croniter import croniter
 
+from opencrate.clock import parse_duration_ms
 from opencrate.errors import InvalidInput
 
 __all__ = [
     "BUILTIN_STRATEGIES",
     "EVERY_CHANGE",
     "EVERY_UPDATE",
+    "KEEP_KEYS",
     "RESTORE_ON_STARTUP",
     "SERVICE_KINDS",
     "CronStrategy",
@@ -45,12 +51,17 @@ __all__ = [
     "PersistenceConfig",
     "Problem",
     "RangeFilter",
+    "RetentionConfig",
+    "RetentionOverride",
     "Selector",
     "SelectorKind",
     "ServiceConfig",
     "ThresholdFilter",
     "TimeFilter",
+    "format_keep",
     "normalize_cron",
+    "parse_keep",
+    "retention_to_dict",
     "service_to_dict",
 ]
 
@@ -204,6 +215,110 @@ class Problem:
     message: str
 
 
+#: The keep-time keys of a retention table: raw samples, every rollup tier, one tier.
+KEEP_KEYS = ("raw", "rollups", "5m", "1h")
+_YEAR_MS = 365 * 86_400_000
+_KEEP_UNITS = (("y", _YEAR_MS), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000))
+
+
+def parse_keep(text: str) -> int | None:
+    """``"forever"`` -> None; ``"30d"``, ``"5y"`` (365 days), ``"12h"`` ... -> milliseconds.
+
+    Raises :class:`InvalidInput` naming the text when it is neither, or not positive.
+    """
+    raw = text.strip()
+    if raw == "forever":
+        return None
+    try:
+        if raw.endswith("y") and raw[:-1].strip().replace(".", "", 1).isdigit():
+            ms = round(float(raw[:-1]) * _YEAR_MS)
+        else:
+            ms = parse_duration_ms(raw)
+    except InvalidInput:
+        raise InvalidInput(
+            f'not a keep time: {text!r} (use "forever" or a duration such as 30d, 5y)', value=text
+        ) from None
+    if ms <= 0:
+        raise InvalidInput(f"keep time {text!r} must be longer than zero", value=text)
+    return ms
+
+
+def format_keep(ms: int | None) -> str:
+    """The inverse of :func:`parse_keep`: ``None`` -> ``"forever"``, else the largest whole unit."""
+    if ms is None:
+        return "forever"
+    for unit, width in _KEEP_UNITS:
+        if ms % width == 0:
+            return f"{ms // width}{unit}"
+    return f"{ms}ms"
+
+
+@frozen(kw_only=True)
+class RetentionOverride:
+    """A ``[[...retention.rules]]`` entry: keep times for the points its selectors match.
+
+    Selectors are ``*``, ``prefix*`` (point ids starting with ``prefix``) or an
+    exact point id. ``keep`` holds only the keys written (see :data:`KEEP_KEYS`);
+    a key left out comes from the service-wide values.
+    """
+
+    points: tuple[str, ...]
+    keep: Mapping[str, int | None] = field(factory=dict)
+    #: Where the rule was written (for error messages).
+    line: int | None = field(default=None, eq=False)
+
+
+@frozen(kw_only=True)
+class RetentionConfig:
+    """How long a history service keeps data: service-wide keep times, then rules.
+
+    The first rule whose selectors match a point decides its keep times; keys a
+    rule leaves out, and points no rule matches, take the service-wide
+    ``keep``. A key missing everywhere means forever. For a rollup tier the
+    most specific key wins: the tier's own (``"5m"``, ``"1h"``), then
+    ``rollups``.
+    """
+
+    keep: Mapping[str, int | None] = field(factory=dict)
+    rules: tuple[RetentionOverride, ...] = ()
+    #: Time between purge passes.
+    interval_ms: int = 3_600_000
+    #: Rows one delete command may remove (writers get in between commands).
+    batch_rows: int = 2000
+
+    def resolve(self, rule: RetentionOverride | None) -> dict[str, int | None]:
+        """The effective keep times ``{"raw", "5m", "1h"}`` for ``rule`` (None: the defaults)."""
+        layers = [self.keep] if rule is None else [rule.keep, self.keep]
+
+        def pick(*keys: str) -> int | None:
+            # The first layer that says anything decides, most specific key first.
+            for layer in layers:
+                for key in keys:
+                    if key in layer:
+                        return layer[key]
+            return None
+
+        return {"raw": pick("raw"), "5m": pick("5m", "rollups"), "1h": pick("1h", "rollups")}
+
+    def problems(self) -> Iterator[tuple[RetentionOverride | None, str]]:
+        """Keep times that would make queries wrong: ``(rule or None, message)``.
+
+        Queries read a coarser tier for the aligned middle of a range whenever
+        it has rows, so a tier must be kept at least as long as the finer data
+        below it (raw <= 5m <= 1h; forever is longest).
+        """
+        for rule in (None, *self.rules):
+            keeps = self.resolve(rule)
+            for finer, coarser in (("raw", "5m"), ("5m", "1h")):
+                short, long = keeps[finer], keeps[coarser]
+                if long is not None and (short is None or short > long):
+                    yield (
+                        rule,
+                        f"{coarser} rollups kept {format_keep(long)}, less than {finer} "
+                        f"({format_keep(short)}): queries over that span would miss data",
+                    )
+
+
 @frozen(kw_only=True)
 class ServiceConfig:
     """Everything configured for one persistence service. See the module docstring."""
@@ -217,6 +332,8 @@ class ServiceConfig:
     aliases: Mapping[str, str] = field(factory=dict)
     #: Service-specific settings (``dsn``, ``max_entries``, ...), as given.
     options: Mapping[str, Any] = field(factory=dict)
+    #: How long old data is kept (``sqlite`` services only); None: forever.
+    retention: RetentionConfig | None = None
     #: The file it came from, or "api" / "settings".
     source: str | None = field(default=None, eq=False)
 
@@ -307,11 +424,28 @@ def service_to_dict(service: ServiceConfig) -> dict[str, Any]:
         if item.alias is not None:
             entry["alias"] = item.alias
         items.append(entry)
-    return {
+    out: dict[str, Any] = {
         "kind": service.kind,
         **dict(service.options),
         "strategies": {s.name: s.expression for s in service.strategies},
         "filters": {f.name: _filter_to_dict(f) for f in service.filters},
         "items": items,
         "aliases": dict(service.aliases),
+    }
+    if service.retention is not None:
+        out["retention"] = retention_to_dict(service.retention)
+    return out
+
+
+def retention_to_dict(retention: RetentionConfig) -> dict[str, Any]:
+    """The TOML/JSON form of ``retention`` (read back to an equal model)."""
+    rules = [
+        {"points": list(rule.points), **{k: format_keep(v) for k, v in rule.keep.items()}}
+        for rule in retention.rules
+    ]
+    return {
+        **{key: format_keep(value) for key, value in retention.keep.items()},
+        "interval": format_keep(retention.interval_ms),
+        "batch_rows": retention.batch_rows,
+        "rules": rules,
     }

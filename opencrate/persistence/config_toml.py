@@ -33,6 +33,16 @@ the same content (optionally wrapped in ``[persistence]``)::
     [services.sqlite.aliases]
     "1001/ai-1" = "outside_air_temp"
 
+    [services.sqlite.retention]             # sqlite services only; optional
+    raw = "90d"                             # "forever" or a duration (s, m, h, d, w, y)
+    rollups = "forever"                     # both tiers; "5m" / "1h" set one tier
+    interval = "1h"                         # time between purge passes
+    batch_rows = 2000                       # rows per delete command
+
+    [[services.sqlite.retention.rules]]     # first match wins; keys left out: as above
+    points = ["meter-1*"]                   # "*", "prefix*" or a point id
+    raw = "2y"
+
     [services.forecast]
     kind = "memory"
     max_entries = 512
@@ -51,9 +61,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from attrs import evolve
+
 from opencrate.clock import parse_duration_ms
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.persistence.config import (
+    KEEP_KEYS,
     SERVICE_KINDS,
     CronStrategy,
     EqualsFilter,
@@ -61,10 +74,13 @@ from opencrate.persistence.config import (
     ItemConfig,
     PersistenceConfig,
     RangeFilter,
+    RetentionConfig,
+    RetentionOverride,
     Selector,
     ServiceConfig,
     ThresholdFilter,
     TimeFilter,
+    parse_keep,
 )
 from opencrate.persistence.persist_syntax import parse_persist
 
@@ -88,9 +104,14 @@ OPTIONS: dict[str, dict[str, tuple[type, Any]]] = {
         "batch_max": (int, 1000),
     },
 }
-_MODEL_KEYS = frozenset({"kind", "persist", "strategies", "filters", "items", "aliases"})
+_MODEL_KEYS = frozenset(
+    {"kind", "persist", "strategies", "filters", "items", "aliases", "retention"}
+)
 _FILTER_KINDS = ("threshold", "time", "equal", "not_equal", "inside", "outside")
 _ITEM_KEYS = frozenset({"points", "strategies", "filters", "alias"})
+_RETENTION_KEYS = frozenset({*KEEP_KEYS, "interval", "batch_rows", "rules"})
+_RETENTION_RULE_KEYS = frozenset({"points", *KEEP_KEYS})
+_MAX_BATCH_ROWS = 100_000
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 PathKey = tuple[str | int, ...]
@@ -188,9 +209,12 @@ class _Reader:
                 ),
             )
         options = self.options(path, kind, table)
+        retention = self.retention(path, kind, table.get("retention"))
         persist = table.get("persist")
         if persist is not None:
-            return self.from_persist_file(path, name, kind, table, persist, base, options)
+            service = self.from_persist_file(path, name, kind, table, persist, base, options)
+            # Retention is a service setting, not part of the item model: it stays here.
+            return evolve(service, retention=retention)
         service = ServiceConfig(
             name=name,
             kind=kind,
@@ -205,6 +229,7 @@ class _Reader:
             ),
             aliases=self.aliases(path, table.get("aliases", {})),
             options=options,
+            retention=retention,
             source=self.file,
         )
         for problem in service.problems():
@@ -267,6 +292,93 @@ class _Reader:
                     self.fail(path, path[-1], f"a {kind} service needs {key!r}")
                 options[key] = default
         return options
+
+    def retention(self, path: PathKey, kind: str, value: object) -> RetentionConfig | None:
+        if value is None:
+            return None
+        where = (*path, "retention")
+        if kind != "sqlite":
+            self.fail(
+                path,
+                "retention",
+                f"retention applies to sqlite services only (a {kind} service: "
+                + (
+                    "max_entries bounds it)"
+                    if kind == "memory"
+                    else "its table is shared by many nodes; expire it on the server)"
+                ),
+            )
+        table = self.table(where, value)
+        extra = sorted(set(table) - _RETENTION_KEYS)
+        if extra:
+            allowed = ", ".join(sorted(_RETENTION_KEYS))
+            self.fail(where, extra[0], f"unknown key {extra[0]!r} (allowed: {allowed})")
+        interval = 3_600_000
+        if "interval" in table:
+            every = self.keep_time(where, "interval", table["interval"])
+            if every is None:
+                self.fail(where, "interval", 'interval is a duration such as "1h", not forever')
+            interval = every
+        batch_rows = table.get("batch_rows", 2000)
+        if (
+            not isinstance(batch_rows, int)
+            or isinstance(batch_rows, bool)
+            or not 1 <= batch_rows <= _MAX_BATCH_ROWS
+        ):
+            self.fail(where, "batch_rows", f"batch_rows must be an integer 1..{_MAX_BATCH_ROWS}")
+        rules = table.get("rules", [])
+        if not isinstance(rules, list):
+            self.fail(where, "rules", "rules must be an array of tables ([[...retention.rules]])")
+        config = RetentionConfig(
+            keep=self.keeps(where, table),
+            rules=tuple(
+                self.retention_rule((*where, "rules", i), entry) for i, entry in enumerate(rules)
+            ),
+            interval_ms=interval,
+            batch_rows=batch_rows,
+        )
+        for rule, message in config.problems():
+            layer = config.keep if rule is None else rule.keep
+            token = next((k for k in ("1h", "5m", "rollups", "raw") if k in layer), None)
+            if rule is None:
+                self.fail(where, token, message)
+            self.fail((*where, "rules", config.rules.index(rule)), token, message)
+        return config
+
+    def retention_rule(self, path: PathKey, entry: object) -> RetentionOverride:
+        table = self.table(path, entry)
+        extra = sorted(set(table) - _RETENTION_RULE_KEYS)
+        if extra:
+            allowed = ", ".join(sorted(_RETENTION_RULE_KEYS))
+            self.fail(path, extra[0], f"unknown key {extra[0]!r} (allowed: {allowed})")
+        points = self.strings(path, table.get("points", []), "selectors")
+        if not points:
+            self.fail(path, "points", 'a retention rule needs points = ["..."]')
+        for text in points:
+            star = text.find("*")
+            if not text or text.startswith("!") or star not in (-1, len(text) - 1):
+                self.fail(
+                    path, text, f"selector {text!r}: use '*', 'prefix*' or a point id (no '!')"
+                )
+        keep = self.keeps(path, table)
+        if not keep:
+            self.fail(path, "points", f"a rule needs at least one of {', '.join(KEEP_KEYS)}")
+        return RetentionOverride(
+            points=tuple(points),
+            keep=keep,
+            line=self.locate(path, None) if self.locate else None,
+        )
+
+    def keeps(self, path: PathKey, table: Mapping[str, Any]) -> dict[str, int | None]:
+        return {key: self.keep_time(path, key, table[key]) for key in KEEP_KEYS if key in table}
+
+    def keep_time(self, path: PathKey, key: str, value: object) -> int | None:
+        if not isinstance(value, str):
+            self.fail(path, key, f'{key} must be "forever" or a duration in quotes, got {value!r}')
+        try:
+            return parse_keep(value)
+        except InvalidInput as exc:
+            self.fail(path, value, f"{key}: {exc.message}")
 
     def strategies(self, path: PathKey, value: object) -> tuple[CronStrategy, ...]:
         where = (*path, "strategies")

@@ -2,7 +2,8 @@
 
 The inverse of :func:`~opencrate.persistence.persist_syntax.parse_persist`:
 ``parse_persist(render_persist(cfg), ...)`` gives back an equal model (a
-property test checks it). Point ids that are not plain ``.persist`` names are
+property test checks it), retention excepted: the syntax has none, so it is
+only mentioned in a comment. Point ids that are not plain ``.persist`` names are
 quoted; numbers are written without exponents.
 
 Raises :class:`~opencrate.errors.InvalidInput` for what the syntax cannot say:
@@ -80,8 +81,15 @@ def _filter(spec: Filter) -> str:
 
 
 def render_persist(service: ServiceConfig) -> str:
-    """The ``.persist`` text of ``service`` (its options, such as a DSN, are not part of it)."""
+    """The ``.persist`` text of ``service``.
+
+    Its options (a DSN, ...) and retention are not part of the syntax; retention,
+    when set, is mentioned in a comment.
+    """
     out: list[str] = [f"// persistence configuration of service {service.name} ({service.kind})"]
+    if service.retention is not None:
+        # Not expressible in .persist; a comment, so the reader knows it exists.
+        out.append("// retention is configured (TOML/JSON only, see ?format=json)")
     if service.strategies:
         out.append("Strategies {")
         for strategy in service.strategies:

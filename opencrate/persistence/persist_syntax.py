@@ -31,6 +31,10 @@ and each is optional.
 
 Every error is a :class:`~opencrate.errors.ConfigError` naming the file, the
 line and the offending token.
+
+Retention (how long history is kept) is not part of this syntax: it is set in
+the TOML or JSON form next to the ``.persist`` file (``persist = "..."`` plus
+``[services.<name>.retention]``); a ``Retention`` section is an error saying so.
 """
 
 from __future__ import annotations
@@ -184,6 +188,12 @@ class _Parser:
         while self.tok.kind != "end":
             token = self.tok
             section = sections.get(token.text) if token.kind == "id" else None
+            if section is None and token.text == "Retention":
+                # openHAB's syntax has no retention; say where it goes instead.
+                self.fail(
+                    ".persist has no Retention section: set it in TOML "
+                    '([services.<name>.retention]) or in the API\'s JSON ("retention")'
+                )
             if section is None:
                 self.fail("expected a section: Strategies, Filters, Items or Aliases")
             if token.text in seen:

@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import trio
 from attrs import field, frozen
 
-from opencrate.clock import Clock, parse_duration_ms
-from opencrate.errors import ConfigError, InvalidInput
+from opencrate.clock import Clock
+from opencrate.errors import InvalidInput
+from opencrate.persistence.config import RetentionConfig
 from opencrate.persistence.rollups import rollup_table
 from opencrate.persistence.service import TIER_WIDTH_MS, Resolution
 
@@ -88,35 +89,13 @@ class RetentionRule:
             return point_id.startswith(self.selector[:-1])
         return point_id == self.selector
 
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, file: str | None = None) -> RetentionRule:
-        """Build from config: ``{"points": "1001/*", "raw": "30d", "5m": "400d", "1h": "forever"}``.
 
-        Raises :class:`ConfigError` naming the key for anything else.
-        """
-
-        def keep(key: str) -> int | None:
-            raw = data.get(key, "forever")
-            if raw in (None, "forever"):
-                return None
-            try:
-                return parse_duration_ms(str(raw))
-            except InvalidInput as exc:
-                raise ConfigError(str(exc), file=file, key=f"retention.{key}") from None
-
-        unknown = set(data) - {"points", "raw", "5m", "1h"}
-        if unknown:
-            raise ConfigError(
-                f"unknown retention keys {sorted(unknown)}", file=file, key="retention"
-            )
-        selector = data.get("points")
-        if not isinstance(selector, str) or not selector:
-            raise ConfigError("'points' must name a selector", file=file, key="retention.points")
-        return cls(
-            selector=selector,
-            raw_ms=keep("raw"),
-            rollup_ms={Resolution.FIVE_MIN: keep("5m"), Resolution.HOUR: keep("1h")},
-        )
+def _rule(selector: str, keeps: Mapping[str, int | None]) -> RetentionRule:
+    return RetentionRule(
+        selector=selector,
+        raw_ms=keeps["raw"],
+        rollup_ms={Resolution.FIVE_MIN: keeps["5m"], Resolution.HOUR: keeps["1h"]},
+    )
 
 
 @frozen(kw_only=True)
@@ -127,37 +106,21 @@ class RetentionPolicy:
     batch_rows: int = 2000
 
     @classmethod
-    def from_config(
-        cls,
-        entries: Sequence[Mapping[str, Any]],
-        *,
-        batch_rows: int = 2000,
-        file: str | None = None,
-    ) -> RetentionPolicy:
-        """Rules from a list of tables, in order (see :meth:`RetentionRule.from_mapping`)::
+    def from_config(cls, config: RetentionConfig) -> RetentionPolicy:
+        """The policy a service's ``retention`` configuration describes.
 
-            [[services.sqlite.retention]]
-            points = "1001/*"
-            raw = "30d"
-            5m = "400d"
-            1h = "forever"
-
-        Raises :class:`ConfigError` naming the entry and key.
+        Each selector of each rule becomes a rule, in order, with the keep
+        times :meth:`RetentionConfig.resolve` gives it; a final ``*`` rule
+        carries the service-wide keep times (none when they all keep forever).
         """
-        if isinstance(entries, Mapping) or not isinstance(entries, Sequence):
-            raise ConfigError("retention must be a list of tables", file=file, key="retention")
         rules = []
-        for n, entry in enumerate(entries):
-            if not isinstance(entry, Mapping):
-                raise ConfigError(
-                    f"retention entry {n + 1} is not a table", file=file, key="retention"
-                )
-            rules.append(RetentionRule.from_mapping(entry, file=file))
-        if batch_rows < 1:
-            raise ConfigError(
-                f"batch_rows must be at least 1, got {batch_rows}", file=file, key="retention"
-            )
-        return cls(rules=tuple(rules), batch_rows=batch_rows)
+        for override in config.rules:
+            keeps = config.resolve(override)
+            rules += [_rule(selector, keeps) for selector in override.points]
+        defaults = config.resolve(None)
+        if any(value is not None for value in defaults.values()):
+            rules.append(_rule("*", defaults))
+        return cls(rules=tuple(rules), batch_rows=config.batch_rows)
 
     def rule_for(self, point_id: str) -> RetentionRule | None:
         for rule in self.rules:
@@ -242,11 +205,22 @@ async def purge(store: HistoryStore, policy: RetentionPolicy, now_ms: int) -> Pu
 
 
 async def run_retention(
-    store: HistoryStore, policy: RetentionPolicy, clock: Clock, *, interval_s: float = 3600.0
+    store: HistoryStore,
+    policy: RetentionPolicy,
+    clock: Clock,
+    *,
+    interval_s: float = 3600.0,
+    on_report: Callable[[PurgeReport], None] | None = None,
 ) -> None:
-    """Purge now and then every ``interval_s`` seconds, until cancelled."""
+    """Purge now and then every ``interval_s`` seconds, until cancelled.
+
+    ``on_report`` is called with each pass's :class:`PurgeReport`. Errors of
+    the store (:class:`~opencrate.errors.StoreError`) propagate.
+    """
     while True:
         report = await purge(store, policy, clock.now_ms())
+        if on_report is not None:
+            on_report(report)
         if report.samples_deleted or report.rollup_rows_deleted:
             log.info(
                 "history retention: %d samples and %d rollup rows deleted in %d batches",

@@ -22,6 +22,11 @@ with the manager already listening. Configurations replaced through the API
 (:meth:`Persistence.replace_config`) are saved as
 ``<data>/persistence/<service>.json`` and win over the settings file for that
 service (the health route says so); the manager picks them up at once.
+
+:attr:`Persistence.retention` (a
+:class:`~opencrate.persistence.retention_service.HistoryRetention`) is the
+level-50 service that applies each sqlite service's ``retention`` settings; it
+follows the same ``Watch``, so a retention replaced through the API applies at once.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from opencrate.persistence.memory import MemoryService
 from opencrate.persistence.persist_syntax import parse_persist
 from opencrate.persistence.postgresql import PostgresService
 from opencrate.persistence.restore import RestoreReport, restore_on_startup
+from opencrate.persistence.retention_service import HistoryRetention
 from opencrate.persistence.selectors import NodeHierarchy
 from opencrate.persistence.service import PersistenceService
 from opencrate.persistence.sqlite_history import HistoryStore
@@ -106,6 +112,8 @@ class Persistence:
     points: PointStore
     nodes: NodeStore
     managed_dir: Path
+    #: The level-50 service running each sqlite service's retention.
+    retention: HistoryRetention
     history: list[HistoryStore] = field(factory=list)
     postgres: list[PostgresService] = field(factory=list)
     last_restore: RestoreReport | None = None
@@ -165,6 +173,11 @@ class Persistence:
             points=points,
             nodes=nodes,
             managed_dir=managed,
+            retention=HistoryRetention(
+                config=watch,
+                stores={s.service_id: s for s in history},
+                clock=clock,
+            ),
             history=history,
             postgres=postgres,
         )
@@ -235,6 +248,7 @@ class Persistence:
             items=new.items,
             aliases=new.aliases,
             options=current.options,
+            retention=new.retention,
             source="api",
         )
         path = self.managed_dir / f"{new.name}.json"
@@ -256,6 +270,16 @@ class Persistence:
         runners = {r.service_id: r for r in self.manager.statistics().runners}
         services: dict[str, Any] = {}
         healthy = True
+        retention = {
+            r.service_id: {
+                "active": r.active,
+                "passes": r.passes,
+                "samples_deleted": r.samples_deleted,
+                "rollup_rows_deleted": r.rollup_rows_deleted,
+                "last_pass_ms": r.last_pass_ms,
+            }
+            for r in self.retention.statistics().services
+        }
         for name, service in self.services.items():
             service_cfg = cfg.get(name)
             entry: dict[str, Any] = {
@@ -274,6 +298,8 @@ class Persistence:
                     cron_runs=runner.cron_runs,
                 )
                 healthy = healthy and runner.errors == 0 and runner.lagged == 0
+            if name in retention:
+                entry["retention"] = retention[name]
             if isinstance(service, PostgresService):
                 stats = service.statistics()
                 entry.update(

@@ -12,7 +12,8 @@ import trio.lowlevel
 import trio.testing
 
 from opencrate.clock import TrioClock
-from opencrate.errors import ConfigError, InvalidInput
+from opencrate.errors import InvalidInput
+from opencrate.persistence.config import RetentionConfig, RetentionOverride
 from opencrate.persistence.retention import (
     DAY_MS,
     RetentionPolicy,
@@ -130,33 +131,34 @@ async def test_writers_are_not_held_up_by_a_long_purge(history: HistoryStore) ->
     assert history.statistics().max_batch_size < 20
 
 
-def test_rules_from_config_name_the_bad_key() -> None:
-    rule = RetentionRule.from_mapping({"points": "1001/*", "raw": "30d", "5m": "400d"})
-    assert rule.raw_ms == 30 * DAY_MS
-    assert rule.rollup_ms == {Resolution.FIVE_MIN: 400 * DAY_MS, Resolution.HOUR: None}
-    with pytest.raises(ConfigError, match=r"history\.toml \[retention\.raw\]: not a duration"):
-        RetentionRule.from_mapping({"points": "*", "raw": "a while"}, file="history.toml")
-    with pytest.raises(ConfigError, match="unknown retention keys"):
-        RetentionRule.from_mapping({"points": "*", "rwa": "3d"})
-    with pytest.raises(ConfigError, match=r"retention\.points"):
-        RetentionRule.from_mapping({"raw": "3d"})
+def test_policy_from_config_expands_rules_in_order_then_the_defaults() -> None:
+    config = RetentionConfig(
+        keep={"raw": 30 * DAY_MS, "5m": 400 * DAY_MS},
+        rules=(
+            RetentionOverride(points=("1001/rat", "1002/rat"), keep={"raw": None, "rollups": None}),
+            RetentionOverride(points=("1001/*",), keep={"raw": 7 * DAY_MS}),
+        ),
+        batch_rows=500,
+    )
+    policy = RetentionPolicy.from_config(config)
+    assert policy.batch_rows == 500
+    assert [r.selector for r in policy.rules] == ["1001/rat", "1002/rat", "1001/*", "*"]
+    assert policy.rule_for("1002/rat") == policy.rules[1]
+    rat = policy.rule_for("1001/rat")
+    assert rat is not None
+    assert rat.raw_ms is None
+    assert rat.rollup_ms == {Resolution.FIVE_MIN: None, Resolution.HOUR: None}
+    sat = policy.rule_for("1001/sat")
+    assert sat is not None
+    assert sat.raw_ms == 7 * DAY_MS
+    assert sat.rollup_ms == {Resolution.FIVE_MIN: 400 * DAY_MS, Resolution.HOUR: None}
+    other = policy.rule_for("2002/sat")
+    assert other is not None
+    assert other.raw_ms == 30 * DAY_MS
+    # Nothing to expire: no rules at all, so every point is kept.
+    assert RetentionPolicy.from_config(RetentionConfig()).rules == ()
     with pytest.raises(InvalidInput, match="positive"):
         RetentionRule(selector="*", raw_ms=-5)
-
-
-def test_policy_from_config_keeps_rule_order() -> None:
-    policy = RetentionPolicy.from_config(
-        [{"points": "1001/rat", "raw": "forever"}, {"points": "1001/*", "raw": "7d"}]
-    )
-    assert policy.rule_for("1001/rat") == policy.rules[0]
-    rule = policy.rule_for("1001/sat")
-    assert rule is not None
-    assert rule.raw_ms == 7 * DAY_MS
-    assert policy.rule_for("2002/sat") is None
-    with pytest.raises(ConfigError, match="list of tables"):
-        RetentionPolicy.from_config({"points": "*"})  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="entry 2 is not a table"):
-        RetentionPolicy.from_config([{"points": "*"}, "7d"])  # type: ignore[list-item]
 
 
 async def test_run_retention_purges_periodically(

@@ -9,19 +9,23 @@ A replaced configuration is validated first (a 400 names the line and token
 for ``.persist`` text, the key path for JSON), saved under the data directory,
 and applied at once by the manager (hot reload); the previous one stays in
 force when the new one is refused. Kind and options (``dsn`` ...) of a running
-service cannot change here (409).
+service cannot change here (409). ``retention`` (sqlite services) can: a JSON
+body without it keeps the current one, ``"retention": null`` removes it, and
+``.persist`` text (which has no retention) keeps it; the running retention
+follows at once.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from attrs import evolve
 from quart import Blueprint, Response, request
 
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import services
 from opencrate.errors import InvalidInput, NotFound
-from opencrate.persistence.config import ServiceConfig, service_to_dict
+from opencrate.persistence.config import ServiceConfig, retention_to_dict, service_to_dict
 from opencrate.persistence.config_toml import service_from_mapping
 from opencrate.persistence.persist_render import render_persist
 from opencrate.persistence.persist_syntax import parse_persist
@@ -89,6 +93,8 @@ async def put_config(service: str) -> dict[str, Any]:
         text = await request.get_data(as_text=True)
         assert isinstance(text, str)
         new = parse_persist(text, service=service, kind=current.kind, file="request body")
+        # .persist has no retention: the service keeps the one it has.
+        new = evolve(new, retention=current.retention)
     else:
         body = await request.get_json(force=True, silent=True)
         if not isinstance(body, dict):
@@ -99,6 +105,11 @@ async def put_config(service: str) -> dict[str, Any]:
             raise InvalidInput("'persist' (a server-side file) cannot be set through the API")
         # Options not given keep their current values; given ones must match (checked below).
         body = {"kind": current.kind, **dict(current.options), **body}
+        # Retention likewise: left out keeps the current one, null removes it.
+        if "retention" not in body and current.retention is not None:
+            body["retention"] = retention_to_dict(current.retention)
+        elif "retention" in body and body["retention"] is None:
+            del body["retention"]
         body.pop("service", None)
         body.pop("source", None)
         body.pop("default", None)
