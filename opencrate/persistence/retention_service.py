@@ -25,6 +25,7 @@ import trio
 from attrs import define, field, frozen
 
 from opencrate.clock import Clock
+from opencrate.errors import NotFound
 from opencrate.persistence.config import PersistenceConfig, RetentionConfig
 from opencrate.persistence.retention import PurgeReport, RetentionPolicy, run_retention
 from opencrate.persistence.sqlite_history import HistoryStore
@@ -125,8 +126,13 @@ class HistoryRetention:
             counters.active = False
 
     async def wait_passes(self, service_id: str, passes: int) -> None:
-        """Return once ``service_id`` has completed at least ``passes`` purge passes."""
-        counters = self._counters[service_id]
+        """Return once ``service_id`` has completed at least ``passes`` purge passes.
+
+        Raises :class:`~opencrate.errors.NotFound` when it is not a history service.
+        """
+        counters = self._counters.get(service_id)
+        if counters is None:
+            raise NotFound(f"no history service {service_id!r}", service=service_id)
         while counters.passes < passes:
             await counters.passed.wait()
 
