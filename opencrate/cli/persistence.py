@@ -14,7 +14,13 @@ import asyncclick as click
 import trio
 
 from opencrate.cli.client import cli_errors
-from opencrate.persistence.config import SERVICE_KINDS, PersistenceConfig
+from opencrate.persistence.config import (
+    SERVICE_KINDS,
+    PersistenceConfig,
+    RetentionConfig,
+    RetentionOverride,
+    format_keep,
+)
 from opencrate.persistence.config_toml import load_config_file
 
 __all__ = ["persistence", "summary"]
@@ -22,7 +28,7 @@ __all__ = ["persistence", "summary"]
 
 @click.group()
 def persistence() -> None:
-    """Persistence configuration (strategies, filters, items, aliases)."""
+    """Persistence configuration (strategies, filters, items, aliases, retention)."""
 
 
 def summary(config: PersistenceConfig) -> list[str]:
@@ -41,6 +47,23 @@ def summary(config: PersistenceConfig) -> list[str]:
             lines.append(f"  {where}{points}{alias} : {','.join(item.strategies)}{filters}")
         for point, alias in service.aliases.items():
             lines.append(f"  alias {point} -> {alias}")
+        lines += _retention_summary(service.retention)
+    return lines
+
+
+def _retention_summary(retention: RetentionConfig | None) -> list[str]:
+    if retention is None:
+        return []
+
+    def keeps(rule: RetentionOverride | None) -> str:
+        resolved = retention.resolve(rule)
+        return ", ".join(f"{key} {format_keep(ms)}" for key, ms in resolved.items())
+
+    every = format_keep(retention.interval_ms)
+    lines = [f"  retention: {keeps(None)} (every {every}, {retention.batch_rows} rows a batch)"]
+    for rule in retention.rules:
+        where = f"line {rule.line}: " if rule.line is not None else ""
+        lines.append(f"  retention {where}{', '.join(rule.points)} : {keeps(rule)}")
     return lines
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from opencrate.cli.persistence import summary
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.persistence.config import (
     RetentionConfig,
@@ -203,3 +204,12 @@ def test_persist_has_no_retention_section_and_says_where_it_goes(tmp_path: Path)
     again = parse_persist(text, service="sqlite")
     assert again.items == service.items
     assert again.retention is None
+
+
+def test_persistence_check_prints_the_resolved_keep_times() -> None:
+    lines = summary(parse_config_text(TOML, file="p.toml"))
+    assert lines[-3:] == [
+        "  retention: raw 90d, 5m 5y, 1h forever (every 30m, 500 rows a batch)",
+        "  retention line 12: meter-1*, 1001/rat : raw 2y, 5m 5y, 1h forever",
+        "  retention line 16: debug* : raw 12h, 5m 7d, 1h 7d",
+    ]
