@@ -253,6 +253,14 @@ def format_keep(ms: int | None) -> str:
     return f"{ms}ms"
 
 
+def _check_keeps(keep: Mapping[str, int | None], what: str) -> None:
+    for key, ms in keep.items():
+        if key not in KEEP_KEYS:
+            raise InvalidInput(f"{what}: {key!r} is not one of {', '.join(KEEP_KEYS)}")
+        if ms is not None and (isinstance(ms, bool) or not isinstance(ms, int) or ms <= 0):
+            raise InvalidInput(f"{what}: {key} must be a positive number of ms or None (forever)")
+
+
 @frozen(kw_only=True)
 class RetentionOverride:
     """A ``[[...retention.rules]]`` entry: keep times for the points its selectors match.
@@ -266,6 +274,11 @@ class RetentionOverride:
     keep: Mapping[str, int | None] = field(factory=dict)
     #: Where the rule was written (for error messages).
     line: int | None = field(default=None, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.points:
+            raise InvalidInput("a retention rule needs at least one selector")
+        _check_keeps(self.keep, f"retention rule {list(self.points)}")
 
 
 @frozen(kw_only=True)
@@ -285,6 +298,13 @@ class RetentionConfig:
     interval_ms: int = 3_600_000
     #: Rows one delete command may remove (writers get in between commands).
     batch_rows: int = 2000
+
+    def __attrs_post_init__(self) -> None:
+        _check_keeps(self.keep, "retention")
+        if self.interval_ms <= 0:
+            raise InvalidInput(f"retention interval must be positive, got {self.interval_ms} ms")
+        if self.batch_rows < 1:
+            raise InvalidInput(f"retention batch_rows must be at least 1, got {self.batch_rows}")
 
     def resolve(self, rule: RetentionOverride | None) -> dict[str, int | None]:
         """The effective keep times ``{"raw", "5m", "1h"}`` for ``rule`` (None: the defaults)."""

@@ -213,3 +213,16 @@ def test_persistence_check_prints_the_resolved_keep_times() -> None:
         "  retention line 12: meter-1*, 1001/rat : raw 2y, 5m 5y, 1h forever",
         "  retention line 16: debug* : raw 12h, 5m 7d, 1h 7d",
     ]
+
+
+def test_records_built_in_code_are_checked_too() -> None:
+    with pytest.raises(InvalidInput, match="'2m' is not one of raw, rollups, 5m, 1h"):
+        RetentionConfig(keep={"2m": DAY_MS})
+    with pytest.raises(InvalidInput, match="raw must be a positive number"):
+        RetentionOverride(points=("*",), keep={"raw": 0})
+    with pytest.raises(InvalidInput, match="at least one selector"):
+        RetentionOverride(points=(), keep={"raw": DAY_MS})
+    with pytest.raises(InvalidInput, match="batch_rows must be at least 1"):
+        RetentionConfig(batch_rows=0)
+    with pytest.raises(InvalidInput, match="interval must be positive"):
+        RetentionConfig(interval_ms=0)
