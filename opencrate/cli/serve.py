@@ -50,7 +50,8 @@ DEMO_PERSISTENCE = "examples/persistence.toml"
 # WAL/SHM side files and quarantined copies, the demo files we put there, and the
 # persistence configurations saved through the API (a folder of JSON files).
 _OURS = re.compile(
-    r"^[a-z_]+\.db(-wal|-shm|\.corrupt-[0-9T-]+(-wal|-shm)?)?$|^(office|persistence)\.toml$"
+    # Service names give history-<name>.db and pg-spool-<name>.db.
+    r"^[A-Za-z0-9_-]+\.db(-wal|-shm|\.corrupt-[0-9T-]+(-wal|-shm)?)?$|^(office|persistence)\.toml$"
 )
 _OUR_DIRS = frozenset({"persistence"})
 

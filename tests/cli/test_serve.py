@@ -67,7 +67,15 @@ async def test_init_with_a_bad_scenario_names_the_line_and_keeps_the_data(tmp_pa
 def test_demo_dir_is_wiped_of_our_files_and_gets_the_scenario(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     data.mkdir()
-    for name in ("nodes.db", "nodes.db-wal", "audit.db.corrupt-20261123T031000", "office.toml"):
+    ours = (
+        "nodes.db",
+        "nodes.db-wal",
+        "audit.db.corrupt-20261123T031000",
+        "office.toml",
+        "history-archive.db",  # a second history service
+        "pg-spool-central.db-shm",  # a PostgreSQL service's spool
+    )
+    for name in ours:
         (data / name).write_text("old")
     (data / "persistence").mkdir()  # configurations saved through the API
     (data / "persistence" / "sqlite.json").write_text("{}")
