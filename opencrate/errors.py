@@ -109,6 +109,8 @@ class ConfigError(InvalidInput):
             where = f"{where} [{key}]" if where else f"[{key}]"
         super().__init__(f"{where}: {message}" if where else message, **detail)
         self.file, self.line, self.key = file, line, key
+        #: The message without the location, to re-raise it elsewhere.
+        self.reason = message
 
 
 class BridgeError(OpenCrateError):

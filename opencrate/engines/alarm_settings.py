@@ -14,15 +14,15 @@
     delay_s = 60
     severity = "minor"
 
-A limit rule (:class:`LimitRule`) comes from a point's ``alarm`` property or
-from ``[alarms.limits]`` (the settings win for a point named in both). Every
-error is a :class:`~opencrate.errors.ConfigError` naming the key.
+A limit rule (:class:`~opencrate.stores.limit_rule.LimitRule`, re-exported
+here) comes from a point's ``alarm`` property or from ``[alarms.limits]`` (the
+settings win for a point named in both). Every error is a
+:class:`~opencrate.errors.ConfigError` naming the key.
 """
 
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,74 +30,14 @@ from attrs import field, frozen
 
 from opencrate.clock import parse_duration_ms
 from opencrate.errors import ConfigError, InvalidInput
-from opencrate.stores.alarms import Severity
+from opencrate.stores.limit_rule import LimitRule
 
 __all__ = ["AlarmSettings", "LimitRule", "StaleAction"]
-
-_RULE_KEYS = frozenset({"high", "low", "deadband", "delay_s", "severity", "message"})
 
 
 class StaleAction(enum.StrEnum):
     MARK = "mark"  # keep the alarm, flag it as stale (shown in the API)
     CLEAR = "clear"  # clear it: a stale point proves nothing either way
-
-
-def _number(data: Mapping[str, Any], key: str, where: str) -> float | None:
-    raw = data.get(key)
-    if raw is None:
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-        raise ConfigError(f"must be a finite number, got {raw!r}", key=f"{where}.{key}")
-    return float(raw)
-
-
-@frozen(kw_only=True)
-class LimitRule:
-    """High/low limits of one numeric point.
-
-    The alarm raises when the value goes above ``high`` (below ``low``) and
-    stays there for ``delay_s`` seconds; it clears when the value is back
-    inside by ``deadband`` (below ``high - deadband``, above ``low + deadband``).
-    """
-
-    high: float | None = None
-    low: float | None = None
-    deadband: float = 0.0
-    delay_s: float = 0.0
-    severity: Severity = Severity.WARNING
-    message: str | None = None
-
-    @classmethod
-    def from_mapping(cls, data: object, *, where: str) -> LimitRule:
-        """Read a rule; ConfigError naming ``where.key`` for anything wrong."""
-        if not isinstance(data, Mapping):
-            raise ConfigError("must be a table of limit settings", key=where)
-        unknown = sorted(set(data) - _RULE_KEYS)
-        if unknown:
-            raise ConfigError(
-                f"unknown limit setting (known: {', '.join(sorted(_RULE_KEYS))})",
-                key=f"{where}.{unknown[0]}",
-            )
-        high, low = _number(data, "high", where), _number(data, "low", where)
-        if high is None and low is None:
-            raise ConfigError("needs a high or a low limit", key=where)
-        if high is not None and low is not None and low >= high:
-            raise ConfigError(f"low {low} must be below high {high}", key=f"{where}.low")
-        deadband = _number(data, "deadband", where) or 0.0
-        delay = _number(data, "delay_s", where) or 0.0
-        for key, value in (("deadband", deadband), ("delay_s", delay)):
-            if value < 0:
-                raise ConfigError(f"must be >= 0, got {value}", key=f"{where}.{key}")
-        try:
-            severity = Severity.parse(data.get("severity", "warning"))
-        except InvalidInput as exc:
-            raise ConfigError(str(exc), key=f"{where}.severity") from None
-        message = data.get("message")
-        if message is not None and not isinstance(message, str):
-            raise ConfigError("must be a string", key=f"{where}.message")
-        return cls(
-            high=high, low=low, deadband=deadband, delay_s=delay, severity=severity, message=message
-        )
 
 
 def _duration_s(data: Mapping[str, Any], key: str, default: float | None) -> float | None:

@@ -27,8 +27,10 @@ as any cleared alarm). After a
 ``Lagged`` marker (value changes were lost) every rule is reloaded and checked
 against the PointStore's current values.
 
-A rule in a node property that does not parse is logged and skipped (the node
-itself is valid); a bad ``[alarms.limits]`` entry is a ConfigError at start.
+The NodeStore refuses a bad rule in a node's ``alarm`` property when it is
+written (400 naming ``properties.alarm.<key>``); one stored before that check
+existed is logged and skipped here. A bad ``[alarms.limits]`` entry is a
+ConfigError at start.
 Cancellation stops the engine between store commands.
 """
 
@@ -54,6 +56,7 @@ from opencrate.runtime.events import (
     ValueChanged,
 )
 from opencrate.stores.alarms import AlarmStore
+from opencrate.stores.node_properties import ALARM_PROPERTY
 from opencrate.stores.nodes import NodeStore
 from opencrate.stores.points import PointStore
 
@@ -63,8 +66,6 @@ log = logging.getLogger(__name__)
 
 HIGH_LIMIT = "high_limit"
 LOW_LIMIT = "low_limit"
-#: The node property that holds a point's limit rule.
-ALARM_PROPERTY = "alarm"
 
 
 @frozen(kw_only=True)

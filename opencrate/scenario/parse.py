@@ -34,6 +34,7 @@ from opencrate.scenario.format import (
     SiteSpec,
     SpaceSpec,
 )
+from opencrate.stores.node_properties import check_properties
 
 __all__ = ["MAX_BACKFILL_S", "load_scenario", "parse_scenario"]
 
@@ -152,13 +153,24 @@ class _Parser:
                 self.fail(f"must be a node id, got {target!r}", (*table.path, "refs", name))
         return refs
 
+    def _properties(self, table: TomlTable) -> dict[str, Any]:
+        # The NodeStore would refuse a bad well-known key (a point's alarm rule)
+        # too, but only here can the error name the file and the line.
+        properties = table.mapping("properties")
+        try:
+            check_properties(properties)
+        except InvalidInput as exc:
+            field = str(exc.detail.get("field", "properties"))
+            self.fail(exc.message.removeprefix(f"{field}: "), (*table.path, *field.split(".")))
+        return properties
+
     def site(self, table: TomlTable) -> SiteSpec:
         spec = SiteSpec(
             id=self._node_id(table, "id", table.text("id"), "site"),
             dis=table.text("dis"),
             tags=table.names("tags"),
             refs=self._refs(table),
-            properties=table.mapping("properties"),
+            properties=self._properties(table),
             line=table.line,
         )
         table.done()
@@ -173,7 +185,7 @@ class _Parser:
             parent=parent,
             tags=table.names("tags"),
             refs=self._refs(table),
-            properties=table.mapping("properties"),
+            properties=self._properties(table),
             line=table.line,
         )
         table.done()
@@ -193,7 +205,7 @@ class _Parser:
             parent=parent,
             tags=table.names("tags"),
             refs=self._refs(table),
-            properties=table.mapping("properties"),
+            properties=self._properties(table),
             points=points,
             line=table.line,
         )
@@ -232,7 +244,7 @@ class _Parser:
             unit=unit,
             tags=table.names("tags"),
             refs=self._refs(table),
-            properties=table.mapping("properties"),
+            properties=self._properties(table),
             capabilities=capabilities,
             writable=table.flag("writable", default=False),
             binding=self._binding(table, defaults),

@@ -48,6 +48,7 @@ from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityCreated, EntityDeleted, EntityUpdated
 from opencrate.stores import node_sql as sql
+from opencrate.stores.node_properties import check_properties
 
 __all__ = ["UPDATABLE_FIELDS", "DanglingRef", "NodeStore"]
 
@@ -150,6 +151,17 @@ def _stored(node: Node) -> Node:
     if node.value is None and node.status is PointStatus.UNKNOWN:
         return node
     return attrs.evolve(node, value=None, status=PointStatus.UNKNOWN)
+
+
+def _check_properties(node: Node) -> None:
+    # Well-known keys (a point's alarm rule) are checked on every write, not on
+    # load: a rule stored before the check existed must not stop the store opening.
+    try:
+        check_properties(node.properties)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"node {node.id!r}: {exc.message}", **exc.detail, node_id=node.id
+        ) from None
 
 
 def _parents_first(nodes: Sequence[Node]) -> list[Node]:
@@ -306,7 +318,9 @@ class NodeStore(StoreActor):
         Raises :class:`~opencrate.errors.Conflict` if the id exists,
         :class:`~opencrate.errors.NotFound` if its parent does not,
         :class:`~opencrate.errors.InvalidInput` if ``node`` is not a Node (ids
-        and fields were already checked when the Node was built).
+        and fields were already checked when the Node was built) or a
+        well-known property is bad, naming it (``properties.alarm.high``, see
+        :mod:`opencrate.stores.node_properties`); nothing is written then.
         Publishes ``EntityCreated`` after the commit.
         """
         (created,) = await self.create_many([node])
@@ -324,6 +338,8 @@ class NodeStore(StoreActor):
         ordered = [_stored(node) for node in _parents_first(list(nodes))]
         if not ordered:
             return []
+        for node in ordered:
+            _check_properties(node)
         now_ms = self.clock.now_ms()
 
         def insert(conn: sqlite3.Connection) -> _Change:
@@ -355,8 +371,10 @@ class NodeStore(StoreActor):
         the Node constructor (``tags`` from a list, ``protocol_binding`` from a
         dict in either form, ...). Raises NotFound for an unknown node and
         InvalidInput naming a refused, unknown or invalid field (nothing is
-        written), also for a malformed id. Publishes ``EntityUpdated`` with the fields whose value
-        actually changed, after the commit; nothing if none did.
+        written), also for a malformed id or a bad well-known property
+        (``properties.alarm.high``; checked only when ``properties`` changes).
+        Publishes ``EntityUpdated`` with the fields whose value actually
+        changed, after the commit; nothing if none did.
         """
         validate_node_id(node_id)
         for name in changes:
@@ -373,6 +391,8 @@ class NodeStore(StoreActor):
         def apply(conn: sqlite3.Connection) -> _Change:
             current = self._load_for_write(conn, node_id)
             new = attrs.evolve(current, **changes)
+            if "properties" in changes:
+                _check_properties(new)
             changed = tuple(n for n in sorted(changes) if getattr(new, n) != getattr(current, n))
             if not changed:
                 return _Change(upserts=(current,))

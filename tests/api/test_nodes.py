@@ -305,3 +305,51 @@ async def test_unknown_routes_and_methods_get_the_same_error_body(client: Client
     assert missing["code"] == "not_found"
     wrong = await _error(await client.put("/api/nodes", json={}), 405)
     assert wrong["code"] == "method_not_allowed"
+
+
+BAD_ALARMS = [
+    ({"high": "hot"}, "properties.alarm.high"),
+    ({"high": 20, "low": 30}, "properties.alarm.low"),
+    ({"high": 20, "colour": "red"}, "properties.alarm.colour"),
+    ({"high": 20, "delay_s": -1}, "properties.alarm.delay_s"),
+    ({"high": 20, "severity": "loud"}, "properties.alarm.severity"),
+]
+
+
+@pytest.mark.parametrize(("alarm", "field"), BAD_ALARMS)
+async def test_a_bad_alarm_rule_gets_400_naming_it_on_every_write_route(
+    services: Services, client: Client, alarm: dict[str, Any], field: str
+) -> None:
+    await build_tree(services)
+    before = [n.to_dict() for n in services.nodes.all()]
+    new = {"id": "2001/sp", "node_type": "point", "dis": "Setpoint", "parent_id": "2001",
+           "kind": "number", "properties": {"alarm": alarm}}  # fmt: skip
+    ok = {**new, "id": "2001/ok", "properties": {"alarm": {"high": 30}}}
+    refusals = [
+        await client.post("/api/nodes", json=new),
+        await client.post("/api/nodes/batch", json={"nodes": [ok, new]}),
+        await client.patch("/api/nodes/2001/zat", json={"properties": {"alarm": alarm}}),
+        # A bad rule beside a move: neither is applied.
+        await client.patch(
+            "/api/nodes/2001/zat", json={"properties": {"alarm": alarm}, "parent_id": "1001"}
+        ),
+    ]
+    for response in refusals:
+        error = await _error(response, 400)
+        assert error["code"] == "invalid_input"
+        assert error["detail"]["field"] == field
+        assert field in error["message"]
+    batch_error = await (refusals[1]).get_json()
+    assert batch_error["error"]["detail"]["index"] == 1
+    assert batch_error["error"]["message"].startswith("nodes[1]: ")
+    assert [n.to_dict() for n in services.nodes.all()] == before
+    assert await services.audit.count() == 0
+
+
+async def test_a_good_alarm_rule_is_stored(services: Services, client: Client) -> None:
+    await build_tree(services)
+    rule = {"high": 26, "low": 16, "deadband": 0.5, "delay_s": 60, "severity": "minor"}
+    response = await client.patch("/api/nodes/2001/zat", json={"properties": {"alarm": rule}})
+    assert response.status_code == 200
+    assert (await response.get_json())["properties"] == {"alarm": rule}
+    assert services.nodes.get("2001/zat").properties["alarm"] == rule

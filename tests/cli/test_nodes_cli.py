@@ -158,3 +158,33 @@ async def test_import_of_a_scenario_file_creates_its_building(
     code, output = await _run("nodes", "import", str(scenario), "--url", api_url)
     assert code == 1
     assert str(scenario) in output
+
+
+async def test_import_refuses_a_bad_alarm_rule_naming_it(
+    live_services: Services, api_url: str, tmp_path: Path
+) -> None:
+    await build_tree(live_services)
+    nodes = [
+        {"id": "3001", "node_type": "equip", "dis": "VAV-2", "parent_id": "floor-2"},
+        {"id": "3001/zat", "node_type": "point", "dis": "Zone Temp", "parent_id": "3001",
+         "kind": "number", "properties": {"alarm": {"high": 20, "low": 30}}},
+    ]  # fmt: skip
+    (tmp_path / "bad.json").write_text(json.dumps(nodes))
+    code, output = await _run("nodes", "import", str(tmp_path / "bad.json"), "--url", api_url)
+    assert code == 1
+    assert "nodes[1]" in output
+    assert "properties.alarm.low" in output
+    assert live_services.nodes.get_or_none("3001") is None
+    assert await live_services.audit.count() == 0
+
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(
+        '[[site]]\nid = "tiny"\ndis = "Tiny Site"\n\n'
+        '[[equip]]\nid = "7001"\ndis = "AHU-7"\nparent = "tiny"\n\n'
+        '[[equip.point]]\nid = "sat"\ndis = "Supply Air Temp"\nunit = "°C"\n'
+        'properties = { alarm = { high = 30, severity = "loud" } }\n'
+    )
+    code, output = await _run("nodes", "import", str(scenario), "--url", api_url)
+    assert code == 1
+    assert f"{scenario}:14 [equip[0].point[0].properties.alarm.severity]" in output
+    assert live_services.nodes.get_or_none("tiny") is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import trio.testing
 from opencrate.clock import TrioClock
 from opencrate.engines.alarm_settings import AlarmSettings, LimitRule, StaleAction
 from opencrate.engines.limit_alarms import HIGH_LIMIT, LOW_LIMIT, LimitAlarms
-from opencrate.errors import ConfigError
+from opencrate.errors import ConfigError, InvalidInput
 from opencrate.model.node import Node
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import AlarmCleared, AlarmRaised, Event, Lagged, ValueChanged
@@ -158,16 +160,48 @@ async def test_rules_follow_node_updates_and_settings_win(
         await rig.nodes.update(ZONE, properties={"alarm": {"high": 20}})
         await settle()
         assert engine.rule(ZONE) == LimitRule(high=20.0)
-        await rig.nodes.update(ZONE, properties={"alarm": {"high": "hot"}})
+        # The store refuses a bad rule; the engine keeps the stored one.
+        with pytest.raises(InvalidInput, match=r"properties\.alarm\.high"):
+            await rig.nodes.update(ZONE, properties={"alarm": {"high": "hot"}})
         await settle()
-        assert engine.rule(ZONE) is None  # a bad rule is skipped, not guessed
-        assert engine.statistics().bad_rules == 1
+        assert rig.nodes.get(ZONE).properties["alarm"] == {"high": 20}
+        assert engine.rule(ZONE) == LimitRule(high=20.0)
+        assert engine.statistics().bad_rules == 0
         nursery.cancel_scope.cancel()
     both = LimitAlarms(
         rig.bus, nodes=rig.nodes, points=rig.points, store=rig.alarms, configured=configured
     )
     both.reload_rules()
     assert both.rule(ZONE) == LimitRule(high=30.0)
+
+
+async def test_a_bad_rule_stored_before_the_check_is_skipped_not_fatal(
+    tmp_path: Path, bus: EventBus, clock: TrioClock, autojump_clock: trio.testing.MockClock
+) -> None:
+    # A database written before the NodeStore checked alarm rules may hold a
+    # bad one: the store must still open and the engine must skip the rule.
+    async with NodeStore(tmp_path / "nodes.db", bus=bus, clock=clock).running() as nodes:
+        await nodes.create(zone({"alarm": {"high": 20}}))
+    with sqlite3.connect(tmp_path / "nodes.db") as conn:
+        conn.execute(
+            "UPDATE node_property SET value = ? WHERE node_id = ? AND key = 'alarm'",
+            (json.dumps({"high": "hot"}), ZONE),
+        )
+    conn.close()
+    async with (
+        NodeStore(tmp_path / "nodes.db", bus=bus, clock=clock).running() as nodes,
+        AlarmStore(tmp_path / "alarms.db", bus=bus, clock=clock).running() as alarms,
+    ):
+        assert nodes.get(ZONE).properties["alarm"] == {"high": "hot"}
+        engine = LimitAlarms(bus, nodes=nodes, points=PointStore(bus, clock), store=alarms)
+        engine.reload_rules()
+        assert engine.rule(ZONE) is None  # skipped, not guessed
+        assert engine.statistics().bad_rules == 1
+        # Other fields of such a node can still be changed; fixing the rule works.
+        await nodes.update(ZONE, dis="Zone Air Temperature")
+        await nodes.update(ZONE, properties={"alarm": {"high": 21}})
+        engine.reload_rules()
+        assert engine.rule(ZONE) == LimitRule(high=21.0)
 
 
 def test_settings_section_is_read_and_errors_name_the_key() -> None:

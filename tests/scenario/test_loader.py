@@ -124,3 +124,20 @@ async def test_a_bad_file_writes_nothing_and_keeps_what_is_stored(
         assert nodes.all() == before
     async with NodeStore(tmp_path / "nodes.db", bus=bus, clock=clock).running() as nodes:
         assert nodes.all() == before
+
+
+async def test_a_bad_alarm_rule_in_a_reloaded_scenario_keeps_the_stored_rule(
+    tmp_path: Path, bus: EventBus, clock: TrioClock
+) -> None:
+    good = TEXT + "properties = { alarm = { high = 26 } }\n"
+    async with NodeStore(tmp_path / "nodes.db", bus=bus, clock=clock).running() as nodes:
+        await load_scenario_into(write(tmp_path, good), nodes)
+        before = nodes.all()
+        bad = good.replace("high = 26", 'high = 26, severity = "loud"')
+        with pytest.raises(ConfigError) as info:
+            await load_scenario_into(write(tmp_path, bad), nodes)
+        assert info.value.file == str(tmp_path / "building.toml")
+        assert info.value.line == len(bad.splitlines())
+        assert info.value.key == "equip[0].point[0].properties.alarm.severity"
+        assert nodes.all() == before
+        assert nodes.get("1001/ai-1").properties["alarm"] == {"high": 26}

@@ -170,6 +170,36 @@ def test_bad_input_is_a_config_error_naming_the_key(
     assert error.line is not None
 
 
+@pytest.mark.parametrize(
+    ("alarm", "key", "message"),
+    [
+        ('{ high = "hot" }', "alarm.high", "finite number, got 'hot'"),
+        ("{ high = 20, low = 30 }", "alarm.low", "must be below high"),
+        ("{ high = 20, hihg = 30 }", "alarm.hihg", "unknown limit setting"),
+        ("{ high = 20, delay_s = -5 }", "alarm.delay_s", "must be >= 0"),
+        ('{ high = 20, severity = "loud" }', "alarm.severity", "'loud'"),
+    ],
+)
+def test_a_bad_alarm_rule_names_file_line_and_key(alarm: str, key: str, message: str) -> None:
+    # The same check as the NodeStore's, but here it can name the line.
+    line = f"properties = {{ alarm = {alarm} }}"
+    error = fail(MINIMAL.replace('unit = "°C"', f'unit = "°C"\n{line}', 1))
+    assert error.file == "s.toml"
+    assert error.key == f"equip[0].point[0].properties.{key}"
+    assert error.line == MINIMAL.splitlines().index('unit = "°C"') + 2
+    assert message in error.reason
+
+
+def test_an_alarm_rule_in_its_own_table_is_located_too() -> None:
+    text = MINIMAL.replace(
+        "[equip.point.signal]", "[equip.point.properties.alarm]\nhigh = 20\nlow = 30\n\n"
+        "[equip.point.signal]", 1
+    )  # fmt: skip
+    error = fail(text)
+    assert error.key == "equip[0].point[0].properties.alarm.low"
+    assert error.line == text.splitlines().index("low = 30") + 1
+
+
 def test_refs_must_name_nodes_of_the_scenario() -> None:
     error = fail(MINIMAL.replace('parent = "f1"\n', 'parent = "f1"\nrefs = { airRef = "ahu-9" }\n'))
     assert error.key == "equip[0].refs.airRef"

@@ -201,7 +201,19 @@ async def create_nodes() -> tuple[Response, int]:
     if len(raw) > MAX_BATCH:
         raise InvalidInput(f"at most {MAX_BATCH} nodes per batch, got {len(raw)}", field="nodes")
     nodes = [_indexed(i, item) for i, item in enumerate(raw)]
-    created = await services().nodes.create_many(nodes)
+    try:
+        created = await services().nodes.create_many(nodes)
+    except InvalidInput as exc:
+        # The store names the node (a bad alarm rule, an id given twice); the
+        # caller wants its place in the list, as for a bad field above.
+        ids = [node.id for node in nodes]
+        node_id = exc.detail.get("node_id")
+        if node_id not in ids:
+            raise
+        index = ids.index(node_id)
+        raise InvalidInput(
+            f"nodes[{index}]: {exc.message}", **{**exc.detail, "index": index}
+        ) from None
     await audit_write("node.create_many", "", {"count": len(created), "ids": _sample(created)})
     return jsonify({"created": [node.id for node in created]}), 201
 
