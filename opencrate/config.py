@@ -32,7 +32,7 @@ from attrs import frozen
 
 from opencrate.errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["COMPONENT_SECTIONS", "SETTINGS_SECTIONS", "Settings", "load_settings"]
 
 
 @frozen(kw_only=True)
@@ -60,10 +60,19 @@ _KNOWN: dict[str, dict[str, tuple[str, type]]] = {
 
 #: Sections owned by components, passed through in ``Settings.sections``.
 COMPONENT_SECTIONS = frozenset({"persistence", "events", "alarms", "properties", "history"})
+#: Every section a settings file may have.
+SETTINGS_SECTIONS = frozenset(_KNOWN) | COMPONENT_SECTIONS
+#: Paths inside component sections, resolved like ``data.dir``: (section, key).
+_COMPONENT_PATHS = (("persistence", "file"),)
 
 
 def load_settings(path: Path | None) -> Settings:
-    """Read ``path`` (TOML) into Settings; defaults when ``path`` is None."""
+    """Read ``path`` (TOML) into Settings; defaults when ``path`` is None.
+
+    Relative paths in the file (``data.dir``, ``scenario.file``,
+    ``persistence.file``) are relative to the file's directory; absolute ones
+    stay as written. Raises :class:`ConfigError` naming the file and key.
+    """
     if path is None:
         return Settings()
     try:
@@ -96,6 +105,10 @@ def load_settings(path: Path | None) -> Settings:
         values["data_dir"] = (path.parent / values["data_dir"]).resolve()
     if "scenario" in values:
         values["scenario"] = (path.parent / values["scenario"]).resolve()
+    for section, key in _COMPONENT_PATHS:
+        table = sections.get(section)
+        if isinstance(table, dict) and isinstance(table.get(key), str) and table[key]:
+            sections[section] = {**table, key: str((path.parent / table[key]).resolve())}
     port = values.get("port", 8080)
     if not 0 <= port <= 65535:
         raise ConfigError(f"port {port} is out of range", file=str(path), key="server.port")

@@ -46,3 +46,23 @@ def test_bad_settings_name_the_file_and_key(tmp_path: Path, text: str, message: 
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_persistence_file_is_relative_to_the_settings_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    path = site / "opencrate.toml"
+    path.write_text('[persistence]\nfile = "conf/persistence.toml"\n')
+    monkeypatch.chdir(tmp_path)  # not the settings file's directory
+    settings = load_settings(path)
+    assert settings.sections["persistence"] == {
+        "file": str((site / "conf" / "persistence.toml").resolve())
+    }
+    absolute = tmp_path / "elsewhere.persist"
+    path.write_text(f'[persistence]\nfile = "{absolute}"\n')
+    assert load_settings(path).sections["persistence"]["file"] == str(absolute.resolve())
+    # Inline content has no file to resolve and is passed on as read.
+    path.write_text('[persistence]\ndefault = "sqlite"\n')
+    assert load_settings(path).sections["persistence"] == {"default": "sqlite"}

@@ -2,7 +2,10 @@
 
 Reads the file the way the server would (no server needed) and prints what it
 configures, one line per service and item line; an error names the file, the
-line and the offending token and exits with status 1.
+line and the offending token and exits with status 1. FILE may also be the
+settings file (``opencrate.toml``): its ``[persistence]`` section is checked,
+following ``file = "..."`` relative to it. Options are printed with any DSN
+password masked.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from opencrate.persistence.config import (
     RetentionConfig,
     RetentionOverride,
     format_keep,
+    service_to_dict,
 )
 from opencrate.persistence.config_toml import load_config_file
 
@@ -31,12 +35,19 @@ def persistence() -> None:
     """Persistence configuration (strategies, filters, items, aliases, retention)."""
 
 
-def summary(config: PersistenceConfig) -> list[str]:
-    """Human-readable lines describing ``config``."""
+def summary(config: PersistenceConfig, checked: str | None = None) -> list[str]:
+    """Human-readable lines describing ``config`` (read from the file ``checked``)."""
     lines: list[str] = []
     for service in config.services:
         default = " (default)" if service.name == config.default_service() else ""
         lines.append(f"service {service.name} [{service.kind}]{default}")
+        if service.source is not None and service.source != checked:
+            # Item line numbers below refer to this file, not the one checked.
+            lines.append(f"  from {service.source}")
+        if service.options:
+            shown = service_to_dict(service)  # masks a DSN's password
+            options = ", ".join(f"{key}={shown[key]}" for key in service.options)
+            lines.append(f"  options: {options}")
         for strategy in service.strategies:
             lines.append(f"  strategy {strategy.name}: {strategy.expression}")
         for item in service.items:
@@ -75,9 +86,9 @@ def _retention_summary(retention: RetentionConfig | None) -> list[str]:
     help="Kind of a .persist file's service when its file name is not a kind.",
 )
 async def check(file: Path, kind: str | None) -> None:
-    """Validate a .persist or .toml file and print what it configures."""
+    """Validate a .persist or .toml file (or opencrate.toml) and print what it configures."""
     with cli_errors():
         config = await trio.to_thread.run_sync(partial(load_config_file, file, kind=kind))
-    for line in summary(config):
+    for line in summary(config, str(file)):
         click.echo(line)
     click.echo(f"ok: {file}")

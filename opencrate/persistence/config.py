@@ -28,6 +28,7 @@ Everything here is immutable; a reload builds a new :class:`PersistenceConfig`.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeAlias
 
@@ -36,12 +37,14 @@ from croniter import croniter
 
 from opencrate.clock import parse_duration_ms
 from opencrate.errors import InvalidInput
+from opencrate.persistence.redact import redact_secrets
 
 __all__ = [
     "BUILTIN_STRATEGIES",
     "EVERY_CHANGE",
     "EVERY_UPDATE",
     "KEEP_KEYS",
+    "PG_IDENTIFIER",
     "RESTORE_ON_STARTUP",
     "SERVICE_KINDS",
     "CronStrategy",
@@ -72,6 +75,9 @@ RESTORE_ON_STARTUP = "restoreOnStartup"
 BUILTIN_STRATEGIES = frozenset({EVERY_CHANGE, EVERY_UPDATE, RESTORE_ON_STARTUP})
 #: The implementations a service can be (``kind``); a service's name defaults to its kind.
 SERVICE_KINDS = frozenset({"sqlite", "postgresql", "memory"})
+#: A schema or table name the postgresql service may interpolate into SQL: plain
+#: lower case, and short enough that ``<table>_pYYYYMM`` stays within 63 bytes.
+PG_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 
 
 def normalize_cron(expression: str) -> str:
@@ -350,8 +356,9 @@ class ServiceConfig:
     items: tuple[ItemConfig, ...] = ()
     #: point id -> storage name (an item line's own alias wins for its points).
     aliases: Mapping[str, str] = field(factory=dict)
-    #: Service-specific settings (``dsn``, ``max_entries``, ...), as given.
-    options: Mapping[str, Any] = field(factory=dict)
+    #: Service-specific settings (``dsn``, ``max_entries``, ...), as given: the real
+    #: DSN, password included. Its repr (logs, tracebacks) masks the password.
+    options: Mapping[str, Any] = field(factory=dict, repr=lambda o: redact_secrets(repr(o)))
     #: How long old data is kept (``sqlite`` services only); None: forever.
     retention: RetentionConfig | None = None
     #: The file it came from, or "api" / "settings".
@@ -431,8 +438,14 @@ def _filter_to_dict(f: Filter) -> dict[str, Any]:
     return {"inside" if f.inside else "outside": [f.lower, f.upper]}
 
 
-def service_to_dict(service: ServiceConfig) -> dict[str, Any]:
-    """The JSON/TOML form (what ``service_from_mapping`` reads back to an equal model)."""
+def service_to_dict(service: ServiceConfig, *, reveal_secrets: bool = False) -> dict[str, Any]:
+    """The JSON/TOML form (what ``service_from_mapping`` reads back to an equal model).
+
+    A password in a string option (the ``dsn``) is masked
+    (:func:`~opencrate.persistence.redact.redact_secrets`) unless
+    ``reveal_secrets``: only a file the server reads back (an API-saved
+    configuration) gets the real one.
+    """
     items: list[dict[str, Any]] = []
     for item in service.items:
         entry: dict[str, Any] = {
@@ -446,7 +459,10 @@ def service_to_dict(service: ServiceConfig) -> dict[str, Any]:
         items.append(entry)
     out: dict[str, Any] = {
         "kind": service.kind,
-        **dict(service.options),
+        **{
+            key: value if reveal_secrets or not isinstance(value, str) else redact_secrets(value)
+            for key, value in service.options.items()
+        },
         "strategies": {s.name: s.expression for s in service.strategies},
         "filters": {f.name: _filter_to_dict(f) for f in service.filters},
         "items": items,

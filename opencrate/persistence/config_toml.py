@@ -64,9 +64,11 @@ from typing import Any, NoReturn
 from attrs import evolve
 
 from opencrate.clock import parse_duration_ms
+from opencrate.config import SETTINGS_SECTIONS
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.persistence.config import (
     KEEP_KEYS,
+    PG_IDENTIFIER,
     SERVICE_KINDS,
     CronStrategy,
     EqualsFilter,
@@ -89,6 +91,7 @@ __all__ = [
     "load_config_file",
     "parse_config_mapping",
     "parse_config_text",
+    "parse_section",
     "service_from_mapping",
 ]
 
@@ -113,6 +116,8 @@ _RETENTION_KEYS = frozenset({*KEEP_KEYS, "interval", "batch_rows", "rules"})
 _RETENTION_RULE_KEYS = frozenset({"points", *KEEP_KEYS})
 _MAX_BATCH_ROWS = 100_000
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: postgresql options that become SQL identifiers (schema and table names).
+_PG_IDENTIFIERS = frozenset({"schema", "table"})
 
 PathKey = tuple[str | int, ...]
 Locate = Callable[[PathKey, str | None], int | None]
@@ -151,15 +156,30 @@ class _Locator:
                 if header != full[:length]:
                     continue
                 end = self.headers[i + 1][0] if i + 1 < len(self.headers) else len(self.lines) + 1
-                return self._search(start, end, token) or start
+                return self._search(start, end, token) or self._subtable(header, token) or start
         return None
 
     def _search(self, start: int, end: int, token: str | None) -> int | None:
-        if token:
-            for number in range(start, end):
-                if token in self.lines[number - 1]:
-                    return number
+        if not token:
+            return None
+        lines = range(start, end)
+        # A key assigned on its own line first (a value quoting the same text is not it).
+        assigned = re.compile(rf"""\s*["']?{re.escape(token)}["']?\s*=""")
+        for number in lines:
+            if assigned.match(self.lines[number - 1]):
+                return number
+        for number in lines:
+            if token in self.lines[number - 1]:
+                return number
         return None
+
+    def _subtable(self, header: PathKey, token: str | None) -> int | None:
+        # A key that is a table written under its own header ([a.b.retention]
+        # or only [[a.b.retention.rules]]) is not inside its parent's lines.
+        if not token:
+            return None
+        child = (*header, token)
+        return next((n for n, h in self.headers if h[: len(child)] == child), None)
 
 
 def _split_key(text: str) -> list[str]:
@@ -181,7 +201,9 @@ class _Reader:
         text = None if token is None else str(token)
         line = self.locate(path, text) if self.locate else None
         where = ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
-        raise ConfigError(f"{where}: {message}", file=self.file, line=line, key=text)
+        raise ConfigError(
+            f"{where}: {message}" if where else message, file=self.file, line=line, key=text
+        )
 
     def table(self, path: PathKey, value: object) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
@@ -285,6 +307,14 @@ class _Reader:
                 self.fail(path, key, f"{key} must be {kind_type.__name__}, got {value!r}")
             if isinstance(value, int) and value <= 0:
                 self.fail(path, key, f"{key} must be positive, got {value}")
+            if key in _PG_IDENTIFIERS and not PG_IDENTIFIER.fullmatch(str(value)):
+                # Interpolated into SQL by the service: refuse it here, with the line.
+                self.fail(
+                    path,
+                    key,
+                    f"{key} {value!r}: use a lower-case identifier ([a-z_][a-z0-9_]*, "
+                    "at most 41 characters)",
+                )
             options[key] = value
         for key, (_type, default) in known.items():
             if key not in options:
@@ -299,7 +329,7 @@ class _Reader:
         where = (*path, "retention")
         if kind != "sqlite":
             self.fail(
-                path,
+                where,
                 "retention",
                 f"retention applies to sqlite services only (a {kind} service: "
                 + (
@@ -516,8 +546,45 @@ def parse_config_mapping(
     return PersistenceConfig(services=services, default=default)
 
 
-def parse_config_text(text: str, *, file: str | None = None) -> PersistenceConfig:
-    """A TOML document (``[persistence]`` section or the bare content) -> model."""
+def parse_section(
+    section: Mapping[str, Any],
+    *,
+    file: str | None = None,
+    base: Path | None = None,
+    locate: Locate | None = None,
+    follow: bool = True,
+) -> PersistenceConfig:
+    """A ``[persistence]`` section: its content, or ``file = "..."`` naming the file that has it.
+
+    ``file`` names a ``.toml`` or ``.persist`` file, relative to ``base`` (the
+    settings file's directory; absolute paths as they are). Nothing else may
+    stand beside it, and the named file may not use ``file =`` again
+    (``follow=False`` is how it is read). Raises :class:`ConfigError` naming
+    the file, line and key.
+    """
+    if "file" not in section:
+        return parse_config_mapping(section, file=file, base=base, locate=locate)
+    reader = _Reader(file, locate)
+    if not follow:
+        reader.fail((), "file", "file = ... names a file that uses file = again")
+    extra = sorted(set(section) - {"file"})
+    if extra:
+        reader.fail((), extra[0], "with file = ..., put everything in that file")
+    target = section["file"]
+    if not isinstance(target, str) or not target:
+        reader.fail((), "file", "file must be the name of a .toml or .persist file")
+    path = Path(target) if base is None else base / target  # an absolute target stays
+    return load_config_file(path, follow=False)
+
+
+def parse_config_text(
+    text: str, *, file: str | None = None, follow: bool = True
+) -> PersistenceConfig:
+    """A TOML document (``[persistence]`` section or the bare content) -> model.
+
+    A settings file (``opencrate.toml``) works too: its ``[persistence]``
+    section is read, following ``file = "..."`` relative to the file.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -528,14 +595,28 @@ def parse_config_text(text: str, *, file: str | None = None) -> PersistenceConfi
     prefix: PathKey = ()
     if "persistence" in data:
         data, prefix = data["persistence"], ("persistence",)
+    elif set(data) & SETTINGS_SECTIONS and not set(data) & {"default", "services"}:
+        raise ConfigError(
+            "a settings file without a [persistence] section: the server uses the default "
+            "(one sqlite service storing every change); nothing here to check",
+            file=file,
+        )
     base = Path(file).parent if file else None
-    return parse_config_mapping(data, file=file, base=base, locate=_Locator(text, prefix))
+    locate = _Locator(text, prefix)
+    reader = _Reader(file, locate)
+    return parse_section(
+        reader.table(prefix, data), file=file, base=base, locate=locate, follow=follow
+    )
 
 
-def load_config_file(path: Path, *, kind: str | None = None) -> PersistenceConfig:
+def load_config_file(
+    path: Path, *, kind: str | None = None, follow: bool = True
+) -> PersistenceConfig:
     """Read a ``.persist`` file (one service, named after the file) or a TOML file.
 
     ``kind`` is the kind of a ``.persist`` file's service when its name is not one.
+    A TOML file may be a settings file: see :func:`parse_config_text`
+    (``follow=False``: one that uses ``file =`` is an error).
 
     Raises :class:`ConfigError` naming the file, line and token on any problem.
     """
@@ -547,5 +628,5 @@ def load_config_file(path: Path, *, kind: str | None = None) -> PersistenceConfi
         service = parse_persist(text, service=path.stem, kind=kind, file=str(path))
         return PersistenceConfig(services=(service,))
     if path.suffix == ".toml":
-        return parse_config_text(text, file=str(path))
+        return parse_config_text(text, file=str(path), follow=follow)
     raise ConfigError("expected a .persist or .toml file", file=str(path), key=path.suffix)

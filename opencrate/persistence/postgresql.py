@@ -21,6 +21,9 @@ The store-actor pattern with a PostgreSQL connection::
 * **Reads** go to the server; while it is unreachable they raise
   :class:`~opencrate.errors.StoreError` (spooled samples are not yet visible).
 * Errors from psycopg never leave this module: they become ``StoreError``.
+  Their text, like ``last_error`` and the log, has any DSN password masked.
+* ``last_error`` is the error that keeps the service disconnected (or the
+  last spooled batch the server refused); a successful connect clears it.
 
 Cancellation: a command that reached the worker thread runs to the end (its
 transaction commits or rolls back whole); :meth:`aclose` finishes queued
@@ -30,7 +33,6 @@ commands, then closes both connections.
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -45,7 +47,9 @@ from opencrate.clock import Clock, SystemClock
 from opencrate.errors import InvalidInput, StoreClosed, StoreError
 from opencrate.model.values import PointValue
 from opencrate.persistence import pg_queries as q
+from opencrate.persistence.config import PG_IDENTIFIER
 from opencrate.persistence.memory import check_samples
+from opencrate.persistence.redact import redact_secrets
 from opencrate.persistence.service import (
     HistoryPage,
     Resolution,
@@ -60,7 +64,6 @@ __all__ = ["PostgresService", "PostgresStatistics"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_IDENT = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
@@ -77,6 +80,11 @@ class PostgresStatistics:
     reconnects: int
     last_error: str | None
     closed: bool
+
+
+def _describe(exc: BaseException) -> str:
+    # libpq quotes the connection string in some errors (a malformed DSN): never its password.
+    return redact_secrets(str(exc))
 
 
 class _Spool:
@@ -155,7 +163,9 @@ class PostgresService:
         clock: Clock | None = None,
     ) -> None:
         for what, ident in (("schema", schema), ("table", table)):
-            if not _IDENT.fullmatch(ident):
+            # Checked again here (the config reader checks first, naming the line):
+            # these names are interpolated into SQL.
+            if not PG_IDENTIFIER.fullmatch(ident):
                 raise InvalidInput(f"postgresql {what} {ident!r}: use [a-z_][a-z0-9_]*, at most 41")
         self.service_id = service_id
         self.name = f"postgresql:{service_id}"
@@ -253,15 +263,17 @@ class PostgresService:
             )
             q.ensure_schema(conn, self.names)
         except psycopg.Error as exc:
-            self.last_error = f"connect: {exc}".strip()
-            log.warning("%s: cannot connect: %s", self.name, exc)
+            self.last_error = f"connect: {_describe(exc)}".strip()
+            log.warning("%s: cannot connect: %s", self.name, _describe(exc))
             return
         self._pg = conn
         self._partitions.clear()
+        # Connected: the error that kept it down is history (the log has it).
+        self.last_error = None
 
     def _drop_connection(self, exc: BaseException) -> None:
-        self.last_error = f"{type(exc).__name__}: {exc}".strip()
-        log.warning("%s: connection lost: %s", self.name, exc)
+        self.last_error = f"{type(exc).__name__}: {_describe(exc)}".strip()
+        log.warning("%s: connection lost: %s", self.name, _describe(exc))
         if self._pg is not None:
             try:
                 self._pg.close()
@@ -291,7 +303,7 @@ class PostgresService:
             spool.append(samples)
             return True
         except psycopg.Error as exc:
-            raise StoreError(f"{self.name}: {exc}", service=self.service_id) from exc
+            raise StoreError(f"{self.name}: {_describe(exc)}", service=self.service_id) from exc
         self._stored += len(samples)
         return False
 
@@ -314,8 +326,8 @@ class PostgresService:
             return None
         except psycopg.Error as exc:
             # A batch the server refuses (not a connection problem) would block the spool forever.
-            log.error("%s: spooled batch refused, dropped: %s", self.name, exc)
-            self.last_error = str(exc)
+            log.error("%s: spooled batch refused, dropped: %s", self.name, _describe(exc))
+            self.last_error = _describe(exc)
             spool.dropped += len(batch)
         spool.pop_through(last_seq)
         self._replayed += len(batch)
@@ -356,10 +368,10 @@ class PostgresService:
                 return result
             except _LOST as exc:
                 self._drop_connection(exc)
-                raise StoreError(f"{self.name}: connection lost: {exc}") from exc
+                raise StoreError(f"{self.name}: connection lost: {_describe(exc)}") from exc
             except psycopg.Error as exc:
                 conn.rollback()
-                raise StoreError(f"{self.name}: {exc}", service=self.service_id) from exc
+                raise StoreError(f"{self.name}: {_describe(exc)}", service=self.service_id) from exc
 
         try:
             return await self._call(run)

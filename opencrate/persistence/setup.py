@@ -45,14 +45,14 @@ from opencrate.errors import ConfigError, Conflict, InvalidInput, NotFound
 from opencrate.model.node import NodeType
 from opencrate.persistence.config import PersistenceConfig, ServiceConfig, service_to_dict
 from opencrate.persistence.config_toml import (
-    load_config_file,
-    parse_config_mapping,
+    parse_section,
     service_from_mapping,
 )
 from opencrate.persistence.manager import PersistenceManager
 from opencrate.persistence.memory import MemoryService
 from opencrate.persistence.persist_syntax import parse_persist
 from opencrate.persistence.postgresql import PostgresService
+from opencrate.persistence.redact import redact_secrets
 from opencrate.persistence.restore import RestoreReport, restore_on_startup
 from opencrate.persistence.retention_service import HistoryRetention
 from opencrate.persistence.selectors import NodeHierarchy
@@ -74,6 +74,10 @@ DEFAULT_PERSIST = "Items { * : strategy = everyChange, restoreOnStartup }"
 def load_persistence_config(section: Any, managed_dir: Path | None = None) -> PersistenceConfig:
     """The ``[persistence]`` section (or ``file = "..."`` it names) plus API-saved overrides.
 
+    A relative ``file`` is taken as is (relative to the working directory):
+    :func:`~opencrate.config.load_settings` has already made it relative to
+    the settings file.
+
     Raises :class:`ConfigError` naming the file, line and token.
     """
     if section is None:
@@ -82,13 +86,9 @@ def load_persistence_config(section: Any, managed_dir: Path | None = None) -> Pe
         )
     elif not isinstance(section, dict):
         raise ConfigError("[persistence] must be a table", key="persistence")
-    elif "file" in section:
-        extra = sorted(set(section) - {"file"})
-        if extra:
-            raise ConfigError("with file = ..., put everything in that file", key=extra[0])
-        config = load_config_file(Path(section["file"]))
     else:
-        config = parse_config_mapping(section, file="settings [persistence]")
+        # load_settings made a relative ``file`` relative to the settings file.
+        config = parse_section(section, file="settings [persistence]")
     if managed_dir is not None and managed_dir.is_dir():
         for path in sorted(managed_dir.glob("*.json")):
             try:
@@ -252,7 +252,8 @@ class Persistence:
             source="api",
         )
         path = self.managed_dir / f"{new.name}.json"
-        body = json.dumps(service_to_dict(new), indent=2)
+        # The server reads this file back at start: it keeps the real DSN.
+        body = json.dumps(service_to_dict(new, reveal_secrets=True), indent=2)
 
         def save() -> None:
             self.managed_dir.mkdir(parents=True, exist_ok=True)
@@ -307,7 +308,10 @@ class Persistence:
                     spooled=stats.spooled,
                     spool_dropped=stats.spool_dropped,
                     replayed=stats.replayed,
-                    server_error=stats.last_error,
+                    # None while connected: the error that keeps it disconnected.
+                    server_error=None
+                    if stats.last_error is None
+                    else redact_secrets(stats.last_error),
                 )
                 healthy = healthy and stats.connected and stats.spool_dropped == 0
             elif isinstance(service, MemoryService):

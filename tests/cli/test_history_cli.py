@@ -146,3 +146,33 @@ async def test_persistence_check(tmp_path: Path) -> None:
     code, output = await _run("persistence", "check", str(toml))
     assert code == 1
     assert f"{toml}:4 [x]" in output
+
+
+async def test_persistence_check_reads_a_settings_file_through_file(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "persistence.toml").write_text(
+        'default = "central"\n\n[services.central]\nkind = "postgresql"\n'
+        'dsn = "postgresql://opencrate:s3cret@db.example/history"\nschema = "building_b"\n\n'
+        '[[services.central.items]]\npoints = ["*"]\nstrategies = ["everyChange"]\n'
+    )
+    settings = site / "opencrate.toml"
+    settings.write_text('[server]\nport = 8081\n\n[persistence]\nfile = "persistence.toml"\n')
+    code, output = await _run("persistence", "check", str(settings))
+    assert code == 0, output
+    assert output.splitlines() == [
+        "service central [postgresql] (default)",
+        f"  from {site / 'persistence.toml'}",
+        "  options: dsn=postgresql://opencrate:********@db.example/history, schema=building_b, "
+        "table=opencrate_samples, spool_max=100000, batch_max=1000",
+        "  line 8: * : everyChange",
+        f"ok: {settings}",
+    ]
+    assert "s3cret" not in output
+
+    (site / "persistence.toml").write_text(
+        (site / "persistence.toml").read_text().replace("building_b", "building-b")
+    )
+    code, output = await _run("persistence", "check", str(settings))
+    assert code == 1
+    assert f"Error: {site / 'persistence.toml'}:6 [schema]: services.central: schema" in output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -189,3 +190,89 @@ def test_the_two_example_files_mean_the_same_for_every_demo_point() -> None:
     assert len(restored) == 16
     for point in points:
         assert meaning(from_toml, point) == meaning(from_persist, point), point
+
+
+PG_SERVICE = """\
+[services.central]
+kind = "postgresql"
+dsn = "postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dschema"
+{extra}
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "key", "message"),
+    [
+        ('schema = "building-b"', 4, "schema", "schema 'building-b': use a lower-case identifier"),
+        ('table = "Samples"', 4, "table", "table 'Samples': use a lower-case identifier"),
+        ('schema = "' + "s" * 42 + '"', 4, "schema", "at most 41 characters"),
+        # A retention table is refused at its own line, whichever way it is written.
+        ('\n[services.central.retention]\nraw = "30d"', 5, "retention", "sqlite services only"),
+        ('\n[[services.central.retention.rules]]\npoints = ["*"]', 5, "retention", "sqlite"),
+        ('retention = { raw = "30d" }', 4, "retention", "sqlite services only"),
+    ],
+)
+def test_postgresql_settings_are_checked_at_their_line(
+    extra: str, line: int, key: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config_text(PG_SERVICE.format(extra=extra), file="p.toml")
+    err = info.value
+    assert (err.file, err.line, err.key) == ("p.toml", line, key)
+    assert message in str(err)
+
+
+def test_a_plain_schema_and_table_are_accepted() -> None:
+    text = PG_SERVICE.format(extra='schema = "building_b"\ntable = "samples_2"')
+    service = parse_config_text(text, file="p.toml").get("central")
+    assert service is not None
+    assert (service.options["schema"], service.options["table"]) == ("building_b", "samples_2")
+
+
+def test_a_settings_file_is_read_through_file_relative_to_it(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "central.persist").write_text("Items {\n    * : strategy = everyChange\n}\n")
+    (site / "persistence.toml").write_text(
+        'default = "central"\n'
+        + PG_SERVICE.format(extra='schema = "building_b"\npersist = "central.persist"')
+    )
+    settings = site / "opencrate.toml"
+    settings.write_text('[server]\nport = 8081\n\n[persistence]\nfile = "persistence.toml"\n')
+    config = load_config_file(settings)
+    assert config.default == "central"
+    central = config.get("central")
+    assert central is not None
+    assert central.source == str(site / "central.persist")
+    assert central.items[0].line == 2
+
+    # An error in the followed file names that file and its line.
+    (site / "persistence.toml").write_text(
+        'default = "central"\n' + PG_SERVICE.format(extra='schema = "building-b"')
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config_file(settings)
+    assert (info.value.file, info.value.line, info.value.key) == (
+        str(site / "persistence.toml"),
+        5,
+        "schema",
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "message", "line"),
+    [
+        ('[persistence]\nfile = "p.toml"\ndefault = "x"\n', "put everything in that file", 3),
+        ("[persistence]\nfile = 3\n", "file must be the name", 2),
+        ('[persistence]\nfile = "self.toml"\n', "uses file = again", 2),
+        ("[server]\nport = 1\n", "without a [persistence] section", None),
+    ],
+)
+def test_settings_files_that_cannot_be_checked_say_why(
+    tmp_path: Path, settings: str, message: str, line: int | None
+) -> None:
+    path = tmp_path / "self.toml"
+    path.write_text(settings)
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        load_config_file(path)
+    assert (info.value.file, info.value.line) == (str(path), line)

@@ -197,6 +197,7 @@ async def test_outage_spools_in_order_and_replays(schema: str, tmp_path: Path) -
             stats = pg.statistics()
             assert not stats.connected
             assert stats.spooled == 3
+            assert stats.last_error is not None
             with pytest.raises(StoreError, match=r"unavailable|lost"):
                 await pg.samples("p", 0, 100)
             await trio.sleep(0.2)  # retries fail while the proxy is down
@@ -208,6 +209,8 @@ async def test_outage_spools_in_order_and_replays(schema: str, tmp_path: Path) -
             stats = pg.statistics()
             assert stats.replayed == 3
             assert stats.reconnects >= 1
+            # Connected again: no stale error next to connected = True.
+            assert stats.last_error is None
         nursery.cancel_scope.cancel()
 
 

@@ -9,10 +9,11 @@ A replaced configuration is validated first (a 400 names the line and token
 for ``.persist`` text, the key path for JSON), saved under the data directory,
 and applied at once by the manager (hot reload); the previous one stays in
 force when the new one is refused. Kind and options (``dsn`` ...) of a running
-service cannot change here (409). ``retention`` (sqlite services) can: a JSON
-body without it keeps the current one, ``"retention": null`` removes it, and
-``.persist`` text (which has no retention) keeps it; the running retention
-follows at once.
+service cannot change here (409). A DSN's password is shown masked
+(``********``); a PUT that sends the masked DSN back keeps the stored one.
+``retention`` (sqlite services) can: a JSON body without it keeps the current
+one, ``"retention": null`` removes it, and ``.persist`` text (which has no
+retention) keeps it; the running retention follows at once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from opencrate.persistence.config import ServiceConfig, retention_to_dict, servi
 from opencrate.persistence.config_toml import service_from_mapping
 from opencrate.persistence.persist_render import render_persist
 from opencrate.persistence.persist_syntax import parse_persist
+from opencrate.persistence.redact import unmask_dsn
 
 __all__ = ["blueprint"]
 
@@ -105,6 +107,10 @@ async def put_config(service: str) -> dict[str, Any]:
             raise InvalidInput("'persist' (a server-side file) cannot be set through the API")
         # Options not given keep their current values; given ones must match (checked below).
         body = {"kind": current.kind, **dict(current.options), **body}
+        # A DSN sent back as GET showed it (password masked) means the stored one.
+        dsn, stored = body.get("dsn"), current.options.get("dsn")
+        if isinstance(dsn, str) and isinstance(stored, str):
+            body["dsn"] = unmask_dsn(dsn, stored)
         # Retention likewise: left out keeps the current one, null removes it.
         if "retention" not in body and current.retention is not None:
             body["retention"] = retention_to_dict(current.retention)
