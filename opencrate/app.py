@@ -68,6 +68,15 @@ class Services:
         points = PointStore(bus, clock)
         nodes = NodeStore(data / "nodes.db", bus=bus, clock=clock)
         alarms = AlarmStore(data / "alarms.db", bus=bus, clock=clock)
+        # Components read their own settings sections: their errors name only the
+        # key, so name the settings file (and line) here, as build_supervisor does.
+        with settings.errors_located():
+            persistence = Persistence.build(
+                settings, bus=bus, points=points, nodes=nodes, clock=clock
+            )
+            properties = PropertyStore.from_section(
+                data / "properties.db", settings.sections.get("properties"), clock=clock
+            )
         return cls(
             settings=settings,
             clock=clock,
@@ -78,13 +87,9 @@ class Services:
             audit=AuditStore(data / "audit.db", clock=clock),
             overrides=OverrideStore(data / "overrides.db", points=points, bus=bus, clock=clock),
             events=EventLogStore(data / "events.db", clock=clock),
-            persistence=Persistence.build(
-                settings, bus=bus, points=points, nodes=nodes, clock=clock
-            ),
+            persistence=persistence,
             alarms=alarms,
-            properties=PropertyStore.from_section(
-                data / "properties.db", settings.sections.get("properties"), clock=clock
-            ),
+            properties=properties,
             alarm_flags=AlarmFlags(bus, alarms, capacity=settings.bus_capacity),
         )
 
@@ -131,7 +136,15 @@ class Services:
         ]
 
     def build_supervisor(self) -> Supervisor:
-        self.supervisor = Supervisor(stores=self.stores(), levels=self.levels())
+        """The supervisor of :meth:`stores` and :meth:`levels`.
+
+        Raises ConfigError, naming the settings file and line, for a bad
+        component section read while building the levels (``[events]``,
+        ``[alarms]``).
+        """
+        with self.settings.errors_located():
+            levels = self.levels()
+        self.supervisor = Supervisor(stores=self.stores(), levels=levels)
         return self.supervisor
 
     # -- level 20: the model -------------------------------------------------------

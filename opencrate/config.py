@@ -23,7 +23,10 @@ and every error names the file and the key.
 
 from __future__ import annotations
 
+import re
 import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ import attrs
 from attrs import frozen
 
 from opencrate.errors import ConfigError
+from opencrate.scenario._locate import KeyLocator
 
 __all__ = ["COMPONENT_SECTIONS", "SETTINGS_SECTIONS", "Settings", "load_settings"]
 
@@ -45,9 +49,43 @@ class Settings:
     bus_capacity: int = 4096
     #: Extra TOML sections for components (persistence, events, alarms ...), as read.
     sections: dict[str, Any] = attrs.field(factory=dict)
+    #: The settings file these came from (None: defaults and options only).
+    file: Path | None = None
+    #: The component sections that file has (others came from code, e.g. ``--demo``).
+    file_sections: frozenset[str] = frozenset()
+    #: Finds the line of a key in that file, for error messages.
+    locator: KeyLocator | None = attrs.field(default=None, eq=False, repr=False)
 
     def with_changes(self, **changes: Any) -> Settings:
         return attrs.evolve(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def located(self, exc: ConfigError) -> ConfigError:
+        """``exc`` naming this settings file, and the line of its key where found.
+
+        Components parse their section (``Settings.sections``) without knowing
+        the file; their ConfigErrors name only the key (``alarms.limits.x.low``).
+        Returns ``exc`` itself when it already names a file or its key is not
+        in a component section of the file.
+        """
+        section = (exc.key or "").split(".", 1)[0].split("[", 1)[0]
+        if exc.file is not None or self.file is None or section not in self.file_sections:
+            return exc
+        assert exc.key is not None
+        line = None
+        if self.locator is not None:
+            line = self.locator.line_of(_key_path(self.sections, exc.key))
+        return ConfigError(exc.reason, file=str(self.file), line=line, key=exc.key, **exc.detail)
+
+    @contextmanager
+    def errors_located(self) -> Iterator[None]:
+        """Re-raise a ConfigError from the block as :meth:`located` (for component builders)."""
+        try:
+            yield
+        except ConfigError as exc:
+            located = self.located(exc)
+            if located is exc:
+                raise
+            raise located from None
 
 
 # section -> {key: (settings field, type)}
@@ -66,6 +104,37 @@ SETTINGS_SECTIONS = frozenset(_KNOWN) | COMPONENT_SECTIONS
 _COMPONENT_PATHS = (("persistence", "file"),)
 
 
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def _key_path(data: Any, key: str) -> tuple[str | int, ...]:
+    """``"alarms.limits.1101/ai-1.low"`` -> its path in ``data`` (names may hold dots).
+
+    Matches the longest name present at each level; stops where the key no
+    longer matches the data (the line is then that of the nearest enclosing key).
+    """
+    path: list[str | int] = []
+    rest, node = key, data
+    while rest:
+        index = _INDEX.match(rest)
+        if isinstance(node, list) and index is not None and int(index[1]) < len(node):
+            path.append(int(index[1]))
+            node = node[int(index[1])]
+            rest = rest[index.end() :].removeprefix(".")
+            continue
+        if not isinstance(node, Mapping):
+            break
+        names = [n for n in node if isinstance(n, str) and rest.startswith(n)]
+        names = [n for n in names if rest[len(n) :][:1] in ("", ".", "[")]
+        if not names:
+            break
+        name = max(names, key=len)
+        path.append(name)
+        node = node[name]
+        rest = rest[len(name) :].removeprefix(".")
+    return tuple(path)
+
+
 def load_settings(path: Path | None) -> Settings:
     """Read ``path`` (TOML) into Settings; defaults when ``path`` is None.
 
@@ -76,7 +145,8 @@ def load_settings(path: Path | None) -> Settings:
     if path is None:
         return Settings()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError("settings file not found", file=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
@@ -112,4 +182,10 @@ def load_settings(path: Path | None) -> Settings:
     port = values.get("port", 8080)
     if not 0 <= port <= 65535:
         raise ConfigError(f"port {port} is out of range", file=str(path), key="server.port")
-    return Settings(sections=sections, **values)
+    return Settings(
+        sections=sections,
+        file=path,
+        file_sections=frozenset(sections),
+        locator=KeyLocator(text),
+        **values,
+    )
