@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from asyncclick.testing import CliRunner
 
 from opencrate.app import Services
+from opencrate.cli.main import cli
 from opencrate.config import Settings, load_settings
 from opencrate.errors import ConfigError
 
@@ -98,3 +100,14 @@ def test_an_error_that_already_names_a_file_is_kept() -> None:
     located = settings.located(without)
     assert (located.file, located.line, located.key) == ("opencrate.toml", None, "alarms.x")
     assert str(located) == "opencrate.toml [alarms.x]: bad"
+
+
+@pytest.mark.parametrize("command", [["init"], ["serve", "--port", "0"]])
+async def test_the_cli_prints_one_line_naming_file_and_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    path = build(tmp_path, "[properties]\ncolour = 1\n")
+    result = await CliRunner().invoke(cli, ["--config", str(path), *command])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {path}:5 [properties.colour]: unknown setting\n"
+    assert not (tmp_path / "data" / "nodes.db").exists()  # nothing was created

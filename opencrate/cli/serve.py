@@ -312,8 +312,9 @@ async def init(ctx: click.Context, data_dir: Path | None, scenario: Path | None)
     """
     settings = _settings(ctx, data_dir=data_dir, scenario=scenario)
     await trio.to_thread.run_sync(lambda: settings.data_dir.mkdir(parents=True, exist_ok=True))
-    services = Services.create(settings)
     with _reported_errors():
+        # Services.create reads component sections: their errors are one line too.
+        services = Services.create(settings)
         async with contextlib.AsyncExitStack() as stack:
             for store in services.stores():
                 await stack.enter_async_context(store.running())
