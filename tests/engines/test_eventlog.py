@@ -237,8 +237,11 @@ async def test_purge_yields_between_batches_so_a_writer_gets_through(
 
     assert purged == [5000]
     assert purger.statistics().batches == 11  # 10 full batches, then one that found nothing
-    # The writer got in between batches, many times, while expired rows were still there.
-    assert len(written_while_purging) >= 5
+    # The writer got in between batches, at several stages, while expired rows were still
+    # there (each stage is a multiple of the 500-row batch).
+    # How often it got in depends on thread timing (autojump moves virtual time
+    # while a batch runs), so count the distinct stages it saw, not the writes.
+    assert len(set(written_while_purging)) >= 3
     assert await store.count() == i  # every write kept, every expired row gone
 
 
