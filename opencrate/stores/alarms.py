@@ -60,10 +60,10 @@ from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import AlarmAcknowledged, AlarmCleared, AlarmRaised
 from opencrate.stores.alarm_model import Alarm, AlarmState, AlarmStatistics, Severity
+from opencrate.stores.paging import MAX_PAGE, newest_first
 
 __all__ = ["MAX_PAGE", "Alarm", "AlarmState", "AlarmStatistics", "AlarmStore", "Severity"]
 
-MAX_PAGE = 1000
 _MAX_TEXT = 2000
 
 _COLUMNS = (
@@ -385,24 +385,15 @@ class AlarmStore(StoreActor):
 
         Raises InvalidInput for a limit outside 1..1000.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}")
-        where: list[str] = []
-        params: list[object] = []
-        if node_id is not None:
-            where.append("node_id = ?")
-            params.append(node_id)
-        if before_id is not None:
-            where.append("id < ?")
-            params.append(before_id)
-        sql = (
-            f"SELECT {_COLUMNS}, closed_ms FROM alarm_history"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY id DESC LIMIT ?"
+        sql, params = newest_first(
+            f"SELECT {_COLUMNS}, closed_ms FROM alarm_history",
+            equal={"node_id": node_id},
+            before_id=before_id,
+            limit=limit,
         )
 
         def select(conn: sqlite3.Connection) -> list[Alarm]:
-            return [_row_to_alarm(r, closed_ms=r[15]) for r in conn.execute(sql, (*params, limit))]
+            return [_row_to_alarm(r, closed_ms=r[15]) for r in conn.execute(sql, params)]
 
         return await self.read(select)
 

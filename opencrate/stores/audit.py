@@ -31,6 +31,7 @@ from attrs import frozen
 
 from opencrate.errors import InvalidInput
 from opencrate.runtime.actor import StoreActor
+from opencrate.stores.paging import newest_first
 
 __all__ = ["AuditEntry", "AuditStore"]
 
@@ -54,8 +55,6 @@ BEGIN
     SELECT RAISE(ABORT, 'audit log is append-only');
 END;
 """
-
-MAX_PAGE = 1000
 
 
 @frozen(kw_only=True)
@@ -146,19 +145,12 @@ class AuditStore(StoreActor):
         ``before_id`` continues from a previous page (entries with a smaller
         id). Raises :class:`InvalidInput` for a limit outside 1..1000.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}")
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (("id <", before_id), ("user =", user), ("action =", action)):
-            if value is not None:
-                where.append(f"{column} ?")
-                params.append(value)
-        sql = "SELECT id, ts_ms, user, action, target, detail FROM audit_entry"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
+        sql, params = newest_first(
+            "SELECT id, ts_ms, user, action, target, detail FROM audit_entry",
+            equal={"user": user, "action": action},
+            before_id=before_id,
+            limit=limit,
+        )
 
         def select(conn: sqlite3.Connection) -> list[AuditEntry]:
             return [_row_to_entry(row) for row in conn.execute(sql, params)]

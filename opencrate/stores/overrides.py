@@ -78,6 +78,7 @@ from opencrate.model.values import PointStatus, PointValue, ValueKind, coerce_va
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityUpdated
+from opencrate.stores.paging import newest_first
 from opencrate.stores.points import PointState, PointStore
 
 __all__ = ["EndReason", "EndedOverride", "Override", "OverrideStore"]
@@ -116,7 +117,6 @@ _COLUMNS = (
 )
 
 SYSTEM_USER = "system"
-MAX_PAGE = 1000
 
 
 class EndReason(enum.StrEnum):
@@ -358,21 +358,12 @@ class OverrideStore(StoreActor):
 
         Raises :class:`InvalidInput` for a limit outside 1..1000.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}")
-        where: list[str] = []
-        params: list[object] = []
-        if node_id is not None:
-            where.append("node_id = ?")
-            params.append(node_id)
-        if before_id is not None:
-            where.append("id < ?")
-            params.append(before_id)
-        sql = (
+        sql, params = newest_first(
             "SELECT id, node_id, value, user, reason, set_ms, expires_ms, ended_ms, ended_by, "
-            "end_reason FROM override_history"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY id DESC LIMIT ?"
+            "end_reason FROM override_history",
+            equal={"node_id": node_id},
+            before_id=before_id,
+            limit=limit,
         )
 
         def select(conn: sqlite3.Connection) -> list[EndedOverride]:
@@ -389,7 +380,7 @@ class OverrideStore(StoreActor):
                     ended_by=r[8],
                     end_reason=EndReason(r[9]),
                 )
-                for r in conn.execute(sql, (*params, limit))
+                for r in conn.execute(sql, params)
             ]
 
         return await self.read(select)
