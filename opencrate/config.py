@@ -34,7 +34,7 @@ import attrs
 from attrs import frozen
 
 from opencrate.errors import ConfigError
-from opencrate.scenario._locate import KeyLocator
+from opencrate.toml_lines import TomlLines
 
 __all__ = ["COMPONENT_SECTIONS", "SETTINGS_SECTIONS", "Settings", "load_settings"]
 
@@ -54,7 +54,7 @@ class Settings:
     #: The component sections that file has (others came from code, e.g. ``--demo``).
     file_sections: frozenset[str] = frozenset()
     #: Finds the line of a key in that file, for error messages.
-    locator: KeyLocator | None = attrs.field(default=None, eq=False, repr=False)
+    locator: TomlLines | None = attrs.field(default=None, eq=False, repr=False)
 
     def with_changes(self, **changes: Any) -> Settings:
         return attrs.evolve(self, **{k: v for k, v in changes.items() if v is not None})
@@ -186,6 +186,6 @@ def load_settings(path: Path | None) -> Settings:
         sections=sections,
         file=path,
         file_sections=frozenset(sections),
-        locator=KeyLocator(text),
+        locator=TomlLines(text),
         **values,
     )

@@ -48,16 +48,16 @@ the same content (optionally wrapped in ``[persistence]``)::
     max_entries = 512
 
 Unknown keys are errors. tomllib gives no positions for values, so
-:class:`_Locator` finds the line of an offending token by scanning the text
-under the right table header; every :class:`~opencrate.errors.ConfigError`
-names the file, that line and the token.
+:meth:`~opencrate.toml_lines.TomlLines.line_of_token` finds the line of an
+offending token by scanning the text under the right table header; every
+:class:`~opencrate.errors.ConfigError` names the file, that line and the token.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -85,6 +85,7 @@ from opencrate.persistence.config import (
     parse_keep,
 )
 from opencrate.persistence.persist_syntax import parse_persist
+from opencrate.toml_lines import KeyPath, TokenLocator, TomlLines
 
 __all__ = [
     "OPTIONS",
@@ -119,75 +120,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: postgresql options that become SQL identifiers (schema and table names).
 _PG_IDENTIFIERS = frozenset({"schema", "table"})
 
-PathKey = tuple[str | int, ...]
-Locate = Callable[[PathKey, str | None], int | None]
-
-
-class _Locator:
-    """Finds the line of a token under a TOML table header (tomllib keeps no positions)."""
-
-    _HEADER = re.compile(r"^\s*(\[\[?)\s*(.+?)\s*\]\]?\s*(?:#.*)?$")
-
-    def __init__(self, text: str, prefix: PathKey = ()) -> None:
-        self.prefix = prefix
-        self.lines = text.splitlines()
-        # (first line number, header path) for every table header, in order.
-        self.headers: list[tuple[int, PathKey]] = []
-        counts: dict[PathKey, int] = {}
-        for number, line in enumerate(self.lines, start=1):
-            match = self._HEADER.match(line)
-            if match is None:
-                continue
-            path: PathKey = tuple(_split_key(match.group(2)))
-            if match.group(1) == "[[":
-                index = counts.get(path, 0)
-                counts[path] = index + 1
-                path = (*path, index)
-            self.headers.append((number, path))
-
-    def __call__(self, path: PathKey, token: str | None) -> int | None:
-        full = (*self.prefix, *path)
-        if not full:
-            # Top-level keys live above the first table header.
-            end = self.headers[0][0] if self.headers else len(self.lines) + 1
-            return self._search(1, end, token)
-        for length in range(len(full), -1, -1):
-            for i, (start, header) in enumerate(self.headers):
-                if header != full[:length]:
-                    continue
-                end = self.headers[i + 1][0] if i + 1 < len(self.headers) else len(self.lines) + 1
-                return self._search(start, end, token) or self._subtable(header, token) or start
-        return None
-
-    def _search(self, start: int, end: int, token: str | None) -> int | None:
-        if not token:
-            return None
-        lines = range(start, end)
-        # A key assigned on its own line first (a value quoting the same text is not it).
-        assigned = re.compile(rf"""\s*["']?{re.escape(token)}["']?\s*=""")
-        for number in lines:
-            if assigned.match(self.lines[number - 1]):
-                return number
-        for number in lines:
-            if token in self.lines[number - 1]:
-                return number
-        return None
-
-    def _subtable(self, header: PathKey, token: str | None) -> int | None:
-        # A key that is a table written under its own header ([a.b.retention]
-        # or only [[a.b.retention.rules]]) is not inside its parent's lines.
-        if not token:
-            return None
-        child = (*header, token)
-        return next((n for n, h in self.headers if h[: len(child)] == child), None)
-
-
-def _split_key(text: str) -> list[str]:
-    return [
-        part.strip().strip("\"'")
-        for part in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', text)
-        if part.strip()
-    ]
+PathKey = KeyPath
+Locate = TokenLocator
 
 
 class _Reader:
@@ -602,7 +536,7 @@ def parse_config_text(
             file=file,
         )
     base = Path(file).parent if file else None
-    locate = _Locator(text, prefix)
+    locate = TomlLines(text).token_locator(prefix)
     reader = _Reader(file, locate)
     return parse_section(
         reader.table(prefix, data), file=file, base=base, locate=locate, follow=follow

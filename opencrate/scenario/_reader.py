@@ -14,18 +14,15 @@ from typing import Any, NoReturn
 
 from opencrate.clock import parse_duration_ms
 from opencrate.errors import ConfigError, InvalidInput
-from opencrate.scenario._locate import KeyLocator
+from opencrate.toml_lines import KeyPath, TomlLines
 
 __all__ = ["KeyPath", "Reporter", "TomlTable", "show_path"]
-
-#: Where a value sits in the document: table names and array indexes.
-KeyPath = tuple[str | int, ...]
 
 
 class Reporter:
     """Raises ConfigErrors for one document (``source`` names it in messages)."""
 
-    def __init__(self, source: str, locator: KeyLocator) -> None:
+    def __init__(self, source: str, locator: TomlLines) -> None:
         self.source = source
         self.locator = locator
 

@@ -18,7 +18,6 @@ from opencrate.model.binding import ProtocolBinding
 from opencrate.model.ids import point_id, validate_node_id
 from opencrate.model.node import CAPABILITY_NAMES
 from opencrate.model.values import PointValue, ValueKind, coerce_value
-from opencrate.scenario._locate import KeyLocator
 from opencrate.scenario._reader import KeyPath, Reporter, TomlTable
 from opencrate.scenario.format import (
     ConstantShape,
@@ -35,6 +34,7 @@ from opencrate.scenario.format import (
     SpaceSpec,
 )
 from opencrate.stores.node_properties import check_properties
+from opencrate.toml_lines import TomlLines
 
 __all__ = ["MAX_BACKFILL_S", "load_scenario", "parse_scenario"]
 
@@ -75,7 +75,7 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=source) from None
-    return _Parser(Reporter(source, KeyLocator(text))).scenario(data)
+    return _Parser(Reporter(source, TomlLines(text))).scenario(data)
 
 
 class _Parser:
