@@ -11,7 +11,7 @@ from opencrate.errors import InvalidInput
 if TYPE_CHECKING:
     from opencrate.app import Services
 
-__all__ = ["int_arg", "json_body", "services"]
+__all__ = ["json_body", "services"]
 
 EXTENSION_KEY = "opencrate.services"
 
@@ -28,18 +28,3 @@ async def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput("request body must be a JSON object")
     return data
-
-
-def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
-    """An integer query parameter within bounds; InvalidInput naming it otherwise."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"query parameter {name!r} must be an integer, got {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f" and at most {maximum}" if maximum is not None else ""
-        raise InvalidInput(f"query parameter {name!r} must be at least {minimum}{bound}")
-    return value
