@@ -185,18 +185,21 @@ class HistoryStore(StoreActor):
             raise
 
     def _load_caches(self, conn: sqlite3.Connection) -> None:
-        self._keys.clear()
-        self._kinds.clear()
-        self._types.clear()
-        self._newest.clear()
+        # Build fresh dicts and publish each with one assignment: the trio
+        # thread reads _keys and _kinds while this runs in the worker (sqlite
+        # releases the GIL per step), and clearing them in place would show it
+        # no points, or bools decoded as ints, until the reload finished.
+        keys: dict[str, int] = {}
+        kinds: dict[int, ValueKind] = {}
+        types: dict[int, type] = {}
         for key, point_id, kind in conn.execute("SELECT key, point_id, kind FROM point"):
-            self._keys[point_id] = key
-            self._kinds[key] = ValueKind(kind)
-            self._types[key] = _KIND_TYPES[ValueKind(kind)]
-        for key, newest in conn.execute(
-            "SELECT point_key, max(ts_ms) FROM sample GROUP BY point_key"
-        ):
-            self._newest[key] = newest
+            keys[point_id] = key
+            kinds[key] = ValueKind(kind)
+            types[key] = _KIND_TYPES[ValueKind(kind)]
+        self._newest = dict(
+            conn.execute("SELECT point_key, max(ts_ms) FROM sample GROUP BY point_key")
+        )
+        self._kinds, self._types, self._keys = kinds, types, keys
 
     def _resync(self, conn: sqlite3.Connection) -> None:
         # A write transaction failed after our caches moved: reload them from

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opencrate.errors import Conflict, InvalidInput
-from opencrate.model.values import PointValue
+from opencrate.model.values import PointValue, ValueKind
 from opencrate.persistence.service import PersistenceService, Resolution, Sample
 from opencrate.persistence.sqlite_history import HistoryStore
 
@@ -222,3 +222,29 @@ async def test_a_failed_write_leaves_no_trace_in_the_file_or_the_caches(tmp_path
         hourly = await store.query("p", BASE, BASE + 3_600_000, resolution=Resolution.FIVE_MIN)
         assert [b.count for b in hourly.buckets] == [5, 5, 5, 5, 4]
         assert [b.sum for b in hourly.buckets] == [10.0, 35.0, 24.0, 5.0, 4.0]
+
+
+async def test_reloading_the_caches_never_shows_the_trio_thread_an_empty_point_map(
+    tmp_path: Path,
+) -> None:
+    # A resync reloads the caches in the worker thread while trio reads them
+    # (point_ids, query, last_states). Watch them from inside the reload's own
+    # SQLite steps: that is what another thread can see at those moments.
+    path = tmp_path / "history.db"
+    async with HistoryStore(path).running() as store:
+        await store.store([s("a", BASE, True), s("b", BASE, 1.5)])
+        seen: list[tuple[list[str], object]] = []
+        conn = sqlite3.connect(path)
+        try:
+
+            def watch() -> int:
+                seen.append((sorted(store._keys), store._kinds.get(store._keys.get("a", -1))))
+                return 0
+
+            conn.set_progress_handler(watch, 1)
+            store._load_caches(conn)
+        finally:
+            conn.close()
+        assert seen
+        assert {(tuple(ids), kind) for ids, kind in seen} == {(("a", "b"), ValueKind.BOOL)}
+        assert await store.point_ids() == ["a", "b"]
