@@ -116,6 +116,10 @@ async def test_bad_writes_store_nothing(history: HistoryStore, client: Client) -
     await _error(await client.get("/api/history/1001/sat?resolution=2m"), 400, "resolution")
     await _error(await client.get("/api/history/1001/sat?limit=0"), 400, "limit")
     await _error(await client.get("/api/history/1001/sat?cursor=abc"), 400, "cursor")
+    # Not ASCII digits, though str.isdigit() says they are (these were a 500).
+    await _error(await client.get("/api/history/1001/sat?limit=%C2%B2"), 400, "limit")
+    await _error(await client.get("/api/history/1001/sat?cursor=%C2%B2"), 400, "cursor")
+    await _error(await client.get("/api/history/1001/sat?cursor=--5"), 400, "cursor")
     got = await _ok(await client.get(f"/api/history/1001/sat?start={START}&end={START + 10}"))
     assert [(s["ts_ms"], s["value"]) for s in got["samples"]] == [(START, 1.5)]
     removed = await _ok(

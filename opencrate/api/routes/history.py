@@ -35,6 +35,9 @@ blueprint = Blueprint("history", __name__)
 DEFAULT_SPAN_MS = 86_400_000
 MAX_LIMIT = 10_000
 MAX_BATCH = 10_000
+# ASCII only: str.isdigit() also accepts "²", which int() then refuses (a 500).
+_DIGITS = re.compile(r"[0-9]+")
+_CURSOR = re.compile(r"-?[0-9]+")
 
 #: Extensions over a window (``since``, ``until`` or ``begin`` + ``end``).
 _RANGED = (
@@ -88,7 +91,7 @@ def _int(name: str, default: int, maximum: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= maximum:
         raise InvalidInput(
             f"query parameter {name!r} must be 1..{maximum}, got {raw!r}", field=name
         )
@@ -136,7 +139,7 @@ async def history(point_id: str) -> dict[str, Any]:
     limit = _int("limit", 1000, MAX_LIMIT)
     cursor = request.args.get("cursor")
     if cursor:
-        if not cursor.lstrip("-").isdigit() or not start <= int(cursor) <= end:
+        if not _CURSOR.fullmatch(cursor) or not start <= int(cursor) <= end:
             raise InvalidInput(f"cursor {cursor!r} does not belong to this range", field="cursor")
         if order == "asc":
             start = int(cursor)
