@@ -54,6 +54,7 @@ from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.sqlite import iter_statements
 from opencrate.stores import eventlog_tables as tables
 from opencrate.stores.eventlog_model import (
+    MAX_ID,
     MAX_PAGE,
     Acknowledgement,
     Enrichment,
@@ -444,5 +445,8 @@ class EventLogStore(StoreActor):
 
 
 def _check_id(event_id: int) -> None:
-    if isinstance(event_id, bool) or not isinstance(event_id, int) or event_id < 1:
-        raise InvalidInput(f"event id must be a positive integer, got {event_id!r}", field="id")
+    # Above MAX_ID sqlite3 raises a bare OverflowError when binding it.
+    if isinstance(event_id, bool) or not isinstance(event_id, int) or not 1 <= event_id <= MAX_ID:
+        raise InvalidInput(
+            f"event id must be a positive 64-bit integer, got {event_id!r}", field="id"
+        )

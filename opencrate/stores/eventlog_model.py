@@ -21,6 +21,7 @@ from opencrate.model.ids import validate_node_id
 from opencrate.stores.eventlog_tables import TableKind
 
 __all__ = [
+    "MAX_ID",
     "MAX_PAGE",
     "MAX_TEXT",
     "Acknowledgement",
@@ -41,6 +42,8 @@ __all__ = [
 MAX_PAGE = 1000
 #: Longest event name, permission, format, user, comment or enrichment name accepted.
 MAX_TEXT = 200
+#: Largest event id or time a cursor may hold: SQLite's largest INTEGER.
+MAX_ID = (1 << 63) - 1
 
 
 class EventLevel(enum.IntEnum):
@@ -250,7 +253,8 @@ class EventCursor:
     @classmethod
     def parse(cls, text: str) -> EventCursor:
         created, sep, ident = text.strip().partition(".")
-        if not (sep and created.isdigit() and ident.isdigit()):
+        # ASCII digits only (str.isdigit also takes '²'), and within SQLite's integers.
+        if not (sep and _is_sql_int(created) and _is_sql_int(ident)):
             raise InvalidInput(f"not an event cursor: {text[:60]!r}", field="cursor")
         return cls(created_ms=int(created), id=int(ident))
 
@@ -297,6 +301,10 @@ class EventPage:
 
     events: tuple[EventRecord, ...]
     next_cursor: EventCursor | None
+
+
+def _is_sql_int(text: str) -> bool:
+    return text.isascii() and text.isdigit() and int(text) <= MAX_ID
 
 
 def check_page_size(limit: int) -> int:

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import pytest
 from quart.typing import TestClientProtocol as Client
 
+from opencrate.api.params import encode_cursor
 from opencrate.app import Services
 from opencrate.stores.eventlog_model import NewEvent
 from opencrate.stores.eventlog_tables import TableKind
@@ -132,6 +133,11 @@ async def test_ack_and_enrich_are_stored_returned_and_audited(
         ("/api/events?cursor=%%%", "cursor"),
         ("/api/events/abc", "id"),
         ("/api/events/0", "id"),
+        # Unicode digits and ids beyond SQLite's 64-bit integers were 500s.
+        ("/api/events/%C2%B2", "id"),
+        (f"/api/events/{(1 << 70) | 1}", "id"),
+        ("/api/events?cursor=" + encode_cursor("events", "1.\u00b2"), "cursor"),
+        ("/api/events?cursor=" + encode_cursor("events", f"{1 << 70}.{(1 << 70) | 1}"), "cursor"),
     ],
 )
 async def test_bad_queries_are_400_naming_the_parameter(
@@ -154,6 +160,7 @@ async def test_bad_writes_are_4xx_and_store_nothing(services: Services, client: 
     missing = ids[0] + (1 << 16) * 1000
     await _error(await client.post(f"/api/events/{missing}/ack", json={}), 404)
     await _error(await client.post("/api/events/1x/ack", json={}), 400)
+    await _error(await client.post(f"/api/events/{(1 << 70) | 1}/ack", json={}), 400)
     await _error(await client.post(f"/api/events/{ids[0]}/ack", json={"comment": 5}), 400)
     await _error(await client.post(f"/api/events/{ids[0]}/ack", json={"user": "eve"}), 400)
     await _error(await client.post(f"/api/events/{ids[0]}/ack", data="not json"), 400)

@@ -16,7 +16,7 @@ from opencrate.stores.eventlog_model import (
     EventQuery,
     NewEvent,
 )
-from opencrate.stores.eventlog_tables import TableKind, table_no_of
+from opencrate.stores.eventlog_tables import FIXED_TABLES, TableKind, table_no_of
 
 T0 = 1_700_000_000_000
 DAY = 86_400_000
@@ -182,6 +182,14 @@ async def test_ack_unknown_ids_and_bad_input_are_refused_and_change_nothing(
             await store.acknowledge(r.id, user=" ")
         with pytest.raises(InvalidInput, match="event id"):
             await store.acknowledge(0, user="alice")
+        # Beyond SQLite's 64-bit integers: a bare OverflowError from the worker before.
+        beyond = (1 << 70) | FIXED_TABLES[TableKind.ALERT].no
+        with pytest.raises(InvalidInput, match="event id"):
+            await store.acknowledge(beyond, user="alice")
+        with pytest.raises(InvalidInput, match="event id"):
+            await store.get(beyond)
+        with pytest.raises(InvalidInput, match="event id"):
+            await store.enrich(beyond, name="n", value=1, author="a")
         after = await store.get(r.id)
     assert after == before
 

@@ -155,7 +155,9 @@ async def test_under_selects_a_context_and_those_beneath_it_only(tmp_path: Path)
     assert sorted({e.context for e in point}) == ["1001/ai-1", "1001/ai-1/x"]
 
 
-@pytest.mark.parametrize("text", ["", "12", "a.b", "1.-2", "1.2.3", "1;DROP"])
+@pytest.mark.parametrize(
+    "text", ["", "12", "a.b", "1.-2", "1.2.3", "1;DROP", "1.\u00b2", f"1.{1 << 63}", f"{1 << 63}.1"]
+)
 def test_bad_cursor_text_is_refused(text: str) -> None:
     with pytest.raises(InvalidInput, match="cursor"):
         EventCursor.parse(text)

@@ -47,7 +47,8 @@ def _time_arg(name: str, now_ms: int) -> int | None:
 
 
 def _event_id(raw: str) -> int:
-    if not raw.isdigit() or int(raw) < 1:
+    # ASCII only: str.isdigit() also takes '²', which int() refuses. The store checks the range.
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise InvalidInput(f"event id must be a positive integer, got {raw[:40]!r}", field="id")
     return int(raw)
 
