@@ -41,6 +41,8 @@ DEFAULT_PAGE = 100
 #: extra row to know whether another page follows.
 MAX_PAGE = 500
 
+_MIN_ROWID, _MAX_ROWID = -(2**63), 2**63 - 1
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -133,7 +135,8 @@ def encode_cursor(listing: str, key: str | int) -> str:
 def decode_cursor(listing: str, token: str | None, kind: type[str] | type[int]) -> Any:
     """The key inside a cursor from :func:`encode_cursor`, or ``None`` when ``token`` is None.
 
-    Raises InvalidInput when the token is not a cursor, or belongs to another listing.
+    Raises InvalidInput when the token is not a cursor, belongs to another
+    listing, or holds an integer key outside SQLite's 64-bit range.
     """
     if token is None:
         return None
@@ -147,6 +150,9 @@ def decode_cursor(listing: str, token: str | None, kind: type[str] | type[int]) 
         or len(data) != 2
         or data[0] != listing
         or type(data[1]) is not kind
+        # Integer keys are SQLite row ids: one outside its 64-bit range was never
+        # a cursor we issued, and would reach sqlite3 as an OverflowError (500).
+        or (kind is int and not _MIN_ROWID <= data[1] <= _MAX_ROWID)
     ):
         raise InvalidInput(
             f"cursor {token[:40]!r} is not a cursor of this listing; "

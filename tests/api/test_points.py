@@ -9,6 +9,7 @@ import trio
 import trio.testing
 from quart.typing import TestClientProtocol as Client
 
+from opencrate.api.params import encode_cursor
 from opencrate.app import Services
 from opencrate.runtime.events import ValueChanged
 from tests.api.conftest import build_tree
@@ -166,6 +167,8 @@ async def test_audit_log_pages_newest_first_and_filters(services: Services, clie
         ("limit=0", "limit"),
         ("limit=x", "limit"),
         ("cursor=abc", "cursor"),
+        # A well-formed cursor whose id does not fit SQLite's INTEGER (was a 500).
+        (f"cursor={encode_cursor('audit', 2**70)}", "cursor"),
         ("user=", "user"),
     ):
         error = await _error(await client.get(f"/api/audit?{query}"), 400)
