@@ -97,6 +97,10 @@ def _text(value: object, what: str, *, optional: bool = False) -> str | None:
         raise InvalidInput(f"{what} must be a non-empty string", field=what)
     if len(value) > MAX_TEXT:
         raise InvalidInput(f"{what} is longer than {MAX_TEXT} characters", field=what)
+    # The dedup key joins fields with NUL, so a NUL inside one would let two
+    # different events share a key; no name, role or format needs a control character.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise InvalidInput(f"{what} must not contain control characters", field=what)
     return value
 
 

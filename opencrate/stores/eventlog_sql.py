@@ -39,7 +39,11 @@ __all__ = ["InsertSql", "dedup_key", "insert_sql", "merged_rows", "row_to_record
 
 
 def dedup_key(event: NewEvent, data_json: str) -> bytes:
-    """What makes two events identical: context, name, level, data, permissions, format."""
+    """What makes two events identical: context, name, level, data, permissions, format.
+
+    NUL separates the fields unambiguously: none may contain one (node ids and
+    the texts of :class:`NewEvent` refuse control characters; JSON escapes them).
+    """
     parts = (event.context, event.name, str(int(event.level)), data_json)
     extra = (event.permissions or "", event.format or "")
     return hashlib.blake2b("\x00".join((*parts, *extra)).encode(), digest_size=16).digest()

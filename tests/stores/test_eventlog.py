@@ -96,6 +96,16 @@ async def test_identical_open_event_increments_count_instead_of_inserting(
     assert total == 4
 
 
+@pytest.mark.parametrize("field", ["name", "permissions", "format"])
+def test_control_characters_in_short_texts_are_refused(field: str) -> None:
+    # A NUL let ("a\0b", "c") and ("a", "b\0c") share one dedup key, so events
+    # with different permissions were merged into one row.
+    kwargs: dict[str, object] = {"name": "n", "permissions": "p", "format": "f"}
+    kwargs[field] = "a\x00b"
+    with pytest.raises(InvalidInput, match=field):
+        NewEvent(context="hq", created_ms=T0, expires_ms=T0 + DAY, level="info", **kwargs)  # type: ignore[arg-type]
+
+
 async def test_acknowledged_or_expired_event_is_closed_so_a_repeat_starts_a_new_row(
     tmp_path: Path, clock: TrioClock, autojump_clock: trio.testing.MockClock
 ) -> None:
