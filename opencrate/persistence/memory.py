@@ -47,23 +47,39 @@ class MemoryStatistics:
     dropped: int  # oldest samples pushed out by the per-point bound
 
 
+# SQLite INTEGER and PostgreSQL bigint: a larger int is an OverflowError or
+# NumericValueOutOfRange at the driver, not a clear error naming the sample.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def check_samples(samples: Sequence[Sample]) -> None:
-    """Raise :class:`InvalidInput` naming the first sample that cannot be stored."""
+    """Raise :class:`InvalidInput` naming the first sample that cannot be stored.
+
+    Every service checks with this, so a batch one refuses all refuse: no point
+    id, a ``ts_ms`` or int value outside 64 bits, a non-finite float, or a
+    value that is not a number, boolean or string.
+    """
     for sample in samples:
         if not isinstance(sample.point_id, str) or not sample.point_id:
             raise InvalidInput(f"sample has no point id: {sample!r}")
-        if isinstance(sample.ts_ms, bool) or not isinstance(sample.ts_ms, int):
-            raise InvalidInput(
-                f"point {sample.point_id}: ts_ms must be an int, got {sample.ts_ms!r}"
-            )
+        ts = sample.ts_ms
+        if type(ts) is not int or not _INT64_MIN <= ts <= _INT64_MAX:
+            raise InvalidInput(f"point {sample.point_id}: ts_ms must be a 64-bit int, got {ts!r}")
         value = sample.value
-        if type(value) not in (float, int, bool, str):
+        kind = type(value)
+        if kind is float:
+            if not math.isfinite(value):  # type: ignore[arg-type]
+                raise InvalidInput(f"point {sample.point_id}: value must be finite, got {value!r}")
+        elif kind is int:
+            if not _INT64_MIN <= value <= _INT64_MAX:  # type: ignore[operator]
+                raise InvalidInput(
+                    f"point {sample.point_id}: integer value out of 64-bit range: {value!r}"
+                )
+        elif kind not in (bool, str):
             raise InvalidInput(
                 f"point {sample.point_id}: value must be a number, boolean or string, "
-                f"got {type(value).__name__}"
+                f"got {kind.__name__}"
             )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidInput(f"point {sample.point_id}: value must be finite, got {value!r}")
 
 
 def _numeric(value: PointValue) -> float | None:

@@ -33,7 +33,6 @@ Cancellation: see :class:`~opencrate.runtime.actor.StoreActor`.
 
 from __future__ import annotations
 
-import math
 import operator
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,6 +45,7 @@ from opencrate.clock import Clock
 from opencrate.errors import InvalidInput
 from opencrate.model.values import PointValue, ValueKind, value_kind
 from opencrate.persistence import sqlite_queries as q
+from opencrate.persistence.memory import check_samples
 from opencrate.persistence.retention import delete_raw_batch, delete_rollup_batch
 from opencrate.persistence.rollup_maintenance import RollupMaintainer
 from opencrate.persistence.rollups import tier_ddl
@@ -120,24 +120,6 @@ class HistoryStatistics:
     samples_written: int
     out_of_order: int
     open_windows: int
-
-
-def _check_sample(sample: Sample) -> None:
-    if not isinstance(sample.point_id, str) or not sample.point_id:
-        raise InvalidInput(f"sample point id must be a non-empty string, got {sample.point_id!r}")
-    ts = sample.ts_ms
-    if type(ts) is not int:
-        raise InvalidInput(f"point {sample.point_id}: ts_ms must be an int, got {ts!r}")
-    value = sample.value
-    kind = type(value)
-    if kind is float:
-        if not math.isfinite(value):  # type: ignore[arg-type]
-            raise InvalidInput(f"point {sample.point_id}: value must be finite, got {value!r}")
-    elif kind not in (int, bool, str):
-        raise InvalidInput(
-            f"point {sample.point_id}: value must be a number, boolean or string, "
-            f"got {kind.__name__}"
-        )
 
 
 class HistoryStore(StoreActor):
@@ -228,8 +210,7 @@ class HistoryStore(StoreActor):
         Raises :class:`InvalidInput` naming the first bad sample; nothing of
         the batch is stored then.
         """
-        for sample in samples:
-            _check_sample(sample)
+        check_samples(samples)
         if samples:
             try:
                 await self.write(lambda conn: self._store(conn, samples))

@@ -111,6 +111,7 @@ async def test_bad_writes_store_nothing(history: HistoryStore, client: Client) -
     }
     await _error(await client.post("/api/history", json=bad_batch), 400, "samples[1].value")
     await _error(await client.post("/api/history", json={"samples": []}), 400)
+    await _error(await client.put("/api/history/1001/sat", json={"value": 1, "time": 2**70}), 400)
     await _error(await client.delete(f"/api/history/1001/sat?start={START}"), 400, "end")
     await _error(await client.delete(f"/api/history/1001/sat?start={START + 5}&end={START}"), 400)
     await _error(await client.get("/api/history/1001/sat?resolution=2m"), 400, "resolution")
