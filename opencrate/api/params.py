@@ -152,7 +152,7 @@ def decode_cursor(listing: str, token: str | None, kind: type[str] | type[int]) 
         or type(data[1]) is not kind
         # Integer keys are SQLite row ids: one outside its 64-bit range was never
         # a cursor we issued, and would reach sqlite3 as an OverflowError (500).
-        or (kind is int and not _MIN_ROWID <= data[1] <= _MAX_ROWID)
+        or (isinstance(data[1], int) and not _MIN_ROWID <= data[1] <= _MAX_ROWID)
     ):
         raise InvalidInput(
             f"cursor {token[:40]!r} is not a cursor of this listing; "
