@@ -153,8 +153,11 @@ def _check_text(value: object, field: str, *, empty_ok: bool = False) -> str:
 
 
 def _check_id(alarm_id: object) -> int:
-    if isinstance(alarm_id, bool) or not isinstance(alarm_id, int) or alarm_id < 1:
-        raise InvalidInput(f"alarm id must be a positive integer, got {alarm_id!r}", field="id")
+    # Above SQLite's largest INTEGER, sqlite3 raises a bare OverflowError when binding it.
+    if isinstance(alarm_id, bool) or not isinstance(alarm_id, int) or not 1 <= alarm_id < 1 << 63:
+        raise InvalidInput(
+            f"alarm id must be a positive 64-bit integer, got {alarm_id!r}", field="id"
+        )
     return alarm_id
 
 

@@ -88,6 +88,10 @@ async def test_bad_requests_get_4xx_and_change_nothing(client: Client, services:
         (await client.get("/api/alarms?state=sleeping"), 400, "state"),
         (await client.get("/api/alarms?cursor=nonsense"), 400, "cursor"),
         (await client.get("/api/alarms/abc"), 400, "alarm id"),
+        # Unicode digits and ids beyond SQLite's integers were 500s.
+        (await client.get("/api/alarms/%C2%B2"), 400, "alarm id"),
+        (await client.get(f"/api/alarms/{1 << 70}"), 400, "alarm id"),
+        (await client.post(f"/api/alarms/{1 << 70}/ack"), 400, "alarm id"),
         (await client.get("/api/alarms/999"), 404, "999"),
         (await client.post("/api/alarms/999/ack"), 404, "999"),
         (await client.post(f"/api/alarms/{alarm.id}/ack", json={"note": "x"}), 400, "note"),

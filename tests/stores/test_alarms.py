@@ -204,6 +204,8 @@ async def test_bad_input_is_refused_and_nothing_is_stored(
         await store.acknowledge(good.id, user="")
     with pytest.raises(InvalidInput, match="alarm id"):
         await store.clear(0)
+    with pytest.raises(InvalidInput, match="alarm id"):
+        await store.get(1 << 70)  # was a bare OverflowError from sqlite3
     with pytest.raises(NotFound):
         await store.acknowledge(999, user="ops")
     with pytest.raises(NotFound):

@@ -58,7 +58,8 @@ def alarm_json(alarm: Alarm) -> dict[str, Any]:
 
 
 def _alarm_id(raw: str) -> int:
-    if not raw.isdigit() or int(raw) < 1:
+    # ASCII only: str.isdigit() also takes '²', which int() refuses. The store checks the range.
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise InvalidInput(f"alarm id must be a positive integer, got {raw!r}", field="id")
     return int(raw)
 
