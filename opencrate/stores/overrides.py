@@ -117,6 +117,8 @@ _COLUMNS = (
 )
 
 SYSTEM_USER = "system"
+#: The latest expiry a row can hold: SQLite INTEGER is signed 64-bit.
+_MAX_EXPIRY_MS = 2**63 - 1
 
 
 class EndReason(enum.StrEnum):
@@ -231,7 +233,8 @@ class OverrideStore(StoreActor):
         a finite number, a boolean or a string.
 
         Raises :class:`InvalidInput` for an empty node id or user, an unknown
-        kind, a value that is not of the kind, or an expiry not in the future;
+        kind, a value that is not of the kind, or an expiry not in the future
+        (or past SQLite's 64-bit integer range);
         nothing is stored and an existing override stays as it was.
         """
         node_id, user = self._check_names(node_id, user)
@@ -245,6 +248,13 @@ class OverrideStore(StoreActor):
             if expires_ms <= now:
                 raise InvalidInput(
                     f"override expiry {expires_ms} is not in the future (now is {now})",
+                    field="expires_ms",
+                    node_id=node_id,
+                )
+            if expires_ms > _MAX_EXPIRY_MS:
+                # sqlite3 cannot bind it: it would fail as a bare OverflowError.
+                raise InvalidInput(
+                    f"override expiry {expires_ms} is out of range (at most {_MAX_EXPIRY_MS})",
                     field="expires_ms",
                     node_id=node_id,
                 )

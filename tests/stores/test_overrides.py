@@ -242,6 +242,7 @@ async def test_bad_input_is_refused_and_nothing_stored(
         ({"value": 3.0, "user": "u", "expires_ms": now - 1}, "not in the future"),
         ({"value": 3.0, "user": "u", "expires_ms": now}, "not in the future"),
         ({"value": 3.0, "user": "u", "expires_ms": "soon"}, "epoch milliseconds"),
+        ({"value": 3.0, "user": "u", "expires_ms": 2**63}, "out of range"),
         ({"value": 3.0, "user": ""}, "needs a user"),
         ({"value": math.nan, "user": "u"}, "finite"),
         ({"value": [1, 2], "user": "u"}, "number, boolean or string"),
