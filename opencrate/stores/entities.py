@@ -339,8 +339,11 @@ class EntityStore(StoreActor):
             old_type, old_data = row[1], json.loads(row[2])
             type_ = old_type if entity_type is None else entity_type
             document = old_data if new_data is None else new_data
+            # A key added or removed is a change even when its value is null.
             changed = sorted(
-                k for k in old_data.keys() | document.keys() if old_data.get(k) != document.get(k)
+                k
+                for k in old_data.keys() | document.keys()
+                if k not in old_data or k not in document or old_data[k] != document[k]
             )
             if type_ != old_type:
                 changed.insert(0, "entity_type")

@@ -126,6 +126,20 @@ async def test_crud_publishes_events_after_commit(
         await entities.update("e1", data={})
 
 
+async def test_update_dropping_a_null_valued_key_is_a_change(
+    stores: tuple[EntityStore, NodeStore], bus: EventBus
+) -> None:
+    # {"unit": null} and {} differ: the key is gone (a .get() comparison saw None twice).
+    entities, _ = stores
+    await entities.create("e1", "Point", {"name": "SAT", "unit": None})
+    with bus.subscribe(EntityUpdated, name="t") as sub:
+        updated = await entities.update("e1", data={"name": "SAT"})
+        events = drain(sub)
+    assert updated.data == {"name": "SAT"}
+    assert (await entities.get("e1")).data == {"name": "SAT"}
+    assert [e.changed_fields for e in events] == [("unit",)]  # type: ignore[union-attr]
+
+
 async def test_list_filters_by_type_and_sorts_by_id(stores: tuple[EntityStore, NodeStore]) -> None:
     entities, _ = stores
     await load_legacy(entities)
