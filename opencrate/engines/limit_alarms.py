@@ -21,11 +21,12 @@ Whether an alarm is active is asked of the
 :class:`~opencrate.stores.alarms.AlarmStore` each time, so an alarm cleared by
 the stale check or by an operator is raised again when the value is still
 beyond the limit. Non-numeric values are ignored. Rules are reloaded for a
-node when it is created, updated or deleted (``Entity*`` events); deleting a
-node also clears its active limit alarms (they stay open until acknowledged,
-as any cleared alarm). After a
-``Lagged`` marker (value changes were lost) every rule is reloaded and checked
-against the PointStore's current values.
+node when it is created, updated or deleted (``Entity*`` events); a changed
+rule drops the node's running delays and evaluates its current value again
+under the new rule; deleting a node also clears its active limit alarms (they
+stay open until acknowledged, as any cleared alarm). After a ``Lagged`` marker
+(value changes were lost) every rule is reloaded and checked against the
+PointStore's current values.
 
 The NodeStore refuses a bad rule in a node's ``alarm`` property when it is
 written (400 naming ``properties.alarm.<key>``); one stored before that check
@@ -142,7 +143,8 @@ class LimitAlarms:
                 if item.node_id in self._rules:
                     await self.evaluate(item.node_id, item.value)
             elif isinstance(item, EntityCreated | EntityUpdated):
-                self._reload_rule(item.entity_id)
+                if self._reload_rule(item.entity_id):
+                    await self._evaluate_current_of(item.entity_id)
             elif isinstance(item, EntityDeleted):
                 self._reload_rule(item.entity_id)
                 # The point is gone, so are its conditions: nothing would ever clear them.
@@ -151,19 +153,18 @@ class LimitAlarms:
                         self._cleared += 1
 
     def reload_rules(self) -> None:
-        """Read every point's rule from the node model and the settings."""
-        self._rules = {}
-        for node in self._nodes.all():
-            self._reload_rule(node.id)
-        for node_id in self._configured:
+        """Read every point's rule from the node model and the settings.
+
+        Rules that did not change keep their running delays.
+        """
+        known = {node.id for node in self._nodes.all()}
+        for node_id in known | set(self._configured) | set(self._rules):
             self._reload_rule(node_id)
 
     async def evaluate_current(self) -> None:
         """Evaluate every rule on its point's current value in the PointStore."""
         for node_id in list(self._rules):
-            state = self._points.get(node_id)
-            if state is not None and state.value is not None:
-                await self.evaluate(node_id, state.value)
+            await self._evaluate_current_of(node_id)
 
     def rule(self, node_id: str) -> LimitRule | None:
         return self._rules.get(node_id)
@@ -198,6 +199,11 @@ class LimitAlarms:
         )
 
     # -- helpers -----------------------------------------------------------------
+    async def _evaluate_current_of(self, node_id: str) -> None:
+        state = self._points.get(node_id)
+        if state is not None and state.value is not None:
+            await self.evaluate(node_id, state.value)
+
     async def _apply(
         self, node_id: str, alarm_type: str, rule: LimitRule, *, beyond: bool, back: bool
     ) -> None:
@@ -246,7 +252,8 @@ class LimitAlarms:
         shown = "?" if value is None else f"{value:g}"
         return f"{name} {shown}{unit} {where} {limit:g}{unit}"
 
-    def _reload_rule(self, node_id: str) -> None:
+    def _reload_rule(self, node_id: str) -> bool:
+        """Reload ``node_id``'s rule; returns whether it changed."""
         rule: LimitRule | None = None
         if node_id in self._configured:
             rule = self._configured[node_id]
@@ -261,10 +268,16 @@ class LimitAlarms:
                 except ConfigError as exc:
                     self._bad_rules += 1
                     log.warning("limit alarm rule skipped: %s", exc)
+        if rule == self._rules.get(node_id):
+            return False
         if rule is None:
             self._rules.pop(node_id, None)
             self._values.pop(node_id, None)
-            for key in [k for k in self._pending if k[0] == node_id]:
-                del self._pending[key]
         else:
             self._rules[node_id] = rule
+        # A delay started under the old rule must not end in a raise under the new
+        # one (of a limit it no longer has, or that the value is not beyond): the
+        # caller evaluates the current value again, which restarts what still holds.
+        for key in [k for k in self._pending if k[0] == node_id]:
+            del self._pending[key]
+        return True

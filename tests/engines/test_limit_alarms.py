@@ -324,3 +324,48 @@ async def test_value_changes_of_points_without_a_limit_never_reach_the_engine(ri
     assert stats.delivered == 1
     assert stats.dropped == 0
     assert rig.alarms.active() == []
+
+
+async def test_a_rule_update_that_removes_a_limit_drops_its_pending_delay(
+    rig: Rig, autojump_clock: trio.testing.MockClock
+) -> None:
+    await rig.nodes.create(zone({"alarm": {"high": 26, "delay_s": 60}}))
+    engine = LimitAlarms(rig.bus, nodes=rig.nodes, points=rig.points, store=rig.alarms)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        rig.points.set(ZONE, 27.0)
+        await settle()
+        assert engine.statistics().pending == 1
+        await rig.nodes.update(ZONE, properties={"alarm": {"low": 16}})
+        await settle()
+        # The delay of the removed high limit used to end in a raise with no
+        # limit (and a TypeError formatting its message, ending the engine).
+        assert engine.statistics().pending == 0
+        await trio.sleep(120)
+        assert rig.alarms.open_alarm(ZONE, HIGH_LIMIT) is None
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_rule_update_restarts_the_delay_under_the_new_limits(
+    rig: Rig, autojump_clock: trio.testing.MockClock
+) -> None:
+    await rig.nodes.create(zone({"alarm": {"high": 26, "delay_s": 60}}))
+    engine = LimitAlarms(rig.bus, nodes=rig.nodes, points=rig.points, store=rig.alarms)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        rig.points.set(ZONE, 27.0)
+        await settle()
+        # 27 is not beyond the new limit: the old delay must not raise.
+        await rig.nodes.update(ZONE, properties={"alarm": {"high": 30, "delay_s": 60}})
+        await settle()
+        assert engine.statistics().pending == 0
+        await trio.sleep(120)
+        assert rig.alarms.open_alarm(ZONE, HIGH_LIMIT) is None
+        # 27 is beyond this one: the delay starts again without a new reading.
+        with rig.bus.subscribe(AlarmRaised) as sub:
+            await rig.nodes.update(ZONE, properties={"alarm": {"high": 25, "delay_s": 60}})
+            await settle()
+            assert engine.statistics().pending == 1
+            assert isinstance(await next_alarm_event(sub), AlarmRaised)
+        assert rig.alarms.open_alarm(ZONE, HIGH_LIMIT) is not None
+        nursery.cancel_scope.cancel()
