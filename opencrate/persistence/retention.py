@@ -154,9 +154,18 @@ def delete_raw_batch(conn: sqlite3.Connection, key: int, cutoff_ms: int, limit: 
         (key, keep, limit - 1),
     ).fetchone()
     upper = keep - 1 if row is None else row[0]
-    return conn.execute(
+    deleted: int = conn.execute(
         "DELETE FROM sample WHERE point_key = ? AND ts_ms <= ?", (key, upper)
     ).rowcount
+    if deleted:
+        # From now on the rollups before ``keep`` hold more than the raw samples
+        # left there: a late sample or a removal must not recompute them from raw.
+        conn.execute(
+            "INSERT INTO raw_floor (point_key, before_ms) VALUES (?, ?) ON CONFLICT (point_key) "
+            "DO UPDATE SET before_ms = max(before_ms, excluded.before_ms)",
+            (key, keep),
+        )
+    return deleted
 
 
 def delete_rollup_batch(

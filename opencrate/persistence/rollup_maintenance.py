@@ -23,7 +23,7 @@ from opencrate.persistence.rollups import (
 )
 from opencrate.persistence.service import TIER_WIDTH_MS, Resolution
 
-__all__ = ["RollupMaintainer", "backfill", "recompute_windows"]
+__all__ = ["RollupMaintainer", "backfill", "raw_floor", "recompute_windows"]
 
 
 def recompute_windows(
@@ -39,10 +39,13 @@ def recompute_windows(
     Also rewrites the stored windows after each whose carried-in state may
     have changed (up to the first with a numeric sample of its own). A window
     at ``open_start`` is not written: its fresh accumulator is returned
-    instead, for the caller to keep open.
+    instead, for the caller to keep open. Closed windows starting before the
+    point's raw floor (where retention purged raw samples) are left as they
+    are: their rows are the only record of the purged samples.
     """
     width = TIER_WIDTH_MS[tier]
     table = rollup_table(tier)
+    floor = raw_floor(conn, point_key)
     todo: set[int] = set()
     for start in starts:
         todo.add(start)
@@ -59,6 +62,8 @@ def recompute_windows(
     reopened = None
     rows = []
     for start in sorted(todo):
+        if floor is not None and start < floor and start != open_start:
+            continue
         if start == open_start:
             acc = compute_window(conn, point_key, start, width, open_stop)
             reopened = acc
@@ -75,6 +80,14 @@ def recompute_windows(
             )
     write_rows(conn, tier, rows)
     return reopened
+
+
+def raw_floor(conn: sqlite3.Connection, point_key: int) -> int | None:
+    """Before this time retention may have deleted the point's raw samples (or None)."""
+    row = conn.execute(
+        "SELECT before_ms FROM raw_floor WHERE point_key = ?", (point_key,)
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def backfill(

@@ -85,6 +85,15 @@ CREATE TABLE sample (
     + tier_ddl(Resolution.HOUR)
 )
 
+# Where a point's raw samples may have been purged (see retention.delete_raw_batch):
+# rollup windows starting before before_ms are the only record of that time.
+_SCHEMA_V2 = """
+CREATE TABLE raw_floor (
+    point_key INTEGER PRIMARY KEY,
+    before_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
 _UPSERT = (
     "INSERT INTO sample (point_key, ts_ms, value) VALUES (?, ?, ?) "
     "ON CONFLICT (point_key, ts_ms) DO UPDATE SET value = excluded.value"
@@ -126,7 +135,7 @@ class HistoryStore(StoreActor):
     """The embedded SQLite persistence service (``service_id = "sqlite"``)."""
 
     name: ClassVar[str] = "history"
-    migrations: ClassVar[Sequence[Migration]] = (_SCHEMA_V1,)
+    migrations: ClassVar[Sequence[Migration]] = (_SCHEMA_V1, _SCHEMA_V2)
     service_id: str = "sqlite"
 
     def __init__(

@@ -171,7 +171,7 @@ async def test_last_states_and_reopen_keep_everything(tmp_path: Path) -> None:
         assert await store.last_states(["b", "missing"]) == {"b": s("b", BASE + 1, "x")}
         stats = store.history_statistics()
         assert stats.points == 2
-        assert stats.store.schema_version == 1
+        assert stats.store.schema_version == 2
 
 
 async def test_remove_deletes_the_range_only(history: HistoryStore) -> None:

@@ -78,6 +78,33 @@ async def test_raw_goes_in_batches_rollups_stay_and_the_state_at_the_cutoff_is_k
     assert [b.count for b in hourly.buckets[:7]] == [60] * 7
 
 
+async def test_late_samples_and_removals_before_the_cutoff_keep_the_rollups(
+    history: HistoryStore,
+) -> None:
+    # Past a purge the rollups are the only record: recomputing a window from
+    # the raw samples left there wiped it (an hour of 60 samples became 1).
+    await history.store(minutes("p", BASE, 600))
+    now = BASE + 600 * MIN
+    policy = RetentionPolicy(rules=[RetentionRule(selector="*", raw_ms=3 * 3_600_000)])
+    await purge(history, policy, now)
+    cutoff = now - 3 * 3_600_000
+
+    async def counts() -> tuple[list[int], list[int]]:
+        hourly = await history.query("p", BASE, now, resolution=Resolution.HOUR)
+        five = await history.query("p", BASE, BASE + 3_600_000, resolution=Resolution.FIVE_MIN)
+        return [b.count for b in hourly.buckets], [b.count for b in five.buckets]
+
+    before = await counts()
+    assert before[0][:7] == [60] * 7
+    await history.store([Sample(point_id="p", ts_ms=BASE + 30 * MIN + 1, value=5.0)])
+    assert await history.remove("p", cutoff - MIN, cutoff - MIN) == 1
+    assert await counts() == before
+    # Past the cutoff, raw samples are complete and windows are recomputed as before.
+    await history.store([Sample(point_id="p", ts_ms=cutoff + 30 * MIN + 1, value=5.0)])
+    hourly = await history.query("p", cutoff, cutoff + 3_600_000, resolution=Resolution.HOUR)
+    assert hourly.buckets[0].count == 61
+
+
 async def test_rollup_tiers_have_their_own_keep_times(history: HistoryStore) -> None:
     await history.store(minutes("p", BASE, 24 * 60))
     now = BASE + 2 * DAY_MS
