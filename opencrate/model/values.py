@@ -49,15 +49,27 @@ def value_kind(value: PointValue) -> ValueKind:
     return ValueKind.STR
 
 
+#: Integer values go into SQLite and PostgreSQL 64-bit integer columns.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def _check_int(value: int, what: str) -> int:
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise InvalidInput(f"{what} {value} is out of range for an integer state (64-bit)")
+    return value
+
+
 def coerce_value(raw: object, kind: ValueKind | None = None, *, what: str = "value") -> PointValue:
     """Turn JSON or text input into a point value of ``kind`` (or its natural kind).
 
     Raises :class:`InvalidInput` naming ``what`` for anything that is not a
-    finite number, a boolean, an integer state or a string.
+    finite number, a boolean, an integer state (64-bit) or a string.
     """
     if kind is None:
-        if isinstance(raw, bool | int | str):
+        if isinstance(raw, bool | str):
             return raw
+        if isinstance(raw, int):
+            return _check_int(raw, what)
         if isinstance(raw, float):
             if not math.isfinite(raw):
                 raise InvalidInput(f"{what} must be a finite number, got {raw!r}")
@@ -83,10 +95,10 @@ def coerce_value(raw: object, kind: ValueKind | None = None, *, what: str = "val
             if isinstance(raw, bool):
                 raise ValueError
             if isinstance(raw, int):
-                return raw
+                return _check_int(raw, what)
             if isinstance(raw, float | str) and float(raw).is_integer():
-                return int(float(raw))
+                return _check_int(int(float(raw)), what)
             raise ValueError
         return str(raw)
-    except ValueError:
+    except (ValueError, OverflowError):  # float() of a huge int overflows
         raise InvalidInput(f"{what} {raw!r} is not a valid {kind.value}") from None
