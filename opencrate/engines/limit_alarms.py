@@ -23,8 +23,10 @@ the stale check or by an operator is raised again when the value is still
 beyond the limit. Non-numeric values are ignored. Rules are reloaded for a
 node when it is created, updated or deleted (``Entity*`` events); a changed
 rule drops the node's running delays and evaluates its current value again
-under the new rule; deleting a node also clears its active limit alarms (they
-stay open until acknowledged, as any cleared alarm). After a ``Lagged`` marker
+under the new rule; deleting a node, or removing a limit from its rule, clears
+the active alarms of the limits gone (they stay open until acknowledged, as any
+cleared alarm; without this nothing would ever clear them). At start and after
+a ``Lagged`` marker the same is done for every limit alarm. After a ``Lagged`` marker
 (value changes were lost) every rule is reloaded and checked against the
 PointStore's current values.
 
@@ -40,6 +42,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 import trio
 from attrs import frozen
@@ -144,13 +147,13 @@ class LimitAlarms:
                     await self.evaluate(item.node_id, item.value)
             elif isinstance(item, EntityCreated | EntityUpdated):
                 if self._reload_rule(item.entity_id):
+                    removed = _LIMIT_TYPES - _limit_types(self._rules.get(item.entity_id))
+                    await self._clear_conditions(item.entity_id, removed)
                     await self._evaluate_current_of(item.entity_id)
             elif isinstance(item, EntityDeleted):
                 self._reload_rule(item.entity_id)
-                # The point is gone, so are its conditions: nothing would ever clear them.
-                for alarm_type in (HIGH_LIMIT, LOW_LIMIT):
-                    if await self._store.clear_condition(item.entity_id, alarm_type) is not None:
-                        self._cleared += 1
+                # The point is gone, so are its conditions.
+                await self._clear_conditions(item.entity_id, _LIMIT_TYPES)
 
     def reload_rules(self) -> None:
         """Read every point's rule from the node model and the settings.
@@ -162,7 +165,14 @@ class LimitAlarms:
             self._reload_rule(node_id)
 
     async def evaluate_current(self) -> None:
-        """Evaluate every rule on its point's current value in the PointStore."""
+        """Evaluate every rule on its point's current value in the PointStore.
+
+        First clears the active limit alarms of limits no rule has any more
+        (removed while the engine was not running, or its events were lost).
+        """
+        for alarm in self._store.active(include_shelved=True):
+            if alarm.alarm_type not in _limit_types(self._rules.get(alarm.node_id)):
+                await self._clear_conditions(alarm.node_id, {alarm.alarm_type} & _LIMIT_TYPES)
         for node_id in list(self._rules):
             await self._evaluate_current_of(node_id)
 
@@ -199,6 +209,13 @@ class LimitAlarms:
         )
 
     # -- helpers -----------------------------------------------------------------
+    async def _clear_conditions(self, node_id: str, alarm_types: AbstractSet[str]) -> None:
+        # For limits that no longer exist: no value would ever clear their
+        # alarms, which could then never close.
+        for alarm_type in sorted(alarm_types):
+            if await self._store.clear_condition(node_id, alarm_type) is not None:
+                self._cleared += 1
+
     async def _evaluate_current_of(self, node_id: str) -> None:
         state = self._points.get(node_id)
         if state is not None and state.value is not None:
@@ -281,3 +298,15 @@ class LimitAlarms:
         for key in [k for k in self._pending if k[0] == node_id]:
             del self._pending[key]
         return True
+
+
+_LIMIT_TYPES = frozenset({HIGH_LIMIT, LOW_LIMIT})
+
+
+def _limit_types(rule: LimitRule | None) -> frozenset[str]:
+    """The alarm types ``rule`` can raise (none for no rule)."""
+    if rule is None:
+        return frozenset()
+    return frozenset(
+        t for t, limit in ((HIGH_LIMIT, rule.high), (LOW_LIMIT, rule.low)) if limit is not None
+    )

@@ -18,7 +18,14 @@ from opencrate.engines.limit_alarms import HIGH_LIMIT, LOW_LIMIT, LimitAlarms
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.model.node import Node
 from opencrate.runtime.bus import EventBus
-from opencrate.runtime.events import AlarmCleared, AlarmRaised, Event, Lagged, ValueChanged
+from opencrate.runtime.events import (
+    AlarmCleared,
+    AlarmRaised,
+    EntityUpdated,
+    Event,
+    Lagged,
+    ValueChanged,
+)
 from opencrate.runtime.fanout import Subscription
 from opencrate.scenario.loader import load_scenario_into
 from opencrate.scenario.simulate import Simulator
@@ -369,3 +376,40 @@ async def test_a_rule_update_restarts_the_delay_under_the_new_limits(
             assert isinstance(await next_alarm_event(sub), AlarmRaised)
         assert rig.alarms.open_alarm(ZONE, HIGH_LIMIT) is not None
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("alarm_property", [{"low": 16}, None], ids=["low-only", "no-rule"])
+async def test_removing_a_limit_clears_its_active_alarm(
+    rig: Rig, autojump_clock: trio.testing.MockClock, alarm_property: dict[str, Any] | None
+) -> None:
+    # Nothing else would ever clear it, so it could never close.
+    await rig.nodes.create(zone({"alarm": {"high": 26}}))
+    rig.points.set(ZONE, 27.0)
+    engine = LimitAlarms(rig.bus, nodes=rig.nodes, points=rig.points, store=rig.alarms)
+    engine.reload_rules()
+    await engine.evaluate_current()
+    assert rig.alarms.open_alarm(ZONE, HIGH_LIMIT) is not None
+    properties = {} if alarm_property is None else {"alarm": alarm_property}
+    await rig.nodes.update(ZONE, properties=properties)
+    await engine.handle([EntityUpdated(ts_ms=0, entity_id=ZONE, changed_fields=["properties"])])
+    alarm = rig.alarms.open_alarm(ZONE, HIGH_LIMIT)
+    assert alarm is not None
+    assert not alarm.active
+
+
+async def test_at_start_an_active_alarm_of_a_limit_removed_meanwhile_is_cleared(
+    rig: Rig, autojump_clock: trio.testing.MockClock
+) -> None:
+    await rig.nodes.create(zone({"alarm": {"low": 16}}))
+    await rig.alarms.raise_alarm(ZONE, HIGH_LIMIT, "minor", "raised under an older rule")
+    await rig.alarms.raise_alarm(ZONE, "comm_fault", "minor", "not a limit alarm")
+    engine = LimitAlarms(rig.bus, nodes=rig.nodes, points=rig.points, store=rig.alarms)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        nursery.cancel_scope.cancel()
+    high = rig.alarms.open_alarm(ZONE, HIGH_LIMIT)
+    other = rig.alarms.open_alarm(ZONE, "comm_fault")
+    assert high is not None
+    assert not high.active
+    assert other is not None
+    assert other.active
