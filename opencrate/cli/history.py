@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from opencrate.errors import InvalidInput
 __all__ = ["history", "read_samples"]
 
 BATCH = 5_000
+_EPOCH_MS = re.compile(r"-?[0-9]+")
 #: Extensions whose result is a timestamp (printed as ISO 8601).
 _TIMESTAMPS = frozenset({"lastUpdate", "nextUpdate", "lastChange", "nextChange"})
 _service_option = click.option(
@@ -208,7 +210,8 @@ def read_samples(text: str, name: str) -> list[dict[str, Any]]:
         raw = row.get("value")
         fields_in_row: dict[str, Any] = {
             "point_id": row.get("point_id"),
-            "time": int(ts) if ts and ts.lstrip("-").isdigit() else ts,
+            # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+            "time": int(ts) if ts and _EPOCH_MS.fullmatch(ts) else ts,
             "value": _parse_value(raw) if isinstance(raw, str) and raw else raw,
         }
         samples.append(_sample(fields_in_row, where))
@@ -242,7 +245,10 @@ def _batches(samples: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 async def import_(ctx: click.Context, url: str | None, service: str | None, file: Path) -> None:
     """Store the samples of a CSV or JSON-lines file (as written by export)."""
     with cli_errors():
-        text = await trio.Path(file).read_text(encoding="utf-8")
+        try:
+            text = await trio.Path(file).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{file.name}: not UTF-8 text ({exc.reason})") from None
         samples = read_samples(text, file.name)
         if not samples:
             raise InvalidInput(f"{file.name}: no samples")

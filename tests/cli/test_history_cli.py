@@ -9,6 +9,7 @@ import pytest
 from asyncclick.testing import CliRunner
 
 from opencrate.app import Services
+from opencrate.cli.history import read_samples
 from opencrate.cli.main import cli
 from opencrate.persistence.sqlite_history import HistoryStore
 
@@ -110,6 +111,16 @@ async def test_bad_import_names_file_and_line_and_stores_nothing(
     assert "samples[1].value" in output
     assert "0 stored before" in output
     assert await history.samples("1001/sat", 0, 2 * NOW) == []
+    # These were tracebacks: int("²") after str.isdigit() said yes (now the text goes to
+    # the server, which names the bad time), and a file that is not UTF-8.
+    assert read_samples("point_id,ts_ms,value\n1001/sat,²,1.0\n", "odd.csv") == [
+        {"point_id": "1001/sat", "time": "²", "value": 1.0}
+    ]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"point_id,ts_ms,value\n1001/sat,1,\xe9\n")
+    code, output = await _run("history", "import", str(latin), "--url", api_url)
+    assert code == 1
+    assert "latin.csv: not UTF-8 text" in output
     code, output = await _run("history", "show", "1001/sat", "--since", "soon", "--url", api_url)
     assert code == 1
     assert "'start'" in output
