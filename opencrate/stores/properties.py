@@ -327,13 +327,20 @@ class PropertyStore(StoreActor):
         """Delete a property and its blocks (written through). NotFound if it does not exist."""
         key = (check_context(context), check_name(name))
         self._check_open()
-        if key not in self._cache:
-            raise NotFound(f"no property {name!r} in context {context!r}", context=context)
         async with self._flush_lock:
-            self._dirty.pop(key, None)
-            self._cache.pop(key, None)
-            with trio.CancelScope(shield=True):
-                await self.write(partial(_delete_row, key=key))
+            if key not in self._cache:  # checked under the lock: a delete may have won
+                raise NotFound(f"no property {name!r} in context {context!r}", context=context)
+            value = self._cache.pop(key)
+            displaced = self._dirty.pop(key, None)
+            try:
+                with trio.CancelScope(shield=True):
+                    await self.write(partial(_delete_row, key=key))
+            except BaseException:
+                # Not deleted: the property is still there, with its acknowledged
+                # value, unless a put() meanwhile set a newer one.
+                self._cache.setdefault(key, value)
+                self._restore_dirty(key, displaced)
+                raise
 
     async def flush(self) -> int:
         """Write every dirty property now, in one command; returns how many rows."""
@@ -348,8 +355,7 @@ class PropertyStore(StoreActor):
             except BaseException:
                 # Not written: put back what no newer put() has replaced meanwhile.
                 for row in rows:
-                    self._dirty.setdefault((row.context, row.name), row)
-                self._dirty_event.set()
+                    self._restore_dirty((row.context, row.name), row)
                 raise
             self._flushes += 1
             self._rows_written += len(rows)
@@ -416,6 +422,12 @@ class PropertyStore(StoreActor):
         if self._closing or self._closed or not self._running:
             raise StoreClosed(f"store {self.name} is not running", store=self.name)
 
+    def _restore_dirty(self, key: tuple[str, str], row: _Row | None) -> None:
+        """Mark ``row`` dirty again after a failed write, unless a newer put() replaced it."""
+        if row is not None:
+            self._dirty.setdefault(key, row)
+            self._dirty_event.set()
+
     async def _flush_loop(self) -> None:
         while not self._stop_flusher.is_set():
             if not self._dirty:
@@ -459,9 +471,14 @@ class PropertyStore(StoreActor):
 
         async with self._flush_lock:
             # A pending small value of this property must not overwrite the blob later.
-            self._dirty.pop(key, None)
-            with trio.CancelScope(shield=True):
-                ref = await self.write(write_blocks)
+            displaced = self._dirty.pop(key, None)
+            try:
+                with trio.CancelScope(shield=True):
+                    ref = await self.write(write_blocks)
+            except BaseException:
+                # The blob is not stored: the acknowledged small value must still be.
+                self._restore_dirty(key, displaced)
+                raise
             if key not in self._dirty:  # else a newer put() won while we wrote
                 self._cache[key] = ref
         self._updates += 1

@@ -17,7 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opencrate.clock import TrioClock
-from opencrate.errors import ConfigError, Conflict, InvalidInput, NotFound, StoreClosed
+from opencrate.errors import (
+    ConfigError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OpenCrateError,
+    StoreClosed,
+)
 from opencrate.stores.properties import BlobRef, PropertyStore
 from opencrate.stores.properties_settings import PropertySettings
 
@@ -243,3 +250,48 @@ async def test_an_idle_store_sets_no_timer(
         await trio.sleep(0.1)
     await trio.testing.wait_all_tasks_blocked()
     assert trio.lowlevel.current_statistics().seconds_to_next_deadline == math.inf
+
+
+def _fail_on(path: Path, table: str, action: str) -> str:
+    """Make every ``action`` on ``table`` fail inside SQLite; returns the DROP statement."""
+    name = f"fail_{table}_{action.lower()}"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            f"CREATE TRIGGER {name} BEFORE {action} ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )
+    return f"DROP TRIGGER {name}"
+
+
+async def test_a_failed_blob_write_keeps_the_acknowledged_value_it_would_replace(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    path = tmp_path / "properties.db"
+    async with PropertyStore(path, clock=clock, blob_threshold=16).running() as props:
+        await props.put(CTX, "firmware", "old")
+        await props.flush()
+        await props.put(CTX, "firmware", "new")  # acknowledged, waiting for a flush
+        undo = _fail_on(path, "property_block", "INSERT")
+        with pytest.raises(OpenCrateError):
+            await props.put(CTX, "firmware", b"x" * 100)
+        rows(path, undo)
+        assert props.get(CTX, "firmware") == "new"
+    async with PropertyStore(path, clock=clock).running() as props:
+        assert props.get(CTX, "firmware") == "new"
+
+
+async def test_a_failed_delete_keeps_the_property_and_its_acknowledged_value(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    path = tmp_path / "properties.db"
+    async with PropertyStore(path, clock=clock).running() as props:
+        await props.put(CTX, "mode", "old")
+        await props.flush()
+        await props.put(CTX, "mode", "new")
+        undo = _fail_on(path, "property", "DELETE")
+        with pytest.raises(OpenCrateError):
+            await props.delete(CTX, "mode")
+        rows(path, undo)
+        assert props.get(CTX, "mode") == "new"
+    async with PropertyStore(path, clock=clock).running() as props:
+        assert props.get(CTX, "mode") == "new"
