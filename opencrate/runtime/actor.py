@@ -22,7 +22,9 @@
 * **Corrupt files** are moved aside (:func:`~opencrate.runtime.sqlite.quarantine`),
   recorded in :attr:`StoreActor.quarantined`, and recreated empty.
 * :meth:`aclose` stops taking commands, runs the ones already queued, commits
-  and closes the connections. It is idempotent.
+  and closes the connections once any read in flight has finished (a read
+  that was still waiting gets :class:`~opencrate.errors.StoreClosed`). It is
+  idempotent.
 
 Cancellation: once a command is on the channel it will run even if its caller
 is cancelled while waiting for the reply (the reply is then dropped). SQL is
@@ -183,7 +185,12 @@ class StoreActor:
                     break
             self._receive.close()
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self._close_connections, limiter=self._write_limiter)
+                # Holding the read limiter too: a read in flight is using the read
+                # connection in its own thread, and must finish before it closes.
+                async with self._read_limiter:
+                    await trio.to_thread.run_sync(
+                        self._close_connections, limiter=self._write_limiter
+                    )
             self._stopped.set()
 
     async def aclose(self) -> None:
@@ -280,9 +287,11 @@ class StoreActor:
         self._conn = conn
 
     def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        assert self._read_conn is not None
+        conn = self._read_conn
+        if conn is None:  # closed while this read waited for the limiter
+            raise StoreClosed(f"store {self.name} is not open", store=self.name)
         try:
-            return fn(self._read_conn)
+            return fn(conn)
         except Exception as exc:
             raise _translate(exc, self.name) from exc.__cause__
 

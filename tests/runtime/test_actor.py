@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,36 @@ async def test_running_a_store_twice_is_refused(tmp_path: Path) -> None:
             await store.run()
         await store.add("still fine")
         assert await store.names() == ["still fine"]
+
+
+async def test_close_waits_for_a_read_in_flight_before_closing_its_connection(
+    tmp_path: Path,
+) -> None:
+    store = Counter(tmp_path / "c.db")
+    gate = threading.Event()
+    reading = trio.Event()
+    rows: list[list[str]] = []
+
+    def slow_select(conn: sqlite3.Connection) -> list[str]:
+        trio.from_thread.run_sync(reading.set)
+        gate.wait()
+        return [r[0] for r in conn.execute("SELECT name FROM item")]
+
+    async def reader() -> None:
+        rows.append(await store.read(slow_select))
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(store.run)
+        await store.add("a")
+        nursery.start_soon(reader)
+        await reading.wait()
+        nursery.start_soon(store.aclose)
+        # Either the close waits behind the read (right) or it already closed
+        # the connection under the read's feet (the bug): poll for either, as
+        # the bug's side happens in a worker thread with nothing to wait on.
+        while not store._stopped.is_set() and store._read_limiter.statistics().tasks_waiting == 0:  # noqa: ASYNC110
+            await trio.sleep(0.001)
+        gate.set()
+    assert rows == [["a"]]
+    with pytest.raises(StoreClosed):
+        await store.names()
