@@ -65,6 +65,8 @@ from opencrate.stores.paging import MAX_PAGE, newest_first
 __all__ = ["MAX_PAGE", "Alarm", "AlarmState", "AlarmStatistics", "AlarmStore", "Severity"]
 
 _MAX_TEXT = 2000
+#: SQLite's largest INTEGER: binding a larger int raises a bare OverflowError.
+_MAX_INTEGER = (1 << 63) - 1
 
 _COLUMNS = (
     "id, node_id, alarm_type, severity, message, raised_ms, updated_ms, count, cleared_ms, "
@@ -153,8 +155,11 @@ def _check_text(value: object, field: str, *, empty_ok: bool = False) -> str:
 
 
 def _check_id(alarm_id: object) -> int:
-    # Above SQLite's largest INTEGER, sqlite3 raises a bare OverflowError when binding it.
-    if isinstance(alarm_id, bool) or not isinstance(alarm_id, int) or not 1 <= alarm_id < 1 << 63:
+    if (
+        isinstance(alarm_id, bool)
+        or not isinstance(alarm_id, int)
+        or not 1 <= alarm_id <= _MAX_INTEGER
+    ):
         raise InvalidInput(
             f"alarm id must be a positive 64-bit integer, got {alarm_id!r}", field="id"
         )
@@ -302,6 +307,11 @@ class AlarmStore(StoreActor):
             if until_ms is not None:
                 if isinstance(until_ms, bool) or not isinstance(until_ms, int):
                     raise InvalidInput("shelve until must be epoch milliseconds", field="until")
+                if until_ms > _MAX_INTEGER:  # sqlite3 would raise a bare OverflowError
+                    raise InvalidInput(
+                        f"shelve until {until_ms} is beyond any representable time",
+                        field="until",
+                    )
                 if until_ms <= now:
                     raise InvalidInput(
                         f"shelve until {until_ms} is not in the future (now is {now})",

@@ -98,6 +98,11 @@ async def test_bad_requests_get_4xx_and_change_nothing(client: Client, services:
         (await client.post(f"/api/alarms/{alarm.id}/shelve", json={}), 400, "until"),
         (await client.post(f"/api/alarms/{alarm.id}/shelve", json={"until": "soon"}), 400, "until"),
         (await client.post(f"/api/alarms/{alarm.id}/shelve", json={"until": 5}), 400, "future"),
+        (
+            await client.post(f"/api/alarms/{alarm.id}/shelve", json={"until": 1 << 70}),
+            400,
+            "until",
+        ),
     ]
     for response, status, words in cases:
         assert response.status_code == status, (status, words)

@@ -154,6 +154,9 @@ async def test_unshelve_and_bad_shelve_times(store: AlarmStore) -> None:
     alarm = await store.raise_alarm(POINT, "high_limit", "minor", "hot")
     with pytest.raises(InvalidInput, match="not in the future"):
         await store.shelve(alarm.id, until_ms=store.clock.now_ms() - 1, user="ops")
+    with pytest.raises(InvalidInput, match="until"):  # was a bare OverflowError from sqlite3
+        await store.shelve(alarm.id, until_ms=1 << 70, user="ops")
+    assert store.active() == [alarm]
     await store.shelve(alarm.id, until_ms=store.clock.now_ms() + 60_000, user="ops")
     unshelved = await store.shelve(alarm.id, until_ms=None, user="ops")
     assert unshelved.shelved_until_ms is None
