@@ -252,6 +252,7 @@ class _ServiceRunner:
 
     async def _cron_loop(self) -> None:
         clock = self.manager.clock
+        fired: int | None = None
         while True:
             cfg = self.cfg
             schedules = (
@@ -261,7 +262,10 @@ class _ServiceRunner:
                 self._cron_scope = scope
                 if not schedules:
                     await trio.sleep_forever()
-                now = clock.now_ms()
+                # trio sleeps on its monotonic clock; a wall clock a little behind it
+                # (NTP slewing) wakes us before fire_ms by its reckoning, and the same
+                # fire time would come round again: never look before the last one.
+                now = clock.now_ms() if fired is None else max(clock.now_ms(), fired)
                 fires = {name: next_fire_ms(cron, now) for name, cron in schedules.items()}
                 fire_ms = min(fires.values())
                 await trio.sleep(max(0, fire_ms - now) / 1000)
@@ -269,6 +273,7 @@ class _ServiceRunner:
             if scope.cancelled_caught:
                 continue  # new configuration: re-time
             due = {name for name, ts in fires.items() if ts == fire_ms}
+            fired = fire_ms
             await self.store(self.cron_samples(due, fire_ms))
             self.counters.cron_runs += 1
 

@@ -163,6 +163,34 @@ async def test_cron_strategy_snapshots_current_values(
         assert manager.statistics().runners[0].cron_runs == 2
 
 
+class SlewedClock(TrioClock):
+    """Wall time running 0.1 % slower than trio's clock (as NTP slewing it back)."""
+
+    def __init__(self, start_ms: int) -> None:
+        super().__init__(start_ms)
+        self.start = start_ms
+
+    def now_ms(self) -> int:
+        return self.start + (super().now_ms() - self.start) * 999 // 1000
+
+
+async def test_cron_fires_each_time_once_when_the_wall_clock_lags(
+    bus: EventBus, autojump_clock: trio.abc.Clock
+) -> None:
+    # Woken by trio at fire_ms, the slower clock said a little before it, whose
+    # next fire time is fire_ms again: every fire was stored again and again.
+    clock = SlewedClock(1_700_000_000_000)
+    mem = MemoryService()
+    cfg = config(
+        memory='Strategies { every10s : "*/10 * * * * ?" } Items { 1/a : strategy = every10s }'
+    )
+    async with running(bus, clock, [mem], cfg) as (manager, points, _):
+        points.set("1/a", 1.0)
+        await trio.sleep(25)
+        assert manager.statistics().runners[0].cron_runs == 2
+        assert [ts % 10_000 for ts, _ in await stored(mem, "1/a")] == [0, 0]
+
+
 async def test_hot_reload_through_the_watch(bus: EventBus, clock: TrioClock) -> None:
     mem = MemoryService()
     async with running(
