@@ -13,7 +13,7 @@ import trio
 
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
 from opencrate.clock import ms_to_iso
-from opencrate.errors import InvalidInput
+from opencrate.errors import InvalidInput, OpenCrateError
 
 __all__ = ["load_import_file", "nodes", "render_tree"]
 
@@ -162,8 +162,21 @@ async def import_(ctx: click.Context, url: str | None, file: Path) -> None:
     is created and the error names it.
     """
     with cli_errors():
-        text = await trio.Path(file).read_text(encoding="utf-8")
-        items = load_import_file(text, str(file))
+        items = load_import_file(await _read_text(file), str(file))
         async with ApiClient(resolve_url(ctx, url)) as api:
             body = await api.post("/nodes/batch", {"nodes": items})
     click.echo(f"imported {len(body['created'])} nodes from {file}")
+
+
+async def _read_text(file: Path) -> str:
+    """The file's text; a one-line error naming it when it is unreadable or not UTF-8."""
+    try:
+        return await trio.Path(file).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason})", file=str(file)
+        ) from None
+    except OSError as exc:
+        raise OpenCrateError(
+            f"{file}: cannot read: {exc.strerror or exc}", file=str(file)
+        ) from None

@@ -188,3 +188,14 @@ async def test_import_refuses_a_bad_alarm_rule_naming_it(
     assert code == 1
     assert f"{scenario}:14 [equip[0].point[0].properties.alarm.severity]" in output
     assert live_services.nodes.get_or_none("tiny") is None
+
+
+async def test_import_of_a_file_that_is_not_utf8_is_a_one_line_error(tmp_path: Path) -> None:
+    # Refused before any request: no server needed (port 1 would refuse anyway).
+    (tmp_path / "latin1.json").write_bytes('[{"dis": "Kühlung"}]'.encode("latin-1"))
+    code, output = await _run(
+        "nodes", "import", str(tmp_path / "latin1.json"), "--url", "http://127.0.0.1:1"
+    )
+    assert code == 1
+    assert output.startswith(f"Error: {tmp_path / 'latin1.json'}: not UTF-8 text (byte 11")
+    assert "Traceback" not in output
