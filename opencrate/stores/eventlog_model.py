@@ -289,7 +289,10 @@ class EventQuery:
         if self.name is not None:
             _text(self.name, "name")
         for what, value in (("since", self.since_ms), ("until", self.until_ms)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_ID
+            ):
+                # Beyond SQLite's integers sqlite3 would raise a bare OverflowError.
                 raise InvalidInput(f"{what} must be epoch milliseconds", field=what)
         if (
             self.since_ms is not None

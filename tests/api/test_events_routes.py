@@ -135,6 +135,8 @@ async def test_ack_and_enrich_are_stored_returned_and_audited(
         ("/api/events/0", "id"),
         # Unicode digits and ids beyond SQLite's 64-bit integers were 500s.
         ("/api/events/%C2%B2", "id"),
+        (f"/api/events?since={1 << 70}", "since"),
+        (f"/api/events?until=-{1 << 70}", "until"),
         (f"/api/events/{(1 << 70) | 1}", "id"),
         ("/api/events?cursor=" + encode_cursor("events", "1.\u00b2"), "cursor"),
         ("/api/events?cursor=" + encode_cursor("events", f"{1 << 70}.{(1 << 70) | 1}"), "cursor"),

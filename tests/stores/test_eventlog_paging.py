@@ -168,6 +168,8 @@ def test_query_validation() -> None:
         EventQuery(since_ms=5, until_ms=5)
     with pytest.raises(InvalidInput, match="unknown event level"):
         EventQuery(min_level="severe")
+    with pytest.raises(InvalidInput, match="since"):  # beyond SQLite's integers
+        EventQuery(since_ms=1 << 63)
 
 
 @settings(max_examples=25, deadline=None)
