@@ -196,7 +196,7 @@ async def serve(
             sections={**settings.sections, "persistence": demo_persistence}
         )
     await check_can_listen(settings.host, settings.port)
-    await trio.to_thread.run_sync(lambda: settings.data_dir.mkdir(parents=True, exist_ok=True))
+    await _make_data_dir(settings.data_dir)
     with _reported_errors():
         # Services.create reads the [persistence] configuration: a ConfigError there
         # is a one-line error naming file, line and token, not a traceback.
@@ -286,6 +286,16 @@ async def check_can_listen(host: str, port: int) -> None:
             ) from None
 
 
+async def _make_data_dir(path: Path) -> None:
+    """Create the data directory (and its parents); a one-line CLI error when it cannot be."""
+    try:
+        await trio.to_thread.run_sync(lambda: path.mkdir(parents=True, exist_ok=True))
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot create data directory {path}: {exc.strerror or exc}"
+        ) from None
+
+
 def _announce(services: Services, supervisor: Supervisor) -> None:
     urls = ", ".join(services.api_urls) or "(no API)"
     click.echo(f"OpenCrate is serving {urls} (start level {supervisor.level}); Ctrl-C to stop")
@@ -311,7 +321,7 @@ async def init(ctx: click.Context, data_dir: Path | None, scenario: Path | None)
     replaced, and loading the same scenario again changes nothing.
     """
     settings = _settings(ctx, data_dir=data_dir, scenario=scenario)
-    await trio.to_thread.run_sync(lambda: settings.data_dir.mkdir(parents=True, exist_ok=True))
+    await _make_data_dir(settings.data_dir)
     with _reported_errors():
         # Services.create reads component sections: their errors are one line too.
         services = Services.create(settings)

@@ -127,6 +127,18 @@ async def test_serve_on_a_busy_port_exits_1_before_starting(tmp_path: Path) -> N
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("command", ["serve", "init"])
+async def test_a_data_dir_that_cannot_be_created_is_a_one_line_error(
+    tmp_path: Path, command: str
+) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    data = tmp_path / "file" / "data"
+    args = [command, "--data", str(data)] + (["--port", "0"] if command == "serve" else [])
+    code, out = await run(*args)
+    assert code == 1
+    assert out == f"Error: cannot create data directory {data}: Not a directory\n"
+
+
 async def test_help_says_the_demo_wipes_its_data_dir() -> None:
     code, out = await run("serve", "--help")
     assert code == 0
