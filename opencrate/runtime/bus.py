@@ -17,15 +17,12 @@ Typical subscriber::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from opencrate.runtime.events import Event
 from opencrate.runtime.fanout import DEFAULT_CAPACITY, FanOut, FanOutStatistics, Subscription
 
 __all__ = ["EventBus"]
-
-log = logging.getLogger(__name__)
 
 
 class EventBus:
