@@ -36,11 +36,12 @@ from attrs import evolve, frozen
 from opencrate.clock import parse_duration_ms
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.runtime.events import EVENT_TYPES, Event, event_to_dict
-from opencrate.stores.eventlog_model import EventLevel
+from opencrate.stores.eventlog_model import EventLevel, check_text
 from opencrate.stores.eventlog_tables import TableKind
 
 __all__ = [
     "DEFAULT_RULES",
+    "MAX_TTL_MS",
     "SEVERITY_LEVELS",
     "EventLogSettings",
     "EventRule",
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 _DAY_MS = 86_400_000
+#: Longest rule ttl: far beyond any need, and keeps ``expires_ms`` a 64-bit integer.
+MAX_TTL_MS = 1000 * 365 * _DAY_MS
 
 
 @frozen(kw_only=True)
@@ -181,10 +184,11 @@ def _parse_rules(table: object) -> Mapping[str, EventRule]:
                     changes["level"] = EventLevel.parse(value)
                 elif key == "ttl":
                     changes["ttl_ms"] = _duration(value, f"{where}.ttl")
+                    if changes["ttl_ms"] > MAX_TTL_MS:
+                        raise InvalidInput(f"must be at most 1000 years, got {value!r}")
                 elif key == "permissions":
-                    if not isinstance(value, str) or not value.strip():
-                        raise InvalidInput(f"must be a role name, got {value!r}")
-                    changes["permissions"] = value
+                    # The same check NewEvent makes, so a rule cannot refuse every event.
+                    changes["permissions"] = check_text(value, "permissions")
                 else:
                     raise ConfigError("unknown setting", key=f"{where}.{key}")
             except ConfigError:

@@ -42,7 +42,8 @@ __all__ = [
 MAX_PAGE = 1000
 #: Longest event name, permission, format, user, comment or enrichment name accepted.
 MAX_TEXT = 200
-#: Largest event id or time a cursor may hold: SQLite's largest INTEGER.
+#: Largest event id or time in ms the log takes: SQLite's largest INTEGER (sqlite3
+#: raises a bare OverflowError binding a larger one).
 MAX_ID = (1 << 63) - 1
 
 
@@ -169,13 +170,15 @@ class NewEvent:
 
     @created_ms.validator
     def _check_created(self, _: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidInput("created_ms must be a non-negative integer", field="created_ms")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+            raise InvalidInput(
+                "created_ms must be a non-negative 64-bit integer", field="created_ms"
+            )
 
     @expires_ms.validator
     def _check_expires(self, _: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidInput("expires_ms must be an integer", field="expires_ms")
+        if isinstance(value, bool) or not isinstance(value, int) or value > MAX_ID:
+            raise InvalidInput("expires_ms must be a 64-bit integer", field="expires_ms")
         if value <= self.created_ms:
             raise InvalidInput("expires_ms must be after created_ms", field="expires_ms")
 

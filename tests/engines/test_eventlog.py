@@ -292,6 +292,17 @@ async def test_purger_runs_at_start_then_every_interval(
         ({"rules": {"DeviceDown": {"ttl": -5}}}, "events.rules.DeviceDown.ttl"),
         ({"rules": {"DeviceDown": {"persist": "yes"}}}, "events.rules.DeviceDown.persist"),
         ({"rules": {"DeviceDown": {"colour": "red"}}}, "events.rules.DeviceDown.colour"),
+        # Accepted before, then every event of the type was refused (or, for the
+        # ttl, ended the recorder with a bare OverflowError from sqlite3).
+        ({"rules": {"DeviceDown": {"ttl": "999999999999999d"}}}, "events.rules.DeviceDown.ttl"),
+        (
+            {"rules": {"DeviceDown": {"permissions": "x" * 300}}},
+            "events.rules.DeviceDown.permissions",
+        ),
+        (
+            {"rules": {"DeviceDown": {"permissions": "a\x00b"}}},
+            "events.rules.DeviceDown.permissions",
+        ),
     ],
 )
 def test_bad_events_settings_name_the_key(section: dict[str, object], key: str) -> None:

@@ -96,6 +96,16 @@ async def test_identical_open_event_increments_count_instead_of_inserting(
     assert total == 4
 
 
+@pytest.mark.parametrize("field", ["created_ms", "expires_ms"])
+def test_times_beyond_sqlite_integers_are_refused(field: str) -> None:
+    # Recording one raised a bare OverflowError from sqlite3.
+    times = {"created_ms": T0, "expires_ms": 1 << 63}
+    if field == "created_ms":
+        times = {"created_ms": 1 << 63, "expires_ms": (1 << 63) + 1}
+    with pytest.raises(InvalidInput, match=field):
+        NewEvent(context="hq", name="n", level="info", **times)
+
+
 @pytest.mark.parametrize("field", ["name", "permissions", "format"])
 def test_control_characters_in_short_texts_are_refused(field: str) -> None:
     # A NUL let ("a\0b", "c") and ("a", "b\0c") share one dedup key, so events
