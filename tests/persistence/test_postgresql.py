@@ -19,7 +19,7 @@ import psycopg
 import pytest
 import trio
 
-from opencrate.errors import StoreError
+from opencrate.errors import InvalidInput, StoreError
 from opencrate.persistence.memory import MemoryService
 from opencrate.persistence.postgresql import PostgresService
 from opencrate.persistence.service import PersistenceService, RiemannType, Sample
@@ -146,7 +146,13 @@ async def test_store_query_partitions_and_bad_input(schema: str, tmp_path: Path)
         assert page.next_ms == feb + 3
         with pytest.raises(ValueError, match="finite"):
             await pg.store([s(1, 1.0), s(2, float("inf"))])
-        assert len(await pg.samples("p", 0, 2**62)) == 4  # nothing of the bad batch
+        # A NUL the server refuses and a time its partitions cannot name (a bare
+        # ValueError that, out of the spool, crashed the service) are bad input.
+        with pytest.raises(InvalidInput, match="NUL"):
+            await pg.store([s(1, 1.0), s(2, "a\x00b")])
+        with pytest.raises(InvalidInput, match="storable range"):
+            await pg.store([s(1, 1.0), s(2**62, 1.0)])
+        assert len(await pg.samples("p", 0, 2**62)) == 4  # nothing of the bad batches
         assert await pg.remove("p", feb, feb + 2) == 2
         assert set(await pg.last_states()) == {"p"}
 
