@@ -13,7 +13,10 @@ from attrs import frozen
 
 from opencrate.errors import InvalidInput
 
-__all__ = ["Alarm", "AlarmState", "AlarmStatistics", "Severity"]
+__all__ = ["MAX_TEXT", "Alarm", "AlarmState", "AlarmStatistics", "Severity"]
+
+#: Longest alarm type, message, user or comment the AlarmStore takes.
+MAX_TEXT = 2000
 
 
 class Severity(enum.StrEnum):

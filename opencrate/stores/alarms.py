@@ -59,12 +59,11 @@ from opencrate.model.ids import validate_node_id
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import AlarmAcknowledged, AlarmCleared, AlarmRaised
-from opencrate.stores.alarm_model import Alarm, AlarmState, AlarmStatistics, Severity
+from opencrate.stores.alarm_model import MAX_TEXT, Alarm, AlarmState, AlarmStatistics, Severity
 from opencrate.stores.paging import MAX_PAGE, newest_first
 
 __all__ = ["MAX_PAGE", "Alarm", "AlarmState", "AlarmStatistics", "AlarmStore", "Severity"]
 
-_MAX_TEXT = 2000
 #: SQLite's largest INTEGER: binding a larger int raises a bare OverflowError.
 _MAX_INTEGER = (1 << 63) - 1
 
@@ -149,8 +148,8 @@ def _check_text(value: object, field: str, *, empty_ok: bool = False) -> str:
         raise InvalidInput(f"{field} must be a string, got {type(value).__name__}", field=field)
     if not empty_ok and not value.strip():
         raise InvalidInput(f"{field} must not be empty", field=field)
-    if len(value) > _MAX_TEXT:
-        raise InvalidInput(f"{field} is longer than {_MAX_TEXT} characters", field=field)
+    if len(value) > MAX_TEXT:
+        raise InvalidInput(f"{field} is longer than {MAX_TEXT} characters", field=field)
     return value
 
 

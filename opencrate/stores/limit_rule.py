@@ -16,7 +16,7 @@ from typing import Any
 from attrs import frozen
 
 from opencrate.errors import ConfigError, InvalidInput
-from opencrate.stores.alarm_model import Severity
+from opencrate.stores.alarm_model import MAX_TEXT, Severity
 
 __all__ = ["RULE_KEYS", "LimitRule"]
 
@@ -58,7 +58,8 @@ class LimitRule:
         rule is not a table or has neither limit): an unknown key, a limit or
         ``deadband`` / ``delay_s`` that is not a finite number, ``low`` not
         below ``high``, a negative ``deadband`` or ``delay_s``, an unknown
-        ``severity`` or a ``message`` that is not a string.
+        ``severity`` or a ``message`` that is not a string or is longer than
+        :data:`~opencrate.stores.alarm_model.MAX_TEXT`.
         """
         if not isinstance(data, Mapping):
             raise ConfigError("must be a table of limit settings", key=where)
@@ -85,6 +86,9 @@ class LimitRule:
         message = data.get("message")
         if message is not None and not isinstance(message, str):
             raise ConfigError("must be a string", key=f"{where}.message")
+        if message is not None and len(message) > MAX_TEXT:
+            # The AlarmStore would refuse every raise with it.
+            raise ConfigError(f"is longer than {MAX_TEXT} characters", key=f"{where}.message")
         return cls(
             high=high, low=low, deadband=deadband, delay_s=delay, severity=severity, message=message
         )

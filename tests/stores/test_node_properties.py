@@ -28,6 +28,8 @@ BAD_RULES = [
     ({"high": 20, "deadband": True}, "properties.alarm.deadband"),
     ({"high": 20, "severity": "loud"}, "properties.alarm.severity"),
     ({"high": 20, "message": 7}, "properties.alarm.message"),
+    # Longer than the AlarmStore takes: every raise of it failed and ended the engine.
+    ({"high": 20, "message": "x" * 2001}, "properties.alarm.message"),
     ({"deadband": 1}, "properties.alarm"),
     ("high=20", "properties.alarm"),
 ]
