@@ -229,27 +229,19 @@ class RollupMaintainer:
             if reopened is not None:
                 accs[level] = reopened
 
-    def flush_before(
-        self, conn: sqlite3.Connection, cutoff_ms: int, point_key: int | None = None
-    ) -> int:
-        """Close every open window (of one point, or all) ending by ``cutoff_ms``; return how many.
+    def flush_before(self, conn: sqlite3.Connection, cutoff_ms: int, point_key: int) -> None:
+        """Close the point's open windows ending by ``cutoff_ms`` and write them.
 
         Used before raw samples older than ``cutoff_ms`` are purged, so a
         point that went quiet keeps its last windows.
         """
-        closed = 0
-        if point_key is None:
-            points = list(self.open_by_point.values())
-        else:
-            points = [self.open_by_point[point_key]] if point_key in self.open_by_point else []
-        for accs in points:
+        accs = self.open_by_point.get(point_key)
+        if accs is not None:
             for level in range(len(self.tiers)):
                 acc = accs[level]
                 if acc is not None and acc.end <= cutoff_ms:
                     self._close(conn, accs, level)
-                    closed += 1
         self.write_pending(conn)
-        return closed
 
     def write_pending(self, conn: sqlite3.Connection) -> None:
         """Write the rows closed since the last call (in the caller's transaction)."""
@@ -262,9 +254,6 @@ class RollupMaintainer:
         """Forget closed rows whose transaction rolled back (recomputed by the next backfill)."""
         for rows in self._pending:
             rows.clear()
-
-    def forget(self, point_key: int) -> None:
-        self.open_by_point.pop(point_key, None)
 
     @property
     def open_windows(self) -> int:
