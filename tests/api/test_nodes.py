@@ -143,6 +143,9 @@ async def test_create_returns_201_with_location_and_is_audited(
         (b'{"id": "x", "node_type": "site", "dis": "X", "tags": "air"}', 400, "tags"),
         (b'{"id": "x", "node_type": "site", "dis": "X", "parent_id": "nowhere"}', 404, None),
         (b'{"id": "1001", "node_type": "equip", "dis": "again"}', 409, None),
+        # Lone surrogate escapes parse as str but cannot be stored (were 500s).
+        (b'{"id": "x\\ud800", "node_type": "site", "dis": "X"}', 400, None),
+        (b'{"id": "x", "node_type": "site", "dis": "X\\udfff"}', 400, None),
     ],
 )
 async def test_create_refuses_bad_input_and_stores_nothing(
