@@ -243,6 +243,11 @@ class RollupMaintainer:
                     self._close(conn, accs, level)
         self.write_pending(conn)
 
+    def oldest_open_start(self, point_key: int) -> int | None:
+        """Where the point's oldest open window begins (None: nothing open)."""
+        starts = [acc.start for acc in self.open_by_point.get(point_key, ()) if acc is not None]
+        return min(starts, default=None)
+
     def write_pending(self, conn: sqlite3.Connection) -> None:
         """Write the rows closed since the last call (in the caller's transaction)."""
         for tier, rows in zip(self.tiers, self._pending, strict=True):

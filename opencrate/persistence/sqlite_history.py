@@ -339,8 +339,9 @@ class HistoryStore(StoreActor):
     async def purge_raw_batch(self, point_id: str, cutoff_ms: int, limit: int) -> int:
         """Delete at most ``limit`` samples of ``point_id`` before ``cutoff_ms`` (one command).
 
-        Open rollup windows ending by the cutoff are written first; the newest
-        sample before the cutoff is kept (see :mod:`~opencrate.persistence.retention`).
+        Open rollup windows ending by the cutoff are written first; samples in
+        windows still open, and the newest sample before the cutoff, are kept
+        (see :mod:`~opencrate.persistence.retention`).
         """
         if limit < 1:
             raise InvalidInput(f"purge batch size must be at least 1, got {limit}")
@@ -352,7 +353,11 @@ class HistoryStore(StoreActor):
             if key is None:
                 return 0
             self._rollups.flush_before(conn, cutoff_ms, key)
-            return delete_raw_batch(conn, key, cutoff_ms, limit)
+            # Raw samples a still-open window summarises stay until it closes: a
+            # late sample, or the next start, recomputes that window from them.
+            open_start = self._rollups.oldest_open_start(key)
+            cutoff = cutoff_ms if open_start is None else min(cutoff_ms, open_start)
+            return delete_raw_batch(conn, key, cutoff, limit)
 
         try:
             return await self.write(fn)

@@ -105,6 +105,22 @@ async def test_late_samples_and_removals_before_the_cutoff_keep_the_rollups(
     assert hourly.buckets[0].count == 61
 
 
+async def test_a_window_still_open_keeps_its_raw_samples(tmp_path: Path) -> None:
+    # A point gone quiet: its hour [1 h, 2 h) stays open past the cutoff. Its raw
+    # samples went, so a late sample (or a restart) recomputed it from the half left.
+    path = tmp_path / "history.db"
+    now = BASE + 120 * MIN
+    policy = RetentionPolicy(rules=[RetentionRule(selector="*", raw_ms=30 * MIN)])
+    async with HistoryStore(path).running() as store:
+        await store.store(minutes("p", BASE, 120))
+        await purge(store, policy, now)
+        await store.store([Sample(point_id="p", ts_ms=BASE + 100 * MIN + 1, value=1.0)])
+    async with HistoryStore(path).running() as store:
+        await store.store([Sample(point_id="p", ts_ms=BASE + 180 * MIN, value=1.0)])
+        hourly = await store.query("p", BASE, BASE + 2 * 3_600_000 - 1, resolution=Resolution.HOUR)
+        assert [b.count for b in hourly.buckets] == [60, 61]
+
+
 async def test_rollup_tiers_have_their_own_keep_times(history: HistoryStore) -> None:
     await history.store(minutes("p", BASE, 24 * 60))
     now = BASE + 2 * DAY_MS
@@ -133,7 +149,9 @@ async def test_first_matching_rule_wins_and_unmatched_points_are_kept(
         ]
     )
     await purge(history, policy, now)
-    assert await count(history, "sample", "1001/sat") == 11  # 10 minutes + the state at cutoff
+    # The open hour [60, 100) keeps its 40 samples (it is recomputed from them),
+    # and the state in force when it began stays: 10 minutes alone would be 11.
+    assert await count(history, "sample", "1001/sat") == 41
     assert await count(history, "sample", "1001/rat") == 100
     assert await count(history, "sample", "2002/sat") == 51
     assert await count(history, "sample", "other") == 100
