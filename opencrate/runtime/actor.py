@@ -281,6 +281,11 @@ class StoreActor:
             self.schema_version = sq.migrate(conn, self.name, self.migrations)
             self.on_open(conn)
             self._read_conn = sq.connect(self.path, read_only=True)
+        except Exception as exc:
+            conn.close()
+            # on_open reads tables: a damaged page or a lock shows up here first.
+            err = _translate(exc, self.name)
+            raise err from err.__cause__
         except BaseException:
             conn.close()
             raise
@@ -293,7 +298,9 @@ class StoreActor:
         try:
             return fn(conn)
         except Exception as exc:
-            raise _translate(exc, self.name) from exc.__cause__
+            # Keeps the sqlite3 error as the cause (exc.__cause__ is usually None).
+            err = _translate(exc, self.name)
+            raise err from err.__cause__
 
     def _run_batch(self, batch: list[Command[Any]]) -> list[outcome.Outcome[Any]]:
         conn = self._conn

@@ -216,3 +216,21 @@ async def test_close_waits_for_a_read_in_flight_before_closing_its_connection(
     assert rows == [["a"]]
     with pytest.raises(StoreClosed):
         await store.names()
+
+
+async def test_a_sqlite_error_while_warming_caches_is_a_store_error(tmp_path: Path) -> None:
+    class BadCache(Counter):
+        def on_open(self, conn: sqlite3.Connection) -> None:
+            conn.execute("SELECT * FROM no_such_table")
+
+    store = BadCache(tmp_path / "c.db")
+    with pytest.raises(StoreError, match="counter: no such table: no_such_table") as info:
+        await store.run()
+    assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+
+
+async def test_a_failed_read_is_a_store_error_caused_by_the_sqlite_error(tmp_path: Path) -> None:
+    async with Counter(tmp_path / "c.db").running() as store:
+        with pytest.raises(StoreError, match="counter: no such table: nope") as info:
+            await store.read(lambda conn: conn.execute("SELECT * FROM nope").fetchall())
+    assert isinstance(info.value.__cause__, sqlite3.OperationalError)
