@@ -262,4 +262,7 @@ class RollupMaintainer:
 
     @property
     def open_windows(self) -> int:
-        return sum(acc is not None for accs in self.open_by_point.values() for acc in accs)
+        # Read from the trio thread (statistics) while the writer thread adds
+        # points: list() copies in one C call under the GIL, a generator over the
+        # live dict raised "dictionary changed size during iteration".
+        return sum(acc is not None for accs in list(self.open_by_point.values()) for acc in accs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import random
 import sqlite3
+import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from opencrate.persistence.rollup_maintenance import RollupMaintainer
 from opencrate.persistence.rollups import compute_window, rolled_until, rollup_table
 from opencrate.persistence.service import TIER_WIDTH_MS, Resolution, Sample
 from opencrate.persistence.sqlite_history import HistoryStore
@@ -191,3 +194,33 @@ async def test_one_batch_spanning_hours_carries_state_into_each_window(
     for tier in history.tiers:
         pairs = await history.read(lambda conn, t=tier: rows_vs_raw(conn, t))
         assert all(same_row(a, b) for a, b in pairs)
+
+
+def test_open_window_count_is_safe_to_read_while_the_writer_adds_points() -> None:
+    # history_statistics() reads it in the trio thread while the writer thread
+    # opens windows for new points; a generator over the live dict raised
+    # "dictionary changed size during iteration" (every read, with a short
+    # switch interval).
+    maintainer = RollupMaintainer((Resolution.FIVE_MIN, Resolution.HOUR))
+    for key in range(2000):
+        maintainer.open_by_point[key] = [None, None]
+    stop = threading.Event()
+
+    def writer() -> None:
+        key = 10_000
+        while not stop.is_set():
+            maintainer.open_by_point[key] = [None, None]
+            maintainer.open_by_point.pop(key - 1000, None)
+            key += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        counts = [maintainer.open_windows for _ in range(100)]
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert counts == [0] * 100
