@@ -336,46 +336,46 @@ async def test_value_changes_of_points_without_a_limit_never_reach_the_engine(ri
 async def test_a_rule_update_that_removes_a_limit_drops_its_pending_delay(
     rig: Rig, autojump_clock: trio.testing.MockClock
 ) -> None:
+    # Driven through handle(): with the engine's timer running, autojump_clock
+    # could end the delay while the node update waits on its worker thread.
     await rig.nodes.create(zone({"alarm": {"high": 26, "delay_s": 60}}))
+    rig.points.set(ZONE, 27.0)
     engine = LimitAlarms(rig.bus, nodes=rig.nodes, points=rig.points, store=rig.alarms)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(engine.run)
-        rig.points.set(ZONE, 27.0)
-        await settle()
-        assert engine.statistics().pending == 1
-        await rig.nodes.update(ZONE, properties={"alarm": {"low": 16}})
-        await settle()
-        # The delay of the removed high limit used to end in a raise with no
-        # limit (and a TypeError formatting its message, ending the engine).
-        assert engine.statistics().pending == 0
-        await trio.sleep(120)
-        assert rig.alarms.open_alarm(ZONE, HIGH_LIMIT) is None
-        nursery.cancel_scope.cancel()
+    engine.reload_rules()
+    await engine.evaluate_current()
+    assert engine.statistics().pending == 1
+    await rig.nodes.update(ZONE, properties={"alarm": {"low": 16}})
+    await engine.handle([_updated(ZONE)])
+    # The delay of the removed high limit used to end in a raise with no
+    # limit (and a TypeError formatting its message, ending the engine).
+    assert engine.statistics().pending == 0
 
 
 async def test_a_rule_update_restarts_the_delay_under_the_new_limits(
     rig: Rig, autojump_clock: trio.testing.MockClock
 ) -> None:
     await rig.nodes.create(zone({"alarm": {"high": 26, "delay_s": 60}}))
+    rig.points.set(ZONE, 27.0)
     engine = LimitAlarms(rig.bus, nodes=rig.nodes, points=rig.points, store=rig.alarms)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(engine.run)
-        rig.points.set(ZONE, 27.0)
-        await settle()
-        # 27 is not beyond the new limit: the old delay must not raise.
-        await rig.nodes.update(ZONE, properties={"alarm": {"high": 30, "delay_s": 60}})
-        await settle()
-        assert engine.statistics().pending == 0
-        await trio.sleep(120)
-        assert rig.alarms.open_alarm(ZONE, HIGH_LIMIT) is None
-        # 27 is beyond this one: the delay starts again without a new reading.
-        with rig.bus.subscribe(AlarmRaised) as sub:
-            await rig.nodes.update(ZONE, properties={"alarm": {"high": 25, "delay_s": 60}})
-            await settle()
-            assert engine.statistics().pending == 1
-            assert isinstance(await next_alarm_event(sub), AlarmRaised)
-        assert rig.alarms.open_alarm(ZONE, HIGH_LIMIT) is not None
-        nursery.cancel_scope.cancel()
+    engine.reload_rules()
+    await engine.evaluate_current()
+    assert engine.statistics().pending == 1
+    # 27 is not beyond the new limit: the old delay must not end in a raise.
+    await rig.nodes.update(ZONE, properties={"alarm": {"high": 30, "delay_s": 60}})
+    await engine.handle([_updated(ZONE)])
+    assert engine.statistics().pending == 0
+    # 27 is beyond this one: the delay starts again without a new reading.
+    await rig.nodes.update(ZONE, properties={"alarm": {"high": 25, "delay_s": 60}})
+    await engine.handle([_updated(ZONE)])
+    assert engine.statistics().pending == 1
+    # An update that leaves the rule as it was keeps the running delay.
+    await rig.nodes.update(ZONE, dis="Zone Air Temperature")
+    await engine.handle([_updated(ZONE)])
+    assert engine.statistics().pending == 1
+
+
+def _updated(node_id: str) -> EntityUpdated:
+    return EntityUpdated(ts_ms=0, entity_id=node_id, changed_fields=["properties"])
 
 
 @pytest.mark.parametrize("alarm_property", [{"low": 16}, None], ids=["low-only", "no-rule"])
@@ -391,7 +391,7 @@ async def test_removing_a_limit_clears_its_active_alarm(
     assert rig.alarms.open_alarm(ZONE, HIGH_LIMIT) is not None
     properties = {} if alarm_property is None else {"alarm": alarm_property}
     await rig.nodes.update(ZONE, properties=properties)
-    await engine.handle([EntityUpdated(ts_ms=0, entity_id=ZONE, changed_fields=["properties"])])
+    await engine.handle([_updated(ZONE)])
     alarm = rig.alarms.open_alarm(ZONE, HIGH_LIMIT)
     assert alarm is not None
     assert not alarm.active
