@@ -13,6 +13,7 @@ has passed (override expiry, stale values, event expiration) must take its
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import Protocol
@@ -74,6 +75,10 @@ def ms_to_iso(ts_ms: int) -> str:
     return ms_to_datetime(ts_ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# ASCII only: str.isdigit() also accepts "²" and other digits int() refuses.
+_INTEGER = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
@@ -81,9 +86,9 @@ def parse_duration_ms(text: str) -> int:
     """Parse ``"90s"``, ``"15m"``, ``"2h"``, ``"7d"``, ``"1w"`` or a bare number of ms."""
     raw = text.strip()
     for unit in ("ms", "s", "m", "h", "d", "w"):
-        if raw.endswith(unit) and raw[: -len(unit)].strip().replace(".", "", 1).isdigit():
+        if raw.endswith(unit) and _DECIMAL.fullmatch(raw[: -len(unit)].strip()):
             return round(float(raw[: -len(unit)]) * _UNITS_MS[unit])
-    if raw.isdigit():
+    if _INTEGER.fullmatch(raw) and not raw.startswith("-"):
         return int(raw)
     raise InvalidInput(f"not a duration: {text!r} (use e.g. 90s, 15m, 2h, 7d)", value=text)
 
@@ -96,7 +101,7 @@ def parse_time_ms(text: str, *, now_ms: int | None = None, ahead: bool = False) 
     :class:`~opencrate.errors.InvalidInput` naming the text when it is none of these.
     """
     raw = text.strip()
-    if raw.lstrip("-").isdigit():
+    if _INTEGER.fullmatch(raw):
         return int(raw)
     try:
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))

@@ -36,7 +36,7 @@ def test_iso_times_are_absolute_and_naive_means_utc() -> None:
     assert ms_to_iso(aware) == "2027-01-15T08:00:00.000Z"
 
 
-@pytest.mark.parametrize("text", ["soon", "", "2x", "yesterday-ish"])
+@pytest.mark.parametrize("text", ["soon", "", "2x", "yesterday-ish", "²", "--5", "²h", "1.2.3h"])
 def test_bad_times_are_named(text: str) -> None:
     with pytest.raises(InvalidInput, match=repr(text).replace("(", r"\(")):
         parse_time_ms(text, now_ms=NOW)
