@@ -10,8 +10,9 @@ Deduplication
     An event identical to one that is still *open* on the same context (same
     name, level, data, permissions and format; open = not expired and not
     acknowledged) does not insert a row: the open row's ``count`` goes up, its
-    ``created_ms`` moves to the new occurrence (``first_ms`` keeps the first)
-    and its ``expires_ms`` to the later of the two. Acknowledging a row closes
+    ``created_ms`` moves to the latest occurrence, ``first_ms`` to the earliest
+    (occurrences may arrive out of order) and ``expires_ms`` to the later of
+    the two. Acknowledging a row closes
     it, so the next occurrence starts a new row.
 
 Bounded loading

@@ -63,8 +63,9 @@ def insert_sql(table_name: str) -> InsertSql:
     return InsertSql(
         find_open=f"SELECT id FROM {q} WHERE open_key = ? AND expires_ms > ? LIMIT 1",
         count_duplicate=(
-            f"UPDATE {q} SET count = count + 1, created_ms = max(created_ms, ?), "
-            f"expires_ms = max(expires_ms, ?) WHERE id = ? RETURNING count"
+            f"UPDATE {q} SET count = count + 1, created_ms = max(created_ms, ?1), "
+            f"first_ms = min(first_ms, ?1), expires_ms = max(expires_ms, ?2) "
+            f"WHERE id = ?3 RETURNING count"
         ),
         insert=(
             f"INSERT INTO {q} (id, context, name, created_ms, first_ms, expires_ms, level, "

@@ -116,6 +116,18 @@ def test_control_characters_in_short_texts_are_refused(field: str) -> None:
         NewEvent(context="hq", created_ms=T0, expires_ms=T0 + DAY, level="info", **kwargs)  # type: ignore[arg-type]
 
 
+async def test_a_duplicate_arriving_out_of_order_keeps_first_and_last_times(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    async with EventLogStore(tmp_path / "events.db", clock=clock).running() as store:
+        first = await store.record(ev(at=T0 + 5000), TableKind.ALERT)
+        await store.record(ev(at=T0), TableKind.ALERT)  # happened earlier, arrived later
+        row = await store.get(first.id)
+    assert row.count == 2
+    assert row.first_ms == T0  # was T0 + 5000: the earlier occurrence was lost
+    assert row.created_ms == T0 + 5000
+
+
 async def test_acknowledged_or_expired_event_is_closed_so_a_repeat_starts_a_new_row(
     tmp_path: Path, clock: TrioClock, autojump_clock: trio.testing.MockClock
 ) -> None:
