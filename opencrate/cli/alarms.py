@@ -139,7 +139,8 @@ async def shelve(
         raise click.UsageError("give exactly one of --until and --unshelve")
     target: str | int | None = None
     if until is not None:
-        target = int(until) if until.isdigit() else until
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        target = int(until) if until.isascii() and until.isdigit() else until
     with cli_errors():
         async with ApiClient(resolve_url(ctx, url)) as api:
             alarm = await api.post(f"/alarms/{alarm_id}/shelve", {"until": target})

@@ -71,6 +71,10 @@ async def test_errors_are_one_line_and_change_nothing(
     )
     assert code == 1
     assert "until" in output
+    # '²' passes str.isdigit(): int() used to end the command in a traceback.
+    code, output = await _run("alarms", "shelve", str(alarm.id), "--until", "²", "--url", api_url)
+    assert code == 1
+    assert "until" in output
     code, output = await _run("alarms", "shelve", str(alarm.id), "--url", api_url)
     assert code == 2
     assert "--until" in output
