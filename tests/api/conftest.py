@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from quart.typing import TestClientProtocol as Client
 from quart_trio import QuartTrio
 
 from opencrate.api.app import create_app
+from opencrate.api.server import serve_api
 from opencrate.app import Services
 from opencrate.clock import TrioClock
 from opencrate.config import Settings
@@ -22,6 +24,25 @@ from opencrate.runtime.supervisor import Supervisor
 #: Small per-subscriber queues, so a test can make a websocket client lag
 #: with a few dozen events instead of thousands.
 TEST_BUS_CAPACITY = 16
+
+
+@asynccontextmanager
+async def serving(services: Services) -> AsyncIterator[str]:
+    """A real server on 127.0.0.1 (port 0) for ``services``; its base URL. Shuts down in order."""
+    supervisor = services.supervisor
+    assert supervisor is not None
+    async with trio.open_nursery() as nursery:
+        urls: list[str] = await nursery.start(
+            partial(
+                serve_api,
+                create_app(services),
+                host="127.0.0.1",
+                port=0,
+                shutdown_trigger=supervisor.shutdown_requested.wait,
+            )
+        )
+        yield urls[0]
+        supervisor.request_shutdown()
 
 
 @asynccontextmanager

@@ -12,17 +12,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from functools import partial
 from html.parser import HTMLParser
 
 import pytest
 import trio
 
-from opencrate.api.app import create_app
-from opencrate.api.server import serve_api
 from opencrate.app import Services
 from opencrate.persistence.service import Sample
-from tests.api.conftest import build_tree
+from tests.api.conftest import build_tree, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -64,20 +61,8 @@ def _has_class(attrs: dict[str, str | None], name: str) -> bool:
 @pytest.fixture
 async def page_url(services: Services) -> AsyncIterator[str]:
     """A live server on 127.0.0.1 for ``services`` (whose stores already run); its base URL."""
-    supervisor = services.supervisor
-    assert supervisor is not None
-    async with trio.open_nursery() as nursery:
-        urls: list[str] = await nursery.start(
-            partial(
-                serve_api,
-                create_app(services),
-                host="127.0.0.1",
-                port=0,
-                shutdown_trigger=supervisor.shutdown_requested.wait,
-            )
-        )
-        yield urls[0]
-        supervisor.request_shutdown()
+    async with serving(services) as url:
+        yield url
 
 
 async def _render(url: str) -> _Page:
