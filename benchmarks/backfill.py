@@ -29,15 +29,15 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from opencrate.clock import SystemClock
+from opencrate.components.history.service import Resolution
+from opencrate.components.history.setup import Persistence
+from opencrate.components.nodes.store import NodeStore
+from opencrate.components.points.store import PointStore
+from opencrate.components.scenario.backfill import backfill_history, past_values
+from opencrate.components.scenario.loader import apply_scenario
+from opencrate.components.scenario.parse import load_scenario
 from opencrate.config import Settings
-from opencrate.persistence.service import Resolution
-from opencrate.persistence.setup import Persistence
 from opencrate.runtime.bus import EventBus
-from opencrate.scenario.backfill import backfill_history, past_values
-from opencrate.scenario.loader import apply_scenario
-from opencrate.scenario.parse import load_scenario
-from opencrate.stores.nodes import NodeStore
-from opencrate.stores.points import PointStore
 
 OFFICE = Path(__file__).resolve().parent.parent / "examples" / "office.toml"
 DEMO_PERSIST = OFFICE.parent / "persistence.toml"

@@ -34,10 +34,10 @@ import trio.testing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
+from opencrate.components.points.store import PointStore
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import Event, Lagged, ValueChanged
 from opencrate.runtime.fanout import Subscription
-from opencrate.stores.points import PointStore
 
 CHUNK = 1024
 

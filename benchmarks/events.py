@@ -46,11 +46,11 @@ import trio
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from opencrate.engines.eventlog import EventPurger  # noqa: E402
-from opencrate.engines.eventlog_rules import EventLogSettings  # noqa: E402
-from opencrate.stores.eventlog import EventLogStore  # noqa: E402
-from opencrate.stores.eventlog_model import EventQuery, NewEvent  # noqa: E402
-from opencrate.stores.eventlog_tables import TableKind  # noqa: E402
+from opencrate.components.eventlog.engine import EventPurger  # noqa: E402
+from opencrate.components.eventlog.records import EventQuery, NewEvent  # noqa: E402
+from opencrate.components.eventlog.rules import EventLogSettings  # noqa: E402
+from opencrate.components.eventlog.store import EventLogStore  # noqa: E402
+from opencrate.components.eventlog.tables import TableKind  # noqa: E402
 
 T0 = 1_700_000_000_000
 NAMES = {

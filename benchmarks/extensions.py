@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 import itertools
 
 from opencrate.clock import TrioClock
-from opencrate.persistence.extensions import PersistenceExtensions
-from opencrate.persistence.service import Sample
-from opencrate.persistence.sqlite_history import HistoryStore
+from opencrate.components.history.extensions import PersistenceExtensions
+from opencrate.components.history.service import Sample
+from opencrate.components.history.sqlite.store import HistoryStore
 
 BASE_MS = 1_699_999_200_000  # on an hour boundary
 MIN = 60_000

@@ -9,7 +9,7 @@ End to end: the application as ``opencrate serve`` builds it
 subscriber it configures is attached: persistence, event log, limit alarms,
 alarm flags, node clean-up; only the API is left out), with the ``sqlite``
 service persisting ``*`` on everyUpdate. ``PointStore.set`` -> event bus ->
-:class:`~opencrate.persistence.manager.PersistenceManager` ->
+:class:`~opencrate.components.history.manager.PersistenceManager` ->
 ``HistoryStore.store`` -> committed in SQLite, 5 min and 1 h rollups
 maintained. The clock stops when the store has committed every sample. The
 producer yields every 500 sets and waits when the manager is more than half a
@@ -43,9 +43,9 @@ import trio.lowlevel
 
 from opencrate.app import Services
 from opencrate.clock import SystemClock
+from opencrate.components.history.manager import PersistenceManager
+from opencrate.components.history.sqlite.store import WRITER_PRAGMAS
 from opencrate.config import Settings
-from opencrate.persistence.manager import PersistenceManager
-from opencrate.persistence.sqlite_history import WRITER_PRAGMAS
 
 BASE_MS = 1_700_000_000_000
 RAW_BATCH = 4096

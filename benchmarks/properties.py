@@ -29,7 +29,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from opencrate.stores.properties import PropertyStore
+from opencrate.components.properties.store import PropertyStore
 
 
 async def run(

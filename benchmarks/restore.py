@@ -8,7 +8,7 @@ Builds ``history.db`` in a temporary directory with N points (default
 10,000), each with a few samples, the newest a setpoint-like value. Then, in
 the same run:
 
-1. :func:`~opencrate.persistence.restore.restore_on_startup` for every point
+1. :func:`~opencrate.components.history.restore.restore_on_startup` for every point
    (config ``* : strategy = restoreOnStartup``, the node model's point list
    given, as at level 30): one ``last_states`` query for all points;
 2. the naive way openHAB does it, one ``state_at`` query per point;
@@ -30,14 +30,14 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from opencrate.clock import SystemClock
-from opencrate.persistence.config import PersistenceConfig
-from opencrate.persistence.persist_syntax import parse_persist
-from opencrate.persistence.restore import restore_on_startup
-from opencrate.persistence.selectors import IdHierarchy
-from opencrate.persistence.service import Sample
-from opencrate.persistence.sqlite_history import HistoryStore
+from opencrate.components.history.config.model import PersistenceConfig
+from opencrate.components.history.config.persist_syntax import parse_persist
+from opencrate.components.history.restore import restore_on_startup
+from opencrate.components.history.selectors import IdHierarchy
+from opencrate.components.history.service import Sample
+from opencrate.components.history.sqlite.store import HistoryStore
+from opencrate.components.points.store import PointStore
 from opencrate.runtime.bus import EventBus
-from opencrate.stores.points import PointStore
 
 
 async def main(points: int, samples: int) -> None:

@@ -26,7 +26,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from opencrate.stores.audit import AuditStore
+from opencrate.components.audit.store import AuditStore
 
 
 async def run(path: Path, *, group_commit: bool, tasks: int, writes: int) -> tuple[float, float]:

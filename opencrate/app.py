@@ -17,21 +17,21 @@ import trio
 from attrs import define, field
 
 from opencrate.clock import Clock, SystemClock
+from opencrate.components.alarms.flags import AlarmFlags
+from opencrate.components.alarms.store import AlarmStore
+from opencrate.components.audit.store import AuditStore
+from opencrate.components.entities.store import EntityStore
+from opencrate.components.eventlog.store import EventLogStore
+from opencrate.components.history.setup import Persistence
+from opencrate.components.nodes.store import NodeStore
+from opencrate.components.overrides.cleanup import NodeCleanup
+from opencrate.components.overrides.store import OverrideStore
+from opencrate.components.points.store import PointStore
+from opencrate.components.properties.store import PropertyStore
 from opencrate.config import Settings
-from opencrate.engines.alarm_flags import AlarmFlags
-from opencrate.engines.node_cleanup import NodeCleanup
-from opencrate.persistence.setup import Persistence
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.supervisor import Level, Service, Supervisor
-from opencrate.stores.alarms import AlarmStore
-from opencrate.stores.audit import AuditStore
-from opencrate.stores.entities import EntityStore
-from opencrate.stores.eventlog import EventLogStore
-from opencrate.stores.nodes import NodeStore
-from opencrate.stores.overrides import OverrideStore
-from opencrate.stores.points import PointStore
-from opencrate.stores.properties import PropertyStore
 
 __all__ = ["Services"]
 
@@ -149,7 +149,7 @@ class Services:
 
     # -- level 20: the model -------------------------------------------------------
     async def _load_model(self) -> None:
-        from opencrate.scenario.loader import load_scenario_into
+        from opencrate.components.scenario.loader import load_scenario_into
 
         await self.entities.import_into(self.nodes)
         if self.settings.scenario is not None:
@@ -160,9 +160,9 @@ class Services:
     async def _backfill(self) -> None:
         if not (self.settings.simulate and self.settings.scenario is not None):
             return
-        from opencrate.persistence.postgresql import PostgresService
-        from opencrate.scenario.backfill import backfill_history
-        from opencrate.scenario.parse import load_scenario
+        from opencrate.components.history.postgresql.service import PostgresService
+        from opencrate.components.scenario.backfill import backfill_history
+        from opencrate.components.scenario.parse import load_scenario
 
         scenario = await trio.to_thread.run_sync(load_scenario, self.settings.scenario)
         if scenario.backfill_s <= 0:
@@ -187,8 +187,8 @@ class Services:
 
     # -- levels 30 and 50: the event log's subscriber and purge job ------------------
     def _event_log_services(self) -> tuple[Service, Service]:
-        from opencrate.engines.eventlog import EventLogRecorder, EventPurger
-        from opencrate.engines.eventlog_rules import EventLogSettings
+        from opencrate.components.eventlog.engine import EventLogRecorder, EventPurger
+        from opencrate.components.eventlog.rules import EventLogSettings
 
         settings = EventLogSettings.from_section(self.settings.sections.get("events"))
         recorder = EventLogRecorder(
@@ -202,9 +202,9 @@ class Services:
 
     # -- level 50: alarm engines ---------------------------------------------------------
     def _alarm_services(self) -> list[Service]:
-        from opencrate.engines.alarm_flags import StaleAlarmCheck
-        from opencrate.engines.alarm_settings import AlarmSettings
-        from opencrate.engines.limit_alarms import LimitAlarms
+        from opencrate.components.alarms.flags import StaleAlarmCheck
+        from opencrate.components.alarms.limits import LimitAlarms
+        from opencrate.components.alarms.settings import AlarmSettings
 
         settings = AlarmSettings.from_section(self.settings.sections.get("alarms"))
         limits = LimitAlarms(
@@ -233,7 +233,7 @@ class Services:
     def _bridges(self) -> list[Service]:
         if not (self.settings.simulate and self.settings.scenario is not None):
             return []
-        from opencrate.scenario.simulate import Simulator
+        from opencrate.components.scenario.simulate import Simulator
 
         simulator = Simulator.from_scenario_file(
             self.settings.scenario, points=self.points, clock=self.clock

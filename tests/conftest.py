@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from quart.typing import TestClientProtocol as Client
+from quart_trio import QuartTrio
 
+from opencrate.api.app import create_app
+from opencrate.app import Services
 from opencrate.clock import TrioClock
 from opencrate.runtime.bus import EventBus
+from tests.harness import running_services, serving
 
 
 @pytest.fixture
@@ -22,6 +29,37 @@ async def clock() -> TrioClock:
     # Async so pytest-trio creates it inside the test's trio run: TrioClock reads
     # trio.current_time() when it is made.
     return TrioClock(start_ms=1_700_000_000_000)
+
+
+# -- real stores in tmp_path, the real app and its test client (API tests) ----------
+@pytest.fixture
+async def services(tmp_path: Path, clock: TrioClock) -> AsyncIterator[Services]:
+    async with running_services(tmp_path / "data", clock) as svc:
+        yield svc
+
+
+@pytest.fixture
+def app(services: Services) -> QuartTrio:
+    return create_app(services)
+
+
+@pytest.fixture
+def client(app: QuartTrio) -> Client:
+    return app.test_client()
+
+
+# -- a real server over them (CLI tests) ---------------------------------------------
+@pytest.fixture
+async def live_services(tmp_path: Path, clock: TrioClock) -> AsyncIterator[Services]:
+    async with running_services(tmp_path / "data", clock) as svc:
+        yield svc
+
+
+@pytest.fixture
+async def api_url(live_services: Services) -> AsyncIterator[str]:
+    """The base URL of a server for ``live_services``; shut down in order after the test."""
+    async with serving(live_services) as url:
+        yield url
 
 
 def service_reachable(host: str, port: int) -> bool:

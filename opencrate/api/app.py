@@ -19,21 +19,16 @@ __all__ = ["create_app", "route_blueprints"]
 def route_blueprints() -> list[Blueprint]:
     """Every route group, each a module in :mod:`opencrate.api.routes`."""
     from opencrate.api import openapi
-    from opencrate.api.routes import (
-        alarms,
-        audit,
-        bus,
-        events,
-        health,
-        history,
-        nodes,
-        overrides,
-        persistence,
-        points,
-        properties,
-        ui,
-        ws,
-    )
+    from opencrate.api.routes import bus, health, ui, ws
+    from opencrate.components.alarms import routes as alarms
+    from opencrate.components.audit import routes as audit
+    from opencrate.components.eventlog import routes as events
+    from opencrate.components.history import config_routes as persistence
+    from opencrate.components.history import routes as history
+    from opencrate.components.nodes import routes as nodes
+    from opencrate.components.overrides import routes as overrides
+    from opencrate.components.points import routes as points
+    from opencrate.components.properties import routes as properties
 
     return [
         health.blueprint,

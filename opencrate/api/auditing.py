@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opencrate.api.context import services
-from opencrate.stores.audit import AuditEntry
+from opencrate.components.audit.store import AuditEntry
 
 __all__ = ["API_USER", "audit_write"]
 

@@ -42,7 +42,13 @@ async def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> Non
 
 
 def _register() -> None:
-    from opencrate.cli import alarms, audit, events, history, nodes, persistence, serve
+    from opencrate.cli import serve
+    from opencrate.components.alarms import cli as alarms
+    from opencrate.components.audit import cli as audit
+    from opencrate.components.eventlog import cli as events
+    from opencrate.components.history import cli as history
+    from opencrate.components.history import config_cli as persistence
+    from opencrate.components.nodes import cli as nodes
 
     for command in (
         serve.serve,

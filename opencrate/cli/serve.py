@@ -89,7 +89,7 @@ def prepare_demo_dir(path: Path) -> Path:
             else:
                 entry.unlink()
     path.mkdir(parents=True, exist_ok=True)
-    package = importlib.resources.files("opencrate.scenario")
+    package = importlib.resources.files("opencrate.components.scenario")
     for name in (DEMO_SCENARIO, DEMO_PERSISTENCE):
         text = package.joinpath(name).read_text(encoding="utf-8")
         (path / Path(name).name).write_text(text, encoding="utf-8")
@@ -329,7 +329,7 @@ async def init(ctx: click.Context, data_dir: Path | None, scenario: Path | None)
             for store in services.stores():
                 await stack.enter_async_context(store.running())
             if settings.scenario is not None:
-                from opencrate.scenario.loader import load_scenario_into
+                from opencrate.components.scenario.loader import load_scenario_into
 
                 report = await load_scenario_into(settings.scenario, services.nodes)
                 click.echo(f"scenario {settings.scenario}: {report}")

@@ -30,7 +30,7 @@ from werkzeug.routing.exceptions import WebsocketMismatch
 from opencrate.api.routes.ui import ASSETS, STATIC_DIR
 from opencrate.app import Services
 from opencrate.runtime.events import EVENT_TYPES
-from tests.api.conftest import build_tree
+from tests.harness import build_tree
 
 APP_JS = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
 

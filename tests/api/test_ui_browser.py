@@ -18,8 +18,8 @@ import pytest
 import trio
 
 from opencrate.app import Services
-from opencrate.persistence.service import Sample
-from tests.api.conftest import build_tree, serving
+from opencrate.components.history.service import Sample
+from tests.harness import build_tree, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

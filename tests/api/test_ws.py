@@ -18,7 +18,7 @@ from quart.typing import TestClientProtocol as Client
 from opencrate.app import Services
 from opencrate.model.values import PointStatus
 from opencrate.runtime.events import EVENT_TYPES, DeviceDown, ValueChanged
-from tests.api.conftest import build_tree
+from tests.harness import build_tree
 
 NOW_MS = 1_700_000_000_000
 

@@ -26,7 +26,7 @@ from trio_websocket import CloseReason, ConnectionClosed, open_websocket_url
 from opencrate.api.app import create_app
 from opencrate.api.server import serve_api
 from opencrate.app import Services
-from tests.api.conftest import TEST_BUS_CAPACITY, build_tree
+from tests.harness import TEST_BUS_CAPACITY, build_tree
 
 _SERVER_CLOSES = pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
 

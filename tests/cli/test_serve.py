@@ -16,10 +16,10 @@ from asyncclick.testing import CliRunner
 from opencrate.app import Services
 from opencrate.cli.main import cli
 from opencrate.cli.serve import prepare_demo_dir, run_until_signalled
+from opencrate.components.nodes.store import NodeStore
 from opencrate.config import Settings
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.supervisor import Level, Service, Supervisor
-from opencrate.stores.nodes import NodeStore
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "office.toml"
 

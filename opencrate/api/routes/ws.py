@@ -59,7 +59,7 @@ from opencrate.runtime.events import (
 )
 
 if TYPE_CHECKING:
-    from opencrate.stores.nodes import NodeStore
+    from opencrate.components.nodes.store import NodeStore
 
 __all__ = ["EventSelection", "blueprint", "parse_types"]
 

@@ -1,0 +1,129 @@
+"""Persistence configuration and health over the API.
+
+``GET /api/persistence``            every service: kind, source, default
+``GET /api/persistence/health``     per service: stored, lag, errors, PostgreSQL spool; restore
+``GET /api/persistence/{service}``  the service's configuration (JSON, or ``?format=persist``)
+``PUT /api/persistence/{service}``  replace it: JSON (the TOML model) or ``.persist`` text
+
+A replaced configuration is validated first (a 400 names the line and token
+for ``.persist`` text, the key path for JSON), saved under the data directory,
+and applied at once by the manager (hot reload); the previous one stays in
+force when the new one is refused. Kind and options (``dsn`` ...) of a running
+service cannot change here (409). A DSN's password is shown masked
+(``********``); a PUT that sends the masked DSN back keeps the stored one.
+``retention`` (sqlite services) can: a JSON body without it keeps the current
+one, ``"retention": null`` removes it, and ``.persist`` text (which has no
+retention) keeps it; the running retention follows at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import evolve
+from quart import Blueprint, Response, request
+
+from opencrate.api.auditing import audit_write
+from opencrate.api.context import services
+from opencrate.components.history.config.model import (
+    ServiceConfig,
+    retention_to_dict,
+    service_to_dict,
+)
+from opencrate.components.history.config.persist_render import render_persist
+from opencrate.components.history.config.persist_syntax import parse_persist
+from opencrate.components.history.config.redact import unmask_dsn
+from opencrate.components.history.config.toml import service_from_mapping
+from opencrate.errors import InvalidInput, NotFound
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("persistence", __name__)
+
+
+def _config_json(service: ServiceConfig, default: str | None) -> dict[str, Any]:
+    return {
+        "service": service.name,
+        "source": service.source,
+        "default": service.name == default,
+        **service_to_dict(service),
+    }
+
+
+@blueprint.get("/persistence")
+async def list_services() -> dict[str, Any]:
+    """The configured services."""
+    cfg = services().persistence.config.value
+    default = cfg.default_service()
+    return {
+        "default": default,
+        "items": [
+            {"service": s.name, "kind": s.kind, "source": s.source, "lines": len(s.items)}
+            for s in cfg.services
+        ],
+    }
+
+
+@blueprint.get("/persistence/health")
+async def health() -> dict[str, Any]:
+    """Per-service counters and reachability, and the last restoreOnStartup."""
+    return services().persistence.health()
+
+
+@blueprint.get("/persistence/<service>")
+async def get_config(service: str) -> dict[str, Any] | Response:
+    """A service's configuration as JSON (the TOML model), with its source; 404 if unknown.
+
+    ``?format=persist`` returns it as ``.persist`` text instead (``text/plain``).
+    """
+    cfg = services().persistence.config.value
+    found = cfg.get(service)
+    if found is None:
+        raise NotFound(f"no persistence service {service!r}", service=service)
+    fmt = request.args.get("format", "json")
+    if fmt == "persist":
+        return Response(render_persist(found), mimetype="text/plain")
+    if fmt != "json":
+        raise InvalidInput("query parameter 'format' must be json or persist", field="format")
+    return _config_json(found, cfg.default_service())
+
+
+@blueprint.put("/persistence/<service>")
+async def put_config(service: str) -> dict[str, Any]:
+    """Replace a service's configuration (JSON model, or ``.persist`` text as text/plain)."""
+    persistence = services().persistence
+    current = persistence.config.value.get(service)
+    if current is None or service not in persistence.services:
+        raise NotFound(f"no persistence service {service!r}", service=service)
+    if (request.mimetype or "").startswith("text/"):
+        text = await request.get_data(as_text=True)
+        assert isinstance(text, str)
+        new = parse_persist(text, service=service, kind=current.kind, file="request body")
+        # .persist has no retention: the service keeps the one it has.
+        new = evolve(new, retention=current.retention)
+    else:
+        body = await request.get_json(force=True, silent=True)
+        if not isinstance(body, dict):
+            raise InvalidInput(
+                "request body must be a JSON object (or .persist text as text/plain)"
+            )
+        if "persist" in body:
+            raise InvalidInput("'persist' (a server-side file) cannot be set through the API")
+        # Options not given keep their current values; given ones must match (checked below).
+        body = {"kind": current.kind, **dict(current.options), **body}
+        # A DSN sent back as GET showed it (password masked) means the stored one.
+        dsn, stored = body.get("dsn"), current.options.get("dsn")
+        if isinstance(dsn, str) and isinstance(stored, str):
+            body["dsn"] = unmask_dsn(dsn, stored)
+        # Retention likewise: left out keeps the current one, null removes it.
+        if "retention" not in body and current.retention is not None:
+            body["retention"] = retention_to_dict(current.retention)
+        elif "retention" in body and body["retention"] is None:
+            del body["retention"]
+        body.pop("service", None)
+        body.pop("source", None)
+        body.pop("default", None)
+        new = service_from_mapping(service, body, file="request body")
+    saved = await persistence.replace_config(new)
+    await audit_write("persistence.config", service, {"lines": len(saved.items)})
+    return _config_json(saved, persistence.config.value.default_service())

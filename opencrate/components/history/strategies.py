@@ -1,0 +1,121 @@
+"""Strategies: for one service and one point, when is a sample stored, and under what name.
+
+A :class:`PointPlan` is what a service's configuration means for one point:
+the item lines that select it, grouped by strategy, each with its filters, and
+the storage name (alias). The manager compiles a plan once per point and keeps
+it until the configuration or the node model changes.
+
+Deciding (:meth:`PointPlan.lines_for_update`): an update is stored when one of
+the lines triggered by it (``everyUpdate`` lines always; ``everyChange`` lines
+when the value changed) has all its filters passing. However many lines
+trigger, the sample is stored **once** per service (openHAB stores it once per
+line). Cron strategies are timed by :func:`next_fire_ms` in the server's local
+time zone, seconds field first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from attrs import frozen
+from croniter import croniter
+
+from opencrate.components.history.config.model import (
+    EVERY_CHANGE,
+    EVERY_UPDATE,
+    RESTORE_ON_STARTUP,
+    Filter,
+    ServiceConfig,
+)
+from opencrate.components.history.selectors import line_selects
+
+__all__ = ["LineRule", "PointPlan", "compile_plan", "next_fire_ms", "storage_id"]
+
+
+@frozen(kw_only=True)
+class LineRule:
+    """One item line that selects the point: its position and its filters."""
+
+    index: int
+    filters: tuple[Filter, ...]
+
+
+@frozen(kw_only=True)
+class PointPlan:
+    point_id: str
+    storage_id: str
+    on_update: tuple[LineRule, ...] = ()
+    on_change: tuple[LineRule, ...] = ()
+    #: cron strategy name -> the lines that use it.
+    on_cron: Mapping[str, tuple[LineRule, ...]] = {}
+    restore: bool = False
+
+    @property
+    def stores_anything(self) -> bool:
+        return bool(self.on_update or self.on_change or self.on_cron)
+
+    def lines_for_update(self, changed: bool) -> tuple[LineRule, ...]:
+        """The lines an update triggers (before filters)."""
+        if changed and self.on_change:
+            return self.on_update + self.on_change
+        return self.on_update
+
+
+def storage_id(service: ServiceConfig, point_id: str, ancestors: frozenset[str]) -> str:
+    """The name samples of ``point_id`` are stored under in ``service``.
+
+    The alias of the first selecting line that has one, else the Aliases
+    section's entry, else the point id.
+    """
+    selecting = [
+        i for i, item in enumerate(service.items) if line_selects(item, point_id, ancestors)
+    ]
+    return _storage_id(service, point_id, selecting)
+
+
+def _storage_id(service: ServiceConfig, point_id: str, selecting: list[int]) -> str:
+    for index in selecting:
+        alias = service.items[index].alias
+        if alias is not None:
+            return alias
+    return service.aliases.get(point_id, point_id)
+
+
+def compile_plan(service: ServiceConfig, point_id: str, ancestors: frozenset[str]) -> PointPlan:
+    """What ``service`` does with ``point_id`` (see the module docstring)."""
+    on_update: list[LineRule] = []
+    on_change: list[LineRule] = []
+    on_cron: dict[str, list[LineRule]] = {}
+    restore = False
+    selecting: list[int] = []
+    filters_by_name = {f.name: f for f in service.filters}
+    for index, item in enumerate(service.items):
+        if not line_selects(item, point_id, ancestors):
+            continue
+        selecting.append(index)
+        rule = LineRule(index=index, filters=tuple(filters_by_name[n] for n in item.filters))
+        for strategy in item.strategies:
+            if strategy == EVERY_UPDATE:
+                on_update.append(rule)
+            elif strategy == EVERY_CHANGE:
+                on_change.append(rule)
+            elif strategy == RESTORE_ON_STARTUP:
+                restore = True
+            else:
+                on_cron.setdefault(strategy, []).append(rule)
+    return PointPlan(
+        point_id=point_id,
+        storage_id=_storage_id(service, point_id, selecting),
+        on_update=tuple(on_update),
+        on_change=tuple(on_change),
+        on_cron={name: tuple(rules) for name, rules in on_cron.items()},
+        restore=restore,
+    )
+
+
+def next_fire_ms(cron: str, after_ms: int) -> int:
+    """The first time strictly after ``after_ms`` at which ``cron`` fires (local time)."""
+    start = datetime.fromtimestamp(after_ms / 1000).astimezone()
+    fire: float = croniter(cron, start, second_at_beginning=True).get_next(float)
+    return int(fire * 1000)

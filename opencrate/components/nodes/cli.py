@@ -1,0 +1,182 @@
+"""``opencrate nodes``: look at the building's node tree and import nodes, via the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import asyncclick as click
+import trio
+
+from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
+from opencrate.clock import ms_to_iso
+from opencrate.errors import InvalidInput, OpenCrateError
+
+__all__ = ["load_import_file", "nodes", "render_tree"]
+
+
+@click.group()
+def nodes() -> None:
+    """Inspect and import the building's nodes (sites, spaces, equipment, points).
+
+    These commands talk to a running server (see --url).
+    """
+
+
+def _label(node: dict[str, Any]) -> str:
+    text = f"{node['dis']}  [{node['id']}] {node['node_type']}"
+    if node["node_type"] in ("point", "virtual_point"):
+        value = node.get("value")
+        shown = "-" if value is None else json.dumps(value, ensure_ascii=False)
+        unit = f" {node['unit']}" if node.get("unit") else ""
+        text += f" = {shown}{unit} ({node.get('status', 'unknown')})"
+    return text
+
+
+def render_tree(roots: Sequence[dict[str, Any]]) -> Iterator[str]:
+    """Lines of an indented tree (``├──``/``└──``) from the API's ``view=tree`` items."""
+
+    def walk(node: dict[str, Any], prefix: str, last: bool, top: bool) -> Iterator[str]:
+        branch = "" if top else ("└── " if last else "├── ")
+        yield f"{prefix}{branch}{_label(node)}"
+        children = node.get("children", [])
+        inner = prefix if top else prefix + ("    " if last else "│   ")
+        for i, child in enumerate(children):
+            yield from walk(child, inner, i == len(children) - 1, False)
+
+    for root in roots:
+        yield from walk(root, "", True, True)
+
+
+@nodes.command()
+@url_option
+@click.option("--under", metavar="ID", help="Show only this node and what lies below it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead.")
+@click.pass_context
+async def tree(ctx: click.Context, url: str | None, under: str | None, as_json: bool) -> None:
+    """Print the node hierarchy, with each point's current value and status."""
+    params = {"view": "tree"} | ({"under": under} if under else {})
+    with cli_errors():
+        async with ApiClient(resolve_url(ctx, url)) as api:
+            body = await api.get("/nodes", params)
+    if as_json:
+        click.echo(json.dumps(body["items"], indent=2, ensure_ascii=False))
+        return
+    if not body["items"]:
+        click.echo("(no nodes)")
+    for line in render_tree(body["items"]):
+        click.echo(line)
+
+
+@nodes.command()
+@url_option
+@click.argument("node_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead.")
+@click.pass_context
+async def show(ctx: click.Context, url: str | None, node_id: str, as_json: bool) -> None:
+    """Print one node: its fields, tags, refs, binding and current value."""
+    with cli_errors():
+        async with ApiClient(resolve_url(ctx, url)) as api:
+            node = await api.get(f"/nodes/{quote(node_id, safe='/')}")
+    if as_json:
+        click.echo(json.dumps(node, indent=2, ensure_ascii=False))
+        return
+    for key, value in _show_fields(node):
+        click.echo(f"{key + ':':<18}{value}")
+
+
+def _show_fields(node: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    yield "id", node["id"]
+    yield "dis", node["dis"]
+    yield "type", node["node_type"]
+    yield "parent", node["parent_id"] or "-"
+    yield "tags", " ".join(node["tags"]) or "-"
+    for name, target in node["refs"].items():
+        yield f"ref {name}", target
+    caps = [name for name, on in node["capabilities"].items() if on]
+    yield "capabilities", " ".join(caps) or "-"
+    if node["protocol_binding"] is not None:
+        yield "binding", json.dumps(node["protocol_binding"], ensure_ascii=False)
+    if node["properties"]:
+        yield "properties", json.dumps(node["properties"], ensure_ascii=False)
+    if node["node_type"] in ("point", "virtual_point"):
+        yield "unit", node["unit"] or "-"
+        yield "kind", node["kind"] or "-"
+        value = node["value"]
+        yield "value", "-" if value is None else json.dumps(value, ensure_ascii=False)
+        yield "status", node["status"]
+        if node.get("ts_ms") is not None:
+            yield "updated", ms_to_iso(node["ts_ms"])
+
+
+def load_import_file(text: str, name: str) -> list[Any]:
+    """The nodes in an import file, as the API's JSON objects.
+
+    A ``.toml`` file is a scenario (``docs/reference/scenario.md``): its
+    sites, spaces, equipment and points become nodes exactly as ``opencrate
+    serve --scenario`` would make them (auto-tags and refs included). Any
+    other file is JSON: a list of nodes, or ``{"nodes": [...]}``. Raises
+    InvalidInput (ConfigError for a scenario) naming the file and what is
+    wrong with it.
+    """
+    if name.endswith(".toml"):
+        from opencrate.components.scenario.build import build_nodes
+        from opencrate.components.scenario.parse import parse_scenario
+
+        runtime = ("value", "status")  # not part of a node's definition
+        return [
+            {k: v for k, v in node.to_dict().items() if k not in runtime}
+            for node in build_nodes(parse_scenario(text, source=name))
+        ]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}", file=name
+        ) from None
+    if isinstance(data, dict) and set(data) == {"nodes"}:
+        data = data["nodes"]
+    if not isinstance(data, list) or not data:
+        raise InvalidInput(
+            f'{name}: expected a non-empty JSON list of nodes, or {{"nodes": [...]}}', file=name
+        )
+    return data
+
+
+@nodes.command(name="import")
+@url_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+async def import_(ctx: click.Context, url: str | None, file: Path) -> None:
+    """Create the nodes in FILE (JSON, or a scenario's .toml), all of them or none.
+
+    A JSON FILE holds a list of nodes in the API's JSON form (``id``,
+    ``node_type``, ``dis``, optional ``parent_id``, ``tags``, ``refs``,
+    ``properties``, ``capabilities``, ``protocol_binding``, ``unit``,
+    ``kind``), or an object ``{"nodes": [...]}``; parents may come after their
+    children. A ``.toml`` FILE is a scenario: its building's nodes are
+    imported (its simulated signals are not). If any node is refused, nothing
+    is created and the error names it.
+    """
+    with cli_errors():
+        items = load_import_file(await _read_text(file), str(file))
+        async with ApiClient(resolve_url(ctx, url)) as api:
+            body = await api.post("/nodes/batch", {"nodes": items})
+    click.echo(f"imported {len(body['created'])} nodes from {file}")
+
+
+async def _read_text(file: Path) -> str:
+    """The file's text; a one-line error naming it when it is unreadable or not UTF-8."""
+    try:
+        return await trio.Path(file).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason})", file=str(file)
+        ) from None
+    except OSError as exc:
+        raise OpenCrateError(
+            f"{file}: cannot read: {exc.strerror or exc}", file=str(file)
+        ) from None

@@ -1,0 +1,175 @@
+"""Operator overrides: list the active ones, set one on a point, release it.
+
+``PUT`` and ``DELETE`` on ``/api/points/{id}/override`` go through the
+OverrideStore, which keeps the override on top of whatever the field reports
+and ends it at its expiry. Both are recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, request
+
+from opencrate.api.auditing import API_USER, audit_write
+from opencrate.api.context import json_body, services
+from opencrate.api.params import (
+    check_fields,
+    decode_cursor,
+    encode_cursor,
+    node_id_arg,
+    page_limit,
+)
+from opencrate.clock import parse_time_ms
+from opencrate.components.overrides.store import EndedOverride, Override
+from opencrate.errors import InvalidInput
+
+__all__ = ["blueprint", "override_json", "parse_expiry_ms"]
+
+blueprint = Blueprint("overrides", __name__)
+
+_LISTING = "overrides"
+_HISTORY = "override-history"
+
+
+def override_json(override: Override) -> dict[str, Any]:
+    previous = override.previous
+    return {
+        "node_id": override.node_id,
+        "value": override.value,
+        "user": override.user,
+        "reason": override.reason,
+        "set_ms": override.set_ms,
+        "expires_ms": override.expires_ms,
+        "previous": None
+        if previous is None
+        else {"value": previous.value, "status": previous.status.value, "ts_ms": previous.ts_ms},
+    }
+
+
+def _ended_json(ended: EndedOverride) -> dict[str, Any]:
+    return {
+        "id": ended.id,
+        "node_id": ended.node_id,
+        "value": ended.value,
+        "user": ended.user,
+        "reason": ended.reason,
+        "set_ms": ended.set_ms,
+        "expires_ms": ended.expires_ms,
+        "ended_ms": ended.ended_ms,
+        "ended_by": ended.ended_by,
+        "end_reason": ended.end_reason.value,
+    }
+
+
+def parse_expiry_ms(raw: object, now_ms: int) -> int | None:
+    """An override's ``expires``: null, epoch ms, an ISO 8601 time, or a duration from now.
+
+    Durations are ``"90s"``, ``"15m"``, ``"2h"``, ``"7d"``; naive ISO times are
+    UTC. Raises InvalidInput naming ``expires`` for anything else. (Whether it
+    lies in the future is the OverrideStore's check.)
+    """
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput(
+            "expires must be epoch ms, an ISO 8601 time or a duration like '2h'", field="expires"
+        )
+    try:
+        return parse_time_ms(raw, now_ms=now_ms, ahead=True)
+    except InvalidInput as exc:
+        raise InvalidInput(f"expires: {exc}", field="expires") from None
+
+
+@blueprint.get("/overrides")
+async def list_overrides() -> dict[str, Any]:
+    """Active overrides by node id: ``{"items": [...], "next_cursor"}`` (``limit``, ``cursor``).
+
+    Each item: ``node_id``, ``value``, ``user``, ``reason``, ``set_ms``,
+    ``expires_ms`` (null: until released) and ``previous`` (the point's state
+    before the override, or null).
+    """
+    limit = page_limit()
+    after = decode_cursor(_LISTING, request.args.get("cursor"), str)
+    active = services().overrides.active()
+    if after is not None:
+        active = [o for o in active if o.node_id > after]
+    page = active[:limit]
+    return {
+        "items": [override_json(o) for o in page],
+        "next_cursor": encode_cursor(_LISTING, page[-1].node_id) if len(active) > limit else None,
+    }
+
+
+@blueprint.get("/overrides/history")
+async def override_history() -> dict[str, Any]:
+    """Ended overrides newest first (``node`` to pick one point; ``limit``, ``cursor``).
+
+    Each item adds ``id``, ``ended_ms``, ``ended_by`` and ``end_reason``
+    (``released``, ``expired`` or ``replaced``).
+    """
+    limit = page_limit()
+    before_id = decode_cursor(_HISTORY, request.args.get("cursor"), int)
+    node_raw = request.args.get("node")
+    node_id = None if node_raw is None else node_id_arg(node_raw, what="node")
+    ended = await services().overrides.history(node_id, limit=limit + 1, before_id=before_id)
+    page = ended[:limit]
+    return {
+        "items": [_ended_json(e) for e in page],
+        "next_cursor": encode_cursor(_HISTORY, page[-1].id) if len(ended) > limit else None,
+    }
+
+
+@blueprint.put("/points/<path:node_id>/override")
+async def set_override(node_id: str) -> dict[str, Any]:
+    """Override a point: body ``{"value", "reason"?, "expires"?}``; returns the override.
+
+    The value is coerced to the point's ``kind`` when it has one (``"21.5"``
+    for a number point). ``expires`` is epoch ms, ISO 8601 or a duration from
+    now (``"2h"``); absent or null: until released. 404 for an unknown node,
+    400 for a node that is not a point, a bad value, an unknown field or an
+    expiry not in the future (the current override, if any, stays).
+    """
+    svc = services()
+    node = svc.nodes.get(node_id_arg(node_id))
+    body = await json_body()
+    check_fields(body, allowed=("value", "reason", "expires"), required=("value",))
+    if not node.is_point:
+        raise InvalidInput(
+            f"node {node.id!r} is a {node.node_type.value}, not a point; "
+            "only points take overrides",
+            node_id=node.id,
+        )
+    reason = body.get("reason", "")
+    if not isinstance(reason, str):
+        raise InvalidInput("reason must be a string", field="reason")
+    expires_ms = parse_expiry_ms(body.get("expires"), svc.clock.now_ms())
+    override = await svc.overrides.set(
+        node.id,
+        body["value"],
+        user=API_USER,
+        reason=reason,
+        expires_ms=expires_ms,
+        kind=node.kind,
+    )
+    await audit_write(
+        "override.set",
+        node.id,
+        {"value": override.value, "reason": reason, "expires_ms": expires_ms},
+    )
+    return override_json(override)
+
+
+@blueprint.delete("/points/<path:node_id>/override")
+async def release_override(node_id: str) -> dict[str, Any]:
+    """Release a point's override; returns the override that ended.
+
+    The point goes back to what its source last reported. 404 when the point
+    is not overridden.
+    """
+    node_id = node_id_arg(node_id)
+    ended = await services().overrides.release(node_id, user=API_USER)
+    await audit_write("override.release", node_id, {"value": ended.value})
+    return override_json(ended)

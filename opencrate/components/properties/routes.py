@@ -1,0 +1,115 @@
+"""Persistent properties: read, write and delete one property; stream a binary one.
+
+``GET /api/properties/{context}/{name}`` answers from the PropertyStore's cache.
+A binary value comes back as a description (``kind`` ``bytes`` or ``blob``,
+``size``, ``sha256``, ``blob_url``), never inline: the bytes are fetched from
+``.../blob``, streamed as ``application/octet-stream`` one stored block at a
+time. ``PUT`` with ``Content-Type: application/octet-stream`` stores the raw
+body as bytes; any other ``PUT`` takes a JSON body ``{"value": <any JSON>}``.
+The context may contain ``/``; the name is the last path segment (``blob`` is
+reserved). Writes are recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from quart import Blueprint, Response, request
+
+from opencrate.api.auditing import audit_write
+from opencrate.api.context import json_body, services
+from opencrate.api.params import check_fields
+from opencrate.components.properties.store import BlobRef, StoredValue, check_context, check_name
+from opencrate.errors import Conflict, InvalidInput
+
+__all__ = ["blueprint", "property_json"]
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("properties", __name__)
+
+OCTET_STREAM = "application/octet-stream"
+
+
+def property_json(context: str, name: str, value: StoredValue) -> dict[str, Any]:
+    """The JSON form of a property; binary values are described, not included."""
+    out: dict[str, Any] = {"context": context, "name": name}
+    if isinstance(value, BlobRef):
+        out.update(kind="blob", size=value.size, sha256=value.sha256, chunks=value.chunks)
+    elif isinstance(value, bytes):
+        out.update(kind="bytes", size=len(value))
+    else:
+        out.update(kind="json", value=value)
+        return out
+    out["blob_url"] = f"/api/properties/{context}/{name}/blob"
+    return out
+
+
+@blueprint.get("/properties/<path:context>/<name>")
+async def get_property(context: str, name: str) -> dict[str, Any]:
+    """One property (404 when it does not exist, 400 for a bad context or name)."""
+    return property_json(context, name, services().properties.get(context, name))
+
+
+@blueprint.put("/properties/<path:context>/<name>")
+async def put_property(context: str, name: str) -> dict[str, Any]:
+    """Set a property from ``{"value": ...}`` or, as ``application/octet-stream``, raw bytes.
+
+    Returns the property as ``GET`` would. 400 (nothing stored) for a bad
+    context or name, a body that is not ``{"value"}``, or a value that is not
+    JSON.
+    """
+    check_context(context)
+    check_name(name)
+    store = services().properties
+    value: Any
+    if request.mimetype == OCTET_STREAM:
+        value = await request.get_data()
+        detail: dict[str, Any] = {"bytes": len(value)}
+    else:
+        body = await json_body()
+        check_fields(body, allowed=("value",), required=("value",))
+        value = body["value"]
+        detail = {"kind": "json"}
+    stored = await store.put(context, name, value)
+    await audit_write("property.put", f"{context}/{name}", detail)
+    return property_json(context, name, stored)
+
+
+@blueprint.delete("/properties/<path:context>/<name>")
+async def delete_property(context: str, name: str) -> dict[str, Any]:
+    """Delete a property and its blocks; 404 when it does not exist."""
+    await services().properties.delete(context, name)
+    await audit_write("property.delete", f"{context}/{name}")
+    return {"context": context, "name": name, "deleted": True}
+
+
+@blueprint.get("/properties/<path:context>/<name>/blob")
+async def get_blob(context: str, name: str) -> Response:
+    """The bytes of a binary property, streamed one stored block at a time.
+
+    404 when the property does not exist, 400 when it is not binary. If the
+    value is replaced mid-stream the response ends early (``Content-Length``
+    tells the client it is short) and the server logs it.
+    """
+    store = services().properties
+    value = store.get(context, name)
+    if isinstance(value, BlobRef):
+        size = value.size
+    elif isinstance(value, bytes):
+        size = len(value)
+    else:
+        raise InvalidInput(f"property {context}/{name} is not binary", field="name")
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in store.iter_blob(context, name):
+                yield chunk
+        except Conflict as exc:
+            log.warning("blob download cut short: %s", exc)
+
+    response = Response(body(), content_type=OCTET_STREAM)
+    response.headers["Content-Length"] = str(size)
+    return response

@@ -1,0 +1,189 @@
+"""``opencrate history ...`` against a real server, and ``opencrate persistence check``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from asyncclick.testing import CliRunner
+
+from opencrate.app import Services
+from opencrate.cli.main import cli
+from opencrate.components.history.cli import read_samples
+from opencrate.components.history.sqlite.store import HistoryStore
+
+NOW = 1_700_000_000_000  # the clock fixture's start
+
+
+async def _run(*args: str) -> tuple[int, str]:
+    result = await CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def history(live_services: Services) -> HistoryStore:
+    # One of the level-10 stores the fixture runs.
+    (store,) = live_services.persistence.stores()
+    return store
+
+
+CSV = f"""point_id,time,ts_ms,value
+1001/sat,,{NOW - 3_600_000},20.0
+1001/sat,,{NOW - 1_800_000},22.0
+1001/fan,,{NOW - 1_800_000},true
+1001/mode,,{NOW - 1_000},"""
+
+
+async def test_import_show_stat_export_round_trip(
+    history: HistoryStore, api_url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(CSV + '"""auto"""\n')
+    code, output = await _run("history", "import", str(source), "--url", api_url)
+    assert code == 0, output
+    assert "imported 4 samples into sqlite" in output
+
+    code, output = await _run("history", "show", "1001/sat", "--since", "2h", "--url", api_url)
+    assert code == 0, output
+    assert output.splitlines() == [
+        "2023-11-14T21:13:20.000Z  20.0",
+        "2023-11-14T21:43:20.000Z  22.0",
+    ]
+
+    code, output = await _run(
+        "history", "stat", "1001/sat", "average", "--since", "1h", "--url", api_url
+    )
+    assert code == 0, output
+    assert float(output) == pytest.approx(21.0, abs=0.01)  # the clock moves a little
+    code, output = await _run(
+        "history", "stat", "1001/sat", "maximum", "--since", "1d", "--url", api_url
+    )
+    assert code == 0, output
+    assert output.strip() == "22.0  at 2023-11-14T21:43:20.000Z"
+    code, output = await _run("history", "stat", "1001/sat", "lastUpdate", "--url", api_url)
+    assert output.strip() == "2023-11-14T21:43:20.000Z"
+
+    exported = tmp_path / "out.csv"
+    for point in ("1001/sat", "1001/fan", "1001/mode"):
+        code, output = await _run("history", "export", point, "--format", "csv", "--url", api_url)
+        assert code == 0, output
+        assert output.startswith("point_id,time,ts_ms,value\n")
+        exported.write_text(exported.read_text() + output if exported.exists() else output)
+    code, output = await _run(
+        "history", "export", "1001/mode", "--format", "json", "--url", api_url
+    )
+    assert json.loads(output) == {
+        "point_id": "1001/mode",
+        "ts_ms": NOW - 1_000,
+        "time": "2023-11-14T22:13:19.000Z",
+        "value": "auto",
+    }
+    # Values keep their types through export and import (JSON in the value column).
+    await history.remove("1001/sat", 0, NOW)
+    assert await history.samples("1001/sat", 0, NOW) == []
+    clean = tmp_path / "again.csv"
+    lines = exported.read_text().splitlines()
+    clean.write_text(
+        "\n".join([lines[0], *[x for x in lines if not x.startswith("point_id")]]) + "\n"
+    )
+    code, output = await _run("history", "import", str(clean), "--url", api_url)
+    assert code == 0, output
+    values = [s.value for s in await history.samples("1001/sat", 0, NOW)]
+    assert values == [20.0, 22.0]
+    assert all(type(v) is float for v in values)
+    (fan,) = await history.samples("1001/fan", 0, NOW)
+    assert fan.value is True
+
+
+async def test_bad_import_names_file_and_line_and_stores_nothing(
+    history: HistoryStore, api_url: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"point_id,ts_ms,value\n1001/sat,{NOW},1.0\n1001/sat,,2.0\n")
+    code, output = await _run("history", "import", str(bad), "--url", api_url)
+    assert code == 1
+    assert "bad.csv:3: time is missing" in output
+    refused = tmp_path / "refused.csv"
+    refused.write_text(f"point_id,ts_ms,value\n1001/sat,{NOW},1.0\n1001/sat,{NOW + 1},[1]\n")
+    code, output = await _run("history", "import", str(refused), "--url", api_url)
+    assert code == 1
+    assert "samples[1].value" in output
+    assert "0 stored before" in output
+    assert await history.samples("1001/sat", 0, 2 * NOW) == []
+    # These were tracebacks: int("²") after str.isdigit() said yes (now the text goes to
+    # the server, which names the bad time), and a file that is not UTF-8.
+    assert read_samples("point_id,ts_ms,value\n1001/sat,²,1.0\n", "odd.csv") == [
+        {"point_id": "1001/sat", "time": "²", "value": 1.0}
+    ]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"point_id,ts_ms,value\n1001/sat,1,\xe9\n")
+    code, output = await _run("history", "import", str(latin), "--url", api_url)
+    assert code == 1
+    assert "latin.csv: not UTF-8 text" in output
+    code, output = await _run("history", "show", "1001/sat", "--since", "soon", "--url", api_url)
+    assert code == 1
+    assert "'start'" in output
+
+
+async def test_persistence_check(tmp_path: Path) -> None:
+    good = tmp_path / "sqlite.persist"
+    good.write_text(
+        'Strategies { every5min : "0 */5 * * * ?" }\n'
+        "Items {\n  * : strategy = everyChange, every5min\n"
+        '  sp* -> "setpoints" : strategy = restoreOnStartup\n}\n'
+    )
+    code, output = await _run("persistence", "check", str(good))
+    assert code == 0, output
+    assert output.splitlines() == [
+        "service sqlite [sqlite] (default)",
+        "  strategy every5min: 0 */5 * * * ?",
+        "  line 3: * : everyChange,every5min",
+        "  line 4: sp* -> setpoints : restoreOnStartup",
+        f"ok: {good}",
+    ]
+    bad = tmp_path / "bad.persist"
+    bad.write_text("Items {\n  * : strategy = every5min\n}\n")
+    code, output = await _run("persistence", "check", str(bad))
+    assert code == 1
+    assert "say which kind it is" in output
+    code, output = await _run("persistence", "check", str(bad), "--kind", "sqlite")
+    assert code == 1
+    assert f"Error: {bad}:2 [every5min]: unknown strategy 'every5min'" in output
+    toml = tmp_path / "p.toml"
+    toml.write_text(
+        '[services.sqlite]\n[[services.sqlite.items]]\npoints = ["*"]\nstrategies = ["x"]\n'
+    )
+    code, output = await _run("persistence", "check", str(toml))
+    assert code == 1
+    assert f"{toml}:4 [x]" in output
+
+
+async def test_persistence_check_reads_a_settings_file_through_file(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "persistence.toml").write_text(
+        'default = "central"\n\n[services.central]\nkind = "postgresql"\n'
+        'dsn = "postgresql://opencrate:s3cret@db.example/history"\nschema = "building_b"\n\n'
+        '[[services.central.items]]\npoints = ["*"]\nstrategies = ["everyChange"]\n'
+    )
+    settings = site / "opencrate.toml"
+    settings.write_text('[server]\nport = 8081\n\n[persistence]\nfile = "persistence.toml"\n')
+    code, output = await _run("persistence", "check", str(settings))
+    assert code == 0, output
+    assert output.splitlines() == [
+        "service central [postgresql] (default)",
+        f"  from {site / 'persistence.toml'}",
+        "  options: dsn=postgresql://opencrate:********@db.example/history, schema=building_b, "
+        "table=opencrate_samples, spool_max=100000, batch_max=1000",
+        "  line 8: * : everyChange",
+        f"ok: {settings}",
+    ]
+    assert "s3cret" not in output
+
+    (site / "persistence.toml").write_text(
+        (site / "persistence.toml").read_text().replace("building_b", "building-b")
+    )
+    code, output = await _run("persistence", "check", str(settings))
+    assert code == 1
+    assert f"Error: {site / 'persistence.toml'}:6 [schema]: services.central: schema" in output

@@ -1,0 +1,202 @@
+"""``/api/history`` and ``/api/persistence``: paging, extensions, writes, config, bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from quart.typing import TestClientProtocol as Client
+
+from opencrate.app import Services
+from opencrate.clock import TrioClock
+from opencrate.components.history.sqlite.store import HistoryStore
+from tests.harness import build_tree
+
+START = 1_700_000_000_000  # the clock fixture's start
+
+
+@pytest.fixture
+def history(services: Services) -> HistoryStore:
+    # One of the level-10 stores the API fixture runs.
+    (store,) = services.persistence.stores()
+    return store
+
+
+async def _ok(response: Any) -> Any:
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    return await response.get_json()
+
+
+async def _error(response: Any, status: int, *words: str) -> dict[str, Any]:
+    assert response.status_code == status, await response.get_data(as_text=True)
+    error: dict[str, Any] = (await response.get_json())["error"]
+    for word in words:
+        assert word in error["message"], error["message"]
+    return error
+
+
+async def test_put_then_page_through_history(history: HistoryStore, client: Client) -> None:
+    for i in range(5):
+        await _ok(
+            await client.put("/api/history/1001/sat", json={"value": 20 + i, "time": START + i})
+        )
+    first = await _ok(
+        await client.get(f"/api/history/1001/sat?start={START}&end={START + 10}&limit=2")
+    )
+    assert first["service"] == "sqlite"
+    assert [(s["ts_ms"], s["value"]) for s in first["samples"]] == [(START, 20), (START + 1, 21)]
+    assert first["samples"][0]["time"] == "2023-11-14T22:13:20.000Z"
+    window = f"start={START}&end={START + 10}"
+    rest = await _ok(
+        await client.get(f"/api/history/1001/sat?{window}&limit=2&cursor={first['next_cursor']}")
+    )
+    assert [s["value"] for s in rest["samples"]] == [22, 23]
+    desc = await _ok(
+        await client.get(f"/api/history/1001/sat?start={START}&end={START + 10}&order=desc&limit=1")
+    )
+    assert [s["value"] for s in desc["samples"]] == [24]
+    # Default window: the last day up to now.
+    default = await _ok(await client.get("/api/history/1001/sat"))
+    assert len(default["samples"]) == 5
+
+
+async def test_extensions(history: HistoryStore, client: Client, clock: TrioClock) -> None:
+    now = clock.now_ms()
+    body = {
+        "samples": [
+            {"point_id": "2001/zat", "time": now - 3_600_000, "value": 20.0},
+            {"point_id": "2001/zat", "time": now - 1_800_000, "value": 22.0},
+        ]
+    }
+    assert (await _ok(await client.post("/api/history", json=body)))["stored"] == 2
+    avg = await _ok(await client.get("/api/history/2001/zat/averageSince?since=1h"))
+    assert avg["result"] == pytest.approx(21.0, abs=0.01)  # the clock moves a little
+    assert avg["form"] == "since"
+    same = await _ok(await client.get("/api/history/2001/zat/average_since?since=1h&riemann=right"))
+    assert same["extension"] == "average"
+    assert same["result"] == pytest.approx(22.0, abs=0.01)
+    top = await _ok(
+        await client.get(f"/api/history/2001/zat/maximum?begin={now - 7_200_000}&end={now}")
+    )
+    assert top["result"]["value"] == 22.0
+    count = await _ok(await client.get("/api/history/2001/zat/count?since=2h"))
+    assert count["result"] == 2
+    at = await _ok(await client.get(f"/api/history/2001/zat/persistedState?at={now - 2_000_000}"))
+    assert at["result"]["value"] == 20.0
+    last = await _ok(await client.get("/api/history/2001/zat/lastUpdate"))
+    assert last["result"] == now - 1_800_000
+    await _error(await client.get("/api/history/2001/zat/average"), 400, "exactly one of")
+    await _error(await client.get("/api/history/2001/zat/average?since=1h&until=2h"), 400)
+    await _error(
+        await client.get("/api/history/2001/zat/average?since=1h&riemann=up"), 400, "riemann"
+    )
+    await _error(await client.get("/api/history/2001/zat/persistedState"), 400, "at=")
+    await _error(await client.get("/api/history/2001/zat/averageSince?until=1h"), 400, "?since=")
+    await _error(await client.get("/api/history/2001/zat/average?since=soon"), 400, "'since'")
+
+
+async def test_bad_writes_store_nothing(history: HistoryStore, client: Client) -> None:
+    await _ok(await client.put("/api/history/1001/sat", json={"value": 1.5, "time": START}))
+    await _error(await client.put("/api/history/1001/sat", json={"vlaue": 2}), 400, "value")
+    await _error(await client.put("/api/history/1001/sat", json={"value": [1]}), 400)
+    await _error(await client.put("/api/history/1001/sat", json={"value": 1, "time": "later"}), 400)
+    await _error(
+        await client.put("/api/history/1001/sat?x", json={"value": 1, "service": "nope"}), 404
+    )
+    bad_batch = {
+        "samples": [
+            {"point_id": "1001/sat", "time": START + 1, "value": 3.0},
+            {"point_id": "1001/sat", "time": START + 2, "value": {"no": 1}},
+        ]
+    }
+    await _error(await client.post("/api/history", json=bad_batch), 400, "samples[1].value")
+    await _error(await client.post("/api/history", json={"samples": []}), 400)
+    await _error(await client.put("/api/history/1001/sat", json={"value": 1, "time": 2**70}), 400)
+    await _error(await client.delete(f"/api/history/1001/sat?start={START}"), 400, "end")
+    await _error(await client.delete(f"/api/history/1001/sat?start={START + 5}&end={START}"), 400)
+    await _error(await client.get("/api/history/1001/sat?resolution=2m"), 400, "resolution")
+    await _error(await client.get("/api/history/1001/sat?limit=0"), 400, "limit")
+    await _error(await client.get("/api/history/1001/sat?cursor=abc"), 400, "cursor")
+    # Not ASCII digits, though str.isdigit() says they are (these were a 500).
+    await _error(await client.get("/api/history/1001/sat?limit=%C2%B2"), 400, "limit")
+    await _error(await client.get("/api/history/1001/sat?cursor=%C2%B2"), 400, "cursor")
+    await _error(await client.get("/api/history/1001/sat?cursor=--5"), 400, "cursor")
+    got = await _ok(await client.get(f"/api/history/1001/sat?start={START}&end={START + 10}"))
+    assert [(s["ts_ms"], s["value"]) for s in got["samples"]] == [(START, 1.5)]
+    removed = await _ok(
+        await client.delete(f"/api/history/1001/sat?start={START}&end={START + 10}")
+    )
+    assert removed["removed"] == 1
+
+
+async def test_persistence_config_get_put_and_hot_alias(
+    services: Services, history: HistoryStore, client: Client
+) -> None:
+    listing = await _ok(await client.get("/api/persistence"))
+    assert listing["default"] == "sqlite"
+    config = await _ok(await client.get("/api/persistence/sqlite"))
+    assert config["items"] == [{"points": ["*"], "strategies": ["everyChange", "restoreOnStartup"]}]
+
+    persist = 'Items { * : strategy = everyUpdate }\nAliases { 1001/sat -> "supply" }'
+    put = await _ok(
+        await client.put(
+            "/api/persistence/sqlite", data=persist, headers={"Content-Type": "text/plain"}
+        )
+    )
+    assert put["aliases"] == {"1001/sat": "supply"}
+    assert put["source"] == "api"
+    text = await (await client.get("/api/persistence/sqlite?format=persist")).get_data(as_text=True)
+    assert 'Aliases {\n    1001/sat -> "supply"\n}' in text
+    await _error(await client.get("/api/persistence/sqlite?format=yaml"), 400, "format")
+    assert (services.settings.data_dir / "persistence" / "sqlite.json").is_file()
+    # The alias is applied by the routes: stored as "supply", read back as 1001/sat.
+    await _ok(await client.put("/api/history/1001/sat", json={"value": 9.0, "time": START}))
+    assert [s.point_id for s in (await history.last_states()).values()] == ["supply"]
+    got = await _ok(await client.get(f"/api/history/1001/sat?start={START}&end={START}"))
+    assert got["samples"][0]["point_id"] == "1001/sat"
+
+    # Bad configurations are refused with file/line/token, and the old one stays.
+    error = await _error(
+        await client.put(
+            "/api/persistence/sqlite",
+            data="Items {\n * : strategy = hourly\n}",
+            headers={"Content-Type": "text/plain"},
+        ),
+        400,
+        "request body:2 [hourly]",
+        "unknown strategy",
+    )
+    assert error["code"] == "config_error"
+    await _error(
+        await client.put("/api/persistence/sqlite", json={"items": [{"points": ["*"]}]}), 400
+    )
+    await _error(await client.put("/api/persistence/sqlite", json={"persist": "/etc/passwd"}), 400)
+    await _error(await client.put("/api/persistence/sqlite", json={"kind": "memory"}), 409)
+    await _error(await client.put("/api/persistence/archive", json={}), 404)
+    still = await _ok(await client.get("/api/persistence/sqlite"))
+    assert still["aliases"] == {"1001/sat": "supply"}
+
+    json_put = await _ok(
+        await client.put(
+            "/api/persistence/sqlite",
+            json={"items": [{"points": ["1001*"], "strategies": ["everyChange"]}]},
+        )
+    )
+    assert json_put["aliases"] == {}
+    health = await _ok(await client.get("/api/persistence/health"))
+    assert health["services"]["sqlite"]["kind"] == "sqlite"
+    assert health["config_version"] == 2
+
+
+async def test_values_take_the_points_kind(
+    services: Services, history: HistoryStore, client: Client
+) -> None:
+    await build_tree(services)
+    await _ok(await client.put("/api/history/1001/sat", json={"value": "21.5", "time": START}))
+    await _ok(await client.put("/api/history/1001/fan", json={"value": 1, "time": START}))
+    await _error(
+        await client.put("/api/history/1001/sat", json={"value": "warm", "time": START + 1}), 400
+    )
+    (sat,) = await history.samples("1001/sat", 0, 2 * START)
+    (fan,) = await history.samples("1001/fan", 0, 2 * START)
+    assert (sat.value, fan.value) == (21.5, True)

@@ -1,0 +1,95 @@
+"""Test helpers shared across packages: stores in a directory, a real API server, a building."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from opencrate.api.app import create_app
+from opencrate.api.server import serve_api
+from opencrate.app import Services
+from opencrate.clock import TrioClock
+from opencrate.config import Settings
+from opencrate.model.node import Node
+from opencrate.runtime.supervisor import Supervisor
+
+#: The checkout this test run is in.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: Small per-subscriber queues, so a test can make a websocket client lag
+#: with a few dozen events instead of thousands.
+TEST_BUS_CAPACITY = 16
+
+
+@asynccontextmanager
+async def serving(services: Services) -> AsyncIterator[str]:
+    """A real server on 127.0.0.1 (port 0) for ``services``; its base URL. Shuts down in order."""
+    supervisor = services.supervisor
+    assert supervisor is not None
+    async with trio.open_nursery() as nursery:
+        urls: list[str] = await nursery.start(
+            partial(
+                serve_api,
+                create_app(services),
+                host="127.0.0.1",
+                port=0,
+                shutdown_trigger=supervisor.shutdown_requested.wait,
+            )
+        )
+        yield urls[0]
+        supervisor.request_shutdown()
+
+
+@asynccontextmanager
+async def running_services(data_dir: Path, clock: TrioClock) -> AsyncIterator[Services]:
+    """Services with every store running on files in ``data_dir``; closed (drained) after."""
+    svc = Services.create(Settings(data_dir=data_dir, bus_capacity=TEST_BUS_CAPACITY), clock=clock)
+    # Not run: the routes only need its shutdown_requested event (websockets
+    # close with 1001 when it is set) and its level for /api/health.
+    svc.supervisor = Supervisor(stores=[], levels=[])
+    async with trio.open_nursery() as nursery:
+        for store in svc.stores():
+            await nursery.start(store.run)
+        try:
+            yield svc
+        finally:
+            with trio.CancelScope(shield=True):
+                for store in reversed(svc.stores()):
+                    await store.aclose()
+
+
+async def build_tree(services: Services) -> None:
+    """A small building: two floors, an AHU with two points on floor 1, a VAV on floor 2.
+
+    ::
+
+        hq (site)
+        ├── floor-1 (space)
+        │   └── 1001 (equip, ahu)
+        │       ├── 1001/sat   (point, number, °C: air temp sensor discharge)
+        │       └── 1001/fan   (point, bool: fan cmd)
+        └── floor-2 (space)
+            └── 2001 (equip, vav)
+                └── 2001/zat   (point, number, °C: zone air temp sensor)
+    """
+    specs: list[dict[str, Any]] = [
+        {"id": "hq", "node_type": "site", "dis": "HQ", "tags": ["site"]},
+        {"id": "floor-1", "node_type": "space", "dis": "Floor 1", "parent_id": "hq"},
+        {"id": "floor-2", "node_type": "space", "dis": "Floor 2", "parent_id": "hq"},
+        {"id": "1001", "node_type": "equip", "dis": "AHU-1", "parent_id": "floor-1",
+         "tags": ["ahu", "equip"]},
+        {"id": "1001/sat", "node_type": "point", "dis": "Supply Air Temp", "parent_id": "1001",
+         "tags": ["air", "temp", "sensor", "discharge", "point"], "unit": "°C", "kind": "number"},
+        {"id": "1001/fan", "node_type": "point", "dis": "Fan Cmd", "parent_id": "1001",
+         "tags": ["fan", "cmd", "point"], "kind": "bool"},
+        {"id": "2001", "node_type": "equip", "dis": "VAV-1", "parent_id": "floor-2",
+         "tags": ["vav", "equip"]},
+        {"id": "2001/zat", "node_type": "point", "dis": "Zone Air Temp", "parent_id": "2001",
+         "tags": ["zone", "air", "temp", "sensor", "point"], "unit": "°C", "kind": "number"},
+    ]  # fmt: skip
+    await services.nodes.create_many([Node.from_dict(spec) for spec in specs])
