@@ -5,6 +5,7 @@ Every error the project raises on purpose derives from :class:`OpenCrateError`::
     OpenCrateError
     ├── StoreError              a store could not do what was asked
     │   ├── StoreClosed         you closed it (after aclose(), or during shutdown)
+    │   ├── StoreBroken         it died under you (its actor task ended with an error)
     │   └── StoreCorrupt        its file is not a usable database (it was quarantined)
     ├── NotFound                the named thing does not exist
     ├── Conflict                it exists already, or its state forbids the change
@@ -41,6 +42,7 @@ __all__ = [
     "NotFound",
     "OpenCrateError",
     "ProtocolError",
+    "StoreBroken",
     "StoreClosed",
     "StoreCorrupt",
     "StoreError",
@@ -72,6 +74,15 @@ class StoreError(OpenCrateError):
 
 class StoreClosed(StoreError):
     code = "store_closed"
+
+
+class StoreBroken(StoreError):
+    """The store's actor ended with an error: not closed by you, and not coming back.
+
+    trio's ``BrokenResourceError`` to :class:`StoreClosed`'s ``ClosedResourceError``.
+    """
+
+    code = "store_broken"
 
 
 class StoreCorrupt(StoreError):
