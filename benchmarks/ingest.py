@@ -44,7 +44,9 @@ import trio.lowlevel
 from opencrate.app import Services
 from opencrate.clock import SystemClock
 from opencrate.components.history.manager import PersistenceManager
+from opencrate.components.history.setup import Persistence
 from opencrate.components.history.sqlite.store import WRITER_PRAGMAS
+from opencrate.components.points.store import PointStore
 from opencrate.config import Settings
 
 BASE_MS = 1_700_000_000_000
@@ -79,15 +81,15 @@ async def end_to_end(data: Path, readings: list[tuple[str, int, float]]) -> tupl
     svc = Services.create(settings, clock=SystemClock())
     supervisor = svc.build_supervisor()
     supervisor.levels = [level for level in svc.levels() if level.number < 60]
-    manager = svc.persistence.manager
-    (history,) = svc.persistence.history
+    manager = svc.get(Persistence).manager
+    (history,) = svc.get(Persistence).history
     total = len(readings)
     async with trio.open_nursery() as nursery:
         await nursery.start(supervisor.run)
         subscribers = sorted(s.name for s in svc.bus.statistics().subscribers)
         start = time.perf_counter()
         for i, (point_id, ts, value) in enumerate(readings):
-            svc.points.set(point_id, value, ts_ms=ts)
+            svc.get(PointStore).set(point_id, value, ts_ms=ts)
             if i % 500 == 499:
                 await trio.lowlevel.checkpoint()
                 # Back-pressure for the benchmark only: keep the manager within

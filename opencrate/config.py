@@ -23,6 +23,7 @@ and every error names the file and the key.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -36,7 +37,7 @@ from attrs import frozen
 from opencrate.errors import ConfigError
 from opencrate.toml_lines import TomlLines
 
-__all__ = ["COMPONENT_SECTIONS", "SETTINGS_SECTIONS", "Settings", "load_settings"]
+__all__ = ["Settings", "component_sections", "load_settings", "settings_sections"]
 
 
 @frozen(kw_only=True)
@@ -96,10 +97,20 @@ _KNOWN: dict[str, dict[str, tuple[str, type]]] = {
     "bus": {"capacity": ("bus_capacity", int)},
 }
 
-#: Sections owned by components, passed through in ``Settings.sections``.
-COMPONENT_SECTIONS = frozenset({"persistence", "events", "alarms", "properties", "history"})
-#: Every section a settings file may have.
-SETTINGS_SECTIONS = frozenset(_KNOWN) | COMPONENT_SECTIONS
+
+@functools.cache
+def component_sections() -> frozenset[str]:
+    """Sections owned by components (their declared ``sections``), passed through unread."""
+    from opencrate.app import COMPONENTS  # the app imports this module
+
+    return frozenset(section for spec in COMPONENTS for section in spec.sections)
+
+
+def settings_sections() -> frozenset[str]:
+    """Every section a settings file may have."""
+    return frozenset(_KNOWN) | component_sections()
+
+
 #: Paths inside component sections, resolved like ``data.dir``: (section, key).
 _COMPONENT_PATHS = (("persistence", "file"),)
 
@@ -154,7 +165,7 @@ def load_settings(path: Path | None) -> Settings:
     values: dict[str, Any] = {}
     sections: dict[str, Any] = {}
     for section, table in data.items():
-        if section in COMPONENT_SECTIONS:
+        if section in component_sections():
             sections[section] = table
             continue
         known = _KNOWN.get(section)

@@ -14,6 +14,7 @@ from opencrate.api.app import create_app
 from opencrate.api.server import serve_api
 from opencrate.app import Services
 from opencrate.clock import TrioClock
+from opencrate.components.nodes.store import NodeStore
 from opencrate.config import Settings
 from opencrate.model.node import Node
 from opencrate.runtime.supervisor import Supervisor
@@ -92,4 +93,4 @@ async def build_tree(services: Services) -> None:
         {"id": "2001/zat", "node_type": "point", "dis": "Zone Air Temp", "parent_id": "2001",
          "tags": ["zone", "air", "temp", "sensor", "point"], "unit": "°C", "kind": "number"},
     ]  # fmt: skip
-    await services.nodes.create_many([Node.from_dict(spec) for spec in specs])
+    await services.get(NodeStore).create_many([Node.from_dict(spec) for spec in specs])

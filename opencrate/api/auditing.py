@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opencrate.api.context import services
-from opencrate.components.audit.store import AuditEntry
+from opencrate.components.audit.store import AuditEntry, AuditStore
 
 __all__ = ["API_USER", "audit_write"]
 
@@ -22,4 +22,8 @@ async def audit_write(
 
     ``action`` is ``<area>.<verb>`` (``node.create``, ``override.set``).
     """
-    return await services().audit.record(user=API_USER, action=action, target=target, detail=detail)
+    return (
+        await services()
+        .get(AuditStore)
+        .record(user=API_USER, action=action, target=target, detail=detail)
+    )

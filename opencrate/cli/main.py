@@ -1,7 +1,8 @@
 """The ``opencrate`` command: an asyncclick group running on trio.
 
-Each command group lives in its own module under :mod:`opencrate.cli` and is
-added in :func:`_register`. The entry point always passes
+``serve`` and ``init`` live here (:mod:`opencrate.cli.serve`); every other
+command group comes from its component's declaration
+(``opencrate.app.COMPONENTS``). The entry point always passes
 ``_anyio_backend="trio"``: asyncclick would otherwise pick asyncio whenever
 anyio is installed (httpx installs it), and trio code would fail.
 """
@@ -42,25 +43,14 @@ async def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> Non
 
 
 def _register() -> None:
+    from opencrate.app import COMPONENTS
     from opencrate.cli import serve
-    from opencrate.components.alarms import cli as alarms
-    from opencrate.components.audit import cli as audit
-    from opencrate.components.eventlog import cli as events
-    from opencrate.components.history import cli as history
-    from opencrate.components.history import config_cli as persistence
-    from opencrate.components.nodes import cli as nodes
 
-    for command in (
-        serve.serve,
-        serve.init,
-        events.events,
-        nodes.nodes,
-        audit.audit,
-        alarms.alarms,
-        history.history,
-        persistence.persistence,
-    ):
+    for command in (serve.serve, serve.init):
         cli.add_command(command)
+    for spec in COMPONENTS:
+        for command in spec.cli_commands():
+            cli.add_command(command)
 
 
 _register()

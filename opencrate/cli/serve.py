@@ -25,6 +25,7 @@ import asyncclick as click
 import trio
 
 from opencrate.app import Services
+from opencrate.components.nodes.store import NodeStore
 from opencrate.config import Settings, load_settings
 from opencrate.errors import OpenCrateError
 from opencrate.runtime.supervisor import Supervisor
@@ -331,7 +332,7 @@ async def init(ctx: click.Context, data_dir: Path | None, scenario: Path | None)
             if settings.scenario is not None:
                 from opencrate.components.scenario.loader import load_scenario_into
 
-                report = await load_scenario_into(settings.scenario, services.nodes)
+                report = await load_scenario_into(settings.scenario, services.get(NodeStore))
                 click.echo(f"scenario {settings.scenario}: {report}")
     names = ", ".join(store.path.name for store in services.stores())
     click.echo(f"initialised {settings.data_dir}: {names}")

@@ -18,7 +18,10 @@ import pytest
 import trio
 
 from opencrate.app import Services
+from opencrate.components.alarms.store import AlarmStore
 from opencrate.components.history.service import Sample
+from opencrate.components.history.setup import Persistence
+from opencrate.components.points.store import PointStore
 from tests.harness import build_tree, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -90,14 +93,14 @@ async def test_the_page_renders_tree_trend_alarms_and_health(
     await build_tree(services)
     # The browser charts the last hours of its own clock: real timestamps.
     now = int(time.time() * 1000)
-    (history,) = services.persistence.history
+    (history,) = services.get(Persistence).history
     samples = [
         Sample(point_id="1001/sat", ts_ms=now - i * 60_000, value=13 + i / 10) for i in range(30)
     ]
     await history.store(samples)
-    services.points.set("1001/sat", 13.2)
-    services.points.set("1001/fan", True)
-    await services.alarms.raise_alarm("2001/zat", "high", "major", "Zone too warm")
+    services.get(PointStore).set("1001/sat", 13.2)
+    services.get(PointStore).set("1001/fan", True)
+    await services.get(AlarmStore).raise_alarm("2001/zat", "high", "major", "Zone too warm")
 
     page = await _render(f"{page_url}/ui/#range=1h&points=1001/sat")
 

@@ -16,6 +16,7 @@ from quart.testing.connections import WebsocketDisconnectError
 from quart.typing import TestClientProtocol as Client
 
 from opencrate.app import Services
+from opencrate.components.points.store import PointStore
 from opencrate.model.values import PointStatus
 from opencrate.runtime.events import EVENT_TYPES, DeviceDown, ValueChanged
 from tests.harness import build_tree
@@ -66,7 +67,7 @@ async def test_type_filter_delivers_only_chosen_types_as_event_dicts(
     await build_tree(services)
     async with client.websocket("/api/ws?types=StatusChanged&types=DeviceDown") as ws:
         await _subscribed(services)
-        services.points.set("1001/sat", 13.0, ts_ms=NOW_MS)  # ValueChanged + StatusChanged
+        services.get(PointStore).set("1001/sat", 13.0, ts_ms=NOW_MS)  # ValueChanged + StatusChanged
         services.bus.publish(DeviceDown(ts_ms=NOW_MS + 1, device_key="1001", protocol="bacnet",
                                         error="timeout"))  # fmt: skip
         first = json.loads(await ws.receive())
@@ -92,15 +93,17 @@ async def test_under_follows_nodes_created_moved_and_deleted_in_the_subtree(
     received: list[dict[str, Any]] = []
     async with client.websocket("/api/ws?under=floor-1") as ws:
         await _subscribed(services)
-        services.points.set("2001/zat", 21.0, ts_ms=NOW_MS)  # floor-2: not sent
-        services.points.set("1001/sat", 13.0, ts_ms=NOW_MS)  # Value + Status
+        services.get(PointStore).set("2001/zat", 21.0, ts_ms=NOW_MS)  # floor-2: not sent
+        services.get(PointStore).set("1001/sat", 13.0, ts_ms=NOW_MS)  # Value + Status
         await client.post("/api/nodes", json={"id": "1001/rat", "node_type": "point",
                                               "dis": "RAT", "parent_id": "1001"})  # fmt: skip
-        services.points.set_status("1001/rat", PointStatus.DOWN)  # created after connecting
+        services.get(PointStore).set_status(
+            "1001/rat", PointStatus.DOWN
+        )  # created after connecting
         await client.patch("/api/nodes/2001", json={"parent_id": "floor-1"})  # moved in
-        services.points.set("2001/zat", 21.5, ts_ms=NOW_MS + 1)
+        services.get(PointStore).set("2001/zat", 21.5, ts_ms=NOW_MS + 1)
         await client.delete("/api/nodes/1001?recursive=true")
-        services.points.set("1001/sat", 14.0, ts_ms=NOW_MS + 2)  # gone: not sent
+        services.get(PointStore).set("1001/sat", 14.0, ts_ms=NOW_MS + 2)  # gone: not sent
         services.bus.publish(ValueChanged(ts_ms=NOW_MS + 3, node_id="floor-1", value=1))
         while not received or received[-1].get("node_id") != "floor-1":
             received.append(json.loads(await ws.receive()))

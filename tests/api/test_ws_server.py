@@ -26,6 +26,7 @@ from trio_websocket import CloseReason, ConnectionClosed, open_websocket_url
 from opencrate.api.app import create_app
 from opencrate.api.server import serve_api
 from opencrate.app import Services
+from opencrate.components.points.store import PointStore
 from tests.harness import TEST_BUS_CAPACITY, build_tree
 
 _SERVER_CLOSES = pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
@@ -50,13 +51,13 @@ async def _flood_then_shut_down(
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], CloseReason]:
     """Flood the stream past its queue, read everything, then request shutdown."""
     async with open_websocket_url(url) as ws:
-        services.points.set("2001/zat", 20.0)  # on floor-2: filtered out in publish
+        services.get(PointStore).set("2001/zat", 20.0)  # on floor-2: filtered out in publish
         # No checkpoint in between: the first ones are queued (trio hands one
         # more straight to the waiting handler), the rest are dropped and counted.
         for i in range(published):
-            services.points.set("1001/sat", float(i))
+            services.get(PointStore).set("1001/sat", float(i))
         delivered = [json.loads(await ws.get_message()) for _ in range(TEST_BUS_CAPACITY)]
-        services.points.set("1001/sat", 99.0)
+        services.get(PointStore).set("1001/sat", 99.0)
         while (message := json.loads(await ws.get_message()))["type"] != "Lagged":
             delivered.append(message)
         after = json.loads(await ws.get_message())

@@ -17,6 +17,7 @@ from opencrate.app import Services
 from opencrate.cli.main import cli
 from opencrate.cli.serve import prepare_demo_dir, run_until_signalled
 from opencrate.components.nodes.store import NodeStore
+from opencrate.components.points.store import PointStore
 from opencrate.config import Settings
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.supervisor import Level, Service, Supervisor
@@ -166,7 +167,7 @@ async def test_sigterm_shuts_down_in_order_and_keeps_the_data(tmp_path: Path) ->
         async with httpx.AsyncClient() as client:
             health = (await client.get(f"{url}/api/health")).json()
         assert (health["status"], health["level"]) == ("ok", 60)
-        assert services.points.get("1101/analog-input-1") is not None
+        assert services.get(PointStore).get("1101/analog-input-1") is not None
         os.kill(os.getpid(), signal.SIGTERM)
     assert outcome == [False]
     assert announced == [60]

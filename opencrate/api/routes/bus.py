@@ -8,6 +8,7 @@ import attrs
 from quart import Blueprint
 
 from opencrate.api.context import services
+from opencrate.components.points.store import PointStore
 
 blueprint = Blueprint("bus", __name__)
 
@@ -30,5 +31,5 @@ async def bus_stats() -> dict[str, Any]:
         "stores": {
             stats.name: attrs.asdict(stats) for stats in (s.statistics() for s in svc.stores())
         },
-        "points": attrs.asdict(svc.points.statistics()),
+        "points": attrs.asdict(svc.get(PointStore).statistics()),
     }

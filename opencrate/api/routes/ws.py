@@ -47,6 +47,7 @@ from quart import Blueprint, websocket
 
 from opencrate.api.context import services
 from opencrate.api.params import node_id_arg
+from opencrate.components.nodes.store import NodeStore
 from opencrate.errors import InvalidInput, NotFound, OpenCrateError
 from opencrate.runtime.events import (
     EVENT_TYPES,
@@ -160,7 +161,7 @@ def _selection_from_query() -> EventSelection:
     types = parse_types(websocket.args.getlist("types"))
     under_raw = websocket.args.get("under")
     under = None if under_raw is None else node_id_arg(under_raw, what="under")
-    return EventSelection(types, nodes=svc.nodes, under=under)
+    return EventSelection(types, nodes=svc.get(NodeStore), under=under)
 
 
 def _close_reason(message: str) -> str:

@@ -21,7 +21,8 @@ from opencrate.api.params import (
     page_limit,
     str_arg,
 )
-from opencrate.components.alarms.store import Alarm, AlarmState, Severity
+from opencrate.components.alarms.flags import AlarmFlags
+from opencrate.components.alarms.store import Alarm, AlarmState, AlarmStore, Severity
 from opencrate.components.overrides.routes import parse_expiry_ms
 from opencrate.errors import InvalidInput
 
@@ -108,11 +109,15 @@ async def list_alarms() -> dict[str, Any]:
                 f"state must be one of {', '.join(s.value for s in AlarmState)}, got {state_raw!r}",
                 field="state",
             ) from None
-    found = services().alarms.active(
-        node_id=None if node_raw is None else node_id_arg(node_raw, what="node"),
-        min_severity=None if severity_raw is None else Severity.parse(severity_raw),
-        state=state,
-        include_shelved=bool_arg("shelved"),
+    found = (
+        services()
+        .get(AlarmStore)
+        .active(
+            node_id=None if node_raw is None else node_id_arg(node_raw, what="node"),
+            min_severity=None if severity_raw is None else Severity.parse(severity_raw),
+            state=state,
+            include_shelved=bool_arg("shelved"),
+        )
     )
     if after is not None:
         start = _parse_key(after)
@@ -131,7 +136,11 @@ async def alarm_history() -> dict[str, Any]:
     before_id = decode_cursor(_HISTORY, request.args.get("cursor"), int)
     node_raw = str_arg("node")
     node_id = None if node_raw is None else node_id_arg(node_raw, what="node")
-    closed = await services().alarms.history(node_id=node_id, limit=limit + 1, before_id=before_id)
+    closed = (
+        await services()
+        .get(AlarmStore)
+        .history(node_id=node_id, limit=limit + 1, before_id=before_id)
+    )
     page = closed[:limit]
     return {
         "items": [alarm_json(a) for a in page],
@@ -145,7 +154,7 @@ async def alarm_flags() -> dict[str, Any]:
     return {
         "items": {
             node_id: {"in_alarm": flags.in_alarm, "unacked": flags.unacked}
-            for node_id, flags in services().alarm_flags.flagged().items()
+            for node_id, flags in services().get(AlarmFlags).flagged().items()
         }
     }
 
@@ -153,7 +162,7 @@ async def alarm_flags() -> dict[str, Any]:
 @blueprint.get("/alarms/<alarm_id>")
 async def get_alarm(alarm_id: str) -> dict[str, Any]:
     """One alarm, open or closed; 404 when there is none with this id."""
-    return alarm_json(await services().alarms.get(_alarm_id(alarm_id)))
+    return alarm_json(await services().get(AlarmStore).get(_alarm_id(alarm_id)))
 
 
 @blueprint.post("/alarms/<alarm_id>/ack")
@@ -168,7 +177,7 @@ async def acknowledge_alarm(alarm_id: str) -> dict[str, Any]:
     comment = body.get("comment", "")
     if not isinstance(comment, str):
         raise InvalidInput("comment must be a string", field="comment")
-    alarm = await services().alarms.acknowledge(ident, user=API_USER, comment=comment)
+    alarm = await services().get(AlarmStore).acknowledge(ident, user=API_USER, comment=comment)
     await audit_write("alarm.ack", str(ident), {"node_id": alarm.node_id, "comment": comment})
     return alarm_json(alarm)
 
@@ -191,6 +200,6 @@ async def shelve_alarm(alarm_id: str) -> dict[str, Any]:
             f"until {body['until']!r} is not epoch ms, an ISO 8601 time or a duration like '2h'",
             field="until",
         ) from None
-    alarm = await svc.alarms.shelve(ident, until_ms=until_ms, user=API_USER)
+    alarm = await svc.get(AlarmStore).shelve(ident, until_ms=until_ms, user=API_USER)
     await audit_write("alarm.shelve", str(ident), {"node_id": alarm.node_id, "until_ms": until_ms})
     return alarm_json(alarm)

@@ -9,6 +9,7 @@ from quart import Blueprint, request
 
 from opencrate.api.context import services
 from opencrate.api.params import decode_cursor, encode_cursor, page_limit, str_arg
+from opencrate.components.audit.store import AuditStore
 
 blueprint = Blueprint("audit", __name__)
 
@@ -27,8 +28,10 @@ async def audit_log() -> dict[str, Any]:
     """
     limit = page_limit()
     before_id = decode_cursor(_LISTING, request.args.get("cursor"), int)
-    entries = await services().audit.tail(
-        limit + 1, before_id=before_id, user=str_arg("user"), action=str_arg("action")
+    entries = (
+        await services()
+        .get(AuditStore)
+        .tail(limit + 1, before_id=before_id, user=str_arg("user"), action=str_arg("action"))
     )
     page = entries[:limit]
     more = len(entries) > limit

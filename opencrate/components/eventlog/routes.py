@@ -24,6 +24,7 @@ from opencrate.clock import parse_time_ms
 from opencrate.components.eventlog.engine import EventPurger
 from opencrate.components.eventlog.records import EventCursor, EventLevel, EventQuery, Order
 from opencrate.components.eventlog.rules import EventLogSettings
+from opencrate.components.eventlog.store import EventLogStore
 from opencrate.errors import InvalidInput
 
 blueprint = Blueprint("events", __name__)
@@ -89,7 +90,7 @@ async def list_events() -> dict[str, Any]:
     limit = page_limit()
     token = decode_cursor(_LISTING, request.args.get("cursor"), str)
     cursor = EventCursor.parse(token) if token is not None else None
-    page = await services().events.query(query, limit=limit, cursor=cursor)
+    page = await services().get(EventLogStore).query(query, limit=limit, cursor=cursor)
     return {
         "items": [event.to_json() for event in page.events],
         "next_cursor": (
@@ -101,7 +102,7 @@ async def list_events() -> dict[str, Any]:
 @blueprint.get("/events/<event_id>")
 async def get_event(event_id: str) -> dict[str, Any]:
     """One event by id; 404 when there is none."""
-    return (await services().events.get(_event_id(event_id))).to_json()
+    return (await services().get(EventLogStore).get(_event_id(event_id))).to_json()
 
 
 @blueprint.post("/events/<event_id>/ack")
@@ -117,7 +118,7 @@ async def acknowledge_event(event_id: str) -> dict[str, Any]:
     comment = body.get("comment", "")
     if not isinstance(comment, str):
         raise InvalidInput("comment must be a string", field="comment")
-    event = await services().events.acknowledge(ident, user=API_USER, comment=comment)
+    event = await services().get(EventLogStore).acknowledge(ident, user=API_USER, comment=comment)
     await audit_write("event.ack", str(ident), {"comment": comment})
     return event.to_json()
 
@@ -128,8 +129,10 @@ async def enrich_event(event_id: str) -> dict[str, Any]:
     ident = _event_id(event_id)
     body = await json_body()
     check_fields(body, allowed=("name", "value"), required=("name", "value"))
-    event = await services().events.enrich(
-        ident, name=body["name"], value=body["value"], author=API_USER
+    event = (
+        await services()
+        .get(EventLogStore)
+        .enrich(ident, name=body["name"], value=body["value"], author=API_USER)
     )
     await audit_write("event.enrich", str(ident), {"name": body["name"]})
     return event.to_json()
@@ -180,11 +183,13 @@ async def purge_events() -> dict[str, Any]:
     body = await json_body() if await request.get_data() else {}
     dry_run, batch = _purge_options(body, settings.purge_batch)
     clock = _StoppedClock(svc.clock.now_ms())
-    tables = await svc.events.count_expired(now_ms=clock.ms)
+    tables = await svc.get(EventLogStore).count_expired(now_ms=clock.ms)
     expired = sum(tables.values())
     deleted = batches = 0
     if not dry_run:
-        purger = EventPurger(svc.events, attrs.evolve(settings, purge_batch=batch), clock=clock)
+        purger = EventPurger(
+            svc.get(EventLogStore), attrs.evolve(settings, purge_batch=batch), clock=clock
+        )
         deleted = await purger.purge_once()
         batches = purger.statistics().batches
         await audit_write(

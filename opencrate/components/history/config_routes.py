@@ -34,6 +34,7 @@ from opencrate.components.history.config.persist_render import render_persist
 from opencrate.components.history.config.persist_syntax import parse_persist
 from opencrate.components.history.config.redact import unmask_dsn
 from opencrate.components.history.config.toml import service_from_mapping
+from opencrate.components.history.setup import Persistence
 from opencrate.errors import InvalidInput, NotFound
 
 __all__ = ["blueprint"]
@@ -53,7 +54,7 @@ def _config_json(service: ServiceConfig, default: str | None) -> dict[str, Any]:
 @blueprint.get("/persistence")
 async def list_services() -> dict[str, Any]:
     """The configured services."""
-    cfg = services().persistence.config.value
+    cfg = services().get(Persistence).config.value
     default = cfg.default_service()
     return {
         "default": default,
@@ -67,7 +68,7 @@ async def list_services() -> dict[str, Any]:
 @blueprint.get("/persistence/health")
 async def health() -> dict[str, Any]:
     """Per-service counters and reachability, and the last restoreOnStartup."""
-    return services().persistence.health()
+    return services().get(Persistence).health()
 
 
 @blueprint.get("/persistence/<service>")
@@ -76,7 +77,7 @@ async def get_config(service: str) -> dict[str, Any] | Response:
 
     ``?format=persist`` returns it as ``.persist`` text instead (``text/plain``).
     """
-    cfg = services().persistence.config.value
+    cfg = services().get(Persistence).config.value
     found = cfg.get(service)
     if found is None:
         raise NotFound(f"no persistence service {service!r}", service=service)
@@ -91,7 +92,7 @@ async def get_config(service: str) -> dict[str, Any] | Response:
 @blueprint.put("/persistence/<service>")
 async def put_config(service: str) -> dict[str, Any]:
     """Replace a service's configuration (JSON model, or ``.persist`` text as text/plain)."""
-    persistence = services().persistence
+    persistence = services().get(Persistence)
     current = persistence.config.value.get(service)
     if current is None or service not in persistence.services:
         raise NotFound(f"no persistence service {service!r}", service=service)

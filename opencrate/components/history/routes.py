@@ -25,6 +25,9 @@ from opencrate.api.params import bool_arg, check_fields, node_id_arg
 from opencrate.clock import ms_to_iso, parse_time_ms
 from opencrate.components.history.extensions import PersistenceExtensions
 from opencrate.components.history.service import PersistenceService, Resolution, RiemannType, Sample
+from opencrate.components.history.setup import Persistence
+from opencrate.components.nodes.store import NodeStore
+from opencrate.components.points.store import PointStore
 from opencrate.errors import InvalidInput
 from opencrate.model.values import PointValue, coerce_value
 
@@ -70,11 +73,11 @@ _ANY = ", ".join(sorted(_BY_NAME))
 
 
 def _service() -> tuple[str, PersistenceService]:
-    return services().persistence.service(request.args.get("service"))
+    return services().get(Persistence).service(request.args.get("service"))
 
 
 def _storage_id(service_id: str, point_id: str) -> str:
-    return services().persistence.manager.storage_id(service_id, point_id)
+    return services().get(Persistence).manager.storage_id(service_id, point_id)
 
 
 def _time(name: str, default: int | None = None) -> int | None:
@@ -109,7 +112,7 @@ def sample_json(sample: Sample, point_id: str | None = None) -> dict[str, Any]:
 
 def _value(raw: object, point_id: str, what: str = "value") -> PointValue:
     """``raw`` as a value of the point's kind when the node model knows it, else as given."""
-    node = services().nodes.get_or_none(point_id)
+    node = services().get(NodeStore).get_or_none(point_id)
     return coerce_value(raw, None if node is None else node.kind, what=what)
 
 
@@ -196,7 +199,7 @@ async def extension(point_id: str, extension: str) -> dict[str, Any]:
     storage = _storage_id(service_id, point_id)
 
     def current(_: str) -> PointValue | None:
-        state = svc.points.get(point_id)
+        state = svc.get(PointStore).get(point_id)
         return None if state is None else state.value
 
     ext = PersistenceExtensions(service, clock=svc.clock, current_state=current)
@@ -263,7 +266,7 @@ async def put_sample(point_id: str) -> dict[str, Any]:
     body = await json_body()
     check_fields(body, allowed=("value", "time", "service"), required=("value",))
     svc = services()
-    name, service = svc.persistence.service(_optional_str(body, "service"))
+    name, service = svc.get(Persistence).service(_optional_str(body, "service"))
     ts = _body_time(body.get("time"), svc.clock.now_ms())
     value = _value(body["value"], point_id)
     await service.store([Sample(point_id=_storage_id(name, point_id), ts_ms=ts, value=value)])
@@ -301,7 +304,7 @@ async def import_samples() -> dict[str, Any]:
     body = await json_body()
     check_fields(body, allowed=("samples", "service"), required=("samples",))
     svc = services()
-    name, service = svc.persistence.service(_optional_str(body, "service"))
+    name, service = svc.get(Persistence).service(_optional_str(body, "service"))
     raw = body["samples"]
     if not isinstance(raw, list) or not raw or len(raw) > MAX_BATCH:
         raise InvalidInput(f"samples must be a list of 1..{MAX_BATCH} samples", field="samples")

@@ -32,7 +32,8 @@ from opencrate.api.params import (
     page_limit,
     str_arg,
 )
-from opencrate.components.nodes.store import UPDATABLE_FIELDS
+from opencrate.components.nodes.store import UPDATABLE_FIELDS, NodeStore
+from opencrate.components.points.store import PointStore
 from opencrate.errors import Conflict, InvalidInput, NotFound
 from opencrate.model.node import Node, NodeType
 
@@ -51,7 +52,7 @@ def node_json(node: Node) -> dict[str, Any]:
     """A node's JSON form, with a point's live value and status from the PointStore."""
     data = node.to_dict()
     if node.is_point:
-        state = services().points.get(node.id)
+        state = services().get(PointStore).get(node.id)
         if state is not None:
             data["value"] = state.value
             data["status"] = state.status.value
@@ -61,7 +62,7 @@ def node_json(node: Node) -> dict[str, Any]:
 
 def tree_json(root: str | None) -> list[dict[str, Any]]:
     """Nested ``{...node, "children": [...]}`` from ``root`` (from every root when None)."""
-    nodes = services().nodes
+    nodes = services().get(NodeStore)
     tops = [nodes.get(root)] if root is not None else nodes.children(None)
 
     def nest(node: Node) -> dict[str, Any]:
@@ -111,7 +112,7 @@ async def list_nodes() -> dict[str, Any]:
     ``type``/``tag`` are refused (filter the flat view instead).
     400 for a bad parameter, 404 for an unknown ``under``.
     """
-    nodes = services().nodes
+    nodes = services().get(NodeStore)
     view = _view()
     node_type = _node_type_arg()
     tags = list_arg("tag")
@@ -145,14 +146,14 @@ async def node_subtree(node_id: str) -> dict[str, Any]:
     node_id = node_id_arg(node_id)
     if _view() == "tree":
         return {"items": tree_json(node_id)}
-    subtree = await services().nodes.subtree(node_id)
+    subtree = await services().get(NodeStore).subtree(node_id)
     return {"items": [node_json(node) for node in subtree]}
 
 
 @blueprint.get("/nodes/<path:node_id>")
 async def get_node(node_id: str) -> dict[str, Any]:
     """One node; 404 when it does not exist."""
-    return node_json(services().nodes.get(node_id_arg(node_id)))
+    return node_json(services().get(NodeStore).get(node_id_arg(node_id)))
 
 
 def _node_from_body(data: Any, what: str) -> Node:
@@ -175,7 +176,7 @@ async def create_node() -> tuple[Response, int, dict[str, str]]:
     404 for an unknown ``parent_id``, 409 when the id exists.
     """
     node = _node_from_body(await json_body(), "node")
-    created = await services().nodes.create(node)
+    created = await services().get(NodeStore).create(node)
     await audit_write(
         "node.create",
         created.id,
@@ -202,7 +203,7 @@ async def create_nodes() -> tuple[Response, int]:
         raise InvalidInput(f"at most {MAX_BATCH} nodes per batch, got {len(raw)}", field="nodes")
     nodes = [_indexed(i, item) for i, item in enumerate(raw)]
     try:
-        created = await services().nodes.create_many(nodes)
+        created = await services().get(NodeStore).create_many(nodes)
     except InvalidInput as exc:
         # The store names the node (a bad alarm rule, an id given twice); the
         # caller wants its place in the list, as for a bad field above.
@@ -248,7 +249,7 @@ async def update_node(node_id: str) -> dict[str, Any]:
     check_fields(body, allowed=_PATCH_FIELDS)
     if not body:
         raise InvalidInput("nothing to change: the body has no fields")
-    nodes = services().nodes
+    nodes = services().get(NodeStore)
     current = nodes.get(node_id)
     changes = {name: value for name, value in body.items() if name != "parent_id"}
     moving = "parent_id" in body and body["parent_id"] != current.parent_id
@@ -270,7 +271,7 @@ async def update_node(node_id: str) -> dict[str, Any]:
 def _check_move(node_id: str, parent_id: Any) -> None:
     if parent_id is None:
         return
-    nodes = services().nodes
+    nodes = services().get(NodeStore)
     parent_id = node_id_arg(parent_id, what="parent_id") if isinstance(parent_id, str) else None
     if parent_id is None:
         raise InvalidInput("parent_id must be a node id or null", field="parent_id")
@@ -293,7 +294,7 @@ async def delete_node(node_id: str) -> dict[str, Any]:
     """
     node_id = node_id_arg(node_id)
     recursive = bool_arg("recursive")
-    deleted = await services().nodes.delete(node_id, recursive=recursive)
+    deleted = await services().get(NodeStore).delete(node_id, recursive=recursive)
     await audit_write(
         "node.delete",
         node_id,

@@ -21,7 +21,8 @@ from opencrate.api.params import (
     page_limit,
 )
 from opencrate.clock import parse_time_ms
-from opencrate.components.overrides.store import EndedOverride, Override
+from opencrate.components.nodes.store import NodeStore
+from opencrate.components.overrides.store import EndedOverride, Override, OverrideStore
 from opencrate.errors import InvalidInput
 
 __all__ = ["blueprint", "override_json", "parse_expiry_ms"]
@@ -93,7 +94,7 @@ async def list_overrides() -> dict[str, Any]:
     """
     limit = page_limit()
     after = decode_cursor(_LISTING, request.args.get("cursor"), str)
-    active = services().overrides.active()
+    active = services().get(OverrideStore).active()
     if after is not None:
         active = [o for o in active if o.node_id > after]
     page = active[:limit]
@@ -114,7 +115,9 @@ async def override_history() -> dict[str, Any]:
     before_id = decode_cursor(_HISTORY, request.args.get("cursor"), int)
     node_raw = request.args.get("node")
     node_id = None if node_raw is None else node_id_arg(node_raw, what="node")
-    ended = await services().overrides.history(node_id, limit=limit + 1, before_id=before_id)
+    ended = (
+        await services().get(OverrideStore).history(node_id, limit=limit + 1, before_id=before_id)
+    )
     page = ended[:limit]
     return {
         "items": [_ended_json(e) for e in page],
@@ -133,7 +136,7 @@ async def set_override(node_id: str) -> dict[str, Any]:
     expiry not in the future (the current override, if any, stays).
     """
     svc = services()
-    node = svc.nodes.get(node_id_arg(node_id))
+    node = svc.get(NodeStore).get(node_id_arg(node_id))
     body = await json_body()
     check_fields(body, allowed=("value", "reason", "expires"), required=("value",))
     if not node.is_point:
@@ -146,7 +149,7 @@ async def set_override(node_id: str) -> dict[str, Any]:
     if not isinstance(reason, str):
         raise InvalidInput("reason must be a string", field="reason")
     expires_ms = parse_expiry_ms(body.get("expires"), svc.clock.now_ms())
-    override = await svc.overrides.set(
+    override = await svc.get(OverrideStore).set(
         node.id,
         body["value"],
         user=API_USER,
@@ -170,6 +173,6 @@ async def release_override(node_id: str) -> dict[str, Any]:
     is not overridden.
     """
     node_id = node_id_arg(node_id)
-    ended = await services().overrides.release(node_id, user=API_USER)
+    ended = await services().get(OverrideStore).release(node_id, user=API_USER)
     await audit_write("override.release", node_id, {"value": ended.value})
     return override_json(ended)

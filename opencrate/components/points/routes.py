@@ -8,7 +8,8 @@ from quart import Blueprint, request
 
 from opencrate.api.context import services
 from opencrate.api.params import decode_cursor, encode_cursor, node_id_arg, page_limit
-from opencrate.components.points.store import PointState
+from opencrate.components.nodes.store import NodeStore
+from opencrate.components.points.store import PointState, PointStore
 
 __all__ = ["blueprint", "point_json"]
 
@@ -32,7 +33,7 @@ def point_json(node_id: str, state: PointState | None) -> dict[str, Any]:
         "value": state.value,
         "status": state.status.value,
         "ts_ms": state.ts_ms,
-        "overridden": services().points.is_overridden(node_id),
+        "overridden": services().get(PointStore).is_overridden(node_id),
     }
 
 
@@ -48,10 +49,10 @@ async def list_points() -> dict[str, Any]:
     limit = page_limit()
     after = decode_cursor(_LISTING, request.args.get("cursor"), str)
     under_raw = request.args.get("under")
-    snapshot = svc.points.snapshot()
+    snapshot = svc.get(PointStore).snapshot()
     ids = sorted(snapshot)
     if under_raw is not None:
-        within = svc.nodes.subtree_ids(node_id_arg(under_raw, what="under"))
+        within = svc.get(NodeStore).subtree_ids(node_id_arg(under_raw, what="under"))
         ids = [node_id for node_id in ids if node_id in within]
     if after is not None:
         ids = [node_id for node_id in ids if node_id > after]
@@ -70,5 +71,5 @@ async def get_point(node_id: str) -> dict[str, Any]:
     ``unknown`` for a known node that has no value yet.
     """
     svc = services()
-    node = svc.nodes.get(node_id_arg(node_id))
-    return point_json(node.id, svc.points.get(node.id))
+    node = svc.get(NodeStore).get(node_id_arg(node_id))
+    return point_json(node.id, svc.get(PointStore).get(node.id))

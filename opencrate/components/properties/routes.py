@@ -21,7 +21,13 @@ from quart import Blueprint, Response, request
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import json_body, services
 from opencrate.api.params import check_fields
-from opencrate.components.properties.store import BlobRef, StoredValue, check_context, check_name
+from opencrate.components.properties.store import (
+    BlobRef,
+    PropertyStore,
+    StoredValue,
+    check_context,
+    check_name,
+)
 from opencrate.errors import Conflict, InvalidInput
 
 __all__ = ["blueprint", "property_json"]
@@ -50,7 +56,7 @@ def property_json(context: str, name: str, value: StoredValue) -> dict[str, Any]
 @blueprint.get("/properties/<path:context>/<name>")
 async def get_property(context: str, name: str) -> dict[str, Any]:
     """One property (404 when it does not exist, 400 for a bad context or name)."""
-    return property_json(context, name, services().properties.get(context, name))
+    return property_json(context, name, services().get(PropertyStore).get(context, name))
 
 
 @blueprint.put("/properties/<path:context>/<name>")
@@ -63,7 +69,7 @@ async def put_property(context: str, name: str) -> dict[str, Any]:
     """
     check_context(context)
     check_name(name)
-    store = services().properties
+    store = services().get(PropertyStore)
     value: Any
     if request.mimetype == OCTET_STREAM:
         value = await request.get_data()
@@ -81,7 +87,7 @@ async def put_property(context: str, name: str) -> dict[str, Any]:
 @blueprint.delete("/properties/<path:context>/<name>")
 async def delete_property(context: str, name: str) -> dict[str, Any]:
     """Delete a property and its blocks; 404 when it does not exist."""
-    await services().properties.delete(context, name)
+    await services().get(PropertyStore).delete(context, name)
     await audit_write("property.delete", f"{context}/{name}")
     return {"context": context, "name": name, "deleted": True}
 
@@ -94,7 +100,7 @@ async def get_blob(context: str, name: str) -> Response:
     value is replaced mid-stream the response ends early (``Content-Length``
     tells the client it is short) and the server logs it.
     """
-    store = services().properties
+    store = services().get(PropertyStore)
     value = store.get(context, name)
     if isinstance(value, BlobRef):
         size = value.size

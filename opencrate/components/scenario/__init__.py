@@ -14,3 +14,12 @@
 (``opencrate serve --demo``); the repository's ``examples/office.toml`` is the
 same file.
 """
+
+from opencrate.runtime.component import ComponentSpec
+
+__all__ = ["COMPONENT"]
+
+COMPONENT = ComponentSpec(
+    name="scenario",
+    component="opencrate.components.scenario.component:ScenarioComponent",
+)

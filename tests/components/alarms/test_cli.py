@@ -8,7 +8,7 @@ from asyncclick.testing import CliRunner
 
 from opencrate.app import Services
 from opencrate.cli.main import cli
-from opencrate.components.alarms.store import AlarmState
+from opencrate.components.alarms.store import AlarmState, AlarmStore
 
 P1 = "1101/analog-input-1"
 P2 = "1102/analog-input-1"
@@ -22,9 +22,11 @@ async def _run(*args: str) -> tuple[int, str]:
 async def test_list_shows_open_alarms_most_severe_first_with_filters(
     live_services: Services, api_url: str
 ) -> None:
-    minor = await live_services.alarms.raise_alarm(P1, "high_limit", "minor", "26.4 above 26")
-    major = await live_services.alarms.raise_alarm(P2, "low_limit", "major", "15 below 16")
-    await live_services.alarms.raise_alarm(P1, "high_limit", "minor", "26.8 above 26")
+    minor = await live_services.get(AlarmStore).raise_alarm(
+        P1, "high_limit", "minor", "26.4 above 26"
+    )
+    major = await live_services.get(AlarmStore).raise_alarm(P2, "low_limit", "major", "15 below 16")
+    await live_services.get(AlarmStore).raise_alarm(P1, "high_limit", "minor", "26.8 above 26")
     code, output = await _run("alarms", "list", "--url", api_url)
     assert code == 0, output
     lines = output.splitlines()
@@ -37,13 +39,13 @@ async def test_list_shows_open_alarms_most_severe_first_with_filters(
 
 
 async def test_ack_and_shelve_go_through_the_server(live_services: Services, api_url: str) -> None:
-    alarm = await live_services.alarms.raise_alarm(P1, "high_limit", "minor", "hot")
+    alarm = await live_services.get(AlarmStore).raise_alarm(P1, "high_limit", "minor", "hot")
     code, output = await _run(
         "alarms", "ack", str(alarm.id), "--comment", "on it", "--url", api_url
     )
     assert code == 0, output
     assert "active-acked" in output
-    acked = live_services.alarms.open_alarm(P1, "high_limit")
+    acked = live_services.get(AlarmStore).open_alarm(P1, "high_limit")
     assert acked is not None
     assert acked.state is AlarmState.ACTIVE_ACKED
     assert acked.ack_comment == "on it"
@@ -54,7 +56,7 @@ async def test_ack_and_shelve_go_through_the_server(live_services: Services, api
     assert output.strip() == "no open alarms"
     code, output = await _run("alarms", "shelve", str(alarm.id), "--unshelve", "--url", api_url)
     assert code == 0, output
-    await live_services.alarms.clear(alarm.id)
+    await live_services.get(AlarmStore).clear(alarm.id)
     code, output = await _run("alarms", "list", "--history", "--url", api_url)
     assert output.split()[0:3] == [f"#{alarm.id}", "minor", "closed"]
 
@@ -62,7 +64,7 @@ async def test_ack_and_shelve_go_through_the_server(live_services: Services, api
 async def test_errors_are_one_line_and_change_nothing(
     live_services: Services, api_url: str
 ) -> None:
-    alarm = await live_services.alarms.raise_alarm(P1, "high_limit", "minor", "hot")
+    alarm = await live_services.get(AlarmStore).raise_alarm(P1, "high_limit", "minor", "hot")
     code, output = await _run("alarms", "ack", "999", "--url", api_url)
     assert code == 1
     assert "no open alarm with id 999" in output
@@ -78,4 +80,4 @@ async def test_errors_are_one_line_and_change_nothing(
     code, output = await _run("alarms", "shelve", str(alarm.id), "--url", api_url)
     assert code == 2
     assert "--until" in output
-    assert live_services.alarms.active() == [alarm]
+    assert live_services.get(AlarmStore).active() == [alarm]

@@ -7,15 +7,18 @@ import trio.testing
 from quart.typing import TestClientProtocol as Client
 
 from opencrate.app import Services
+from opencrate.components.alarms.flags import AlarmFlags
+from opencrate.components.alarms.store import AlarmStore
+from opencrate.components.audit.store import AuditStore
 
 P1 = "1001/sat"
 P2 = "2001/zat"
 
 
 async def test_list_filters_and_pages_open_alarms(client: Client, services: Services) -> None:
-    minor = await services.alarms.raise_alarm(P1, "high_limit", "minor", "warm")
-    critical = await services.alarms.raise_alarm(P2, "high_limit", "critical", "very hot")
-    info = await services.alarms.raise_alarm(P2, "low_limit", "info", "cool")
+    minor = await services.get(AlarmStore).raise_alarm(P1, "high_limit", "minor", "warm")
+    critical = await services.get(AlarmStore).raise_alarm(P2, "high_limit", "critical", "very hot")
+    info = await services.get(AlarmStore).raise_alarm(P2, "low_limit", "info", "cool")
     response = await client.get("/api/alarms")
     assert response.status_code == 200
     body = await response.get_json()
@@ -37,7 +40,7 @@ async def test_list_filters_and_pages_open_alarms(client: Client, services: Serv
 async def test_ack_then_clear_moves_the_alarm_to_history_and_is_audited(
     client: Client, services: Services
 ) -> None:
-    alarm = await services.alarms.raise_alarm(P1, "high_limit", "minor", "warm")
+    alarm = await services.get(AlarmStore).raise_alarm(P1, "high_limit", "minor", "warm")
     response = await client.post(f"/api/alarms/{alarm.id}/ack", json={"comment": "on it"})
     assert response.status_code == 200
     acked = await response.get_json()
@@ -45,20 +48,20 @@ async def test_ack_then_clear_moves_the_alarm_to_history_and_is_audited(
     assert acked["acked_by"] == "api"
     again = await client.post(f"/api/alarms/{alarm.id}/ack")
     assert again.status_code == 409
-    await services.alarms.clear(alarm.id)
+    await services.get(AlarmStore).clear(alarm.id)
     history = await (await client.get("/api/alarms/history")).get_json()
     assert [a["id"] for a in history["items"]] == [alarm.id]
     assert history["items"][0]["state"] == "closed"
     one = await (await client.get(f"/api/alarms/{alarm.id}")).get_json()
     assert one["ack_comment"] == "on it"
-    entries = await services.audit.tail(limit=10)
+    entries = await services.get(AuditStore).tail(limit=10)
     assert [e.action for e in entries] == ["alarm.ack"]
 
 
 async def test_shelve_hides_until_the_time_passes(
     client: Client, services: Services, autojump_clock: trio.testing.MockClock
 ) -> None:
-    alarm = await services.alarms.raise_alarm(P1, "high_limit", "minor", "warm")
+    alarm = await services.get(AlarmStore).raise_alarm(P1, "high_limit", "minor", "warm")
     response = await client.post(f"/api/alarms/{alarm.id}/shelve", json={"until": "1h"})
     assert response.status_code == 200
     assert (await response.get_json())["shelved_by"] == "api"
@@ -73,8 +76,8 @@ async def test_flags_route_shows_points_with_open_alarms(
     client: Client, services: Services
 ) -> None:
     async with trio.open_nursery() as nursery:
-        await nursery.start(services.alarm_flags.run)
-        await services.alarms.raise_alarm(P1, "high_limit", "minor", "warm")
+        await nursery.start(services.get(AlarmFlags).run)
+        await services.get(AlarmStore).raise_alarm(P1, "high_limit", "minor", "warm")
         await trio.testing.wait_all_tasks_blocked()
         body = await (await client.get("/api/alarms/flags")).get_json()
         nursery.cancel_scope.cancel()
@@ -82,7 +85,7 @@ async def test_flags_route_shows_points_with_open_alarms(
 
 
 async def test_bad_requests_get_4xx_and_change_nothing(client: Client, services: Services) -> None:
-    alarm = await services.alarms.raise_alarm(P1, "high_limit", "minor", "warm")
+    alarm = await services.get(AlarmStore).raise_alarm(P1, "high_limit", "minor", "warm")
     cases = [
         (await client.get("/api/alarms?severity=dire"), 400, "severity"),
         (await client.get("/api/alarms?state=sleeping"), 400, "state"),
@@ -108,5 +111,5 @@ async def test_bad_requests_get_4xx_and_change_nothing(client: Client, services:
         assert response.status_code == status, (status, words)
         error = (await response.get_json())["error"]
         assert words in error["message"], error
-    assert services.alarms.active() == [alarm]
-    assert await services.audit.tail(limit=10) == []
+    assert services.get(AlarmStore).active() == [alarm]
+    assert await services.get(AuditStore).tail(limit=10) == []

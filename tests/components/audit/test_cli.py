@@ -11,6 +11,7 @@ from opencrate.app import Services
 from opencrate.cli.client import ApiClient
 from opencrate.cli.main import cli
 from opencrate.components.audit.cli import follow_audit
+from opencrate.components.audit.store import AuditStore
 
 
 async def _run(*args: str) -> tuple[int, str]:
@@ -22,7 +23,7 @@ async def test_tail_prints_the_newest_entries_oldest_first(
     live_services: Services, api_url: str
 ) -> None:
     for i in range(5):
-        await live_services.audit.record(
+        await live_services.get(AuditStore).record(
             user="alice" if i % 2 else "bob",
             action="node.update",
             target=f"n{i}",
@@ -46,7 +47,7 @@ async def test_tail_prints_the_newest_entries_oldest_first(
 async def test_follow_emits_each_new_entry_once_in_order_even_past_a_page(
     live_services: Services, api_url: str
 ) -> None:
-    audit = live_services.audit
+    audit = live_services.get(AuditStore)
     last = await audit.record(user="api", action="node.create", target="before")
     seen: list[dict[str, Any]] = []
     got_all = trio.Event()

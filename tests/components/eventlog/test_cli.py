@@ -13,8 +13,10 @@ from asyncclick.testing import CliRunner
 from opencrate.app import Services
 from opencrate.cli.client import ApiClient
 from opencrate.cli.main import cli
+from opencrate.components.audit.store import AuditStore
 from opencrate.components.eventlog.cli import PAGE, follow_events
 from opencrate.components.eventlog.records import NewEvent
+from opencrate.components.eventlog.store import EventLogStore
 from opencrate.components.eventlog.tables import TableKind
 
 HOUR = 3_600_000
@@ -39,7 +41,7 @@ async def _seed(services: Services, n: int = 10, *, expired: int = 0) -> None:
                 TableKind.ALERT if i % 2 else TableKind.CHANGE,
             )
         )
-    await services.events.record_many(events)
+    await services.get(EventLogStore).record_many(events)
 
 
 async def _run(*args: str) -> tuple[int, str]:
@@ -95,13 +97,13 @@ async def test_purge_dry_run_deletes_nothing_and_purge_deletes_in_batches(
     assert code == 0, out
     assert "would delete 4 expired events (dry run)" in out
     assert "event_alert: 2" in out
-    assert await live_services.events.count() == 10
-    assert await live_services.audit.count() == 0
+    assert await live_services.get(EventLogStore).count() == 10
+    assert await live_services.get(AuditStore).count() == 0
     code, out = await _run("events", "purge", "--url", api_url, "--batch", "3")
     assert code == 0, out
     assert "deleted 4 expired events in 2 batches" in out
-    assert await live_services.events.count() == 6
-    [entry] = await live_services.audit.tail(5)
+    assert await live_services.get(EventLogStore).count() == 6
+    [entry] = await live_services.get(AuditStore).tail(5)
     assert (entry.action, entry.detail) == ("event.purge", {"deleted": 4, "batches": 2, "batch": 3})
 
 
@@ -126,8 +128,8 @@ async def test_bad_input_is_reported_and_deletes_nothing(
     code, out = await _run("events", "purge", "--url", api_url, "--batch", "1000000")
     assert code == 1
     assert "batch must be an integer from 1 to 100000" in out
-    assert await live_services.events.count() == 10
-    assert await live_services.audit.count() == 0
+    assert await live_services.get(EventLogStore).count() == 10
+    assert await live_services.get(AuditStore).count() == 0
 
 
 async def test_an_unreachable_server_is_one_line_naming_it() -> None:
@@ -144,7 +146,7 @@ async def test_an_unreachable_server_is_one_line_naming_it() -> None:
 async def test_follow_prints_new_events_once_in_order_even_past_a_page(
     live_services: Services, api_url: str
 ) -> None:
-    store = live_services.events
+    store = live_services.get(EventLogStore)
     await _seed(live_services, 2)
     now = live_services.clock.now_ms()
 
@@ -216,7 +218,7 @@ async def test_tail_follow_command_prints_the_newest_then_each_new_event(
             await read_until(process.stdout, 2)
             now = live_services.clock.now_ms()
             for i in (10, 11):
-                await live_services.events.record(
+                await live_services.get(EventLogStore).record(
                     NewEvent(
                         context="site",
                         name="EntityCreated",

@@ -10,7 +10,9 @@ from quart.typing import TestClientProtocol as Client
 
 from opencrate.api.params import encode_cursor
 from opencrate.app import Services
+from opencrate.components.audit.store import AuditStore
 from opencrate.components.eventlog.records import NewEvent
+from opencrate.components.eventlog.store import EventLogStore
 from opencrate.components.eventlog.tables import TableKind
 
 T0 = 1_700_000_000_000
@@ -41,7 +43,7 @@ async def _seed(services: Services) -> list[int]:
                 kind,
             )
         )
-    return [r.id for r in await services.events.record_many(events)]
+    return [r.id for r in await services.get(EventLogStore).record_many(events)]
 
 
 async def test_pages_follow_next_cursor_across_tables(services: Services, client: Client) -> None:
@@ -113,7 +115,7 @@ async def test_ack_and_enrich_are_stored_returned_and_audited(
     assert (await enriched.get_json())["enrichments"][0]["value"] == {"no": 42}
     got = await (await client.get(f"/api/events/{ids[1]}")).get_json()
     assert got["acknowledgements"][0]["comment"] == "seen it"
-    audit = await services.audit.tail(10)
+    audit = await services.get(AuditStore).tail(10)
     assert [e.action for e in audit] == ["event.enrich", "event.ack", "event.ack"]
 
 
@@ -150,8 +152,8 @@ async def test_bad_queries_are_400_naming_the_parameter(
 
 
 async def test_cursor_from_another_listing_is_refused(services: Services, client: Client) -> None:
-    await services.audit.record(user="a", action="x.y", target="t")
-    await services.audit.record(user="a", action="x.y", target="t")
+    await services.get(AuditStore).record(user="a", action="x.y", target="t")
+    await services.get(AuditStore).record(user="a", action="x.y", target="t")
     audit = await (await client.get("/api/audit?limit=1")).get_json()
     await _error(await client.get(f"/api/events?cursor={audit['next_cursor']}"), 400)
 
@@ -173,8 +175,8 @@ async def test_bad_writes_are_4xx_and_store_nothing(services: Services, client: 
     await _error(await client.get(f"/api/events/{missing}"), 404)
     after = await (await client.get(f"/api/events/{ids[0]}")).get_json()
     assert after == before
-    assert await services.audit.count() == 0
-    assert await services.events.count() == 30
+    assert await services.get(AuditStore).count() == 0
+    assert await services.get(EventLogStore).count() == 30
 
 
 async def _seed_expiring(services: Services, *, expired: int, alive: int) -> None:
@@ -196,7 +198,7 @@ async def _seed_expiring(services: Services, *, expired: int, alive: int) -> Non
         for i in range(expired + alive)
         for gone in [i < expired]
     ]
-    await services.events.record_many(events)
+    await services.get(EventLogStore).record_many(events)
 
 
 async def test_purge_dry_run_counts_and_deletes_nothing(services: Services, client: Client) -> None:
@@ -208,8 +210,8 @@ async def test_purge_dry_run_counts_and_deletes_nothing(services: Services, clie
     assert (body["expired"], body["deleted"], body["batches"]) == (4, 0, 0)
     assert body["tables"]["event_alert"] == 4
     assert body["tables"]["event_info"] == 0
-    assert await services.events.count() == 7
-    assert await services.audit.count() == 0  # counting is not a write
+    assert await services.get(EventLogStore).count() == 7
+    assert await services.get(AuditStore).count() == 0  # counting is not a write
 
 
 async def test_purge_deletes_expired_in_batches_and_is_audited(
@@ -221,16 +223,16 @@ async def test_purge_deletes_expired_in_batches_and_is_audited(
     body = await response.get_json()
     # 2 + 2 + 1: the short third batch ends the loop.
     assert (body["expired"], body["deleted"], body["batches"]) == (5, 5, 3)
-    assert await services.events.count() == 3
+    assert await services.get(EventLogStore).count() == 3
     left = await (await client.get("/api/events?limit=500")).get_json()
     assert {e["name"] for e in left["items"]} == {"EntityCreated"}
-    [entry] = await services.audit.tail(10)
+    [entry] = await services.get(AuditStore).tail(10)
     assert (entry.user, entry.action, entry.target) == ("api", "event.purge", "events")
     assert entry.detail == {"deleted": 5, "batches": 3, "batch": 2}
     # An empty body is a real purge with the configured batch; nothing is left to delete.
     again = await (await client.post("/api/events/purge")).get_json()
     assert (again["expired"], again["deleted"], again["batches"]) == (0, 0, 1)
-    assert await services.events.count() == 3
+    assert await services.get(EventLogStore).count() == 3
 
 
 @pytest.mark.parametrize(
@@ -254,5 +256,5 @@ async def test_bad_purge_requests_are_400_naming_the_field_and_delete_nothing(
     error = await _error(await client.post("/api/events/purge", json=body), 400)
     assert error["detail"]["field"] == field
     await _error(await client.post("/api/events/purge", data="[1, 2]"), 400)
-    assert await services.events.count() == 5
-    assert await services.audit.count() == 0
+    assert await services.get(EventLogStore).count() == 5
+    assert await services.get(AuditStore).count() == 0

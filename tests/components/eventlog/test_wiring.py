@@ -10,6 +10,7 @@ import trio
 from opencrate.app import Services
 from opencrate.clock import TrioClock
 from opencrate.components.eventlog.records import EventLevel, EventQuery
+from opencrate.components.eventlog.store import EventLogStore
 from opencrate.config import Settings
 from opencrate.errors import ConfigError
 from opencrate.runtime.events import DeviceDown, EntityDeleted, StatusChanged
@@ -39,11 +40,11 @@ async def test_running_services_record_bus_events_by_the_settings_rules(
         # Real time, bounded: the store works in a thread.
         # The EntityDeleted row is written last (after the node's events went).
         for _ in range(1000):
-            rows = [e async for e in services.events.iter_events(EventQuery())]
+            rows = [e async for e in services.get(EventLogStore).iter_events(EventQuery())]
             if any(e.name == "EntityDeleted" for e in rows):
                 break
             await trio.sleep(0.01)
-        tables = await services.events.tables()
+        tables = await services.get(EventLogStore).tables()
         supervisor.request_shutdown()
 
     assert levels["event-log"] == 30

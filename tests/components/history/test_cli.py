@@ -11,6 +11,7 @@ from asyncclick.testing import CliRunner
 from opencrate.app import Services
 from opencrate.cli.main import cli
 from opencrate.components.history.cli import read_samples
+from opencrate.components.history.setup import Persistence
 from opencrate.components.history.sqlite.store import HistoryStore
 
 NOW = 1_700_000_000_000  # the clock fixture's start
@@ -24,7 +25,7 @@ async def _run(*args: str) -> tuple[int, str]:
 @pytest.fixture
 def history(live_services: Services) -> HistoryStore:
     # One of the level-10 stores the fixture runs.
-    (store,) = live_services.persistence.stores()
+    (store,) = live_services.get(Persistence).stores()
     return store
 
 

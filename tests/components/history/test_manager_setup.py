@@ -103,7 +103,7 @@ async def test_level_30_restores_then_the_manager_records(tmp_path: Path) -> Non
 
     async def bridge(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         # What a bridge starting at level 40 sees.
-        state = svc.points.get("1001/sp")
+        state = svc.get(PointStore).get("1001/sp")
         seen_at_40.append(None if state is None else (state.value, state.ts_ms))
         task_status.started()
 
@@ -121,11 +121,11 @@ async def test_level_30_restores_then_the_manager_records(tmp_path: Path) -> Non
     async with trio.open_nursery() as nursery:
         await nursery.start(supervisor.run)
         assert seen_at_40 == [(21.5, 1_000)]
-        report = svc.persistence.last_restore
+        report = svc.get(Persistence).last_restore
         assert report is not None
         assert report.restored == 1
-        svc.points.set("1001/sp", 22.0, ts_ms=2_000)
-        (history_store,) = svc.persistence.history
+        svc.get(PointStore).set("1001/sp", 22.0, ts_ms=2_000)
+        (history_store,) = svc.get(Persistence).history
         with trio.fail_after(5):
             while len(await history_store.samples("1001/sp", 0, 10_000)) < 2:  # noqa: ASYNC110
                 await trio.sleep(0.01)

@@ -8,6 +8,7 @@ from quart.typing import TestClientProtocol as Client
 
 from opencrate.app import Services
 from opencrate.components.history.config.model import RetentionConfig, RetentionOverride
+from opencrate.components.history.setup import Persistence
 from opencrate.components.history.sqlite.retention import DAY_MS
 
 RETENTION = {
@@ -34,7 +35,7 @@ async def test_retention_round_trips_and_follows_the_put_rules(
     put = await _json(await client.put(url, json={**config, "retention": RETENTION}))
     assert put["retention"] == RETENTION
     assert (await _json(await client.get(url)))["retention"] == RETENTION
-    model = services.persistence.config.value.get("sqlite")
+    model = services.get(Persistence).config.value.get("sqlite")
     assert model is not None
     assert model.retention == RetentionConfig(
         keep={"raw": 30 * DAY_MS, "rollups": None},
@@ -52,12 +53,12 @@ async def test_retention_round_trips_and_follows_the_put_rules(
     assert (await _json(await client.put(url, json=body)))["retention"] == RETENTION
 
     # A bad value is a 400 naming the key; the configuration in force is unchanged.
-    version = services.persistence.config.version
+    version = services.get(Persistence).config.version
     bad = {**body, "retention": {"raw": "30d", "rules": [{"points": ["meter*"], "raw": "soon"}]}}
     error = (await _json(await client.put(url, json=bad), 400))["error"]
     assert error["code"] == "config_error"
     assert "services.sqlite.retention.rules[0]: raw: not a keep time: 'soon'" in error["message"]
-    assert services.persistence.config.version == version
+    assert services.get(Persistence).config.version == version
     assert (await _json(await client.get(url)))["retention"] == RETENTION
 
     # null removes it (from then on everything is kept).

@@ -16,6 +16,7 @@ from opencrate.clock import TrioClock
 from opencrate.components.history.config.model import RetentionConfig
 from opencrate.components.history.config.toml import parse_config_text, service_from_mapping
 from opencrate.components.history.service import Sample
+from opencrate.components.history.setup import Persistence
 from opencrate.components.history.sqlite.retention import DAY_MS
 from opencrate.components.history.sqlite.retention_service import HistoryRetention
 from opencrate.components.history.sqlite.store import HistoryStore
@@ -71,23 +72,23 @@ async def test_the_app_runs_retention_at_level_50_and_it_deletes_old_data(tmp_pa
     (engines,) = [lv for lv in svc.levels() if lv.number == 50]
     assert "history-retention" in [s.name for s in engines.services]
     supervisor.levels = [lv for lv in supervisor.levels if lv.number != 60]
-    retention = svc.persistence.retention
+    retention = svc.get(Persistence).retention
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             await nursery.start(supervisor.run)
             await retention.wait_passes("sqlite", 1)
-            (history,) = svc.persistence.history
+            (history,) = svc.get(Persistence).history
             # All but the state in force at the cutoff went; the last day stayed.
             assert await counts(history) == {"old": 1, "recent": 24}
-            health = svc.persistence.health()["services"]["sqlite"]["retention"]
+            health = svc.get(Persistence).health()["services"]["sqlite"]["retention"]
             assert health["active"] is True
             assert health["samples_deleted"] == 47
 
             # Replaced through the API: saved, and the running loop takes it at once.
-            current = svc.persistence.config.value.get("sqlite")
+            current = svc.get(Persistence).config.value.get("sqlite")
             assert current is not None
             passes = retention.statistics().services[0].passes
-            await svc.persistence.replace_config(
+            await svc.get(Persistence).replace_config(
                 evolve(current, retention=RetentionConfig(keep={"raw": 12 * HOUR}))
             )
             await retention.wait_passes("sqlite", passes + 1)

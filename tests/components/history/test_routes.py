@@ -9,6 +9,7 @@ from quart.typing import TestClientProtocol as Client
 
 from opencrate.app import Services
 from opencrate.clock import TrioClock
+from opencrate.components.history.setup import Persistence
 from opencrate.components.history.sqlite.store import HistoryStore
 from tests.harness import build_tree
 
@@ -18,7 +19,7 @@ START = 1_700_000_000_000  # the clock fixture's start
 @pytest.fixture
 def history(services: Services) -> HistoryStore:
     # One of the level-10 stores the API fixture runs.
-    (store,) = services.persistence.stores()
+    (store,) = services.get(Persistence).stores()
     return store
 
 

@@ -19,6 +19,7 @@ from opencrate.api.app import create_app
 from opencrate.app import Services
 from opencrate.clock import TrioClock
 from opencrate.components.history.config.redact import MASK
+from opencrate.components.history.setup import Persistence
 from opencrate.config import Settings
 from opencrate.runtime.supervisor import Supervisor
 
@@ -80,12 +81,12 @@ async def test_put_with_the_masked_dsn_keeps_the_real_password(
         body = {**shown, "items": [{"points": ["ahu*"], "strategies": ["everyUpdate"]}]}
         put = await _json(await client.put(url, json=body))
         assert MASK in put["dsn"]
-        model = services.persistence.config.value.get(name)
+        model = services.get(Persistence).config.value.get(name)
         assert model is not None
         assert model.options["dsn"] == real  # not the mask
         assert [str(s) for s in model.items[0].selectors] == ["ahu*"]
         # The saved file is read back at the next start: it has the real DSN.
-        saved = json.loads((services.persistence.managed_dir / f"{name}.json").read_text())
+        saved = json.loads((services.get(Persistence).managed_dir / f"{name}.json").read_text())
         assert saved["dsn"] == real
 
 
@@ -94,14 +95,14 @@ async def test_a_different_dsn_is_still_refused_and_nothing_changes(
 ) -> None:
     url = "/api/persistence/central"
     shown = await _json(await client.get(url))
-    version = services.persistence.config.version
+    version = services.get(Persistence).config.version
     for dsn in (
         "postgresql://opencrate:other@127.0.0.1:1/history",  # a new password
         f"postgresql://opencrate:{MASK}@10.0.0.9:1/history",  # the mask, another host
     ):
         error = (await _json(await client.put(url, json={**shown, "dsn": dsn}), 409))["error"]
         assert "options cannot change" in error["message"]
-    assert services.persistence.config.version == version
-    model = services.persistence.config.value.get("central")
+    assert services.get(Persistence).config.version == version
+    model = services.get(Persistence).config.value.get("central")
     assert model is not None
     assert model.options["dsn"] == URL_DSN

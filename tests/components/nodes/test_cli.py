@@ -11,6 +11,9 @@ from asyncclick.testing import CliRunner
 
 from opencrate.app import Services
 from opencrate.cli.main import cli
+from opencrate.components.audit.store import AuditStore
+from opencrate.components.nodes.store import NodeStore
+from opencrate.components.points.store import PointStore
 from tests.harness import build_tree
 
 
@@ -23,8 +26,8 @@ async def test_tree_prints_the_hierarchy_with_point_values(
     live_services: Services, api_url: str
 ) -> None:
     await build_tree(live_services)
-    live_services.points.set("1001/sat", 13.5)
-    live_services.points.set("1001/fan", True)
+    live_services.get(PointStore).set("1001/sat", 13.5)
+    live_services.get(PointStore).set("1001/fan", True)
     code, output = await _run("nodes", "tree", "--url", api_url)
     assert code == 0, output
     assert output.splitlines() == [
@@ -47,7 +50,7 @@ async def test_show_prints_one_node_and_names_an_unknown_one(
     live_services: Services, api_url: str
 ) -> None:
     await build_tree(live_services)
-    live_services.points.set("1001/sat", 13.5, ts_ms=1_700_000_000_000)
+    live_services.get(PointStore).set("1001/sat", 13.5, ts_ms=1_700_000_000_000)
     code, output = await _run("nodes", "show", "1001/sat", "--url", api_url)
     assert code == 0, output
     fields = dict(line.split(":", 1) for line in output.splitlines())
@@ -89,14 +92,14 @@ async def test_import_creates_all_nodes_or_none_and_names_the_problem(
     code, output = await _run("nodes", "import", str(tmp_path / "broken.json"), "--url", api_url)
     assert code == 1
     assert f"{tmp_path / 'broken.json'}:2:10: not valid JSON" in output
-    assert live_services.nodes.get_or_none("3001") is None
-    assert await live_services.audit.count() == 0
+    assert live_services.get(NodeStore).get_or_none("3001") is None
+    assert await live_services.get(AuditStore).count() == 0
 
     code, output = await _run("nodes", "import", str(tmp_path / "good.json"), "--url", api_url)
     assert code == 0, output
     assert output.strip() == f"imported 2 nodes from {tmp_path / 'good.json'}"
-    assert live_services.nodes.get("3001/zat").parent_id == "3001"
-    (entry,) = await live_services.audit.tail()
+    assert live_services.get(NodeStore).get("3001/zat").parent_id == "3001"
+    (entry,) = await live_services.get(AuditStore).tail()
     assert (entry.user, entry.action) == ("api", "node.create_many")
 
     code, output = await _run("nodes", "import", str(tmp_path / "missing.json"), "--url", api_url)
@@ -150,7 +153,7 @@ async def test_import_of_a_scenario_file_creates_its_building(
     code, output = await _run("nodes", "import", str(scenario), "--url", api_url)
     assert code == 0, output
     assert output.strip() == f"imported 3 nodes from {scenario}"
-    point = live_services.nodes.get("7001/sat")
+    point = live_services.get(NodeStore).get("7001/sat")
     assert point.parent_id == "7001"
     assert {"air", "temp", "sensor"} <= point.tags  # the scenario's auto-tags came along
 
@@ -174,8 +177,8 @@ async def test_import_refuses_a_bad_alarm_rule_naming_it(
     assert code == 1
     assert "nodes[1]" in output
     assert "properties.alarm.low" in output
-    assert live_services.nodes.get_or_none("3001") is None
-    assert await live_services.audit.count() == 0
+    assert live_services.get(NodeStore).get_or_none("3001") is None
+    assert await live_services.get(AuditStore).count() == 0
 
     scenario = tmp_path / "tiny.toml"
     scenario.write_text(
@@ -187,7 +190,7 @@ async def test_import_refuses_a_bad_alarm_rule_naming_it(
     code, output = await _run("nodes", "import", str(scenario), "--url", api_url)
     assert code == 1
     assert f"{scenario}:14 [equip[0].point[0].properties.alarm.severity]" in output
-    assert live_services.nodes.get_or_none("tiny") is None
+    assert live_services.get(NodeStore).get_or_none("tiny") is None
 
 
 async def test_import_of_a_file_that_is_not_utf8_is_a_one_line_error(tmp_path: Path) -> None:

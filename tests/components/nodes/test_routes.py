@@ -8,6 +8,9 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from opencrate.app import Services
+from opencrate.components.audit.store import AuditStore
+from opencrate.components.nodes.store import NodeStore
+from opencrate.components.points.store import PointStore
 from tests.harness import build_tree
 
 
@@ -16,7 +19,9 @@ async def _json(response: Any) -> Any:
 
 
 async def _audit_actions(services: Services) -> list[tuple[str, str, str]]:
-    return [(e.user, e.action, e.target) for e in reversed(await services.audit.tail(100))]
+    return [
+        (e.user, e.action, e.target) for e in reversed(await services.get(AuditStore).tail(100))
+    ]
 
 
 async def _error(response: Any, status: int) -> dict[str, Any]:
@@ -101,7 +106,7 @@ async def test_point_nodes_carry_their_live_value_and_status(
     services: Services, client: Client
 ) -> None:
     await build_tree(services)
-    services.points.set("1001/sat", 13.5, ts_ms=1_700_000_000_500)
+    services.get(PointStore).set("1001/sat", 13.5, ts_ms=1_700_000_000_500)
     node = await _json(await client.get("/api/nodes/1001/sat"))
     assert (node["value"], node["status"], node["ts_ms"]) == (13.5, "ok", 1_700_000_000_500)
     equip = await _json(await client.get("/api/nodes/1001"))
@@ -126,7 +131,7 @@ async def test_create_returns_201_with_location_and_is_audited(
     assert response.status_code == 201
     assert response.headers["Location"] == "/api/nodes/1001/rat"
     assert (await response.get_json())["tags"] == ["air", "point", "return", "sensor", "temp"]
-    assert services.nodes.get("1001/rat").parent_id == "1001"
+    assert services.get(NodeStore).get("1001/rat").parent_id == "1001"
     assert await _audit_actions(services) == [("api", "node.create", "1001/rat")]
 
 
@@ -156,15 +161,15 @@ async def test_create_refuses_bad_input_and_stores_nothing(
     field: str | None,
 ) -> None:
     await build_tree(services)
-    before = [n.to_dict() for n in services.nodes.all()]
+    before = [n.to_dict() for n in services.get(NodeStore).all()]
     response = await client.post(
         "/api/nodes", data=body, headers={"Content-Type": "application/json"}
     )
     error = await _error(response, status)
     if field is not None:
         assert error["detail"]["field"] == field
-    assert [n.to_dict() for n in services.nodes.all()] == before
-    assert await services.audit.count() == 0
+    assert [n.to_dict() for n in services.get(NodeStore).all()] == before
+    assert await services.get(AuditStore).count() == 0
 
 
 async def test_batch_create_is_all_or_nothing_and_names_the_bad_node(
@@ -179,16 +184,16 @@ async def test_batch_create_is_all_or_nothing_and_names_the_bad_node(
     assert error["detail"]["index"] == 1
     dup = await client.post("/api/nodes/batch", json={"nodes": [good, {**good, "id": "1001"}]})
     await _error(dup, 409)
-    assert services.nodes.get_or_none("3001") is None
+    assert services.get(NodeStore).get_or_none("3001") is None
     await _error(await client.post("/api/nodes/batch", json={"nodes": []}), 400)
     await _error(await client.post("/api/nodes/batch", json={"nodes": [good], "x": 1}), 400)
-    assert await services.audit.count() == 0
+    assert await services.get(AuditStore).count() == 0
 
     # Children may come before their parents.
     response = await client.post("/api/nodes/batch", json={"nodes": [child, good]})
     assert response.status_code == 201
     assert (await response.get_json())["created"] == ["3001/zat", "3001"]
-    assert services.nodes.get("3001/zat").parent_id == "3001"
+    assert services.get(NodeStore).get("3001/zat").parent_id == "3001"
     assert await _audit_actions(services) == [("api", "node.create_many", "")]
 
 
@@ -203,7 +208,7 @@ async def test_patch_updates_fields_and_moves_with_audit(
     assert (await response.get_json())["dis"] == "AHU-1 (roof)"
     moved = await _json(await client.patch("/api/nodes/1001", json={"parent_id": "floor-2"}))
     assert moved["parent_id"] == "floor-2"
-    assert services.nodes.subtree_ids("floor-2") >= {"1001", "1001/sat", "1001/fan"}
+    assert services.get(NodeStore).subtree_ids("floor-2") >= {"1001", "1001/sat", "1001/fan"}
     rooted = await _json(await client.patch("/api/nodes/floor-1", json={"parent_id": None}))
     assert rooted["parent_id"] is None
     assert await _audit_actions(services) == [
@@ -235,10 +240,10 @@ async def test_patch_checks_everything_before_writing_anything(
     status: int,
 ) -> None:
     await build_tree(services)
-    before = [n.to_dict() for n in services.nodes.all()]
+    before = [n.to_dict() for n in services.get(NodeStore).all()]
     await _error(await client.patch(path, json=body), status)
-    assert [n.to_dict() for n in services.nodes.all()] == before
-    assert await services.audit.count() == 0
+    assert [n.to_dict() for n in services.get(NodeStore).all()] == before
+    assert await services.get(AuditStore).count() == 0
 
 
 async def test_delete_refuses_a_node_with_children_unless_recursive(
@@ -248,8 +253,8 @@ async def test_delete_refuses_a_node_with_children_unless_recursive(
     error = await _error(await client.delete("/api/nodes/1001"), 409)
     assert "descendant" in error["message"]
     await _error(await client.delete("/api/nodes/1001?recursive=maybe"), 400)
-    assert services.nodes.get_or_none("1001/sat") is not None
-    assert await services.audit.count() == 0
+    assert services.get(NodeStore).get_or_none("1001/sat") is not None
+    assert await services.get(AuditStore).count() == 0
 
     leaf = await _json(await client.delete("/api/nodes/2001/zat"))
     assert leaf == {"deleted": ["2001/zat"]}
@@ -296,7 +301,7 @@ async def test_bad_queries_get_a_clear_4xx(
 async def test_a_cursor_from_another_listing_is_refused(services: Services, client: Client) -> None:
     await build_tree(services)
     for i in range(3):
-        await services.audit.record(user="u", action="a", target=str(i))
+        await services.get(AuditStore).record(user="u", action="a", target=str(i))
     audit_cursor = (await _json(await client.get("/api/audit?limit=1")))["next_cursor"]
     assert audit_cursor is not None
     error = await _error(await client.get(f"/api/nodes?cursor={audit_cursor}"), 400)
@@ -324,7 +329,7 @@ async def test_a_bad_alarm_rule_gets_400_naming_it_on_every_write_route(
     services: Services, client: Client, alarm: dict[str, Any], field: str
 ) -> None:
     await build_tree(services)
-    before = [n.to_dict() for n in services.nodes.all()]
+    before = [n.to_dict() for n in services.get(NodeStore).all()]
     new = {"id": "2001/sp", "node_type": "point", "dis": "Setpoint", "parent_id": "2001",
            "kind": "number", "properties": {"alarm": alarm}}  # fmt: skip
     ok = {**new, "id": "2001/ok", "properties": {"alarm": {"high": 30}}}
@@ -345,8 +350,8 @@ async def test_a_bad_alarm_rule_gets_400_naming_it_on_every_write_route(
     batch_error = await (refusals[1]).get_json()
     assert batch_error["error"]["detail"]["index"] == 1
     assert batch_error["error"]["message"].startswith("nodes[1]: ")
-    assert [n.to_dict() for n in services.nodes.all()] == before
-    assert await services.audit.count() == 0
+    assert [n.to_dict() for n in services.get(NodeStore).all()] == before
+    assert await services.get(AuditStore).count() == 0
 
 
 async def test_a_good_alarm_rule_is_stored(services: Services, client: Client) -> None:
@@ -355,4 +360,4 @@ async def test_a_good_alarm_rule_is_stored(services: Services, client: Client) -
     response = await client.patch("/api/nodes/2001/zat", json={"properties": {"alarm": rule}})
     assert response.status_code == 200
     assert (await response.get_json())["properties"] == {"alarm": rule}
-    assert services.nodes.get("2001/zat").properties["alarm"] == rule
+    assert services.get(NodeStore).get("2001/zat").properties["alarm"] == rule

@@ -11,6 +11,10 @@ from quart.typing import TestClientProtocol as Client
 
 from opencrate.api.params import encode_cursor
 from opencrate.app import Services
+from opencrate.components.audit.store import AuditStore
+from opencrate.components.nodes.store import NodeStore
+from opencrate.components.overrides.store import OverrideStore
+from opencrate.components.points.store import PointStore
 from opencrate.runtime.events import ValueChanged
 from tests.harness import build_tree
 
@@ -37,7 +41,7 @@ async def test_point_value_404_for_unknown_node_and_null_before_first_reading(
         "ts_ms": None,
         "overridden": False,
     }
-    services.points.set("1001/sat", 14.25, ts_ms=NOW_MS + 5)
+    services.get(PointStore).set("1001/sat", 14.25, ts_ms=NOW_MS + 5)
     read = await (await client.get("/api/points/1001/sat")).get_json()
     assert (read["value"], read["status"], read["ts_ms"]) == (14.25, "ok", NOW_MS + 5)
 
@@ -47,7 +51,7 @@ async def test_snapshot_pages_by_node_id_and_filters_by_subtree(
 ) -> None:
     await build_tree(services)
     for node_id, value in (("2001/zat", 21.0), ("1001/sat", 13.0), ("1001/fan", True)):
-        services.points.set(node_id, value)
+        services.get(PointStore).set(node_id, value)
     first = await (await client.get("/api/points?limit=2")).get_json()
     assert [p["node_id"] for p in first["items"]] == ["1001/fan", "1001/sat"]
     rest = await (await client.get(f"/api/points?limit=2&cursor={first['next_cursor']}")).get_json()
@@ -66,7 +70,7 @@ async def test_override_set_shows_on_the_point_lists_and_releases_with_audit(
     # autojump_clock: virtual time jumps whenever every task waits (a store's
     # worker thread counts), so "2h" is checked against the clock on both sides.
     await build_tree(services)
-    services.points.set("1001/sat", 13.0)
+    services.get(PointStore).set("1001/sat", 13.0)
     before_ms = services.clock.now_ms()
     response = await client.put(
         "/api/points/1001/sat/override",
@@ -80,7 +84,9 @@ async def test_override_set_shows_on_the_point_lists_and_releases_with_audit(
     assert before_ms + 7_200_000 <= override["expires_ms"] <= services.clock.now_ms() + 7_200_000
     assert override["previous"]["value"] == 13.0
 
-    services.points.set("1001/sat", 13.4)  # the field keeps reporting; the override stays on top
+    services.get(PointStore).set(
+        "1001/sat", 13.4
+    )  # the field keeps reporting; the override stays on top
     point = await (await client.get("/api/points/1001/sat")).get_json()
     assert (point["value"], point["status"], point["overridden"]) == (18.5, "overridden", True)
     active = await (await client.get("/api/overrides")).get_json()
@@ -93,7 +99,7 @@ async def test_override_set_shows_on_the_point_lists_and_releases_with_audit(
     await _error(await client.delete("/api/points/1001/sat/override"), 404)
     history = await (await client.get("/api/overrides/history?node=1001/sat")).get_json()
     assert [(h["value"], h["end_reason"]) for h in history["items"]] == [(18.5, "released")]
-    entries = [(e.action, e.target) for e in await services.audit.tail()]
+    entries = [(e.action, e.target) for e in await services.get(AuditStore).tail()]
     assert entries == [("override.release", "1001/sat"), ("override.set", "1001/sat")]
 
 
@@ -121,15 +127,15 @@ async def test_bad_override_is_refused_and_the_current_one_stays(
     field: str | None,
 ) -> None:
     await build_tree(services)
-    await services.overrides.set("1001/sat", 16.0, user="alice", reason="test")
-    await services.overrides.set("1001/fan", True, user="alice")
-    before = services.overrides.active()
+    await services.get(OverrideStore).set("1001/sat", 16.0, user="alice", reason="test")
+    await services.get(OverrideStore).set("1001/fan", True, user="alice")
+    before = services.get(OverrideStore).active()
     error = await _error(await client.put(path, json=body), status)
     if field is not None:
         assert error["detail"]["field"] == field
-    assert services.overrides.active() == before
-    assert services.points.get("1001/sat").value == 16.0  # type: ignore[union-attr]
-    assert await services.audit.count() == 0
+    assert services.get(OverrideStore).active() == before
+    assert services.get(PointStore).get("1001/sat").value == 16.0  # type: ignore[union-attr]
+    assert await services.get(AuditStore).count() == 0
 
 
 async def test_override_refuses_malformed_json(services: Services, client: Client) -> None:
@@ -140,12 +146,12 @@ async def test_override_refuses_malformed_json(services: Services, client: Clien
         headers={"Content-Type": "application/json"},
     )
     await _error(response, 400)
-    assert services.overrides.active() == []
+    assert services.get(OverrideStore).active() == []
 
 
 async def test_audit_log_pages_newest_first_and_filters(services: Services, client: Client) -> None:
     for i in range(5):
-        await services.audit.record(
+        await services.get(AuditStore).record(
             user="alice" if i % 2 else "bob", action="node.update", target=f"n{i}"
         )
 
@@ -223,17 +229,17 @@ async def test_every_point_and_override_route_refuses_bad_input(
     error = await _error(response, status)
     if field is not None:
         assert error["detail"]["field"] == field
-    assert services.overrides.active() == []
-    assert await services.audit.count() == 0
+    assert services.get(OverrideStore).active() == []
+    assert await services.get(AuditStore).count() == 0
 
 
 async def test_patch_refuses_malformed_json_and_changes_nothing(
     services: Services, client: Client
 ) -> None:
     await build_tree(services)
-    before = services.nodes.get("1001")
+    before = services.get(NodeStore).get("1001")
     response = await client.patch(
         "/api/nodes/1001", data=b'{"dis": ', headers={"Content-Type": "application/json"}
     )
     await _error(response, 400)
-    assert services.nodes.get("1001") == before
+    assert services.get(NodeStore).get("1001") == before

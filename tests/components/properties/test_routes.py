@@ -8,7 +8,8 @@ import trio
 from quart.typing import TestClientProtocol as Client
 
 from opencrate.app import Services
-from opencrate.components.properties.store import BlobRef
+from opencrate.components.audit.store import AuditStore
+from opencrate.components.properties.store import BlobRef, PropertyStore
 
 URL = "/api/properties/devices/1001/firmware"
 
@@ -28,7 +29,7 @@ async def test_json_value_round_trip_and_delete(client: Client, services: Servic
     assert (await (await client.get(url)).get_json())["value"] is None
     assert (await client.delete(url)).status_code == 200
     assert (await client.get(url)).status_code == 404
-    actions = [e.action for e in await services.audit.tail(limit=10)]
+    actions = [e.action for e in await services.get(AuditStore).tail(limit=10)]
     assert actions == ["property.delete", "property.put", "property.put"]
 
 
@@ -46,7 +47,7 @@ async def test_large_bytes_are_a_reference_and_the_blob_streams_in_chunks(
     assert described["sha256"] == hashlib.sha256(data).hexdigest()
     assert described["blob_url"] == URL + "/blob"
     assert "value" not in described
-    assert isinstance(services.properties.get("devices/1001", "firmware"), BlobRef)
+    assert isinstance(services.get(PropertyStore).get("devices/1001", "firmware"), BlobRef)
     # A streaming connection sees the body arrive as the server sends it.
     chunks: list[bytes] = []
     async with client.request(URL + "/blob") as connection:
@@ -93,5 +94,5 @@ async def test_bad_input_gets_400_or_404_and_stores_nothing(
         assert response.status_code == status, (status, words)
         error = (await response.get_json())["error"]
         assert words in error["message"], error
-    assert services.properties.get("devices/1001", "firmware") == 1
-    assert services.properties.names("devices/1001") == ["firmware"]
+    assert services.get(PropertyStore).get("devices/1001", "firmware") == 1
+    assert services.get(PropertyStore).names("devices/1001") == ["firmware"]

@@ -83,7 +83,7 @@ from opencrate.components.history.config.model import (
     parse_keep,
 )
 from opencrate.components.history.config.persist_syntax import parse_persist
-from opencrate.config import SETTINGS_SECTIONS
+from opencrate.config import settings_sections
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.toml_lines import KeyPath, TokenLocator, TomlLines
 
@@ -529,7 +529,7 @@ def parse_config_text(
     prefix: PathKey = ()
     if "persistence" in data:
         data, prefix = data["persistence"], ("persistence",)
-    elif set(data) & SETTINGS_SECTIONS and not set(data) & {"default", "services"}:
+    elif set(data) & settings_sections() and not set(data) & {"default", "services"}:
         raise ConfigError(
             "a settings file without a [persistence] section: the server uses the default "
             "(one sqlite service storing every change); nothing here to check",

@@ -1,0 +1,31 @@
+"""The properties component: persistent key/value state per context (``properties.db``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Self
+
+from attrs import define
+
+from opencrate.components.properties.store import PropertyStore
+from opencrate.runtime.actor import StoreActor
+from opencrate.runtime.component import BuildContext, Component
+
+__all__ = ["PropertiesComponent"]
+
+
+@define
+class PropertiesComponent(Component):
+    store: PropertyStore
+
+    @classmethod
+    def build(cls, ctx: BuildContext) -> Self:
+        path = ctx.settings.data_dir / "properties.db"
+        section = ctx.settings.sections.get("properties")
+        return cls(store=PropertyStore.from_section(path, section, clock=ctx.clock))
+
+    def provides(self) -> Sequence[object]:
+        return (self.store,)
+
+    def stores(self) -> Sequence[StoreActor]:
+        return (self.store,)
