@@ -23,18 +23,16 @@ import trio
 from attrs import define, field
 
 from opencrate.clock import Clock, SystemClock
-from opencrate.components import (
-    alarms,
-    audit,
-    entities,
-    eventlog,
-    history,
-    nodes,
-    overrides,
-    points,
-    properties,
-    scenario,
-)
+from opencrate.components.alarms import COMPONENT as ALARMS
+from opencrate.components.audit import COMPONENT as AUDIT
+from opencrate.components.entities import COMPONENT as ENTITIES
+from opencrate.components.eventlog import COMPONENT as EVENTLOG
+from opencrate.components.history import COMPONENT as HISTORY
+from opencrate.components.nodes import COMPONENT as NODES
+from opencrate.components.overrides import COMPONENT as OVERRIDES
+from opencrate.components.points import COMPONENT as POINTS
+from opencrate.components.properties import COMPONENT as PROPERTIES
+from opencrate.components.scenario import COMPONENT as SCENARIO
 from opencrate.config import Settings
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
@@ -49,17 +47,17 @@ T = TypeVar("T")
 
 #: Every component, in build order (and store-opening order; closing is the reverse).
 COMPONENTS: tuple[ComponentSpec, ...] = (
-    points.COMPONENT,
-    nodes.COMPONENT,
-    entities.COMPONENT,
-    audit.COMPONENT,
-    overrides.COMPONENT,
+    POINTS,
+    NODES,
+    ENTITIES,
+    AUDIT,
+    OVERRIDES,
     # Before the event log: restoreOnStartup (level 30) runs before it subscribes.
-    history.COMPONENT,
-    eventlog.COMPONENT,
-    alarms.COMPONENT,
-    properties.COMPONENT,
-    scenario.COMPONENT,
+    HISTORY,
+    EVENTLOG,
+    ALARMS,
+    PROPERTIES,
+    SCENARIO,
 )
 
 

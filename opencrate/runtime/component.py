@@ -29,7 +29,7 @@ import importlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
-from attrs import frozen
+from attrs import define, frozen
 
 from opencrate.runtime.supervisor import Level, Service
 
@@ -46,6 +46,7 @@ __all__ = [
     "ComponentSpec",
     "Contribution",
     "Registry",
+    "StoreComponent",
     "resolve",
 ]
 
@@ -106,8 +107,8 @@ class Component:
         raise NotImplementedError
 
     def provides(self) -> Sequence[object]:
-        """Objects that routes, CLI and later components reach by their type."""
-        return ()
+        """Objects that routes, CLI and later components reach by their type (its stores)."""
+        return tuple(self.stores())
 
     def stores(self) -> Sequence[StoreActor]:
         """Store actors opened (and migrated) at level 10, in this order; closed in reverse."""
@@ -116,6 +117,16 @@ class Component:
     def contributes(self) -> Sequence[Contribution]:
         """Steps and services at the start levels 20-50."""
         return ()
+
+
+@define
+class StoreComponent(Component):
+    """A component that is one store, provided to the others, and nothing more."""
+
+    store: StoreActor
+
+    def stores(self) -> Sequence[StoreActor]:
+        return (self.store,)
 
 
 @frozen(kw_only=True)
@@ -133,6 +144,33 @@ class ComponentSpec:
     routes: tuple[str, ...] = ()
     commands: tuple[str, ...] = ()
     sections: tuple[str, ...] = ()
+
+    @classmethod
+    def in_package(
+        cls,
+        package: str,
+        component: str,
+        *,
+        routes: Sequence[str] = (),
+        commands: Sequence[str] = (),
+        sections: Sequence[str] = (),
+    ) -> ComponentSpec:
+        """The spec of the component package ``package`` (its ``__name__``).
+
+        References are relative to the package (``"routes:blueprint"``); the
+        name is the package's own (``opencrate.components.alarms`` -> ``alarms``).
+        """
+
+        def ref(relative: str) -> str:
+            return f"{package}.{relative}"
+
+        return cls(
+            name=package.rpartition(".")[2],
+            component=ref(component),
+            routes=tuple(map(ref, routes)),
+            commands=tuple(map(ref, commands)),
+            sections=tuple(sections),
+        )
 
     def component_class(self) -> type[Component]:
         found = resolve(self.component)

@@ -2,12 +2,10 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-__all__ = ["COMPONENT"]
-
-COMPONENT = ComponentSpec(
-    name="alarms",
-    component="opencrate.components.alarms.component:AlarmsComponent",
-    routes=("opencrate.components.alarms.routes:blueprint",),
-    commands=("opencrate.components.alarms.cli:alarms",),
+COMPONENT = ComponentSpec.in_package(
+    __name__,
+    "component:AlarmsComponent",
+    routes=("routes:blueprint",),
+    commands=("cli:alarms",),
     sections=("alarms",),
 )

@@ -2,11 +2,6 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-__all__ = ["COMPONENT"]
-
-COMPONENT = ComponentSpec(
-    name="audit",
-    component="opencrate.components.audit.component:AuditComponent",
-    routes=("opencrate.components.audit.routes:blueprint",),
-    commands=("opencrate.components.audit.cli:audit",),
+COMPONENT = ComponentSpec.in_package(
+    __name__, "component:AuditComponent", routes=("routes:blueprint",), commands=("cli:audit",)
 )

@@ -2,9 +2,4 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-__all__ = ["COMPONENT"]
-
-COMPONENT = ComponentSpec(
-    name="entities",
-    component="opencrate.components.entities.component:EntitiesComponent",
-)
+COMPONENT = ComponentSpec.in_package(__name__, "component:EntitiesComponent")

@@ -25,9 +25,6 @@ class EntitiesComponent(Component):
         path = ctx.settings.data_dir / "entities.db"
         return cls(store=EntityStore(path, bus=ctx.bus, clock=ctx.clock), nodes=ctx.get(NodeStore))
 
-    def provides(self) -> Sequence[object]:
-        return (self.store,)
-
     def stores(self) -> Sequence[StoreActor]:
         return (self.store,)
 

@@ -2,12 +2,10 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-__all__ = ["COMPONENT"]
-
-COMPONENT = ComponentSpec(
-    name="eventlog",
-    component="opencrate.components.eventlog.component:EventLogComponent",
-    routes=("opencrate.components.eventlog.routes:blueprint",),
-    commands=("opencrate.components.eventlog.cli:events",),
+COMPONENT = ComponentSpec.in_package(
+    __name__,
+    "component:EventLogComponent",
+    routes=("routes:blueprint",),
+    commands=("cli:events",),
     sections=("events",),
 )

@@ -36,9 +36,6 @@ class EventLogComponent(Component):
             capacity=ctx.settings.bus_capacity,
         )
 
-    def provides(self) -> Sequence[object]:
-        return (self.store,)
-
     def stores(self) -> Sequence[StoreActor]:
         return (self.store,)
 

@@ -33,7 +33,7 @@ class HistoryComponent(Component):
         return cls(persistence=persistence)
 
     def provides(self) -> Sequence[object]:
-        return (self.persistence,)
+        return (self.persistence, *self.persistence.stores())
 
     def stores(self) -> Sequence[StoreActor]:
         return self.persistence.stores()

@@ -2,11 +2,6 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-__all__ = ["COMPONENT"]
-
-COMPONENT = ComponentSpec(
-    name="nodes",
-    component="opencrate.components.nodes.component:NodesComponent",
-    routes=("opencrate.components.nodes.routes:blueprint",),
-    commands=("opencrate.components.nodes.cli:nodes",),
+COMPONENT = ComponentSpec.in_package(
+    __name__, "component:NodesComponent", routes=("routes:blueprint",), commands=("cli:nodes",)
 )

@@ -2,10 +2,6 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-__all__ = ["COMPONENT"]
-
-COMPONENT = ComponentSpec(
-    name="overrides",
-    component="opencrate.components.overrides.component:OverridesComponent",
-    routes=("opencrate.components.overrides.routes:blueprint",),
+COMPONENT = ComponentSpec.in_package(
+    __name__, "component:OverridesComponent", routes=("routes:blueprint",)
 )

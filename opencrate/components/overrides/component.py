@@ -30,9 +30,6 @@ class OverridesComponent(Component):
         )
         return cls(store=store, cleanup=NodeCleanup(ctx.bus, points=points, overrides=store))
 
-    def provides(self) -> Sequence[object]:
-        return (self.store,)
-
     def stores(self) -> Sequence[StoreActor]:
         return (self.store,)
 

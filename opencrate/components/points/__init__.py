@@ -2,10 +2,6 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-__all__ = ["COMPONENT"]
-
-COMPONENT = ComponentSpec(
-    name="points",
-    component="opencrate.components.points.component:PointsComponent",
-    routes=("opencrate.components.points.routes:blueprint",),
+COMPONENT = ComponentSpec.in_package(
+    __name__, "component:PointsComponent", routes=("routes:blueprint",)
 )

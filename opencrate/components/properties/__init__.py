@@ -2,11 +2,9 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-__all__ = ["COMPONENT"]
-
-COMPONENT = ComponentSpec(
-    name="properties",
-    component="opencrate.components.properties.component:PropertiesComponent",
-    routes=("opencrate.components.properties.routes:blueprint",),
+COMPONENT = ComponentSpec.in_package(
+    __name__,
+    "component:PropertiesComponent",
+    routes=("routes:blueprint",),
     sections=("properties",),
 )

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Self
 
 from attrs import define
 
 from opencrate.components.properties.store import PropertyStore
-from opencrate.runtime.actor import StoreActor
-from opencrate.runtime.component import BuildContext, Component
+from opencrate.runtime.component import BuildContext, StoreComponent
 
 __all__ = ["PropertiesComponent"]
 
 
 @define
-class PropertiesComponent(Component):
+class PropertiesComponent(StoreComponent):
     store: PropertyStore
 
     @classmethod
@@ -23,9 +21,3 @@ class PropertiesComponent(Component):
         path = ctx.settings.data_dir / "properties.db"
         section = ctx.settings.sections.get("properties")
         return cls(store=PropertyStore.from_section(path, section, clock=ctx.clock))
-
-    def provides(self) -> Sequence[object]:
-        return (self.store,)
-
-    def stores(self) -> Sequence[StoreActor]:
-        return (self.store,)

@@ -17,9 +17,4 @@ same file.
 
 from opencrate.runtime.component import ComponentSpec
 
-__all__ = ["COMPONENT"]
-
-COMPONENT = ComponentSpec(
-    name="scenario",
-    component="opencrate.components.scenario.component:ScenarioComponent",
-)
+COMPONENT = ComponentSpec.in_package(__name__, "component:ScenarioComponent")

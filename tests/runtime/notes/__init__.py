@@ -2,10 +2,10 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-COMPONENT = ComponentSpec(
-    name="notes",
-    component="tests.runtime.notes.component:NotesComponent",
-    routes=("tests.runtime.notes.routes:blueprint",),
-    commands=("tests.runtime.notes.cli:notes",),
+COMPONENT = ComponentSpec.in_package(
+    __name__,
+    "component:NotesComponent",
+    routes=("routes:blueprint",),
+    commands=("cli:notes",),
     sections=("notes",),
 )
