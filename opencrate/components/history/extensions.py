@@ -31,14 +31,17 @@ cancel; ``persist``/``remove_all_states`` follow the service's ``store``/``remov
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Concatenate, ParamSpec, TypeVar
 
 from opencrate.clock import Clock, SystemClock
 from opencrate.components.history.service import (
     PersistenceService,
     RiemannType,
     Sample,
+    WeightedStats,
     check_range,
 )
 from opencrate.errors import InvalidInput
@@ -47,6 +50,36 @@ from opencrate.model.values import PointValue
 __all__ = ["PersistenceExtensions"]
 
 CurrentState = Callable[[str], PointValue | None]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+#: ``x_between(point_id, begin_ms, end_ms, ...)`` and ``x_since`` / ``x_until(point_id, t, ...)``.
+Between = Callable[Concatenate["PersistenceExtensions", str, int, int, P], Awaitable[R]]
+SinceOrUntil = Callable[Concatenate["PersistenceExtensions", str, int, P], Awaitable[R]]
+
+
+def window_form(
+    between: Between[P, R], window: Callable[[PersistenceExtensions, int], tuple[int, int]]
+) -> SinceOrUntil[P, R]:
+    """``x_since`` or ``x_until(point_id, t, ...)``: ``x_between`` over ``window(t)``.
+
+    ``window`` is :meth:`PersistenceExtensions._since` (``[t, now]``) or ``_until``
+    (``[now, t]``); each raises InvalidInput for a ``t`` on the wrong side of now.
+    """
+    form = window.__name__.lstrip("_")
+
+    @functools.wraps(between)
+    async def within(
+        self: PersistenceExtensions, point_id: str, t: int, /, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        return await between(self, point_id, *window(self, t), *args, **kwargs)
+
+    within.__name__ = within.__qualname__ = between.__name__.replace("_between", f"_{form}")
+    within.__doc__ = (
+        f"``{between.__name__}`` over ``{'[t, now]' if form == 'since' else '[now, t]'}``."
+    )
+    return within
 
 
 def _number(value: PointValue | None) -> float | None:
@@ -179,43 +212,19 @@ class PersistenceExtensions:
         reference = await self.service.state_at(point_id, begin_ms - 1)
         return reference is None or reference.value != stats.first.value
 
-    async def changed_since(self, point_id: str, t: int) -> bool:
-        return await self.changed_between(point_id, *self._since(t))
-
-    async def changed_until(self, point_id: str, t: int) -> bool:
-        return await self.changed_between(point_id, *self._until(t))
-
     async def updated_between(self, point_id: str, begin_ms: int, end_ms: int) -> bool:
         """Whether at least one sample lies in the window."""
         return await self.count_between(point_id, begin_ms, end_ms) > 0
-
-    async def updated_since(self, point_id: str, t: int) -> bool:
-        return await self.updated_between(point_id, *self._since(t))
-
-    async def updated_until(self, point_id: str, t: int) -> bool:
-        return await self.updated_between(point_id, *self._until(t))
 
     async def count_between(self, point_id: str, begin_ms: int, end_ms: int) -> int:
         """Number of samples in the window (no boundary points)."""
         check_range(begin_ms, end_ms)
         return (await self.service.window_stats(point_id, begin_ms, end_ms)).count
 
-    async def count_since(self, point_id: str, t: int) -> int:
-        return await self.count_between(point_id, *self._since(t))
-
-    async def count_until(self, point_id: str, t: int) -> int:
-        return await self.count_between(point_id, *self._until(t))
-
     async def count_state_changes_between(self, point_id: str, begin_ms: int, end_ms: int) -> int:
         """Adjacent unequal pairs inside the window; the state before it is ignored."""
         check_range(begin_ms, end_ms)
         return (await self.service.window_stats(point_id, begin_ms, end_ms)).changes
-
-    async def count_state_changes_since(self, point_id: str, t: int) -> int:
-        return await self.count_state_changes_between(point_id, *self._since(t))
-
-    async def count_state_changes_until(self, point_id: str, t: int) -> int:
-        return await self.count_state_changes_between(point_id, *self._until(t))
 
     # -- windows: extremes and sums --------------------------------------------------
     async def _extreme(
@@ -241,32 +250,14 @@ class PersistenceExtensions:
         """The highest numeric state in force during the window (oldest on ties)."""
         return await self._extreme(point_id, begin_ms, end_ms, high=True)
 
-    async def maximum_since(self, point_id: str, t: int) -> Sample | None:
-        return await self.maximum_between(point_id, *self._since(t))
-
-    async def maximum_until(self, point_id: str, t: int) -> Sample | None:
-        return await self.maximum_between(point_id, *self._until(t))
-
     async def minimum_between(self, point_id: str, begin_ms: int, end_ms: int) -> Sample | None:
         """The lowest numeric state in force during the window (oldest on ties)."""
         return await self._extreme(point_id, begin_ms, end_ms, high=False)
-
-    async def minimum_since(self, point_id: str, t: int) -> Sample | None:
-        return await self.minimum_between(point_id, *self._since(t))
-
-    async def minimum_until(self, point_id: str, t: int) -> Sample | None:
-        return await self.minimum_between(point_id, *self._until(t))
 
     async def sum_between(self, point_id: str, begin_ms: int, end_ms: int) -> float:
         """Plain sum of the numeric samples in the window; 0.0 when there are none."""
         check_range(begin_ms, end_ms)
         return (await self.service.window_stats(point_id, begin_ms, end_ms)).sum
-
-    async def sum_since(self, point_id: str, t: int) -> float:
-        return await self.sum_between(point_id, *self._since(t))
-
-    async def sum_until(self, point_id: str, t: int) -> float:
-        return await self.sum_between(point_id, *self._until(t))
 
     async def median_between(self, point_id: str, begin_ms: int, end_ms: int) -> float | None:
         """Plain median of the numeric samples in the window; ``b == e``: the state then."""
@@ -274,12 +265,6 @@ class PersistenceExtensions:
         if begin_ms == end_ms:
             return await self._number_at(point_id, begin_ms)
         return await self.service.median(point_id, begin_ms, end_ms)
-
-    async def median_since(self, point_id: str, t: int) -> float | None:
-        return await self.median_between(point_id, *self._since(t))
-
-    async def median_until(self, point_id: str, t: int) -> float | None:
-        return await self.median_between(point_id, *self._until(t))
 
     async def _number_at(self, point_id: str, ts_ms: int) -> float | None:
         sample = await self.service.state_at(point_id, ts_ms)
@@ -296,55 +281,28 @@ class PersistenceExtensions:
         stats = await self.service.weighted_stats(point_id, begin_ms, end_ms, riemann)
         return None if stats is None else stats.mean
 
-    async def average_since(
-        self, point_id: str, t: int, riemann: RiemannType = RiemannType.LEFT
-    ) -> float | None:
-        return await self.average_between(point_id, *self._since(t), riemann)
-
-    async def average_until(
-        self, point_id: str, t: int, riemann: RiemannType = RiemannType.LEFT
-    ) -> float | None:
-        return await self.average_between(point_id, *self._until(t), riemann)
-
     async def riemann_sum_between(
         self, point_id: str, begin_ms: int, end_ms: int, riemann: RiemannType = RiemannType.LEFT
     ) -> float | None:
         """Integral in value x seconds (W gives Ws, as openHAB); 0.0 over an empty span."""
-        check_range(begin_ms, end_ms)
-        if begin_ms == end_ms:
-            return None if await self._number_at(point_id, begin_ms) is None else 0.0
-        stats = await self.service.weighted_stats(point_id, begin_ms, end_ms, riemann)
-        return None if stats is None else stats.integral / 1000.0
-
-    async def riemann_sum_since(
-        self, point_id: str, t: int, riemann: RiemannType = RiemannType.LEFT
-    ) -> float | None:
-        return await self.riemann_sum_between(point_id, *self._since(t), riemann)
-
-    async def riemann_sum_until(
-        self, point_id: str, t: int, riemann: RiemannType = RiemannType.LEFT
-    ) -> float | None:
-        return await self.riemann_sum_between(point_id, *self._until(t), riemann)
+        stats = await self._spread(point_id, begin_ms, end_ms, riemann)
+        return stats if not isinstance(stats, WeightedStats) else stats.integral / 1000.0
 
     async def variance_between(
         self, point_id: str, begin_ms: int, end_ms: int, riemann: RiemannType = RiemannType.LEFT
     ) -> float | None:
         """Time-weighted variance around the time-weighted mean; ``b == e``: 0.0."""
+        stats = await self._spread(point_id, begin_ms, end_ms, riemann)
+        return stats if not isinstance(stats, WeightedStats) else stats.variance
+
+    async def _spread(
+        self, point_id: str, begin_ms: int, end_ms: int, riemann: RiemannType
+    ) -> WeightedStats | float | None:
+        """The window's weighted stats; 0.0 for an empty span at a numeric state, else None."""
         check_range(begin_ms, end_ms)
         if begin_ms == end_ms:
             return None if await self._number_at(point_id, begin_ms) is None else 0.0
-        stats = await self.service.weighted_stats(point_id, begin_ms, end_ms, riemann)
-        return None if stats is None else stats.variance
-
-    async def variance_since(
-        self, point_id: str, t: int, riemann: RiemannType = RiemannType.LEFT
-    ) -> float | None:
-        return await self.variance_between(point_id, *self._since(t), riemann)
-
-    async def variance_until(
-        self, point_id: str, t: int, riemann: RiemannType = RiemannType.LEFT
-    ) -> float | None:
-        return await self.variance_between(point_id, *self._until(t), riemann)
+        return await self.service.weighted_stats(point_id, begin_ms, end_ms, riemann)
 
     async def deviation_between(
         self, point_id: str, begin_ms: int, end_ms: int, riemann: RiemannType = RiemannType.LEFT
@@ -352,16 +310,6 @@ class PersistenceExtensions:
         """Square root of :meth:`variance_between`."""
         variance = await self.variance_between(point_id, begin_ms, end_ms, riemann)
         return None if variance is None else math.sqrt(variance)
-
-    async def deviation_since(
-        self, point_id: str, t: int, riemann: RiemannType = RiemannType.LEFT
-    ) -> float | None:
-        return await self.deviation_between(point_id, *self._since(t), riemann)
-
-    async def deviation_until(
-        self, point_id: str, t: int, riemann: RiemannType = RiemannType.LEFT
-    ) -> float | None:
-        return await self.deviation_between(point_id, *self._until(t), riemann)
 
     # -- differences -----------------------------------------------------------------
     async def delta_between(self, point_id: str, begin_ms: int, end_ms: int) -> float | None:
@@ -413,22 +361,40 @@ class PersistenceExtensions:
         check_range(begin_ms, end_ms)
         return await self.service.samples(point_id, begin_ms, end_ms, limit=limit)
 
-    async def get_all_states_since(self, point_id: str, t: int) -> list[Sample]:
-        return await self.get_all_states_between(point_id, *self._since(t))
-
-    async def get_all_states_until(self, point_id: str, t: int) -> list[Sample]:
-        return await self.get_all_states_between(point_id, *self._until(t))
-
     async def remove_all_states_between(self, point_id: str, begin_ms: int, end_ms: int) -> int:
         """Delete the samples in the window; returns how many."""
         check_range(begin_ms, end_ms)
         return await self.service.remove(point_id, begin_ms, end_ms)
 
-    async def remove_all_states_since(self, point_id: str, t: int) -> int:
-        return await self.remove_all_states_between(point_id, *self._since(t))
-
-    async def remove_all_states_until(self, point_id: str, t: int) -> int:
-        return await self.remove_all_states_between(point_id, *self._until(t))
+    # -- the Since and Until forms of the windows above ------------------------------
+    changed_since = window_form(changed_between, _since)
+    changed_until = window_form(changed_between, _until)
+    updated_since = window_form(updated_between, _since)
+    updated_until = window_form(updated_between, _until)
+    count_since = window_form(count_between, _since)
+    count_until = window_form(count_between, _until)
+    count_state_changes_since = window_form(count_state_changes_between, _since)
+    count_state_changes_until = window_form(count_state_changes_between, _until)
+    maximum_since = window_form(maximum_between, _since)
+    maximum_until = window_form(maximum_between, _until)
+    minimum_since = window_form(minimum_between, _since)
+    minimum_until = window_form(minimum_between, _until)
+    sum_since = window_form(sum_between, _since)
+    sum_until = window_form(sum_between, _until)
+    median_since = window_form(median_between, _since)
+    median_until = window_form(median_between, _until)
+    average_since = window_form(average_between, _since)
+    average_until = window_form(average_between, _until)
+    riemann_sum_since = window_form(riemann_sum_between, _since)
+    riemann_sum_until = window_form(riemann_sum_between, _until)
+    variance_since = window_form(variance_between, _since)
+    variance_until = window_form(variance_between, _until)
+    deviation_since = window_form(deviation_between, _since)
+    deviation_until = window_form(deviation_between, _until)
+    get_all_states_since = window_form(get_all_states_between, _since)
+    get_all_states_until = window_form(get_all_states_between, _until)
+    remove_all_states_since = window_form(remove_all_states_between, _since)
+    remove_all_states_until = window_form(remove_all_states_between, _until)
 
 
 def _rate(start: float | None, stop: float | None) -> float | None:
