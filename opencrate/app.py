@@ -95,7 +95,7 @@ class Services:
         # key, so name the settings file (and line) here, as build_supervisor does.
         with settings.errors_located():
             for spec in components:
-                services.registry.add(spec.name, spec.component_class().build(services))
+                services.registry.add(spec.name, spec.build(services))
         return services
 
     def get(self, kind: type[T]) -> T:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
 
 from attrs import define, frozen
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LEVEL_NAMES",
     "BuildContext",
+    "Builder",
     "Component",
     "ComponentSpec",
     "Contribution",
@@ -58,11 +59,14 @@ LEVEL_NAMES: dict[int, str] = {20: "model", 30: "restore", 40: "bridges", 50: "e
 
 
 def resolve(ref: str) -> Any:
-    """The attribute a ``"package.module:attribute"`` reference names (imported now)."""
-    module, sep, attribute = ref.partition(":")
-    if not sep or not module or not attribute:
+    """What a ``"package.module:attribute[.attribute]"`` reference names (imported now)."""
+    module, sep, path = ref.partition(":")
+    if not sep or not module or not path:
         raise ValueError(f"component reference {ref!r} is not 'module:attribute'")
-    return getattr(importlib.import_module(module), attribute)
+    found: Any = importlib.import_module(module)
+    for attribute in path.split("."):
+        found = getattr(found, attribute)
+    return found
 
 
 @frozen(kw_only=True)
@@ -121,7 +125,10 @@ class Component:
 
 @define
 class StoreComponent(Component):
-    """A component that is one store, provided to the others, and nothing more."""
+    """A component that is one store, provided to the others, and nothing more.
+
+    Build one with a function: ``def build(ctx): return StoreComponent(AuditStore(...))``.
+    """
 
     store: StoreActor
 
@@ -129,11 +136,17 @@ class StoreComponent(Component):
         return (self.store,)
 
 
+#: What a spec's ``component`` names: a function from the core to the built component
+#: (a :class:`Component` class's ``build``, or a plain function).
+Builder = Callable[[BuildContext], Component]
+
+
 @frozen(kw_only=True)
 class ComponentSpec:
     """A component's declaration: its name and, by reference, its parts.
 
-    ``component`` is the :class:`Component` class (``"module:Class"``);
+    ``component`` names its :data:`Builder` (``"module:Class.build"`` or
+    ``"module:function"``);
     ``routes`` the quart blueprints mounted under ``/api``; ``commands`` the
     asyncclick commands or groups added to ``opencrate``; ``sections`` the
     settings sections it owns (``[alarms]``), passed through to it unread.
@@ -172,11 +185,18 @@ class ComponentSpec:
             sections=tuple(sections),
         )
 
-    def component_class(self) -> type[Component]:
+    def builder(self) -> Builder:
         found = resolve(self.component)
-        if not (isinstance(found, type) and issubclass(found, Component)):
-            raise TypeError(f"component {self.name}: {self.component} is not a Component")
-        return found
+        if not callable(found):
+            raise TypeError(f"component {self.name}: {self.component} is not callable")
+        return cast(Builder, found)
+
+    def build(self, ctx: BuildContext) -> Component:
+        """The built component; TypeError naming the spec if its builder made something else."""
+        built = self.builder()(ctx)
+        if not isinstance(built, Component):
+            raise TypeError(f"component {self.name}: {self.component} did not build a Component")
+        return built
 
     def blueprints(self) -> list[Any]:
         return [resolve(ref) for ref in self.routes]

@@ -28,7 +28,7 @@ from tests.runtime.notes.component import NotesComponent, NoteStore
 
 @pytest.mark.parametrize("spec", COMPONENTS, ids=lambda spec: spec.name)
 def test_every_declared_part_resolves(spec: ComponentSpec) -> None:
-    assert issubclass(spec.component_class(), Component)
+    assert callable(spec.builder())
     for blueprint in spec.blueprints():
         assert blueprint.name  # a quart Blueprint
     for command in spec.cli_commands():
@@ -53,9 +53,18 @@ def test_every_store_comes_from_a_component(tmp_path: Path) -> None:
 def test_a_bad_reference_names_itself() -> None:
     with pytest.raises(ValueError, match="'nowhere' is not 'module:attribute'"):
         resolve("nowhere")
-    spec = ComponentSpec(name="odd", component="opencrate.app:Services")
-    with pytest.raises(TypeError, match=r"odd: opencrate.app:Services is not a Component"):
-        spec.component_class()
+    with pytest.raises(AttributeError, match="has no attribute 'Nowhere'"):
+        resolve("opencrate.app:Services.Nowhere")
+    odd = ComponentSpec(name="odd", component="opencrate.app:COMPONENTS")
+    with pytest.raises(TypeError, match=r"odd: opencrate.app:COMPONENTS is not callable"):
+        odd.builder()
+    odd = ComponentSpec(name="odd", component=f"{__name__}:_not_a_component")
+    with pytest.raises(TypeError, match=r"odd: .*:_not_a_component did not build a Component"):
+        odd.build(Services.create(Settings(data_dir=Path("unused")), components=()))
+
+
+def _not_a_component(ctx: object) -> object:
+    return ctx
 
 
 def test_contributions_only_go_to_levels_20_to_50() -> None:

@@ -4,7 +4,7 @@ from opencrate.runtime.component import ComponentSpec
 
 COMPONENT = ComponentSpec.in_package(
     __name__,
-    "component:AlarmsComponent",
+    "component:AlarmsComponent.build",
     routes=("routes:blueprint",),
     commands=("cli:alarms",),
     sections=("alarms",),

@@ -3,5 +3,5 @@
 from opencrate.runtime.component import ComponentSpec
 
 COMPONENT = ComponentSpec.in_package(
-    __name__, "component:AuditComponent", routes=("routes:blueprint",), commands=("cli:audit",)
+    __name__, "component:build", routes=("routes:blueprint",), commands=("cli:audit",)
 )

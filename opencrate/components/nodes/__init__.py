@@ -3,5 +3,5 @@
 from opencrate.runtime.component import ComponentSpec
 
 COMPONENT = ComponentSpec.in_package(
-    __name__, "component:NodesComponent", routes=("routes:blueprint",), commands=("cli:nodes",)
+    __name__, "component:build", routes=("routes:blueprint",), commands=("cli:nodes",)
 )

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Self
-
-from attrs import define
-
 from opencrate.components.nodes.store import NodeStore
 from opencrate.runtime.component import BuildContext, StoreComponent
 
-__all__ = ["NodesComponent"]
+__all__ = ["build"]
 
 
-@define
-class NodesComponent(StoreComponent):
-    store: NodeStore
-
-    @classmethod
-    def build(cls, ctx: BuildContext) -> Self:
-        path = ctx.settings.data_dir / "nodes.db"
-        return cls(store=NodeStore(path, bus=ctx.bus, clock=ctx.clock))
+def build(ctx: BuildContext) -> StoreComponent:
+    return StoreComponent(
+        NodeStore(ctx.settings.data_dir / "nodes.db", bus=ctx.bus, clock=ctx.clock)
+    )

@@ -3,5 +3,5 @@
 from opencrate.runtime.component import ComponentSpec
 
 COMPONENT = ComponentSpec.in_package(
-    __name__, "component:OverridesComponent", routes=("routes:blueprint",)
+    __name__, "component:OverridesComponent.build", routes=("routes:blueprint",)
 )

@@ -3,5 +3,5 @@
 from opencrate.runtime.component import ComponentSpec
 
 COMPONENT = ComponentSpec.in_package(
-    __name__, "component:PointsComponent", routes=("routes:blueprint",)
+    __name__, "component:PointsComponent.build", routes=("routes:blueprint",)
 )

@@ -4,7 +4,7 @@ from opencrate.runtime.component import ComponentSpec
 
 COMPONENT = ComponentSpec.in_package(
     __name__,
-    "component:PropertiesComponent",
+    "component:build",
     routes=("routes:blueprint",),
     sections=("properties",),
 )

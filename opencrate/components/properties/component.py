@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Self
-
-from attrs import define
-
 from opencrate.components.properties.store import PropertyStore
 from opencrate.runtime.component import BuildContext, StoreComponent
 
-__all__ = ["PropertiesComponent"]
+__all__ = ["build"]
 
 
-@define
-class PropertiesComponent(StoreComponent):
-    store: PropertyStore
-
-    @classmethod
-    def build(cls, ctx: BuildContext) -> Self:
-        path = ctx.settings.data_dir / "properties.db"
-        section = ctx.settings.sections.get("properties")
-        return cls(store=PropertyStore.from_section(path, section, clock=ctx.clock))
+def build(ctx: BuildContext) -> StoreComponent:
+    section = ctx.settings.sections.get("properties")
+    path = ctx.settings.data_dir / "properties.db"
+    return StoreComponent(PropertyStore.from_section(path, section, clock=ctx.clock))

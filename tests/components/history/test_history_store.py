@@ -72,7 +72,8 @@ _values = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.integers(-(2**63), 2**63 - 1),
     st.booleans(),
-    st.text(max_size=20),
+    # NUL is refused (test_bad_sample_stores_nothing_of_its_batch...): not a value.
+    st.text(st.characters(exclude_characters="\x00"), max_size=20),
 )
 
 

@@ -4,7 +4,7 @@ from opencrate.runtime.component import ComponentSpec
 
 COMPONENT = ComponentSpec.in_package(
     __name__,
-    "component:NotesComponent",
+    "component:NotesComponent.build",
     routes=("routes:blueprint",),
     commands=("cli:notes",),
     sections=("notes",),
