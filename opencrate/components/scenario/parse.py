@@ -165,29 +165,26 @@ class _Parser:
         return properties
 
     def site(self, table: TomlTable) -> SiteSpec:
-        spec = SiteSpec(
-            id=self._node_id(table, "id", table.text("id"), "site"),
-            dis=table.text("dis"),
-            tags=table.names("tags"),
-            refs=self._refs(table),
-            properties=self._properties(table),
-            line=table.line,
-        )
+        node_id = self._node_id(table, "id", table.text("id"), "site")
+        spec = SiteSpec(id=node_id, **self._described(table))
         table.done()
         return spec
+
+    def _described(self, table: TomlTable) -> dict[str, Any]:
+        """What every site, space and equipment has: dis, tags, refs, properties, line."""
+        return {
+            "dis": table.text("dis"),
+            "tags": table.names("tags"),
+            "refs": self._refs(table),
+            "properties": self._properties(table),
+            "line": table.line,
+        }
 
     def space(self, table: TomlTable) -> SpaceSpec:
         node_id = table.text("id")
         parent = self._parent(table, ("site", "space"))
-        spec = SpaceSpec(
-            id=self._node_id(table, "id", node_id, "space"),
-            dis=table.text("dis"),
-            parent=parent,
-            tags=table.names("tags"),
-            refs=self._refs(table),
-            properties=self._properties(table),
-            line=table.line,
-        )
+        node_id = self._node_id(table, "id", node_id, "space")
+        spec = SpaceSpec(id=node_id, parent=parent, **self._described(table))
         table.done()
         return spec
 
@@ -199,16 +196,7 @@ class _Parser:
         if defaults and not isinstance(defaults.get("protocol"), str):
             table.fail("an equipment binding must name its 'protocol'", "binding")
         points = tuple(self.point(t, node_id, defaults) for t in table.tables("point"))
-        spec = EquipSpec(
-            id=node_id,
-            dis=table.text("dis"),
-            parent=parent,
-            tags=table.names("tags"),
-            refs=self._refs(table),
-            properties=self._properties(table),
-            points=points,
-            line=table.line,
-        )
+        spec = EquipSpec(id=node_id, parent=parent, points=points, **self._described(table))
         table.done()
         return spec
 
