@@ -46,7 +46,6 @@ from attrs import frozen
 from opencrate.clock import Clock, SystemClock
 from opencrate.components.history.config.model import PG_IDENTIFIER
 from opencrate.components.history.config.redact import redact_secrets
-from opencrate.components.history.memory import check_samples
 from opencrate.components.history.postgresql import queries as q
 from opencrate.components.history.service import (
     HistoryPage,
@@ -56,6 +55,7 @@ from opencrate.components.history.service import (
     WeightedStats,
     WindowStats,
     check_range,
+    check_samples,
 )
 from opencrate.errors import InvalidInput, StoreClosed, StoreError
 from opencrate.model.values import PointValue
