@@ -27,7 +27,7 @@ layer maps these types to status codes in exactly one place
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "DeviceError",
     "Forbidden",
     "InvalidInput",
+    "MapTarget",
     "NotFound",
     "OpenCrateError",
     "ProtocolError",
@@ -148,15 +149,28 @@ class Forbidden(AuthError):
     code = "forbidden"
 
 
+#: What :func:`map_exceptions` raises for a library exception: an OpenCrate
+#: class (built from the exception's text and the boundary's detail), or a
+#: function that builds the error from the exception (to word the message, or
+#: to read a position out of it).
+MapTarget = type[OpenCrateError] | Callable[[Exception], OpenCrateError]
+
+
 @contextlib.contextmanager
 def map_exceptions(
-    mapping: Mapping[type[BaseException], type[OpenCrateError]], **detail: Any
+    mapping: Mapping[type[BaseException], MapTarget], **detail: Any
 ) -> Iterator[None]:
     """Translate library exceptions into OpenCrate ones at a boundary.
 
     The first entry of ``mapping`` that the raised exception is an instance of
-    wins, so list subclasses before their bases. The original is kept as
-    ``__cause__``.
+    wins, so list subclasses before their bases. A class target is raised as
+    ``target(str(exc), **detail)``; a function target is called with the
+    exception and what it returns is raised (``detail`` is the class targets'
+    only). The original stays as ``__cause__``, for the traceback of a bug.
+
+    An :class:`OpenCrateError` passes through untouched, and so does anything
+    ``mapping`` does not name (a ``BaseException`` such as ``trio.Cancelled``
+    is never caught).
     """
     try:
         yield
@@ -165,5 +179,7 @@ def map_exceptions(
     except Exception as exc:
         for source, target in mapping.items():
             if isinstance(exc, source):
-                raise target(str(exc) or type(exc).__name__, **detail) from exc
+                if isinstance(target, type):
+                    raise target(str(exc) or type(exc).__name__, **detail) from exc
+                raise target(exc) from exc
         raise

@@ -1,5 +1,9 @@
 """The store actor: one task, one SQLite file, commands over a bounded channel.
 
+The channel, reply slots and draining are the generic
+:class:`~opencrate.runtime.thread_actor.ThreadActor`; this module adds the
+SQLite part (the connections, one transaction per batch, migrations).
+
 ::
 
     caller --(Command: fn + reply slot)--> memory channel --> actor task
@@ -12,9 +16,15 @@
   command rolls back only itself: every caller gets its own reply or its own
   error. ``group_commit=False`` gives one transaction per command (for the
   benchmark that shows why we don't).
-* **Errors** from ``sqlite3`` are translated (``IntegrityError`` ->
-  :class:`~opencrate.errors.Conflict`, everything else ->
-  :class:`~opencrate.errors.StoreError`) and carry the store's name.
+* **Errors** from ``sqlite3`` are translated at one boundary
+  (:func:`sqlite_errors`, an :func:`~opencrate.errors.map_exceptions`):
+  ``IntegrityError`` -> :class:`~opencrate.errors.Conflict`, every other
+  ``sqlite3`` exception -> :class:`~opencrate.errors.StoreError`, both naming
+  the store.
+* **Broken**: when the actor's task ends with an error (its file could not be
+  opened, or a batch failed in a way no command caught), queued and later
+  callers get :class:`~opencrate.errors.StoreBroken` naming the store, caused
+  by that error; :class:`~opencrate.errors.StoreClosed` means it was closed.
 * **Reads** that need no ordering with writes use a second, read-only
   connection with its own limiter; WAL lets them run beside the writer. A reply
   to a write is sent only after its transaction committed, so a read issued
@@ -33,53 +43,74 @@ never interrupted half-way; a running batch always finishes.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import outcome
 import trio
 from attrs import frozen
 
 from opencrate.clock import Clock, SystemClock
-from opencrate.errors import Conflict, OpenCrateError, StoreClosed, StoreError
+from opencrate.errors import (
+    Conflict,
+    MapTarget,
+    OpenCrateError,
+    StoreClosed,
+    StoreError,
+    map_exceptions,
+)
 from opencrate.runtime import sqlite as sq
+from opencrate.runtime.thread_actor import ThreadActor
 
-__all__ = ["Command", "StoreActor", "StoreStatistics"]
+__all__ = ["SQLITE_EXCEPTIONS", "StoreActor", "StoreStatistics", "sqlite_errors"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-
-class _Reply(Generic[T]):
-    """A one-shot reply slot: the actor fills it, the caller waits for it."""
-
-    __slots__ = ("done", "result")
-
-    def __init__(self) -> None:
-        self.done = trio.Event()
-        self.result: outcome.Outcome[T] | None = None
-
-    def set(self, result: outcome.Outcome[T]) -> None:
-        self.result = result
-        self.done.set()
-
-    async def wait(self) -> T:
-        await self.done.wait()
-        assert self.result is not None
-        return self.result.unwrap()
+#: Every exception ``sqlite3`` raises, most specific first, and what it becomes.
+#: ``OverflowError`` is sqlite3's answer to an int it cannot bind (beyond 64 bits).
+SQLITE_EXCEPTIONS: Mapping[type[Exception], type[OpenCrateError]] = {
+    sqlite3.IntegrityError: Conflict,
+    sqlite3.Error: StoreError,
+    sqlite3.Warning: StoreError,
+    OverflowError: StoreError,
+}
 
 
-@frozen
-class Command(Generic[T]):
-    """A unit of work for the actor: ``fn(connection)`` and where its reply goes."""
+def _store_error(store: str, target: type[OpenCrateError]) -> MapTarget:
+    return lambda exc: target(f"{store}: {exc}", store=store)
 
-    fn: Callable[[sqlite3.Connection], T]
-    reply: _Reply[T]
+
+@functools.cache
+def _mapping(store: str) -> Mapping[type[BaseException], MapTarget]:
+    return {source: _store_error(store, target) for source, target in SQLITE_EXCEPTIONS.items()}
+
+
+@contextlib.contextmanager
+def sqlite_errors(store: str) -> Iterator[None]:
+    """The sqlite3 boundary: its exceptions leave as OpenCrate ones naming ``store``.
+
+    The sqlite3 exception stays as ``__cause__``.
+    """
+    with map_exceptions(_mapping(store)):
+        yield
+
+
+def _mapped(exc: Exception, store: str) -> Exception:
+    """``exc`` as it leaves :func:`sqlite_errors` (for an exception already caught)."""
+    try:
+        with sqlite_errors(store):
+            raise exc
+    except Exception as mapped:
+        return mapped
 
 
 @frozen(kw_only=True)
@@ -97,17 +128,6 @@ class StoreStatistics:
     last_commit_ms: int | None
     quarantined: sq.QuarantineRecord | None
     closed: bool
-
-
-def _translate(exc: Exception, store: str) -> Exception:
-    if isinstance(exc, OpenCrateError) or not isinstance(exc, sqlite3.Error):
-        return exc
-    if isinstance(exc, sqlite3.IntegrityError):
-        err: OpenCrateError = Conflict(f"{store}: {exc}", store=store)
-    else:
-        err = StoreError(f"{store}: {exc}", store=store)
-    err.__cause__ = exc
-    return err
 
 
 class StoreActor:
@@ -132,76 +152,68 @@ class StoreActor:
     ) -> None:
         self.path = Path(path)
         self.clock: Clock = clock or SystemClock()
-        self._capacity = capacity
-        self._max_batch = max_batch if group_commit else 1
-        self._send, self._receive = trio.open_memory_channel[Command[Any]](capacity)
-        self._write_limiter = trio.CapacityLimiter(1)
+        self._actor = ThreadActor(
+            f"store {self.name}",
+            capacity=capacity,
+            max_batch=max_batch if group_commit else 1,
+            store=self.name,
+        )
         self._read_limiter = trio.CapacityLimiter(1)
         self._conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
         self._stopped = trio.Event()
         self._running = False
-        self._closed = False
         self.schema_version = 0
         self.quarantined: sq.QuarantineRecord | None = None
-        self._served = self._failed = self._batches = 0
-        self._last_batch = self._max_seen_batch = 0
         self._last_commit_ms: int | None = None
+
+    @property
+    def closed(self) -> bool:
+        """True once the store refuses calls: closed, broken, or stopped."""
+        return self._actor.closed
 
     # -- lifecycle ---------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Open (quarantining a corrupt file), migrate, then serve commands until closed."""
-        if self._closed:
-            raise StoreClosed(f"store {self.name} is closed", store=self.name)
+        """Open (quarantining a corrupt file), migrate, then serve commands until closed.
+
+        Returns after :meth:`aclose`. Raises what ended it otherwise; callers
+        then get :class:`StoreBroken` (an error) or :class:`StoreClosed`
+        (cancelled).
+        """
+        if self._actor.closed:
+            raise self._actor_refusal()
         if self._running or self._conn is not None:
             raise StoreError(f"store {self.name} is already running", store=self.name)
-        await trio.to_thread.run_sync(self._open, limiter=self._write_limiter)
         self._running = True
-        task_status.started()
         try:
-            async for first in self._receive:
-                batch = [first]
-                try:
-                    while len(batch) < self._max_batch:
-                        batch.append(self._receive.receive_nowait())
-                except trio.WouldBlock:
-                    pass
-                results = await trio.to_thread.run_sync(
-                    self._run_batch, batch, limiter=self._write_limiter
-                )
-                for command, result in zip(batch, results, strict=True):
-                    command.reply.set(result)
+            await trio.to_thread.run_sync(self._open, limiter=self._actor.limiter)
+            task_status.started()
+            await self._actor.serve(self._run_batch)
+        except Exception as exc:
+            self._actor.break_(exc)
+            raise
         finally:
-            self._closed = True
-            self._running = False
-            # Anything still queued (we were cancelled) is refused, not left hanging;
-            # closing the receive end makes later sends fail at once.
-            while True:
-                try:
-                    self._receive.receive_nowait().reply.set(
-                        outcome.Error(StoreClosed(f"store {self.name} closed", store=self.name))
-                    )
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-            self._receive.close()
+            # Anything still queued (we were cancelled, or broke) is refused, not
+            # left hanging, and so is every later call.
+            self._actor.refuse()
             with trio.CancelScope(shield=True):
                 # Holding the read limiter too: a read in flight is using the read
                 # connection in its own thread, and must finish before it closes.
                 async with self._read_limiter:
                     await trio.to_thread.run_sync(
-                        self._close_connections, limiter=self._write_limiter
+                        self._close_connections, limiter=self._actor.limiter
                     )
+            self._running = False
             self._stopped.set()
 
     async def aclose(self) -> None:
         """Stop taking commands, finish the queued ones, commit and close. Idempotent."""
-        if self._closed and not self._running:
-            self._stopped.set()
-            return
-        self._closed = True
-        await self._send.aclose()
+        await self._actor.aclose()
         if self._running:
             await self._stopped.wait()
+        else:
+            self._actor.refuse()
+            self._stopped.set()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Self]:
@@ -217,37 +229,36 @@ class StoreActor:
     # -- calls -------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in the writer's transaction (grouped with other queued writes)."""
-        if self._closed:
-            raise StoreClosed(f"store {self.name} is closed", store=self.name)
-        reply: _Reply[T] = _Reply()
-        try:
-            await self._send.send(Command(fn, reply))
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise StoreClosed(f"store {self.name} is closed", store=self.name) from None
-        return await reply.wait()
+        return await self._actor.call(partial(self._on_writer, fn))
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the read-only connection, beside the writer."""
-        if self._read_conn is None or self._closed:
+        if self._read_conn is None or self._actor.closed:
+            if self._actor.broken_by is not None:
+                raise self._actor_refusal()
             raise StoreClosed(f"store {self.name} is not open", store=self.name)
         return await trio.to_thread.run_sync(self._run_read, fn, limiter=self._read_limiter)
 
     def statistics(self) -> StoreStatistics:
+        actor = self._actor.statistics()
         return StoreStatistics(
             name=self.name,
             path=str(self.path),
             schema_version=self.schema_version,
-            queue_depth=self._receive.statistics().current_buffer_used,
-            queue_capacity=self._capacity,
-            commands_served=self._served,
-            commands_failed=self._failed,
-            batches=self._batches,
-            last_batch_size=self._last_batch,
-            max_batch_size=self._max_seen_batch,
+            queue_depth=actor.queue_depth,
+            queue_capacity=actor.queue_capacity,
+            commands_served=actor.commands_served,
+            commands_failed=actor.commands_failed,
+            batches=actor.batches,
+            last_batch_size=actor.last_batch_size,
+            max_batch_size=actor.max_batch_size,
             last_commit_ms=self._last_commit_ms,
             quarantined=self.quarantined,
-            closed=self._closed,
+            closed=actor.closed,
         )
+
+    def _actor_refusal(self) -> StoreError:
+        return self._actor.refusal()
 
     # -- hooks -------------------------------------------------------------------
     def on_open(self, conn: sqlite3.Connection) -> None:
@@ -274,18 +285,17 @@ class StoreActor:
             if conn is not None:
                 conn.close()
             if not sq.is_corruption(exc):
-                raise StoreError(f"store {self.name}: cannot open {self.path}: {exc}") from exc
+                raise StoreError(
+                    f"store {self.name}: cannot open {self.path}: {exc}", store=self.name
+                ) from exc
             self.quarantined = sq.quarantine(self.name, self.path, str(exc), self.clock.now_ms())
             conn = sq.connect(self.path)
         try:
-            self.schema_version = sq.migrate(conn, self.name, self.migrations)
-            self.on_open(conn)
-            self._read_conn = sq.connect(self.path, read_only=True)
-        except Exception as exc:
-            conn.close()
             # on_open reads tables: a damaged page or a lock shows up here first.
-            err = _translate(exc, self.name)
-            raise err from err.__cause__
+            with sqlite_errors(self.name):
+                self.schema_version = sq.migrate(conn, self.name, self.migrations)
+                self.on_open(conn)
+                self._read_conn = sq.connect(self.path, read_only=True)
         except BaseException:
             conn.close()
             raise
@@ -295,57 +305,59 @@ class StoreActor:
         conn = self._read_conn
         if conn is None:  # closed while this read waited for the limiter
             raise StoreClosed(f"store {self.name} is not open", store=self.name)
-        try:
+        with sqlite_errors(self.name):
             return fn(conn)
-        except Exception as exc:
-            # Keeps the sqlite3 error as the cause (exc.__cause__ is usually None).
-            err = _translate(exc, self.name)
-            raise err from err.__cause__
 
-    def _run_batch(self, batch: list[Command[Any]]) -> list[outcome.Outcome[Any]]:
+    def _on_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        assert conn is not None
+        return fn(conn)
+
+    def _run_batch(self, batch: Sequence[Callable[[], Any]]) -> list[outcome.Outcome[Any]]:
         conn = self._conn
         assert conn is not None
         results: list[outcome.Outcome[Any]] = []
         single = len(batch) == 1
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for command in batch:
-                if single:
-                    results.append(outcome.capture(command.fn, conn))
-                    continue
-                conn.execute("SAVEPOINT command")
-                result = outcome.capture(command.fn, conn)
-                if isinstance(result, outcome.Error):
-                    conn.execute("ROLLBACK TO command")
-                conn.execute("RELEASE command")
-                results.append(result)
-            if single and isinstance(results[0], outcome.Error):
-                conn.execute("ROLLBACK")
-            else:
-                conn.execute("COMMIT")
-                self.after_commit(results)
-        except sqlite3.Error as exc:
+            with sqlite_errors(self.name):
+                conn.execute("BEGIN IMMEDIATE")
+                for fn in batch:
+                    if single:
+                        results.append(outcome.capture(fn))
+                        continue
+                    conn.execute("SAVEPOINT command")
+                    result = outcome.capture(fn)
+                    if isinstance(result, outcome.Error):
+                        conn.execute("ROLLBACK TO command")
+                    conn.execute("RELEASE command")
+                    results.append(result)
+                if single and isinstance(results[0], outcome.Error):
+                    conn.execute("ROLLBACK")
+                else:
+                    conn.execute("COMMIT")
+                    self.after_commit(results)
+        except StoreError as failure:
             # BEGIN or COMMIT itself failed (disk full, I/O error): nothing committed.
+            if failure.__cause__ is None or not isinstance(failure.__cause__, sqlite3.Error):
+                raise
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            failure = _translate(exc, self.name)
+                with sqlite_errors(self.name):
+                    conn.execute("ROLLBACK")
             results = [outcome.Error(failure) for _ in batch]
-        self._batches += 1
-        self._last_batch = len(batch)
-        self._max_seen_batch = max(self._max_seen_batch, len(batch))
         self._last_commit_ms = self.clock.now_ms()
-        self._served += len(batch)
-        for i, result in enumerate(results):
-            if isinstance(result, outcome.Error):
-                self._failed += 1
-                if isinstance(result.error, Exception):
-                    results[i] = outcome.Error(_translate(result.error, self.name))
-        return results
+        # A command's own sqlite3 error leaves through the same boundary.
+        return [
+            outcome.Error(_mapped(r.error, self.name))
+            if isinstance(r, outcome.Error) and isinstance(r.error, Exception)
+            else r
+            for r in results
+        ]
 
     def _close_connections(self) -> None:
         # Reader first: the last connection to close checkpoints and removes the
         # -wal/-shm files, and a read-only connection is not allowed to.
-        for conn in (self._read_conn, self._conn):
-            if conn is not None:
-                conn.close()
+        with sqlite_errors(self.name):
+            for conn in (self._read_conn, self._conn):
+                if conn is not None:
+                    conn.close()
         self._conn = self._read_conn = None

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from opencrate.errors import Conflict, StoreClosed, StoreError
+from opencrate.errors import Conflict, StoreBroken, StoreClosed, StoreError
 from opencrate.runtime.actor import StoreActor
 
 
@@ -234,3 +234,60 @@ async def test_a_failed_read_is_a_store_error_caused_by_the_sqlite_error(tmp_pat
         with pytest.raises(StoreError, match="counter: no such table: nope") as info:
             await store.read(lambda conn: conn.execute("SELECT * FROM nope").fetchall())
     assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+
+
+async def test_an_actor_that_died_of_an_error_answers_store_broken_naming_the_store(
+    tmp_path: Path,
+) -> None:
+    class BuggyCache(Counter):
+        def after_commit(self, results: object) -> None:
+            raise RuntimeError("cache bug")
+
+    store = BuggyCache(tmp_path / "c.db")
+    errors: list[BaseException] = []
+
+    async def add(name: str) -> None:
+        try:
+            await store.add(name)
+        except StoreError as exc:
+            errors.append(exc)
+
+    # The batch in flight is answered too: before, its callers waited forever.
+    with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="cache bug")):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.run)
+            for name in "abc":
+                nursery.start_soon(add, name)
+    assert [type(e) for e in errors] == [StoreBroken] * 3
+    for call in (store.add("late"), store.names()):
+        with pytest.raises(
+            StoreBroken, match="store counter is broken: RuntimeError: cache bug"
+        ) as info:
+            await call
+        assert not isinstance(info.value, StoreClosed)
+        assert info.value.detail == {"store": "counter"}
+        assert isinstance(info.value.__cause__, RuntimeError)
+    assert store.statistics().closed
+    await store.aclose()  # still idempotent
+
+
+async def test_a_store_that_could_not_open_is_broken_not_closed(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version=99")
+    conn.close()
+    store = Counter(path)
+    with pytest.raises(StoreError, match="newer"):
+        await store.run()
+    with pytest.raises(StoreBroken, match="store counter is broken") as info:
+        await store.add("x")
+    assert isinstance(info.value.__cause__, StoreError)
+
+
+async def test_a_closed_store_answers_store_closed_not_broken(tmp_path: Path) -> None:
+    store = Counter(tmp_path / "c.db")
+    async with store.running():
+        await store.add("x")
+    with pytest.raises(StoreClosed) as info:
+        await store.add("y")
+    assert not isinstance(info.value, StoreBroken)

@@ -15,10 +15,8 @@ is a trio checkpoint, so cancellation behaves as with the other services.
 from __future__ import annotations
 
 import bisect
-import math
 import statistics as pystats
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 
 import trio
 from attrs import frozen
@@ -31,11 +29,12 @@ from opencrate.components.history.service import (
     WeightedStats,
     WindowStats,
     check_range,
+    check_samples,
 )
 from opencrate.errors import InvalidInput
 from opencrate.model.values import PointValue
 
-__all__ = ["MemoryService", "MemoryStatistics", "check_samples", "weighted_series"]
+__all__ = ["MemoryService", "MemoryStatistics", "weighted_series"]
 
 
 @frozen(kw_only=True)
@@ -46,57 +45,6 @@ class MemoryStatistics:
     max_entries: int
     stored: int
     dropped: int  # oldest samples pushed out by the per-point bound
-
-
-# SQLite INTEGER and PostgreSQL bigint: a larger int is an OverflowError or
-# NumericValueOutOfRange at the driver, not a clear error naming the sample.
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-# What datetime (ms_to_iso, PostgreSQL's monthly partitions) can name: a time
-# outside it was stored by SQLite and then broke every page showing it, and
-# crashed the PostgreSQL service when it came out of the spool.
-_TS_MIN = int(datetime(1, 1, 1, tzinfo=UTC).timestamp() * 1000)
-_TS_MAX = int(datetime(9999, 12, 1, tzinfo=UTC).timestamp() * 1000) - 1
-
-
-def check_samples(samples: Sequence[Sample]) -> None:
-    """Raise :class:`InvalidInput` naming the first sample that cannot be stored.
-
-    Every service checks with this, so a batch one refuses all refuse: no point
-    id, a ``ts_ms`` outside 0001-01-01 .. 9999-11-30 (UTC), an int value
-    outside 64 bits, a non-finite float, a value that is not a number, boolean
-    or string, or a NUL character in a string (PostgreSQL text cannot hold it).
-    """
-    for sample in samples:
-        if not isinstance(sample.point_id, str) or not sample.point_id:
-            raise InvalidInput(f"sample has no point id: {sample!r}")
-        if "\x00" in sample.point_id:
-            raise InvalidInput(f"point id {sample.point_id!r} contains a NUL character")
-        ts = sample.ts_ms
-        if type(ts) is not int:
-            raise InvalidInput(f"point {sample.point_id}: ts_ms must be an int, got {ts!r}")
-        if not _TS_MIN <= ts <= _TS_MAX:
-            raise InvalidInput(
-                f"point {sample.point_id}: ts_ms {ts} is outside the storable range "
-                "0001-01-01 .. 9999-11-30 (UTC)"
-            )
-        value = sample.value
-        kind = type(value)
-        if kind is float:
-            if not math.isfinite(value):  # type: ignore[arg-type]
-                raise InvalidInput(f"point {sample.point_id}: value must be finite, got {value!r}")
-        elif kind is int:
-            if not _INT64_MIN <= value <= _INT64_MAX:  # type: ignore[operator]
-                raise InvalidInput(
-                    f"point {sample.point_id}: integer value out of 64-bit range: {value!r}"
-                )
-        elif kind is str:
-            if "\x00" in value:  # type: ignore[operator]
-                raise InvalidInput(f"point {sample.point_id}: value contains a NUL character")
-        elif kind is not bool:
-            raise InvalidInput(
-                f"point {sample.point_id}: value must be a number, boolean or string, "
-                f"got {kind.__name__}"
-            )
 
 
 def _numeric(value: PointValue) -> float | None:

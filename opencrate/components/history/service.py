@@ -32,7 +32,9 @@ Writes
     Modifiable contract); there is never more than one sample per point and
     millisecond. When ``store`` returns, the samples are durable (committed)
     and visible to every query. A batch is atomic: on error nothing of it is
-    stored and what was stored before is untouched.
+    stored and what was stored before is untouched. Every service checks a
+    batch with :func:`check_samples` before it stores any of it, so a batch
+    one service refuses, all refuse.
 
 Step-hold (the time-weighted model)
     A state holds from its timestamp until the next sample of that point. The
@@ -86,7 +88,9 @@ Cancellation
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from attrs import frozen
@@ -105,6 +109,7 @@ __all__ = [
     "WeightedStats",
     "WindowStats",
     "check_range",
+    "check_samples",
 ]
 
 
@@ -155,6 +160,57 @@ def check_range(begin_ms: int, end_ms: int) -> None:
         raise InvalidInput(f"end must be epoch milliseconds (int), got {end_ms!r}")
     if begin_ms > end_ms:
         raise InvalidInput(f"range begins ({begin_ms}) after it ends ({end_ms})")
+
+
+# SQLite INTEGER and PostgreSQL bigint: a larger int is an OverflowError or
+# NumericValueOutOfRange at the driver, not a clear error naming the sample.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# What datetime (ms_to_iso, PostgreSQL's monthly partitions) can name: a time
+# outside it was stored by SQLite and then broke every page showing it, and
+# crashed the PostgreSQL service when it came out of the spool.
+_TS_MIN = int(datetime(1, 1, 1, tzinfo=UTC).timestamp() * 1000)
+_TS_MAX = int(datetime(9999, 12, 1, tzinfo=UTC).timestamp() * 1000) - 1
+
+
+def check_samples(samples: Sequence[Sample]) -> None:
+    """Raise :class:`InvalidInput` naming the first sample that cannot be stored.
+
+    Every service checks with this, so a batch one refuses all refuse: no point
+    id, a ``ts_ms`` outside 0001-01-01 .. 9999-11-30 (UTC), an int value
+    outside 64 bits, a non-finite float, a value that is not a number, boolean
+    or string, or a NUL character in a string (PostgreSQL text cannot hold it).
+    """
+    for sample in samples:
+        if not isinstance(sample.point_id, str) or not sample.point_id:
+            raise InvalidInput(f"sample has no point id: {sample!r}")
+        if "\x00" in sample.point_id:
+            raise InvalidInput(f"point id {sample.point_id!r} contains a NUL character")
+        ts = sample.ts_ms
+        if type(ts) is not int:
+            raise InvalidInput(f"point {sample.point_id}: ts_ms must be an int, got {ts!r}")
+        if not _TS_MIN <= ts <= _TS_MAX:
+            raise InvalidInput(
+                f"point {sample.point_id}: ts_ms {ts} is outside the storable range "
+                "0001-01-01 .. 9999-11-30 (UTC)"
+            )
+        value = sample.value
+        kind = type(value)
+        if kind is float:
+            if not math.isfinite(value):  # type: ignore[arg-type]
+                raise InvalidInput(f"point {sample.point_id}: value must be finite, got {value!r}")
+        elif kind is int:
+            if not _INT64_MIN <= value <= _INT64_MAX:  # type: ignore[operator]
+                raise InvalidInput(
+                    f"point {sample.point_id}: integer value out of 64-bit range: {value!r}"
+                )
+        elif kind is str:
+            if "\x00" in value:  # type: ignore[operator]
+                raise InvalidInput(f"point {sample.point_id}: value contains a NUL character")
+        elif kind is not bool:
+            raise InvalidInput(
+                f"point {sample.point_id}: value must be a number, boolean or string, "
+                f"got {kind.__name__}"
+            )
 
 
 @frozen(kw_only=True)

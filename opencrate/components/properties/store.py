@@ -419,7 +419,7 @@ class PropertyStore(StoreActor):
 
     # -- helpers -----------------------------------------------------------------
     def _check_open(self) -> None:
-        if self._closing or self._closed or not self._running:
+        if self._closing or self.closed or not self._running:
             raise StoreClosed(f"store {self.name} is not running", store=self.name)
 
     def _restore_dirty(self, key: tuple[str, str], row: _Row | None) -> None:

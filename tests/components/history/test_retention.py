@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -231,3 +233,13 @@ async def test_run_retention_purges_periodically(
         mock_clock.jump(1800)
         await wait_for_samples(1)
         nursery.cancel_scope.cancel()
+
+
+def test_the_store_does_not_import_retention() -> None:
+    # retention -> store -> deletes: importing the store alone must not pull
+    # retention in (the circle there was before, held open by a deferred import).
+    code = (
+        "import sys, opencrate.components.history.sqlite.store\n"
+        "assert 'opencrate.components.history.sqlite.retention' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,6 +1,7 @@
 """The ``postgresql`` persistence service: one shared server for many OpenCrate nodes.
 
-The store-actor pattern with a PostgreSQL connection::
+The store-actor pattern with a PostgreSQL connection, on the same
+:class:`~opencrate.runtime.thread_actor.ThreadActor` as the SQLite stores::
 
     caller --(command: fn + reply)--> bounded channel --> actor task
                                                   | trio.to_thread (limiter 1)
@@ -20,14 +21,19 @@ The store-actor pattern with a PostgreSQL connection::
   spooled before a restart are replayed after it.
 * **Reads** go to the server; while it is unreachable they raise
   :class:`~opencrate.errors.StoreError` (spooled samples are not yet visible).
-* Errors from psycopg never leave this module: they become ``StoreError``.
-  Their text, like ``last_error`` and the log, has any DSN password masked.
+* Errors from psycopg (and from the spool's sqlite3) never leave this module:
+  one boundary (:meth:`PostgresService._errors`, an
+  :func:`~opencrate.errors.map_exceptions` over :data:`PSYCOPG_EXCEPTIONS`)
+  makes them ``StoreError``. Their text, like ``last_error`` and the log, has
+  any DSN password masked.
 * ``last_error`` is the error that keeps the service disconnected (or the
   last spooled batch the server refused); a successful connect clears it.
 
 Cancellation: a command that reached the worker thread runs to the end (its
 transaction commits or rolls back whole); :meth:`aclose` finishes queued
-commands, then closes both connections.
+commands, then closes both connections. A cancelled service keeps what is
+queued for its next run (a supervisor restart); after :meth:`aclose` every
+call is refused with :class:`~opencrate.errors.StoreClosed`.
 """
 
 from __future__ import annotations
@@ -35,10 +41,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import outcome
 import psycopg
 import trio
 from attrs import frozen
@@ -46,7 +52,6 @@ from attrs import frozen
 from opencrate.clock import Clock, SystemClock
 from opencrate.components.history.config.model import PG_IDENTIFIER
 from opencrate.components.history.config.redact import redact_secrets
-from opencrate.components.history.memory import check_samples
 from opencrate.components.history.postgresql import queries as q
 from opencrate.components.history.service import (
     HistoryPage,
@@ -56,15 +61,34 @@ from opencrate.components.history.service import (
     WeightedStats,
     WindowStats,
     check_range,
+    check_samples,
 )
-from opencrate.errors import InvalidInput, StoreClosed, StoreError
+from opencrate.errors import (
+    InvalidInput,
+    MapTarget,
+    OpenCrateError,
+    StoreClosed,
+    StoreError,
+    map_exceptions,
+)
 from opencrate.model.values import PointValue
+from opencrate.runtime.actor import SQLITE_EXCEPTIONS
+from opencrate.runtime.thread_actor import ThreadActor
 
-__all__ = ["PostgresService", "PostgresStatistics"]
+__all__ = ["PSYCOPG_EXCEPTIONS", "PostgresService", "PostgresStatistics"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
+
+#: Every exception psycopg raises (``psycopg.errors.*`` derive from
+#: ``psycopg.Error``) and what it becomes at this module's boundary. The
+#: connection-loss ones (:data:`_LOST`) are handled first where they can occur
+#: (the samples are spooled, or a read says the connection was lost).
+PSYCOPG_EXCEPTIONS: Mapping[type[Exception], type[OpenCrateError]] = {
+    psycopg.Error: StoreError,
+    psycopg.Warning: StoreError,
+}
 
 
 @frozen(kw_only=True)
@@ -178,15 +202,16 @@ class PostgresService:
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self.clock = clock or SystemClock()
-        self._send, self._receive = trio.open_memory_channel[
-            tuple[Callable[[], Any], list[outcome.Outcome[Any]], trio.Event]
-        ](capacity)
-        self._limiter = trio.CapacityLimiter(1)
+        # One command per thread hop: each is its own server transaction, and a
+        # batch would only hold the first caller's reply until the last ran.
+        self._actor = ThreadActor(self.name, capacity=capacity, max_batch=1, service=service_id)
+        self._mapping: dict[type[BaseException], MapTarget] = {
+            source: self._store_error for source in (*PSYCOPG_EXCEPTIONS, *SQLITE_EXCEPTIONS)
+        }
         self._pg: psycopg.Connection[Any] | None = None
         self._spool: _Spool | None = None
         self._partitions: set[str] = set()
         self._lost = trio.Event()
-        self._closed = False
         self._running = False
         self._stopped = trio.Event()
         self._stored = self._replayed = self._reconnects = 0
@@ -200,52 +225,47 @@ class PostgresService:
         Cancelled, it closes its connections but not its command channel, so
         it can be run again (a supervisor restart); queued commands wait for it.
         """
-        if self._closed:
-            raise StoreClosed(f"{self.name} is closed")
+        if self._actor.closed:
+            raise self._actor.refusal()
         self._stopped = trio.Event()
         self._running = True
         try:
-            self._spool = await trio.to_thread.run_sync(_Spool, self.spool_path, self.spool_max)
-            await trio.to_thread.run_sync(self._connect, limiter=self._limiter)
+            with self._errors():
+                self._spool = await trio.to_thread.run_sync(
+                    _Spool, self.spool_path, self.spool_max, limiter=self._actor.limiter
+                )
+            await trio.to_thread.run_sync(self._connect, limiter=self._actor.limiter)
             if self._pg is None or self._spool.count:
                 self._lost.set()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._reconnect_loop)
                 task_status.started()
-                async for fn, slot, done in self._receive:
-                    # A command taken off the channel always gets its reply.
-                    with trio.CancelScope(shield=True):
-                        result = await trio.to_thread.run_sync(
-                            outcome.capture, fn, limiter=self._limiter
-                        )
-                    slot.append(result)
-                    done.set()
+                await self._actor.serve()
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self._close_connections, limiter=self._limiter)
+                await trio.to_thread.run_sync(self._close_connections, limiter=self._actor.limiter)
             self._running = False
             self._stopped.set()
 
     async def aclose(self) -> None:
         """Finish queued commands, close the server connection and the spool. Idempotent."""
-        if not self._closed:
-            self._closed = True
-            await self._send.aclose()
+        await self._actor.aclose()
         if self._running:
             await self._stopped.wait()
+        else:
+            # Not running (cancelled, never restarted): nobody will run what is queued.
+            self._actor.refuse()
 
     async def _call(self, fn: Callable[[], T]) -> T:
-        if self._closed:
-            raise StoreClosed(f"{self.name} is closed")
-        slot: list[outcome.Outcome[T]] = []
-        done = trio.Event()
-        try:
-            await self._send.send((fn, slot, done))
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise StoreClosed(f"{self.name} is closed") from None
-        await done.wait()
-        return slot[0].unwrap()
+        return await self._actor.call(fn)
+
+    def _errors(self) -> AbstractContextManager[None]:
+        """The psycopg / sqlite3 boundary: their exceptions leave as ``StoreError``."""
+        return map_exceptions(self._mapping)
+
+    def _store_error(self, exc: Exception) -> StoreError:
+        return StoreError(f"{self.name}: {_describe(exc)}", service=self.service_id)
 
     # -- worker thread -------------------------------------------------------------
     def _connect(self) -> None:
@@ -293,22 +313,25 @@ class PostgresService:
         """Write or spool; True when the connection was found lost."""
         spool = self._spool
         assert spool is not None
-        if self._pg is None or spool.count:
-            spool.append(samples)  # keep arrival order behind what is already spooled
-            return self._pg is None
-        try:
-            self._write(samples)
-        except _LOST as exc:
-            self._drop_connection(exc)
-            spool.append(samples)
-            return True
-        except psycopg.Error as exc:
-            raise StoreError(f"{self.name}: {_describe(exc)}", service=self.service_id) from exc
+        with self._errors():
+            if self._pg is None or spool.count:
+                spool.append(samples)  # keep arrival order behind what is already spooled
+                return self._pg is None
+            try:
+                self._write(samples)
+            except _LOST as exc:
+                self._drop_connection(exc)
+                spool.append(samples)
+                return True
         self._stored += len(samples)
         return False
 
     def _replay_batch(self) -> bool | None:
         """Reconnect if needed and replay one spool batch: True drained, False more, None down."""
+        with self._errors():
+            return self._replay_batch_unmapped()
+
+    def _replay_batch_unmapped(self) -> bool | None:
         spool = self._spool
         assert spool is not None
         if self._pg is None:
@@ -335,18 +358,22 @@ class PostgresService:
         return spool.count == 0
 
     def _close_connections(self) -> None:
-        if self._pg is not None:
-            self._pg.close()
-            self._pg = None
-        if self._spool is not None:
-            self._spool.conn.close()
+        with self._errors():
+            if self._pg is not None:
+                self._pg.close()
+                self._pg = None
+            if self._spool is not None:
+                self._spool.conn.close()
 
     async def _reconnect_loop(self) -> None:
         while True:
             await self._lost.wait()
             delay = self.retry_initial_s
             while True:
-                state = await self._call(self._replay_batch)
+                try:
+                    state = await self._call(self._replay_batch)
+                except StoreClosed:
+                    return  # closing: the next run replays what is left
                 if state is True:
                     break
                 if state is None:
@@ -362,16 +389,19 @@ class PostgresService:
                 raise StoreError(
                     f"{self.name}: server unavailable ({self.last_error})", service=self.service_id
                 )
-            try:
-                result = fn(conn)
-                conn.rollback()  # end the read transaction: no idle-in-transaction sessions
-                return result
-            except _LOST as exc:
-                self._drop_connection(exc)
-                raise StoreError(f"{self.name}: connection lost: {_describe(exc)}") from exc
-            except psycopg.Error as exc:
-                conn.rollback()
-                raise StoreError(f"{self.name}: {_describe(exc)}", service=self.service_id) from exc
+            with self._errors():
+                try:
+                    result = fn(conn)
+                    conn.rollback()  # end the read transaction: no idle-in-transaction sessions
+                    return result
+                except _LOST as exc:
+                    self._drop_connection(exc)
+                    raise StoreError(
+                        f"{self.name}: connection lost: {_describe(exc)}", service=self.service_id
+                    ) from exc
+                except psycopg.Error:
+                    conn.rollback()
+                    raise
 
         try:
             return await self._call(run)
@@ -476,7 +506,7 @@ class PostgresService:
         return PostgresStatistics(
             service_id=self.service_id,
             connected=self._pg is not None,
-            queue_depth=self._receive.statistics().current_buffer_used,
+            queue_depth=self._actor.statistics().queue_depth,
             stored=self._stored,
             spooled=0 if spool is None else spool.count,
             spool_max=self.spool_max,
@@ -484,5 +514,5 @@ class PostgresService:
             replayed=self._replayed,
             reconnects=self._reconnects,
             last_error=self.last_error,
-            closed=self._closed,
+            closed=self._actor.closed,
         )

@@ -42,7 +42,6 @@ from typing import Any, ClassVar
 from attrs import frozen
 
 from opencrate.clock import Clock
-from opencrate.components.history.memory import check_samples
 from opencrate.components.history.service import (
     TIER_WIDTH_MS,
     HistoryPage,
@@ -52,10 +51,11 @@ from opencrate.components.history.service import (
     WeightedStats,
     WindowStats,
     check_range,
+    check_samples,
 )
 from opencrate.components.history.sqlite import queries as q
+from opencrate.components.history.sqlite.deletes import delete_raw_batch, delete_rollup_batch
 from opencrate.components.history.sqlite.pages import raw_page, tier_page
-from opencrate.components.history.sqlite.retention import delete_raw_batch, delete_rollup_batch
 from opencrate.components.history.sqlite.rollup_maintenance import RollupMaintainer
 from opencrate.components.history.sqlite.rollups import tier_ddl
 from opencrate.errors import InvalidInput
@@ -85,7 +85,7 @@ CREATE TABLE sample (
     + tier_ddl(Resolution.HOUR)
 )
 
-# Where a point's raw samples may have been purged (see retention.delete_raw_batch):
+# Where a point's raw samples may have been purged (see deletes.delete_raw_batch):
 # rollup windows starting before before_ms are the only record of that time.
 _SCHEMA_V2 = """
 CREATE TABLE raw_floor (
