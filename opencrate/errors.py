@@ -1,33 +1,37 @@
 """The one exception tree of OpenCrate.
 
-Every error the project raises on purpose derives from :class:`OpenCrateError`::
+Every error the project raises on purpose derives from :class:`OpenCrateError`
+(with the HTTP status the API answers it with)::
 
-    OpenCrateError
-    ├── StoreError              a store could not do what was asked
-    │   ├── StoreClosed         you closed it (after aclose(), or during shutdown)
-    │   ├── StoreBroken         it died under you (its actor task ended with an error)
-    │   └── StoreCorrupt        its file is not a usable database (it was quarantined)
-    ├── NotFound                the named thing does not exist
-    ├── Conflict                it exists already, or its state forbids the change
-    ├── InvalidInput            bad input from a caller (also a ValueError)
-    │   └── ConfigError         bad configuration; names the file, line and key
-    ├── BridgeError             a field bus failed; carries the device
-    │   ├── BridgeTimeout
-    │   ├── ProtocolError
-    │   └── DeviceError         the device answered with an error (e.g. Modbus exception)
-    └── AuthError               not logged in, or not allowed
-        └── Forbidden
+    OpenCrateError           500
+    ├── StoreError           500  a store could not do what was asked
+    │   ├── StoreClosed      503  you closed it (after aclose(), or during shutdown)
+    │   ├── StoreBroken      503  it died under you (its actor task ended with an error)
+    │   └── StoreCorrupt     500  its file is not a usable database (it was quarantined)
+    ├── NotFound             404  the named thing does not exist
+    ├── Conflict             409  it exists already, or its state forbids the change
+    ├── InvalidInput         400  bad input from a caller (also a ValueError)
+    │   └── ConfigError      400  bad configuration; names the file, line and key
+    ├── BridgeError          502  a field bus failed; carries the device
+    │   ├── BridgeTimeout    504  the device did not answer in time
+    │   ├── ProtocolError    502  it answered what the protocol does not allow
+    │   └── DeviceError      502  it answered with an error (e.g. a Modbus exception)
+    └── AuthError            401  not logged in, or not allowed
+        └── Forbidden        403
 
-Library errors (``sqlite3``, ``psycopg``, protocol stacks) are translated at each
-boundary with :func:`map_exceptions`, so callers never see them bare. The HTTP
-layer maps these types to status codes in exactly one place
-(``opencrate.api.errors``).
+Library errors are translated at each boundary with :func:`map_exceptions`, so
+callers never see them bare: ``sqlite3`` and ``psycopg`` in the store actors,
+``httpx`` in the CLI's API client, ``tomllib`` and file reading in
+``opencrate.toml_lines`` (used by every configuration reader), ``croniter`` in
+the persistence strategies, protocol stacks in the bridges. The statuses live
+in exactly one table, ``opencrate.api.status``, which the API's error handler
+and the CLI client both read.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "DeviceError",
     "Forbidden",
     "InvalidInput",
+    "MapTarget",
     "NotFound",
     "OpenCrateError",
     "ProtocolError",
@@ -148,15 +153,28 @@ class Forbidden(AuthError):
     code = "forbidden"
 
 
+#: What :func:`map_exceptions` raises for a library exception: an OpenCrate
+#: class (built from the exception's text and the boundary's detail), or a
+#: function that builds the error from the exception (to word the message, or
+#: to read a position out of it).
+MapTarget = type[OpenCrateError] | Callable[[Exception], OpenCrateError]
+
+
 @contextlib.contextmanager
 def map_exceptions(
-    mapping: Mapping[type[BaseException], type[OpenCrateError]], **detail: Any
+    mapping: Mapping[type[BaseException], MapTarget], **detail: Any
 ) -> Iterator[None]:
     """Translate library exceptions into OpenCrate ones at a boundary.
 
     The first entry of ``mapping`` that the raised exception is an instance of
-    wins, so list subclasses before their bases. The original is kept as
-    ``__cause__``.
+    wins, so list subclasses before their bases. A class target is raised as
+    ``target(str(exc), **detail)``; a function target is called with the
+    exception and what it returns is raised (``detail`` is the class targets'
+    only). The original stays as ``__cause__``, for the traceback of a bug.
+
+    An :class:`OpenCrateError` passes through untouched, and so does anything
+    ``mapping`` does not name (a ``BaseException`` such as ``trio.Cancelled``
+    is never caught).
     """
     try:
         yield
@@ -165,5 +183,7 @@ def map_exceptions(
     except Exception as exc:
         for source, target in mapping.items():
             if isinstance(exc, source):
-                raise target(str(exc) or type(exc).__name__, **detail) from exc
+                if isinstance(target, type):
+                    raise target(str(exc) or type(exc).__name__, **detail) from exc
+                raise target(exc) from exc
         raise
