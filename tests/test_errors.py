@@ -23,7 +23,9 @@ from opencrate import errors
 from opencrate.api.status import STATUS, error_class, status_for
 from opencrate.cli.client import ApiClient
 from opencrate.cli.main import cli
+from opencrate.components.history.config.model import CronStrategy
 from opencrate.components.history.config.toml import load_config_file, parse_config_text
+from opencrate.components.history.strategies import next_fire_ms
 from opencrate.components.scenario.parse import load_scenario
 from opencrate.config import load_settings
 from opencrate.errors import (
@@ -349,3 +351,42 @@ def test_a_persist_file_a_service_names_is_read_through_the_same_boundary(tmp_pa
     with pytest.raises(ConfigError, match="not UTF-8") as info:
         parse_config_text(text, file=str(tmp_path / "p.toml"))
     assert info.value.line == 2
+
+
+# -- croniter -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("0 0 0 30 2 ?", "never fires"),
+        ("0 0 0 31 4 ?", "never fires"),
+        ("0 0 0 * * 8", "is not a valid cron expression"),
+        ("0 0 0 1-31/0 * *", "is not a valid cron expression"),
+        ("0 0 0 * * MON-FOO", "is not a valid cron expression"),
+    ],
+)
+def test_a_cron_strategy_croniter_cannot_time_is_invalid_input(
+    expression: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message) as info:
+        CronStrategy(name="s", expression=expression)
+    assert expression in str(info.value)
+
+
+def test_leap_day_cron_is_accepted() -> None:
+    assert CronStrategy(name="s", expression="0 0 0 29 2 ?").cron == "0 0 0 29 2 *"
+
+
+def test_a_never_firing_cron_in_a_config_file_names_its_line() -> None:
+    text = '[services.sqlite.strategies]\nfeb30 = "0 0 0 30 2 ?"\n'
+    with pytest.raises(ConfigError, match="never fires") as info:
+        parse_config_text(text, file="p.toml")
+    assert info.value.line == 2
+
+
+@pytest.mark.parametrize("cron", ["bad", "0 0 0 30 2 *"])
+def test_next_fire_ms_maps_croniter_errors(cron: str) -> None:
+    with pytest.raises(InvalidInput, match="cron") as info:
+        next_fire_ms(cron, 1_700_000_000_000)
+    assert info.value.detail == {"cron": cron}
