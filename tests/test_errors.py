@@ -7,6 +7,7 @@ matches) and checks that what escapes is an :class:`OpenCrateError`.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -23,9 +24,11 @@ from opencrate import errors
 from opencrate.api.status import STATUS, error_class, status_for
 from opencrate.cli.client import ApiClient
 from opencrate.cli.main import cli
+from opencrate.components.history.cli import read_samples
 from opencrate.components.history.config.model import CronStrategy
 from opencrate.components.history.config.toml import load_config_file, parse_config_text
 from opencrate.components.history.strategies import next_fire_ms
+from opencrate.components.nodes.cli import load_import_file
 from opencrate.components.scenario.parse import load_scenario
 from opencrate.config import load_settings
 from opencrate.errors import (
@@ -390,3 +393,34 @@ def test_next_fire_ms_maps_croniter_errors(cron: str) -> None:
     with pytest.raises(InvalidInput, match="cron") as info:
         next_fire_ms(cron, 1_700_000_000_000)
     assert info.value.detail == {"cron": cron}
+
+
+# -- json -----------------------------------------------------------------------------
+
+#: Deeper than json's decoder goes (it raises RecursionError past Python's limit).
+TOO_DEEP = "[" * 5000 + "]" * 5000
+
+
+async def test_a_cursor_nested_too_deeply_is_a_400_not_a_500(client: Client) -> None:
+    token = base64.urlsafe_b64encode(TOO_DEEP.encode()).decode().rstrip("=")
+    response = await client.get("/api/nodes", query_string={"cursor": token})
+    assert response.status_code == 400
+    body = await response.get_json()
+    assert body["error"]["detail"] == {"field": "cursor"}
+
+
+def test_json_nested_too_deeply_in_cli_input_files_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match=r"nodes\.json: not usable JSON: nested too deeply"):
+        load_import_file(TOO_DEEP, "nodes.json")
+    with pytest.raises(InvalidInput, match=r"samples\.jsonl:2: not JSON \(nested too deeply\)"):
+        read_samples('{"point_id": "p", "value": 1, "ts_ms": 1}\n' + TOO_DEEP, "samples.jsonl")
+
+
+async def test_nodes_import_of_a_too_deep_file_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(TOO_DEEP, encoding="utf-8")
+    result = await CliRunner().invoke(
+        cli, ["nodes", "import", str(path), "--url", "http://127.0.0.1:9"]
+    )
+    assert result.exit_code == 1
+    assert result.output == f"Error: {path}: not usable JSON: nested too deeply\n"
