@@ -129,8 +129,8 @@ class ApiClient:
             httpx.TimeoutException: self._no_answer,
             httpx.UnsupportedProtocol: self._bad_url,
             httpx.TransportError: self._unreachable,
-            # Anything else of httpx's (a body it cannot decode, for one).
-            httpx.HTTPError: self._unreachable,
+            # Anything else of httpx's: a body it cannot decode, for one.
+            httpx.HTTPError: self._not_opencrate,
             httpx.InvalidURL: self._bad_url,
         }
 
@@ -138,6 +138,13 @@ class ApiClient:
         return OpenCrateError(
             f"cannot reach OpenCrate at {self.base_url} ({exc or type(exc).__name__}); "
             "is `opencrate serve` running there? (--url / OPENCRATE_URL)",
+            url=self.base_url,
+        )
+
+    def _not_opencrate(self, exc: Exception) -> OpenCrateError:
+        return OpenCrateError(
+            f"unusable answer from {self.base_url} ({exc or type(exc).__name__}), "
+            "which does not look like an OpenCrate server",
             url=self.base_url,
         )
 
