@@ -252,7 +252,7 @@ class TomlLines:
 
 def _toml_error(exc: Exception, *, file: str | None) -> ConfigError:
     # Python 3.11's TOMLDecodeError has no lineno; its message ends "(at line N, column M)".
-    match = re.search(r"line (\d+)", str(exc))
+    match = re.search(r"at line (\d+)", str(exc))
     return ConfigError(
         f"not valid TOML: {exc}", file=file, line=int(match.group(1)) if match else None
     )
