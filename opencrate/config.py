@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +34,7 @@ import attrs
 from attrs import frozen
 
 from opencrate.errors import ConfigError
-from opencrate.toml_lines import TomlLines
+from opencrate.toml_lines import TomlLines, parse_toml, read_config_text
 
 __all__ = ["Settings", "component_sections", "load_settings", "settings_sections"]
 
@@ -155,13 +154,8 @@ def load_settings(path: Path | None) -> Settings:
     """
     if path is None:
         return Settings()
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
-    except FileNotFoundError:
-        raise ConfigError("settings file not found", file=str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+    text = read_config_text(path, what="settings file")
+    data = parse_toml(text, file=str(path))
     values: dict[str, Any] = {}
     sections: dict[str, Any] = {}
     for section, table in data.items():

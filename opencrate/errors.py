@@ -1,27 +1,31 @@
 """The one exception tree of OpenCrate.
 
-Every error the project raises on purpose derives from :class:`OpenCrateError`::
+Every error the project raises on purpose derives from :class:`OpenCrateError`
+(with the HTTP status the API answers it with)::
 
-    OpenCrateError
-    ├── StoreError              a store could not do what was asked
-    │   ├── StoreClosed         you closed it (after aclose(), or during shutdown)
-    │   ├── StoreBroken         it died under you (its actor task ended with an error)
-    │   └── StoreCorrupt        its file is not a usable database (it was quarantined)
-    ├── NotFound                the named thing does not exist
-    ├── Conflict                it exists already, or its state forbids the change
-    ├── InvalidInput            bad input from a caller (also a ValueError)
-    │   └── ConfigError         bad configuration; names the file, line and key
-    ├── BridgeError             a field bus failed; carries the device
-    │   ├── BridgeTimeout
-    │   ├── ProtocolError
-    │   └── DeviceError         the device answered with an error (e.g. Modbus exception)
-    └── AuthError               not logged in, or not allowed
-        └── Forbidden
+    OpenCrateError           500
+    ├── StoreError           500  a store could not do what was asked
+    │   ├── StoreClosed      503  you closed it (after aclose(), or during shutdown)
+    │   ├── StoreBroken      503  it died under you (its actor task ended with an error)
+    │   └── StoreCorrupt     500  its file is not a usable database (it was quarantined)
+    ├── NotFound             404  the named thing does not exist
+    ├── Conflict             409  it exists already, or its state forbids the change
+    ├── InvalidInput         400  bad input from a caller (also a ValueError)
+    │   └── ConfigError      400  bad configuration; names the file, line and key
+    ├── BridgeError          502  a field bus failed; carries the device
+    │   ├── BridgeTimeout    504  the device did not answer in time
+    │   ├── ProtocolError    502  it answered what the protocol does not allow
+    │   └── DeviceError      502  it answered with an error (e.g. a Modbus exception)
+    └── AuthError            401  not logged in, or not allowed
+        └── Forbidden        403
 
-Library errors (``sqlite3``, ``psycopg``, protocol stacks) are translated at each
-boundary with :func:`map_exceptions`, so callers never see them bare. The HTTP
-layer maps these types to status codes in exactly one place
-(``opencrate.api.errors``).
+Library errors are translated at each boundary with :func:`map_exceptions`, so
+callers never see them bare: ``sqlite3`` and ``psycopg`` in the store actors,
+``httpx`` in the CLI's API client, ``tomllib`` and file reading in
+``opencrate.toml_lines`` (used by every configuration reader), ``croniter`` in
+the persistence strategies, protocol stacks in the bridges. The statuses live
+in exactly one table, ``opencrate.api.status``, which the API's error handler
+and the CLI client both read.
 """
 
 from __future__ import annotations

@@ -20,14 +20,26 @@ Contract: best effort. This is a text scan, not a TOML parser; it is meant to
 be asked only after ``tomllib`` has accepted the document. A wrong guess costs
 a line number in a message, never a wrong result, and where it cannot tell it
 answers ``None``. It never raises for any text or path.
+
+The ``tomllib`` boundary itself is here too: :func:`read_config_text` and
+:func:`parse_toml` turn what the file system, the UTF-8 decoder and
+``tomllib`` raise into a :class:`~opencrate.errors.ConfigError` naming the
+file (and the line, for a TOML syntax error), so every configuration reader
+fails the same way.
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
 
-__all__ = ["KeyPath", "TokenLocator", "TomlLines"]
+from opencrate.errors import ConfigError, map_exceptions
+
+__all__ = ["KeyPath", "TokenLocator", "TomlLines", "parse_toml", "read_config_text"]
 
 #: Where a value sits in a document: table names and array indexes.
 KeyPath = tuple[str | int, ...]
@@ -236,3 +248,42 @@ class TomlLines:
         # or only [[a.b.retention.rules]]) is not among its parent's lines.
         child = (*section, token)
         return next((n for n, path in self._headers if path[: len(child)] == child), None)
+
+
+def _toml_error(exc: Exception, *, file: str | None) -> ConfigError:
+    # Python 3.11's TOMLDecodeError has no lineno; its message ends "(at line N, column M)".
+    match = re.search(r"at line (\d+)", str(exc))
+    return ConfigError(
+        f"not valid TOML: {exc}", file=file, line=int(match.group(1)) if match else None
+    )
+
+
+def parse_toml(text: str, *, file: str | None = None) -> dict[str, Any]:
+    """``tomllib.loads(text)``; a syntax error as a ConfigError naming ``file`` and the line."""
+    with map_exceptions({tomllib.TOMLDecodeError: partial(_toml_error, file=file)}):
+        return tomllib.loads(text)
+
+
+def _read_error(exc: Exception, *, file: str, what: str | None) -> ConfigError:
+    if what is not None and isinstance(exc, FileNotFoundError):
+        return ConfigError(f"{what} not found", file=file)
+    if isinstance(exc, UnicodeDecodeError):
+        reason = f"not UTF-8 text (byte {exc.start}: {exc.reason})"
+    else:
+        reason = str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
+    return ConfigError(
+        f"cannot read {what}: {reason}" if what else f"cannot read: {reason}", file=file
+    )
+
+
+def read_config_text(path: Path, *, what: str | None = None) -> str:
+    """The UTF-8 text of a configuration file.
+
+    Raises :class:`~opencrate.errors.ConfigError` naming the file when it
+    cannot be read (missing, a directory, no permission) or is not UTF-8:
+    ``"cannot read: ..."``, or with ``what`` ``"{what} not found"`` and
+    ``"cannot read {what}: ..."``.
+    """
+    read_error = partial(_read_error, file=str(path), what=what)
+    with map_exceptions({OSError: read_error, UnicodeDecodeError: read_error}):
+        return path.read_text(encoding="utf-8")

@@ -13,37 +13,15 @@ from typing import Any
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from opencrate.errors import (
-    AuthError,
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    OpenCrateError,
-    StoreClosed,
-)
+from opencrate.api.status import status_for
+from opencrate.errors import OpenCrateError
 
 __all__ = ["error_response", "register_error_handlers", "status_for"]
 
 log = logging.getLogger(__name__)
 
-# Most specific first: the first matching class decides the status.
-_STATUS: tuple[tuple[type[OpenCrateError], int], ...] = (
-    (NotFound, 404),
-    (Conflict, 409),
-    (InvalidInput, 400),
-    (Forbidden, 403),
-    (AuthError, 401),
-    (StoreClosed, 503),
-    (OpenCrateError, 500),
-)
-
-
-def status_for(exc: OpenCrateError) -> int:
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 500
+#: Headers of werkzeug's own error responses that our JSON body replaces.
+_BODY_HEADERS = frozenset({"content-type", "content-length"})
 
 
 def error_response(
@@ -55,19 +33,32 @@ def error_response(
     return jsonify({"error": body}), status
 
 
+def _http_error_response(exc: HTTPException) -> tuple[Response, int]:
+    status = exc.code or 500
+    code = (exc.name or "error").lower().replace(" ", "_")
+    response, status = error_response(status, code, exc.description or exc.name or "error")
+    # The headers the error carries belong to the answer: a 405's Allow (RFC
+    # 9110 says it MUST be there), a 401's WWW-Authenticate, a 503's Retry-After.
+    for name, value in exc.get_headers():
+        if name.lower() not in _BODY_HEADERS:
+            response.headers[name] = value
+    return response, status
+
+
 def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(OpenCrateError)
     async def _opencrate_error(exc: OpenCrateError) -> tuple[Response, int]:
         status = status_for(exc)
-        if status >= 500:
+        if status == 500:
             log.error("request failed: %s", exc, exc_info=exc)
+        elif status > 500:
+            # A store going away or a device failing: the operator's news, not a bug.
+            log.warning("request failed: %s (%s)", exc, exc.code)
         return error_response(status, exc.code, exc.message, _jsonable(exc.detail))
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> tuple[Response, int]:
-        status = exc.code or 500
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(status, code, exc.description or exc.name or "error")
+        return _http_error_response(exc)
 
 
 def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:

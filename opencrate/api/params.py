@@ -143,7 +143,8 @@ def decode_cursor(listing: str, token: str | None, kind: type[str] | type[int]) 
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error):
+    # RecursionError: a token of "[[[[..." nests past json's depth limit (it was a 500).
+    except (ValueError, UnicodeError, binascii.Error, RecursionError):
         data = None
     if (
         not isinstance(data, list)

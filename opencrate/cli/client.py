@@ -9,10 +9,14 @@ Which server: ``--url``, else ``$OPENCRATE_URL``, else ``http://HOST:PORT``
 from the settings file (``[server]``; default ``http://127.0.0.1:8080``).
 
 :class:`ApiClient` turns the API's error body back into the project's
-exception tree (404 -> :class:`~opencrate.errors.NotFound`, 409 ->
-:class:`~opencrate.errors.Conflict`, 400 -> :class:`~opencrate.errors.InvalidInput`,
-...), and an unreachable server into :class:`~opencrate.errors.OpenCrateError`
-with a hint; :func:`cli_errors` shows any of them as a one-line CLI error.
+exception tree by the server's own table (:mod:`opencrate.api.status`: 404 ->
+:class:`~opencrate.errors.NotFound`, 502 -> :class:`~opencrate.errors.BridgeError`,
+503 ``store_broken`` -> :class:`~opencrate.errors.StoreBroken`, ...). httpx's
+errors are mapped at the boundary: an unreachable server or one that does not
+answer in time becomes an :class:`~opencrate.errors.OpenCrateError` with a
+hint, a URL httpx cannot use an :class:`~opencrate.errors.InvalidInput`, and an
+answer that is not OpenCrate's JSON says so; :func:`cli_errors` shows any of
+them as a one-line CLI error.
 """
 
 from __future__ import annotations
@@ -25,27 +29,11 @@ from typing import Any, Self
 import asyncclick as click
 import httpx
 
+from opencrate.api.status import error_class
 from opencrate.config import Settings, load_settings
-from opencrate.errors import (
-    AuthError,
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    OpenCrateError,
-    StoreClosed,
-)
+from opencrate.errors import InvalidInput, MapTarget, OpenCrateError, map_exceptions
 
 __all__ = ["ApiClient", "cli_errors", "default_url", "resolve_url", "url_option"]
-
-_BY_STATUS: dict[int, type[OpenCrateError]] = {
-    400: InvalidInput,
-    401: AuthError,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    503: StoreClosed,
-}
 
 
 def default_url(settings: Settings) -> str:
@@ -83,7 +71,9 @@ class ApiClient:
 
     def __init__(self, base_url: str, *, timeout_s: float | None = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
+        self.timeout_s = timeout_s
+        with map_exceptions({httpx.InvalidURL: self._bad_url}):
+            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
 
     async def __aenter__(self) -> Self:
         return self
@@ -108,17 +98,11 @@ class ApiClient:
         return await self._request("POST", path, json=body)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
+        with map_exceptions(self._transport_errors()):
             response = await self._http.request(method, f"/api{path}", **kwargs)
-        except httpx.TransportError as exc:
-            raise OpenCrateError(
-                f"cannot reach OpenCrate at {self.base_url} ({exc or type(exc).__name__}); "
-                "is `opencrate serve` running there? (--url / OPENCRATE_URL)",
-                url=self.base_url,
-            ) from exc
         try:
             body = response.json()
-        except ValueError:
+        except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
             body = None
         if response.is_success and body is not None:
             return body
@@ -129,9 +113,55 @@ class ApiClient:
                 "which does not look like an OpenCrate server",
                 status=response.status_code,
             )
-        cls = _BY_STATUS.get(response.status_code, OpenCrateError)
-        detail = error.get("detail") or {}
-        raise cls(str(error.get("message", "error")), **detail)
+        code = error.get("code")
+        cls = error_class(response.status_code, code if isinstance(code, str) else None)
+        # Built from the message alone: the detail is the server's, and a key
+        # such as "message" or "file" must not reach the constructor's arguments.
+        exc = cls(str(error.get("message", "error")))
+        detail = error.get("detail")
+        if isinstance(detail, dict):
+            exc.detail.update(detail)
+        raise exc
+
+    def _transport_errors(self) -> dict[type[BaseException], MapTarget]:
+        """httpx's request errors, each as an OpenCrate error that says what to do."""
+        return {
+            httpx.TimeoutException: self._no_answer,
+            httpx.UnsupportedProtocol: self._bad_url,
+            httpx.TransportError: self._unreachable,
+            # Anything else of httpx's: a body it cannot decode, for one.
+            httpx.HTTPError: self._not_opencrate,
+            httpx.InvalidURL: self._bad_url,
+        }
+
+    def _unreachable(self, exc: Exception) -> OpenCrateError:
+        return OpenCrateError(
+            f"cannot reach OpenCrate at {self.base_url} ({exc or type(exc).__name__}); "
+            "is `opencrate serve` running there? (--url / OPENCRATE_URL)",
+            url=self.base_url,
+        )
+
+    def _not_opencrate(self, exc: Exception) -> OpenCrateError:
+        return OpenCrateError(
+            f"unusable answer from {self.base_url} ({exc or type(exc).__name__}), "
+            "which does not look like an OpenCrate server",
+            url=self.base_url,
+        )
+
+    def _no_answer(self, exc: Exception) -> OpenCrateError:
+        within = "" if self.timeout_s is None else f" within {self.timeout_s:g} s"
+        return OpenCrateError(
+            f"OpenCrate at {self.base_url} did not answer{within} "
+            f"({type(exc).__name__}); is it overloaded, or is --url another server?",
+            url=self.base_url,
+        )
+
+    def _bad_url(self, exc: Exception) -> OpenCrateError:
+        return InvalidInput(
+            f"not an OpenCrate URL: {self.base_url!r} ({exc}); "
+            "expected http://HOST:PORT (--url / OPENCRATE_URL)",
+            url=self.base_url,
+        )
 
 
 @contextlib.contextmanager

@@ -56,7 +56,9 @@ async def test_init_with_a_bad_scenario_names_the_line_and_keeps_the_data(tmp_pa
     bad.write_text(EXAMPLE.read_text(encoding="utf-8").replace("mean = 24.2", "mean = hot"))
     code, out = await run("init", "--data", str(tmp_path), "--scenario", str(bad))
     assert code == 1
-    assert f"Error: {bad}: not valid TOML" in out
+    lines = bad.read_text(encoding="utf-8").splitlines()
+    line = 1 + next(i for i, text in enumerate(lines) if "mean = hot" in text)
+    assert f"Error: {bad}:{line}: not valid TOML" in out
     bad.write_text(EXAMPLE.read_text(encoding="utf-8").replace("mean = 24.2", 'mean = "hot"'))
     code, out = await run("init", "--data", str(tmp_path), "--scenario", str(bad))
     assert code == 1

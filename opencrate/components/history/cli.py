@@ -183,7 +183,7 @@ async def export(
 def _parse_value(raw: str) -> Any:
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past json's depth limit
         return raw  # bare text: the server coerces it to the point's kind
 
 
@@ -198,6 +198,8 @@ def read_samples(text: str, name: str) -> list[dict[str, Any]]:
                 item = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise InvalidInput(f"{name}:{number}: not JSON ({exc.msg})") from None
+            except RecursionError:  # json's decoder gives up past about 1,000 levels
+                raise InvalidInput(f"{name}:{number}: not JSON (nested too deeply)") from None
             samples.append(_sample(item, f"{name}:{number}"))
         return samples
     reader = csv.DictReader(io.StringIO(text))

@@ -97,7 +97,7 @@ def load_persistence_config(section: Any, managed_dir: Path | None = None) -> Pe
         for path in sorted(managed_dir.glob("*.json")):
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:
                 raise ConfigError(
                     f"cannot read saved configuration: {exc}", file=str(path)
                 ) from None

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 
 from attrs import frozen
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from opencrate.components.history.config.model import (
     EVERY_CHANGE,
@@ -29,6 +30,7 @@ from opencrate.components.history.config.model import (
     ServiceConfig,
 )
 from opencrate.components.history.selectors import line_selects
+from opencrate.errors import InvalidInput, map_exceptions
 
 __all__ = ["LineRule", "PointPlan", "compile_plan", "next_fire_ms", "storage_id"]
 
@@ -115,7 +117,17 @@ def compile_plan(service: ServiceConfig, point_id: str, ancestors: frozenset[str
 
 
 def next_fire_ms(cron: str, after_ms: int) -> int:
-    """The first time strictly after ``after_ms`` at which ``cron`` fires (local time)."""
+    """The first time strictly after ``after_ms`` at which ``cron`` fires (local time).
+
+    ``cron`` is the checked form of a ``CronStrategy``; croniter's errors (a
+    form that is not, or no fire time within croniter's search) are
+    :class:`~opencrate.errors.InvalidInput` naming it.
+    """
     start = datetime.fromtimestamp(after_ms / 1000).astimezone()
-    fire: float = croniter(cron, start, second_at_beginning=True).get_next(float)
+    with map_exceptions({CroniterError: partial(_cron_error, cron)}):
+        fire: float = croniter(cron, start, second_at_beginning=True).get_next(float)
     return int(fire * 1000)
+
+
+def _cron_error(cron: str, exc: Exception) -> InvalidInput:
+    return InvalidInput(f"cron {cron!r}: {exc}", cron=cron)

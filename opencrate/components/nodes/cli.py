@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +14,7 @@ import trio
 
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
 from opencrate.clock import ms_to_iso
-from opencrate.errors import InvalidInput, OpenCrateError
+from opencrate.errors import InvalidInput, OpenCrateError, map_exceptions
 
 __all__ = ["load_import_file", "nodes", "render_tree"]
 
@@ -131,12 +132,9 @@ def load_import_file(text: str, name: str) -> list[Any]:
             {k: v for k, v in node.to_dict().items() if k not in runtime}
             for node in build_nodes(parse_scenario(text, source=name))
         ]
-    try:
+    not_json = partial(_not_json, name)
+    with map_exceptions({json.JSONDecodeError: not_json, RecursionError: not_json}):
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}", file=name
-        ) from None
     if isinstance(data, dict) and set(data) == {"nodes"}:
         data = data["nodes"]
     if not isinstance(data, list) or not data:
@@ -144,6 +142,15 @@ def load_import_file(text: str, name: str) -> list[Any]:
             f'{name}: expected a non-empty JSON list of nodes, or {{"nodes": [...]}}', file=name
         )
     return data
+
+
+def _not_json(name: str, exc: Exception) -> InvalidInput:
+    if isinstance(exc, json.JSONDecodeError):
+        return InvalidInput(
+            f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}", file=name
+        )
+    # json's decoder gives up past Python's recursion limit (about 1,000 levels).
+    return InvalidInput(f"{name}: not usable JSON: nested too deeply", file=name)
 
 
 @nodes.command(name="import")

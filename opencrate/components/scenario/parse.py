@@ -8,7 +8,6 @@ must not quietly produce a different building.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,12 +28,12 @@ from opencrate.components.scenario.format import (
     SiteSpec,
     SpaceSpec,
 )
-from opencrate.errors import ConfigError, InvalidInput
+from opencrate.errors import InvalidInput
 from opencrate.model.binding import ProtocolBinding
 from opencrate.model.ids import point_id, validate_node_id
 from opencrate.model.node import CAPABILITY_NAMES
 from opencrate.model.values import PointValue, ValueKind, coerce_value
-from opencrate.toml_lines import TomlLines
+from opencrate.toml_lines import TomlLines, parse_toml, read_config_text
 
 __all__ = ["MAX_BACKFILL_S", "load_scenario", "parse_scenario"]
 
@@ -60,21 +59,12 @@ def load_scenario(path: Path) -> Scenario:
     is not TOML or breaks a rule of the format. Blocking file I/O: in async
     code call it through ``trio.to_thread.run_sync``.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("scenario file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read scenario file: {exc}", file=str(path)) from None
-    return parse_scenario(text, source=str(path))
+    return parse_scenario(read_config_text(path, what="scenario file"), source=str(path))
 
 
 def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
     """Check a scenario given as TOML text; errors name ``source`` as the file."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=source) from None
+    data = parse_toml(text, file=source)
     return _Parser(Reporter(source, TomlLines(text))).scenario(data)
 
 

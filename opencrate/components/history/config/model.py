@@ -30,14 +30,15 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from attrs import field, frozen
-from croniter import croniter
+from croniter import CroniterBadDateError, CroniterError, croniter
 
 from opencrate.clock import parse_duration_ms
 from opencrate.components.history.config.redact import redact_secrets
-from opencrate.errors import InvalidInput
+from opencrate.errors import InvalidInput, map_exceptions
 
 __all__ = [
     "BUILTIN_STRATEGIES",
@@ -80,12 +81,17 @@ SERVICE_KINDS = frozenset({"sqlite", "postgresql", "memory"})
 PG_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 
 
+#: Where :func:`normalize_cron` asks a schedule for its first fire time (a leap
+#: year's first day, so "29 February" finds one within the four years croniter looks).
+_CRON_PROBE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def normalize_cron(expression: str) -> str:
     """Turn a Quartz cron expression (seconds first, ``?``, optional year) into croniter form.
 
     Returns the 6-field expression (seconds first). Raises :class:`InvalidInput`
-    naming the expression when it is not 6 fields (7 with a ``*`` year) or
-    croniter rejects it.
+    naming the expression when it is not 6 fields (7 with a ``*`` year),
+    croniter rejects it, or no date ever matches it (``0 0 0 30 2 *``).
     """
     fields = expression.split()
     if len(fields) == 7:
@@ -97,8 +103,16 @@ def normalize_cron(expression: str) -> str:
             f"cron {expression!r} must have 6 fields (second minute hour day month weekday)"
         )
     normalized = " ".join("*" if f == "?" else f for f in fields)
-    if not croniter.is_valid(normalized, second_at_beginning=True):
-        raise InvalidInput(f"cron {expression!r} is not a valid cron expression")
+
+    def refused(exc: Exception) -> InvalidInput:
+        if isinstance(exc, CroniterBadDateError):  # valid, yet no date matches: 30 February
+            return InvalidInput(f"cron {expression!r} never fires")
+        return InvalidInput(f"cron {expression!r} is not a valid cron expression")
+
+    # Asking for a fire time checks both: croniter accepts "0 0 0 30 2 *" as
+    # valid and fails only when a scheduler asks it when to fire.
+    with map_exceptions({CroniterError: refused}):
+        croniter(normalized, _CRON_PROBE, second_at_beginning=True).get_next(float)
     return normalized
 
 

@@ -56,7 +56,6 @@ offending token by scanning the text under the right table header; every
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -85,7 +84,13 @@ from opencrate.components.history.config.model import (
 from opencrate.components.history.config.persist_syntax import parse_persist
 from opencrate.config import settings_sections
 from opencrate.errors import ConfigError, InvalidInput
-from opencrate.toml_lines import KeyPath, TokenLocator, TomlLines
+from opencrate.toml_lines import (
+    KeyPath,
+    TokenLocator,
+    TomlLines,
+    parse_toml,
+    read_config_text,
+)
 
 __all__ = [
     "OPTIONS",
@@ -212,9 +217,9 @@ class _Reader:
             self.fail(path, both[0], "give the model either in a .persist file or here, not both")
         file = (base / persist) if base is not None else Path(persist)
         try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as exc:
-            self.fail(path, persist, f"cannot read {file}: {exc.strerror or exc}")
+            text = read_config_text(file, what=str(file))
+        except ConfigError as exc:
+            self.fail(path, persist, exc.reason)
         parsed = parse_persist(text, service=name, kind=kind, file=str(file))
         return ServiceConfig(
             name=parsed.name,
@@ -519,13 +524,7 @@ def parse_config_text(
     A settings file (``opencrate.toml``) works too: its ``[persistence]``
     section is read, following ``file = "..."`` relative to the file.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(
-            f"not valid TOML: {exc}", file=file, line=int(match.group(1)) if match else None
-        ) from None
+    data = parse_toml(text, file=file)
     prefix: PathKey = ()
     if "persistence" in data:
         data, prefix = data["persistence"], ("persistence",)
@@ -554,10 +553,7 @@ def load_config_file(
 
     Raises :class:`ConfigError` naming the file, line and token on any problem.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+    text = read_config_text(path)
     if path.suffix == ".persist":
         service = parse_persist(text, service=path.stem, kind=kind, file=str(path))
         return PersistenceConfig(services=(service,))
