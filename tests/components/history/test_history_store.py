@@ -72,7 +72,8 @@ _values = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.integers(-(2**63), 2**63 - 1),
     st.booleans(),
-    st.text(max_size=20),
+    # NUL is refused by check_samples (InvalidInput), not stored: not a round trip.
+    st.text(st.characters(exclude_characters="\x00"), max_size=20),
 )
 
 
