@@ -42,7 +42,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import outcome
 import trio
-from attrs import frozen
+from attrs import AttrsInstance, frozen
 
 from opencrate.clock import Clock, SystemClock
 from opencrate.errors import Conflict, OpenCrateError, StoreClosed, StoreError
@@ -53,6 +53,8 @@ __all__ = ["Command", "StoreActor", "StoreStatistics"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+D = TypeVar("D", bound=AttrsInstance | None)
+DetailT = TypeVar("DetailT", bound=AttrsInstance | None, covariant=True)
 
 
 class _Reply(Generic[T]):
@@ -83,7 +85,13 @@ class Command(Generic[T]):
 
 
 @frozen(kw_only=True)
-class StoreStatistics:
+class StoreStatistics(Generic[DetailT]):
+    """The actor's figures, the same for every store, and ``detail``: the store's own.
+
+    ``detail`` is a frozen record of the store's kind (``AlarmStore`` gives
+    ``AlarmStatistics``), or ``None`` for a store with no figures of its own.
+    """
+
     name: str
     path: str
     schema_version: int
@@ -97,6 +105,7 @@ class StoreStatistics:
     last_commit_ms: int | None
     quarantined: sq.QuarantineRecord | None
     closed: bool
+    detail: DetailT
 
 
 def _translate(exc: Exception, store: str) -> Exception:
@@ -232,7 +241,12 @@ class StoreActor:
             raise StoreClosed(f"store {self.name} is not open", store=self.name)
         return await trio.to_thread.run_sync(self._run_read, fn, limiter=self._read_limiter)
 
-    def statistics(self) -> StoreStatistics:
+    def statistics(self) -> StoreStatistics[AttrsInstance | None]:
+        """The actor's figures. A store with figures of its own overrides this,
+        narrowing the type: ``return self._statistics_with(MyStatistics(...))``."""
+        return self._statistics_with(None)
+
+    def _statistics_with(self, detail: D) -> StoreStatistics[D]:
         return StoreStatistics(
             name=self.name,
             path=str(self.path),
@@ -247,6 +261,7 @@ class StoreActor:
             last_commit_ms=self._last_commit_ms,
             quarantined=self.quarantined,
             closed=self._closed,
+            detail=detail,
         )
 
     # -- hooks -------------------------------------------------------------------
