@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 from quart.typing import TestClientProtocol as Client
 
 from opencrate.app import Services
+from opencrate.components.eventlog.store import EventLogStore
+from opencrate.components.nodes.store import NodeStore
+from opencrate.runtime.bus import EventBus
 from tests.harness import build_tree
 
 
@@ -30,6 +35,9 @@ async def test_health_has_each_stores_figures_and_its_detail(
     assert stores["alarms"]["detail"]["raised_events"] == 1
     assert {"cached", "dirty", "flushes"} <= set(stores["properties"]["detail"])
     assert {"points", "samples_written"} <= set(stores["history"]["detail"])
+    assert stores["nodes"]["detail"]["nodes"] == len(services.nodes.all())
+    assert stores["overrides"]["detail"] == {"active": 0}
+    assert {"tables", "last_seq"} == set(stores["events"]["detail"])
 
 
 async def test_every_store_has_one_statistics_with_a_typed_detail(services: Services) -> None:
@@ -39,3 +47,10 @@ async def test_every_store_has_one_statistics_with_a_typed_detail(services: Serv
         assert stats.detail is None or attrs.has(type(stats.detail))
         for old in ("alarm_statistics", "property_statistics", "history_statistics"):
             assert not hasattr(store, old)
+
+
+def test_statistics_of_stores_not_yet_open(tmp_path: Path, bus: EventBus) -> None:
+    # The health route may run while level 10 is still opening the stores.
+    assert NodeStore(tmp_path / "nodes.db", bus=bus).statistics().detail.nodes == 0
+    stats = EventLogStore(tmp_path / "events.db").statistics()
+    assert (stats.schema_version, stats.detail.tables, stats.detail.last_seq) == (0, 0, 0)
