@@ -98,7 +98,7 @@ async def end_to_end(data: Path, readings: list[tuple[str, int, float]]) -> tupl
                 # the time a batch takes to commit.)
                 while i + 1 - _stored(manager) > manager.capacity // 2:  # noqa: ASYNC110
                     await trio.sleep(0.001)
-        while history.history_statistics().samples_written < total:  # noqa: ASYNC110
+        while history.statistics().detail.samples_written < total:  # noqa: ASYNC110
             await trio.sleep(0.001)
         elapsed = time.perf_counter() - start
         stats = manager.statistics().runners[0]

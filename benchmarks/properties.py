@@ -49,7 +49,7 @@ async def run(
                 nursery.start_soon(device, task)
         await store.aclose()  # the final flush counts
         elapsed = time.perf_counter() - start
-    stats = store.property_statistics()
+    stats = store.statistics().detail
     await check(path, tasks=tasks, updates=updates, properties=properties)
     return stats.updates / elapsed, stats.rows_written
 

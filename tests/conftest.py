@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from quart.typing import TestClientProtocol as Client
@@ -74,7 +75,20 @@ def require_service(name: str, host: str, port: int) -> None:
     """Skip (or, in CI, fail) when a local service the test needs is not reachable."""
     if service_reachable(host, port):
         return
-    message = f"{name} is not reachable at {host}:{port}"
+    _missing(
+        f"{name} is not reachable at {host}:{port}",
+        "set it up or point the tests at one (see docs/how-to/testing.md)",
+    )
+
+
+def require_program(name: str, path: str | None) -> str:
+    """``path`` (a ``shutil.which`` result) if found; else skip (or, in CI, fail)."""
+    if path is not None:
+        return path
+    _missing(f"{name} is not installed", "install it (see docs/how-to/testing.md)")
+
+
+def _missing(message: str, hint: str) -> NoReturn:
     if os.environ.get("OPENCRATE_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{message} and OPENCRATE_REQUIRE_SERVICES=1 (as in CI)")
-    pytest.skip(f"{message}; set it up or point the tests at one (see docs/how-to/testing.md)")
+    pytest.skip(f"{message}; {hint}")

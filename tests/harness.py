@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -18,6 +18,8 @@ from opencrate.components.nodes.store import NodeStore
 from opencrate.config import Settings
 from opencrate.model.node import Node
 from opencrate.runtime.supervisor import Supervisor
+
+E = TypeVar("E")
 
 #: The checkout this test run is in.
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -94,3 +96,17 @@ async def build_tree(services: Services) -> None:
          "tags": ["zone", "air", "temp", "sensor", "point"], "unit": "°C", "kind": "number"},
     ]  # fmt: skip
     await services.get(NodeStore).create_many([Node.from_dict(spec) for spec in specs])
+
+
+def supervised(supervisor: Supervisor, name: str, kind: type[E]) -> E:
+    """The engine behind the supervised service ``name``: the object whose ``run`` it runs.
+
+    For waiting on the engine's facts (``await engine.wait_processed(n)``).
+    """
+    for level in supervisor.levels:
+        for service in level.services:
+            if service.name == name:
+                engine = getattr(service.run, "__self__", None)
+                assert isinstance(engine, kind), f"service {name} runs {service.run!r}"
+                return engine
+    raise AssertionError(f"no supervised service {name!r}")

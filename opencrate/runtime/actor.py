@@ -51,11 +51,11 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import outcome
 import trio
-from attrs import frozen
+from attrs import AttrsInstance, frozen
 
 from opencrate.clock import Clock, SystemClock
 from opencrate.errors import (
@@ -74,6 +74,8 @@ __all__ = ["SQLITE_EXCEPTIONS", "StoreActor", "StoreStatistics", "sqlite_errors"
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+D = TypeVar("D", bound=AttrsInstance | None)
+DetailT = TypeVar("DetailT", bound=AttrsInstance | None, covariant=True)
 
 #: Every exception ``sqlite3`` raises, most specific first, and what it becomes.
 #: ``OverflowError`` is sqlite3's answer to an int it cannot bind (beyond 64 bits).
@@ -114,7 +116,13 @@ def _mapped(exc: Exception, store: str) -> Exception:
 
 
 @frozen(kw_only=True)
-class StoreStatistics:
+class StoreStatistics(Generic[DetailT]):
+    """The actor's figures, the same for every store, and ``detail``: the store's own.
+
+    ``detail`` is a frozen record of the store's kind (``AlarmStore`` gives
+    ``AlarmStatistics``), or ``None`` for a store with no figures of its own.
+    """
+
     name: str
     path: str
     schema_version: int
@@ -128,6 +136,7 @@ class StoreStatistics:
     last_commit_ms: int | None
     quarantined: sq.QuarantineRecord | None
     closed: bool
+    detail: DetailT
 
 
 class StoreActor:
@@ -239,7 +248,12 @@ class StoreActor:
             raise StoreClosed(f"store {self.name} is not open", store=self.name)
         return await trio.to_thread.run_sync(self._run_read, fn, limiter=self._read_limiter)
 
-    def statistics(self) -> StoreStatistics:
+    def statistics(self) -> StoreStatistics[AttrsInstance | None]:
+        """The actor's figures. A store with figures of its own overrides this,
+        narrowing the type: ``return self._statistics_with(MyStatistics(...))``."""
+        return self._statistics_with(None)
+
+    def _statistics_with(self, detail: D) -> StoreStatistics[D]:
         actor = self._actor.statistics()
         return StoreStatistics(
             name=self.name,
@@ -255,6 +269,7 @@ class StoreActor:
             last_commit_ms=self._last_commit_ms,
             quarantined=self.quarantined,
             closed=actor.closed,
+            detail=detail,
         )
 
     def _actor_refusal(self) -> StoreError:

@@ -1,4 +1,7 @@
-"""The operator page in a real headless browser against a real server (skipped without chromium).
+"""The operator page in a real headless browser against a real server.
+
+Skipped without chromium, or failed when ``OPENCRATE_REQUIRE_SERVICES=1`` (as
+in CI, whose ``.ci/run`` installs it).
 
 ``test_ui.py`` checks the files and the API contract; this one checks that the
 script actually runs: the tree is built with live values, the trend of the
@@ -22,11 +25,16 @@ from opencrate.components.alarms.store import AlarmStore
 from opencrate.components.history.service import Sample
 from opencrate.components.history.setup import Persistence
 from opencrate.components.points.store import PointStore
+from tests.conftest import require_program
 from tests.harness import build_tree, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+
+@pytest.fixture(autouse=True)
+def chromium() -> str:
+    """The browser's path; skips or fails (see ``require_program``) before any server starts."""
+    return require_program("chromium", CHROMIUM)
 
 
 class _Page(HTMLParser):

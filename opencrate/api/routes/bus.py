@@ -23,7 +23,8 @@ async def bus_stats() -> dict[str, Any]:
     ``dropped`` (events it lost because its queue was full) and
     ``lag_reports`` (``Lagged`` markers it was sent). ``stores`` has one entry
     per store actor (queue depth, commands served and failed, batch sizes,
-    last commit time); ``points`` is the in-memory point table's counters.
+    last commit time, and ``detail``: the store's own figures or null);
+    ``points`` is the in-memory point table's counters.
     """
     svc = services()
     return {

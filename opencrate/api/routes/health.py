@@ -31,6 +31,8 @@ async def health() -> tuple[dict[str, Any], int]:
         if stats.quarantined is not None:
             degraded = True
             entry["quarantined"] = attrs.asdict(stats.quarantined)
+        if stats.detail is not None:
+            entry["detail"] = attrs.asdict(stats.detail)
         stores[stats.name] = entry
     body: dict[str, Any] = {
         "status": "degraded" if degraded else ("ok" if level >= 60 else "starting"),

@@ -40,6 +40,7 @@ from opencrate.errors import NotFound
 from opencrate.model.values import PointStatus
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import AlarmAcknowledged, AlarmCleared, AlarmRaised, Event, Lagged
+from opencrate.runtime.progress import CountsProcessed
 
 __all__ = [
     "AlarmFlags",
@@ -79,10 +80,14 @@ class _Tracked:
     acked: bool
 
 
-class AlarmFlags:
-    """In-alarm and unacked flags per point, from bus events; see the module docstring."""
+class AlarmFlags(CountsProcessed):
+    """In-alarm and unacked flags per point, from bus events; see the module docstring.
+
+    ``processed`` counts the bus events applied (``Lagged`` markers not included).
+    """
 
     def __init__(self, bus: EventBus, store: AlarmStore, *, capacity: int = 4096) -> None:
+        super().__init__()
         self._bus = bus
         self._store = store
         self._capacity = capacity
@@ -137,6 +142,7 @@ class AlarmFlags:
                 touched.add(old.node_id)
         for node_id in touched:
             self._recompute(node_id)
+        self._processed.add(sum(1 for item in batch if not isinstance(item, Lagged)))
 
     def resync(self) -> None:
         """Rebuild every flag from the store's open alarms (cache; no I/O)."""
@@ -196,8 +202,11 @@ class StaleCheckStatistics:
     last: StaleCheckResult | None
 
 
-class StaleAlarmCheck:
-    """Every ``interval_s``: mark or clear active alarms whose point is stale."""
+class StaleAlarmCheck(CountsProcessed):
+    """Every ``interval_s``: mark or clear active alarms whose point is stale.
+
+    ``processed`` counts the checks finished (:meth:`check_once` calls).
+    """
 
     def __init__(
         self,
@@ -209,6 +218,7 @@ class StaleAlarmCheck:
         max_age_s: float | None = None,
         action: StaleAction = StaleAction.MARK,
     ) -> None:
+        super().__init__()
         self._store = store
         self._points = points
         self._clock = clock or SystemClock()
@@ -256,6 +266,7 @@ class StaleAlarmCheck:
         self._last = result = StaleCheckResult(
             checked=len(alarms), marked=marked, unmarked=unmarked, cleared=cleared
         )
+        self._processed.add()
         if marked or cleared:
             log.info("stale alarm check: %s", result)
         return result

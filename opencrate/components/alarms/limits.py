@@ -63,6 +63,7 @@ from opencrate.runtime.events import (
     Lagged,
     ValueChanged,
 )
+from opencrate.runtime.progress import CountsProcessed
 
 __all__ = ["HIGH_LIMIT", "LOW_LIMIT", "LimitAlarms", "LimitAlarmsStatistics"]
 
@@ -82,8 +83,11 @@ class LimitAlarmsStatistics:
     bad_rules: int
 
 
-class LimitAlarms:
-    """Evaluates limit rules on every value change; see the module docstring."""
+class LimitAlarms(CountsProcessed):
+    """Evaluates limit rules on every value change; see the module docstring.
+
+    ``processed`` counts the bus events handled (``Lagged`` markers not included).
+    """
 
     def __init__(
         self,
@@ -95,6 +99,7 @@ class LimitAlarms:
         configured: Mapping[str, LimitRule] | None = None,
         capacity: int = 4096,
     ) -> None:
+        super().__init__()
         self._bus = bus
         self._nodes = nodes
         self._points = points
@@ -154,6 +159,7 @@ class LimitAlarms:
                 self._reload_rule(item.entity_id)
                 # The point is gone, so are its conditions.
                 await self._clear_conditions(item.entity_id, _LIMIT_TYPES)
+        self._processed.add(sum(1 for item in batch if not isinstance(item, Lagged)))
 
     def reload_rules(self) -> None:
         """Read every point's rule from the node model and the settings.

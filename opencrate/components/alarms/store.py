@@ -63,7 +63,7 @@ from opencrate.components.alarms.records import (
 )
 from opencrate.errors import Conflict, InvalidInput, NotFound
 from opencrate.model.ids import validate_node_id
-from opencrate.runtime.actor import StoreActor
+from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import AlarmAcknowledged, AlarmCleared, AlarmRaised
 from opencrate.runtime.paging import MAX_PAGE, newest_first
@@ -415,8 +415,11 @@ class AlarmStore(StoreActor):
 
         return await self.read(select)
 
-    def alarm_statistics(self) -> AlarmStatistics:
-        """Counts of this run (the actor's own figures are in :meth:`statistics`)."""
+    def statistics(self) -> StoreStatistics[AlarmStatistics]:
+        """The actor's figures; ``detail`` counts the alarms of this run."""
+        return self._statistics_with(self._alarm_statistics())
+
+    def _alarm_statistics(self) -> AlarmStatistics:
         return AlarmStatistics(
             open=len(self._alarms),
             active=sum(1 for a in self._alarms.values() if a.active),

@@ -38,6 +38,7 @@ from opencrate.components.eventlog.tables import TableKind, change_table_name
 from opencrate.errors import InvalidInput
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EVENT_TYPES, EntityDeleted, Event, Lagged
+from opencrate.runtime.progress import CountsProcessed
 
 __all__ = [
     "EventLogRecorder",
@@ -68,8 +69,12 @@ class PurgerStatistics:
     last_run_ms: int | None
 
 
-class EventLogRecorder:
-    """Persists bus events by rule; see the module docstring."""
+class EventLogRecorder(CountsProcessed):
+    """Persists bus events by rule; see the module docstring.
+
+    ``processed`` counts the bus events handled (recorded, skipped by their
+    rule, refused, or a node's deletion done), ``Lagged`` markers not included.
+    """
 
     def __init__(
         self,
@@ -79,6 +84,7 @@ class EventLogRecorder:
         *,
         capacity: int = 4096,
     ) -> None:
+        super().__init__()
         self._bus = bus
         self._store = store
         self._settings = settings or EventLogSettings()
@@ -112,6 +118,7 @@ class EventLogRecorder:
             if prepared is not None:
                 pending.append(prepared)
         await self._flush(pending)
+        self._processed.add(sum(1 for item in batch if not isinstance(item, Lagged)))
 
     def _prepare(self, event: Event) -> tuple[NewEvent, TableKind] | None:
         name = type(event).__name__
@@ -165,8 +172,11 @@ class EventLogRecorder:
         )
 
 
-class EventPurger:
-    """Deletes expired events periodically, in bounded batches; see the module docstring."""
+class EventPurger(CountsProcessed):
+    """Deletes expired events periodically, in bounded batches; see the module docstring.
+
+    ``processed`` counts the purge runs finished (:meth:`purge_once` calls).
+    """
 
     def __init__(
         self,
@@ -175,6 +185,7 @@ class EventPurger:
         *,
         clock: Clock | None = None,
     ) -> None:
+        super().__init__()
         self._store = store
         self._settings = settings or EventLogSettings()
         self._clock = clock or SystemClock()
@@ -207,6 +218,7 @@ class EventPurger:
         self._runs += 1
         self._purged += total
         self._last_run_ms = now_ms
+        self._processed.add()
         if total:
             log.info("event log purge: %d expired events deleted", total)
         return total

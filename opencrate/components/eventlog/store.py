@@ -75,10 +75,10 @@ from opencrate.components.eventlog.tables import (
 )
 from opencrate.errors import InvalidInput, NotFound
 from opencrate.model.ids import validate_node_id
-from opencrate.runtime.actor import StoreActor
+from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.sqlite import iter_statements
 
-__all__ = ["EventLogStore", "Recorded"]
+__all__ = ["EventLogStatistics", "EventLogStore", "Recorded"]
 
 T = TypeVar("T")
 
@@ -109,6 +109,12 @@ def _migration_v1(conn: sqlite3.Connection) -> None:
     for statement in iter_statements(tables.REGISTRY_SCHEMA):
         conn.execute(statement)
     tables.create_fixed_tables(conn)
+
+
+@frozen(kw_only=True)
+class EventLogStatistics:
+    tables: int  # event tables (the fixed ones and one change table per device)
+    last_seq: int  # the newest event's sequence number
 
 
 class EventLogStore(StoreActor):
@@ -358,6 +364,13 @@ class EventLogStore(StoreActor):
             return batch - left
 
         return await self.write(self._guard(purge))
+
+    def statistics(self) -> StoreStatistics[EventLogStatistics]:
+        """The actor's figures; ``detail`` has the table count and newest sequence number."""
+        # Writer-thread state, read here: len() of a dict and an int are single reads.
+        return self._statistics_with(
+            EventLogStatistics(tables=len(self._cache.by_no), last_seq=self._seq)
+        )
 
     # -- reading ---------------------------------------------------------------------
     async def tables(self) -> list[EventTable]:

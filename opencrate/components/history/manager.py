@@ -62,6 +62,7 @@ from opencrate.runtime.events import (
     ValueChanged,
 )
 from opencrate.runtime.fanout import Subscription
+from opencrate.runtime.progress import CountsProcessed
 from opencrate.runtime.watch import Watch
 
 __all__ = ["ManagerStatistics", "PastDecider", "PersistenceManager", "RunnerStatistics"]
@@ -104,10 +105,14 @@ class _Counters:
     last_store_ms: int | None = None
 
 
-class _ServiceRunner:
-    """One service's subscriber: its plans per point, filter memory, cron timer and counters."""
+class _ServiceRunner(CountsProcessed):
+    """One service's subscriber: its plans per point, filter memory, cron timer and counters.
+
+    ``processed`` counts the bus events decided and (their samples) handed to the service.
+    """
 
     def __init__(self, manager: PersistenceManager, service: PersistenceService) -> None:
+        super().__init__()
         self.manager = manager
         self.service = service
         self.service_id = service.service_id
@@ -223,6 +228,9 @@ class _ServiceRunner:
                         out: dict[tuple[str, int], Sample] = {}
                         self.decide(batch, out)
                         await self.store(list(out.values()))
+                        self._processed.add(
+                            sum(1 for item in batch if not isinstance(item, Lagged))
+                        )
             finally:
                 # Shutdown cancels us after the bridges (level 40) stopped: store what
                 # is still queued, so the last readings before a clean stop are kept.
@@ -427,6 +435,21 @@ class PersistenceManager:
         """The name ``point_id`` is stored under in ``service_id`` (its alias, or itself)."""
         plan = self.plan(service_id, point_id)
         return point_id if plan is None else plan.storage_id
+
+    @property
+    def processed(self) -> int:
+        """Bus events every service's runner has handled (they all take the same events)."""
+        return min((r.processed for r in self._runners.values()), default=0)
+
+    async def wait_processed(self, n: int) -> None:
+        """Return once every runner has handled at least ``n`` bus events.
+
+        A runner's ``n`` counts once the samples they gave were handed to its
+        service's ``store`` (done, or failed and counted as an error).
+        """
+        for runner in self._runners.values():
+            await runner.wait_processed(n)
+        await trio.lowlevel.checkpoint()
 
     def statistics(self) -> ManagerStatistics:
         return ManagerStatistics(

@@ -46,11 +46,11 @@ from opencrate.errors import Conflict, InvalidInput, NotFound, StoreClosed
 from opencrate.model.ids import validate_node_id
 from opencrate.model.node import Node, NodeType
 from opencrate.model.values import PointStatus
-from opencrate.runtime.actor import StoreActor
+from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityCreated, EntityDeleted, EntityUpdated
 
-__all__ = ["UPDATABLE_FIELDS", "DanglingRef", "NodeStore"]
+__all__ = ["UPDATABLE_FIELDS", "DanglingRef", "NodeStore", "NodeStoreStatistics"]
 
 #: Fields :meth:`NodeStore.update` may change (``parent_id`` goes through ``move``).
 UPDATABLE_FIELDS = frozenset(
@@ -189,6 +189,11 @@ def _parents_first(nodes: Sequence[Node]) -> list[Node]:
     return ordered
 
 
+@frozen(kw_only=True)
+class NodeStoreStatistics:
+    nodes: int  # in the snapshot
+
+
 class NodeStore(StoreActor):
     """The node hierarchy: SQLite file ``nodes.db`` plus an in-memory snapshot.
 
@@ -239,6 +244,12 @@ class NodeStore(StoreActor):
 
     def get_or_none(self, node_id: str) -> Node | None:
         return self._snap().nodes.get(node_id)
+
+    def statistics(self) -> StoreStatistics[NodeStoreStatistics]:
+        """The actor's figures; ``detail`` counts the nodes (0 before the store opened)."""
+        snapshot = self._snapshot
+        nodes = 0 if snapshot is None else len(snapshot.nodes)
+        return self._statistics_with(NodeStoreStatistics(nodes=nodes))
 
     def all(self) -> list[Node]:
         """Every node, depth first from the roots (parents before children, siblings by id)."""

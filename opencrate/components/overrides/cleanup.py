@@ -19,6 +19,7 @@ from opencrate.components.points.store import PointStore
 from opencrate.errors import NotFound
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityDeleted, Lagged
+from opencrate.runtime.progress import CountsProcessed
 
 __all__ = ["NodeCleanup"]
 
@@ -28,8 +29,11 @@ log = logging.getLogger(__name__)
 CLEANUP_USER = "system:node-deleted"
 
 
-class NodeCleanup:
+class NodeCleanup(CountsProcessed):
+    """Follows ``EntityDeleted``; ``processed`` counts the deleted nodes forgotten."""
+
     def __init__(self, bus: EventBus, *, points: PointStore, overrides: OverrideStore) -> None:
+        super().__init__()
         self._bus = bus
         self._points = points
         self._overrides = overrides
@@ -57,3 +61,4 @@ class NodeCleanup:
                 pass  # released or expired meanwhile: nothing left to end
         self._points.remove(node_id)
         self.cleaned += 1
+        self._processed.add()

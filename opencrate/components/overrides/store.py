@@ -76,12 +76,12 @@ from opencrate.clock import Clock
 from opencrate.components.points.store import PointState, PointStore
 from opencrate.errors import InvalidInput, NotFound
 from opencrate.model.values import PointStatus, PointValue, ValueKind, coerce_value
-from opencrate.runtime.actor import StoreActor
+from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityUpdated
 from opencrate.runtime.paging import newest_first
 
-__all__ = ["EndReason", "EndedOverride", "Override", "OverrideStore"]
+__all__ = ["EndReason", "EndedOverride", "Override", "OverrideStore", "OverrideStoreStatistics"]
 
 _SCHEMA_V1 = """
 CREATE TABLE override (
@@ -192,6 +192,11 @@ def _end_in_db(
         (*row[:6], ended_ms, ended_by, reason.value),
     )
     return _row_to_override(row)
+
+
+@frozen(kw_only=True)
+class OverrideStoreStatistics:
+    active: int  # overrides in force
 
 
 class OverrideStore(StoreActor):
@@ -351,6 +356,10 @@ class OverrideStore(StoreActor):
             # every minute would let virtual time run away during every write.
             with trio.move_on_after(delay):
                 await self._wakeup.wait()
+
+    def statistics(self) -> StoreStatistics[OverrideStoreStatistics]:
+        """The actor's figures; ``detail`` counts the active overrides."""
+        return self._statistics_with(OverrideStoreStatistics(active=len(self._active)))
 
     # -- queries -----------------------------------------------------------------
     def active(self) -> list[Override]:

@@ -130,7 +130,6 @@ class BlobRef:
 
 @frozen(kw_only=True)
 class PropertyStoreStatistics:
-    store: StoreStatistics
     cached: int  # properties in memory
     dirty: int  # waiting for the next flush
     updates: int  # put() calls accepted
@@ -405,9 +404,12 @@ class PropertyStore(StoreActor):
             self._blocks_read += 1
             yield chunk
 
-    def property_statistics(self) -> PropertyStoreStatistics:
+    def statistics(self) -> StoreStatistics[PropertyStoreStatistics]:
+        """The actor's figures; ``detail`` has the cache and flush counters."""
+        return self._statistics_with(self._property_statistics())
+
+    def _property_statistics(self) -> PropertyStoreStatistics:
         return PropertyStoreStatistics(
-            store=self.statistics(),
             cached=len(self._cache),
             dirty=len(self._dirty),
             updates=self._updates,

@@ -52,6 +52,7 @@ async def test_flags_follow_raise_ack_and_clear_events(store: AlarmStore, bus: E
         assert flags.flags(P1) == PointAlarmFlags()
         assert flags.flagged() == {}
         assert flags.statistics().events == 6
+        assert flags.processed == 6
         nursery.cancel_scope.cancel()
 
 
@@ -66,6 +67,7 @@ async def test_flags_start_from_open_alarms_and_resync_after_lag(
     await store.raise_alarm(P2, "high_limit", "minor", "hot")
     flags.handle([Lagged(3)])
     assert flags.flags(P2) == PointAlarmFlags(in_alarm=True, unacked=True)
+    assert flags.processed == 0  # a Lagged marker is not an event handled
     # An acknowledgement of an alarm it never saw changes nothing.
     before = flags.flagged()
     flags.handle([AlarmAcknowledged(ts_ms=1, alarm_id=99, user="ops")])
@@ -75,9 +77,9 @@ async def test_flags_start_from_open_alarms_and_resync_after_lag(
 
 async def wait_runs(check: StaleAlarmCheck, runs: int) -> None:
     """Until the check has finished ``runs`` passes (its store writes run on a thread,
-    and autojump time may pass while they do)."""
-    while check.statistics().runs < runs:  # noqa: ASYNC110 - a test polling a counter
-        await trio.sleep(1)
+    and autojump time may pass while they do: wait on the count, not on time)."""
+    await check.wait_processed(runs)
+    assert check.statistics().runs == check.processed
 
 
 async def test_stale_check_marks_then_unmarks_every_30_seconds(

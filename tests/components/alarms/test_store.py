@@ -147,7 +147,7 @@ async def test_shelving_hides_and_suppresses_until_its_time(
         assert [a.id for a in store.active()] == [alarm.id]
         await store.raise_alarm(POINT, "high_limit", "minor", "hot")
         assert len(drain(sub)) == 1
-    assert store.alarm_statistics().suppressed_raises == 1
+    assert store.statistics().detail.suppressed_raises == 1
 
 
 async def test_unshelve_and_bad_shelve_times(store: AlarmStore) -> None:

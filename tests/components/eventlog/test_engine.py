@@ -38,15 +38,6 @@ async def store(tmp_path: Path, clock: TrioClock) -> AsyncIterator[EventLogStore
         yield running
 
 
-async def _wait_recorded(recorder: EventLogRecorder, n: int) -> None:
-    # Real time: the store works in a thread, which autojump_clock would not wait for.
-    for _ in range(2000):
-        if recorder.statistics().recorded >= n:
-            return
-        await trio.sleep(0.005)
-    raise AssertionError(f"recorder recorded {recorder.statistics().recorded} of {n} events")
-
-
 async def _all(store: EventLogStore, **filters: object) -> list[tuple[str, str, str]]:
     query = EventQuery(**filters)  # type: ignore[arg-type]
     return [(e.table, e.context, e.name) async for e in store.iter_events(query)]
@@ -70,7 +61,9 @@ async def test_bus_events_are_persisted_by_rule_and_routed_to_tables(
             DeviceMonitorCycle(ts_ms=T0 + 6, checked_count=2, online_count=1, offline_count=1),
         ):
             bus.publish(event)
-        await _wait_recorded(recorder, 5)
+        with trio.fail_after(10):
+            await recorder.wait_processed(5)  # every event of a persisted type (not the others)
+        assert recorder.statistics().recorded == 5
         nursery.cancel_scope.cancel()
 
     rows = [e async for e in store.iter_events(EventQuery())]
@@ -278,6 +271,7 @@ async def test_purger_runs_at_start_then_every_interval(
             runs.append((purger.statistics().runs, await store.count()))
         nursery.cancel_scope.cancel()
     assert runs == [(1, 1), (2, 1), (2, 1), (3, 0)]
+    assert purger.processed == 3  # purge runs
 
 
 @pytest.mark.parametrize(
@@ -319,3 +313,19 @@ def test_default_settings() -> None:
     assert settings.rules["AlarmRaised"].table is TableKind.ALERT
     assert settings.purge_batch == 1000
     assert EventLogSettings.from_section({"purge_interval": "5m"}).purge_interval_ms == 300_000
+
+
+async def test_processed_counts_handled_events_not_lagged_markers(
+    store: EventLogStore, bus: EventBus
+) -> None:
+    recorder = EventLogRecorder(bus, store)
+    await recorder.handle(
+        [
+            Lagged(4),
+            DeviceDown(ts_ms=T0, device_key="1002", protocol="modbus", error="timeout"),
+            ValueChanged(ts_ms=T0, node_id="1001/ai-1", value=1.0),  # no rule persists it
+        ]
+    )
+    assert recorder.processed == 2
+    assert recorder.statistics().recorded == 1
+    await recorder.wait_processed(2)  # already there: returns

@@ -9,11 +9,13 @@ import trio
 
 from opencrate.app import Services
 from opencrate.clock import TrioClock
+from opencrate.components.eventlog.engine import EventLogRecorder
 from opencrate.components.eventlog.records import EventLevel, EventQuery
 from opencrate.components.eventlog.store import EventLogStore
 from opencrate.config import Settings
 from opencrate.errors import ConfigError
 from opencrate.runtime.events import DeviceDown, EntityDeleted, StatusChanged
+from tests.harness import supervised
 
 T0 = 1_700_000_000_000
 
@@ -28,22 +30,20 @@ async def test_running_services_record_bus_events_by_the_settings_rules(
     )
     services = Services.create(settings, clock=clock)
     supervisor = services.build_supervisor()
+    recorder = supervised(supervisor, "event-log", EventLogRecorder)
     async with trio.open_nursery() as nursery:
         await nursery.start(supervisor.run)
         levels = {s.name: s.level for s in supervisor.statistics().services}
         bus = services.bus
+        before = recorder.processed
         bus.publish(DeviceDown(ts_ms=T0, device_key="1002", protocol="modbus", error="timeout"))
         bus.publish(
             StatusChanged(ts_ms=T0, node_id="1001/ai-1", old_status="ok", new_status="fault")
         )
         bus.publish(EntityDeleted(ts_ms=T0 + 1, entity_id="1001"))
-        # Real time, bounded: the store works in a thread.
-        # The EntityDeleted row is written last (after the node's events went).
-        for _ in range(1000):
-            rows = [e async for e in services.get(EventLogStore).iter_events(EventQuery())]
-            if any(e.name == "EntityDeleted" for e in rows):
-                break
-            await trio.sleep(0.01)
+        with trio.fail_after(10):
+            await recorder.wait_processed(before + 3)
+        rows = [e async for e in services.get(EventLogStore).iter_events(EventQuery())]
         tables = await services.get(EventLogStore).tables()
         supervisor.request_shutdown()
 

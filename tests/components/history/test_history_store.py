@@ -173,9 +173,9 @@ async def test_last_states_and_reopen_keep_everything(tmp_path: Path) -> None:
         assert await store.last_states() == before
         assert before == {"a": s("a", BASE + 5, 2.0), "b": s("b", BASE + 1, "x")}
         assert await store.last_states(["b", "missing"]) == {"b": s("b", BASE + 1, "x")}
-        stats = store.history_statistics()
-        assert stats.points == 2
-        assert stats.store.schema_version == 2
+        stats = store.statistics()
+        assert stats.detail.points == 2
+        assert stats.schema_version == 2
 
 
 async def test_remove_deletes_the_range_only(history: HistoryStore) -> None:

@@ -124,11 +124,13 @@ async def test_level_30_restores_then_the_manager_records(tmp_path: Path) -> Non
         report = svc.get(Persistence).last_restore
         assert report is not None
         assert report.restored == 1
+        manager = svc.get(Persistence).manager
+        before = manager.processed
         svc.get(PointStore).set("1001/sp", 22.0, ts_ms=2_000)
-        (history_store,) = svc.get(Persistence).history
         with trio.fail_after(5):
-            while len(await history_store.samples("1001/sp", 0, 10_000)) < 2:  # noqa: ASYNC110
-                await trio.sleep(0.01)
+            await manager.wait_processed(before + 1)
+        (history_store,) = svc.get(Persistence).history
+        assert len(await history_store.samples("1001/sp", 0, 10_000)) == 2
         supervisor.request_shutdown()
     # Everything handed over was committed before the store closed.
     async with HistoryStore(data / "history.db").running() as history:

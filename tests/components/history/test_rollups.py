@@ -197,7 +197,7 @@ async def test_one_batch_spanning_hours_carries_state_into_each_window(
 
 
 def test_open_window_count_is_safe_to_read_while_the_writer_adds_points() -> None:
-    # history_statistics() reads it in the trio thread while the writer thread
+    # statistics() reads it in the trio thread while the writer thread
     # opens windows for new points; a generator over the live dict raised
     # "dictionary changed size during iteration" (every read, with a short
     # switch interval).

@@ -40,8 +40,8 @@ async def test_deleting_a_point_ends_its_override_and_forgets_its_value(
     async with trio.open_nursery() as nursery:
         await nursery.start(cleanup.run)
         await nodes.delete("ahu/sat")
-        while cleanup.cleaned < 1:
-            await trio.testing.wait_all_tasks_blocked()
+        await cleanup.wait_processed(1)
+        assert cleanup.cleaned == 1
         nursery.cancel_scope.cancel()
     assert points.get("ahu/sat") is None
     assert overrides.get("ahu/sat") is None

@@ -51,18 +51,18 @@ async def test_many_updates_within_an_interval_become_one_row_write(
     for i in range(100):
         await store.put(CTX, "presentValue", {"value": i})
     assert store.get(CTX, "presentValue") == {"value": 99}
-    before = store.property_statistics()
-    assert before.dirty == 1
-    assert before.rows_written == 0
+    before = store.statistics()
+    assert before.detail.dirty == 1
+    assert before.detail.rows_written == 0
     await trio.sleep(1)  # one flush interval
     # The flush's write runs on the store's thread; autojump time may pass meanwhile.
-    while store.property_statistics().flushes == 0:  # noqa: ASYNC110 - polls a counter
+    while store.statistics().detail.flushes == 0:  # noqa: ASYNC110 - polls a counter
         await trio.sleep(0.1)
-    after = store.property_statistics()
-    assert after.updates == 100
-    assert after.rows_written == 1
-    assert after.flushes == 1
-    assert after.store.commands_served == before.store.commands_served + 1
+    after = store.statistics()
+    assert after.detail.updates == 100
+    assert after.detail.rows_written == 1
+    assert after.detail.flushes == 1
+    assert after.commands_served == before.commands_served + 1
     assert rows(tmp_path / "properties.db", "SELECT data FROM property") == [('{"value":99}',)]
 
 
@@ -70,7 +70,7 @@ async def test_write_through_mode_writes_every_update(tmp_path: Path, clock: Tri
     async with PropertyStore(tmp_path / "p.db", clock=clock, coalesce=False).running() as store:
         for i in range(10):
             await store.put(CTX, "x", i)
-        stats = store.property_statistics()
+        stats = store.statistics().detail
         assert stats.rows_written == 10
         assert stats.dirty == 0
 
@@ -85,7 +85,7 @@ async def test_acknowledged_updates_survive_an_orderly_shutdown(
         await store.put(CTX, "setpoints", [20.5, 22.0])
         await store.put(CTX, "name", "Boiler 1 (east)")
         await store.put("users.admin", "token", b"\x00\x01small")
-        assert store.property_statistics().rows_written == 0  # nothing flushed yet
+        assert store.statistics().detail.rows_written == 0  # nothing flushed yet
     with pytest.raises(StoreClosed):
         await store.put(CTX, "late", 1)
     async with PropertyStore(path, clock=clock).running() as reopened:
@@ -105,7 +105,7 @@ async def test_large_bytes_go_to_blocks_and_stream_one_chunk_per_read(
     chunks = [chunk async for chunk in store.iter_blob(CTX, "firmware")]
     assert [len(c) for c in chunks] == [256] * 10 + [4]
     assert b"".join(chunks) == data
-    assert store.property_statistics().blocks_read == 11
+    assert store.statistics().detail.blocks_read == 11
     path = tmp_path / "properties.db"
     assert rows(path, "SELECT count(*) FROM property_block") == [(11,)]
     await store.delete(CTX, "firmware")
@@ -174,7 +174,7 @@ async def test_too_many_dirty_properties_flush_at_once(tmp_path: Path, clock: Tr
     ).running() as store:
         for i in range(10):
             await store.put(CTX, f"p{i}", i)
-        stats = store.property_statistics()
+        stats = store.statistics().detail
         assert stats.dirty == 0
         assert stats.rows_written == 10
 
@@ -218,7 +218,7 @@ async def test_settings_section_configures_the_store_and_errors_name_the_key(
     async with store.running():
         await store.put(CTX, "x", 1)
         await trio.sleep(5)
-        assert store.property_statistics().dirty == 1  # the interval is 10 s
+        assert store.statistics().detail.dirty == 1  # the interval is 10 s
         ref = await store.put(CTX, "b", b"0123456789a")
         assert ref == BlobRef(size=11, sha256=hashlib.sha256(b"0123456789a").hexdigest(), chunks=3)
     assert PropertySettings.from_section(None) == PropertySettings()
@@ -246,7 +246,7 @@ async def test_an_idle_store_sets_no_timer(
     await trio.testing.wait_all_tasks_blocked()
     assert trio.lowlevel.current_statistics().seconds_to_next_deadline <= 1.0
     await trio.sleep(1.5)  # the flush is due after 1 s
-    while store.property_statistics().flushes == 0:  # noqa: ASYNC110 - polls a counter
+    while store.statistics().detail.flushes == 0:  # noqa: ASYNC110 - polls a counter
         await trio.sleep(0.1)
     await trio.testing.wait_all_tasks_blocked()
     assert trio.lowlevel.current_statistics().seconds_to_next_deadline == math.inf

@@ -140,7 +140,7 @@ async def test_backfill_writes_a_day_with_rollups_and_restore_finds_it(
         assert report.failed_services == ()
         assert report.points == len(scenario.signals()) > 0
         assert report.stored["sqlite"] == report.updates > 0
-        assert history.history_statistics().samples_written == report.updates
+        assert history.statistics().detail.samples_written == report.updates
 
         past = past_values(scenario, end_ms=now, span_s=24 * 3600)
         raw = await history.query(ZONE, now - 25 * HOUR_MS, now, limit=10_000)
@@ -238,7 +238,7 @@ async def test_a_second_start_fills_only_the_gap_and_keeps_what_was_stored(
         assert [(s.ts_ms, s.value) for s in after.samples] == [
             (ts, v) for ts, v in gap[ZONE] if ts > last_before
         ]
-        assert history.history_statistics().out_of_order == 0
+        assert history.statistics().detail.out_of_order == 0
 
 
 async def test_past_decider_is_the_live_decision_with_its_own_memory_and_cron_times(

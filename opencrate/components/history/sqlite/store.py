@@ -124,7 +124,6 @@ _AUTO_MIN_WINDOWS = 500
 
 @frozen(kw_only=True)
 class HistoryStatistics:
-    store: StoreStatistics
     points: int
     samples_written: int
     out_of_order: int
@@ -201,11 +200,12 @@ class HistoryStore(StoreActor):
         for key in list(self._kinds):
             self._rollups.load(conn, key)
 
-    def history_statistics(self) -> HistoryStatistics:
-        """The actor's :meth:`statistics` plus history counters (``statistics()`` itself
-        stays a plain ``StoreStatistics``, like every store's)."""
+    def statistics(self) -> StoreStatistics[HistoryStatistics]:
+        """The actor's figures; ``detail`` has the history counters."""
+        return self._statistics_with(self._history_statistics())
+
+    def _history_statistics(self) -> HistoryStatistics:
         return HistoryStatistics(
-            store=self.statistics(),
             points=len(self._keys),
             samples_written=self._written,
             out_of_order=self._out_of_order,
