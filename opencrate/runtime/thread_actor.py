@@ -139,7 +139,7 @@ class ThreadActor:
         broken. Waits while the channel is full (back-pressure). Once queued,
         ``fn`` runs even if this caller is cancelled.
         """
-        if self.closed:
+        if self._closed or self._broken_by is not None:
             raise self.refusal()
         reply: _Reply[T] = _Reply()
         try:
