@@ -72,6 +72,8 @@ def _same(value: Any) -> Any:
 class Codec:
     """How one field's value becomes its SQL value and its JSON value, and back.
 
+    ``None`` never reaches a codec: it is SQL NULL and JSON null both ways.
+
     ``schema`` is the JSON Schema of the JSON value; ``None`` derives it from
     the field's annotation (int, str, bool, float, ``X | None``).
     """
@@ -106,10 +108,6 @@ def _thaw(value: Any) -> Any:
 JSON_TEXT = Codec(from_sql=json.loads, to_sql=_dump_json_text, to_json=_thaw, schema={})
 
 
-def _optional(codec_fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if value is None else codec_fn(value)
-
-
 def enum_codec(
     cls: type[enum.Enum],
     *,
@@ -119,19 +117,23 @@ def enum_codec(
 ) -> Codec:
     """An enum stored as its value; in JSON its value too, or ``json_value(member)``.
 
-    ``parse`` reads the JSON form back (default: the enum's constructor).
-    ``nullable`` lets ``None`` through both ways.
+    ``parse`` reads the JSON form back (default: by the JSON form).
+    ``nullable`` adds null to the schema (the value itself is never converted).
     """
     to_json_fn = json_value or (lambda member: member.value)
     choices = [to_json_fn(member) for member in cls]
     kind = "integer" if all(isinstance(c, int) for c in choices) else "string"
     schema: dict[str, Any] = {"type": [kind, "null"] if nullable else kind, "enum": choices}
     from_json_fn = parse or (lambda raw: _by_json(cls, to_json_fn, raw))
-    fns = (cls, lambda member: member.value, to_json_fn, from_json_fn)
     if nullable:
-        fns = tuple(_optional(fn) for fn in fns)  # type: ignore[assignment]
         schema["enum"] = [*choices, None]
-    return Codec(from_sql=fns[0], to_sql=fns[1], to_json=fns[2], from_json=fns[3], schema=schema)
+    return Codec(
+        from_sql=cls,
+        to_sql=lambda member: member.value,
+        to_json=to_json_fn,
+        from_json=from_json_fn,
+        schema=schema,
+    )
 
 
 def _by_json(cls: type[enum.Enum], to_json_fn: Callable[[Any], Any], raw: Any) -> Any:
@@ -165,6 +167,7 @@ class Column:
     json: str | None
     codec: Codec
     description: str
+    schema: Mapping[str, Any] | None
 
 
 @frozen(kw_only=True)
@@ -189,15 +192,24 @@ def column(
     default: Any = NOTHING,
     factory: Callable[[], Any] | None = None,
     description: str = "",
+    schema: Mapping[str, Any] | None = None,
     **field_kwargs: Any,
 ) -> Any:
     """An attrs field with its column (``sql``) and JSON member (``json``) names.
 
     Both default to the attribute name; ``None`` leaves the field out of the
-    table or out of the JSON shape. Other keywords (validator, converter) go to
-    :func:`attrs.field`.
+    table or out of the JSON shape. ``schema`` overrides the JSON Schema of the
+    member (default: the codec's, else one from the annotation). Other keywords
+    (validator, converter) go to :func:`attrs.field`.
     """
-    meta = Column(sql=sql, sql_type=sql_type, json=json, codec=codec, description=description)
+    meta = Column(
+        sql=sql,
+        sql_type=sql_type,
+        json=json,
+        codec=codec,
+        description=description,
+        schema=schema,
+    )
     if factory is not None:
         return attrs.field(factory=factory, metadata={_KEY: meta}, **field_kwargs)
     return attrs.field(default=default, metadata={_KEY: meta}, **field_kwargs)
@@ -234,7 +246,9 @@ def _build_layout(cls: type[Any]) -> _Layout:
     for f in attrs.fields(cls):
         meta = f.metadata.get(_KEY)
         if meta is None:
-            meta = Column(sql=None, sql_type="", json=None, codec=IDENTITY, description="")
+            meta = Column(
+                sql=None, sql_type="", json=None, codec=IDENTITY, description="", schema=None
+            )
         else:
             meta = attrs.evolve(
                 meta,
@@ -268,7 +282,12 @@ def _build_layout(cls: type[Any]) -> _Layout:
 def _getter(attr: str, convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     if convert is _same:
         return lambda record: getattr(record, attr)
-    return lambda record: convert(getattr(record, attr))
+
+    def get(record: Any) -> Any:
+        value = getattr(record, attr)
+        return None if value is None else convert(value)
+
+    return get
 
 
 def columns(cls: type[Any], *, exclude: Iterable[str] = ()) -> str:
@@ -347,7 +366,7 @@ def json_schema(cls: type[Any]) -> dict[str, Any]:
     for m in layout.fields:
         if m.column.json is None:
             continue
-        schema = m.column.codec.schema
+        schema = m.column.schema if m.column.schema is not None else m.column.codec.schema
         prop = dict(_annotation_schema(hints.get(m.attr)) if schema is None else schema)
         if m.column.description:
             prop["description"] = m.column.description

@@ -188,17 +188,21 @@ def test_json_schema_describes_every_member_with_types_and_nulls() -> None:
     assert "secret" not in props
 
 
-def test_nullable_enum_codec_lets_none_through() -> None:
+def test_none_is_null_in_json_whatever_the_codec() -> None:
+    assert to_json(_thing(notes=None))["notes"] is None
+
+
+def test_nullable_enum_codec_adds_null_to_the_schema() -> None:
     codec = enum_codec(Colour, nullable=True)
-    assert codec.to_json(None) is None
     assert codec.from_sql("green") is Colour.GREEN
     assert codec.schema == {"type": ["string", "null"], "enum": ["red", "green", None]}
 
 
-_json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=10,
+_json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text()
+_json_values = (
+    _json_scalars
+    | st.lists(_json_scalars, max_size=3)
+    | st.dictionaries(st.text(), _json_scalars, max_size=3)
 )
 
 _things = st.builds(
