@@ -46,6 +46,7 @@ __all__ = [
     "Column",
     "Derived",
     "column",
+    "column_meta",
     "columns",
     "enum_codec",
     "fetch_all",
@@ -200,19 +201,38 @@ def column(
     Both default to the attribute name; ``None`` leaves the field out of the
     table or out of the JSON shape. ``schema`` overrides the JSON Schema of the
     member (default: the codec's, else one from the annotation). Other keywords
-    (validator, converter) go to :func:`attrs.field`.
+    (validator) go to :func:`attrs.field`. A field with a converter is better
+    written ``attrs.field(converter=..., metadata=column_meta(...))``: mypy's
+    attrs plugin then types ``__init__`` from the converter.
     """
-    meta = Column(
-        sql=sql,
-        sql_type=sql_type,
-        json=json,
-        codec=codec,
-        description=description,
-        schema=schema,
+    meta = column_meta(
+        sql=sql, sql_type=sql_type, json=json, codec=codec, description=description, schema=schema
     )
     if factory is not None:
-        return attrs.field(factory=factory, metadata={_KEY: meta}, **field_kwargs)
-    return attrs.field(default=default, metadata={_KEY: meta}, **field_kwargs)
+        return attrs.field(factory=factory, metadata=meta, **field_kwargs)
+    return attrs.field(default=default, metadata=meta, **field_kwargs)
+
+
+def column_meta(
+    *,
+    sql: str | None = _ATTR_NAME,
+    sql_type: str = "",
+    json: str | None = _ATTR_NAME,
+    codec: Codec = IDENTITY,
+    description: str = "",
+    schema: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``metadata`` of an attrs field declared as :func:`column` (same arguments)."""
+    return {
+        _KEY: Column(
+            sql=sql,
+            sql_type=sql_type,
+            json=json,
+            codec=codec,
+            description=description,
+            schema=schema,
+        )
+    }
 
 
 @frozen
