@@ -30,6 +30,7 @@ from opencrate.errors import InvalidInput
 from opencrate.model.binding import ProtocolBinding, freeze_json, thaw_json
 from opencrate.model.ids import validate_node_id
 from opencrate.model.values import PointStatus, PointValue, ValueKind
+from opencrate.runtime.records import Codec, column_meta, enum_codec, to_json
 
 __all__ = ["CAPABILITY_NAMES", "MAX_TAG_LENGTH", "Node", "NodeCapabilities", "NodeType"]
 
@@ -224,6 +225,22 @@ def _empty_mapping() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
+_NODE_TYPE = enum_codec(NodeType)
+_STATUS = enum_codec(PointStatus)
+_KIND = enum_codec(ValueKind, nullable=True)
+_TAGS = Codec(to_json=sorted, schema={"type": "array", "items": {"type": "string"}})
+_REFS = Codec(to_json=dict, schema={"type": "object", "additionalProperties": {"type": "string"}})
+_PROPERTIES = Codec(to_json=thaw_json, schema={"type": "object"})
+_CAPABILITIES = Codec(to_json=lambda caps: caps.to_dict(), schema={"type": "object"})
+_BINDING = Codec(
+    to_json=lambda binding: binding.to_dict(),
+    schema={
+        "type": ["object", "null"],
+        "properties": {"protocol": {"type": "string"}, "config": {"type": "object"}},
+    },
+)
+
+
 @frozen(kw_only=True, unsafe_hash=False)
 class Node:
     """One node of the building hierarchy. Immutable; not hashable.
@@ -234,19 +251,47 @@ class Node:
     string values). ``unit`` and ``kind`` are only allowed on points.
     """
 
-    id: str = field(converter=_to_id)
-    node_type: NodeType = field(converter=_to_node_type)
-    dis: str = field(converter=_to_dis)
-    parent_id: str | None = field(default=None, converter=_to_parent_id)
-    value: PointValue | None = field(default=None, converter=_to_value)
-    status: PointStatus = field(default=PointStatus.UNKNOWN, converter=_to_status)
-    tags: frozenset[str] = field(default=frozenset(), converter=_to_tags)
-    refs: Mapping[str, str] = field(factory=_empty_mapping, converter=_to_refs)
-    properties: Mapping[str, Any] = field(factory=_empty_mapping, converter=_to_properties)
-    capabilities: NodeCapabilities = field(factory=NodeCapabilities, converter=_to_capabilities)
-    protocol_binding: ProtocolBinding | None = field(default=None, converter=_to_binding)
-    unit: str | None = field(default=None, converter=_to_unit)
-    kind: ValueKind | None = field(default=None, converter=_to_kind)
+    id: str = field(converter=_to_id, metadata=column_meta(sql_type="TEXT"))
+    node_type: NodeType = field(
+        converter=_to_node_type, metadata=column_meta(sql_type="TEXT", codec=_NODE_TYPE)
+    )
+    dis: str = field(converter=_to_dis, metadata=column_meta(sql_type="TEXT"))
+    parent_id: str | None = field(
+        default=None, converter=_to_parent_id, metadata=column_meta(sql_type="TEXT")
+    )
+    value: PointValue | None = field(
+        default=None, converter=_to_value, metadata=column_meta(sql=None, schema={})
+    )
+    status: PointStatus = field(
+        default=PointStatus.UNKNOWN,
+        converter=_to_status,
+        metadata=column_meta(sql=None, codec=_STATUS),
+    )
+    tags: frozenset[str] = field(
+        default=frozenset(), converter=_to_tags, metadata=column_meta(sql=None, codec=_TAGS)
+    )
+    refs: Mapping[str, str] = field(
+        factory=_empty_mapping, converter=_to_refs, metadata=column_meta(sql=None, codec=_REFS)
+    )
+    properties: Mapping[str, Any] = field(
+        factory=_empty_mapping,
+        converter=_to_properties,
+        metadata=column_meta(sql=None, codec=_PROPERTIES),
+    )
+    capabilities: NodeCapabilities = field(
+        factory=NodeCapabilities,
+        converter=_to_capabilities,
+        metadata=column_meta(sql=None, codec=_CAPABILITIES),
+    )
+    protocol_binding: ProtocolBinding | None = field(
+        default=None, converter=_to_binding, metadata=column_meta(sql=None, codec=_BINDING)
+    )
+    unit: str | None = field(
+        default=None, converter=_to_unit, metadata=column_meta(sql_type="TEXT")
+    )
+    kind: ValueKind | None = field(
+        default=None, converter=_to_kind, metadata=column_meta(sql_type="TEXT", codec=_KIND)
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.parent_id == self.id:
@@ -266,24 +311,8 @@ class Node:
         return self.node_type in (NodeType.POINT, NodeType.VIRTUAL_POINT)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (tags sorted; mutable copies of every container)."""
-        return {
-            "id": self.id,
-            "node_type": self.node_type.value,
-            "dis": self.dis,
-            "parent_id": self.parent_id,
-            "value": self.value,
-            "status": self.status.value,
-            "tags": sorted(self.tags),
-            "refs": dict(self.refs),
-            "properties": thaw_json(self.properties),
-            "capabilities": self.capabilities.to_dict(),
-            "protocol_binding": (
-                None if self.protocol_binding is None else self.protocol_binding.to_dict()
-            ),
-            "unit": self.unit,
-            "kind": None if self.kind is None else self.kind.value,
-        }
+        """The JSON form (tags sorted; mutable copies of every container): its ``to_json``."""
+        return to_json(self)
 
     @classmethod
     def from_dict(cls, data: Any) -> Node:

@@ -8,10 +8,13 @@ the alarm engines, the API and the CLI. The lifecycle they describe is in
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from attrs import frozen
 
 from opencrate.errors import InvalidInput
+from opencrate.runtime.records import Derived, column, enum_codec
 
 __all__ = ["MAX_TEXT", "Alarm", "AlarmState", "AlarmStatistics", "Severity"]
 
@@ -52,6 +55,9 @@ class Severity(enum.StrEnum):
 _RANK = {severity: i for i, severity in enumerate(Severity)}
 
 
+_BOOLEAN: Mapping[str, Any] = {"type": "boolean"}
+
+
 class AlarmState(enum.StrEnum):
     ACTIVE_UNACKED = "active-unacked"
     ACTIVE_ACKED = "active-acked"
@@ -59,26 +65,44 @@ class AlarmState(enum.StrEnum):
     CLOSED = "closed"
 
 
+_SEVERITY = enum_codec(Severity)
+
+
 @frozen(kw_only=True)
 class Alarm:
-    """One alarm, open or closed (``closed_ms`` set: it is in the history)."""
+    """One alarm, open or closed (``closed_ms`` set: it is in the history).
 
-    id: int
-    node_id: str
-    alarm_type: str
-    severity: Severity
-    message: str
-    raised_ms: int
-    updated_ms: int
-    count: int
-    cleared_ms: int | None = None
-    acked_ms: int | None = None
-    acked_by: str | None = None
-    ack_comment: str = ""
-    shelved_until_ms: int | None = None
-    shelved_by: str | None = None
-    stale_ms: int | None = None
-    closed_ms: int | None = None
+    Stored in the ``alarm`` table while open and ``alarm_history`` once closed
+    (only that one has ``closed_ms``); its JSON shape is :func:`to_json`.
+    """
+
+    id: int = column(sql_type="INTEGER")
+    node_id: str = column(sql_type="TEXT")
+    alarm_type: str = column(sql_type="TEXT", json="type")
+    severity: Severity = column(sql_type="TEXT", codec=_SEVERITY)
+    message: str = column(sql_type="TEXT")
+    count: int = column(sql_type="INTEGER")
+    raised_ms: int = column(sql_type="INTEGER")
+    updated_ms: int = column(sql_type="INTEGER")
+    cleared_ms: int | None = column(sql_type="INTEGER", default=None)
+    acked_ms: int | None = column(sql_type="INTEGER", default=None)
+    acked_by: str | None = column(sql_type="TEXT", default=None)
+    ack_comment: str = column(sql_type="TEXT", default="")
+    shelved_until_ms: int | None = column(sql_type="INTEGER", default=None)
+    shelved_by: str | None = column(sql_type="TEXT", default=None)
+    stale_ms: int | None = column(sql_type="INTEGER", default=None)
+    closed_ms: int | None = column(sql_type="INTEGER", default=None)
+
+    __json_derived__: ClassVar[tuple[Derived, ...]] = (
+        Derived(
+            name="state",
+            get=lambda alarm: alarm.state.value,
+            after="message",
+            schema={"type": "string", "enum": [state.value for state in AlarmState]},
+        ),
+        Derived(name="active", get=lambda a: a.active, after="message", schema=_BOOLEAN),
+        Derived(name="acked", get=lambda a: a.acked, after="message", schema=_BOOLEAN),
+    )
 
     @property
     def active(self) -> bool:

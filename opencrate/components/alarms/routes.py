@@ -25,37 +25,14 @@ from opencrate.components.alarms.flags import AlarmFlags
 from opencrate.components.alarms.store import Alarm, AlarmState, AlarmStore, Severity
 from opencrate.components.overrides.routes import parse_expiry_ms
 from opencrate.errors import InvalidInput
+from opencrate.runtime.records import to_json
 
-__all__ = ["alarm_json", "blueprint"]
+__all__ = ["blueprint"]
 
 blueprint = Blueprint("alarms", __name__)
 
 _LISTING = "alarms"
 _HISTORY = "alarm-history"
-
-
-def alarm_json(alarm: Alarm) -> dict[str, Any]:
-    return {
-        "id": alarm.id,
-        "node_id": alarm.node_id,
-        "type": alarm.alarm_type,
-        "severity": alarm.severity.value,
-        "message": alarm.message,
-        "state": alarm.state.value,
-        "active": alarm.active,
-        "acked": alarm.acked,
-        "count": alarm.count,
-        "raised_ms": alarm.raised_ms,
-        "updated_ms": alarm.updated_ms,
-        "cleared_ms": alarm.cleared_ms,
-        "acked_ms": alarm.acked_ms,
-        "acked_by": alarm.acked_by,
-        "ack_comment": alarm.ack_comment,
-        "shelved_until_ms": alarm.shelved_until_ms,
-        "shelved_by": alarm.shelved_by,
-        "stale_ms": alarm.stale_ms,
-        "closed_ms": alarm.closed_ms,
-    }
 
 
 def _alarm_id(raw: str) -> int:
@@ -124,7 +101,7 @@ async def list_alarms() -> dict[str, Any]:
         found = [a for a in found if _parse_key(_sort_key(a)) > start]
     page = found[:limit]
     return {
-        "items": [alarm_json(a) for a in page],
+        "items": [to_json(a) for a in page],
         "next_cursor": encode_cursor(_LISTING, _sort_key(page[-1])) if len(found) > limit else None,
     }
 
@@ -143,7 +120,7 @@ async def alarm_history() -> dict[str, Any]:
     )
     page = closed[:limit]
     return {
-        "items": [alarm_json(a) for a in page],
+        "items": [to_json(a) for a in page],
         "next_cursor": encode_cursor(_HISTORY, page[-1].id) if len(closed) > limit else None,
     }
 
@@ -162,7 +139,7 @@ async def alarm_flags() -> dict[str, Any]:
 @blueprint.get("/alarms/<alarm_id>")
 async def get_alarm(alarm_id: str) -> dict[str, Any]:
     """One alarm, open or closed; 404 when there is none with this id."""
-    return alarm_json(await services().get(AlarmStore).get(_alarm_id(alarm_id)))
+    return to_json(await services().get(AlarmStore).get(_alarm_id(alarm_id)))
 
 
 @blueprint.post("/alarms/<alarm_id>/ack")
@@ -179,7 +156,7 @@ async def acknowledge_alarm(alarm_id: str) -> dict[str, Any]:
         raise InvalidInput("comment must be a string", field="comment")
     alarm = await services().get(AlarmStore).acknowledge(ident, user=API_USER, comment=comment)
     await audit_write("alarm.ack", str(ident), {"node_id": alarm.node_id, "comment": comment})
-    return alarm_json(alarm)
+    return to_json(alarm)
 
 
 @blueprint.post("/alarms/<alarm_id>/shelve")
@@ -202,4 +179,4 @@ async def shelve_alarm(alarm_id: str) -> dict[str, Any]:
         ) from None
     alarm = await svc.get(AlarmStore).shelve(ident, until_ms=until_ms, user=API_USER)
     await audit_write("alarm.shelve", str(ident), {"node_id": alarm.node_id, "until_ms": until_ms})
-    return alarm_json(alarm)
+    return to_json(alarm)

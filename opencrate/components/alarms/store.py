@@ -46,9 +46,7 @@ acknowledging twice, StoreClosed when the store is not running.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 import trio
@@ -67,16 +65,15 @@ from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import AlarmAcknowledged, AlarmCleared, AlarmRaised
 from opencrate.runtime.paging import MAX_PAGE, newest_first
+from opencrate.runtime.records import columns, fetch_all, fetch_one
 
 __all__ = ["MAX_PAGE", "Alarm", "AlarmState", "AlarmStatistics", "AlarmStore", "Severity"]
 
 #: SQLite's largest INTEGER: binding a larger int raises a bare OverflowError.
 _MAX_INTEGER = (1 << 63) - 1
 
-_COLUMNS = (
-    "id, node_id, alarm_type, severity, message, raised_ms, updated_ms, count, cleared_ms, "
-    "acked_ms, acked_by, ack_comment, shelved_until_ms, shelved_by, stale_ms"
-)
+#: The columns of ``alarm``; ``alarm_history`` adds ``closed_ms``.
+_COLUMNS = columns(Alarm, exclude=("closed_ms",))
 
 _SCHEMA_V1 = """
 CREATE TABLE alarm (
@@ -117,27 +114,6 @@ CREATE TABLE alarm_history (
 );
 CREATE INDEX alarm_history_node ON alarm_history (node_id, id);
 """
-
-
-def _row_to_alarm(row: Sequence[Any], *, closed_ms: int | None = None) -> Alarm:
-    return Alarm(
-        id=row[0],
-        node_id=row[1],
-        alarm_type=row[2],
-        severity=Severity(row[3]),
-        message=row[4],
-        raised_ms=row[5],
-        updated_ms=row[6],
-        count=row[7],
-        cleared_ms=row[8],
-        acked_ms=row[9],
-        acked_by=row[10],
-        ack_comment=row[11],
-        shelved_until_ms=row[12],
-        shelved_by=row[13],
-        stale_ms=row[14],
-        closed_ms=closed_ms,
-    )
 
 
 def _close_in_db(conn: sqlite3.Connection, alarm_id: int, now_ms: int) -> None:
@@ -186,8 +162,8 @@ class AlarmStore(StoreActor):
         self._raised = self._suppressed = self._closed_count = 0
 
     def on_open(self, conn: sqlite3.Connection) -> None:
-        for row in conn.execute(f"SELECT {_COLUMNS} FROM alarm ORDER BY id"):
-            self._cache(_row_to_alarm(row))
+        for alarm in fetch_all(conn, Alarm, f"SELECT {_COLUMNS} FROM alarm ORDER BY id"):
+            self._cache(alarm)
 
     # -- changes -----------------------------------------------------------------
     async def raise_alarm(
@@ -209,7 +185,9 @@ class AlarmStore(StoreActor):
             now = self.clock.now_ms()
 
             def upsert(conn: sqlite3.Connection) -> Alarm:
-                row = conn.execute(
+                alarm = fetch_one(
+                    conn,
+                    Alarm,
                     "INSERT INTO alarm (node_id, alarm_type, severity, message, raised_ms, "
                     "updated_ms) VALUES (?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (node_id, alarm_type) DO UPDATE SET "
@@ -217,8 +195,9 @@ class AlarmStore(StoreActor):
                     "updated_ms = excluded.updated_ms, count = count + 1, cleared_ms = NULL "
                     f"RETURNING {_COLUMNS}",
                     (node_id, alarm_type, level.value, message, now, now),
-                ).fetchone()
-                return _row_to_alarm(row)
+                )
+                assert alarm is not None  # RETURNING always yields the row
+                return alarm
 
             with trio.CancelScope(shield=True):
                 alarm = await self.write(upsert)
@@ -386,10 +365,9 @@ class AlarmStore(StoreActor):
             return found
 
         def select(conn: sqlite3.Connection) -> Alarm | None:
-            row = conn.execute(
-                f"SELECT {_COLUMNS}, closed_ms FROM alarm_history WHERE id = ?", (alarm_id,)
-            ).fetchone()
-            return None if row is None else _row_to_alarm(row, closed_ms=row[15])
+            return fetch_one(
+                conn, Alarm, f"SELECT {columns(Alarm)} FROM alarm_history WHERE id = ?", (alarm_id,)
+            )
 
         alarm = await self.read(select)
         if alarm is None:
@@ -404,14 +382,14 @@ class AlarmStore(StoreActor):
         Raises InvalidInput for a limit outside 1..1000.
         """
         sql, params = newest_first(
-            f"SELECT {_COLUMNS}, closed_ms FROM alarm_history",
+            f"SELECT {columns(Alarm)} FROM alarm_history",
             equal={"node_id": node_id},
             before_id=before_id,
             limit=limit,
         )
 
         def select(conn: sqlite3.Connection) -> list[Alarm]:
-            return [_row_to_alarm(r, closed_ms=r[15]) for r in conn.execute(sql, params)]
+            return fetch_all(conn, Alarm, sql, params)
 
         return await self.read(select)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 from quart import Blueprint, request
 
 from opencrate.api.context import services
 from opencrate.api.params import decode_cursor, encode_cursor, page_limit, str_arg
 from opencrate.components.audit.store import AuditStore
+from opencrate.runtime.records import to_json
 
 blueprint = Blueprint("audit", __name__)
 
@@ -36,6 +36,6 @@ async def audit_log() -> dict[str, Any]:
     page = entries[:limit]
     more = len(entries) > limit
     return {
-        "items": [attrs.asdict(entry) for entry in page],
+        "items": [to_json(entry) for entry in page],
         "next_cursor": encode_cursor(_LISTING, page[-1].id) if more else None,
     }

@@ -32,6 +32,7 @@ from attrs import frozen
 from opencrate.errors import InvalidInput
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.paging import newest_first
+from opencrate.runtime.records import JSON_TEXT, column, columns, fetch_all
 
 __all__ = ["AuditEntry", "AuditStore"]
 
@@ -59,23 +60,14 @@ END;
 
 @frozen(kw_only=True)
 class AuditEntry:
-    id: int
-    ts_ms: int
-    user: str
-    action: str
-    target: str
-    detail: Mapping[str, Any]
+    """One entry; its JSON shape (:func:`~opencrate.runtime.records.to_json`) is the API's."""
 
-
-def _row_to_entry(row: tuple[Any, ...]) -> AuditEntry:
-    return AuditEntry(
-        id=row[0],
-        ts_ms=row[1],
-        user=row[2],
-        action=row[3],
-        target=row[4],
-        detail=json.loads(row[5]),
-    )
+    id: int = column(sql_type="INTEGER")
+    ts_ms: int = column(sql_type="INTEGER")
+    user: str = column(sql_type="TEXT")
+    action: str = column(sql_type="TEXT")
+    target: str = column(sql_type="TEXT")
+    detail: Mapping[str, Any] = column(sql_type="TEXT", codec=JSON_TEXT, schema={"type": "object"})
 
 
 class AuditStore(StoreActor):
@@ -146,14 +138,14 @@ class AuditStore(StoreActor):
         id). Raises :class:`InvalidInput` for a limit outside 1..1000.
         """
         sql, params = newest_first(
-            "SELECT id, ts_ms, user, action, target, detail FROM audit_entry",
+            f"SELECT {columns(AuditEntry)} FROM audit_entry",
             equal={"user": user, "action": action},
             before_id=before_id,
             limit=limit,
         )
 
         def select(conn: sqlite3.Connection) -> list[AuditEntry]:
-            return [_row_to_entry(row) for row in conn.execute(sql, params)]
+            return fetch_all(conn, AuditEntry, sql, params)
 
         return await self.read(select)
 

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 from attrs import frozen
 
@@ -51,6 +52,7 @@ from opencrate.model.node import Node, NodeType
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityCreated, EntityDeleted, EntityUpdated
+from opencrate.runtime.records import Codec, column, columns, fetch_all, fetch_one
 
 __all__ = [
     "Entity",
@@ -79,24 +81,25 @@ CREATE TABLE meta (
 _IMPORT_KEY = "node_import"
 
 
+#: The JSON document, read-only in the record, JSON text in the table.
+_DATA = Codec(
+    from_sql=lambda text: freeze_json(json.loads(text), what="data"),
+    to_sql=json.dumps,
+    to_json=thaw_json,
+    from_json=lambda value: freeze_json(value, what="data"),
+    schema={"type": "object"},
+)
+
+
 @frozen(kw_only=True)
 class Entity:
     """One legacy record. ``data`` is a read-only copy of its JSON document."""
 
-    id: str
-    entity_type: str
-    data: Mapping[str, Any]
-    created_ms: int
-    updated_ms: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "entity_type": self.entity_type,
-            "data": thaw_json(self.data),
-            "created_ms": self.created_ms,
-            "updated_ms": self.updated_ms,
-        }
+    id: str = column(sql_type="TEXT")
+    entity_type: str = column(sql_type="TEXT")
+    data: Mapping[str, Any] = column(sql_type="TEXT", codec=_DATA)
+    created_ms: int = column(sql_type="INTEGER")
+    updated_ms: int = column(sql_type="INTEGER")
 
 
 class ImportOutcome(enum.StrEnum):
@@ -153,14 +156,7 @@ class ImportReport:
         )
 
 
-def _row_to_entity(row: tuple[Any, ...]) -> Entity:
-    return Entity(
-        id=row[0],
-        entity_type=row[1],
-        data=freeze_json(json.loads(row[2]), what="data"),
-        created_ms=row[3],
-        updated_ms=row[4],
-    )
+_SELECT = f"SELECT {columns(Entity)} FROM entity"
 
 
 def _check_type(entity_type: Any) -> str:
@@ -281,32 +277,35 @@ class EntityStore(StoreActor):
 
         await self.write(insert)
         self.bus.publish(EntityCreated(ts_ms=now_ms, entity_id=entity_id, entity_type=entity_type))
-        return _row_to_entity((entity_id, entity_type, document, now_ms, now_ms))
+        return Entity(
+            id=entity_id,
+            entity_type=entity_type,
+            data=_DATA.from_sql(document),
+            created_ms=now_ms,
+            updated_ms=now_ms,
+        )
 
     async def get(self, entity_id: str) -> Entity:
         """The record with ``entity_id``; NotFound if none."""
 
         def select(conn: sqlite3.Connection) -> Entity:
-            row = conn.execute(
-                "SELECT id, entity_type, data, created_ms, updated_ms FROM entity WHERE id = ?",
-                (entity_id,),
-            ).fetchone()
-            if row is None:
+            entity = fetch_one(conn, Entity, f"{_SELECT} WHERE id = ?", (entity_id,))
+            if entity is None:
                 raise NotFound(f"no entity {entity_id!r}", entity_id=entity_id)
-            return _row_to_entity(row)
+            return entity
 
         return await self.read(select)
 
     async def list(self, entity_type: str | None = None) -> builtins.list[Entity]:
         """Every record (of ``entity_type``, if given), sorted by id."""
-        sql = "SELECT id, entity_type, data, created_ms, updated_ms FROM entity"
+        sql = _SELECT
         params: tuple[str, ...] = ()
         if entity_type is not None:
             sql += " WHERE entity_type = ?"
             params = (entity_type,)
 
         def select(conn: sqlite3.Connection) -> builtins.list[Entity]:
-            return [_row_to_entity(row) for row in conn.execute(sql + " ORDER BY id", params)]
+            return fetch_all(conn, Entity, sql + " ORDER BY id", params)
 
         return await self.read(select)
 
@@ -330,13 +329,10 @@ class EntityStore(StoreActor):
         now_ms = self.clock.now_ms()
 
         def apply(conn: sqlite3.Connection) -> tuple[Entity, tuple[str, ...]]:
-            row = conn.execute(
-                "SELECT id, entity_type, data, created_ms, updated_ms FROM entity WHERE id = ?",
-                (entity_id,),
-            ).fetchone()
-            if row is None:
+            old = fetch_one(conn, Entity, f"{_SELECT} WHERE id = ?", (entity_id,))
+            if old is None:
                 raise NotFound(f"no entity {entity_id!r}", entity_id=entity_id)
-            old_type, old_data = row[1], json.loads(row[2])
+            old_type, old_data = old.entity_type, thaw_json(old.data)
             type_ = old_type if entity_type is None else entity_type
             document = old_data if new_data is None else new_data
             # A key added or removed is a change even when its value is null.
@@ -348,14 +344,15 @@ class EntityStore(StoreActor):
             if type_ != old_type:
                 changed.insert(0, "entity_type")
             if not changed:
-                return _row_to_entity(row), ()
+                return old, ()
             conn.execute(
                 "UPDATE entity SET entity_type = ?, data = ?, updated_ms = ? WHERE id = ?",
                 (type_, json.dumps(document), now_ms, entity_id),
             )
-            return _row_to_entity((entity_id, type_, json.dumps(document), row[3], now_ms)), tuple(
-                changed
+            updated = attrs.evolve(
+                old, entity_type=type_, data=_DATA.from_sql(json.dumps(document)), updated_ms=now_ms
             )
+            return updated, tuple(changed)
 
         entity, changed = await self.write(apply)
         if changed:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 from attrs import field, frozen
@@ -19,6 +19,13 @@ from opencrate.clock import ms_to_iso
 from opencrate.components.eventlog.tables import TableKind
 from opencrate.errors import InvalidInput
 from opencrate.model.ids import validate_node_id
+from opencrate.runtime.records import (
+    JSON_TEXT,
+    Derived,
+    column,
+    enum_codec,
+    record_list_codec,
+)
 
 __all__ = [
     "MAX_ID",
@@ -119,25 +126,19 @@ def dump_json_object(value: object, what: str) -> str:
 class Acknowledgement:
     """Someone saw the event: who, when (epoch ms) and what they said."""
 
-    user: str
-    ts_ms: int
-    comment: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"user": self.user, "ts_ms": self.ts_ms, "comment": self.comment}
+    user: str = column()
+    ts_ms: int = column()
+    comment: str = column(default="")
 
 
 @frozen(kw_only=True)
 class Enrichment:
     """A named value attached to an event after the fact (a diagnosis, a ticket number)."""
 
-    name: str
-    value: Any
-    author: str
-    ts_ms: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "author": self.author, "ts_ms": self.ts_ms}
+    name: str = column()
+    value: Any = column(schema={})
+    author: str = column()
+    ts_ms: int = column()
 
 
 @frozen(kw_only=True)
@@ -193,6 +194,12 @@ class NewEvent:
         return self.context.partition("/")[0]
 
 
+_TABLE_KIND = enum_codec(TableKind)
+_LEVEL = enum_codec(EventLevel, json_value=lambda level: level.label, parse=EventLevel.parse)
+_ACKNOWLEDGEMENTS = record_list_codec(Acknowledgement)
+_ENRICHMENTS = record_list_codec(Enrichment)
+
+
 @frozen(kw_only=True)
 class EventRecord:
     """A stored event.
@@ -203,44 +210,36 @@ class EventRecord:
     ``table`` names the kind of table that holds it (general, info, alert, change).
     """
 
-    id: int
-    table: TableKind
-    context: str
-    name: str
-    created_ms: int
-    first_ms: int
-    expires_ms: int
-    level: EventLevel
-    permissions: str | None
-    count: int
-    acknowledgements: tuple[Acknowledgement, ...]
-    enrichments: tuple[Enrichment, ...]
-    format: str | None
-    data: Mapping[str, Any]
+    id: int = column(sql_type="INTEGER")
+    table: TableKind = column(sql=None, codec=_TABLE_KIND)
+    context: str = column(sql_type="TEXT")
+    name: str = column(sql_type="TEXT")
+    level: EventLevel = column(sql_type="INTEGER", codec=_LEVEL)
+    created_ms: int = column(sql_type="INTEGER")
+    first_ms: int = column(sql_type="INTEGER")
+    expires_ms: int = column(sql_type="INTEGER")
+    permissions: str | None = column(sql_type="TEXT")
+    count: int = column(sql_type="INTEGER")
+    acknowledgements: tuple[Acknowledgement, ...] = column(
+        sql="acks", sql_type="TEXT", codec=_ACKNOWLEDGEMENTS
+    )
+    enrichments: tuple[Enrichment, ...] = column(sql_type="TEXT", codec=_ENRICHMENTS)
+    format: str | None = column(sql_type="TEXT")
+    data: Mapping[str, Any] = column(sql_type="TEXT", codec=JSON_TEXT, schema={"type": "object"})
+
+    # The JSON form the API and the CLI print has times as epoch ms and ISO text.
+    __json_derived__: ClassVar[tuple[Derived, ...]] = (
+        Derived(
+            name="created",
+            get=lambda event: ms_to_iso(event.created_ms),
+            after="created_ms",
+            schema={"type": "string", "format": "date-time"},
+        ),
+    )
 
     @property
     def acknowledged(self) -> bool:
         return bool(self.acknowledgements)
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form the API and the CLI print (times as epoch ms and ISO text)."""
-        return {
-            "id": self.id,
-            "table": self.table.value,
-            "context": self.context,
-            "name": self.name,
-            "level": self.level.label,
-            "created_ms": self.created_ms,
-            "created": ms_to_iso(self.created_ms),
-            "first_ms": self.first_ms,
-            "expires_ms": self.expires_ms,
-            "permissions": self.permissions,
-            "count": self.count,
-            "acknowledgements": [a.to_json() for a in self.acknowledgements],
-            "enrichments": [e.to_json() for e in self.enrichments],
-            "format": self.format,
-            "data": dict(self.data),
-        }
 
 
 @frozen(kw_only=True)

@@ -26,6 +26,7 @@ from opencrate.components.eventlog.records import EventCursor, EventLevel, Event
 from opencrate.components.eventlog.rules import EventLogSettings
 from opencrate.components.eventlog.store import EventLogStore
 from opencrate.errors import InvalidInput
+from opencrate.runtime.records import to_json
 
 blueprint = Blueprint("events", __name__)
 
@@ -92,7 +93,7 @@ async def list_events() -> dict[str, Any]:
     cursor = EventCursor.parse(token) if token is not None else None
     page = await services().get(EventLogStore).query(query, limit=limit, cursor=cursor)
     return {
-        "items": [event.to_json() for event in page.events],
+        "items": [to_json(event) for event in page.events],
         "next_cursor": (
             encode_cursor(_LISTING, str(page.next_cursor)) if page.next_cursor else None
         ),
@@ -102,7 +103,7 @@ async def list_events() -> dict[str, Any]:
 @blueprint.get("/events/<event_id>")
 async def get_event(event_id: str) -> dict[str, Any]:
     """One event by id; 404 when there is none."""
-    return (await services().get(EventLogStore).get(_event_id(event_id))).to_json()
+    return to_json(await services().get(EventLogStore).get(_event_id(event_id)))
 
 
 @blueprint.post("/events/<event_id>/ack")
@@ -120,7 +121,7 @@ async def acknowledge_event(event_id: str) -> dict[str, Any]:
         raise InvalidInput("comment must be a string", field="comment")
     event = await services().get(EventLogStore).acknowledge(ident, user=API_USER, comment=comment)
     await audit_write("event.ack", str(ident), {"comment": comment})
-    return event.to_json()
+    return to_json(event)
 
 
 @blueprint.post("/events/<event_id>/enrich")
@@ -135,7 +136,7 @@ async def enrich_event(event_id: str) -> dict[str, Any]:
         .enrich(ident, name=body["name"], value=body["value"], author=API_USER)
     )
     await audit_write("event.enrich", str(ident), {"name": body["name"]})
-    return event.to_json()
+    return to_json(event)
 
 
 @frozen

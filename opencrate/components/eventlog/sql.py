@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import heapq
-import json
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -18,24 +17,31 @@ from typing import Any
 from attrs import frozen
 
 from opencrate.components.eventlog.records import (
-    Acknowledgement,
-    Enrichment,
     EventCursor,
-    EventLevel,
     EventQuery,
     EventRecord,
     NewEvent,
     Order,
 )
 from opencrate.components.eventlog.tables import (
-    EVENT_COLUMNS,
     EventTable,
     TableKind,
     load_tables,
     quote_table,
 )
+from opencrate.runtime.records import columns, from_row, named_rows
 
-__all__ = ["InsertSql", "dedup_key", "insert_sql", "merged_rows", "row_to_record"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "InsertSql",
+    "dedup_key",
+    "insert_sql",
+    "merged_rows",
+    "row_to_record",
+]
+
+#: Columns of every event table, in the order the store selects them.
+EVENT_COLUMNS = columns(EventRecord)
 
 
 def dedup_key(event: NewEvent, data_json: str) -> bytes:
@@ -74,26 +80,9 @@ def insert_sql(table_name: str) -> InsertSql:
     )
 
 
-def row_to_record(row: tuple[Any, ...], kind: TableKind) -> EventRecord:
-    """An :class:`EventRecord` from a row selected as :data:`EVENT_COLUMNS`."""
-    acks = json.loads(row[9])
-    enrichments = json.loads(row[10])
-    return EventRecord(
-        id=row[0],
-        table=kind,
-        context=row[1],
-        name=row[2],
-        created_ms=row[3],
-        first_ms=row[4],
-        expires_ms=row[5],
-        level=EventLevel(row[6]),
-        permissions=row[7],
-        count=row[8],
-        acknowledgements=tuple(Acknowledgement(**a) for a in acks),
-        enrichments=tuple(Enrichment(**e) for e in enrichments),
-        format=row[11],
-        data=json.loads(row[12]),
-    )
+def row_to_record(row: sqlite3.Row, kind: TableKind) -> EventRecord:
+    """An :class:`EventRecord` from a row selected as :data:`EVENT_COLUMNS` (by name)."""
+    return from_row(EventRecord, row, table=kind)
 
 
 def merged_rows(
@@ -141,7 +130,7 @@ def merged_rows(
             f"ORDER BY created_ms {direction}, id {direction} LIMIT ?"
         )
         kind = table.kind
-        for row in conn.execute(sql, (*params, limit)):
+        for row in named_rows(conn, sql, (*params, limit)):
             yield row_to_record(row, kind)
 
     return heapq.merge(

@@ -64,9 +64,14 @@ from opencrate.components.eventlog.records import (
     check_text,
     dump_json_object,
 )
-from opencrate.components.eventlog.sql import dedup_key, insert_sql, merged_rows, row_to_record
-from opencrate.components.eventlog.tables import (
+from opencrate.components.eventlog.sql import (
     EVENT_COLUMNS,
+    dedup_key,
+    insert_sql,
+    merged_rows,
+    row_to_record,
+)
+from opencrate.components.eventlog.tables import (
     FIXED_TABLES,
     EventTable,
     TableCache,
@@ -76,6 +81,7 @@ from opencrate.components.eventlog.tables import (
 from opencrate.errors import InvalidInput, NotFound
 from opencrate.model.ids import validate_node_id
 from opencrate.runtime.actor import StoreActor, StoreStatistics
+from opencrate.runtime.records import named_rows, to_json
 from opencrate.runtime.sqlite import iter_statements
 
 __all__ = ["EventLogStatistics", "EventLogStore", "Recorded"]
@@ -211,8 +217,8 @@ class EventLogStore(StoreActor):
     def _select_one(
         self, conn: sqlite3.Connection, table: EventTable, event_id: int
     ) -> EventRecord:
-        row = conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM {quote_table(table.name)} WHERE id = ?", (event_id,)
+        row = named_rows(
+            conn, f"SELECT {EVENT_COLUMNS} FROM {quote_table(table.name)} WHERE id = ?", (event_id,)
         ).fetchone()
         if row is None:
             raise NotFound(f"event {event_id} not found", event_id=event_id)
@@ -262,7 +268,7 @@ class EventLogStore(StoreActor):
             raise InvalidInput(
                 "comment must be a string of at most 2000 characters", field="comment"
             )
-        ack = Acknowledgement(user=user, ts_ms=self.clock.now_ms(), comment=comment).to_json()
+        ack = to_json(Acknowledgement(user=user, ts_ms=self.clock.now_ms(), comment=comment))
 
         def update(conn: sqlite3.Connection) -> EventRecord:
             table = self._table_of_id(event_id)
@@ -291,7 +297,7 @@ class EventLogStore(StoreActor):
             author=check_text(author, "author"),
             ts_ms=self.clock.now_ms(),
         )
-        text = dump_json_object(enrichment.to_json(), "value")
+        text = dump_json_object(to_json(enrichment), "value")
 
         def update(conn: sqlite3.Connection) -> EventRecord:
             table = self._table_of_id(event_id)

@@ -3,7 +3,8 @@
 Seed 004 spreads events over tables so that each stays small and can be dropped
 whole: ``event_info``, ``event_alert``, one ``change_<device>`` table per device
 (created when its first event arrives, dropped when the device is deleted), and
-``event_general`` for the rest. All have the same columns (:data:`EVENT_COLUMNS`).
+``event_general`` for the rest. All have the same columns
+(:data:`~opencrate.components.eventlog.sql.EVENT_COLUMNS`).
 
 Table names from user data
     A device id is user data (a BACnet instance, a Modbus device key, anything a
@@ -40,7 +41,6 @@ from opencrate.errors import InvalidInput, StoreError
 from opencrate.model.ids import validate_node_id
 
 __all__ = [
-    "EVENT_COLUMNS",
     "FIXED_TABLES",
     "MAX_TABLES",
     "REGISTRY_SCHEMA",
@@ -87,12 +87,6 @@ FIXED_TABLES: dict[TableKind, EventTable] = {
     TableKind.INFO: EventTable(no=2, kind=TableKind.INFO, name="event_info"),
     TableKind.ALERT: EventTable(no=3, kind=TableKind.ALERT, name="event_alert"),
 }
-
-#: Columns of every event table, in the order the store selects them.
-EVENT_COLUMNS = (
-    "id, context, name, created_ms, first_ms, expires_ms, level, permissions, "
-    "count, acks, enrichments, format, data"
-)
 
 REGISTRY_SCHEMA = """
 CREATE TABLE event_table (

@@ -30,6 +30,7 @@ from typing import Any
 
 from opencrate.model.binding import ProtocolBinding
 from opencrate.model.node import Node, NodeCapabilities
+from opencrate.runtime.records import columns, from_row, named_rows
 
 __all__ = [
     "MAX_DEPTH",
@@ -110,6 +111,10 @@ _SELECT_SUBTREE = f"""sel(id, path, depth) AS (
 )"""
 
 
+#: The record's columns of ``node``, read from the alias ``n`` by name.
+_NODE_COLUMNS = ", ".join(f"n.{name}" for name in columns(Node).split(", "))
+
+
 def _load(conn: sqlite3.Connection, selection: str, params: dict[str, Any]) -> list[Node]:
     """Build the selected nodes, in the selection's depth-first order."""
     with_ = f"WITH RECURSIVE {selection} "
@@ -139,26 +144,22 @@ def _load(conn: sqlite3.Connection, selection: str, params: dict[str, Any]) -> l
         f"{with_}SELECT t.node_id, t.protocol, t.config FROM protocol_binding t {join}", params
     ):
         bindings[node_id] = ProtocolBinding(protocol=protocol, config=json.loads(config))
-    rows = conn.execute(
-        f"{with_}SELECT n.id, n.node_type, n.dis, n.parent_id, n.unit, n.kind "
-        "FROM node n JOIN sel ON sel.id = n.id ORDER BY sel.path",
+    rows = named_rows(
+        conn,
+        f"{with_}SELECT {_NODE_COLUMNS} FROM node n JOIN sel ON sel.id = n.id ORDER BY sel.path",
         params,
     )
     return [
-        Node(
-            id=node_id,
-            node_type=node_type,
-            dis=dis,
-            parent_id=parent_id,
-            unit=unit,
-            kind=kind,
-            tags=tags.get(node_id, ()),
-            refs=refs.get(node_id, {}),
-            properties=props.get(node_id, {}),
-            capabilities=NodeCapabilities.from_names(caps.get(node_id, ())),
-            protocol_binding=bindings.get(node_id),
+        from_row(
+            Node,
+            row,
+            tags=tags.get(row["id"], ()),
+            refs=refs.get(row["id"], {}),
+            properties=props.get(row["id"], {}),
+            capabilities=NodeCapabilities.from_names(caps.get(row["id"], ())),
+            protocol_binding=bindings.get(row["id"]),
         )
-        for node_id, node_type, dis, parent_id, unit, kind in rows
+        for row in rows
     ]
 
 

@@ -22,45 +22,16 @@ from opencrate.api.params import (
 )
 from opencrate.clock import parse_time_ms
 from opencrate.components.nodes.store import NodeStore
-from opencrate.components.overrides.store import EndedOverride, Override, OverrideStore
+from opencrate.components.overrides.store import OverrideStore
 from opencrate.errors import InvalidInput
+from opencrate.runtime.records import to_json
 
-__all__ = ["blueprint", "override_json", "parse_expiry_ms"]
+__all__ = ["blueprint", "parse_expiry_ms"]
 
 blueprint = Blueprint("overrides", __name__)
 
 _LISTING = "overrides"
 _HISTORY = "override-history"
-
-
-def override_json(override: Override) -> dict[str, Any]:
-    previous = override.previous
-    return {
-        "node_id": override.node_id,
-        "value": override.value,
-        "user": override.user,
-        "reason": override.reason,
-        "set_ms": override.set_ms,
-        "expires_ms": override.expires_ms,
-        "previous": None
-        if previous is None
-        else {"value": previous.value, "status": previous.status.value, "ts_ms": previous.ts_ms},
-    }
-
-
-def _ended_json(ended: EndedOverride) -> dict[str, Any]:
-    return {
-        "id": ended.id,
-        "node_id": ended.node_id,
-        "value": ended.value,
-        "user": ended.user,
-        "reason": ended.reason,
-        "set_ms": ended.set_ms,
-        "expires_ms": ended.expires_ms,
-        "ended_ms": ended.ended_ms,
-        "ended_by": ended.ended_by,
-        "end_reason": ended.end_reason.value,
-    }
 
 
 def parse_expiry_ms(raw: object, now_ms: int) -> int | None:
@@ -99,7 +70,7 @@ async def list_overrides() -> dict[str, Any]:
         active = [o for o in active if o.node_id > after]
     page = active[:limit]
     return {
-        "items": [override_json(o) for o in page],
+        "items": [to_json(o) for o in page],
         "next_cursor": encode_cursor(_LISTING, page[-1].node_id) if len(active) > limit else None,
     }
 
@@ -120,7 +91,7 @@ async def override_history() -> dict[str, Any]:
     )
     page = ended[:limit]
     return {
-        "items": [_ended_json(e) for e in page],
+        "items": [to_json(e) for e in page],
         "next_cursor": encode_cursor(_HISTORY, page[-1].id) if len(ended) > limit else None,
     }
 
@@ -162,7 +133,7 @@ async def set_override(node_id: str) -> dict[str, Any]:
         node.id,
         {"value": override.value, "reason": reason, "expires_ms": expires_ms},
     )
-    return override_json(override)
+    return to_json(override)
 
 
 @blueprint.delete("/points/<path:node_id>/override")
@@ -175,4 +146,4 @@ async def release_override(node_id: str) -> dict[str, Any]:
     node_id = node_id_arg(node_id)
     ended = await services().get(OverrideStore).release(node_id, user=API_USER)
     await audit_write("override.release", node_id, {"value": ended.value})
-    return override_json(ended)
+    return to_json(ended)

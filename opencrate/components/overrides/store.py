@@ -65,7 +65,6 @@ import enum
 import json
 import math
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +79,16 @@ from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityUpdated
 from opencrate.runtime.paging import newest_first
+from opencrate.runtime.records import (
+    JSON_TEXT,
+    Codec,
+    column,
+    columns,
+    enum_codec,
+    fetch_all,
+    from_row,
+    named_rows,
+)
 
 __all__ = ["EndReason", "EndedOverride", "Override", "OverrideStore", "OverrideStoreStatistics"]
 
@@ -111,11 +120,6 @@ CREATE TABLE override_history (
 CREATE INDEX override_history_node ON override_history (node_id, id);
 """
 
-_COLUMNS = (
-    "node_id, value, user, reason, set_ms, expires_ms, "
-    "previous_value, previous_status, previous_ts_ms"
-)
-
 SYSTEM_USER = "system"
 #: The latest expiry a row can hold: SQLite INTEGER is signed 64-bit.
 _MAX_EXPIRY_MS = 2**63 - 1
@@ -127,69 +131,94 @@ class EndReason(enum.StrEnum):
     REPLACED = "replaced"  # a new override on the same point took its place
 
 
+def _previous_json(previous: PointState) -> dict[str, Any]:
+    return {"value": previous.value, "status": previous.status.value, "ts_ms": previous.ts_ms}
+
+
+#: ``previous`` is kept in three columns (``previous_value``, ``_status``, ``_ts_ms``).
+_PREVIOUS = Codec(
+    to_json=_previous_json,
+    schema={
+        "type": ["object", "null"],
+        "properties": {
+            "value": {},
+            "status": {"type": "string", "enum": [s.value for s in PointStatus]},
+            "ts_ms": {"type": "integer"},
+        },
+    },
+)
+_END_REASON = enum_codec(EndReason)
+
+
 @frozen(kw_only=True)
 class Override:
     """An active override. ``previous`` is the point's visible state before it (or None)."""
 
-    node_id: str
-    value: PointValue
-    user: str
-    reason: str
-    set_ms: int
-    expires_ms: int | None
-    previous: PointState | None
+    node_id: str = column(sql_type="TEXT")
+    value: PointValue = column(sql_type="TEXT", codec=JSON_TEXT)
+    user: str = column(sql_type="TEXT")
+    reason: str = column(sql_type="TEXT")
+    set_ms: int = column(sql_type="INTEGER")
+    expires_ms: int | None = column(sql_type="INTEGER")
+    previous: PointState | None = column(sql=None, codec=_PREVIOUS)
 
 
 @frozen(kw_only=True)
 class EndedOverride:
     """One row of the override history."""
 
-    id: int
-    node_id: str
-    value: PointValue
-    user: str
-    reason: str
-    set_ms: int
-    expires_ms: int | None
-    ended_ms: int
-    ended_by: str
-    end_reason: EndReason
+    id: int = column(sql_type="INTEGER")
+    node_id: str = column(sql_type="TEXT")
+    value: PointValue = column(sql_type="TEXT", codec=JSON_TEXT)
+    user: str = column(sql_type="TEXT")
+    reason: str = column(sql_type="TEXT")
+    set_ms: int = column(sql_type="INTEGER")
+    expires_ms: int | None = column(sql_type="INTEGER")
+    ended_ms: int = column(sql_type="INTEGER")
+    ended_by: str = column(sql_type="TEXT")
+    end_reason: EndReason = column(sql_type="TEXT", codec=_END_REASON)
 
 
-def _row_to_override(row: Sequence[Any]) -> Override:
-    node_id, value, user, reason, set_ms, expires_ms, prev_value, prev_status, prev_ts = row
+#: The columns of ``override``: the record's, then the three of ``previous``.
+_COLUMNS = f"{columns(Override)}, previous_value, previous_status, previous_ts_ms"
+
+
+#: The columns an ended override keeps in ``override_history``.
+_KEPT_IN_HISTORY = ("node_id", "value", "user", "reason", "set_ms", "expires_ms")
+
+
+def _row_to_override(row: sqlite3.Row) -> Override:
     previous = None
-    if prev_status is not None:
+    if row["previous_status"] is not None:
+        raw = row["previous_value"]
         previous = PointState(
-            node_id=node_id,
-            value=None if prev_value is None else json.loads(prev_value),
-            status=PointStatus(prev_status),
-            ts_ms=prev_ts,
+            node_id=row["node_id"],
+            value=None if raw is None else json.loads(raw),
+            status=PointStatus(row["previous_status"]),
+            ts_ms=row["previous_ts_ms"],
         )
-    return Override(
-        node_id=node_id,
-        value=json.loads(value),
-        user=user,
-        reason=reason,
-        set_ms=set_ms,
-        expires_ms=expires_ms,
-        previous=previous,
-    )
+    return from_row(Override, row, previous=previous)
 
 
 def _end_in_db(
     conn: sqlite3.Connection, node_id: str, *, ended_ms: int, ended_by: str, reason: EndReason
 ) -> Override | None:
     """Move the active row of ``node_id`` to the history; returns it, or None if there was none."""
-    row = conn.execute(
-        f"DELETE FROM override WHERE node_id = ? RETURNING {_COLUMNS}", (node_id,)
+    row = named_rows(
+        conn, f"DELETE FROM override WHERE node_id = ? RETURNING {_COLUMNS}", (node_id,)
     ).fetchone()
     if row is None:
         return None
     conn.execute(
         "INSERT INTO override_history (node_id, value, user, reason, set_ms, expires_ms, "
-        "ended_ms, ended_by, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (*row[:6], ended_ms, ended_by, reason.value),
+        "ended_ms, ended_by, end_reason) VALUES (:node_id, :value, :user, :reason, :set_ms, "
+        ":expires_ms, :ended_ms, :ended_by, :end_reason)",
+        {
+            **{name: row[name] for name in _KEPT_IN_HISTORY},
+            "ended_ms": ended_ms,
+            "ended_by": ended_by,
+            "end_reason": reason.value,
+        },
     )
     return _row_to_override(row)
 
@@ -278,7 +307,8 @@ class OverrideStore(StoreActor):
                 )
                 # On conflict the previous_* columns are left alone: a re-override
                 # keeps the state from before the first one.
-                row = conn.execute(
+                row = named_rows(
+                    conn,
                     f"INSERT INTO override ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (node_id) DO UPDATE SET value = excluded.value, "
                     "user = excluded.user, reason = excluded.reason, "
@@ -378,29 +408,14 @@ class OverrideStore(StoreActor):
         Raises :class:`InvalidInput` for a limit outside 1..1000.
         """
         sql, params = newest_first(
-            "SELECT id, node_id, value, user, reason, set_ms, expires_ms, ended_ms, ended_by, "
-            "end_reason FROM override_history",
+            f"SELECT {columns(EndedOverride)} FROM override_history",
             equal={"node_id": node_id},
             before_id=before_id,
             limit=limit,
         )
 
         def select(conn: sqlite3.Connection) -> list[EndedOverride]:
-            return [
-                EndedOverride(
-                    id=r[0],
-                    node_id=r[1],
-                    value=json.loads(r[2]),
-                    user=r[3],
-                    reason=r[4],
-                    set_ms=r[5],
-                    expires_ms=r[6],
-                    ended_ms=r[7],
-                    ended_by=r[8],
-                    end_reason=EndReason(r[9]),
-                )
-                for r in conn.execute(sql, params)
-            ]
+            return fetch_all(conn, EndedOverride, sql, params)
 
         return await self.read(select)
 
@@ -410,8 +425,8 @@ class OverrideStore(StoreActor):
         now = self.clock.now_ms()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM override ORDER BY node_id").fetchall()
-            active = [_row_to_override(r) for r in rows]
+            rows = named_rows(conn, f"SELECT {_COLUMNS} FROM override ORDER BY node_id")
+            active = [_row_to_override(r) for r in rows.fetchall()]
             expired: list[Override] = []
             for override in active:
                 if _due(override, now):

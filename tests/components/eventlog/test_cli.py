@@ -18,6 +18,7 @@ from opencrate.components.eventlog.cli import PAGE, follow_events
 from opencrate.components.eventlog.records import NewEvent
 from opencrate.components.eventlog.store import EventLogStore
 from opencrate.components.eventlog.tables import TableKind
+from opencrate.runtime.records import to_json
 
 HOUR = 3_600_000
 
@@ -164,7 +165,7 @@ async def test_follow_prints_new_events_once_in_order_even_past_a_page(
         )
 
     start = await store.record(*event(-1, now))
-    after = (await store.get(start.id)).to_json()
+    after = to_json(await store.get(start.id))
     seen: list[dict[str, Any]] = []
     total = PAGE + 12
     got_all = trio.Event()

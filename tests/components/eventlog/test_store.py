@@ -17,6 +17,7 @@ from opencrate.components.eventlog.records import (
 from opencrate.components.eventlog.store import EventLogStore
 from opencrate.components.eventlog.tables import FIXED_TABLES, TableKind, table_no_of
 from opencrate.errors import InvalidInput, NotFound
+from opencrate.runtime.records import to_json
 
 T0 = 1_700_000_000_000
 DAY = 86_400_000
@@ -67,8 +68,8 @@ async def test_record_and_get_round_trip_every_field(tmp_path: Path, clock: Trio
     assert got.acknowledgements == ()
     assert got.enrichments == ()
     assert got.data == {"schedule_id": "s1", "value": 21.5}
-    assert got.to_json()["level"] == "info"
-    assert got.to_json()["created"] == "2023-11-14T22:13:20.000Z"
+    assert to_json(got)["level"] == "info"
+    assert to_json(got)["created"] == "2023-11-14T22:13:20.000Z"
 
 
 async def test_identical_open_event_increments_count_instead_of_inserting(
