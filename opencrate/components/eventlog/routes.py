@@ -25,6 +25,7 @@ from opencrate.components.eventlog.engine import EventPurger
 from opencrate.components.eventlog.records import EventCursor, EventLevel, EventQuery, Order
 from opencrate.components.eventlog.rules import EventLogSettings
 from opencrate.errors import InvalidInput
+from opencrate.validation import ascii_int
 
 blueprint = Blueprint("events", __name__)
 
@@ -47,10 +48,10 @@ def _time_arg(name: str, now_ms: int) -> int | None:
 
 
 def _event_id(raw: str) -> int:
-    # ASCII only: str.isdigit() also takes '²', which int() refuses. The store checks the range.
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+    value = ascii_int(raw, minimum=1)
+    if value is None:
         raise InvalidInput(f"event id must be a positive integer, got {raw[:40]!r}", field="id")
-    return int(raw)
+    return value
 
 
 def _query() -> EventQuery:

@@ -80,6 +80,7 @@ from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityUpdated
 from opencrate.runtime.paging import newest_first
+from opencrate.validation import INT64_MAX
 
 __all__ = ["EndReason", "EndedOverride", "Override", "OverrideStore"]
 
@@ -118,7 +119,7 @@ _COLUMNS = (
 
 SYSTEM_USER = "system"
 #: The latest expiry a row can hold: SQLite INTEGER is signed 64-bit.
-_MAX_EXPIRY_MS = 2**63 - 1
+_MAX_EXPIRY_MS = INT64_MAX
 
 
 class EndReason(enum.StrEnum):
