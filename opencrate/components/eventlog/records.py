@@ -310,6 +310,7 @@ class EventPage:
 
 def check_page_size(limit: int) -> int:
     """``limit`` clamped to :data:`MAX_PAGE`; InvalidInput when it is not a positive int."""
+    # Clamped, not refused, above MAX_PAGE: any size of positive int will do.
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInput(f"limit must be a positive integer, got {limit!r}", field="limit")
     return min(limit, MAX_PAGE)

@@ -25,7 +25,7 @@ from opencrate.components.eventlog.engine import EventPurger
 from opencrate.components.eventlog.records import EventCursor, EventLevel, EventQuery, Order
 from opencrate.components.eventlog.rules import EventLogSettings
 from opencrate.errors import InvalidInput
-from opencrate.validation import ascii_int
+from opencrate.validation import ascii_int, is_int
 
 blueprint = Blueprint("events", __name__)
 
@@ -152,9 +152,7 @@ def _purge_options(body: dict[str, Any], default_batch: int) -> tuple[bool, int]
     if not isinstance(dry_run, bool):
         raise InvalidInput(f"dry_run must be true or false, got {dry_run!r}", field="dry_run")
     batch = body.get("batch", default_batch)
-    if "batch" in body and (
-        isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_PURGE_BATCH
-    ):
+    if "batch" in body and not is_int(batch, minimum=1, maximum=MAX_PURGE_BATCH):
         raise InvalidInput(
             f"batch must be an integer from 1 to {MAX_PURGE_BATCH}, got {batch!r}", field="batch"
         )

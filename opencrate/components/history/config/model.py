@@ -38,7 +38,7 @@ from croniter import croniter
 from opencrate.clock import parse_duration_ms
 from opencrate.components.history.config.redact import redact_secrets
 from opencrate.errors import InvalidInput
-from opencrate.validation import ascii_decimal, check_ms
+from opencrate.validation import ascii_decimal, check_ms, is_int
 
 __all__ = [
     "BUILTIN_STRATEGIES",
@@ -266,7 +266,7 @@ def _check_keeps(keep: Mapping[str, int | None], what: str) -> None:
     for key, ms in keep.items():
         if key not in KEEP_KEYS:
             raise InvalidInput(f"{what}: {key!r} is not one of {', '.join(KEEP_KEYS)}")
-        if ms is not None and (isinstance(ms, bool) or not isinstance(ms, int) or ms <= 0):
+        if ms is not None and not is_int(ms, minimum=1):
             raise InvalidInput(f"{what}: {key} must be a positive number of ms or None (forever)")
 
 
