@@ -42,6 +42,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "ascii_decimal",
     "ascii_int",
+    "check_json_depth",
     "check_limit",
     "check_ms",
     "check_text",
@@ -303,6 +304,18 @@ def json_depth_exceeds(text: str, max_depth: int) -> bool:
     return False
 
 
+def check_json_depth(text: str, what: str, max_depth: int = MAX_JSON_DEPTH) -> str:
+    """``text`` if it nests at most ``max_depth`` levels; InvalidInput naming ``what`` otherwise.
+
+    Call it before ``json.loads`` on text from outside (a file, a request):
+    ``json.loads`` recurses once per level and raises RecursionError, not
+    ValueError, on deep enough input.
+    """
+    if json_depth_exceeds(text, max_depth):
+        raise InvalidInput(f"{what} nests arrays and objects deeper than {max_depth} levels")
+    return text
+
+
 def _find_lone_surrogate(value: object) -> bool:
     if isinstance(value, str):
         return has_lone_surrogate(value)
@@ -333,11 +346,10 @@ def parse_json_object(
             raise InvalidInput(f"{what} is not UTF-8 text") from None
     else:
         text = data
-    if json_depth_exceeds(text, max_depth):
-        raise InvalidInput(f"{what} nests arrays and objects deeper than {max_depth} levels")
+    check_json_depth(text, what, max_depth)
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except ValueError:  # InvalidInput is one too: keep the depth check out of this
         parsed = None
     if not isinstance(parsed, dict):
         raise InvalidInput(f"{what} must be {expected}")

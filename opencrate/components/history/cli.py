@@ -24,7 +24,7 @@ import trio
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
 from opencrate.clock import ms_to_iso
 from opencrate.errors import InvalidInput
-from opencrate.validation import ascii_int
+from opencrate.validation import MAX_JSON_DEPTH, ascii_int, check_json_depth, json_depth_exceeds
 
 __all__ = ["history", "read_samples"]
 
@@ -180,6 +180,8 @@ async def export(
 
 
 def _parse_value(raw: str) -> Any:
+    if json_depth_exceeds(raw, MAX_JSON_DEPTH):
+        return raw  # json.loads would raise RecursionError; as text the server refuses it
     try:
         return json.loads(raw)
     except ValueError:
@@ -194,7 +196,7 @@ def read_samples(text: str, name: str) -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
+                item = json.loads(check_json_depth(line, f"{name}:{number}"))
             except json.JSONDecodeError as exc:
                 raise InvalidInput(f"{name}:{number}: not JSON ({exc.msg})") from None
             samples.append(_sample(item, f"{name}:{number}"))

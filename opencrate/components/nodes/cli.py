@@ -14,6 +14,7 @@ import trio
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
 from opencrate.clock import ms_to_iso
 from opencrate.errors import InvalidInput, OpenCrateError
+from opencrate.validation import check_json_depth
 
 __all__ = ["load_import_file", "nodes", "render_tree"]
 
@@ -132,7 +133,7 @@ def load_import_file(text: str, name: str) -> list[Any]:
             for node in build_nodes(parse_scenario(text, source=name))
         ]
     try:
-        data = json.loads(text)
+        data = json.loads(check_json_depth(text, name))
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}", file=name
