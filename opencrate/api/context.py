@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from quart import current_app, request
 
-from opencrate.errors import InvalidInput
+from opencrate.validation import MAX_JSON_DEPTH, parse_json_object
 
 if TYPE_CHECKING:
     from opencrate.app import Services
@@ -26,16 +25,12 @@ def services() -> Services:
 async def json_body() -> dict[str, Any]:
     """The request's JSON object body; InvalidInput when it is missing or not an object.
 
-    Also InvalidInput when a string in it holds a lone surrogate (``"\\ud800"``):
-    JSON allows the escape, but no store can encode it as UTF-8.
+    Also InvalidInput when it is not UTF-8, nests deeper than
+    :data:`~opencrate.validation.MAX_JSON_DEPTH` (the json module would recurse
+    out of stack: a RecursionError and a 500), or a string in it holds a lone
+    surrogate (``"\\ud800"``): JSON allows the escape, but no store can encode it.
+    See :func:`~opencrate.validation.parse_json_object`.
     """
-    data = await request.get_json(force=True, silent=True)
-    if not isinstance(data, dict):
-        raise InvalidInput("request body must be a JSON object")
-    try:
-        json.dumps(data, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise InvalidInput(
-            "request body has a string that is not valid Unicode (a lone surrogate escape)"
-        ) from None
-    return data
+    data = await request.get_data(as_text=False)
+    assert isinstance(data, bytes)
+    return parse_json_object(data, max_depth=MAX_JSON_DEPTH)

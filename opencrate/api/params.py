@@ -7,14 +7,13 @@ and a bad request stores nothing.
 Cursors are opaque to clients: base64url of a small JSON array
 ``[listing, key]``. The listing name is inside so that a cursor taken from
 ``/api/audit`` is refused by ``/api/nodes`` instead of silently paging the wrong
-thing; clients must only pass back the ``next_cursor`` they were given.
+thing; clients must only pass back the ``next_cursor`` they were given. The
+codec (:func:`encode_cursor`, :func:`decode_cursor`) and the integer parse live
+in :mod:`opencrate.validation`, shared with the CLI and the stores.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ from quart import request
 
 from opencrate.errors import InvalidInput
 from opencrate.model.ids import validate_node_id
+from opencrate.validation import ascii_int, decode_cursor, encode_cursor
 
 __all__ = [
     "DEFAULT_PAGE",
@@ -40,8 +40,6 @@ DEFAULT_PAGE = 100
 #: Largest page; below the stores' own cap (1000) so a route can ask for one
 #: extra row to know whether another page follows.
 MAX_PAGE = 500
-
-_MIN_ROWID, _MAX_ROWID = -(2**63), 2**63 - 1
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -112,52 +110,14 @@ def page_limit() -> int:
     raw = request.args.get("limit")
     if raw is None or raw == "":
         return DEFAULT_PAGE
-    try:
-        value = int(raw)
-    except ValueError:
+    value = ascii_int(raw, signed=True)
+    if value is None:
         raise InvalidInput(
-            f"query parameter 'limit' must be an integer, got {raw!r}", field="limit"
-        ) from None
+            f"query parameter 'limit' must be an integer, got {raw[:40]!r}", field="limit"
+        )
     if not 1 <= value <= MAX_PAGE:
         raise InvalidInput(
             f"query parameter 'limit' must be between 1 and {MAX_PAGE}, got {value}",
             field="limit",
         )
     return value
-
-
-def encode_cursor(listing: str, key: str | int) -> str:
-    """An opaque cursor that resumes ``listing`` after ``key``."""
-    raw = json.dumps([listing, key], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(listing: str, token: str | None, kind: type[str] | type[int]) -> Any:
-    """The key inside a cursor from :func:`encode_cursor`, or ``None`` when ``token`` is None.
-
-    Raises InvalidInput when the token is not a cursor, belongs to another
-    listing, or holds an integer key outside SQLite's 64-bit range.
-    """
-    if token is None:
-        return None
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    # RecursionError: a token of "[[[[..." nests past json's depth limit (it was a 500).
-    except (ValueError, UnicodeError, binascii.Error, RecursionError):
-        data = None
-    if (
-        not isinstance(data, list)
-        or len(data) != 2
-        or data[0] != listing
-        or type(data[1]) is not kind
-        # Integer keys are SQLite row ids: one outside its 64-bit range was never
-        # a cursor we issued, and would reach sqlite3 as an OverflowError (500).
-        or (isinstance(data[1], int) and not _MIN_ROWID <= data[1] <= _MAX_ROWID)
-    ):
-        raise InvalidInput(
-            f"cursor {token[:40]!r} is not a cursor of this listing; "
-            "pass back the next_cursor of the previous page",
-            field="cursor",
-        )
-    return data[1]

@@ -14,16 +14,12 @@ control characters, no leading or trailing whitespace, no leading or trailing
 from __future__ import annotations
 
 from opencrate.errors import InvalidInput
+from opencrate.validation import has_control_char
 
 __all__ = ["MAX_NODE_ID_LENGTH", "point_id", "split_point_id", "validate_node_id"]
 
 #: Longest node id accepted, in characters.
 MAX_NODE_ID_LENGTH = 200
-
-
-def _has_control_char(text: str) -> bool:
-    # C0 controls, DEL and C1 controls: invisible in logs and unsafe in paths.
-    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text)
 
 
 def validate_node_id(node_id: str, *, what: str = "node id") -> str:
@@ -44,7 +40,8 @@ def validate_node_id(node_id: str, *, what: str = "node id") -> str:
             field=what,
             value=node_id[:40] + "...",
         )
-    if _has_control_char(node_id):
+    # C0 controls, DEL and C1 controls: invisible in logs and unsafe in paths.
+    if has_control_char(node_id):
         raise InvalidInput(f"{what} {node_id!r} contains a control character", field=what)
     if node_id != node_id.strip():
         raise InvalidInput(

@@ -13,6 +13,7 @@ import math
 from typing import TypeAlias
 
 from opencrate.errors import InvalidInput
+from opencrate.validation import is_int
 
 __all__ = ["PointStatus", "PointValue", "ValueKind", "coerce_value", "value_kind"]
 
@@ -50,11 +51,8 @@ def value_kind(value: PointValue) -> ValueKind:
 
 
 #: Integer values go into SQLite and PostgreSQL 64-bit integer columns.
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-
-
 def _check_int(value: int, what: str) -> int:
-    if not _INT_MIN <= value <= _INT_MAX:
+    if not is_int(value):
         raise InvalidInput(f"{what} {value} is out of range for an integer state (64-bit)")
     return value
 

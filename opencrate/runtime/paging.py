@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from opencrate.errors import InvalidInput
+from opencrate import validation
 
 __all__ = ["MAX_PAGE", "check_limit", "newest_first"]
 
@@ -21,9 +21,7 @@ MAX_PAGE = 1000
 
 def check_limit(limit: object, maximum: int = MAX_PAGE) -> int:
     """``limit`` if it is an int in 1..``maximum``; InvalidInput naming it otherwise."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum:
-        raise InvalidInput(f"limit must be between 1 and {maximum}, got {limit!r}")
-    return limit
+    return validation.check_limit(limit, maximum)
 
 
 def newest_first(

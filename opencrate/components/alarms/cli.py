@@ -24,6 +24,7 @@ import asyncclick as click
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
 from opencrate.clock import ms_to_iso
 from opencrate.components.alarms.store import AlarmState, Severity
+from opencrate.validation import ascii_int
 
 __all__ = ["alarms", "format_alarm"]
 
@@ -139,8 +140,9 @@ async def shelve(
         raise click.UsageError("give exactly one of --until and --unshelve")
     target: str | int | None = None
     if until is not None:
-        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
-        target = int(until) if until.isascii() and until.isdigit() else until
+        # Epoch ms goes as a number; anything else as text for the server to parse or refuse.
+        epoch_ms = ascii_int(until)
+        target = until if epoch_ms is None else epoch_ms
     with cli_errors():
         async with ApiClient(resolve_url(ctx, url)) as api:
             alarm = await api.post(f"/alarms/{alarm_id}/shelve", {"until": target})

@@ -11,7 +11,7 @@ from typing import Any
 from quart import Blueprint, request
 
 from opencrate.api.auditing import API_USER, audit_write
-from opencrate.api.context import services
+from opencrate.api.context import json_body, services
 from opencrate.api.params import (
     bool_arg,
     check_fields,
@@ -26,6 +26,7 @@ from opencrate.components.alarms.store import Alarm, AlarmState, AlarmStore, Sev
 from opencrate.components.overrides.routes import parse_expiry_ms
 from opencrate.errors import InvalidInput
 from opencrate.runtime.records import to_json
+from opencrate.validation import ascii_int
 
 __all__ = ["blueprint"]
 
@@ -36,10 +37,10 @@ _HISTORY = "alarm-history"
 
 
 def _alarm_id(raw: str) -> int:
-    # ASCII only: str.isdigit() also takes '²', which int() refuses. The store checks the range.
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise InvalidInput(f"alarm id must be a positive integer, got {raw!r}", field="id")
-    return int(raw)
+    value = ascii_int(raw, minimum=1)
+    if value is None:
+        raise InvalidInput(f"alarm id must be a positive integer, got {raw[:40]!r}", field="id")
+    return value
 
 
 def _sort_key(alarm: Alarm) -> str:
@@ -48,20 +49,15 @@ def _sort_key(alarm: Alarm) -> str:
 
 
 def _parse_key(key: str) -> tuple[int, int, int]:
-    try:
-        rank, updated, ident = (int(part) for part in key.split(":"))
-    except ValueError:
-        raise InvalidInput("cursor is not a cursor of this listing", field="cursor") from None
+    parts = [ascii_int(part, signed=True) for part in key.split(":")]
+    if len(parts) != 3 or None in parts:
+        raise InvalidInput("cursor is not a cursor of this listing", field="cursor")
+    rank, updated, ident = (part for part in parts if part is not None)
     return rank, updated, ident
 
 
 async def _optional_body() -> dict[str, Any]:
-    if not await request.get_data():
-        return {}
-    data = await request.get_json(force=True, silent=True)
-    if not isinstance(data, dict):
-        raise InvalidInput("request body must be a JSON object")
-    return data
+    return await json_body() if await request.get_data() else {}
 
 
 @blueprint.get("/alarms")

@@ -66,11 +66,11 @@ from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import AlarmAcknowledged, AlarmCleared, AlarmRaised
 from opencrate.runtime.paging import MAX_PAGE, newest_first
 from opencrate.runtime.records import columns, fetch_all, fetch_one
+from opencrate.validation import INT64_MAX, check_text, is_int
 
 __all__ = ["MAX_PAGE", "Alarm", "AlarmState", "AlarmStatistics", "AlarmStore", "Severity"]
 
 #: SQLite's largest INTEGER: binding a larger int raises a bare OverflowError.
-_MAX_INTEGER = (1 << 63) - 1
 
 #: The columns of ``alarm``; ``alarm_history`` adds ``closed_ms``.
 _COLUMNS = columns(Alarm, exclude=("closed_ms",))
@@ -126,21 +126,11 @@ def _close_in_db(conn: sqlite3.Connection, alarm_id: int, now_ms: int) -> None:
 
 
 def _check_text(value: object, field: str, *, empty_ok: bool = False) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be a string, got {type(value).__name__}", field=field)
-    if not empty_ok and not value.strip():
-        raise InvalidInput(f"{field} must not be empty", field=field)
-    if len(value) > MAX_TEXT:
-        raise InvalidInput(f"{field} is longer than {MAX_TEXT} characters", field=field)
-    return value
+    return check_text(value, field, max_length=MAX_TEXT, empty_ok=empty_ok)
 
 
 def _check_id(alarm_id: object) -> int:
-    if (
-        isinstance(alarm_id, bool)
-        or not isinstance(alarm_id, int)
-        or not 1 <= alarm_id <= _MAX_INTEGER
-    ):
+    if not is_int(alarm_id, minimum=1):
         raise InvalidInput(
             f"alarm id must be a positive 64-bit integer, got {alarm_id!r}", field="id"
         )
@@ -291,7 +281,7 @@ class AlarmStore(StoreActor):
             if until_ms is not None:
                 if isinstance(until_ms, bool) or not isinstance(until_ms, int):
                     raise InvalidInput("shelve until must be epoch milliseconds", field="until")
-                if until_ms > _MAX_INTEGER:  # sqlite3 would raise a bare OverflowError
+                if until_ms > INT64_MAX:  # sqlite3 would raise a bare OverflowError
                     raise InvalidInput(
                         f"shelve until {until_ms} is beyond any representable time",
                         field="until",

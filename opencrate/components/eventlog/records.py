@@ -26,6 +26,8 @@ from opencrate.runtime.records import (
     enum_codec,
     record_list_codec,
 )
+from opencrate.validation import INT64_MAX, ascii_int, is_int
+from opencrate.validation import check_text as _check_text
 
 __all__ = [
     "MAX_ID",
@@ -51,7 +53,7 @@ MAX_PAGE = 1000
 MAX_TEXT = 200
 #: Largest event id or time in ms the log takes: SQLite's largest INTEGER (sqlite3
 #: raises a bare OverflowError binding a larger one).
-MAX_ID = (1 << 63) - 1
+MAX_ID = INT64_MAX
 
 
 class EventLevel(enum.IntEnum):
@@ -101,15 +103,9 @@ class Order(enum.Enum):
 def _text(value: object, what: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{what} must be a non-empty string", field=what)
-    if len(value) > MAX_TEXT:
-        raise InvalidInput(f"{what} is longer than {MAX_TEXT} characters", field=what)
     # The dedup key joins fields with NUL, so a NUL inside one would let two
     # different events share a key; no name, role or format needs a control character.
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise InvalidInput(f"{what} must not contain control characters", field=what)
-    return value
+    return _check_text(value, what, max_length=MAX_TEXT, controls_ok=False)
 
 
 def dump_json_object(value: object, what: str) -> str:
@@ -171,14 +167,14 @@ class NewEvent:
 
     @created_ms.validator
     def _check_created(self, _: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        if not is_int(value, minimum=0):
             raise InvalidInput(
                 "created_ms must be a non-negative 64-bit integer", field="created_ms"
             )
 
     @expires_ms.validator
     def _check_expires(self, _: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value > MAX_ID:
+        if not is_int(value):
             raise InvalidInput("expires_ms must be a 64-bit integer", field="expires_ms")
         if value <= self.created_ms:
             raise InvalidInput("expires_ms must be after created_ms", field="expires_ms")
@@ -259,10 +255,11 @@ class EventCursor:
     @classmethod
     def parse(cls, text: str) -> EventCursor:
         created, sep, ident = text.strip().partition(".")
-        # ASCII digits only (str.isdigit also takes '²'), and within SQLite's integers.
-        if not (sep and _is_sql_int(created) and _is_sql_int(ident)):
+        created_ms = ascii_int(created, minimum=0)
+        event_id = ascii_int(ident, minimum=0)
+        if not sep or created_ms is None or event_id is None:
             raise InvalidInput(f"not an event cursor: {text[:60]!r}", field="cursor")
-        return cls(created_ms=int(created), id=int(ident))
+        return cls(created_ms=created_ms, id=event_id)
 
 
 @frozen(kw_only=True)
@@ -291,9 +288,7 @@ class EventQuery:
         if self.name is not None:
             _text(self.name, "name")
         for what, value in (("since", self.since_ms), ("until", self.until_ms)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_ID
-            ):
+            if value is not None and not is_int(value):
                 # Beyond SQLite's integers sqlite3 would raise a bare OverflowError.
                 raise InvalidInput(f"{what} must be epoch milliseconds", field=what)
         if (
@@ -312,12 +307,9 @@ class EventPage:
     next_cursor: EventCursor | None
 
 
-def _is_sql_int(text: str) -> bool:
-    return text.isascii() and text.isdigit() and int(text) <= MAX_ID
-
-
 def check_page_size(limit: int) -> int:
     """``limit`` clamped to :data:`MAX_PAGE`; InvalidInput when it is not a positive int."""
+    # Clamped, not refused, above MAX_PAGE: any size of positive int will do.
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInput(f"limit must be a positive integer, got {limit!r}", field="limit")
     return min(limit, MAX_PAGE)

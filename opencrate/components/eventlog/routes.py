@@ -27,6 +27,7 @@ from opencrate.components.eventlog.rules import EventLogSettings
 from opencrate.components.eventlog.store import EventLogStore
 from opencrate.errors import InvalidInput
 from opencrate.runtime.records import to_json
+from opencrate.validation import ascii_int, is_int
 
 blueprint = Blueprint("events", __name__)
 
@@ -49,10 +50,10 @@ def _time_arg(name: str, now_ms: int) -> int | None:
 
 
 def _event_id(raw: str) -> int:
-    # ASCII only: str.isdigit() also takes '²', which int() refuses. The store checks the range.
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+    value = ascii_int(raw, minimum=1)
+    if value is None:
         raise InvalidInput(f"event id must be a positive integer, got {raw[:40]!r}", field="id")
-    return int(raw)
+    return value
 
 
 def _query() -> EventQuery:
@@ -155,9 +156,7 @@ def _purge_options(body: dict[str, Any], default_batch: int) -> tuple[bool, int]
     if not isinstance(dry_run, bool):
         raise InvalidInput(f"dry_run must be true or false, got {dry_run!r}", field="dry_run")
     batch = body.get("batch", default_batch)
-    if "batch" in body and (
-        isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_PURGE_BATCH
-    ):
+    if "batch" in body and not is_int(batch, minimum=1, maximum=MAX_PURGE_BATCH):
         raise InvalidInput(
             f"batch must be an integer from 1 to {MAX_PURGE_BATCH}, got {batch!r}", field="batch"
         )

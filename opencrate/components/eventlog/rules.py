@@ -38,6 +38,7 @@ from opencrate.components.eventlog.records import EventLevel, check_text
 from opencrate.components.eventlog.tables import TableKind
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.runtime.events import EVENT_TYPES, Event, event_to_dict
+from opencrate.validation import is_int
 
 __all__ = [
     "DEFAULT_RULES",
@@ -135,7 +136,7 @@ class EventLogSettings:
             elif key in ("purge_interval", "purge_pause"):
                 values[f"{key}_ms"] = _duration(value, f"events.{key}")
             elif key == "purge_batch":
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                if not is_int(value, minimum=1):
                     raise ConfigError(
                         f"must be a positive integer, got {value!r}", key="events.purge_batch"
                     )

@@ -51,7 +51,6 @@ from attrs import frozen
 from opencrate.clock import Clock
 from opencrate.components.eventlog import tables
 from opencrate.components.eventlog.records import (
-    MAX_ID,
     MAX_PAGE,
     Acknowledgement,
     Enrichment,
@@ -83,6 +82,7 @@ from opencrate.model.ids import validate_node_id
 from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.records import named_rows, to_json
 from opencrate.runtime.sqlite import iter_statements
+from opencrate.validation import is_int
 
 __all__ = ["EventLogStatistics", "EventLogStore", "Recorded"]
 
@@ -352,7 +352,7 @@ class EventLogStore(StoreActor):
         One bounded command: call it in a loop until it returns less than
         ``batch``. ``now_ms`` defaults to the store's clock.
         """
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        if not is_int(batch, minimum=1):
             raise InvalidInput(f"batch must be a positive integer, got {batch!r}", field="batch")
         cutoff = self.clock.now_ms() if now_ms is None else now_ms
 
@@ -466,7 +466,7 @@ class EventLogStore(StoreActor):
 
 def _check_id(event_id: int) -> None:
     # Above MAX_ID sqlite3 raises a bare OverflowError when binding it.
-    if isinstance(event_id, bool) or not isinstance(event_id, int) or not 1 <= event_id <= MAX_ID:
+    if not is_int(event_id, minimum=1):
         raise InvalidInput(
             f"event id must be a positive 64-bit integer, got {event_id!r}", field="id"
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,11 @@ import trio
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
 from opencrate.clock import ms_to_iso
 from opencrate.errors import InvalidInput
+from opencrate.validation import MAX_JSON_DEPTH, ascii_int, check_json_depth, json_depth_exceeds
 
 __all__ = ["history", "read_samples"]
 
 BATCH = 5_000
-_EPOCH_MS = re.compile(r"-?[0-9]+")
 #: Extensions whose result is a timestamp (printed as ISO 8601).
 _TIMESTAMPS = frozenset({"lastUpdate", "nextUpdate", "lastChange", "nextChange"})
 _service_option = click.option(
@@ -181,6 +180,8 @@ async def export(
 
 
 def _parse_value(raw: str) -> Any:
+    if json_depth_exceeds(raw, MAX_JSON_DEPTH):
+        return raw  # json.loads would raise RecursionError; as text the server refuses it
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: nested past json's depth limit
@@ -195,11 +196,9 @@ def read_samples(text: str, name: str) -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
+                item = json.loads(check_json_depth(line, f"{name}:{number}"))
             except json.JSONDecodeError as exc:
                 raise InvalidInput(f"{name}:{number}: not JSON ({exc.msg})") from None
-            except RecursionError:  # json's decoder gives up past about 1,000 levels
-                raise InvalidInput(f"{name}:{number}: not JSON (nested too deeply)") from None
             samples.append(_sample(item, f"{name}:{number}"))
         return samples
     reader = csv.DictReader(io.StringIO(text))
@@ -212,12 +211,18 @@ def read_samples(text: str, name: str) -> list[dict[str, Any]]:
         raw = row.get("value")
         fields_in_row: dict[str, Any] = {
             "point_id": row.get("point_id"),
-            # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
-            "time": int(ts) if ts and _EPOCH_MS.fullmatch(ts) else ts,
+            "time": _epoch_or_text(ts),
             "value": _parse_value(raw) if isinstance(raw, str) and raw else raw,
         }
         samples.append(_sample(fields_in_row, where))
     return samples
+
+
+def _epoch_or_text(ts: str | None) -> int | str | None:
+    # Epoch ms (ASCII digits within 64 bits) goes as a number; anything else as
+    # text for the server to parse or refuse.
+    epoch_ms = None if ts is None else ascii_int(ts, signed=True)
+    return ts if epoch_ms is None else epoch_ms
 
 
 def _sample(item: object, where: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from opencrate.components.history.config.redact import unmask_dsn
 from opencrate.components.history.config.toml import service_from_mapping
 from opencrate.components.history.setup import Persistence
 from opencrate.errors import InvalidInput, NotFound
+from opencrate.validation import parse_json_object
 
 __all__ = ["blueprint"]
 
@@ -97,17 +98,22 @@ async def put_config(service: str) -> dict[str, Any]:
     if current is None or service not in persistence.services:
         raise NotFound(f"no persistence service {service!r}", service=service)
     if (request.mimetype or "").startswith("text/"):
-        text = await request.get_data(as_text=True)
-        assert isinstance(text, str)
+        raw = await request.get_data()
+        assert isinstance(raw, bytes)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput("request body is not UTF-8 text") from None
         new = parse_persist(text, service=service, kind=current.kind, file="request body")
         # .persist has no retention: the service keeps the one it has.
         new = evolve(new, retention=current.retention)
     else:
-        body = await request.get_json(force=True, silent=True)
-        if not isinstance(body, dict):
-            raise InvalidInput(
-                "request body must be a JSON object (or .persist text as text/plain)"
-            )
+        data = await request.get_data()
+        assert isinstance(data, bytes)
+        body = parse_json_object(
+            data,
+            expected="a JSON object (or .persist text as text/plain)",
+        )
         if "persist" in body:
             raise InvalidInput("'persist' (a server-side file) cannot be set through the API")
         # Options not given keep their current values; given ones must match (checked below).

@@ -30,6 +30,7 @@ from opencrate.components.nodes.store import NodeStore
 from opencrate.components.points.store import PointStore
 from opencrate.errors import InvalidInput
 from opencrate.model.values import PointValue, coerce_value
+from opencrate.validation import ascii_int
 
 __all__ = ["EXTENSIONS", "blueprint"]
 
@@ -38,9 +39,6 @@ blueprint = Blueprint("history", __name__)
 DEFAULT_SPAN_MS = 86_400_000
 MAX_LIMIT = 10_000
 MAX_BATCH = 10_000
-# ASCII only: str.isdigit() also accepts "²", which int() then refuses (a 500).
-_DIGITS = re.compile(r"[0-9]+")
-_CURSOR = re.compile(r"-?[0-9]+")
 
 #: Extensions over a window (``since``, ``until`` or ``begin`` + ``end``).
 _RANGED = (
@@ -94,11 +92,12 @@ def _int(name: str, default: int, maximum: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= maximum:
+    value = ascii_int(raw, minimum=1, maximum=maximum)
+    if value is None:
         raise InvalidInput(
-            f"query parameter {name!r} must be 1..{maximum}, got {raw!r}", field=name
+            f"query parameter {name!r} must be 1..{maximum}, got {raw[:40]!r}", field=name
         )
-    return int(raw)
+    return value
 
 
 def sample_json(sample: Sample, point_id: str | None = None) -> dict[str, Any]:
@@ -142,12 +141,15 @@ async def history(point_id: str) -> dict[str, Any]:
     limit = _int("limit", 1000, MAX_LIMIT)
     cursor = request.args.get("cursor")
     if cursor:
-        if not _CURSOR.fullmatch(cursor) or not start <= int(cursor) <= end:
-            raise InvalidInput(f"cursor {cursor!r} does not belong to this range", field="cursor")
+        at = ascii_int(cursor, signed=True, minimum=start, maximum=end)
+        if at is None:
+            raise InvalidInput(
+                f"cursor {cursor[:40]!r} does not belong to this range", field="cursor"
+            )
         if order == "asc":
-            start = int(cursor)
+            start = at
         else:
-            end = int(cursor)
+            end = at
     if start > end:
         raise InvalidInput(f"start ({start}) is after end ({end})", field="start")
     page = await service.query(

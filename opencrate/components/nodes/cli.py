@@ -15,6 +15,7 @@ import trio
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
 from opencrate.clock import ms_to_iso
 from opencrate.errors import InvalidInput, OpenCrateError, map_exceptions
+from opencrate.validation import check_json_depth
 
 __all__ = ["load_import_file", "nodes", "render_tree"]
 
@@ -133,8 +134,8 @@ def load_import_file(text: str, name: str) -> list[Any]:
             for node in build_nodes(parse_scenario(text, source=name))
         ]
     not_json = partial(_not_json, name)
-    with map_exceptions({json.JSONDecodeError: not_json, RecursionError: not_json}):
-        data = json.loads(text)
+    with map_exceptions({json.JSONDecodeError: not_json}):
+        data = json.loads(check_json_depth(text, name))
     if isinstance(data, dict) and set(data) == {"nodes"}:
         data = data["nodes"]
     if not isinstance(data, list) or not data:
@@ -144,13 +145,9 @@ def load_import_file(text: str, name: str) -> list[Any]:
     return data
 
 
-def _not_json(name: str, exc: Exception) -> InvalidInput:
-    if isinstance(exc, json.JSONDecodeError):
-        return InvalidInput(
-            f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}", file=name
-        )
-    # json's decoder gives up past Python's recursion limit (about 1,000 levels).
-    return InvalidInput(f"{name}: not usable JSON: nested too deeply", file=name)
+def _not_json(name: str, exc: json.JSONDecodeError) -> InvalidInput:
+    # Nesting depth is checked before decoding (check_json_depth): only syntax is left.
+    return InvalidInput(f"{name}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}", file=name)
 
 
 @nodes.command(name="import")

@@ -89,6 +89,7 @@ from opencrate.runtime.records import (
     from_row,
     named_rows,
 )
+from opencrate.validation import INT64_MAX
 
 __all__ = ["EndReason", "EndedOverride", "Override", "OverrideStore", "OverrideStoreStatistics"]
 
@@ -122,7 +123,7 @@ CREATE INDEX override_history_node ON override_history (node_id, id);
 
 SYSTEM_USER = "system"
 #: The latest expiry a row can hold: SQLite INTEGER is signed 64-bit.
-_MAX_EXPIRY_MS = 2**63 - 1
+_MAX_EXPIRY_MS = INT64_MAX
 
 
 class EndReason(enum.StrEnum):

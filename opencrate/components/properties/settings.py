@@ -20,6 +20,7 @@ from attrs import frozen
 
 from opencrate.clock import parse_duration_ms
 from opencrate.errors import ConfigError, InvalidInput
+from opencrate.validation import is_int
 
 __all__ = ["PropertySettings"]
 
@@ -56,7 +57,7 @@ class PropertySettings:
                     )
                 flush_interval_s = ms / 1000
             elif key in _INT_KEYS:
-                if isinstance(raw, bool) or not isinstance(raw, int) or raw < _INT_KEYS[key]:
+                if not is_int(raw, minimum=_INT_KEYS[key]):
                     raise ConfigError(
                         f"must be an integer >= {_INT_KEYS[key]}, got {raw!r}",
                         key=f"properties.{key}",

@@ -13,6 +13,7 @@ from opencrate.cli.main import cli
 from opencrate.components.history.cli import read_samples
 from opencrate.components.history.setup import Persistence
 from opencrate.components.history.sqlite.store import HistoryStore
+from opencrate.errors import InvalidInput
 
 NOW = 1_700_000_000_000  # the clock fixture's start
 
@@ -116,6 +117,14 @@ async def test_bad_import_names_file_and_line_and_stores_nothing(
     # the server, which names the bad time), and a file that is not UTF-8.
     assert read_samples("point_id,ts_ms,value\n1001/sat,²,1.0\n", "odd.csv") == [
         {"point_id": "1001/sat", "time": "²", "value": 1.0}
+    ]
+    # json.loads raised RecursionError on these: a deep JSON line is named, and a
+    # deep CSV value goes as text for the server to refuse.
+    deep = "[" * 10_000 + "]" * 10_000
+    with pytest.raises(InvalidInput, match=r"deep\.jsonl:1 nests arrays and objects deeper"):
+        read_samples(deep + "\n", "deep.jsonl")
+    assert read_samples(f"point_id,ts_ms,value\n1001/sat,5,{deep}\n", "deep.csv") == [
+        {"point_id": "1001/sat", "time": 5, "value": deep}
     ]
     latin = tmp_path / "latin.csv"
     latin.write_bytes(b"point_id,ts_ms,value\n1001/sat,1,\xe9\n")

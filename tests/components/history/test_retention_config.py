@@ -180,6 +180,14 @@ def test_keep_texts() -> None:
         parse_keep("y")
 
 
+@pytest.mark.parametrize("text", ["²y", "\u0661y", "9" * 400 + "y", "9" * 400 + "d", "1e3y"])
+def test_keep_texts_with_unicode_digits_or_beyond_64_bits_are_invalid_input(text: str) -> None:
+    # "²".isdigit() is true and float("²") then raised a bare ValueError; "999...y"
+    # overflowed round(float) with an OverflowError.
+    with pytest.raises(InvalidInput, match="not a keep time"):
+        parse_keep(text)
+
+
 def test_persist_has_no_retention_section_and_says_where_it_goes(tmp_path: Path) -> None:
     with pytest.raises(
         ConfigError, match=r"no Retention section.*services\.<name>\.retention"

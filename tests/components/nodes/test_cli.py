@@ -202,3 +202,13 @@ async def test_import_of_a_file_that_is_not_utf8_is_a_one_line_error(tmp_path: P
     assert code == 1
     assert output.startswith(f"Error: {tmp_path / 'latin1.json'}: not UTF-8 text (byte 11")
     assert "Traceback" not in output
+
+
+async def test_import_of_a_deeply_nested_file_is_a_one_line_error(tmp_path: Path) -> None:
+    # json.loads raised RecursionError (a traceback) on a file nested this deep.
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    code, output = await _run("nodes", "import", str(deep), "--url", "http://127.0.0.1:1")
+    assert code == 1
+    assert output.startswith(f"Error: {deep} nests arrays and objects deeper than 64 levels")
+    assert "Traceback" not in output

@@ -39,6 +39,7 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 from opencrate.clock import parse_duration_ms
 from opencrate.components.history.config.redact import redact_secrets
 from opencrate.errors import InvalidInput, map_exceptions
+from opencrate.validation import ascii_decimal, check_ms, is_int
 
 __all__ = [
     "BUILTIN_STRATEGIES",
@@ -249,15 +250,17 @@ def parse_keep(text: str) -> int | None:
     raw = text.strip()
     if raw == "forever":
         return None
+    message = f'not a keep time: {text!r} (use "forever" or a duration such as 30d, 5y)'
+    # ASCII digits only: "²".isdigit() is true and float() then raised a bare ValueError.
+    years = ascii_decimal(raw[:-1].strip()) if raw.endswith("y") else None
     try:
-        if raw.endswith("y") and raw[:-1].strip().replace(".", "", 1).isdigit():
-            ms = round(float(raw[:-1]) * _YEAR_MS)
-        else:
-            ms = parse_duration_ms(raw)
+        ms = (
+            check_ms(years * _YEAR_MS, text, message)
+            if years is not None
+            else parse_duration_ms(raw)
+        )
     except InvalidInput:
-        raise InvalidInput(
-            f'not a keep time: {text!r} (use "forever" or a duration such as 30d, 5y)', value=text
-        ) from None
+        raise InvalidInput(message, value=text) from None
     if ms <= 0:
         raise InvalidInput(f"keep time {text!r} must be longer than zero", value=text)
     return ms
@@ -277,7 +280,7 @@ def _check_keeps(keep: Mapping[str, int | None], what: str) -> None:
     for key, ms in keep.items():
         if key not in KEEP_KEYS:
             raise InvalidInput(f"{what}: {key!r} is not one of {', '.join(KEEP_KEYS)}")
-        if ms is not None and (isinstance(ms, bool) or not isinstance(ms, int) or ms <= 0):
+        if ms is not None and not is_int(ms, minimum=1):
             raise InvalidInput(f"{what}: {key} must be a positive number of ms or None (forever)")
 
 
