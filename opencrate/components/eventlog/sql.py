@@ -1,4 +1,4 @@
-"""The event log's SQL: insert statements, dedup keys, rows to records, the merged read.
+"""The event log's SQL: insert statements, dedup keys, the merged read (rows by name).
 
 Plain functions for the store's worker threads (nothing here awaits). Table
 names reach SQL only through :func:`~opencrate.components.eventlog.tables.quote_table`;
@@ -25,11 +25,10 @@ from opencrate.components.eventlog.records import (
 )
 from opencrate.components.eventlog.tables import (
     EventTable,
-    TableKind,
     load_tables,
     quote_table,
 )
-from opencrate.runtime.records import columns, from_row, named_rows
+from opencrate.runtime.records import columns, iter_records
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -37,7 +36,6 @@ __all__ = [
     "dedup_key",
     "insert_sql",
     "merged_rows",
-    "row_to_record",
 ]
 
 #: Columns of every event table, in the order the store selects them.
@@ -78,11 +76,6 @@ def insert_sql(table_name: str) -> InsertSql:
             f"permissions, format, data, open_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
     )
-
-
-def row_to_record(row: sqlite3.Row, kind: TableKind) -> EventRecord:
-    """An :class:`EventRecord` from a row selected as :data:`EVENT_COLUMNS` (by name)."""
-    return from_row(EventRecord, row, table=kind)
 
 
 def merged_rows(
@@ -130,8 +123,7 @@ def merged_rows(
             f"ORDER BY created_ms {direction}, id {direction} LIMIT ?"
         )
         kind = table.kind
-        for row in named_rows(conn, sql, (*params, limit)):
-            yield row_to_record(row, kind)
+        yield from iter_records(conn, EventRecord, sql, (*params, limit), table=kind)
 
     return heapq.merge(
         *(rows_of(t) for t in candidates),

@@ -68,7 +68,6 @@ from opencrate.components.eventlog.sql import (
     dedup_key,
     insert_sql,
     merged_rows,
-    row_to_record,
 )
 from opencrate.components.eventlog.tables import (
     FIXED_TABLES,
@@ -80,7 +79,7 @@ from opencrate.components.eventlog.tables import (
 from opencrate.errors import InvalidInput, NotFound
 from opencrate.model.ids import validate_node_id
 from opencrate.runtime.actor import StoreActor, StoreStatistics
-from opencrate.runtime.records import named_rows, to_json
+from opencrate.runtime.records import fetch_one, to_json
 from opencrate.runtime.sqlite import iter_statements
 from opencrate.validation import is_int
 
@@ -217,12 +216,16 @@ class EventLogStore(StoreActor):
     def _select_one(
         self, conn: sqlite3.Connection, table: EventTable, event_id: int
     ) -> EventRecord:
-        row = named_rows(
-            conn, f"SELECT {EVENT_COLUMNS} FROM {quote_table(table.name)} WHERE id = ?", (event_id,)
-        ).fetchone()
-        if row is None:
+        event = fetch_one(
+            conn,
+            EventRecord,
+            f"SELECT {EVENT_COLUMNS} FROM {quote_table(table.name)} WHERE id = ?",
+            (event_id,),
+            table=table.kind,
+        )
+        if event is None:
             raise NotFound(f"event {event_id} not found", event_id=event_id)
-        return row_to_record(row, table.kind)
+        return event
 
     # -- writing ---------------------------------------------------------------------
     async def record(self, event: NewEvent, kind: TableKind = TableKind.GENERAL) -> Recorded:

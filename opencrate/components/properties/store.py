@@ -62,6 +62,7 @@ from opencrate.clock import Clock
 from opencrate.components.properties.settings import PropertySettings
 from opencrate.errors import Conflict, InvalidInput, NotFound, StoreClosed
 from opencrate.runtime.actor import StoreActor, StoreStatistics
+from opencrate.runtime.records import named_rows
 
 __all__ = [
     "BlobRef",
@@ -267,18 +268,18 @@ class PropertyStore(StoreActor):
             await super().aclose()
 
     def on_open(self, conn: sqlite3.Connection) -> None:
-        rows = conn.execute(
-            "SELECT context, name, kind, data, inline, size, sha256, chunks FROM property"
+        rows = named_rows(
+            conn, "SELECT context, name, kind, data, inline, size, sha256, chunks FROM property"
         )
-        for context, name, kind, data, inline, size, sha256, chunks in rows:
+        for row in rows:
             value: StoredValue
-            if kind == "json":
-                value = json.loads(data)
-            elif kind == "bytes":
-                value = bytes(inline)
+            if row["kind"] == "json":
+                value = json.loads(row["data"])
+            elif row["kind"] == "bytes":
+                value = bytes(row["inline"])
             else:
-                value = BlobRef(size=size, sha256=sha256, chunks=chunks)
-            self._cache[(context, name)] = value
+                value = BlobRef(size=row["size"], sha256=row["sha256"], chunks=row["chunks"])
+            self._cache[(row["context"], row["name"])] = value
 
     # -- writes ------------------------------------------------------------------
     async def put(self, context: str, name: str, value: PropertyValue) -> StoredValue:

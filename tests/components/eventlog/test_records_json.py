@@ -11,9 +11,9 @@ from opencrate.components.eventlog.records import (
     EventLevel,
     EventRecord,
 )
-from opencrate.components.eventlog.sql import EVENT_COLUMNS, row_to_record
+from opencrate.components.eventlog.sql import EVENT_COLUMNS
 from opencrate.components.eventlog.tables import TableKind
-from opencrate.runtime.records import named_rows, to_json, to_row
+from opencrate.runtime.records import fetch_one, to_json, to_row
 
 
 def _event() -> EventRecord:
@@ -65,5 +65,5 @@ def test_event_row_round_trips_by_column_name() -> None:
         f"INSERT INTO event_alert ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})",
         row,
     )
-    found = named_rows(conn, f"SELECT {EVENT_COLUMNS} FROM event_alert").fetchone()
-    assert row_to_record(found, TableKind.ALERT) == _event()
+    sql = f"SELECT {EVENT_COLUMNS} FROM event_alert"
+    assert fetch_one(conn, EventRecord, sql, table=TableKind.ALERT) == _event()
