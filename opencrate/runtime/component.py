@@ -46,6 +46,7 @@ __all__ = [
     "Component",
     "ComponentSpec",
     "Contribution",
+    "Parts",
     "Registry",
     "StoreComponent",
     "resolve",
@@ -134,6 +135,36 @@ class StoreComponent(Component):
 
     def stores(self) -> Sequence[StoreActor]:
         return (self.store,)
+
+
+class Parts(Component):
+    """A component given by its parts, for one whose parts are known when it is built.
+
+    ``def build(ctx): return Parts(provides=..., stores=..., contributions=...)``;
+    a component that reads settings only when the supervisor is built (so that
+    their errors come from ``build_supervisor``) subclasses :class:`Component`.
+    Objects in ``stores`` are provided as well as those in ``provides``.
+    """
+
+    def __init__(
+        self,
+        *,
+        provides: Sequence[object] = (),
+        stores: Sequence[StoreActor] = (),
+        contributions: Sequence[Contribution] = (),
+    ) -> None:
+        self._provides = (*provides, *stores)
+        self._stores = tuple(stores)
+        self._contributions = tuple(contributions)
+
+    def provides(self) -> Sequence[object]:
+        return self._provides
+
+    def stores(self) -> Sequence[StoreActor]:
+        return self._stores
+
+    def contributes(self) -> Sequence[Contribution]:
+        return self._contributions
 
 
 #: What a spec's ``component`` names: a function from the core to the built component

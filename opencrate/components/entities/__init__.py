@@ -2,4 +2,4 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-COMPONENT = ComponentSpec.in_package(__name__, "component:EntitiesComponent.build")
+COMPONENT = ComponentSpec.in_package(__name__, "component:build")

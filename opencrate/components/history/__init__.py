@@ -4,7 +4,7 @@ from opencrate.runtime.component import ComponentSpec
 
 COMPONENT = ComponentSpec.in_package(
     __name__,
-    "component:HistoryComponent.build",
+    "component:build",
     routes=("routes:blueprint", "config_routes:blueprint"),
     commands=("cli:history", "config_cli:persistence"),
     sections=("persistence", "history"),

@@ -2,6 +2,4 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-COMPONENT = ComponentSpec.in_package(
-    __name__, "component:PointsComponent.build", routes=("routes:blueprint",)
-)
+COMPONENT = ComponentSpec.in_package(__name__, "component:build", routes=("routes:blueprint",))

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Self
-
-from attrs import define
-
 from opencrate.components.points.store import PointStore
-from opencrate.runtime.component import BuildContext, Component
+from opencrate.runtime.component import BuildContext, Parts
 
-__all__ = ["PointsComponent"]
+__all__ = ["build"]
 
 
-@define
-class PointsComponent(Component):
-    store: PointStore
-
-    @classmethod
-    def build(cls, ctx: BuildContext) -> Self:
-        return cls(store=PointStore(ctx.bus, ctx.clock))
-
-    def provides(self) -> Sequence[object]:
-        return (self.store,)
+def build(ctx: BuildContext) -> Parts:
+    return Parts(provides=(PointStore(ctx.bus, ctx.clock),))
