@@ -13,9 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import asyncclick as click
@@ -28,12 +28,31 @@ from opencrate.validation import MAX_JSON_DEPTH, ascii_int, check_json_depth, js
 
 __all__ = ["history", "read_samples"]
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 BATCH = 5_000
 #: Extensions whose result is a timestamp (printed as ISO 8601).
 _TIMESTAMPS = frozenset({"lastUpdate", "nextUpdate", "lastChange", "nextChange"})
 _service_option = click.option(
     "--service", metavar="NAME", help="Persistence service (default: the configured default)."
 )
+
+
+def _window_options(command: F) -> F:
+    """``--url``, ``--service``, POINT, ``--since`` and ``--until``: a point's window of history."""
+    for option in reversed(
+        (
+            url_option,
+            _service_option,
+            click.argument("point"),
+            click.option(
+                "--since", default="1d", show_default=True, help="Start: duration ago, ISO or ms."
+            ),
+            click.option("--until", "end", metavar="TIME", help="End (default: now)."),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 @click.group()
@@ -50,11 +69,7 @@ def _params(**values: Any) -> dict[str, Any]:
 
 
 @history.command()
-@url_option
-@_service_option
-@click.argument("point")
-@click.option("--since", default="1d", show_default=True, help="Start: duration ago, ISO or ms.")
-@click.option("--until", "end", metavar="TIME", help="End (default: now).")
+@_window_options
 @click.option("--resolution", type=click.Choice(["raw", "5m", "1h", "auto"]), default="raw")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=1000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead.")
@@ -131,11 +146,7 @@ async def stat(
 
 
 @history.command()
-@url_option
-@_service_option
-@click.argument("point")
-@click.option("--since", default="1d", show_default=True, help="Start: duration ago, ISO or ms.")
-@click.option("--until", "end", metavar="TIME", help="End (default: now).")
+@_window_options
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_context

@@ -304,12 +304,7 @@ class HistoryStore(StoreActor):
         """
         check_range(begin_ms, end_ms)
 
-        def fn(conn: sqlite3.Connection) -> int:
-            if self._resync_needed:
-                self._resync(conn)
-            key = self._keys.get(point_id)
-            if key is None:
-                return 0
+        def fn(conn: sqlite3.Connection, key: int) -> int:
             touched = [
                 ts
                 for (ts,) in conn.execute(
@@ -329,8 +324,21 @@ class HistoryStore(StoreActor):
                 self._rollups.recompute(conn, key, touched)
             return len(touched)
 
+        return await self._write_point(point_id, fn)
+
+    async def _write_point(
+        self, point_id: str, fn: Callable[[sqlite3.Connection, int], int]
+    ) -> int:
+        """``fn(conn, key)`` for a known point in the writer (0 for an unknown one)."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            if self._resync_needed:
+                self._resync(conn)
+            key = self._keys.get(point_id)
+            return 0 if key is None else fn(conn, key)
+
         try:
-            return await self.write(fn)
+            return await self.write(run)
         except Exception:
             self._resync_needed = True  # as in store()
             raise
@@ -346,12 +354,7 @@ class HistoryStore(StoreActor):
         if limit < 1:
             raise InvalidInput(f"purge batch size must be at least 1, got {limit}")
 
-        def fn(conn: sqlite3.Connection) -> int:
-            if self._resync_needed:
-                self._resync(conn)
-            key = self._keys.get(point_id)
-            if key is None:
-                return 0
+        def fn(conn: sqlite3.Connection, key: int) -> int:
             self._rollups.flush_before(conn, cutoff_ms, key)
             # Raw samples a still-open window summarises stay until it closes: a
             # late sample, or the next start, recomputes that window from them.
@@ -359,11 +362,7 @@ class HistoryStore(StoreActor):
             cutoff = cutoff_ms if open_start is None else min(cutoff_ms, open_start)
             return delete_raw_batch(conn, key, cutoff, limit)
 
-        try:
-            return await self.write(fn)
-        except Exception:
-            self._resync_needed = True  # as in store()
-            raise
+        return await self._write_point(point_id, fn)
 
     async def purge_rollup_batch(
         self, point_id: str, tier: Resolution, cutoff_ms: int, limit: int
