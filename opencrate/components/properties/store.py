@@ -81,8 +81,9 @@ PropertyValue: TypeAlias = JsonValue | bytes
 #: What :meth:`PropertyStore.get` returns: large bytes come back as a reference.
 StoredValue: TypeAlias = "JsonValue | bytes | BlobRef"
 
-_CONTEXT = re.compile(r"^[A-Za-z0-9_.:@-]+(/[A-Za-z0-9_.:@-]+)*$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# Read with fullmatch: with .match, "$" also matched before a trailing newline.
+_CONTEXT = re.compile(r"[A-Za-z0-9_.:@-]+(/[A-Za-z0-9_.:@-]+)*")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 MAX_CONTEXT_LENGTH = 512
 MAX_NAME_LENGTH = 128
 #: Reserved: ``.../{name}/blob`` is the blob download route.
@@ -162,7 +163,7 @@ def check_context(context: object) -> str:
     """A context path: segments of letters, digits and ``_ . : @ -`` joined by ``/``."""
     if not isinstance(context, str) or not context:
         raise InvalidInput("property context must be a non-empty string", field="context")
-    if len(context) > MAX_CONTEXT_LENGTH or not _CONTEXT.match(context):
+    if len(context) > MAX_CONTEXT_LENGTH or not _CONTEXT.fullmatch(context):
         raise InvalidInput(
             f"property context {context[:80]!r} is not a path of segments made of letters, "
             f"digits and _ . : @ - joined by '/' (at most {MAX_CONTEXT_LENGTH} characters)",
@@ -173,7 +174,7 @@ def check_context(context: object) -> str:
 
 def check_name(name: object) -> str:
     """A property name: a letter or ``_`` then letters, digits, ``_ . -``; not ``blob``."""
-    if not isinstance(name, str) or not _NAME.match(name) or len(name) > MAX_NAME_LENGTH:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(
             f"property name {str(name)[:80]!r} must start with a letter or _ and hold only "
             f"letters, digits and _ . - (at most {MAX_NAME_LENGTH} characters)",

@@ -150,6 +150,11 @@ async def test_bad_input_is_refused_and_the_old_value_stays(
         await store.put(CTX, "has space", 1)
     with pytest.raises(InvalidInput, match="reserved"):
         await store.put(CTX, "blob", 1)
+    # A trailing newline passed the name and context patterns ("$" matched before it).
+    with pytest.raises(InvalidInput, match="property name"):
+        await store.put(CTX, "name\n", 1)
+    with pytest.raises(InvalidInput, match="context"):
+        await store.put(CTX + "\n", "name", 1)
     with pytest.raises(InvalidInput, match="not binary"):
         [c async for c in store.iter_blob(CTX, "name")]
     with pytest.raises(NotFound):
