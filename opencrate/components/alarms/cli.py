@@ -22,6 +22,7 @@ from typing import Any
 import asyncclick as click
 
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
+from opencrate.cli.options import count_option, json_lines_option
 from opencrate.clock import ms_to_iso
 from opencrate.components.alarms.store import AlarmState, Severity
 from opencrate.validation import ascii_int
@@ -66,15 +67,8 @@ def _emit(items: list[dict[str, Any]], as_json: bool) -> None:
 )
 @click.option("--shelved", is_flag=True, help="Include shelved alarms.")
 @click.option("--history", is_flag=True, help="Closed alarms (newest first) instead of open ones.")
-@click.option(
-    "-n",
-    "--limit",
-    type=click.IntRange(1, 500),
-    default=100,
-    show_default=True,
-    help="At most this many alarms.",
-)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@count_option("-n", "--limit", default=100, maximum=500, help="At most this many alarms.")
+@json_lines_option
 @click.pass_context
 async def list_alarms(
     ctx: click.Context,

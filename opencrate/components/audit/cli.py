@@ -10,6 +10,7 @@ import asyncclick as click
 import trio
 
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
+from opencrate.cli.options import count_option
 from opencrate.clock import ms_to_iso
 
 __all__ = ["audit", "entries_after", "follow_audit", "format_entry"]
@@ -73,13 +74,12 @@ async def follow_audit(
 
 @audit.command()
 @url_option
-@click.option(
+@count_option(
     "-n",
     "--lines",
     "count",
-    type=click.IntRange(1, 500),
     default=20,
-    show_default=True,
+    maximum=500,
     help="How many of the newest entries to print.",
 )
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new entries until Ctrl-C.")

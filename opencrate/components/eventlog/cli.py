@@ -30,6 +30,7 @@ import asyncclick as click
 import trio
 
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
+from opencrate.cli.options import compose, count_option, json_lines_option
 from opencrate.clock import ms_to_iso, parse_duration_ms
 from opencrate.errors import OpenCrateError
 
@@ -115,23 +116,19 @@ async def follow_events(
                     last = _key(event)
 
 
-def _filters(fn: Any) -> Any:
-    for option in reversed(
-        [
-            url_option,
-            click.option("--context", help="Only this node id or resource path (exact)."),
-            click.option(
-                "--under", help="Only this context and those beneath it (a device and its points)."
-            ),
-            click.option("--name", help="Only this event type, e.g. DeviceDown."),
-            click.option("--level", type=_LEVELS, help="Only this level and above."),
-            click.option("--since", help="From this time: ISO 8601, epoch ms, or ago (2h)."),
-            click.option("--until", help="Before this time (same forms as --since)."),
-            click.option("--json", "as_json", is_flag=True, help="One JSON object per line."),
-        ]
-    ):
-        fn = option(fn)
-    return fn
+#: The filters both ``events query`` and ``events tail`` take.
+_filters = compose(
+    url_option,
+    click.option("--context", help="Only this node id or resource path (exact)."),
+    click.option(
+        "--under", help="Only this context and those beneath it (a device and its points)."
+    ),
+    click.option("--name", help="Only this event type, e.g. DeviceDown."),
+    click.option("--level", type=_LEVELS, help="Only this level and above."),
+    click.option("--since", help="From this time: ISO 8601, epoch ms, or ago (2h)."),
+    click.option("--until", help="Before this time (same forms as --since)."),
+    json_lines_option,
+)
 
 
 def _params(**filters: str | None) -> dict[str, str]:
@@ -146,11 +143,11 @@ def events() -> None:
 
 @events.command()
 @_filters
-@click.option(
+@count_option(
     "--limit",
-    type=click.IntRange(min=0),
     default=100,
-    show_default=True,
+    minimum=0,
+    maximum=None,
     help="How many events to print in all (0: every match, paged).",
 )
 @click.option("--oldest-first", is_flag=True, help="Oldest first (default: newest first).")
@@ -188,13 +185,8 @@ async def query(
 
 @events.command()
 @_filters
-@click.option(
-    "-n",
-    "lines",
-    type=click.IntRange(1, PAGE),
-    default=20,
-    show_default=True,
-    help="How many of the newest events to print first.",
+@count_option(
+    "-n", "lines", default=20, maximum=PAGE, help="How many of the newest events to print first."
 )
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new events as they arrive.")
 @click.option("--interval", default="1s", show_default=True, help="How often --follow looks.")

@@ -13,22 +13,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import asyncclick as click
 import trio
 
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
+from opencrate.cli.options import compose
 from opencrate.clock import ms_to_iso
 from opencrate.errors import InvalidInput
 from opencrate.validation import MAX_JSON_DEPTH, ascii_int, check_json_depth, json_depth_exceeds
 
 __all__ = ["history", "read_samples"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 BATCH = 5_000
 #: Extensions whose result is a timestamp (printed as ISO 8601).
@@ -38,21 +38,16 @@ _service_option = click.option(
 )
 
 
-def _window_options(command: F) -> F:
-    """``--url``, ``--service``, POINT, ``--since`` and ``--until``: a point's window of history."""
-    for option in reversed(
-        (
-            url_option,
-            _service_option,
-            click.argument("point"),
-            click.option(
-                "--since", default="1d", show_default=True, help="Start: duration ago, ISO or ms."
-            ),
-            click.option("--until", "end", metavar="TIME", help="End (default: now)."),
-        )
-    ):
-        command = option(command)
-    return command
+#: ``--url``, ``--service``, POINT, ``--since`` and ``--until``: a point's window of history.
+_window_options = compose(
+    url_option,
+    _service_option,
+    click.argument("point"),
+    click.option(
+        "--since", default="1d", show_default=True, help="Start: duration ago, ISO or ms."
+    ),
+    click.option("--until", "end", metavar="TIME", help="End (default: now)."),
+)
 
 
 @click.group()
