@@ -17,4 +17,4 @@ same file.
 
 from opencrate.runtime.component import ComponentSpec
 
-COMPONENT = ComponentSpec.in_package(__name__, "component:ScenarioComponent.build")
+COMPONENT = ComponentSpec.in_package(__name__, "component:build")
