@@ -10,10 +10,17 @@ OFFSET, and never holds more than one page in memory.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opencrate import validation
+from opencrate.runtime.records import columns, fetch_all
 
-__all__ = ["MAX_PAGE", "check_limit", "newest_first"]
+if TYPE_CHECKING:
+    from opencrate.runtime.actor import StoreActor
+
+T = TypeVar("T")
+
+__all__ = ["MAX_PAGE", "check_limit", "newest_first", "read_newest_first"]
 
 #: The most rows one page may ask for.
 MAX_PAGE = 1000
@@ -45,3 +52,22 @@ def newest_first(
         params.append(before_id)
     sql = select + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
     return sql, (*params, page_size)
+
+
+async def read_newest_first(
+    store: StoreActor,
+    record: type[T],
+    table: str,
+    *,
+    equal: Mapping[str, Any],
+    before_id: int | None,
+    limit: int,
+) -> list[T]:
+    """One page of ``table``'s rows as ``record``s, newest first (see :func:`newest_first`).
+
+    Raises InvalidInput for a limit outside 1..MAX_PAGE, before anything is read.
+    """
+    sql, params = newest_first(
+        f"SELECT {columns(record)} FROM {table}", equal=equal, before_id=before_id, limit=limit
+    )
+    return await store.read(lambda conn: fetch_all(conn, record, sql, params))

@@ -64,7 +64,7 @@ from opencrate.model.ids import validate_node_id
 from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import AlarmAcknowledged, AlarmCleared, AlarmRaised
-from opencrate.runtime.paging import MAX_PAGE, newest_first
+from opencrate.runtime.paging import MAX_PAGE, read_newest_first
 from opencrate.runtime.records import columns, fetch_all, fetch_one
 from opencrate.validation import INT64_MAX, check_text, is_int
 
@@ -371,17 +371,14 @@ class AlarmStore(StoreActor):
 
         Raises InvalidInput for a limit outside 1..1000.
         """
-        sql, params = newest_first(
-            f"SELECT {columns(Alarm)} FROM alarm_history",
+        return await read_newest_first(
+            self,
+            Alarm,
+            "alarm_history",
             equal={"node_id": node_id},
             before_id=before_id,
             limit=limit,
         )
-
-        def select(conn: sqlite3.Connection) -> list[Alarm]:
-            return fetch_all(conn, Alarm, sql, params)
-
-        return await self.read(select)
 
     def statistics(self) -> StoreStatistics[AlarmStatistics]:
         """The actor's figures; ``detail`` counts the alarms of this run."""

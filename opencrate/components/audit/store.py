@@ -31,8 +31,8 @@ from attrs import frozen
 
 from opencrate.errors import InvalidInput
 from opencrate.runtime.actor import StoreActor
-from opencrate.runtime.paging import newest_first
-from opencrate.runtime.records import JSON_TEXT, column, columns, fetch_all
+from opencrate.runtime.paging import read_newest_first
+from opencrate.runtime.records import JSON_TEXT, column
 
 __all__ = ["AuditEntry", "AuditStore"]
 
@@ -137,17 +137,14 @@ class AuditStore(StoreActor):
         ``before_id`` continues from a previous page (entries with a smaller
         id). Raises :class:`InvalidInput` for a limit outside 1..1000.
         """
-        sql, params = newest_first(
-            f"SELECT {columns(AuditEntry)} FROM audit_entry",
+        return await read_newest_first(
+            self,
+            AuditEntry,
+            "audit_entry",
             equal={"user": user, "action": action},
             before_id=before_id,
             limit=limit,
         )
-
-        def select(conn: sqlite3.Connection) -> list[AuditEntry]:
-            return fetch_all(conn, AuditEntry, sql, params)
-
-        return await self.read(select)
 
     async def count(self) -> int:
         """How many entries the log holds."""

@@ -78,14 +78,13 @@ from opencrate.model.values import PointStatus, PointValue, ValueKind, coerce_va
 from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityUpdated
-from opencrate.runtime.paging import newest_first
+from opencrate.runtime.paging import read_newest_first
 from opencrate.runtime.records import (
     JSON_TEXT,
     Codec,
     column,
     columns,
     enum_codec,
-    fetch_all,
     from_row,
     named_rows,
 )
@@ -408,17 +407,14 @@ class OverrideStore(StoreActor):
 
         Raises :class:`InvalidInput` for a limit outside 1..1000.
         """
-        sql, params = newest_first(
-            f"SELECT {columns(EndedOverride)} FROM override_history",
+        return await read_newest_first(
+            self,
+            EndedOverride,
+            "override_history",
             equal={"node_id": node_id},
             before_id=before_id,
             limit=limit,
         )
-
-        def select(conn: sqlite3.Connection) -> list[EndedOverride]:
-            return fetch_all(conn, EndedOverride, sql, params)
-
-        return await self.read(select)
 
     # -- opening (worker thread) -------------------------------------------------
     def on_open(self, conn: sqlite3.Connection) -> None:
