@@ -19,12 +19,13 @@ import shutil
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncclick as click
 import trio
 
 from opencrate.app import Services
+from opencrate.cli.options import compose
 from opencrate.components.nodes.store import NodeStore
 from opencrate.config import Settings, load_settings
 from opencrate.errors import OpenCrateError
@@ -137,6 +138,19 @@ def _reported_errors() -> Iterator[None]:
         raise click.ClickException("; ".join(messages)) from None
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _data_and_scenario_options(*, data: str, scenario: str) -> Callable[[F], F]:
+    """``--data DIR`` and ``--scenario FILE``, as ``serve`` and ``init`` both take them."""
+    return compose(
+        click.option(
+            "--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), help=data
+        ),
+        click.option("--scenario", type=click.Path(dir_okay=False, path_type=Path), help=scenario),
+    )
+
+
 @click.command()
 @click.option(
     "--demo",
@@ -146,16 +160,9 @@ def _reported_errors() -> Iterator[None]:
         "directory: --data (default data/demo) is WIPED at start."
     ),
 )
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Data directory for the databases (default: data, or data/demo with --demo).",
-)
-@click.option(
-    "--scenario",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Scenario file (TOML) to load at start; see docs/reference/scenario.md.",
+@_data_and_scenario_options(
+    data="Data directory for the databases (default: data, or data/demo with --demo).",
+    scenario="Scenario file (TOML) to load at start; see docs/reference/scenario.md.",
 )
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option(
@@ -303,16 +310,9 @@ def _announce(services: Services, supervisor: Supervisor) -> None:
 
 
 @click.command()
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Data directory to create (default: from the settings file, else data).",
-)
-@click.option(
-    "--scenario",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Scenario file (TOML) to load into the new node store.",
+@_data_and_scenario_options(
+    data="Data directory to create (default: from the settings file, else data).",
+    scenario="Scenario file (TOML) to load into the new node store.",
 )
 @click.pass_context
 async def init(ctx: click.Context, data_dir: Path | None, scenario: Path | None) -> None:
