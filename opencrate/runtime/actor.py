@@ -53,6 +53,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
+import attrs
 import outcome
 import trio
 from attrs import AttrsInstance, frozen
@@ -254,22 +255,18 @@ class StoreActor:
         return self._statistics_with(None)
 
     def _statistics_with(self, detail: D) -> StoreStatistics[D]:
-        actor = self._actor.statistics()
+        # The actor's queue and batch figures, under the same names ("broken" is
+        # not a store figure: a broken store's callers get StoreBroken).
+        figures = attrs.asdict(self._actor.statistics(), recurse=False)
+        del figures["broken"]
         return StoreStatistics(
             name=self.name,
             path=str(self.path),
             schema_version=self.schema_version,
-            queue_depth=actor.queue_depth,
-            queue_capacity=actor.queue_capacity,
-            commands_served=actor.commands_served,
-            commands_failed=actor.commands_failed,
-            batches=actor.batches,
-            last_batch_size=actor.last_batch_size,
-            max_batch_size=actor.max_batch_size,
             last_commit_ms=self._last_commit_ms,
             quarantined=self.quarantined,
-            closed=actor.closed,
             detail=detail,
+            **figures,
         )
 
     def _actor_refusal(self) -> StoreError:
