@@ -24,7 +24,7 @@ import trio
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
 from opencrate.cli.options import compose
 from opencrate.clock import ms_to_iso
-from opencrate.errors import InvalidInput
+from opencrate.errors import InvalidInput, map_exceptions
 from opencrate.validation import MAX_JSON_DEPTH, ascii_int, check_json_depth, json_depth_exceeds
 
 __all__ = ["history", "read_samples"]
@@ -208,6 +208,18 @@ def read_samples(text: str, name: str) -> list[dict[str, Any]]:
             samples.append(_sample(item, f"{name}:{number}"))
         return samples
     reader = csv.DictReader(io.StringIO(text))
+
+    def not_csv(exc: Exception) -> InvalidInput:
+        # csv.Error: a field past csv's size limit, a NUL, a stray quote in strict mode.
+        # It is raised reading the next record: line_num still counts the last one.
+        return InvalidInput(f"{name}:{reader.line_num + 1}: not usable CSV: {exc}", file=name)
+
+    with map_exceptions({csv.Error: not_csv}):
+        return _read_csv_rows(reader, name)
+
+
+def _read_csv_rows(reader: csv.DictReader[str], name: str) -> list[dict[str, Any]]:
+    samples: list[dict[str, Any]] = []
     fields = set(reader.fieldnames or ())
     if not {"point_id", "value"} <= fields or not fields & {"time", "ts_ms"}:
         raise InvalidInput(f"{name}:1: the header must name point_id, value and time or ts_ms")

@@ -197,3 +197,11 @@ async def test_persistence_check_reads_a_settings_file_through_file(tmp_path: Pa
     code, output = await _run("persistence", "check", str(settings))
     assert code == 1
     assert f"Error: {site / 'persistence.toml'}:6 [schema]: services.central: schema" in output
+
+
+def test_a_csv_field_past_the_csv_limit_is_invalid_input_naming_the_line() -> None:
+    # csv raised a bare _csv.Error (a traceback from `opencrate history import`).
+    huge = "x" * 200_000
+    text = f"point_id,ts_ms,value\n1001/sat,5,1.0\n1001/sat,6,{huge}\n"
+    with pytest.raises(InvalidInput, match=r"^big\.csv:3: not usable CSV: field larger than"):
+        read_samples(text, "big.csv")
