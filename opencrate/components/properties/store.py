@@ -62,6 +62,7 @@ from opencrate.clock import Clock
 from opencrate.components.properties.settings import PropertySettings
 from opencrate.errors import Conflict, InvalidInput, NotFound, StoreClosed
 from opencrate.runtime.actor import StoreActor, StoreStatistics
+from opencrate.runtime.progress import Progress
 from opencrate.runtime.records import named_rows
 
 __all__ = [
@@ -226,6 +227,7 @@ class PropertyStore(StoreActor):
         self._stop_flusher = trio.Event()
         self._dirty_event = trio.Event()  # set when the first property becomes dirty
         self._updates = self._rows_written = self._flushes = 0
+        self._flushed = Progress()
         self._blobs_written = self._blocks_read = 0
 
     @classmethod
@@ -360,7 +362,12 @@ class PropertyStore(StoreActor):
                 raise
             self._flushes += 1
             self._rows_written += len(rows)
+            self._flushed.add()
             return len(rows)
+
+    async def wait_flushes(self, n: int) -> None:
+        """Return once at least ``n`` flushes have written (the write-behind loop's or yours)."""
+        await self._flushed.wait(n)
 
     # -- reads -------------------------------------------------------------------
     def get(self, context: str, name: str) -> StoredValue:

@@ -54,10 +54,8 @@ async def test_many_updates_within_an_interval_become_one_row_write(
     before = store.statistics()
     assert before.detail.dirty == 1
     assert before.detail.rows_written == 0
-    await trio.sleep(1)  # one flush interval
-    # The flush's write runs on the store's thread; autojump time may pass meanwhile.
-    while store.statistics().detail.flushes == 0:  # noqa: ASYNC110 - polls a counter
-        await trio.sleep(0.1)
+    # The write-behind loop flushes after one interval (1 s), on the store's thread.
+    await store.wait_flushes(1)
     after = store.statistics()
     assert after.detail.updates == 100
     assert after.detail.rows_written == 1
@@ -250,9 +248,7 @@ async def test_an_idle_store_sets_no_timer(
     await store.put(CTX, "x", 1)
     await trio.testing.wait_all_tasks_blocked()
     assert trio.lowlevel.current_statistics().seconds_to_next_deadline <= 1.0
-    await trio.sleep(1.5)  # the flush is due after 1 s
-    while store.statistics().detail.flushes == 0:  # noqa: ASYNC110 - polls a counter
-        await trio.sleep(0.1)
+    await store.wait_flushes(1)  # the flush is due after 1 s
     await trio.testing.wait_all_tasks_blocked()
     assert trio.lowlevel.current_statistics().seconds_to_next_deadline == math.inf
 
