@@ -29,7 +29,7 @@ import importlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
 
-from attrs import define, frozen
+from attrs import frozen
 
 from opencrate.runtime.supervisor import Level, Service
 
@@ -48,7 +48,6 @@ __all__ = [
     "Contribution",
     "Parts",
     "Registry",
-    "StoreComponent",
     "resolve",
 ]
 
@@ -122,19 +121,6 @@ class Component:
     def contributes(self) -> Sequence[Contribution]:
         """Steps and services at the start levels 20-50."""
         return ()
-
-
-@define
-class StoreComponent(Component):
-    """A component that is one store, provided to the others, and nothing more.
-
-    Build one with a function: ``def build(ctx): return StoreComponent(AuditStore(...))``.
-    """
-
-    store: StoreActor
-
-    def stores(self) -> Sequence[StoreActor]:
-        return (self.store,)
 
 
 class Parts(Component):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from opencrate.components.audit.store import AuditStore
-from opencrate.runtime.component import BuildContext, StoreComponent
+from opencrate.runtime.component import BuildContext, Parts
 
 __all__ = ["build"]
 
 
-def build(ctx: BuildContext) -> StoreComponent:
-    return StoreComponent(AuditStore(ctx.settings.data_dir / "audit.db", clock=ctx.clock))
+def build(ctx: BuildContext) -> Parts:
+    return Parts(stores=(AuditStore(ctx.settings.data_dir / "audit.db", clock=ctx.clock),))

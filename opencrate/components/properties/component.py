@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from opencrate.components.properties.store import PropertyStore
-from opencrate.runtime.component import BuildContext, StoreComponent
+from opencrate.runtime.component import BuildContext, Parts
 
 __all__ = ["build"]
 
 
-def build(ctx: BuildContext) -> StoreComponent:
+def build(ctx: BuildContext) -> Parts:
     section = ctx.settings.sections.get("properties")
     path = ctx.settings.data_dir / "properties.db"
-    return StoreComponent(PropertyStore.from_section(path, section, clock=ctx.clock))
+    return Parts(stores=(PropertyStore.from_section(path, section, clock=ctx.clock),))
