@@ -129,17 +129,18 @@ class Parts(Component):
     ``def build(ctx): return Parts(provides=..., stores=..., contributions=...)``;
     a component that reads settings only when the supervisor is built (so that
     their errors come from ``build_supervisor``) subclasses :class:`Component`.
-    Objects in ``stores`` are provided as well as those in ``provides``.
+    Without ``provides`` it provides its stores; with it, exactly those objects
+    (history has several stores of one type, reached through its Persistence).
     """
 
     def __init__(
         self,
         *,
-        provides: Sequence[object] = (),
+        provides: Sequence[object] | None = None,
         stores: Sequence[StoreActor] = (),
         contributions: Sequence[Contribution] = (),
     ) -> None:
-        self._provides = (*provides, *stores)
+        self._provides = tuple(stores if provides is None else provides)
         self._stores = tuple(stores)
         self._contributions = tuple(contributions)
 

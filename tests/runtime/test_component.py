@@ -18,6 +18,7 @@ from opencrate.runtime.component import (
     Component,
     ComponentSpec,
     Contribution,
+    Parts,
     Registry,
     resolve,
 )
@@ -156,3 +157,27 @@ def test_the_cli_has_every_declared_group() -> None:
     declared = {command.name for spec in COMPONENTS for command in spec.cli_commands()}
     assert declared <= set(cli.commands)
     assert {"serve", "init"} <= set(cli.commands)
+
+
+def test_parts_provides_its_stores_unless_told_what_it_provides(tmp_path: Path) -> None:
+    one, two = NoteStore(tmp_path / "a.db"), NoteStore(tmp_path / "b.db")
+    assert Parts(stores=(one,)).provides() == (one,)
+    # Two stores of one type (history's sqlite services) are reached through an owner.
+    owner = object()
+    registry = Registry()
+    registry.add("history-like", Parts(provides=(owner,), stores=(one, two)))
+    assert registry.get(object) is owner
+    assert registry.stores() == [one, two]
+
+
+def test_two_sqlite_history_services_build_and_open_as_two_stores(tmp_path: Path) -> None:
+    from opencrate.components.history.setup import Persistence
+
+    section = {
+        "default": "main",
+        "services": {"main": {"kind": "sqlite"}, "archive": {"kind": "sqlite"}},
+    }
+    services = Services.create(Settings(data_dir=tmp_path, sections={"persistence": section}))
+    history = services.get(Persistence).stores()
+    assert len(history) == 2
+    assert all(store in services.stores() for store in history)
