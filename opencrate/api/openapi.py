@@ -21,6 +21,7 @@ from typing import Any
 from quart import Blueprint, Quart, current_app
 
 from opencrate import __version__
+from opencrate.api.access import Role, requires
 
 __all__ = ["blueprint", "openapi_document"]
 
@@ -133,6 +134,7 @@ def openapi_document(app: Quart) -> dict[str, Any]:
 
 
 @blueprint.get("/openapi.json")
+@requires(Role.VIEWER)
 async def openapi_json() -> dict[str, Any]:
     """This API as an OpenAPI 3.1 document, generated from the routes and their docstrings."""
     cached: dict[str, Any] | None = current_app.extensions.get(_CACHE_KEY)

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 from quart import Blueprint
 
+from opencrate.api.access import Role, requires
 from opencrate.api.context import services
 from opencrate.components.points.store import PointStore
 
@@ -14,6 +15,7 @@ blueprint = Blueprint("bus", __name__)
 
 
 @blueprint.get("/bus/stats")
+@requires(Role.VIEWER)
 async def bus_stats() -> dict[str, Any]:
     """Counters that show whether the system keeps up.
 

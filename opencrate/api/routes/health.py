@@ -7,12 +7,14 @@ from typing import Any
 import attrs
 from quart import Blueprint
 
+from opencrate.api.access import public
 from opencrate.api.context import services
 
 blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/health")
+@public
 async def health() -> tuple[dict[str, Any], int]:
     """200 with ``status: ok`` once level 60 is reached and no store is quarantined."""
     svc = services()

@@ -23,6 +23,7 @@ import trio
 from quart import Blueprint, Response, redirect, request
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
+from opencrate.api.access import public
 from opencrate.errors import NotFound
 
 __all__ = ["ASSETS", "STATIC_DIR", "blueprint"]
@@ -71,18 +72,21 @@ def _etag(body: bytes) -> str:
 
 
 @blueprint.get("/")
+@public
 async def root() -> WerkzeugResponse:
     """Redirect (302) to the operator page."""
     return redirect("/ui/")
 
 
 @blueprint.get("/ui/")
+@public
 async def page() -> Response:
     """The operator page's HTML."""
     return await _asset("index.html")
 
 
 @blueprint.get("/ui/<asset>")
+@public
 async def asset(asset: str) -> Response:
     """One of the page's files (``app.js``, ``app.css``); 404 for any other name."""
     return await _asset(asset)

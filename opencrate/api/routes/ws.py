@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from quart import Blueprint, websocket
 
+from opencrate.api.access import Role, requires
 from opencrate.api.context import services
 from opencrate.api.params import node_id_arg
 from opencrate.components.nodes.store import NodeStore
@@ -185,6 +186,7 @@ async def _refuse(exc: OpenCrateError) -> None:
 
 
 @blueprint.websocket("/ws")
+@requires(Role.VIEWER)
 async def event_stream() -> None:
     """Stream bus events; see the module docstring for parameters, lag and close codes."""
     svc = services()

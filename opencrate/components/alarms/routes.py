@@ -10,6 +10,7 @@ from typing import Any
 
 from quart import Blueprint, request
 
+from opencrate.api.access import Role, requires
 from opencrate.api.auditing import API_USER, audit_write
 from opencrate.api.context import json_body, services
 from opencrate.api.params import (
@@ -61,6 +62,7 @@ async def _optional_body() -> dict[str, Any]:
 
 
 @blueprint.get("/alarms")
+@requires(Role.VIEWER)
 async def list_alarms() -> dict[str, Any]:
     """Open alarms, most severe then newest first: ``{"items", "next_cursor"}``.
 
@@ -103,6 +105,7 @@ async def list_alarms() -> dict[str, Any]:
 
 
 @blueprint.get("/alarms/history")
+@requires(Role.VIEWER)
 async def alarm_history() -> dict[str, Any]:
     """Closed alarms, newest first (``node``; ``limit``, ``cursor``)."""
     limit = page_limit()
@@ -122,6 +125,7 @@ async def alarm_history() -> dict[str, Any]:
 
 
 @blueprint.get("/alarms/flags")
+@requires(Role.VIEWER)
 async def alarm_flags() -> dict[str, Any]:
     """Points with an open alarm: ``{"items": {node_id: {"in_alarm", "unacked"}}}``."""
     return {
@@ -133,12 +137,14 @@ async def alarm_flags() -> dict[str, Any]:
 
 
 @blueprint.get("/alarms/<alarm_id>")
+@requires(Role.VIEWER)
 async def get_alarm(alarm_id: str) -> dict[str, Any]:
     """One alarm, open or closed; 404 when there is none with this id."""
     return to_json(await services().get(AlarmStore).get(_alarm_id(alarm_id)))
 
 
 @blueprint.post("/alarms/<alarm_id>/ack")
+@requires(Role.OPERATOR)
 async def acknowledge_alarm(alarm_id: str) -> dict[str, Any]:
     """Acknowledge: optional body ``{"comment"}``; returns the alarm (closed if it was cleared).
 
@@ -156,6 +162,7 @@ async def acknowledge_alarm(alarm_id: str) -> dict[str, Any]:
 
 
 @blueprint.post("/alarms/<alarm_id>/shelve")
+@requires(Role.OPERATOR)
 async def shelve_alarm(alarm_id: str) -> dict[str, Any]:
     """Shelve until a time: body ``{"until"}`` (epoch ms, ISO 8601, or a duration like ``"2h"``).
 

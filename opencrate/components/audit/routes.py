@@ -6,6 +6,7 @@ from typing import Any
 
 from quart import Blueprint, request
 
+from opencrate.api.access import Role, requires
 from opencrate.api.context import services
 from opencrate.api.params import decode_cursor, encode_cursor, page_limit, str_arg
 from opencrate.components.audit.store import AuditStore
@@ -17,6 +18,7 @@ _LISTING = "audit"
 
 
 @blueprint.get("/audit")
+@requires(Role.VIEWER)
 async def audit_log() -> dict[str, Any]:
     """Audit entries newest first: ``{"items": [...], "next_cursor": str | null}``.
 

@@ -17,6 +17,7 @@ import attrs
 from attrs import frozen
 from quart import Blueprint, request
 
+from opencrate.api.access import Role, requires
 from opencrate.api.auditing import API_USER, audit_write
 from opencrate.api.context import json_body, services
 from opencrate.api.params import check_fields, decode_cursor, encode_cursor, page_limit, str_arg
@@ -76,6 +77,7 @@ def _query() -> EventQuery:
 
 
 @blueprint.get("/events")
+@requires(Role.VIEWER)
 async def list_events() -> dict[str, Any]:
     """Events matching the filters: ``{"items": [...], "next_cursor": str | null}``.
 
@@ -102,12 +104,14 @@ async def list_events() -> dict[str, Any]:
 
 
 @blueprint.get("/events/<event_id>")
+@requires(Role.VIEWER)
 async def get_event(event_id: str) -> dict[str, Any]:
     """One event by id; 404 when there is none."""
     return to_json(await services().get(EventLogStore).get(_event_id(event_id)))
 
 
 @blueprint.post("/events/<event_id>/ack")
+@requires(Role.OPERATOR)
 async def acknowledge_event(event_id: str) -> dict[str, Any]:
     """Acknowledge an event; body ``{"comment": str}`` (optional). Returns the event.
 
@@ -126,6 +130,7 @@ async def acknowledge_event(event_id: str) -> dict[str, Any]:
 
 
 @blueprint.post("/events/<event_id>/enrich")
+@requires(Role.OPERATOR)
 async def enrich_event(event_id: str) -> dict[str, Any]:
     """Attach ``{"name": str, "value": any JSON}`` to an event; returns it, 404 if unknown."""
     ident = _event_id(event_id)
@@ -164,6 +169,7 @@ def _purge_options(body: dict[str, Any], default_batch: int) -> tuple[bool, int]
 
 
 @blueprint.post("/events/purge")
+@requires(Role.ADMIN)
 async def purge_events() -> dict[str, Any]:
     """Delete the events expired now, in batches, as the periodic purge job does.
 

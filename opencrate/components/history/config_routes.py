@@ -23,6 +23,7 @@ from typing import Any
 from attrs import evolve
 from quart import Blueprint, Response, request
 
+from opencrate.api.access import Role, requires
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import services
 from opencrate.components.history.config.model import (
@@ -53,6 +54,7 @@ def _config_json(service: ServiceConfig, default: str | None) -> dict[str, Any]:
 
 
 @blueprint.get("/persistence")
+@requires(Role.VIEWER)
 async def list_services() -> dict[str, Any]:
     """The configured services."""
     cfg = services().get(Persistence).config.value
@@ -67,12 +69,14 @@ async def list_services() -> dict[str, Any]:
 
 
 @blueprint.get("/persistence/health")
+@requires(Role.VIEWER)
 async def health() -> dict[str, Any]:
     """Per-service counters and reachability, and the last restoreOnStartup."""
     return services().get(Persistence).health()
 
 
 @blueprint.get("/persistence/<service>")
+@requires(Role.VIEWER)
 async def get_config(service: str) -> dict[str, Any] | Response:
     """A service's configuration as JSON (the TOML model), with its source; 404 if unknown.
 
@@ -91,6 +95,7 @@ async def get_config(service: str) -> dict[str, Any] | Response:
 
 
 @blueprint.put("/persistence/<service>")
+@requires(Role.ADMIN)
 async def put_config(service: str) -> dict[str, Any]:
     """Replace a service's configuration (JSON model, or ``.persist`` text as text/plain)."""
     persistence = services().get(Persistence)

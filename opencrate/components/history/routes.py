@@ -19,6 +19,7 @@ from typing import Any
 
 from quart import Blueprint, request
 
+from opencrate.api.access import LARGE_BODY, Role, requires
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import json_body, services
 from opencrate.api.params import bool_arg, check_fields, node_id_arg
@@ -116,6 +117,7 @@ def _value(raw: object, point_id: str, what: str = "value") -> PointValue:
 
 
 @blueprint.get("/history/<path:point_id>")
+@requires(Role.VIEWER)
 async def history(point_id: str) -> dict[str, Any]:
     """Samples of a point in ``[start, end]`` (default: the last day), oldest first.
 
@@ -188,6 +190,7 @@ async def history(point_id: str) -> dict[str, Any]:
 
 
 @blueprint.get(f"/history/<path:point_id>/<any({_ANY}):extension>")
+@requires(Role.VIEWER)
 async def extension(point_id: str, extension: str) -> dict[str, Any]:
     """One persistence extension (openHAB or snake_case name).
 
@@ -262,6 +265,7 @@ def _riemann() -> RiemannType:
 
 
 @blueprint.put("/history/<path:point_id>")
+@requires(Role.ADMIN)
 async def put_sample(point_id: str) -> dict[str, Any]:
     """Store one sample: body ``{"value", "time"?, "service"?}`` (time default: now)."""
     point_id = node_id_arg(point_id, what="point id")
@@ -277,6 +281,7 @@ async def put_sample(point_id: str) -> dict[str, Any]:
 
 
 @blueprint.delete("/history/<path:point_id>")
+@requires(Role.ADMIN)
 async def delete_range(point_id: str) -> dict[str, Any]:
     """Remove the samples in ``[start, end]`` (both required)."""
     point_id = node_id_arg(point_id, what="point id")
@@ -298,6 +303,7 @@ async def delete_range(point_id: str) -> dict[str, Any]:
 
 
 @blueprint.post("/history")
+@requires(Role.ADMIN, body_limit=LARGE_BODY)
 async def import_samples() -> dict[str, Any]:
     """Store a batch: ``{"samples": [{"point_id", "time", "value"}, ...], "service"?}``.
 

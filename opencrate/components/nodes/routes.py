@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 from quart import Blueprint, Response, jsonify, request
 
+from opencrate.api.access import Role, requires
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import json_body, services
 from opencrate.api.params import (
@@ -101,6 +102,7 @@ def _under_arg() -> str | None:
 
 
 @blueprint.get("/nodes")
+@requires(Role.VIEWER)
 async def list_nodes() -> dict[str, Any]:
     """Nodes, flat and paged (default) or as a nested tree (``view=tree``).
 
@@ -136,6 +138,7 @@ async def list_nodes() -> dict[str, Any]:
 
 
 @blueprint.get("/nodes/<path:node_id>/subtree")
+@requires(Role.VIEWER)
 async def node_subtree(node_id: str) -> dict[str, Any]:
     """A node and all its descendants, read from the database.
 
@@ -151,6 +154,7 @@ async def node_subtree(node_id: str) -> dict[str, Any]:
 
 
 @blueprint.get("/nodes/<path:node_id>")
+@requires(Role.VIEWER)
 async def get_node(node_id: str) -> dict[str, Any]:
     """One node; 404 when it does not exist."""
     return node_json(services().get(NodeStore).get(node_id_arg(node_id)))
@@ -168,6 +172,7 @@ def _created(node: Node) -> tuple[Response, int, dict[str, str]]:
 
 
 @blueprint.post("/nodes")
+@requires(Role.ADMIN)
 async def create_node() -> tuple[Response, int, dict[str, str]]:
     """Create one node from its JSON form; 201 with the node and a ``Location`` header.
 
@@ -186,6 +191,7 @@ async def create_node() -> tuple[Response, int, dict[str, str]]:
 
 
 @blueprint.post("/nodes/batch")
+@requires(Role.ADMIN)
 async def create_nodes() -> tuple[Response, int]:
     """Create many nodes in one transaction, all or none: ``{"nodes": [...]}``.
 
@@ -235,6 +241,7 @@ def _sample(nodes: Iterable[Node], limit: int = 50) -> list[str]:
 
 
 @blueprint.patch("/nodes/<path:node_id>")
+@requires(Role.ADMIN)
 async def update_node(node_id: str) -> dict[str, Any]:
     """Change fields of a node; ``parent_id`` moves it (with its subtree).
 
@@ -286,6 +293,7 @@ def _check_move(node_id: str, parent_id: Any) -> None:
 
 
 @blueprint.delete("/nodes/<path:node_id>")
+@requires(Role.ADMIN)
 async def delete_node(node_id: str) -> dict[str, Any]:
     """Delete a node; with ``recursive=true`` its whole subtree.
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from quart import Blueprint, request
 
+from opencrate.api.access import Role, requires
 from opencrate.api.auditing import API_USER, audit_write
 from opencrate.api.context import json_body, services
 from opencrate.api.params import (
@@ -56,6 +57,7 @@ def parse_expiry_ms(raw: object, now_ms: int) -> int | None:
 
 
 @blueprint.get("/overrides")
+@requires(Role.VIEWER)
 async def list_overrides() -> dict[str, Any]:
     """Active overrides by node id: ``{"items": [...], "next_cursor"}`` (``limit``, ``cursor``).
 
@@ -76,6 +78,7 @@ async def list_overrides() -> dict[str, Any]:
 
 
 @blueprint.get("/overrides/history")
+@requires(Role.VIEWER)
 async def override_history() -> dict[str, Any]:
     """Ended overrides newest first (``node`` to pick one point; ``limit``, ``cursor``).
 
@@ -97,6 +100,7 @@ async def override_history() -> dict[str, Any]:
 
 
 @blueprint.put("/points/<path:node_id>/override")
+@requires(Role.OPERATOR)
 async def set_override(node_id: str) -> dict[str, Any]:
     """Override a point: body ``{"value", "reason"?, "expires"?}``; returns the override.
 
@@ -137,6 +141,7 @@ async def set_override(node_id: str) -> dict[str, Any]:
 
 
 @blueprint.delete("/points/<path:node_id>/override")
+@requires(Role.OPERATOR)
 async def release_override(node_id: str) -> dict[str, Any]:
     """Release a point's override; returns the override that ended.
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from quart import Blueprint, request
 
+from opencrate.api.access import Role, requires
 from opencrate.api.context import services
 from opencrate.api.params import decode_cursor, encode_cursor, node_id_arg, page_limit
 from opencrate.components.nodes.store import NodeStore
@@ -38,6 +39,7 @@ def point_json(node_id: str, state: PointState | None) -> dict[str, Any]:
 
 
 @blueprint.get("/points")
+@requires(Role.VIEWER)
 async def list_points() -> dict[str, Any]:
     """Every point that has a value or status: ``{"items": [...], "next_cursor"}``.
 
@@ -64,6 +66,7 @@ async def list_points() -> dict[str, Any]:
 
 
 @blueprint.get("/points/<path:node_id>")
+@requires(Role.VIEWER)
 async def get_point(node_id: str) -> dict[str, Any]:
     """A point's current value, status and timestamp.
 

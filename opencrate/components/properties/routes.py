@@ -18,6 +18,7 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
+from opencrate.api.access import JSON, LARGE_BODY, OCTET_STREAM, Role, requires
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import json_body, services
 from opencrate.api.params import check_fields
@@ -36,8 +37,6 @@ log = logging.getLogger(__name__)
 
 blueprint = Blueprint("properties", __name__)
 
-OCTET_STREAM = "application/octet-stream"
-
 
 def property_json(context: str, name: str, value: StoredValue) -> dict[str, Any]:
     """The JSON form of a property; binary values are described, not included."""
@@ -54,12 +53,14 @@ def property_json(context: str, name: str, value: StoredValue) -> dict[str, Any]
 
 
 @blueprint.get("/properties/<path:context>/<name>")
+@requires(Role.VIEWER)
 async def get_property(context: str, name: str) -> dict[str, Any]:
     """One property (404 when it does not exist, 400 for a bad context or name)."""
     return property_json(context, name, services().get(PropertyStore).get(context, name))
 
 
 @blueprint.put("/properties/<path:context>/<name>")
+@requires(Role.ADMIN, body_limit=LARGE_BODY, content_types=(JSON, OCTET_STREAM))
 async def put_property(context: str, name: str) -> dict[str, Any]:
     """Set a property from ``{"value": ...}`` or, as ``application/octet-stream``, raw bytes.
 
@@ -85,6 +86,7 @@ async def put_property(context: str, name: str) -> dict[str, Any]:
 
 
 @blueprint.delete("/properties/<path:context>/<name>")
+@requires(Role.ADMIN)
 async def delete_property(context: str, name: str) -> dict[str, Any]:
     """Delete a property and its blocks; 404 when it does not exist."""
     await services().get(PropertyStore).delete(context, name)
@@ -93,6 +95,7 @@ async def delete_property(context: str, name: str) -> dict[str, Any]:
 
 
 @blueprint.get("/properties/<path:context>/<name>/blob")
+@requires(Role.VIEWER)
 async def get_blob(context: str, name: str) -> Response:
     """The bytes of a binary property, streamed one stored block at a time.
 
