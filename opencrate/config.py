@@ -9,6 +9,9 @@ and every error names the file and the key.
     [server]
     host = "127.0.0.1"
     port = 8080
+    allowed_hosts = ["bms.plant.example"]   # Host names besides the defaults
+    certfile = "tls/cert.pem"                # serve HTTPS (both or neither)
+    keyfile = "tls/key.pem"
 
     [data]
     dir = "data"
@@ -33,7 +36,8 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from opencrate.errors import ConfigError
+from opencrate.api.hosts import check_host_names
+from opencrate.errors import ConfigError, InvalidInput
 from opencrate.toml_lines import TomlLines, parse_toml, read_config_text
 
 __all__ = ["Settings", "component_sections", "load_settings", "settings_sections"]
@@ -44,6 +48,11 @@ class Settings:
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
     port: int = 8080
+    #: Host names the API answers to besides the defaults (see opencrate.api.hosts).
+    allowed_hosts: tuple[str, ...] = ()
+    #: TLS certificate chain and private key (PEM); both or neither.
+    certfile: Path | None = None
+    keyfile: Path | None = None
     scenario: Path | None = None
     simulate: bool = False
     bus_capacity: int = 4096
@@ -88,9 +97,15 @@ class Settings:
             raise located from None
 
 
-# section -> {key: (settings field, type)}
+# section -> {key: (settings field, type)}; a list holds strings.
 _KNOWN: dict[str, dict[str, tuple[str, type]]] = {
-    "server": {"host": ("host", str), "port": ("port", int)},
+    "server": {
+        "host": ("host", str),
+        "port": ("port", int),
+        "allowed_hosts": ("allowed_hosts", list),
+        "certfile": ("certfile", str),
+        "keyfile": ("keyfile", str),
+    },
     "data": {"dir": ("data_dir", str)},
     "scenario": {"file": ("scenario", str), "simulate": ("simulate", bool)},
     "bus": {"capacity": ("bus_capacity", int)},
@@ -176,10 +191,21 @@ def load_settings(path: Path | None) -> Settings:
                     key=f"{section}.{key}",
                 )
             values[field_name] = value
-    if "data_dir" in values:
-        values["data_dir"] = (path.parent / values["data_dir"]).resolve()
-    if "scenario" in values:
-        values["scenario"] = (path.parent / values["scenario"]).resolve()
+    if "allowed_hosts" in values:
+        try:
+            values["allowed_hosts"] = check_host_names(values["allowed_hosts"])
+        except InvalidInput as exc:
+            raise ConfigError(exc.message, file=str(path), key="server.allowed_hosts") from None
+    for name in ("data_dir", "scenario", "certfile", "keyfile"):
+        if name in values:
+            values[name] = (path.parent / values[name]).resolve()
+    if ("certfile" in values) != ("keyfile" in values):
+        missing = "keyfile" if "certfile" in values else "certfile"
+        raise ConfigError(
+            "certfile and keyfile go together: TLS needs both",
+            file=str(path),
+            key=f"server.{missing}",
+        )
     for section, key in _COMPONENT_PATHS:
         table = sections.get(section)
         if isinstance(table, dict) and isinstance(table.get(key), str) and table[key]:

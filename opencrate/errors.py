@@ -3,21 +3,24 @@
 Every error the project raises on purpose derives from :class:`OpenCrateError`
 (with the HTTP status the API answers it with)::
 
-    OpenCrateError           500
-    ├── StoreError           500  a store could not do what was asked
-    │   ├── StoreClosed      503  you closed it (after aclose(), or during shutdown)
-    │   ├── StoreBroken      503  it died under you (its actor task ended with an error)
-    │   └── StoreCorrupt     500  its file is not a usable database (it was quarantined)
-    ├── NotFound             404  the named thing does not exist
-    ├── Conflict             409  it exists already, or its state forbids the change
-    ├── InvalidInput         400  bad input from a caller (also a ValueError)
-    │   └── ConfigError      400  bad configuration; names the file, line and key
-    ├── BridgeError          502  a field bus failed; carries the device
-    │   ├── BridgeTimeout    504  the device did not answer in time
-    │   ├── ProtocolError    502  it answered what the protocol does not allow
-    │   └── DeviceError      502  it answered with an error (e.g. a Modbus exception)
-    └── AuthError            401  not logged in, or not allowed
-        └── Forbidden        403
+    OpenCrateError               500
+    ├── StoreError               500  a store could not do what was asked
+    │   ├── StoreClosed          503  you closed it (after aclose(), or during shutdown)
+    │   ├── StoreBroken          503  it died under you (its actor task ended with an error)
+    │   └── StoreCorrupt         500  its file is not a usable database (it was quarantined)
+    ├── NotFound                 404  the named thing does not exist
+    ├── Conflict                 409  it exists already, or its state forbids the change
+    ├── InvalidInput             400  bad input from a caller (also a ValueError)
+    │   ├── ConfigError          400  bad configuration; names the file, line and key
+    │   ├── InvalidHost          400  the Host header names no host this server answers to
+    │   ├── ContentTooLarge      413  a request body over its route's limit
+    │   └── UnsupportedMediaType 415  a request body of a type its route does not take
+    ├── BridgeError              502  a field bus failed; carries the device
+    │   ├── BridgeTimeout        504  the device did not answer in time
+    │   ├── ProtocolError        502  it answered what the protocol does not allow
+    │   └── DeviceError          502  it answered with an error (e.g. a Modbus exception)
+    └── AuthError                401  not logged in, or not allowed
+        └── Forbidden            403
 
 Library errors are translated at each boundary with :func:`map_exceptions`, so
 callers never see them bare: ``sqlite3`` and ``psycopg`` in the store actors,
@@ -40,8 +43,10 @@ __all__ = [
     "BridgeTimeout",
     "ConfigError",
     "Conflict",
+    "ContentTooLarge",
     "DeviceError",
     "Forbidden",
+    "InvalidHost",
     "InvalidInput",
     "MapTarget",
     "NotFound",
@@ -51,6 +56,7 @@ __all__ = [
     "StoreClosed",
     "StoreCorrupt",
     "StoreError",
+    "UnsupportedMediaType",
     "map_exceptions",
 ]
 
@@ -127,6 +133,24 @@ class ConfigError(InvalidInput):
         self.file, self.line, self.key = file, line, key
         #: The message without the location, to re-raise it elsewhere.
         self.reason = message
+
+
+class InvalidHost(InvalidInput):
+    """The request's Host is not one this server answers to (a DNS-rebinding guard)."""
+
+    code = "invalid_host"
+
+
+class ContentTooLarge(InvalidInput):
+    """The request body is larger than its route accepts (RFC 9110 §15.5.14)."""
+
+    code = "content_too_large"
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The request body's content type is not one its route accepts."""
+
+    code = "unsupported_media_type"
 
 
 class BridgeError(OpenCrateError):

@@ -37,8 +37,10 @@ from opencrate.errors import (
     BridgeTimeout,
     ConfigError,
     Conflict,
+    ContentTooLarge,
     DeviceError,
     Forbidden,
+    InvalidHost,
     InvalidInput,
     NotFound,
     OpenCrateError,
@@ -47,6 +49,7 @@ from opencrate.errors import (
     StoreClosed,
     StoreCorrupt,
     StoreError,
+    UnsupportedMediaType,
     map_exceptions,
 )
 from tests.harness import REPO_ROOT
@@ -58,6 +61,9 @@ EVERY_STATUS = [
     (Conflict, 409),
     (InvalidInput, 400),
     (ConfigError, 400),
+    (InvalidHost, 400),
+    (ContentTooLarge, 413),
+    (UnsupportedMediaType, 415),
     (AuthError, 401),
     (Forbidden, 403),
     (StoreClosed, 503),

@@ -29,6 +29,7 @@ __all__ = [
     "JSON",
     "LARGE_BODY",
     "OCTET_STREAM",
+    "PERSIST_TEXT",
     "SMALL_BODY",
     "Access",
     "Role",
@@ -41,6 +42,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 JSON: Final = "application/json"
 OCTET_STREAM: Final = "application/octet-stream"
+#: ``.persist`` text (openHAB's persistence syntax). Its own type, not
+#: ``text/plain``: a web page may send ``text/plain`` to any site without a
+#: CORS preflight, so a route that took it could be written to cross-site.
+PERSIST_TEXT: Final = "text/x-openhab-persist"
 
 #: The body limit of an ordinary write: a node, an override, an acknowledgement.
 SMALL_BODY: Final = 64 * 1024
@@ -48,6 +53,11 @@ SMALL_BODY: Final = 64 * 1024
 LARGE_BODY: Final = 32 * 1024 * 1024
 
 _ATTRIBUTE: Final = "__opencrate_access__"
+
+
+def _lowercase(types: tuple[str, ...]) -> tuple[str, ...]:
+    # Media types are case-insensitive; werkzeug's request.mimetype is lowercase.
+    return tuple(t.lower() for t in types)
 
 
 @attrs.frozen
@@ -61,8 +71,8 @@ class Access:
     """
 
     role: Role | None
-    body_limit: int = SMALL_BODY
-    content_types: tuple[str, ...] = (JSON,)
+    body_limit: int = attrs.field(default=SMALL_BODY, validator=attrs.validators.gt(0))
+    content_types: tuple[str, ...] = attrs.field(default=(JSON,), converter=_lowercase)
 
     @property
     def is_public(self) -> bool:

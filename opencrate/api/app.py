@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from quart import Blueprint
 from quart_trio import QuartTrio
 
+from opencrate.api import guard
 from opencrate.api.context import EXTENSION_KEY
 from opencrate.api.errors import register_error_handlers
 
@@ -43,4 +44,7 @@ def create_app(services: Services) -> QuartTrio:
         # Under /api unless the blueprint declares its own prefix (the operator page: "").
         prefix = "/api" if blueprint.url_prefix is None else blueprint.url_prefix
         app.register_blueprint(blueprint, url_prefix=prefix)
+    # First among the request hooks: Host, then body size and type (then, when
+    # installed after it, authentication). After the blueprints: it reads their limits.
+    guard.install(app)
     return app

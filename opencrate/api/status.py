@@ -8,7 +8,9 @@ No quart here: the CLI imports this module without the web stack.
 =======  ==============================================  ==========================
 status   exception                                       meaning
 =======  ==============================================  ==========================
-400      :class:`~opencrate.errors.InvalidInput`         bad input (ConfigError too)
+400      :class:`~opencrate.errors.InvalidInput`         bad input (ConfigError, InvalidHost too)
+413      :class:`~opencrate.errors.ContentTooLarge`      a body over its route's limit
+415      :class:`~opencrate.errors.UnsupportedMediaType` a body type the route does not take
 401      :class:`~opencrate.errors.AuthError`            not logged in
 403      :class:`~opencrate.errors.Forbidden`            not allowed
 404      :class:`~opencrate.errors.NotFound`             no such thing
@@ -29,12 +31,14 @@ from opencrate.errors import (
     BridgeError,
     BridgeTimeout,
     Conflict,
+    ContentTooLarge,
     Forbidden,
     InvalidInput,
     NotFound,
     OpenCrateError,
     StoreBroken,
     StoreClosed,
+    UnsupportedMediaType,
 )
 
 __all__ = ["STATUS", "error_class", "status_for"]
@@ -45,6 +49,8 @@ __all__ = ["STATUS", "error_class", "status_for"]
 STATUS: tuple[tuple[type[OpenCrateError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
+    (ContentTooLarge, 413),
+    (UnsupportedMediaType, 415),
     (InvalidInput, 400),
     (Forbidden, 403),
     (AuthError, 401),

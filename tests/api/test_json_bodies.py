@@ -48,8 +48,8 @@ def _nested(depth: int) -> bytes:
 
 @pytest.mark.parametrize(
     "body",
-    [_nested(1000), b"[" * 1000 + b"]" * 1000, b"[" * 100_000],
-    ids=["objects-1000", "arrays-1000", "unclosed-100000"],
+    [_nested(1000), b"[" * 1000 + b"]" * 1000, b"[" * 60_000],
+    ids=["objects-1000", "arrays-1000", "unclosed-60000"],  # under the 64 KiB limit
 )
 async def test_every_json_body_route_refuses_deep_nesting_with_400(
     services: Services, app: QuartTrio, client: Client, body: bytes

@@ -39,13 +39,6 @@ ASSETS: Final[dict[str, str]] = {
     "app.css": "text/css; charset=utf-8",
 }
 
-# The page only loads its own script and style and talks to this origin;
-# connect-src 'self' covers the same-origin websocket in current browsers.
-_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-
 
 async def _asset(name: str) -> Response:
     """The file ``name`` of :data:`ASSETS`, or 304 when the client's ETag matches.
@@ -59,10 +52,9 @@ async def _asset(name: str) -> Response:
     # A thread, not the event loop: a slow disk must not stall the API.
     body = await trio.Path(STATIC_DIR / name).read_bytes()
     response = Response(body, content_type=content_type)
+    # The security headers (nosniff, the page's Content-Security-Policy) are
+    # the guard's, on every response (opencrate/api/guard.py).
     response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    if name == "index.html":
-        response.headers["Content-Security-Policy"] = _CSP
     response.set_etag(_etag(body))
     return await response.make_conditional(request)
 

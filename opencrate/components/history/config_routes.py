@@ -4,6 +4,7 @@
 ``GET /api/persistence/health``     per service: stored, lag, errors, PostgreSQL spool; restore
 ``GET /api/persistence/{service}``  the service's configuration (JSON, or ``?format=persist``)
 ``PUT /api/persistence/{service}``  replace it: JSON (the TOML model) or ``.persist`` text
+                                    (as ``text/x-openhab-persist``)
 
 A replaced configuration is validated first (a 400 names the line and token
 for ``.persist`` text, the key path for JSON), saved under the data directory,
@@ -23,7 +24,7 @@ from typing import Any
 from attrs import evolve
 from quart import Blueprint, Response, request
 
-from opencrate.api.access import Role, requires
+from opencrate.api.access import JSON, PERSIST_TEXT, Role, requires
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import services
 from opencrate.components.history.config.model import (
@@ -95,14 +96,18 @@ async def get_config(service: str) -> dict[str, Any] | Response:
 
 
 @blueprint.put("/persistence/<service>")
-@requires(Role.ADMIN)
+@requires(Role.ADMIN, content_types=(JSON, PERSIST_TEXT))
 async def put_config(service: str) -> dict[str, Any]:
-    """Replace a service's configuration (JSON model, or ``.persist`` text as text/plain)."""
+    """Replace a service's configuration (JSON model, or ``.persist`` text).
+
+    ``.persist`` text goes as ``text/x-openhab-persist``, not ``text/plain``:
+    any web page may send ``text/plain`` cross-site, so the guard refuses it (415).
+    """
     persistence = services().get(Persistence)
     current = persistence.config.value.get(service)
     if current is None or service not in persistence.services:
         raise NotFound(f"no persistence service {service!r}", service=service)
-    if (request.mimetype or "").startswith("text/"):
+    if request.mimetype == PERSIST_TEXT:
         raw = await request.get_data()
         assert isinstance(raw, bytes)
         try:
@@ -117,7 +122,7 @@ async def put_config(service: str) -> dict[str, Any]:
         assert isinstance(data, bytes)
         body = parse_json_object(
             data,
-            expected="a JSON object (or .persist text as text/plain)",
+            expected=f"a JSON object (or .persist text as {PERSIST_TEXT})",
         )
         if "persist" in body:
             raise InvalidInput("'persist' (a server-side file) cannot be set through the API")

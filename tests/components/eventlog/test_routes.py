@@ -17,6 +17,8 @@ from opencrate.components.eventlog.tables import TableKind
 
 T0 = 1_700_000_000_000
 DAY = 86_400_000
+#: A body sent as JSON whatever it holds (a bad one must reach the route's parser).
+_JSON = {"Content-Type": "application/json"}
 
 
 async def _error(response: Any, status: int) -> dict[str, Any]:
@@ -167,7 +169,8 @@ async def test_bad_writes_are_4xx_and_store_nothing(services: Services, client: 
     await _error(await client.post(f"/api/events/{(1 << 70) | 1}/ack", json={}), 400)
     await _error(await client.post(f"/api/events/{ids[0]}/ack", json={"comment": 5}), 400)
     await _error(await client.post(f"/api/events/{ids[0]}/ack", json={"user": "eve"}), 400)
-    await _error(await client.post(f"/api/events/{ids[0]}/ack", data="not json"), 400)
+    not_json = await client.post(f"/api/events/{ids[0]}/ack", data="not json", headers=_JSON)
+    await _error(not_json, 400)
     await _error(await client.post(f"/api/events/{ids[0]}/enrich", json={"name": "x"}), 400)
     await _error(
         await client.post(f"/api/events/{ids[0]}/enrich", json={"name": "", "value": 1}), 400
@@ -255,6 +258,6 @@ async def test_bad_purge_requests_are_400_naming_the_field_and_delete_nothing(
     await _seed_expiring(services, expired=4, alive=1)
     error = await _error(await client.post("/api/events/purge", json=body), 400)
     assert error["detail"]["field"] == field
-    await _error(await client.post("/api/events/purge", data="[1, 2]"), 400)
+    await _error(await client.post("/api/events/purge", data="[1, 2]", headers=_JSON), 400)
     assert await services.get(EventLogStore).count() == 5
     assert await services.get(AuditStore).count() == 0

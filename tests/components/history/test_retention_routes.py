@@ -6,6 +6,7 @@ from typing import Any
 
 from quart.typing import TestClientProtocol as Client
 
+from opencrate.api.access import PERSIST_TEXT
 from opencrate.app import Services
 from opencrate.components.history.config.model import RetentionConfig, RetentionOverride
 from opencrate.components.history.setup import Persistence
@@ -45,7 +46,7 @@ async def test_retention_round_trips_and_follows_the_put_rules(
     # .persist text has no retention, and a JSON body without it: both keep it.
     text = await (await client.get(url + "?format=persist")).get_data(as_text=True)
     assert "// retention is configured" in text
-    headers = {"Content-Type": "text/plain"}
+    headers = {"Content-Type": PERSIST_TEXT}
     assert (await _json(await client.put(url, data=text, headers=headers)))["retention"] == (
         RETENTION
     )

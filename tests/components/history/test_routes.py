@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from quart.typing import TestClientProtocol as Client
 
+from opencrate.api.access import PERSIST_TEXT
 from opencrate.app import Services
 from opencrate.clock import TrioClock
 from opencrate.components.history.setup import Persistence
@@ -141,7 +142,7 @@ async def test_persistence_config_get_put_and_hot_alias(
     persist = 'Items { * : strategy = everyUpdate }\nAliases { 1001/sat -> "supply" }'
     put = await _ok(
         await client.put(
-            "/api/persistence/sqlite", data=persist, headers={"Content-Type": "text/plain"}
+            "/api/persistence/sqlite", data=persist, headers={"Content-Type": PERSIST_TEXT}
         )
     )
     assert put["aliases"] == {"1001/sat": "supply"}
@@ -161,7 +162,7 @@ async def test_persistence_config_get_put_and_hot_alias(
         await client.put(
             "/api/persistence/sqlite",
             data="Items {\n * : strategy = hourly\n}",
-            headers={"Content-Type": "text/plain"},
+            headers={"Content-Type": PERSIST_TEXT},
         ),
         400,
         "request body:2 [hourly]",

@@ -7,6 +7,7 @@ import hashlib
 import trio
 from quart.typing import TestClientProtocol as Client
 
+from opencrate.api.access import JSON
 from opencrate.app import Services
 from opencrate.components.audit.store import AuditStore
 from opencrate.components.properties.store import BlobRef, PropertyStore
@@ -83,7 +84,8 @@ async def test_bad_input_gets_400_or_404_and_stores_nothing(
     cases = [
         (await client.put(URL, json={"value": 2, "extra": 3}), 400, "extra"),
         (await client.put(URL, json={"valu": 2}), 400, "value"),
-        (await client.put(URL, data=b"{", headers={"Content-Type": "text/plain"}), 400, "JSON"),
+        (await client.put(URL, data=b"{", headers={"Content-Type": JSON}), 400, "JSON"),
+        (await client.put(URL, data=b"{}", headers={"Content-Type": "text/plain"}), 415, "plain"),
         (await client.put("/api/properties/devices/1001/bad name", json={"value": 1}), 400, "name"),
         (await client.put("/api/properties/devices/1001/blob", json={"value": 1}), 400, "reserved"),
         (await client.get("/api/properties/devices/1001/missing"), 404, "missing"),
