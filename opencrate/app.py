@@ -138,6 +138,8 @@ class Services:
                         app,
                         host=self.settings.host,
                         port=self.settings.port,
+                        certfile=self.settings.certfile,
+                        keyfile=self.settings.keyfile,
                         shutdown_trigger=self.supervisor.shutdown_requested.wait,
                     )
                 )

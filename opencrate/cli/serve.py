@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import asyncclick as click
 import trio
 
+from opencrate.api.tls import check_tls_files
 from opencrate.app import Services
 from opencrate.cli.options import compose
 from opencrate.components.nodes.store import NodeStore
@@ -173,6 +174,16 @@ def _data_and_scenario_options(*, data: str, scenario: str) -> Callable[[F], F]:
     default=None,
     help="Drive the scenario's points from their [signal]s (on by default with --demo).",
 )
+@click.option(
+    "--certfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TLS certificate chain (PEM): serve HTTPS. Needs --keyfile.",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key (PEM) of --certfile.",
+)
 @click.pass_context
 async def serve(
     ctx: click.Context,
@@ -182,6 +193,8 @@ async def serve(
     host: str | None,
     port: int | None,
     simulate: bool | None,
+    certfile: Path | None,
+    keyfile: Path | None,
 ) -> None:
     """Serve the API and websocket stream until SIGINT/SIGTERM.
 
@@ -194,8 +207,17 @@ async def serve(
         data_dir = data_dir or DEMO_DATA_DIR
         scenario = await trio.to_thread.run_sync(prepare_demo_dir, data_dir)
         simulate = True if simulate is None else simulate
+    if (certfile is None) != (keyfile is None):
+        raise click.UsageError("--certfile and --keyfile go together: TLS needs both")
     settings = _settings(
-        ctx, data_dir=data_dir, scenario=scenario, host=host, port=port, simulate=simulate
+        ctx,
+        data_dir=data_dir,
+        scenario=scenario,
+        host=host,
+        port=port,
+        simulate=simulate,
+        certfile=certfile,
+        keyfile=keyfile,
     )
     if demo and scenario is not None and "persistence" not in settings.sections:
         # The demo's history follows examples/persistence.toml (copied beside the scenario).
@@ -204,6 +226,10 @@ async def serve(
             sections={**settings.sections, "persistence": demo_persistence}
         )
     await check_can_listen(settings.host, settings.port)
+    if settings.certfile is not None and settings.keyfile is not None:
+        # Before the stores open: a wrong path is a one-line error at once.
+        with _reported_errors():
+            await trio.to_thread.run_sync(check_tls_files, settings.certfile, settings.keyfile)
     await _make_data_dir(settings.data_dir)
     with _reported_errors():
         # Services.create reads the [persistence] configuration: a ConfigError there
