@@ -33,6 +33,14 @@ def test_file_values_and_relative_paths(tmp_path: Path) -> None:
         ('[server]\nport = "80"\n', r"\[server.port\]: must be int"),
         ("[server]\nport = 70000\n", r"port 70000 is out of range"),
         ("[server\n", "not valid TOML"),
+        ('[server]\nallowed_hosts = "bms"\n', r"\[server.allowed_hosts\]: must be list"),
+        (
+            '[server]\nallowed_hosts = ["bms:8080"]\n',
+            r"\[server.allowed_hosts\]: host name 'bms:8080' must be a name or IP address "
+            "without scheme, port or path",
+        ),
+        ("[server]\nallowed_hosts = [1]\n", r"host name 1 must be a non-empty string"),
+        ('[server]\ncertfile = "c.pem"\n', r"\[server.keyfile\]: certfile and keyfile go together"),
     ],
 )
 def test_bad_settings_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
@@ -41,6 +49,20 @@ def test_bad_settings_name_the_file_and_key(tmp_path: Path, text: str, message: 
     with pytest.raises(ConfigError, match=message) as info:
         load_settings(path)
     assert str(path) in str(info.value)
+
+
+def test_server_security_settings_and_their_relative_paths(tmp_path: Path) -> None:
+    path = tmp_path / "opencrate.toml"
+    path.write_text(
+        '[server]\nhost = "0.0.0.0"\nallowed_hosts = ["BMS.Plant.Example.", ".site.example"]\n'
+        'certfile = "tls/cert.pem"\nkeyfile = "/etc/opencrate/key.pem"\n'
+    )
+    settings = load_settings(path)
+    assert settings.allowed_hosts == ("bms.plant.example", ".site.example")
+    assert settings.certfile == (tmp_path / "tls" / "cert.pem").resolve()
+    assert settings.keyfile == Path("/etc/opencrate/key.pem")
+    assert Settings().allowed_hosts == ()
+    assert Settings().certfile is None
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
