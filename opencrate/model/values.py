@@ -12,10 +12,12 @@ import enum
 import math
 from typing import TypeAlias
 
+from attrs import frozen
+
 from opencrate.errors import InvalidInput
 from opencrate.validation import is_int
 
-__all__ = ["PointStatus", "PointValue", "ValueKind", "coerce_value", "value_kind"]
+__all__ = ["PointStatus", "PointValue", "ValueKind", "ValueRange", "coerce_value", "value_kind"]
 
 PointValue: TypeAlias = float | int | bool | str
 
@@ -100,3 +102,34 @@ def coerce_value(raw: object, kind: ValueKind | None = None, *, what: str = "val
         return str(raw)
     except (ValueError, OverflowError):  # float() of a huge int overflows
         raise InvalidInput(f"{what} {raw!r} is not a valid {kind.value}") from None
+
+
+@frozen(kw_only=True)
+class ValueRange:
+    """The values a numeric point may take: Haystack ``minVal`` / ``maxVal``, inclusive.
+
+    Either end may be open (``None``). Only numbers are checked: a bool or a
+    string is not "in" or "out of" a numeric range.
+    """
+
+    min_val: float | None = None
+    max_val: float | None = None
+
+    def check(self, value: PointValue, *, point: str, what: str = "value") -> None:
+        """Raise InvalidInput naming ``point``, the value and the range when it is outside."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return
+        low, high = self.min_val, self.max_val
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise InvalidInput(
+                f"{what} {value!r} for {point} is outside its range {self}",
+                node_id=point,
+                value=value,
+                min_val=low,
+                max_val=high,
+            )
+
+    def __str__(self) -> str:
+        low = "-inf" if self.min_val is None else repr(self.min_val)
+        high = "inf" if self.max_val is None else repr(self.max_val)
+        return f"[{low}, {high}] (minVal, maxVal)"

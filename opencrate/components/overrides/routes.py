@@ -23,6 +23,7 @@ from opencrate.api.params import (
 )
 from opencrate.clock import parse_time_ms
 from opencrate.components.nodes.store import NodeStore
+from opencrate.components.nodes.well_known import value_range
 from opencrate.components.overrides.store import OverrideStore
 from opencrate.errors import InvalidInput
 from opencrate.runtime.records import to_json
@@ -107,7 +108,8 @@ async def set_override(node_id: str) -> dict[str, Any]:
     The value is coerced to the point's ``kind`` when it has one (``"21.5"``
     for a number point). ``expires`` is epoch ms, ISO 8601 or a duration from
     now (``"2h"``); absent or null: until released. 404 for an unknown node,
-    400 for a node that is not a point, a bad value, an unknown field or an
+    400 for a node that is not a point, a bad value (not finite, or outside
+    the point's ``minVal`` / ``maxVal`` properties), an unknown field or an
     expiry not in the future (the current override, if any, stays).
     """
     svc = services()
@@ -131,6 +133,7 @@ async def set_override(node_id: str) -> dict[str, Any]:
         reason=reason,
         expires_ms=expires_ms,
         kind=node.kind,
+        value_range=value_range(node.properties),
     )
     await audit_write(
         "override.set",

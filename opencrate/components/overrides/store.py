@@ -74,7 +74,7 @@ from attrs import frozen
 from opencrate.clock import Clock
 from opencrate.components.points.store import PointState, PointStore
 from opencrate.errors import InvalidInput, NotFound
-from opencrate.model.values import PointStatus, PointValue, ValueKind, coerce_value
+from opencrate.model.values import PointStatus, PointValue, ValueKind, ValueRange, coerce_value
 from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityUpdated
@@ -259,22 +259,29 @@ class OverrideStore(StoreActor):
         reason: str = "",
         expires_ms: int | None = None,
         kind: ValueKind | str | None = None,
+        value_range: ValueRange | None = None,
     ) -> Override:
         """Override ``node_id`` with ``value`` until released or until ``expires_ms`` (epoch ms).
 
         ``kind`` (``number``, ``bool``, ``enum``, ``str``) coerces text or JSON
         input, e.g. ``"72"`` to ``72.0``; without it the value must already be
-        a finite number, a boolean or a string.
+        a finite number, a boolean or a string. ``value_range`` is the point's
+        ``minVal`` / ``maxVal`` (see
+        :func:`~opencrate.components.nodes.well_known.value_range`): a number
+        outside it is refused.
 
         Raises :class:`InvalidInput` for an empty node id or user, an unknown
-        kind, a value that is not of the kind, or an expiry not in the future
-        (or past SQLite's 64-bit integer range);
+        kind, a value that is not of the kind, not finite or outside
+        ``value_range`` (naming the point, the value and the range), or an
+        expiry not in the future (or past SQLite's 64-bit integer range);
         nothing is stored and an existing override stays as it was.
         """
         node_id, user = self._check_names(node_id, user)
         if not isinstance(reason, str):
             raise InvalidInput("override reason must be a string", field="reason")
         point_value = self._check_value(node_id, value, kind)
+        if value_range is not None:
+            value_range.check(point_value, point=node_id, what="override value")
         now = self.clock.now_ms()
         if expires_ms is not None:
             if isinstance(expires_ms, bool) or not isinstance(expires_ms, int):

@@ -10,9 +10,10 @@ import pytest
 import trio
 
 from opencrate.components.nodes.store import NodeStore
-from opencrate.components.nodes.well_known import check_properties
+from opencrate.components.nodes.well_known import check_properties, value_range
 from opencrate.errors import InvalidInput
 from opencrate.model.node import Node
+from opencrate.model.values import ValueRange
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityCreated, EntityUpdated
 
@@ -101,3 +102,27 @@ async def test_update_refuses_a_bad_rule_and_keeps_the_stored_one(
     await store.aclose()
     async with NodeStore(tmp_path / "nodes.db", bus=bus).running() as reopened:
         assert dict(reopened.get(POINT).properties) == {"alarm": GOOD, "note": "kept"}
+
+
+@pytest.mark.parametrize(
+    ("properties", "message"),
+    [
+        ({"minVal": "cold"}, "properties.minVal: must be a finite number, got 'cold'"),
+        ({"maxVal": True}, "properties.maxVal: must be a finite number, got True"),
+        ({"minVal": 30, "maxVal": 10}, "properties.minVal: 30 is above properties.maxVal (10)"),
+    ],
+)
+def test_a_bad_point_range_is_refused_naming_the_key(
+    properties: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        check_properties(properties)
+    assert refused.value.message == message
+
+
+def test_the_range_of_a_point_comes_from_min_val_and_max_val() -> None:
+    assert value_range({}) is None
+    assert value_range({"minVal": 12, "maxVal": 28.5}) == ValueRange(min_val=12.0, max_val=28.5)
+    assert value_range({"maxVal": 100}) == ValueRange(max_val=100.0)
+    # Stored before the check existed: an end that is not a number is left open.
+    assert value_range({"minVal": "cold", "maxVal": 5}) == ValueRange(max_val=5.0)

@@ -13,7 +13,7 @@ from opencrate.clock import TrioClock
 from opencrate.components.overrides.store import EndReason, OverrideStore
 from opencrate.components.points.store import PointState, PointStore
 from opencrate.errors import InvalidInput, NotFound
-from opencrate.model.values import PointStatus
+from opencrate.model.values import PointStatus, ValueRange
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import EntityUpdated
 
@@ -287,3 +287,36 @@ async def test_caller_cancelled_mid_write_leaves_db_cache_and_point_agreeing(
     state = points.get("p")
     assert state is not None
     assert (state.value, state.status) == (5.0, PointStatus.OVERRIDDEN)
+
+
+async def test_values_outside_the_points_range_are_refused_and_nothing_stored(
+    points: PointStore, overrides: OverrideStore
+) -> None:
+    points.set("p", 21.0)
+    limits = ValueRange(min_val=10.0, max_val=30.0)
+    with pytest.raises(InvalidInput) as refused:
+        await overrides.set("p", -1e300, user="u", value_range=limits)
+    assert refused.value.message == (
+        "override value -1e+300 for p is outside its range [10.0, 30.0] (minVal, maxVal)"
+    )
+    assert refused.value.detail == {
+        "node_id": "p",
+        "value": -1e300,
+        "min_val": 10.0,
+        "max_val": 30.0,
+    }
+    for bad in (30.5, "9.99", 1e300):
+        with pytest.raises(InvalidInput, match="outside its range"):
+            await overrides.set("p", bad, user="u", kind="number", value_range=limits)
+    for not_finite in ("inf", "-Infinity", "nan", math.inf):
+        with pytest.raises(InvalidInput, match="is not a valid number"):
+            await overrides.set("p", not_finite, user="u", kind="number", value_range=limits)
+    assert overrides.active() == []
+    assert await row_count(overrides) == (0, 0)
+    state = points.get("p")
+    assert state is not None
+    assert (state.value, state.status) == (21.0, PointStatus.OK)
+    # Both ends are in range; an open end does not limit.
+    assert (await overrides.set("p", 10, user="u", kind="number", value_range=limits)).value == 10
+    assert (await overrides.set("p", 30.0, user="u", value_range=limits)).value == 30.0
+    assert (await overrides.set("p", 1e6, user="u", value_range=ValueRange(min_val=0))).value
