@@ -12,9 +12,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import h11
 import httpx
 import pytest
 import trio
+import trio.testing
 from quart.testing import WebsocketResponseError
 from quart.typing import TestClientProtocol as Client
 from quart_trio import QuartTrio
@@ -190,21 +192,55 @@ async def test_a_real_server_refuses_long_and_chunked_bodies_with_413(services: 
     await _nothing_written(services, before)
 
 
+async def _exchange(
+    stream: trio.SocketStream, conn: h11.Connection, head: h11.Request, body: bytes = b""
+) -> int:
+    """One request on a kept-alive connection, its body sent only once the server has
+    seen the head (and decided, had it not waited for the body); the answer's status."""
+    await stream.send_all(conn.send(head))
+    await trio.testing.wait_all_tasks_blocked()
+    await stream.send_all(conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
+    status = 0
+    while not isinstance(event := conn.next_event(), h11.EndOfMessage):
+        assert not isinstance(event, h11.ConnectionClosed), "the server closed the connection"
+        if event is h11.NEED_DATA:
+            conn.receive_data(await stream.receive_some(65536))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+    conn.start_next_cycle()
+    return status
+
+
 async def test_a_refused_body_does_not_stall_the_next_request_on_the_connection(
     services: Services,
 ) -> None:
-    # stack-feasibility.md §8, trap 3: an unread body stalled the next request on
-    # the same keep-alive connection (4-11 in 200). The guard reads every body.
+    # stack-feasibility.md §8, trap 3: a body the app never read stalled the next
+    # request on the same keep-alive connection. Refusing a body before reading it
+    # reproduces that here (the GET below never got an answer); the guard reads
+    # every body, then refuses.
     await build_tree(services)
-    async with serving(services) as url, httpx.AsyncClient(base_url=url) as http:
-        with trio.fail_after(20):
-            for _ in range(100):
-                refused = await http.post(
-                    "/api/nodes", content=b"{" * 2000, headers={"Content-Type": "text/plain"}
-                )
-                assert refused.status_code == 415
-                assert (await http.get("/api/nodes/hq")).status_code == 200
-        assert services.get(NodeStore).get_or_none("evil-site") is None
+    async with serving(services) as url:
+        host = url.removeprefix("http://")
+        address, port = host.rsplit(":", 1)
+        stream = await trio.open_tcp_stream(address, int(port))
+        conn = h11.Connection(h11.CLIENT)
+        body = b"{" * 2000
+        post = h11.Request(
+            method="POST",
+            target="/api/nodes",
+            headers=[
+                ("Host", host),
+                ("Content-Type", "text/plain"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        get = h11.Request(method="GET", target="/api/nodes/hq", headers=[("Host", host)])
+        with trio.fail_after(10):
+            for _ in range(20):
+                assert await _exchange(stream, conn, post, body) == 415
+                assert await _exchange(stream, conn, get) == 200
+        await stream.aclose()
+    assert services.get(NodeStore).get_or_none("evil-site") is None
 
 
 # -- Host (DNS rebinding) ----------------------------------------------------------------
