@@ -30,8 +30,13 @@ TEST_BUS_CAPACITY = 16
 
 
 @asynccontextmanager
-async def serving(services: Services) -> AsyncIterator[str]:
-    """A real server on 127.0.0.1 (port 0) for ``services``; its base URL. Shuts down in order."""
+async def serving(
+    services: Services, *, certfile: Path | None = None, keyfile: Path | None = None
+) -> AsyncIterator[str]:
+    """A real server on 127.0.0.1 (port 0) for ``services``; its base URL. Shuts down in order.
+
+    With ``certfile`` and ``keyfile`` it serves HTTPS (the URL is ``https://...``).
+    """
     supervisor = services.supervisor
     assert supervisor is not None
     async with trio.open_nursery() as nursery:
@@ -41,6 +46,8 @@ async def serving(services: Services) -> AsyncIterator[str]:
                 create_app(services),
                 host="127.0.0.1",
                 port=0,
+                certfile=certfile,
+                keyfile=keyfile,
                 shutdown_trigger=supervisor.shutdown_requested.wait,
             )
         )

@@ -92,6 +92,18 @@ async def test_a_body_without_a_content_type_is_415_and_an_empty_one_needs_none(
     assert created.status_code == 201, await created.get_data(as_text=True)
 
 
+async def test_a_delete_with_a_foreign_body_is_refused_and_deletes_nothing(
+    services: Services, client: Client
+) -> None:
+    await build_tree(services)
+    before = len(services.get(NodeStore))
+    response = await client.delete(
+        "/api/nodes/hq?recursive=true", data=b"x", headers={"Content-Type": "text/plain"}
+    )
+    assert (await _error(response, 415))["code"] == "unsupported_media_type"
+    await _nothing_written(services, before)
+
+
 async def test_persistence_text_needs_its_own_type_and_text_plain_changes_nothing(
     services: Services, client: Client
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import ssl
-from functools import partial
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from opencrate.app import Services
 from opencrate.cli.main import cli
 from opencrate.errors import ConfigError
 from tests.conftest import require_program
+from tests.harness import serving
 
 OPENSSL = shutil.which("openssl")
 
@@ -39,55 +39,50 @@ async def cert_pair(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-async def _serve(services: Services, nursery: trio.Nursery, certfile: Path, keyfile: Path) -> str:
-    assert services.supervisor is not None
-    urls: list[str] = await nursery.start(
-        partial(
-            serve_api,
-            create_app(services),
-            host="127.0.0.1",
-            port=0,
-            certfile=certfile,
-            keyfile=keyfile,
-            shutdown_trigger=services.supervisor.shutdown_requested.wait,
-        )
+async def _refused(services: Services, certfile: Path, keyfile: Path) -> None:
+    """Serve with this pair, which must be refused before anything listens."""
+    await serve_api(
+        create_app(services),
+        host="127.0.0.1",
+        port=0,
+        certfile=certfile,
+        keyfile=keyfile,
+        shutdown_trigger=trio.sleep_forever,
     )
-    return urls[0]
+    raise AssertionError("served with a bad certificate pair")
 
 
 async def test_the_api_serves_https_with_the_certificate_and_hsts(
-    services: Services, nursery: trio.Nursery, cert_pair: tuple[Path, Path]
+    services: Services, cert_pair: tuple[Path, Path]
 ) -> None:
     cert, key = cert_pair
-    url = await _serve(services, nursery, cert, key)
-    assert url.startswith("https://127.0.0.1:")
     trust = ssl.create_default_context(cafile=str(cert))
-    async with httpx.AsyncClient(base_url=url, verify=trust) as http:
-        response = await http.get("/api/health")
-        assert response.status_code == 200
-        assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
-        assert response.headers["X-Frame-Options"] == "DENY"
-    # A client that does not trust the certificate gets no answer.
-    async with httpx.AsyncClient(base_url=url) as untrusting:
-        with pytest.raises(httpx.ConnectError):
-            await untrusting.get("/api/health")
-    assert services.supervisor is not None
-    services.supervisor.request_shutdown()
+    async with serving(services, certfile=cert, keyfile=key) as url:
+        assert url.startswith("https://127.0.0.1:")
+        async with httpx.AsyncClient(base_url=url, verify=trust) as http:
+            response = await http.get("/api/health")
+            assert response.status_code == 200
+            assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+            assert response.headers["X-Frame-Options"] == "DENY"
+        # A client that does not trust the certificate gets no answer.
+        async with httpx.AsyncClient(base_url=url) as untrusting:
+            with pytest.raises(httpx.ConnectError):
+                await untrusting.get("/api/health")
 
 
 async def test_bad_tls_files_are_a_config_error_naming_the_setting(
-    services: Services, nursery: trio.Nursery, cert_pair: tuple[Path, Path], tmp_path: Path
+    services: Services, cert_pair: tuple[Path, Path], tmp_path: Path
 ) -> None:
     cert, key = cert_pair
     missing = tmp_path / "nope.pem"
     with pytest.raises(ConfigError, match=r"^\[server\.certfile\]: no such file: .*nope\.pem$"):
-        await _serve(services, nursery, missing, key)
+        await _refused(services, missing, key)
     with pytest.raises(ConfigError, match=r"^\[server\.keyfile\]: no such file"):
-        await _serve(services, nursery, cert, missing)
+        await _refused(services, cert, missing)
     with pytest.raises(
         ConfigError, match=r"^\[server\.certfile\]: cannot use .*cert\.pem with key"
     ):
-        await _serve(services, nursery, cert, cert)  # a certificate is not a key
+        await _refused(services, cert, cert)  # a certificate is not a key
 
 
 async def test_serve_with_a_missing_certificate_exits_1_before_starting(tmp_path: Path) -> None:
