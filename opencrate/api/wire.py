@@ -1,0 +1,33 @@
+"""Wire models shared by several route groups: paging, filters, small answers.
+
+See :mod:`opencrate.api.contract` for how routes declare them. Constraints are
+``msgspec.Meta`` on the field, so the schema shows them and the conversion
+enforces them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from opencrate.api.params import DEFAULT_PAGE, MAX_PAGE
+
+__all__ = ["Cursor", "IdList", "Limit", "NodeIdText", "PageQuery", "Text"]
+
+#: A non-blank text parameter (``?user=``, ``?action=``).
+Text = Annotated[str, msgspec.Meta(pattern=r"\S", description="Not empty.")]
+#: A node id in a query (``?under=``, ``?node=``); the node-id rules are checked by the route.
+NodeIdText = Annotated[str, msgspec.Meta(description="A node id, e.g. 1001/analog-input-1.")]
+#: A page size.
+Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE, description=f"Page size, 1..{MAX_PAGE}.")]
+#: The ``next_cursor`` of the previous page, passed back as given.
+Cursor = Annotated[str, msgspec.Meta(description="The previous page's next_cursor.")]
+IdList = Annotated[list[str], msgspec.Meta(description="Node ids.")]
+
+
+class PageQuery(msgspec.Struct, kw_only=True):
+    """``limit`` and ``cursor``, as every paged listing takes them."""
+
+    limit: Limit = DEFAULT_PAGE
+    cursor: Cursor | None = None
