@@ -54,6 +54,7 @@ from opencrate.validation import parse_json_object
 
 __all__ = [
     "COMPONENTS",
+    "JSON_OBJECT",
     "Component",
     "Content",
     "body",
@@ -93,6 +94,9 @@ class Content:
     schema: Mapping[str, Any]
     description: str = ""
 
+
+#: A JSON object whose members the route's docstring describes (statistics, configuration).
+JSON_OBJECT = Content("application/json", {"type": "object"}, "A JSON object")
 
 #: Every component declared so far, by name; the document carries them all.
 COMPONENTS: dict[str, Component] = {}
@@ -212,8 +216,11 @@ async def load_body(model: type[S], *, optional: bool = False) -> S:
         raise RequestSchemaValidationError(exc) from None
 
 
-def request_body(model: type[msgspec.Struct] | Component | Content) -> Callable[[F], F]:
-    """Document a body the view reads itself (a record's shape, or not JSON)."""
+BodyModel = type[msgspec.Struct] | Component | Content
+
+
+def request_body(model: BodyModel | tuple[BodyModel, ...]) -> Callable[[F], F]:
+    """Document a body the view reads itself (a record's shape, not JSON, or either of several)."""
 
     def decorate(view: F) -> F:
         setattr(view, QUART_SCHEMA_REQUEST_ATTRIBUTE, (model, DataSource.JSON))
@@ -238,9 +245,7 @@ def body(model: type[S], *, optional: bool = False) -> Callable[[F], F]:
 
 
 # -- responses --------------------------------------------------------------------
-def responds(
-    model: type[msgspec.Struct] | Component | Content, status: int = 200
-) -> Callable[[F], F]:
+def responds(model: BodyModel | tuple[BodyModel, ...], status: int = 200) -> Callable[[F], F]:
     """Declare the body answered with ``status``.
 
     Documented, not re-validated per request: routes build their answers from

@@ -191,6 +191,14 @@ class Provider(OpenAPIProvider):
         return {"required": True, **built}, definitions
 
     def build_response_object(self, model: Any, headers_model: Any) -> tuple[Any, Any]:
+        if isinstance(model, tuple):  # alternatives: one answer, several content types
+            content: dict[str, Any] = {}
+            definitions: dict[str, Any] = {}
+            for alternative in model:
+                built, more = self.build_response_object(alternative, None)
+                content.update(built["content"])
+                definitions.update(more)
+            return {"description": "One of the content types", "content": content}, definitions
         if isinstance(model, Component):
             return {
                 "description": model.name,

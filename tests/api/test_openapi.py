@@ -71,6 +71,51 @@ async def test_document_lists_every_api_route_with_its_docstring_summary(
     assert len({op["operationId"] for _, _, op in _operations(document)}) == len(listed)
 
 
+async def test_every_operation_declares_its_responses_and_bodies_with_schemas(
+    client: Client,
+) -> None:
+    document = await _document(client)
+    missing = []
+    for path, method, op in _operations(document):
+        responses = op["responses"]
+        successes = [code for code in responses if code.startswith("2")]
+        if not successes:
+            missing.append(f"{method.upper()} {path}: no success response")
+        for code, response in responses.items():
+            if not any("schema" in c for c in response.get("content", {}).values()):
+                missing.append(f"{method.upper()} {path}: response {code} has no schema")
+        for code in ("4XX", "default"):
+            assert responses[code]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }
+        if method in _BODY_METHODS:
+            body = op.get("requestBody")
+            if body is None or not body["content"]:
+                missing.append(f"{method.upper()} {path}: no requestBody")
+            elif (path, method) not in _OPTIONAL_BODIES and not body["required"]:
+                missing.append(f"{method.upper()} {path}: body not required")
+    assert not missing, missing
+    assert "201" in document["paths"]["/api/nodes"]["post"]["responses"]
+
+
+async def test_every_reference_resolves_and_enumerations_are_enums(client: Client) -> None:
+    document = await _document(client)
+    text = json.dumps(document)
+    names = set(re.findall(r'"#/components/schemas/([^"]+)"', text))
+    assert names <= set(document["components"]["schemas"]), names - set(
+        document["components"]["schemas"]
+    )
+    schemas = document["components"]["schemas"]
+    assert set(schemas["NodeType"]["enum"]) >= {"site", "equip", "point"}
+    assert "active-unacked" in schemas["AlarmState"]["enum"]
+    assert "critical" in schemas["Severity"]["enum"]
+    assert "ok" in schemas["PointStatus"]["enum"]
+    assert set(schemas["Resolution"]["enum"]) >= {"raw", "5m", "1h", "auto"}
+    extension = document["paths"]["/api/history/{point_id}/{extension}"]["get"]
+    (param,) = [p for p in extension["parameters"] if p["name"] == "extension"]
+    assert {"averageSince", "maximum", "persistedState"} <= set(param["schema"]["enum"])
+
+
 async def test_public_routes_need_no_credentials_and_the_rest_need_a_token_or_session(
     app: QuartTrio, client: Client
 ) -> None:

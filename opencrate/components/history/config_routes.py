@@ -18,14 +18,16 @@ retention) keeps it; the running retention follows at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from attrs import evolve
 from quart import Blueprint, Response, request
 
 from opencrate.api.access import Role, requires
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import services
+from opencrate.api.contract import JSON_OBJECT, Content, query, request_body, responds
 from opencrate.components.history.config.model import (
     ServiceConfig,
     retention_to_dict,
@@ -43,6 +45,24 @@ __all__ = ["blueprint"]
 
 blueprint = Blueprint("persistence", __name__)
 
+_PERSIST_TEXT = Content("text/plain", {"type": "string"}, ".persist text")
+
+
+class ServiceSummary(msgspec.Struct):
+    service: str
+    kind: str
+    source: str
+    lines: int
+
+
+class ServiceList(msgspec.Struct):
+    default: str | None
+    items: list[ServiceSummary]
+
+
+class ConfigQuery(msgspec.Struct, kw_only=True):
+    format: Literal["json", "persist"] = "json"
+
 
 def _config_json(service: ServiceConfig, default: str | None) -> dict[str, Any]:
     return {
@@ -55,6 +75,7 @@ def _config_json(service: ServiceConfig, default: str | None) -> dict[str, Any]:
 
 @blueprint.get("/persistence")
 @requires(Role.VIEWER)
+@responds(ServiceList)
 async def list_services() -> dict[str, Any]:
     """The configured services."""
     cfg = services().get(Persistence).config.value
@@ -70,6 +91,7 @@ async def list_services() -> dict[str, Any]:
 
 @blueprint.get("/persistence/health")
 @requires(Role.VIEWER)
+@responds(JSON_OBJECT)
 async def health() -> dict[str, Any]:
     """Per-service counters and reachability, and the last restoreOnStartup."""
     return services().get(Persistence).health()
@@ -77,7 +99,9 @@ async def health() -> dict[str, Any]:
 
 @blueprint.get("/persistence/<service>")
 @requires(Role.VIEWER)
-async def get_config(service: str) -> dict[str, Any] | Response:
+@query(ConfigQuery)
+@responds((JSON_OBJECT, _PERSIST_TEXT))
+async def get_config(service: str, query_args: ConfigQuery) -> dict[str, Any] | Response:
     """A service's configuration as JSON (the TOML model), with its source; 404 if unknown.
 
     ``?format=persist`` returns it as ``.persist`` text instead (``text/plain``).
@@ -86,16 +110,15 @@ async def get_config(service: str) -> dict[str, Any] | Response:
     found = cfg.get(service)
     if found is None:
         raise NotFound(f"no persistence service {service!r}", service=service)
-    fmt = request.args.get("format", "json")
-    if fmt == "persist":
+    if query_args.format == "persist":
         return Response(render_persist(found), mimetype="text/plain")
-    if fmt != "json":
-        raise InvalidInput("query parameter 'format' must be json or persist", field="format")
     return _config_json(found, cfg.default_service())
 
 
 @blueprint.put("/persistence/<service>")
 @requires(Role.ADMIN)
+@request_body((JSON_OBJECT, _PERSIST_TEXT))
+@responds(JSON_OBJECT)
 async def put_config(service: str) -> dict[str, Any]:
     """Replace a service's configuration (JSON model, or ``.persist`` text as text/plain)."""
     persistence = services().get(Persistence)

@@ -98,7 +98,7 @@ async def test_extensions(history: HistoryStore, client: Client, clock: TrioCloc
 
 async def test_bad_writes_store_nothing(history: HistoryStore, client: Client) -> None:
     await _ok(await client.put("/api/history/1001/sat", json={"value": 1.5, "time": START}))
-    await _error(await client.put("/api/history/1001/sat", json={"vlaue": 2}), 400, "value")
+    await _error(await client.put("/api/history/1001/sat", json={"vlaue": 2}), 400, "vlaue")
     await _error(await client.put("/api/history/1001/sat", json={"value": [1]}), 400)
     await _error(await client.put("/api/history/1001/sat", json={"value": 1, "time": "later"}), 400)
     await _error(
