@@ -139,3 +139,14 @@ async def test_schemathesis_loads_the_document_as_openapi_3_1(client: Client) ->
     schema = schemathesis.openapi.from_dict(document)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == len(_operations(document))
+
+
+async def test_the_docs_page_is_served_offline_and_reads_the_document(client: Client) -> None:
+    page = await client.get("/ui/docs.html")
+    assert page.status_code == 200
+    html = await page.get_data(as_text=True)
+    assert "http" not in html.replace('href="/api/openapi.json"', "")  # nothing from a CDN
+    script = await client.get("/ui/docs.js")
+    assert script.status_code == 200
+    assert 'fetch("/api/openapi.json"' in await script.get_data(as_text=True)
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]

@@ -37,6 +37,9 @@ ASSETS: Final[dict[str, str]] = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    # The API reference: renders /api/openapi.json, offline (opencrate/api/openapi.py).
+    "docs.html": "text/html; charset=utf-8",
+    "docs.js": "text/javascript; charset=utf-8",
 }
 
 # The page only loads its own script and style and talks to this origin;
@@ -61,7 +64,7 @@ async def _asset(name: str) -> Response:
     response = Response(body, content_type=content_type)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    if name == "index.html":
+    if name.endswith(".html"):
         response.headers["Content-Security-Policy"] = _CSP
     response.set_etag(_etag(body))
     return await response.make_conditional(request)

@@ -27,6 +27,7 @@ from opencrate.api.auditing import audit_write
 from opencrate.api.context import json_body, services
 from opencrate.api.contract import (
     Component,
+    body,
     component,
     list_of,
     query,
@@ -116,8 +117,14 @@ class NodePage(msgspec.Struct):
     next_cursor: str | None = None
 
 
-class NodeBatch(msgspec.Struct):
-    nodes: Annotated[list[Any], list_of(NODE_CREATE), msgspec.Meta(min_length=1)]
+class NodeBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Each node is checked by the Node record itself (400 naming ``nodes[i]``)."""
+
+    nodes: Annotated[
+        list[dict[str, Any]],
+        list_of(NODE_CREATE),
+        msgspec.Meta(min_length=1, max_length=MAX_BATCH),
+    ]
 
 
 class Created(msgspec.Struct):
@@ -252,9 +259,9 @@ async def create_node() -> tuple[Response, int, dict[str, str]]:
 
 @blueprint.post("/nodes/batch")
 @requires(Role.ADMIN)
-@request_body(NodeBatch)
+@body(NodeBatch)
 @responds(Created, 201)
-async def create_nodes() -> tuple[Response, int]:
+async def create_nodes(data: NodeBatch) -> tuple[Response, int]:
     """Create many nodes in one transaction, all or none: ``{"nodes": [...]}``.
 
     Parents may come after their children in the list. 201 with
@@ -262,14 +269,7 @@ async def create_nodes() -> tuple[Response, int]:
     a parent that exists neither in the batch nor in the store, 409 for an id
     that exists. At most 10 000 nodes per call.
     """
-    body = await json_body()
-    check_fields(body, allowed=("nodes",), required=("nodes",))
-    raw = body["nodes"]
-    if not isinstance(raw, list) or not raw:
-        raise InvalidInput("'nodes' must be a non-empty list of nodes", field="nodes")
-    if len(raw) > MAX_BATCH:
-        raise InvalidInput(f"at most {MAX_BATCH} nodes per batch, got {len(raw)}", field="nodes")
-    nodes = [_indexed(i, item) for i, item in enumerate(raw)]
+    nodes = [_indexed(i, item) for i, item in enumerate(data.nodes)]
     try:
         created = await services().get(NodeStore).create_many(nodes)
     except InvalidInput as exc:

@@ -169,7 +169,7 @@ async def set_override(node_id: str, data: OverrideBody) -> dict[str, Any]:
 
 @blueprint.delete("/points/<path:node_id>/override")
 @requires(Role.OPERATOR)
-@responds(ENDED_OVERRIDE)
+@responds(OVERRIDE)
 async def release_override(node_id: str) -> dict[str, Any]:
     """Release a point's override; returns the override that ended.
 
