@@ -61,7 +61,7 @@ def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
 
 
 def _schemathesis(
-    base: str, headers: list[str], checks: str, label: str, mode: str
+    base: str, headers: list[str], checks: str, label: str, mode: str, cwd: str
 ) -> tuple[int, str]:
     command = [
         sys.executable,
@@ -97,7 +97,8 @@ def _schemathesis(
         command += ["--header", header]
     print(f"== fuzz ({label}): {' '.join(command[2:])}", flush=True)
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # In the temporary directory: schemathesis keeps a .schemathesis cache in its cwd.
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
     output = done.stdout + done.stderr
     print(output)
     print(f"-- fuzz ({label}): exit {done.returncode} in {time.monotonic() - started:.0f} s")
@@ -146,20 +147,20 @@ def main() -> int:
             # and must answer 401 or 403.
             checks = f"{CHECKS},ignored_auth" if token else CHECKS
             who = "as admin" if token else "open"
-            status, output = _schemathesis(base, headers, checks, f"{who}, valid", "positive")
+            status, output = _schemathesis(base, headers, checks, f"{who}, valid", "positive", tmp)
             summary = [(f"{who}, valid requests", _counts(output))]
             # Invalid requests: never a 5xx. (Their answers are not checked against
             # the schemas: an id with a bad extension name is another route's
             # path, /api/history/{point_id}, and answers that route's shape.)
             bad_status, bad_output = _schemathesis(
-                base, headers, "not_a_server_error", f"{who}, invalid", "negative"
+                base, headers, "not_a_server_error", f"{who}, invalid", "negative", tmp
             )
             status = status or bad_status
             summary.append((f"{who}, invalid requests", _counts(bad_output)))
             if token:
                 # Without credentials nothing may fail with a 5xx either.
                 anon_status, anon_output = _schemathesis(
-                    base, [], "not_a_server_error,status_code_conformance", "no token", "all"
+                    base, [], "not_a_server_error,status_code_conformance", "no token", "all", tmp
                 )
                 status = status or anon_status
                 summary.append(("unauthenticated", _counts(anon_output)))
