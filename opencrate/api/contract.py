@@ -72,6 +72,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound=msgspec.Struct)
 
 REF_TEMPLATE = "#/components/schemas/{name}"
+#: Set on a view whose body may be empty (documented as ``required: false``).
+OPTIONAL_BODY_ATTRIBUTE = "_opencrate_optional_body"
 
 
 @frozen
@@ -239,6 +241,7 @@ def body(model: type[S], *, optional: bool = False) -> Callable[[F], F]:
             return await view(*args, data=parsed, **kwargs)
 
         setattr(wrapper, QUART_SCHEMA_REQUEST_ATTRIBUTE, (model, DataSource.JSON))
+        setattr(wrapper, OPTIONAL_BODY_ATTRIBUTE, optional)
         return typing.cast(F, wrapper)
 
     return decorate

@@ -27,6 +27,7 @@ are in :mod:`opencrate.api.openapi`.
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any
 
 import msgspec
@@ -45,7 +46,14 @@ from werkzeug.routing.converters import BaseConverter, PathConverter
 
 from opencrate import __version__
 from opencrate.api.access import access_of
-from opencrate.api.contract import COMPONENTS, REF_TEMPLATE, Component, Content
+from opencrate.api.contract import (
+    COMPONENTS,
+    OPTIONAL_BODY_ATTRIBUTE,
+    REF_TEMPLATE,
+    Component,
+    Content,
+)
+from opencrate.model.ids import MAX_NODE_ID_LENGTH
 
 __all__ = ["ERROR_SCHEMA", "JSONProvider", "Provider", "install"]
 
@@ -80,6 +88,26 @@ SECURITY_SCHEMES: dict[str, Any] = {
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"cookieSession": []}]
 
 
+#: The rules the routes check on these path parameters (validate_node_id, the
+#: positive ids of alarms and events), stated in the schema too so a client or
+#: a fuzzer sees them; path converters stay as they are.
+_NODE_ID = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_NODE_ID_LENGTH,
+    # No control character, no surrounding blank, no leading, trailing or double '/'.
+    "pattern": r"^(?!/)(?!.*//)(?!.*/$)[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*"
+    r"[^\s\x00-\x1f\x7f-\x9f])?$",
+}
+_POSITIVE_ID = {"type": "string", "pattern": r"^0*[1-9][0-9]{0,17}$"}
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "node_id": _NODE_ID,
+    "point_id": _NODE_ID,
+    "alarm_id": _POSITIVE_ID,
+    "event_id": _POSITIVE_ID,
+}
+
+
 class JSONProvider(DefaultJSONProvider):
     """Quart's JSON, in our field order, with models as builtins and deep input a ValueError."""
 
@@ -101,6 +129,7 @@ class JSONProvider(DefaultJSONProvider):
 
 
 def _struct_models(app: Any) -> list[type[msgspec.Struct]]:
+    """Every Struct a route declares: query string, body, responses."""
     found: list[type[msgspec.Struct]] = []
     for view in app.view_functions.values():
         candidates: list[Any] = [getattr(view, QUART_SCHEMA_QUERYSTRING_ATTRIBUTE, None)]
@@ -116,6 +145,13 @@ def _struct_models(app: Any) -> list[type[msgspec.Struct]]:
     return found
 
 
+def _query_models(app: Any) -> list[type[msgspec.Struct]]:
+    models = (
+        getattr(v, QUART_SCHEMA_QUERYSTRING_ATTRIBUTE, None) for v in app.view_functions.values()
+    )
+    return [m for m in models if isinstance(m, type) and issubclass(m, msgspec.Struct)]
+
+
 class Provider(OpenAPIProvider):
     """quart-schema's document, completed (see the module docstring)."""
 
@@ -128,6 +164,12 @@ class Provider(OpenAPIProvider):
             _struct_models(self._app), ref_template=REF_TEMPLATE
         )
         schemas.update(nested)
+        # A query model is listed as parameters; its component is clutter unless used.
+        text = json.dumps(document["paths"])
+        for model in _query_models(self._app):
+            name = model.__name__
+            if REF_TEMPLATE.format(name=name) not in text:
+                schemas.pop(name, None)
         schemas.update({name: c.schema() for name, c in sorted(COMPONENTS.items())})
         schemas["Error"] = ERROR_SCHEMA
         document["components"]["schemas"] = dict(sorted(schemas.items()))
@@ -165,10 +207,29 @@ class Provider(OpenAPIProvider):
                 op["responses"] = {str(k): v for k, v in responses.items()}
                 if not op["parameters"]:
                     del op["parameters"]
+                if "requestBody" in op and getattr(view, OPTIONAL_BODY_ATTRIBUTE, False):
+                    op["requestBody"] = {**op["requestBody"], "required": False}
         return paths, components
+
+    def build_querystring_parameters(self, model: Any) -> tuple[list[dict[str, Any]], Any]:
+        parameters, definitions = super().build_querystring_parameters(model)
+        for param in parameters:
+            # A query string cannot say null: an optional parameter is one left out.
+            schema = param["schema"]
+            branches = schema.get("anyOf", [])
+            if {"type": "null"} in branches and len(branches) == 2:
+                (kept,) = [b for b in branches if b != {"type": "null"}]
+                param["schema"] = {**kept, **{k: v for k, v in schema.items() if k != "anyOf"}}
+            if param["schema"].get("default", ...) is None:
+                del param["schema"]["default"]
+            if "description" in param["schema"] and "description" not in param:
+                param["description"] = param["schema"].pop("description")
+        return parameters, definitions
 
     def build_path_parameter(self, name: str, converter: BaseConverter) -> dict[str, Any]:
         param = super().build_path_parameter(name, converter)
+        if name in _PATH_SCHEMAS:
+            param["schema"] = dict(_PATH_SCHEMAS[name])
         if isinstance(converter, PathConverter):
             param["description"] = "May contain '/' (node ids such as 1001/analog-input-1)."
             param["x-opencrate-converter"] = "path"

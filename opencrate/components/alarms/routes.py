@@ -45,7 +45,7 @@ class AlarmsQuery(PageQuery, kw_only=True):
     shelved: Annotated[bool, msgspec.Meta(description="Include shelved alarms.")] = False
 
 
-class HistoryQuery(PageQuery, kw_only=True):
+class AlarmHistoryQuery(PageQuery, kw_only=True):
     node: NodeIdText | None = None
 
 
@@ -63,7 +63,7 @@ class FlagsView(msgspec.Struct):
     items: dict[str, PointFlags]
 
 
-class AckBody(msgspec.Struct, forbid_unknown_fields=True):
+class AlarmAckBody(msgspec.Struct, forbid_unknown_fields=True):
     comment: str = ""
 
 
@@ -127,9 +127,9 @@ async def list_alarms(query_args: AlarmsQuery) -> dict[str, Any]:
 
 @blueprint.get("/alarms/history")
 @requires(Role.VIEWER)
-@query(HistoryQuery)
+@query(AlarmHistoryQuery)
 @responds(AlarmPage)
-async def alarm_history(query_args: HistoryQuery) -> dict[str, Any]:
+async def alarm_history(query_args: AlarmHistoryQuery) -> dict[str, Any]:
     """Closed alarms, newest first (``node``; ``limit``, ``cursor``)."""
     limit = query_args.limit
     before_id = decode_cursor(_HISTORY, query_args.cursor, int)
@@ -170,9 +170,9 @@ async def get_alarm(alarm_id: str) -> dict[str, Any]:
 
 @blueprint.post("/alarms/<alarm_id>/ack")
 @requires(Role.OPERATOR)
-@body(AckBody, optional=True)
+@body(AlarmAckBody, optional=True)
 @responds(ALARM)
-async def acknowledge_alarm(alarm_id: str, data: AckBody) -> dict[str, Any]:
+async def acknowledge_alarm(alarm_id: str, data: AlarmAckBody) -> dict[str, Any]:
     """Acknowledge: optional body ``{"comment"}``; returns the alarm (closed if it was cleared).
 
     404 for no open alarm with this id, 409 when already acknowledged.
@@ -186,7 +186,7 @@ async def acknowledge_alarm(alarm_id: str, data: AckBody) -> dict[str, Any]:
 
 @blueprint.post("/alarms/<alarm_id>/shelve")
 @requires(Role.OPERATOR)
-@body(ShelveBody, optional=True)
+@body(ShelveBody)
 @responds(ALARM)
 async def shelve_alarm(alarm_id: str, data: ShelveBody) -> dict[str, Any]:
     """Shelve until a time: body ``{"until"}`` (epoch ms, ISO 8601, or a duration like ``"2h"``).

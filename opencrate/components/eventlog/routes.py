@@ -75,7 +75,7 @@ class EventPage(msgspec.Struct):
     next_cursor: str | None
 
 
-class AckBody(msgspec.Struct, forbid_unknown_fields=True):
+class EventAckBody(msgspec.Struct, forbid_unknown_fields=True):
     comment: str = ""
 
 
@@ -165,9 +165,9 @@ async def get_event(event_id: str) -> dict[str, Any]:
 
 @blueprint.post("/events/<event_id>/ack")
 @requires(Role.OPERATOR)
-@body(AckBody, optional=True)
+@body(EventAckBody, optional=True)
 @responds(EVENT)
-async def acknowledge_event(event_id: str, data: AckBody) -> dict[str, Any]:
+async def acknowledge_event(event_id: str, data: EventAckBody) -> dict[str, Any]:
     """Acknowledge an event; body ``{"comment": str}`` (optional). Returns the event.
 
     Acknowledging closes the event for deduplication: the next identical

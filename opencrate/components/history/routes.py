@@ -78,7 +78,7 @@ Service = Annotated[str, msgspec.Meta(description="A persistence service; defaul
 AnyValue = Annotated[float | bool | str | None, msgspec.Meta(description="A point value.")]
 
 
-class HistoryQuery(msgspec.Struct, kw_only=True):
+class SamplesQuery(msgspec.Struct, kw_only=True):
     service: Service | None = None
     start: TimeText | None = None
     end: TimeText | None = None
@@ -223,9 +223,9 @@ def _value(raw: object, point_id: str, what: str = "value") -> PointValue:
 
 @blueprint.get("/history/<path:point_id>")
 @requires(Role.VIEWER)
-@query(HistoryQuery)
+@query(SamplesQuery)
 @responds(HistoryView)
-async def history(point_id: str, query_args: HistoryQuery) -> dict[str, Any]:
+async def history(point_id: str, query_args: SamplesQuery) -> dict[str, Any]:
     """Samples of a point in ``[start, end]`` (default: the last day), oldest first.
 
     ``resolution`` raw (default), 5m, 1h or auto; ``limit`` 1..10000 (1000);

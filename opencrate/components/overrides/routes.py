@@ -45,7 +45,7 @@ class EndedPage(msgspec.Struct):
     next_cursor: str | None
 
 
-class HistoryQuery(PageQuery, kw_only=True):
+class OverrideHistoryQuery(PageQuery, kw_only=True):
     node: NodeIdText | None = None
 
 
@@ -106,9 +106,9 @@ async def list_overrides(query_args: PageQuery) -> dict[str, Any]:
 
 @blueprint.get("/overrides/history")
 @requires(Role.VIEWER)
-@query(HistoryQuery)
+@query(OverrideHistoryQuery)
 @responds(EndedPage)
-async def override_history(query_args: HistoryQuery) -> dict[str, Any]:
+async def override_history(query_args: OverrideHistoryQuery) -> dict[str, Any]:
     """Ended overrides newest first (``node`` to pick one point; ``limit``, ``cursor``).
 
     Each item adds ``id``, ``ended_ms``, ``ended_by`` and ``end_reason``
