@@ -32,7 +32,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance"
+CHECKS = (
+    "not_a_server_error,response_schema_conformance,status_code_conformance,"
+    "content_type_conformance"
+)
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "10")
 MAX_TIME_S = os.environ.get("FUZZ_MAX_TIME", "60")
 START_TIMEOUT_S = 60.0

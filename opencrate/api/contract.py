@@ -61,6 +61,7 @@ __all__ = [
     "component",
     "list_of",
     "load_body",
+    "path_parameter",
     "query",
     "record_component",
     "ref",
@@ -99,6 +100,17 @@ class Content:
 
 #: A JSON object whose members the route's docstring describes (statistics, configuration).
 JSON_OBJECT = Content("application/json", {"type": "object"}, "A JSON object")
+
+#: The JSON Schema of path parameters by name, registered by the module that
+#: owns the rule (``node_id``: :mod:`opencrate.api.wire`). Path converters stay
+#: as they are; this states in the document what the route checks.
+PATH_SCHEMAS: dict[str, Mapping[str, Any]] = {}
+
+
+def path_parameter(name: str, schema: Mapping[str, Any]) -> None:
+    """Declare the schema of every path parameter called ``name``."""
+    PATH_SCHEMAS[name] = schema
+
 
 #: Every component declared so far, by name; the document carries them all.
 COMPONENTS: dict[str, Component] = {}

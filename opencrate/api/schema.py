@@ -45,15 +45,16 @@ from werkzeug.routing import Rule
 from werkzeug.routing.converters import BaseConverter, PathConverter
 
 from opencrate import __version__
+from opencrate.api import wire  # noqa: F401 - registers the shared path parameter schemas
 from opencrate.api.access import access_of
 from opencrate.api.contract import (
     COMPONENTS,
     OPTIONAL_BODY_ATTRIBUTE,
+    PATH_SCHEMAS,
     REF_TEMPLATE,
     Component,
     Content,
 )
-from opencrate.model.ids import MAX_NODE_ID_LENGTH
 
 __all__ = ["ERROR_SCHEMA", "JSONProvider", "Provider", "install"]
 
@@ -86,26 +87,6 @@ SECURITY_SCHEMES: dict[str, Any] = {
     "cookieSession": {"type": "apiKey", "in_": "cookie", "name": "opencrate_session"},
 }
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"cookieSession": []}]
-
-
-#: The rules the routes check on these path parameters (validate_node_id, the
-#: positive ids of alarms and events), stated in the schema too so a client or
-#: a fuzzer sees them; path converters stay as they are.
-_NODE_ID = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": MAX_NODE_ID_LENGTH,
-    # No control character, no surrounding blank, no leading, trailing or double '/'.
-    "pattern": r"^(?!/)(?!.*//)(?!.*/$)[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*"
-    r"[^\s\x00-\x1f\x7f-\x9f])?$",
-}
-_POSITIVE_ID = {"type": "string", "pattern": r"^0*[1-9][0-9]{0,17}$"}
-_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
-    "node_id": _NODE_ID,
-    "point_id": _NODE_ID,
-    "alarm_id": _POSITIVE_ID,
-    "event_id": _POSITIVE_ID,
-}
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -228,8 +209,8 @@ class Provider(OpenAPIProvider):
 
     def build_path_parameter(self, name: str, converter: BaseConverter) -> dict[str, Any]:
         param = super().build_path_parameter(name, converter)
-        if name in _PATH_SCHEMAS:
-            param["schema"] = dict(_PATH_SCHEMAS[name])
+        if name in PATH_SCHEMAS:
+            param["schema"] = dict(PATH_SCHEMAS[name])
         if isinstance(converter, PathConverter):
             param["description"] = "May contain '/' (node ids such as 1001/analog-input-1)."
             param["x-opencrate-converter"] = "path"

@@ -7,13 +7,24 @@ enforces them.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
+from opencrate.api.contract import path_parameter
 from opencrate.api.params import DEFAULT_PAGE, MAX_PAGE
+from opencrate.model.ids import MAX_NODE_ID_LENGTH
 
-__all__ = ["Cursor", "IdList", "Limit", "NodeIdText", "PageQuery", "Text"]
+__all__ = [
+    "NODE_ID_SCHEMA",
+    "POSITIVE_ID_SCHEMA",
+    "Cursor",
+    "IdList",
+    "Limit",
+    "NodeIdText",
+    "PageQuery",
+    "Text",
+]
 
 #: A non-blank text parameter (``?user=``, ``?action=``).
 Text = Annotated[str, msgspec.Meta(pattern=r"\S", description="Not empty.")]
@@ -31,3 +42,21 @@ class PageQuery(msgspec.Struct, kw_only=True):
 
     limit: Limit = DEFAULT_PAGE
     cursor: Cursor | None = None
+
+
+#: The node-id rules (:func:`~opencrate.model.ids.validate_node_id`) as a schema:
+#: no control character, no surrounding blank, no leading, trailing or double '/'.
+NODE_ID_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_NODE_ID_LENGTH,
+    "pattern": r"^(?!/)(?!.*//)(?!.*/$)[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*"
+    r"[^\s\x00-\x1f\x7f-\x9f])?$",
+}
+#: A positive 64-bit id in a path (alarms, events).
+POSITIVE_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"^0*[1-9][0-9]{0,17}$"}
+
+for _name in ("node_id", "point_id"):
+    path_parameter(_name, NODE_ID_SCHEMA)
+for _name in ("alarm_id", "event_id"):
+    path_parameter(_name, POSITIVE_ID_SCHEMA)

@@ -100,9 +100,9 @@ class ExtensionQuery(msgspec.Struct, kw_only=True):
 
 
 class RangeQuery(msgspec.Struct, kw_only=True):
+    start: TimeText
+    end: TimeText
     service: Service | None = None
-    start: TimeText | None = None
-    end: TimeText | None = None
 
 
 class SampleView(msgspec.Struct):
@@ -379,10 +379,8 @@ async def delete_range(point_id: str, query_args: RangeQuery) -> dict[str, Any]:
     point_id = node_id_arg(point_id, what="point id")
     name, service = _service(query_args.service)
     start, end = _time("start", query_args.start), _time("end", query_args.end)
-    if start is None or end is None:
-        raise InvalidInput(
-            "DELETE needs both ?start= and ?end=", field="start" if start is None else "end"
-        )
+    if start is None or end is None:  # given but empty
+        raise InvalidInput("DELETE needs both ?start= and ?end=", field="start")
     if start > end:
         raise InvalidInput(f"start ({start}) is after end ({end})", field="start")
     removed = await service.remove(_storage_id(name, point_id), start, end)

@@ -22,8 +22,13 @@ from quart import Blueprint, Response, request
 from opencrate.api.access import JSON, LARGE_BODY, OCTET_STREAM, Role, requires
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import services
-from opencrate.api.contract import Content, load_body, request_body, responds
+from opencrate.api.contract import Content, load_body, path_parameter, request_body, responds
 from opencrate.components.properties.store import (
+    CONTEXT_PATTERN,
+    MAX_CONTEXT_LENGTH,
+    MAX_NAME_LENGTH,
+    NAME_PATTERN,
+    RESERVED_NAMES,
     BlobRef,
     PropertyStore,
     StoredValue,
@@ -37,6 +42,20 @@ __all__ = ["blueprint", "property_json"]
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("properties", __name__)
+
+path_parameter(
+    "context",
+    {"type": "string", "maxLength": MAX_CONTEXT_LENGTH, "pattern": f"^{CONTEXT_PATTERN}$"},
+)
+path_parameter(
+    "name",
+    {
+        "type": "string",
+        "maxLength": MAX_NAME_LENGTH,
+        "pattern": f"^{NAME_PATTERN}$",
+        "not": {"enum": sorted(RESERVED_NAMES)},
+    },
+)
 
 _BINARY = Content(OCTET_STREAM, {"type": "string", "format": "binary"}, "The raw bytes")
 
