@@ -150,3 +150,27 @@ async def test_the_docs_page_is_served_offline_and_reads_the_document(client: Cl
     assert script.status_code == 200
     assert 'fetch("/api/openapi.json"' in await script.get_data(as_text=True)
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+async def test_an_answer_that_drifts_from_its_declared_model_is_caught(
+    app: QuartTrio, client: Client
+) -> None:
+    # tests/contract.py checks every JSON answer of the API tests; here one that
+    # breaks its route's declared schema (a page whose next_cursor is a number).
+    from opencrate.api.contract import responds
+    from opencrate.components.audit.routes import AuditPage
+    from tests.contract import violations
+
+    @app.get("/api/drifting")
+    @responds(AuditPage)
+    async def drifting() -> dict[str, Any]:
+        """A route whose answer does not match its model."""
+        return {"items": [], "next_cursor": 5}
+
+    assert (await client.get("/api/drifting")).status_code == 200
+    assert (await client.get("/api/audit")).status_code == 200
+    found = list(violations(app))
+    violations(app).clear()  # seen: the fixture's own check must not fail the test
+    assert len(found) == 1
+    assert found[0].startswith("GET /api/drifting 200: ")
+    assert "next_cursor" in found[0] or "5" in found[0]
