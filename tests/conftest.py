@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -16,6 +16,7 @@ from opencrate.api.app import create_app
 from opencrate.app import Services
 from opencrate.clock import TrioClock
 from opencrate.runtime.bus import EventBus
+from tests.contract import check_answers, violations
 from tests.harness import running_services, serving
 
 
@@ -40,8 +41,12 @@ async def services(tmp_path: Path, clock: TrioClock) -> AsyncIterator[Services]:
 
 
 @pytest.fixture
-def app(services: Services) -> QuartTrio:
-    return create_app(services)
+def app(services: Services) -> Iterator[QuartTrio]:
+    app = create_app(services)
+    check_answers(app)
+    yield app
+    found = violations(app)
+    assert not found, f"answers that do not match the OpenAPI document: {found}"
 
 
 @pytest.fixture

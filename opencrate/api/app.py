@@ -11,6 +11,7 @@ from quart_trio import QuartTrio
 from opencrate.api import guard
 from opencrate.api.context import EXTENSION_KEY
 from opencrate.api.errors import register_error_handlers
+from opencrate.api.schema import install
 
 if TYPE_CHECKING:
     from opencrate.app import Services
@@ -38,7 +39,7 @@ def route_blueprints(components: Sequence[ComponentSpec]) -> list[Blueprint]:
 def create_app(services: Services) -> QuartTrio:
     app = QuartTrio("opencrate")
     app.extensions[EXTENSION_KEY] = services
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep our field order
+    install(app)  # quart-schema: the OpenAPI document, our JSON provider, body reads
     register_error_handlers(app)
     for blueprint in route_blueprints(services.components):
         # Under /api unless the blueprint declares its own prefix (the operator page: "").

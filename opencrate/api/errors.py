@@ -8,10 +8,12 @@ Every error body has the same shape::
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from quart import Quart, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from quart_schema.validation import QuerystringValidationError, RequestSchemaValidationError
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from opencrate.api.status import status_for
 from opencrate.errors import OpenCrateError
@@ -45,7 +47,42 @@ def _http_error_response(exc: HTTPException) -> tuple[Response, int]:
     return response, status
 
 
+# msgspec's wording: "Object contains unknown field `x` - at `$.nodes[1]`",
+# "Object missing required field `x`", "Expected `int` >= 1 - at `$.limit`".
+_AT = re.compile(r"^(?P<text>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_NAMED = re.compile(r"^Object (?P<what>contains unknown|missing required) field `(?P<name>[^`]+)`$")
+
+
+def describe_validation_error(exc: RequestSchemaValidationError) -> tuple[str, str | None]:
+    """A message naming the field a body or query string got wrong, and that field."""
+    text = str(exc.validation_error)
+    query = isinstance(exc, QuerystringValidationError)
+    where = "query string" if query else "request body"
+    match = _AT.match(text)
+    assert match is not None  # the pattern matches any text
+    text, path = match["text"], (match["path"] or "").lstrip(".")
+    named = _NAMED.match(text)
+    if named is not None:
+        field = f"{path}.{named['name']}" if path else named["name"]
+        if named["what"] == "missing required":
+            return f"{where} is missing {field!r}", field
+        return f"{where} has unknown field {field!r}", field
+    reason = text.replace("`", "")
+    reason = reason[:1].lower() + reason[1:]
+    if not path:
+        return f"{where}: {reason}", None
+    if query:
+        name = path.partition("[")[0]  # a repeatable parameter's nth value: its name
+        return f"query parameter {name!r}: {reason}", name
+    return f"{path}: {reason}", path
+
+
 def register_error_handlers(app: Quart) -> None:
+    @app.errorhandler(RequestSchemaValidationError)
+    async def _schema_error(exc: RequestSchemaValidationError) -> tuple[Response, int]:
+        message, field = describe_validation_error(exc)
+        return error_response(400, "invalid_input", message, {"field": field} if field else None)
+
     @app.errorhandler(OpenCrateError)
     async def _opencrate_error(exc: OpenCrateError) -> tuple[Response, int]:
         status = status_for(exc)
@@ -58,6 +95,10 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        if type(exc) is BadRequest:
+            # Malformed JSON from request.get_json (and a ValueError from our
+            # JSON provider's depth guard): the same code as any bad input.
+            return error_response(400, "invalid_input", exc.description or "bad request")
         return _http_error_response(exc)
 
 

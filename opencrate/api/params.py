@@ -1,8 +1,12 @@
-"""Reading request input: body fields, ids in paths, cursors and flags.
+"""Reading request input the declared models cannot check: node ids, record bodies, cursors.
 
-Every helper raises :class:`~opencrate.errors.InvalidInput` naming the field or
-parameter that was wrong, so each route validates *before* it touches a store
-and a bad request stores nothing.
+Types, ranges, enumerations, required and unknown fields of query strings and
+bodies are the routes' models (:mod:`opencrate.api.contract`). What is left
+here: the node-id rules, a record body's fields (a node is checked by its own
+converters), and cursors. Every helper raises
+:class:`~opencrate.errors.InvalidInput` naming the field or parameter that was
+wrong, so each route validates *before* it touches a store and a bad request
+stores nothing.
 
 Cursors are opaque to clients: base64url of a small JSON array
 ``[listing, key]``. The listing name is inside so that a cursor taken from
@@ -17,32 +21,23 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from quart import request
-
 from opencrate.errors import InvalidInput
 from opencrate.model.ids import validate_node_id
-from opencrate.validation import ascii_int, decode_cursor, encode_cursor
+from opencrate.validation import decode_cursor, encode_cursor
 
 __all__ = [
     "DEFAULT_PAGE",
     "MAX_PAGE",
-    "bool_arg",
     "check_fields",
     "decode_cursor",
     "encode_cursor",
-    "list_arg",
     "node_id_arg",
-    "page_limit",
-    "str_arg",
 ]
 
 DEFAULT_PAGE = 100
 #: Largest page; below the stores' own cap (1000) so a route can ask for one
 #: extra row to know whether another page follows.
 MAX_PAGE = 500
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def check_fields(
@@ -71,53 +66,3 @@ def check_fields(
 def node_id_arg(raw: str, *, what: str = "node id") -> str:
     """A node id taken from a URL path or query, checked by the id rules."""
     return validate_node_id(raw, what=what)
-
-
-def str_arg(name: str) -> str | None:
-    """A query parameter that must not be empty when given."""
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    if not raw.strip():
-        raise InvalidInput(f"query parameter {name!r} must not be empty", field=name)
-    return raw
-
-
-def list_arg(name: str) -> list[str]:
-    """Every value of a repeatable query parameter (``?tag=a&tag=b``); none may be empty."""
-    values = request.args.getlist(name)
-    for value in values:
-        if not value.strip():
-            raise InvalidInput(f"query parameter {name!r} must not be empty", field=name)
-    return values
-
-
-def bool_arg(name: str, default: bool = False) -> bool:
-    """A boolean query parameter: ``true/false``, ``1/0``, ``yes/no``, ``on/off``."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    lowered = raw.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise InvalidInput(f"query parameter {name!r} must be true or false, got {raw!r}", field=name)
-
-
-def page_limit() -> int:
-    """The ``limit`` query parameter: 1..:data:`MAX_PAGE`, :data:`DEFAULT_PAGE` when absent."""
-    raw = request.args.get("limit")
-    if raw is None or raw == "":
-        return DEFAULT_PAGE
-    value = ascii_int(raw, signed=True)
-    if value is None:
-        raise InvalidInput(
-            f"query parameter 'limit' must be an integer, got {raw[:40]!r}", field="limit"
-        )
-    if not 1 <= value <= MAX_PAGE:
-        raise InvalidInput(
-            f"query parameter 'limit' must be between 1 and {MAX_PAGE}, got {value}",
-            field="limit",
-        )
-    return value

@@ -126,8 +126,10 @@ def _to_tags(value: Any) -> frozenset[str]:
         raise InvalidInput(
             f"tags must be a list of strings, got {type(value).__name__}", field="tags"
         )
-    tags = frozenset(value)
-    for tag in tags:
+    items = list(value)
+    # Check each item before hashing it: a dict or a list among the tags is a
+    # TypeError in frozenset() (a 500), not a bad tag (found by schemathesis).
+    for tag in items:
         if (
             not isinstance(tag, str)
             or not tag
@@ -139,7 +141,7 @@ def _to_tags(value: Any) -> frozenset[str]:
                 f"(at most {MAX_TAG_LENGTH} characters)",
                 field="tags",
             )
-    return tags
+    return frozenset(items)
 
 
 def _to_refs(value: Any) -> Mapping[str, str]:

@@ -91,3 +91,12 @@ async def test_body_nested_to_the_limit_is_read(services: Services, client: Clie
     )
     assert response.status_code == 400
     assert (await response.get_json())["error"]["detail"]["field"] == "extra"
+
+
+async def test_the_apps_json_provider_answers_deep_json_with_value_error(app: QuartTrio) -> None:
+    # request.get_json (quart-schema, any route that calls it) goes through
+    # app.json; a RecursionError there would be a 500, a ValueError is a 400.
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ValueError, match="nests too deeply"):
+        app.json.loads(deep)
+    assert app.json.loads('{"b": 1, "a": [2]}') == {"b": 1, "a": [2]}

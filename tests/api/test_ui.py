@@ -93,7 +93,7 @@ async def test_assets_are_served_with_their_content_types(
 
 
 async def test_only_the_page_files_are_served(client: Client) -> None:
-    assert set(ASSETS) == {"index.html", "app.js", "app.css"}
+    assert set(ASSETS) == {"index.html", "app.js", "app.css", "docs.html", "docs.js"}
     for name in ("ui.py", "..%2Fapp.py", "missing.js"):
         response = await client.get(f"/ui/{name}")
         assert response.status_code == 404, name

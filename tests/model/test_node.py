@@ -83,6 +83,9 @@ def test_from_dict_accepts_legacy_binding_and_minimal_input() -> None:
         ({"kind": "complex"}, "kind"),
         ({"unit": ""}, "unit"),
         ({"colour": "red"}, "colour"),
+        # Unhashable tags were a TypeError in frozenset() (a 500 from POST /api/nodes).
+        ({"tags": [{"a": 1}]}, "tags"),
+        ({"tags": ["ok", [1]]}, "tags"),
     ],
 )
 def test_bad_field_raises_invalid_input_naming_it(change: dict[str, Any], field: str) -> None:

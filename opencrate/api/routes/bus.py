@@ -9,6 +9,7 @@ from quart import Blueprint
 
 from opencrate.api.access import Role, requires
 from opencrate.api.context import services
+from opencrate.api.contract import JSON_OBJECT, responds
 from opencrate.components.points.store import PointStore
 
 blueprint = Blueprint("bus", __name__)
@@ -16,6 +17,7 @@ blueprint = Blueprint("bus", __name__)
 
 @blueprint.get("/bus/stats")
 @requires(Role.VIEWER)
+@responds(JSON_OBJECT)
 async def bus_stats() -> dict[str, Any]:
     """Counters that show whether the system keeps up.
 

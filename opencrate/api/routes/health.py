@@ -9,12 +9,14 @@ from quart import Blueprint
 
 from opencrate.api.access import public
 from opencrate.api.context import services
+from opencrate.api.contract import JSON_OBJECT, responds
 
 blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/health")
 @public
+@responds(JSON_OBJECT)
 async def health() -> tuple[dict[str, Any], int]:
     """200 with ``status: ok`` once level 60 is reached and no store is quarantined."""
     svc = services()

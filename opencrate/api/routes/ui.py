@@ -37,6 +37,9 @@ ASSETS: Final[dict[str, str]] = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    # The API reference: renders /api/openapi.json, offline (opencrate/api/openapi.py).
+    "docs.html": "text/html; charset=utf-8",
+    "docs.js": "text/javascript; charset=utf-8",
 }
 
 

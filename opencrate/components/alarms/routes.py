@@ -6,22 +6,17 @@ must be positive integers (400 otherwise); an id with no open alarm is 404.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from quart import Blueprint, request
+import msgspec
+from quart import Blueprint
 
 from opencrate.api.access import Role, requires
 from opencrate.api.auditing import API_USER, audit_write
-from opencrate.api.context import json_body, services
-from opencrate.api.params import (
-    bool_arg,
-    check_fields,
-    decode_cursor,
-    encode_cursor,
-    node_id_arg,
-    page_limit,
-    str_arg,
-)
+from opencrate.api.context import services
+from opencrate.api.contract import body, list_of, query, record_component, responds
+from opencrate.api.params import decode_cursor, encode_cursor, node_id_arg
+from opencrate.api.wire import NodeIdText, PageQuery
 from opencrate.components.alarms.flags import AlarmFlags
 from opencrate.components.alarms.store import Alarm, AlarmState, AlarmStore, Severity
 from opencrate.components.overrides.routes import parse_expiry_ms
@@ -35,6 +30,45 @@ blueprint = Blueprint("alarms", __name__)
 
 _LISTING = "alarms"
 _HISTORY = "alarm-history"
+
+ALARM = record_component(Alarm)
+#: When: epoch ms, ISO 8601, or a duration from now (``"2h"``).
+Expiry = Annotated[
+    int | str | None, msgspec.Meta(description="Epoch ms, ISO 8601, or a duration like '2h'.")
+]
+
+
+class AlarmsQuery(PageQuery, kw_only=True):
+    node: NodeIdText | None = None
+    severity: Annotated[Severity | None, msgspec.Meta(description="This severity or worse.")] = None
+    state: AlarmState | None = None
+    shelved: Annotated[bool, msgspec.Meta(description="Include shelved alarms.")] = False
+
+
+class AlarmHistoryQuery(PageQuery, kw_only=True):
+    node: NodeIdText | None = None
+
+
+class AlarmPage(msgspec.Struct):
+    items: Annotated[list[Any], list_of(ALARM)]
+    next_cursor: str | None
+
+
+class PointFlags(msgspec.Struct):
+    in_alarm: bool
+    unacked: bool
+
+
+class FlagsView(msgspec.Struct):
+    items: dict[str, PointFlags]
+
+
+class AlarmAckBody(msgspec.Struct, forbid_unknown_fields=True):
+    comment: str = ""
+
+
+class ShelveBody(msgspec.Struct, forbid_unknown_fields=True):
+    until: Annotated[Expiry, msgspec.Meta(description="null unshelves.")]
 
 
 def _alarm_id(raw: str) -> int:
@@ -57,41 +91,28 @@ def _parse_key(key: str) -> tuple[int, int, int]:
     return rank, updated, ident
 
 
-async def _optional_body() -> dict[str, Any]:
-    return await json_body() if await request.get_data() else {}
-
-
 @blueprint.get("/alarms")
 @requires(Role.VIEWER)
-async def list_alarms() -> dict[str, Any]:
+@query(AlarmsQuery)
+@responds(AlarmPage)
+async def list_alarms(query_args: AlarmsQuery) -> dict[str, Any]:
     """Open alarms, most severe then newest first: ``{"items", "next_cursor"}``.
 
     Filters: ``node`` (one point), ``severity`` (this severity or worse),
     ``state`` (``active-unacked``, ``active-acked``, ``cleared-unacked``),
     ``shelved=true`` to include shelved alarms. Paging: ``limit``, ``cursor``.
     """
-    limit = page_limit()
-    after = decode_cursor(_LISTING, request.args.get("cursor"), str)
-    node_raw = str_arg("node")
-    severity_raw = str_arg("severity")
-    state_raw = str_arg("state")
-    state = None
-    if state_raw is not None:
-        try:
-            state = AlarmState(state_raw)
-        except ValueError:
-            raise InvalidInput(
-                f"state must be one of {', '.join(s.value for s in AlarmState)}, got {state_raw!r}",
-                field="state",
-            ) from None
+    q = query_args
+    limit = q.limit
+    after = decode_cursor(_LISTING, q.cursor, str)
     found = (
         services()
         .get(AlarmStore)
         .active(
-            node_id=None if node_raw is None else node_id_arg(node_raw, what="node"),
-            min_severity=None if severity_raw is None else Severity.parse(severity_raw),
-            state=state,
-            include_shelved=bool_arg("shelved"),
+            node_id=None if q.node is None else node_id_arg(q.node, what="node"),
+            min_severity=q.severity,
+            state=q.state,
+            include_shelved=q.shelved,
         )
     )
     if after is not None:
@@ -106,11 +127,13 @@ async def list_alarms() -> dict[str, Any]:
 
 @blueprint.get("/alarms/history")
 @requires(Role.VIEWER)
-async def alarm_history() -> dict[str, Any]:
+@query(AlarmHistoryQuery)
+@responds(AlarmPage)
+async def alarm_history(query_args: AlarmHistoryQuery) -> dict[str, Any]:
     """Closed alarms, newest first (``node``; ``limit``, ``cursor``)."""
-    limit = page_limit()
-    before_id = decode_cursor(_HISTORY, request.args.get("cursor"), int)
-    node_raw = str_arg("node")
+    limit = query_args.limit
+    before_id = decode_cursor(_HISTORY, query_args.cursor, int)
+    node_raw = query_args.node
     node_id = None if node_raw is None else node_id_arg(node_raw, what="node")
     closed = (
         await services()
@@ -126,6 +149,7 @@ async def alarm_history() -> dict[str, Any]:
 
 @blueprint.get("/alarms/flags")
 @requires(Role.VIEWER)
+@responds(FlagsView)
 async def alarm_flags() -> dict[str, Any]:
     """Points with an open alarm: ``{"items": {node_id: {"in_alarm", "unacked"}}}``."""
     return {
@@ -138,6 +162,7 @@ async def alarm_flags() -> dict[str, Any]:
 
 @blueprint.get("/alarms/<alarm_id>")
 @requires(Role.VIEWER)
+@responds(ALARM)
 async def get_alarm(alarm_id: str) -> dict[str, Any]:
     """One alarm, open or closed; 404 when there is none with this id."""
     return to_json(await services().get(AlarmStore).get(_alarm_id(alarm_id)))
@@ -145,17 +170,15 @@ async def get_alarm(alarm_id: str) -> dict[str, Any]:
 
 @blueprint.post("/alarms/<alarm_id>/ack")
 @requires(Role.OPERATOR)
-async def acknowledge_alarm(alarm_id: str) -> dict[str, Any]:
+@body(AlarmAckBody, optional=True)
+@responds(ALARM)
+async def acknowledge_alarm(alarm_id: str, data: AlarmAckBody) -> dict[str, Any]:
     """Acknowledge: optional body ``{"comment"}``; returns the alarm (closed if it was cleared).
 
     404 for no open alarm with this id, 409 when already acknowledged.
     """
     ident = _alarm_id(alarm_id)
-    body = await _optional_body()
-    check_fields(body, allowed=("comment",))
-    comment = body.get("comment", "")
-    if not isinstance(comment, str):
-        raise InvalidInput("comment must be a string", field="comment")
+    comment = data.comment
     alarm = await services().get(AlarmStore).acknowledge(ident, user=API_USER, comment=comment)
     await audit_write("alarm.ack", str(ident), {"node_id": alarm.node_id, "comment": comment})
     return to_json(alarm)
@@ -163,21 +186,21 @@ async def acknowledge_alarm(alarm_id: str) -> dict[str, Any]:
 
 @blueprint.post("/alarms/<alarm_id>/shelve")
 @requires(Role.OPERATOR)
-async def shelve_alarm(alarm_id: str) -> dict[str, Any]:
+@body(ShelveBody)
+@responds(ALARM)
+async def shelve_alarm(alarm_id: str, data: ShelveBody) -> dict[str, Any]:
     """Shelve until a time: body ``{"until"}`` (epoch ms, ISO 8601, or a duration like ``"2h"``).
 
     ``"until": null`` unshelves. 400 for a time not in the future, 404 for no
     open alarm with this id.
     """
     ident = _alarm_id(alarm_id)
-    body = await _optional_body()
-    check_fields(body, allowed=("until",), required=("until",))
     svc = services()
     try:
-        until_ms = parse_expiry_ms(body["until"], svc.clock.now_ms())
+        until_ms = parse_expiry_ms(data.until, svc.clock.now_ms())
     except InvalidInput:
         raise InvalidInput(
-            f"until {body['until']!r} is not epoch ms, an ISO 8601 time or a duration like '2h'",
+            f"until {data.until!r} is not epoch ms, an ISO 8601 time or a duration like '2h'",
             field="until",
         ) from None
     alarm = await svc.get(AlarmStore).shelve(ident, until_ms=until_ms, user=API_USER)

@@ -11,24 +11,33 @@ purge never competes with the running server for the database file.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import attrs
+import msgspec
 from attrs import frozen
-from quart import Blueprint, request
+from quart import Blueprint
 
 from opencrate.api.access import Role, requires
 from opencrate.api.auditing import API_USER, audit_write
-from opencrate.api.context import json_body, services
-from opencrate.api.params import check_fields, decode_cursor, encode_cursor, page_limit, str_arg
+from opencrate.api.context import services
+from opencrate.api.contract import body, list_of, query, record_component, responds
+from opencrate.api.params import decode_cursor, encode_cursor
+from opencrate.api.wire import PageQuery, Text
 from opencrate.clock import parse_time_ms
 from opencrate.components.eventlog.engine import EventPurger
-from opencrate.components.eventlog.records import EventCursor, EventLevel, EventQuery, Order
+from opencrate.components.eventlog.records import (
+    EventCursor,
+    EventLevel,
+    EventQuery,
+    EventRecord,
+    Order,
+)
 from opencrate.components.eventlog.rules import EventLogSettings
 from opencrate.components.eventlog.store import EventLogStore
 from opencrate.errors import InvalidInput
 from opencrate.runtime.records import to_json
-from opencrate.validation import ascii_int, is_int
+from opencrate.validation import ascii_int
 
 blueprint = Blueprint("events", __name__)
 
@@ -39,9 +48,56 @@ _LISTING = "events"
 #: measured ~23,000 deletes/s, 100,000 rows hold the writer for about 4 s.
 MAX_PURGE_BATCH = 100_000
 
+EVENT = record_component(EventRecord, name="Event")
+#: A time: ISO 8601, epoch ms, or a duration ago (``2h``).
+TimeText = Annotated[str, msgspec.Meta(description="ISO 8601, epoch ms, or a duration ago (2h).")]
+LevelName = Annotated[
+    str,
+    msgspec.Meta(
+        description="Minimum level (any case).",
+        extra_json_schema={"enum": [level.label for level in EventLevel]},
+    ),
+]
 
-def _time_arg(name: str, now_ms: int) -> int | None:
-    raw = str_arg(name)
+
+class EventsQuery(PageQuery, kw_only=True):
+    context: Text | None = None
+    under: Text | None = None
+    name: Annotated[Text | None, msgspec.Meta(description="Event type.")] = None
+    level: LevelName | None = None
+    since: TimeText | None = None
+    until: TimeText | None = None
+    order: Order = Order.NEWEST_FIRST
+
+
+class EventPage(msgspec.Struct):
+    items: Annotated[list[Any], list_of(EVENT)]
+    next_cursor: str | None
+
+
+class EventAckBody(msgspec.Struct, forbid_unknown_fields=True):
+    comment: str = ""
+
+
+class EnrichBody(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    value: Annotated[Any, msgspec.Meta(description="Any JSON value.")]
+
+
+class PurgeBody(msgspec.Struct, forbid_unknown_fields=True):
+    dry_run: bool = False
+    batch: Annotated[int, msgspec.Meta(ge=1, le=MAX_PURGE_BATCH)] | None = None
+
+
+class PurgeResult(msgspec.Struct):
+    dry_run: bool
+    expired: int
+    deleted: int
+    batches: int
+    tables: dict[str, int]
+
+
+def _time_arg(name: str, raw: str | None, now_ms: int) -> int | None:
     if raw is None:
         return None
     try:
@@ -57,28 +113,24 @@ def _event_id(raw: str) -> int:
     return value
 
 
-def _query() -> EventQuery:
+def _query(q: EventsQuery) -> EventQuery:
     now_ms = services().clock.now_ms()
-    level = str_arg("level")
-    order = str_arg("order") or Order.NEWEST_FIRST.value
-    if order not in {o.value for o in Order}:
-        raise InvalidInput(
-            f"query parameter 'order' must be 'desc' or 'asc', got {order!r}", field="order"
-        )
     return EventQuery(
-        context=str_arg("context"),
-        under=str_arg("under"),
-        name=str_arg("name"),
-        min_level=EventLevel.parse(level) if level is not None else None,
-        since_ms=_time_arg("since", now_ms),
-        until_ms=_time_arg("until", now_ms),
-        order=Order(order),
+        context=q.context,
+        under=q.under,
+        name=q.name,
+        min_level=EventLevel.parse(q.level) if q.level is not None else None,
+        since_ms=_time_arg("since", q.since, now_ms),
+        until_ms=_time_arg("until", q.until, now_ms),
+        order=q.order,
     )
 
 
 @blueprint.get("/events")
 @requires(Role.VIEWER)
-async def list_events() -> dict[str, Any]:
+@query(EventsQuery)
+@responds(EventPage)
+async def list_events(query_args: EventsQuery) -> dict[str, Any]:
     """Events matching the filters: ``{"items": [...], "next_cursor": str | null}``.
 
     Query: ``context`` (a node id or resource path, exact), ``under`` (that
@@ -90,9 +142,9 @@ async def list_events() -> dict[str, Any]:
     ``asc``), ``limit`` (1..500, default 100) and ``cursor`` (the previous
     page's ``next_cursor``; pass the same filters with it).
     """
-    query = _query()
-    limit = page_limit()
-    token = decode_cursor(_LISTING, request.args.get("cursor"), str)
+    query = _query(query_args)
+    limit = query_args.limit
+    token = decode_cursor(_LISTING, query_args.cursor, str)
     cursor = EventCursor.parse(token) if token is not None else None
     page = await services().get(EventLogStore).query(query, limit=limit, cursor=cursor)
     return {
@@ -105,6 +157,7 @@ async def list_events() -> dict[str, Any]:
 
 @blueprint.get("/events/<event_id>")
 @requires(Role.VIEWER)
+@responds(EVENT)
 async def get_event(event_id: str) -> dict[str, Any]:
     """One event by id; 404 when there is none."""
     return to_json(await services().get(EventLogStore).get(_event_id(event_id)))
@@ -112,18 +165,16 @@ async def get_event(event_id: str) -> dict[str, Any]:
 
 @blueprint.post("/events/<event_id>/ack")
 @requires(Role.OPERATOR)
-async def acknowledge_event(event_id: str) -> dict[str, Any]:
+@body(EventAckBody, optional=True)
+@responds(EVENT)
+async def acknowledge_event(event_id: str, data: EventAckBody) -> dict[str, Any]:
     """Acknowledge an event; body ``{"comment": str}`` (optional). Returns the event.
 
     Acknowledging closes the event for deduplication: the next identical
     event starts a new row. 404 for an unknown id.
     """
     ident = _event_id(event_id)
-    body = await json_body() if await request.get_data() else {}
-    check_fields(body, allowed=("comment",))
-    comment = body.get("comment", "")
-    if not isinstance(comment, str):
-        raise InvalidInput("comment must be a string", field="comment")
+    comment = data.comment
     event = await services().get(EventLogStore).acknowledge(ident, user=API_USER, comment=comment)
     await audit_write("event.ack", str(ident), {"comment": comment})
     return to_json(event)
@@ -131,17 +182,17 @@ async def acknowledge_event(event_id: str) -> dict[str, Any]:
 
 @blueprint.post("/events/<event_id>/enrich")
 @requires(Role.OPERATOR)
-async def enrich_event(event_id: str) -> dict[str, Any]:
+@body(EnrichBody)
+@responds(EVENT)
+async def enrich_event(event_id: str, data: EnrichBody) -> dict[str, Any]:
     """Attach ``{"name": str, "value": any JSON}`` to an event; returns it, 404 if unknown."""
     ident = _event_id(event_id)
-    body = await json_body()
-    check_fields(body, allowed=("name", "value"), required=("name", "value"))
     event = (
         await services()
         .get(EventLogStore)
-        .enrich(ident, name=body["name"], value=body["value"], author=API_USER)
+        .enrich(ident, name=data.name, value=data.value, author=API_USER)
     )
-    await audit_write("event.enrich", str(ident), {"name": body["name"]})
+    await audit_write("event.enrich", str(ident), {"name": data.name})
     return to_json(event)
 
 
@@ -155,22 +206,11 @@ class _StoppedClock:
         return self.ms
 
 
-def _purge_options(body: dict[str, Any], default_batch: int) -> tuple[bool, int]:
-    check_fields(body, allowed=("dry_run", "batch"))
-    dry_run = body.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise InvalidInput(f"dry_run must be true or false, got {dry_run!r}", field="dry_run")
-    batch = body.get("batch", default_batch)
-    if "batch" in body and not is_int(batch, minimum=1, maximum=MAX_PURGE_BATCH):
-        raise InvalidInput(
-            f"batch must be an integer from 1 to {MAX_PURGE_BATCH}, got {batch!r}", field="batch"
-        )
-    return dry_run, batch
-
-
 @blueprint.post("/events/purge")
 @requires(Role.ADMIN)
-async def purge_events() -> dict[str, Any]:
+@body(PurgeBody, optional=True)
+@responds(PurgeResult)
+async def purge_events(data: PurgeBody) -> dict[str, Any]:
     """Delete the events expired now, in batches, as the periodic purge job does.
 
     Body (optional; may be empty): ``{"dry_run": bool, "batch": int}``.
@@ -186,8 +226,8 @@ async def purge_events() -> dict[str, Any]:
     """
     svc = services()
     settings = EventLogSettings.from_section(svc.settings.sections.get("events"))
-    body = await json_body() if await request.get_data() else {}
-    dry_run, batch = _purge_options(body, settings.purge_batch)
+    dry_run = data.dry_run
+    batch = settings.purge_batch if data.batch is None else data.batch
     clock = _StoppedClock(svc.clock.now_ms())
     tables = await svc.get(EventLogStore).count_expired(now_ms=clock.ms)
     expired = sum(tables.values())

@@ -19,14 +19,16 @@ retention) keeps it; the running retention follows at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from attrs import evolve
 from quart import Blueprint, Response, request
 
 from opencrate.api.access import JSON, PERSIST_TEXT, Role, requires
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import services
+from opencrate.api.contract import JSON_OBJECT, Content, query, request_body, responds
 from opencrate.components.history.config.model import (
     ServiceConfig,
     retention_to_dict,
@@ -44,6 +46,25 @@ __all__ = ["blueprint"]
 
 blueprint = Blueprint("persistence", __name__)
 
+_PERSIST_TEXT = Content("text/plain", {"type": "string"}, ".persist text")
+_PERSIST_BODY = Content(PERSIST_TEXT, {"type": "string"}, ".persist text")
+
+
+class ServiceSummary(msgspec.Struct):
+    service: str
+    kind: str
+    source: str
+    lines: int
+
+
+class ServiceList(msgspec.Struct):
+    default: str | None
+    items: list[ServiceSummary]
+
+
+class ConfigQuery(msgspec.Struct, kw_only=True):
+    format: Literal["json", "persist"] = "json"
+
 
 def _config_json(service: ServiceConfig, default: str | None) -> dict[str, Any]:
     return {
@@ -56,6 +77,7 @@ def _config_json(service: ServiceConfig, default: str | None) -> dict[str, Any]:
 
 @blueprint.get("/persistence")
 @requires(Role.VIEWER)
+@responds(ServiceList)
 async def list_services() -> dict[str, Any]:
     """The configured services."""
     cfg = services().get(Persistence).config.value
@@ -71,6 +93,7 @@ async def list_services() -> dict[str, Any]:
 
 @blueprint.get("/persistence/health")
 @requires(Role.VIEWER)
+@responds(JSON_OBJECT)
 async def health() -> dict[str, Any]:
     """Per-service counters and reachability, and the last restoreOnStartup."""
     return services().get(Persistence).health()
@@ -78,7 +101,9 @@ async def health() -> dict[str, Any]:
 
 @blueprint.get("/persistence/<service>")
 @requires(Role.VIEWER)
-async def get_config(service: str) -> dict[str, Any] | Response:
+@query(ConfigQuery)
+@responds((JSON_OBJECT, _PERSIST_TEXT))
+async def get_config(service: str, query_args: ConfigQuery) -> dict[str, Any] | Response:
     """A service's configuration as JSON (the TOML model), with its source; 404 if unknown.
 
     ``?format=persist`` returns it as ``.persist`` text instead (``text/plain``).
@@ -87,16 +112,15 @@ async def get_config(service: str) -> dict[str, Any] | Response:
     found = cfg.get(service)
     if found is None:
         raise NotFound(f"no persistence service {service!r}", service=service)
-    fmt = request.args.get("format", "json")
-    if fmt == "persist":
+    if query_args.format == "persist":
         return Response(render_persist(found), mimetype="text/plain")
-    if fmt != "json":
-        raise InvalidInput("query parameter 'format' must be json or persist", field="format")
     return _config_json(found, cfg.default_service())
 
 
 @blueprint.put("/persistence/<service>")
 @requires(Role.ADMIN, content_types=(JSON, PERSIST_TEXT))
+@request_body((JSON_OBJECT, _PERSIST_BODY))
+@responds(JSON_OBJECT)
 async def put_config(service: str) -> dict[str, Any]:
     """Replace a service's configuration (JSON model, or ``.persist`` text).
 

@@ -15,14 +15,16 @@ naming the parameter and nothing is stored or removed.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from quart import Blueprint, request
+import msgspec
+from quart import Blueprint
 
 from opencrate.api.access import LARGE_BODY, Role, requires
 from opencrate.api.auditing import audit_write
-from opencrate.api.context import json_body, services
-from opencrate.api.params import bool_arg, check_fields, node_id_arg
+from opencrate.api.context import services
+from opencrate.api.contract import body, query, responds
+from opencrate.api.params import node_id_arg
 from opencrate.clock import ms_to_iso, parse_time_ms
 from opencrate.components.history.extensions import PersistenceExtensions
 from opencrate.components.history.service import PersistenceService, Resolution, RiemannType, Sample
@@ -71,34 +73,137 @@ for _name in _RANGED:
 _ANY = ", ".join(sorted(_BY_NAME))
 
 
-def _service() -> tuple[str, PersistenceService]:
-    return services().get(Persistence).service(request.args.get("service"))
+TimeText = Annotated[str, msgspec.Meta(description="ISO 8601, epoch ms, or a duration ago (2h).")]
+Service = Annotated[str, msgspec.Meta(description="A persistence service; default: the default.")]
+AnyValue = Annotated[float | bool | str | None, msgspec.Meta(description="A point value.")]
+
+
+class SamplesQuery(msgspec.Struct, kw_only=True):
+    service: Service | None = None
+    start: TimeText | None = None
+    end: TimeText | None = None
+    resolution: Resolution = Resolution.RAW
+    order: Literal["asc", "desc"] = "asc"
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)] = 1000
+    cursor: str | None = None
+
+
+class ExtensionQuery(msgspec.Struct, kw_only=True):
+    service: Service | None = None
+    since: TimeText | None = None
+    until: TimeText | None = None
+    begin: TimeText | None = None
+    end: TimeText | None = None
+    at: TimeText | None = None
+    riemann: RiemannType = RiemannType.LEFT
+    skipEqual: bool = False
+
+
+class RangeQuery(msgspec.Struct, kw_only=True):
+    start: TimeText
+    end: TimeText
+    service: Service | None = None
+
+
+class SampleView(msgspec.Struct):
+    point_id: str
+    ts_ms: int
+    time: str
+    value: AnyValue
+
+
+class Bucket(msgspec.Struct):
+    start_ms: int
+    width_ms: int
+    count: int
+    mean: float | None
+    min: float | None
+    max: float | None
+    sum: float | None
+    first: AnyValue
+    last: AnyValue
+
+
+class HistoryView(msgspec.Struct, omit_defaults=True):
+    point_id: str
+    service: str
+    resolution: Resolution
+    start_ms: int
+    end_ms: int
+    samples: list[SampleView]
+    next_cursor: str | None
+    buckets: list[Bucket] | None = None
+
+
+class ExtensionResult(msgspec.Struct, omit_defaults=True):
+    """The extension's ``result`` (a number, a value, a sample, a time or null) and its window."""
+
+    point_id: str
+    service: str
+    extension: str
+    result: Annotated[Any, msgspec.Meta(description="Depends on the extension.")]
+    form: Literal["since", "until", "between"] | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    begin_ms: int | None = None
+    end_ms: int | None = None
+    at_ms: int | None = None
+
+
+BodyTime = Annotated[int | str | None, msgspec.Meta(description="Epoch ms or ISO 8601.")]
+
+
+class SampleBody(msgspec.Struct, forbid_unknown_fields=True):
+    value: AnyValue
+    time: BodyTime = None
+    service: str | None = None
+
+
+class StoredSample(msgspec.Struct):
+    service: str
+    point_id: str
+    ts_ms: int
+    time: str
+    value: AnyValue
+
+
+class SampleIn(msgspec.Struct, forbid_unknown_fields=True):
+    point_id: str
+    time: BodyTime
+    value: AnyValue
+
+
+class ImportBody(msgspec.Struct, forbid_unknown_fields=True):
+    samples: Annotated[list[SampleIn], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+    service: str | None = None
+
+
+class Imported(msgspec.Struct):
+    service: str
+    stored: int
+
+
+class Removed(msgspec.Struct):
+    point_id: str
+    service: str
+    removed: int
+
+
+def _service(name: str | None) -> tuple[str, PersistenceService]:
+    return services().get(Persistence).service(name)
 
 
 def _storage_id(service_id: str, point_id: str) -> str:
     return services().get(Persistence).manager.storage_id(service_id, point_id)
 
 
-def _time(name: str, default: int | None = None) -> int | None:
-    raw = request.args.get(name)
+def _time(name: str, raw: str | None, default: int | None = None) -> int | None:
     if raw is None or raw == "":
         return default
     try:
         return parse_time_ms(raw, now_ms=services().clock.now_ms())
     except InvalidInput as exc:
         raise InvalidInput(f"query parameter {name!r}: {exc.message}", field=name) from None
-
-
-def _int(name: str, default: int, maximum: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    value = ascii_int(raw, minimum=1, maximum=maximum)
-    if value is None:
-        raise InvalidInput(
-            f"query parameter {name!r} must be 1..{maximum}, got {raw[:40]!r}", field=name
-        )
-    return value
 
 
 def sample_json(sample: Sample, point_id: str | None = None) -> dict[str, Any]:
@@ -118,30 +223,23 @@ def _value(raw: object, point_id: str, what: str = "value") -> PointValue:
 
 @blueprint.get("/history/<path:point_id>")
 @requires(Role.VIEWER)
-async def history(point_id: str) -> dict[str, Any]:
+@query(SamplesQuery)
+@responds(HistoryView)
+async def history(point_id: str, query_args: SamplesQuery) -> dict[str, Any]:
     """Samples of a point in ``[start, end]`` (default: the last day), oldest first.
 
     ``resolution`` raw (default), 5m, 1h or auto; ``limit`` 1..10000 (1000);
     ``order`` asc or desc; ``cursor`` continues a page (``next_cursor``).
     """
     point_id = node_id_arg(point_id, what="point id")
-    name, service = _service()
+    q = query_args
+    name, service = _service(q.service)
     now = services().clock.now_ms()
-    end = _time("end", now)
+    end = _time("end", q.end, now)
     assert end is not None
-    start = _time("start", end - DEFAULT_SPAN_MS)
+    start = _time("start", q.start, end - DEFAULT_SPAN_MS)
     assert start is not None
-    try:
-        resolution = Resolution(request.args.get("resolution", "raw"))
-    except ValueError:
-        raise InvalidInput(
-            "query parameter 'resolution' must be raw, 5m, 1h or auto", field="resolution"
-        ) from None
-    order = request.args.get("order", "asc")
-    if order not in ("asc", "desc"):
-        raise InvalidInput("query parameter 'order' must be asc or desc", field="order")
-    limit = _int("limit", 1000, MAX_LIMIT)
-    cursor = request.args.get("cursor")
+    resolution, order, limit, cursor = q.resolution, q.order, q.limit, q.cursor
     if cursor:
         at = ascii_int(cursor, signed=True, minimum=start, maximum=end)
         if at is None:
@@ -191,15 +289,18 @@ async def history(point_id: str) -> dict[str, Any]:
 
 @blueprint.get(f"/history/<path:point_id>/<any({_ANY}):extension>")
 @requires(Role.VIEWER)
-async def extension(point_id: str, extension: str) -> dict[str, Any]:
+@query(ExtensionQuery)
+@responds(ExtensionResult)
+async def extension(point_id: str, extension: str, query_args: ExtensionQuery) -> dict[str, Any]:
     """One persistence extension (openHAB or snake_case name).
 
     Window extensions take exactly one of ``since``, ``until`` or ``begin`` +
     ``end``; average, riemannSum, variance and deviation also ``riemann``.
     """
     point_id = node_id_arg(point_id, what="point id")
+    q = query_args
     name, wanted_form = _BY_NAME[extension]
-    service_id, service = _service()
+    service_id, service = _service(q.service)
     svc = services()
     storage = _storage_id(service_id, point_id)
 
@@ -210,19 +311,19 @@ async def extension(point_id: str, extension: str) -> dict[str, Any]:
     ext = PersistenceExtensions(service, clock=svc.clock, current_state=current)
     body: dict[str, Any] = {"point_id": point_id, "service": service_id, "extension": name}
     if name in _RANGED:
-        args: list[Any] = [storage, *_window(body, wanted_form)]
+        args: list[Any] = [storage, *_window(body, wanted_form, q)]
         if name in _WEIGHTED:
-            args.append(_riemann())
+            args.append(q.riemann)
         form = body["form"]
         result: object = await getattr(ext, f"{_snake(name)}_{form}")(*args)
     elif name in ("persistedState", "historicState"):
-        at = _time("at")
+        at = _time("at", q.at)
         if at is None:
             raise InvalidInput(f"{name} needs ?at=<time>", field="at")
         body["at_ms"] = at
         result = await ext.persisted_state(storage, at)
     elif name == "previousState":
-        result = await ext.previous_state(storage, skip_equal=bool_arg("skipEqual"))
+        result = await ext.previous_state(storage, skip_equal=q.skipEqual)
     else:
         result = await getattr(ext, _snake(name))(storage)
     if isinstance(result, Sample):
@@ -231,9 +332,9 @@ async def extension(point_id: str, extension: str) -> dict[str, Any]:
     return body
 
 
-def _window(body: dict[str, Any], wanted: str | None) -> list[int]:
-    since, until = _time("since"), _time("until")
-    begin, end = _time("begin"), _time("end")
+def _window(body: dict[str, Any], wanted: str | None, q: ExtensionQuery) -> list[int]:
+    since, until = _time("since", q.since), _time("until", q.until)
+    begin, end = _time("begin", q.begin), _time("end", q.end)
     given = [n for n, v in (("since", since), ("until", until), ("begin", begin)) if v is not None]
     if len(given) != 1 or (begin is None) != (end is None):
         raise InvalidInput("give exactly one of since, until, or begin and end", field="since")
@@ -253,28 +354,17 @@ def _window(body: dict[str, Any], wanted: str | None) -> list[int]:
     return [begin, end]
 
 
-def _riemann() -> RiemannType:
-    raw = request.args.get("riemann", "left")
-    try:
-        return RiemannType(raw.lower())
-    except ValueError:
-        raise InvalidInput(
-            "query parameter 'riemann' must be left, right, midpoint or trapezoidal",
-            field="riemann",
-        ) from None
-
-
 @blueprint.put("/history/<path:point_id>")
 @requires(Role.ADMIN)
-async def put_sample(point_id: str) -> dict[str, Any]:
+@body(SampleBody)
+@responds(StoredSample)
+async def put_sample(point_id: str, data: SampleBody) -> dict[str, Any]:
     """Store one sample: body ``{"value", "time"?, "service"?}`` (time default: now)."""
     point_id = node_id_arg(point_id, what="point id")
-    body = await json_body()
-    check_fields(body, allowed=("value", "time", "service"), required=("value",))
     svc = services()
-    name, service = svc.get(Persistence).service(_optional_str(body, "service"))
-    ts = _body_time(body.get("time"), svc.clock.now_ms())
-    value = _value(body["value"], point_id)
+    name, service = svc.get(Persistence).service(data.service)
+    ts = _body_time(data.time, svc.clock.now_ms())
+    value = _value(data.value, point_id)
     await service.store([Sample(point_id=_storage_id(name, point_id), ts_ms=ts, value=value)])
     await audit_write("history.put", point_id, {"service": name, "ts_ms": ts, "value": value})
     return {"service": name, **sample_json(Sample(point_id=point_id, ts_ms=ts, value=value))}
@@ -282,15 +372,15 @@ async def put_sample(point_id: str) -> dict[str, Any]:
 
 @blueprint.delete("/history/<path:point_id>")
 @requires(Role.ADMIN)
-async def delete_range(point_id: str) -> dict[str, Any]:
+@query(RangeQuery)
+@responds(Removed)
+async def delete_range(point_id: str, query_args: RangeQuery) -> dict[str, Any]:
     """Remove the samples in ``[start, end]`` (both required)."""
     point_id = node_id_arg(point_id, what="point id")
-    name, service = _service()
-    start, end = _time("start"), _time("end")
-    if start is None or end is None:
-        raise InvalidInput(
-            "DELETE needs both ?start= and ?end=", field="start" if start is None else "end"
-        )
+    name, service = _service(query_args.service)
+    start, end = _time("start", query_args.start), _time("end", query_args.end)
+    if start is None or end is None:  # given but empty
+        raise InvalidInput("DELETE needs both ?start= and ?end=", field="start")
     if start > end:
         raise InvalidInput(f"start ({start}) is after end ({end})", field="start")
     removed = await service.remove(_storage_id(name, point_id), start, end)
@@ -304,50 +394,30 @@ async def delete_range(point_id: str) -> dict[str, Any]:
 
 @blueprint.post("/history")
 @requires(Role.ADMIN, body_limit=LARGE_BODY)
-async def import_samples() -> dict[str, Any]:
+@body(ImportBody)
+@responds(Imported)
+async def import_samples(data: ImportBody) -> dict[str, Any]:
     """Store a batch: ``{"samples": [{"point_id", "time", "value"}, ...], "service"?}``.
 
     At most 10,000 samples; all are checked before any is stored.
     """
-    body = await json_body()
-    check_fields(body, allowed=("samples", "service"), required=("samples",))
     svc = services()
-    name, service = svc.get(Persistence).service(_optional_str(body, "service"))
-    raw = body["samples"]
-    if not isinstance(raw, list) or not raw or len(raw) > MAX_BATCH:
-        raise InvalidInput(f"samples must be a list of 1..{MAX_BATCH} samples", field="samples")
+    name, service = svc.get(Persistence).service(data.service)
     now = svc.clock.now_ms()
     batch: list[Sample] = []
-    for i, item in enumerate(raw):
+    for i, item in enumerate(data.samples):
         where = f"samples[{i}]"
-        if not isinstance(item, dict):
-            raise InvalidInput(f"{where} must be an object", field=where)
-        check_fields(
-            item,
-            allowed=("point_id", "time", "value"),
-            required=("point_id", "value", "time"),
-            what=where,
-        )
-        if not isinstance(item["point_id"], str):
-            raise InvalidInput(f"{where}.point_id must be a string", field=where)
-        point_id = node_id_arg(item["point_id"], what=f"{where}.point_id")
+        point_id = node_id_arg(item.point_id, what=f"{where}.point_id")
         batch.append(
             Sample(
                 point_id=_storage_id(name, point_id),
-                ts_ms=_body_time(item["time"], now, what=f"{where}.time"),
-                value=_value(item["value"], point_id, what=f"{where}.value"),
+                ts_ms=_body_time(item.time, now, what=f"{where}.time"),
+                value=_value(item.value, point_id, what=f"{where}.value"),
             )
         )
     await service.store(batch)
     await audit_write("history.import", name, {"samples": len(batch)})
     return {"service": name, "stored": len(batch)}
-
-
-def _optional_str(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise InvalidInput(f"{key} must be a string", field=key)
-    return value
 
 
 def _body_time(raw: object, now: int, what: str = "time") -> int:

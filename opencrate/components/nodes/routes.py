@@ -14,25 +14,35 @@ nothing.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import attrs
-from quart import Blueprint, Response, jsonify, request
+import msgspec
+from quart import Blueprint, Response, jsonify
 
 from opencrate.api.access import Role, requires
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import json_body, services
+from opencrate.api.contract import (
+    Component,
+    body,
+    component,
+    list_of,
+    query,
+    record_component,
+    request_body,
+    responds,
+)
 from opencrate.api.params import (
-    bool_arg,
+    DEFAULT_PAGE,
     check_fields,
     decode_cursor,
     encode_cursor,
-    list_arg,
     node_id_arg,
-    page_limit,
-    str_arg,
 )
+from opencrate.api.wire import Limit, NodeIdText, Text
 from opencrate.components.nodes.store import UPDATABLE_FIELDS, NodeStore
 from opencrate.components.points.store import PointStore
 from opencrate.errors import Conflict, InvalidInput, NotFound
@@ -47,6 +57,84 @@ _LISTING = "nodes"
 _CREATE_FIELDS = frozenset(a.name for a in attrs.fields(Node)) - {"value", "status"}
 _PATCH_FIELDS = UPDATABLE_FIELDS | {"parent_id"}
 MAX_BATCH = 10_000
+
+_TS_MS = {"ts_ms": {"type": ["integer", "null"], "description": "A point's last reading"}}
+#: A node as the API answers it: the record's JSON, a point with its reading's time.
+NODE = record_component(Node, optional=_TS_MS)
+#: The tree view: each node with its ``children``, nested.
+NODE_TREE: Component = component(
+    "NodeTree",
+    lambda: {
+        **NODE.schema(),
+        "title": "NodeTree",
+        "properties": {
+            **NODE.schema()["properties"],
+            "children": {"type": "array", "items": NODE_TREE.ref},
+        },
+        "required": [*NODE.schema()["required"], "children"],
+    },
+)
+NODE_CREATE = record_component(
+    Node, name="NodeCreate", drop=("value", "status"), required=("id", "node_type", "dis")
+)
+NODE_PATCH = record_component(
+    Node,
+    name="NodePatch",
+    drop=tuple(a.name for a in attrs.fields(Node) if a.name not in _PATCH_FIELDS),
+    required=(),
+)
+
+
+class View(enum.StrEnum):
+    FLAT = "flat"
+    TREE = "tree"
+
+
+class NodesQuery(msgspec.Struct, kw_only=True):
+    view: View = View.FLAT
+    type: NodeType | None = None
+    tag: Annotated[list[Text], msgspec.Meta(description="Repeatable; a node carries all.")] = []
+    under: NodeIdText | None = None
+    limit: Limit | None = None
+    cursor: str | None = None
+
+
+class SubtreeQuery(msgspec.Struct, kw_only=True):
+    view: View = View.FLAT
+
+
+class DeleteQuery(msgspec.Struct, kw_only=True):
+    recursive: bool = False
+
+
+class NodePage(msgspec.Struct):
+    """Flat: a page of nodes; tree: every root (or ``under``) with its children, no cursor."""
+
+    items: Annotated[
+        list[Any],
+        msgspec.Meta(extra_json_schema={"items": {"anyOf": [NODE_TREE.ref, NODE.ref]}}),
+    ]
+    next_cursor: str | None = None
+
+
+class NodeBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Each node is checked by the Node record itself (400 naming ``nodes[i]``)."""
+
+    nodes: Annotated[
+        list[dict[str, Any]],
+        list_of(NODE_CREATE),
+        msgspec.Meta(min_length=1, max_length=MAX_BATCH),
+    ]
+
+
+class Created(msgspec.Struct):
+    created: list[str]
+
+
+class Deleted(msgspec.Struct):
+    """Deepest first."""
+
+    deleted: list[str]
 
 
 def node_json(node: Node) -> dict[str, Any]:
@@ -74,36 +162,11 @@ def tree_json(root: str | None) -> list[dict[str, Any]]:
     return [nest(node) for node in tops]
 
 
-def _view() -> str:
-    view = request.args.get("view", "flat")
-    if view not in ("flat", "tree"):
-        raise InvalidInput(
-            f"query parameter 'view' must be flat or tree, got {view!r}", field="view"
-        )
-    return view
-
-
-def _node_type_arg() -> NodeType | None:
-    raw = str_arg("type")
-    if raw is None:
-        return None
-    try:
-        return NodeType(raw)
-    except ValueError:
-        raise InvalidInput(
-            f"query parameter 'type' must be one of {[t.value for t in NodeType]}, got {raw!r}",
-            field="type",
-        ) from None
-
-
-def _under_arg() -> str | None:
-    raw = request.args.get("under")
-    return None if raw is None else node_id_arg(raw, what="under")
-
-
 @blueprint.get("/nodes")
 @requires(Role.VIEWER)
-async def list_nodes() -> dict[str, Any]:
+@query(NodesQuery)
+@responds(NodePage)
+async def list_nodes(query_args: NodesQuery) -> dict[str, Any]:
     """Nodes, flat and paged (default) or as a nested tree (``view=tree``).
 
     Flat: ``{"items": [...], "next_cursor": str | null}`` sorted by id, filtered
@@ -115,18 +178,17 @@ async def list_nodes() -> dict[str, Any]:
     400 for a bad parameter, 404 for an unknown ``under``.
     """
     nodes = services().get(NodeStore)
-    view = _view()
-    node_type = _node_type_arg()
-    tags = list_arg("tag")
-    under = _under_arg()
-    if view == "tree":
+    q = query_args
+    node_type, tags = q.type, q.tag
+    under = None if q.under is None else node_id_arg(q.under, what="under")
+    if q.view is View.TREE:
         if node_type is not None or tags:
             raise InvalidInput("'type' and 'tag' filter the flat view only, not view=tree")
-        if "limit" in request.args or "cursor" in request.args:
+        if q.limit is not None or q.cursor is not None:
             raise InvalidInput("the tree view is not paged; use 'under' to fetch a part of it")
         return {"items": tree_json(under)}
-    limit = page_limit()
-    after = decode_cursor(_LISTING, request.args.get("cursor"), str)
+    limit = DEFAULT_PAGE if q.limit is None else q.limit
+    after = decode_cursor(_LISTING, q.cursor, str)
     found = sorted(nodes.find(node_type=node_type, tags=tags, under=under), key=lambda n: n.id)
     if after is not None:
         found = [node for node in found if node.id > after]
@@ -139,7 +201,9 @@ async def list_nodes() -> dict[str, Any]:
 
 @blueprint.get("/nodes/<path:node_id>/subtree")
 @requires(Role.VIEWER)
-async def node_subtree(node_id: str) -> dict[str, Any]:
+@query(SubtreeQuery)
+@responds(NodePage)
+async def node_subtree(node_id: str, query_args: SubtreeQuery) -> dict[str, Any]:
     """A node and all its descendants, read from the database.
 
     ``{"items": [...]}`` depth first (each parent before its children,
@@ -147,7 +211,7 @@ async def node_subtree(node_id: str) -> dict[str, Any]:
     404 for an unknown node.
     """
     node_id = node_id_arg(node_id)
-    if _view() == "tree":
+    if query_args.view is View.TREE:
         return {"items": tree_json(node_id)}
     subtree = await services().get(NodeStore).subtree(node_id)
     return {"items": [node_json(node) for node in subtree]}
@@ -155,6 +219,7 @@ async def node_subtree(node_id: str) -> dict[str, Any]:
 
 @blueprint.get("/nodes/<path:node_id>")
 @requires(Role.VIEWER)
+@responds(NODE)
 async def get_node(node_id: str) -> dict[str, Any]:
     """One node; 404 when it does not exist."""
     return node_json(services().get(NodeStore).get(node_id_arg(node_id)))
@@ -173,6 +238,8 @@ def _created(node: Node) -> tuple[Response, int, dict[str, str]]:
 
 @blueprint.post("/nodes")
 @requires(Role.ADMIN)
+@request_body(NODE_CREATE)
+@responds(NODE, 201)
 async def create_node() -> tuple[Response, int, dict[str, str]]:
     """Create one node from its JSON form; 201 with the node and a ``Location`` header.
 
@@ -192,7 +259,9 @@ async def create_node() -> tuple[Response, int, dict[str, str]]:
 
 @blueprint.post("/nodes/batch")
 @requires(Role.ADMIN)
-async def create_nodes() -> tuple[Response, int]:
+@body(NodeBatch)
+@responds(Created, 201)
+async def create_nodes(data: NodeBatch) -> tuple[Response, int]:
     """Create many nodes in one transaction, all or none: ``{"nodes": [...]}``.
 
     Parents may come after their children in the list. 201 with
@@ -200,14 +269,7 @@ async def create_nodes() -> tuple[Response, int]:
     a parent that exists neither in the batch nor in the store, 409 for an id
     that exists. At most 10 000 nodes per call.
     """
-    body = await json_body()
-    check_fields(body, allowed=("nodes",), required=("nodes",))
-    raw = body["nodes"]
-    if not isinstance(raw, list) or not raw:
-        raise InvalidInput("'nodes' must be a non-empty list of nodes", field="nodes")
-    if len(raw) > MAX_BATCH:
-        raise InvalidInput(f"at most {MAX_BATCH} nodes per batch, got {len(raw)}", field="nodes")
-    nodes = [_indexed(i, item) for i, item in enumerate(raw)]
+    nodes = [_indexed(i, item) for i, item in enumerate(data.nodes)]
     try:
         created = await services().get(NodeStore).create_many(nodes)
     except InvalidInput as exc:
@@ -242,6 +304,8 @@ def _sample(nodes: Iterable[Node], limit: int = 50) -> list[str]:
 
 @blueprint.patch("/nodes/<path:node_id>")
 @requires(Role.ADMIN)
+@request_body(NODE_PATCH)
+@responds(NODE)
 async def update_node(node_id: str) -> dict[str, Any]:
     """Change fields of a node; ``parent_id`` moves it (with its subtree).
 
@@ -294,14 +358,16 @@ def _check_move(node_id: str, parent_id: Any) -> None:
 
 @blueprint.delete("/nodes/<path:node_id>")
 @requires(Role.ADMIN)
-async def delete_node(node_id: str) -> dict[str, Any]:
+@query(DeleteQuery)
+@responds(Deleted)
+async def delete_node(node_id: str, query_args: DeleteQuery) -> dict[str, Any]:
     """Delete a node; with ``recursive=true`` its whole subtree.
 
     ``{"deleted": [ids]}`` deepest first. 404 for an unknown node, 409 when
     it has children and ``recursive`` is not true (nothing is deleted).
     """
     node_id = node_id_arg(node_id)
-    recursive = bool_arg("recursive")
+    recursive = query_args.recursive
     deleted = await services().get(NodeStore).delete(node_id, recursive=recursive)
     await audit_write(
         "node.delete",

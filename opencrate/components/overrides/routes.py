@@ -7,24 +7,21 @@ and ends it at its expiry. Both are recorded in the audit log.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from quart import Blueprint, request
+import msgspec
+from quart import Blueprint
 
 from opencrate.api.access import Role, requires
 from opencrate.api.auditing import API_USER, audit_write
-from opencrate.api.context import json_body, services
-from opencrate.api.params import (
-    check_fields,
-    decode_cursor,
-    encode_cursor,
-    node_id_arg,
-    page_limit,
-)
+from opencrate.api.context import services
+from opencrate.api.contract import body, list_of, query, record_component, responds
+from opencrate.api.params import decode_cursor, encode_cursor, node_id_arg
+from opencrate.api.wire import NodeIdText, PageQuery
 from opencrate.clock import parse_time_ms
 from opencrate.components.nodes.store import NodeStore
 from opencrate.components.nodes.well_known import value_range
-from opencrate.components.overrides.store import OverrideStore
+from opencrate.components.overrides.store import EndedOverride, Override, OverrideStore
 from opencrate.errors import InvalidInput
 from opencrate.runtime.records import to_json
 
@@ -34,6 +31,34 @@ blueprint = Blueprint("overrides", __name__)
 
 _LISTING = "overrides"
 _HISTORY = "override-history"
+
+OVERRIDE = record_component(Override)
+ENDED_OVERRIDE = record_component(EndedOverride)
+
+
+class OverridePage(msgspec.Struct):
+    items: Annotated[list[Any], list_of(OVERRIDE)]
+    next_cursor: str | None
+
+
+class EndedPage(msgspec.Struct):
+    items: Annotated[list[Any], list_of(ENDED_OVERRIDE)]
+    next_cursor: str | None
+
+
+class OverrideHistoryQuery(PageQuery, kw_only=True):
+    node: NodeIdText | None = None
+
+
+class OverrideBody(msgspec.Struct, forbid_unknown_fields=True):
+    value: Annotated[
+        float | bool | str, msgspec.Meta(description="Coerced to the point's kind ('21.5').")
+    ]
+    reason: str = ""
+    expires: Annotated[
+        int | str | None,
+        msgspec.Meta(description="Epoch ms, ISO 8601, or a duration from now; null: never."),
+    ] = None
 
 
 def parse_expiry_ms(raw: object, now_ms: int) -> int | None:
@@ -59,15 +84,17 @@ def parse_expiry_ms(raw: object, now_ms: int) -> int | None:
 
 @blueprint.get("/overrides")
 @requires(Role.VIEWER)
-async def list_overrides() -> dict[str, Any]:
+@query(PageQuery)
+@responds(OverridePage)
+async def list_overrides(query_args: PageQuery) -> dict[str, Any]:
     """Active overrides by node id: ``{"items": [...], "next_cursor"}`` (``limit``, ``cursor``).
 
     Each item: ``node_id``, ``value``, ``user``, ``reason``, ``set_ms``,
     ``expires_ms`` (null: until released) and ``previous`` (the point's state
     before the override, or null).
     """
-    limit = page_limit()
-    after = decode_cursor(_LISTING, request.args.get("cursor"), str)
+    limit = query_args.limit
+    after = decode_cursor(_LISTING, query_args.cursor, str)
     active = services().get(OverrideStore).active()
     if after is not None:
         active = [o for o in active if o.node_id > after]
@@ -80,15 +107,17 @@ async def list_overrides() -> dict[str, Any]:
 
 @blueprint.get("/overrides/history")
 @requires(Role.VIEWER)
-async def override_history() -> dict[str, Any]:
+@query(OverrideHistoryQuery)
+@responds(EndedPage)
+async def override_history(query_args: OverrideHistoryQuery) -> dict[str, Any]:
     """Ended overrides newest first (``node`` to pick one point; ``limit``, ``cursor``).
 
     Each item adds ``id``, ``ended_ms``, ``ended_by`` and ``end_reason``
     (``released``, ``expired`` or ``replaced``).
     """
-    limit = page_limit()
-    before_id = decode_cursor(_HISTORY, request.args.get("cursor"), int)
-    node_raw = request.args.get("node")
+    limit = query_args.limit
+    before_id = decode_cursor(_HISTORY, query_args.cursor, int)
+    node_raw = query_args.node
     node_id = None if node_raw is None else node_id_arg(node_raw, what="node")
     ended = (
         await services().get(OverrideStore).history(node_id, limit=limit + 1, before_id=before_id)
@@ -102,7 +131,9 @@ async def override_history() -> dict[str, Any]:
 
 @blueprint.put("/points/<path:node_id>/override")
 @requires(Role.OPERATOR)
-async def set_override(node_id: str) -> dict[str, Any]:
+@body(OverrideBody)
+@responds(OVERRIDE)
+async def set_override(node_id: str, data: OverrideBody) -> dict[str, Any]:
     """Override a point: body ``{"value", "reason"?, "expires"?}``; returns the override.
 
     The value is coerced to the point's ``kind`` when it has one (``"21.5"``
@@ -114,21 +145,17 @@ async def set_override(node_id: str) -> dict[str, Any]:
     """
     svc = services()
     node = svc.get(NodeStore).get(node_id_arg(node_id))
-    body = await json_body()
-    check_fields(body, allowed=("value", "reason", "expires"), required=("value",))
     if not node.is_point:
         raise InvalidInput(
             f"node {node.id!r} is a {node.node_type.value}, not a point; "
             "only points take overrides",
             node_id=node.id,
         )
-    reason = body.get("reason", "")
-    if not isinstance(reason, str):
-        raise InvalidInput("reason must be a string", field="reason")
-    expires_ms = parse_expiry_ms(body.get("expires"), svc.clock.now_ms())
+    reason = data.reason
+    expires_ms = parse_expiry_ms(data.expires, svc.clock.now_ms())
     override = await svc.get(OverrideStore).set(
         node.id,
-        body["value"],
+        data.value,
         user=API_USER,
         reason=reason,
         expires_ms=expires_ms,
@@ -145,6 +172,7 @@ async def set_override(node_id: str) -> dict[str, Any]:
 
 @blueprint.delete("/points/<path:node_id>/override")
 @requires(Role.OPERATOR)
+@responds(OVERRIDE)
 async def release_override(node_id: str) -> dict[str, Any]:
     """Release a point's override; returns the override that ended.
 

@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from quart import Blueprint, request
+import msgspec
+from quart import Blueprint
 
 from opencrate.api.access import Role, requires
 from opencrate.api.context import services
-from opencrate.api.params import decode_cursor, encode_cursor, node_id_arg, page_limit
+from opencrate.api.contract import query, responds
+from opencrate.api.params import decode_cursor, encode_cursor, node_id_arg
+from opencrate.api.wire import NodeIdText, PageQuery
 from opencrate.components.nodes.store import NodeStore
 from opencrate.components.points.store import PointState, PointStore
+from opencrate.model.values import PointStatus
 
 __all__ = ["blueprint", "point_json"]
 
 blueprint = Blueprint("points", __name__)
 
 _LISTING = "points"
+
+#: A point's value: a number, a boolean or text (null before the first reading).
+PointValueSchema = Annotated[
+    float | bool | str | None, msgspec.Meta(description="null until the point is first read")
+]
+
+
+class PointView(msgspec.Struct):
+    """A point's current value, status and timestamp."""
+
+    node_id: str
+    value: PointValueSchema
+    status: PointStatus
+    ts_ms: int | None
+    overridden: bool
+
+
+class PointsQuery(PageQuery, kw_only=True):
+    under: NodeIdText | None = None
+
+
+class PointPage(msgspec.Struct):
+    items: list[PointView]
+    next_cursor: str | None
 
 
 def point_json(node_id: str, state: PointState | None) -> dict[str, Any]:
@@ -40,7 +68,9 @@ def point_json(node_id: str, state: PointState | None) -> dict[str, Any]:
 
 @blueprint.get("/points")
 @requires(Role.VIEWER)
-async def list_points() -> dict[str, Any]:
+@query(PointsQuery)
+@responds(PointPage)
+async def list_points(query_args: PointsQuery) -> dict[str, Any]:
     """Every point that has a value or status: ``{"items": [...], "next_cursor"}``.
 
     Sorted by node id; ``limit`` 1..500 (default 100), ``cursor`` as in every
@@ -48,9 +78,9 @@ async def list_points() -> dict[str, Any]:
     an unknown node). The page is taken from one snapshot of the point table.
     """
     svc = services()
-    limit = page_limit()
-    after = decode_cursor(_LISTING, request.args.get("cursor"), str)
-    under_raw = request.args.get("under")
+    limit = query_args.limit
+    after = decode_cursor(_LISTING, query_args.cursor, str)
+    under_raw = query_args.under
     snapshot = svc.get(PointStore).snapshot()
     ids = sorted(snapshot)
     if under_raw is not None:
@@ -67,6 +97,7 @@ async def list_points() -> dict[str, Any]:
 
 @blueprint.get("/points/<path:node_id>")
 @requires(Role.VIEWER)
+@responds(PointView)
 async def get_point(node_id: str) -> dict[str, Any]:
     """A point's current value, status and timestamp.
 

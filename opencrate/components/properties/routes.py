@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from quart import Blueprint, Response, request
 
 from opencrate.api.access import JSON, LARGE_BODY, OCTET_STREAM, Role, requires
 from opencrate.api.auditing import audit_write
-from opencrate.api.context import json_body, services
-from opencrate.api.params import check_fields
+from opencrate.api.context import services
+from opencrate.api.contract import Content, load_body, path_parameter, request_body, responds
 from opencrate.components.properties.store import (
+    CONTEXT_PATTERN,
+    MAX_CONTEXT_LENGTH,
+    MAX_NAME_LENGTH,
+    NAME_PATTERN,
+    RESERVED_NAMES,
     BlobRef,
     PropertyStore,
     StoredValue,
@@ -36,6 +42,45 @@ __all__ = ["blueprint", "property_json"]
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("properties", __name__)
+
+path_parameter(
+    "context",
+    {"type": "string", "maxLength": MAX_CONTEXT_LENGTH, "pattern": f"^{CONTEXT_PATTERN}$"},
+)
+path_parameter(
+    "name",
+    {
+        "type": "string",
+        "maxLength": MAX_NAME_LENGTH,
+        "pattern": f"^{NAME_PATTERN}$",
+        "not": {"enum": sorted(RESERVED_NAMES)},
+    },
+)
+
+_BINARY = Content(OCTET_STREAM, {"type": "string", "format": "binary"}, "The raw bytes")
+
+
+class PropertyView(msgspec.Struct, omit_defaults=True):
+    """A property: a JSON ``value``, or a binary one described (fetch it from ``blob_url``)."""
+
+    context: str
+    name: str
+    kind: Literal["json", "bytes", "blob"]
+    value: Annotated[Any, msgspec.Meta(description="kind json only")] = None
+    size: int | None = None
+    sha256: str | None = None
+    chunks: int | None = None
+    blob_url: str | None = None
+
+
+class PropertyBody(msgspec.Struct, forbid_unknown_fields=True):
+    value: Annotated[Any, msgspec.Meta(description="Any JSON value.")]
+
+
+class PropertyDeleted(msgspec.Struct):
+    context: str
+    name: str
+    deleted: bool
 
 
 def property_json(context: str, name: str, value: StoredValue) -> dict[str, Any]:
@@ -54,6 +99,7 @@ def property_json(context: str, name: str, value: StoredValue) -> dict[str, Any]
 
 @blueprint.get("/properties/<path:context>/<name>")
 @requires(Role.VIEWER)
+@responds(PropertyView)
 async def get_property(context: str, name: str) -> dict[str, Any]:
     """One property (404 when it does not exist, 400 for a bad context or name)."""
     return property_json(context, name, services().get(PropertyStore).get(context, name))
@@ -61,6 +107,8 @@ async def get_property(context: str, name: str) -> dict[str, Any]:
 
 @blueprint.put("/properties/<path:context>/<name>")
 @requires(Role.ADMIN, body_limit=LARGE_BODY, content_types=(JSON, OCTET_STREAM))
+@request_body((PropertyBody, _BINARY))
+@responds(PropertyView)
 async def put_property(context: str, name: str) -> dict[str, Any]:
     """Set a property from ``{"value": ...}`` or, as ``application/octet-stream``, raw bytes.
 
@@ -76,9 +124,7 @@ async def put_property(context: str, name: str) -> dict[str, Any]:
         value = await request.get_data()
         detail: dict[str, Any] = {"bytes": len(value)}
     else:
-        body = await json_body()
-        check_fields(body, allowed=("value",), required=("value",))
-        value = body["value"]
+        value = (await load_body(PropertyBody)).value
         detail = {"kind": "json"}
     stored = await store.put(context, name, value)
     await audit_write("property.put", f"{context}/{name}", detail)
@@ -87,6 +133,7 @@ async def put_property(context: str, name: str) -> dict[str, Any]:
 
 @blueprint.delete("/properties/<path:context>/<name>")
 @requires(Role.ADMIN)
+@responds(PropertyDeleted)
 async def delete_property(context: str, name: str) -> dict[str, Any]:
     """Delete a property and its blocks; 404 when it does not exist."""
     await services().get(PropertyStore).delete(context, name)
@@ -96,6 +143,7 @@ async def delete_property(context: str, name: str) -> dict[str, Any]:
 
 @blueprint.get("/properties/<path:context>/<name>/blob")
 @requires(Role.VIEWER)
+@responds(_BINARY)
 async def get_blob(context: str, name: str) -> Response:
     """The bytes of a binary property, streamed one stored block at a time.
 

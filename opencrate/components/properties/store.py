@@ -66,6 +66,11 @@ from opencrate.runtime.progress import Progress
 from opencrate.runtime.records import named_rows
 
 __all__ = [
+    "CONTEXT_PATTERN",
+    "MAX_CONTEXT_LENGTH",
+    "MAX_NAME_LENGTH",
+    "NAME_PATTERN",
+    "RESERVED_NAMES",
     "BlobRef",
     "JsonValue",
     "PropertyStore",
@@ -83,8 +88,11 @@ PropertyValue: TypeAlias = JsonValue | bytes
 StoredValue: TypeAlias = "JsonValue | bytes | BlobRef"
 
 # Read with fullmatch: with .match, "$" also matched before a trailing newline.
-_CONTEXT = re.compile(r"[A-Za-z0-9_.:@-]+(/[A-Za-z0-9_.:@-]+)*")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+#: A context and a name, as regular expressions (the API's schema states them too).
+CONTEXT_PATTERN = r"[A-Za-z0-9_.:@-]+(/[A-Za-z0-9_.:@-]+)*"
+NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.-]*"
+_CONTEXT = re.compile(CONTEXT_PATTERN)
+_NAME = re.compile(NAME_PATTERN)
 MAX_CONTEXT_LENGTH = 512
 MAX_NAME_LENGTH = 128
 #: Reserved: ``.../{name}/blob`` is the blob download route.

@@ -99,7 +99,7 @@ async def test_extensions(history: HistoryStore, client: Client, clock: TrioCloc
 
 async def test_bad_writes_store_nothing(history: HistoryStore, client: Client) -> None:
     await _ok(await client.put("/api/history/1001/sat", json={"value": 1.5, "time": START}))
-    await _error(await client.put("/api/history/1001/sat", json={"vlaue": 2}), 400, "value")
+    await _error(await client.put("/api/history/1001/sat", json={"vlaue": 2}), 400, "vlaue")
     await _error(await client.put("/api/history/1001/sat", json={"value": [1]}), 400)
     await _error(await client.put("/api/history/1001/sat", json={"value": 1, "time": "later"}), 400)
     await _error(
@@ -202,3 +202,18 @@ async def test_values_take_the_points_kind(
     (sat,) = await history.samples("1001/sat", 0, 2 * START)
     (fan,) = await history.samples("1001/fan", 0, 2 * START)
     assert (sat.value, fan.value) == (21.5, True)
+
+
+async def test_delete_needs_start_and_end_and_says_which_is_missing(
+    history: HistoryStore, client: Client
+) -> None:
+    await _ok(await client.put("/api/history/1001/sat", json={"value": 1.5, "time": START}))
+    error = await _error(
+        await client.delete(f"/api/history/1001/sat?end={START}"), 400, "missing 'start'"
+    )
+    assert error["detail"]["field"] == "start"
+    error = await _error(
+        await client.delete(f"/api/history/1001/sat?start={START}"), 400, "missing 'end'"
+    )
+    assert error["detail"]["field"] == "end"
+    assert (await _ok(await client.get("/api/history/1001/sat?start=0")))["samples"]
