@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from quart import Blueprint
 from quart_trio import QuartTrio
 
+from opencrate.api import authentication
 from opencrate.api.context import EXTENSION_KEY
 from opencrate.api.errors import register_error_handlers
 
@@ -39,6 +40,7 @@ def create_app(services: Services) -> QuartTrio:
     app.extensions[EXTENSION_KEY] = services
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep our field order
     register_error_handlers(app)
+    authentication.install(app)
     for blueprint in route_blueprints(services.components):
         # Under /api unless the blueprint declares its own prefix (the operator page: "").
         prefix = "/api" if blueprint.url_prefix is None else blueprint.url_prefix

@@ -11,6 +11,7 @@ status   exception                                       meaning
 400      :class:`~opencrate.errors.InvalidInput`         bad input (ConfigError too)
 401      :class:`~opencrate.errors.AuthError`            not logged in
 403      :class:`~opencrate.errors.Forbidden`            not allowed
+429      :class:`~opencrate.errors.RateLimited`          too many attempts
 404      :class:`~opencrate.errors.NotFound`             no such thing
 409      :class:`~opencrate.errors.Conflict`             exists, or state forbids it
 502      :class:`~opencrate.errors.BridgeError`          a field bus or device failed
@@ -33,6 +34,7 @@ from opencrate.errors import (
     InvalidInput,
     NotFound,
     OpenCrateError,
+    RateLimited,
     StoreBroken,
     StoreClosed,
 )
@@ -46,6 +48,7 @@ STATUS: tuple[tuple[type[OpenCrateError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (InvalidInput, 400),
+    (RateLimited, 429),
     (Forbidden, 403),
     (AuthError, 401),
     (StoreClosed, 503),

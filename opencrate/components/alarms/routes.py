@@ -11,7 +11,7 @@ from typing import Any
 from quart import Blueprint, request
 
 from opencrate.api.access import Role, requires
-from opencrate.api.auditing import API_USER, audit_write
+from opencrate.api.auditing import audit_write, current_user
 from opencrate.api.context import json_body, services
 from opencrate.api.params import (
     bool_arg,
@@ -156,7 +156,9 @@ async def acknowledge_alarm(alarm_id: str) -> dict[str, Any]:
     comment = body.get("comment", "")
     if not isinstance(comment, str):
         raise InvalidInput("comment must be a string", field="comment")
-    alarm = await services().get(AlarmStore).acknowledge(ident, user=API_USER, comment=comment)
+    alarm = (
+        await services().get(AlarmStore).acknowledge(ident, user=current_user(), comment=comment)
+    )
     await audit_write("alarm.ack", str(ident), {"node_id": alarm.node_id, "comment": comment})
     return to_json(alarm)
 
@@ -180,6 +182,6 @@ async def shelve_alarm(alarm_id: str) -> dict[str, Any]:
             f"until {body['until']!r} is not epoch ms, an ISO 8601 time or a duration like '2h'",
             field="until",
         ) from None
-    alarm = await svc.get(AlarmStore).shelve(ident, until_ms=until_ms, user=API_USER)
+    alarm = await svc.get(AlarmStore).shelve(ident, until_ms=until_ms, user=current_user())
     await audit_write("alarm.shelve", str(ident), {"node_id": alarm.node_id, "until_ms": until_ms})
     return to_json(alarm)

@@ -18,7 +18,7 @@ from attrs import frozen
 from quart import Blueprint, request
 
 from opencrate.api.access import Role, requires
-from opencrate.api.auditing import API_USER, audit_write
+from opencrate.api.auditing import audit_write, current_user
 from opencrate.api.context import json_body, services
 from opencrate.api.params import check_fields, decode_cursor, encode_cursor, page_limit, str_arg
 from opencrate.clock import parse_time_ms
@@ -124,7 +124,9 @@ async def acknowledge_event(event_id: str) -> dict[str, Any]:
     comment = body.get("comment", "")
     if not isinstance(comment, str):
         raise InvalidInput("comment must be a string", field="comment")
-    event = await services().get(EventLogStore).acknowledge(ident, user=API_USER, comment=comment)
+    event = (
+        await services().get(EventLogStore).acknowledge(ident, user=current_user(), comment=comment)
+    )
     await audit_write("event.ack", str(ident), {"comment": comment})
     return to_json(event)
 
@@ -139,7 +141,7 @@ async def enrich_event(event_id: str) -> dict[str, Any]:
     event = (
         await services()
         .get(EventLogStore)
-        .enrich(ident, name=body["name"], value=body["value"], author=API_USER)
+        .enrich(ident, name=body["name"], value=body["value"], author=current_user())
     )
     await audit_write("event.enrich", str(ident), {"name": body["name"]})
     return to_json(event)

@@ -12,7 +12,7 @@ from typing import Any
 from quart import Blueprint, request
 
 from opencrate.api.access import Role, requires
-from opencrate.api.auditing import API_USER, audit_write
+from opencrate.api.auditing import audit_write, current_user
 from opencrate.api.context import json_body, services
 from opencrate.api.params import (
     check_fields,
@@ -127,7 +127,7 @@ async def set_override(node_id: str) -> dict[str, Any]:
     override = await svc.get(OverrideStore).set(
         node.id,
         body["value"],
-        user=API_USER,
+        user=current_user(),
         reason=reason,
         expires_ms=expires_ms,
         kind=node.kind,
@@ -149,6 +149,6 @@ async def release_override(node_id: str) -> dict[str, Any]:
     is not overridden.
     """
     node_id = node_id_arg(node_id)
-    ended = await services().get(OverrideStore).release(node_id, user=API_USER)
+    ended = await services().get(OverrideStore).release(node_id, user=current_user())
     await audit_write("override.release", node_id, {"value": ended.value})
     return to_json(ended)
