@@ -122,11 +122,3 @@ async def _identify(incoming: Request | Websocket) -> Principal | None:
 def set_principal(principal: Principal) -> None:
     """Make ``principal`` the current request's (for a public route that identifies itself)."""
     setattr(g, _PRINCIPAL, principal)
-
-
-async def identify_optional() -> Principal | None:
-    """The caller of a public route, when it sent valid credentials; None otherwise."""
-    try:
-        return await _identify(request)
-    except AuthError:
-        return None

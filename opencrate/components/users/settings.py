@@ -27,8 +27,8 @@ from typing import Any
 import argon2
 from attrs import frozen
 
-from opencrate.clock import parse_duration_ms
-from opencrate.errors import ConfigError, InvalidInput
+from opencrate.config import duration_setting_ms
+from opencrate.errors import ConfigError
 
 __all__ = ["ARGON2_PROFILES", "UserSettings"]
 
@@ -92,7 +92,8 @@ class UserSettings:
                 f"must be true or false, got {anonymous!r}", key="users.anonymous_viewer"
             )
         durations = {
-            key: _duration_ms(section, key, default) for key, default in _DURATIONS.items()
+            key: duration_setting_ms("users", section, key, default)
+            for key, default in _DURATIONS.items()
         }
         counts = {key: _positive_int(section, key, default) for key, default in _COUNTS.items()}
         return cls(
@@ -124,16 +125,3 @@ def _positive_int(data: Mapping[str, Any], key: str, default: int = 0) -> int:
     if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
         raise ConfigError(f"must be a positive integer, got {raw!r}", key=f"users.{key}")
     return raw
-
-
-def _duration_ms(data: Mapping[str, Any], key: str, default: int) -> int:
-    raw = data.get(key)
-    if raw is None:
-        return default
-    try:
-        ms = parse_duration_ms(raw) if isinstance(raw, str) else None
-    except InvalidInput:
-        ms = None
-    if ms is None or ms <= 0:
-        raise ConfigError(f"must be a duration like '30s' or '8h', got {raw!r}", key=f"users.{key}")
-    return ms

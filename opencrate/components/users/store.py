@@ -119,11 +119,25 @@ def _token(row: sqlite3.Row | tuple[Any, ...]) -> TokenInfo:
     )
 
 
+def _require_user(conn: sqlite3.Connection, name: str) -> None:
+    if not conn.execute("SELECT 1 FROM user WHERE name = ?", (name,)).fetchone():
+        raise NotFound(f"user {name!r} not found", user=name)
+
+
 class UserStore(StoreActor):
     """Users, tokens and sessions. Construct with the path of ``users.db``."""
 
     name = "users"
     migrations = (_SCHEMA_V1,)
+
+    async def _one(self, sql: str, *params: Any) -> tuple[Any, ...] | None:
+        """The first row of a read (on the read connection), None when there is none."""
+
+        def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+            found: tuple[Any, ...] | None = conn.execute(sql, params).fetchone()
+            return found
+
+        return await self.read(select)
 
     # -- users -------------------------------------------------------------------
     async def add_user(self, name: str, role: Role, password_hash: str) -> User:
@@ -144,21 +158,15 @@ class UserStore(StoreActor):
 
     async def get_user(self, name: str) -> User:
         """The user ``name``; NotFound when there is none."""
-        found = await self.read(
-            lambda conn: conn.execute(
-                f"SELECT {_USER_COLUMNS} FROM user WHERE name = ?", (name,)
-            ).fetchone()
-        )
+        found = await self._one(f"SELECT {_USER_COLUMNS} FROM user WHERE name = ?", name)
         if found is None:
             raise NotFound(f"user {name!r} not found", user=name)
         return _user(found)
 
     async def credentials(self, name: str) -> Credentials | None:
         """The user and its password hash; None when there is no such user."""
-        found = await self.read(
-            lambda conn: conn.execute(
-                f"SELECT {_USER_COLUMNS}, password_hash FROM user WHERE name = ?", (name,)
-            ).fetchone()
+        found = await self._one(
+            f"SELECT {_USER_COLUMNS}, password_hash FROM user WHERE name = ?", name
         )
         if found is None:
             return None
@@ -247,8 +255,7 @@ class UserStore(StoreActor):
         now = self.clock.now_ms()
 
         def insert(conn: sqlite3.Connection) -> None:
-            if not conn.execute("SELECT 1 FROM user WHERE name = ?", (owner,)).fetchone():
-                raise NotFound(f"user {owner!r} not found", user=owner)
+            _require_user(conn, owner)
             if conn.execute(
                 "SELECT 1 FROM token WHERE owner = ? AND name = ? AND revoked_ms IS NULL",
                 (owner, name),
@@ -274,17 +281,12 @@ class UserStore(StoreActor):
 
     async def token_by_digest(self, digest: str) -> TokenRow | None:
         """The token with this secret digest and its owner's role and state; None if unknown."""
-
-        def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
-            found: tuple[Any, ...] | None = conn.execute(
-                "SELECT t.id, t.name, t.owner, t.role, t.created_ms, t.expires_ms, "
-                "t.last_used_ms, t.revoked_ms, u.role, u.disabled "
-                "FROM token t JOIN user u ON u.name = t.owner WHERE t.secret_sha256 = ?",
-                (digest,),
-            ).fetchone()
-            return found
-
-        found = await self.read(select)
+        found = await self._one(
+            "SELECT t.id, t.name, t.owner, t.role, t.created_ms, t.expires_ms, "
+            "t.last_used_ms, t.revoked_ms, u.role, u.disabled "
+            "FROM token t JOIN user u ON u.name = t.owner WHERE t.secret_sha256 = ?",
+            digest,
+        )
         if found is None:
             return None
         return TokenRow(
@@ -292,11 +294,8 @@ class UserStore(StoreActor):
         )
 
     async def get_token(self, ident: str) -> TokenInfo:
-        found = await self.read(
-            lambda conn: conn.execute(
-                f"SELECT {_TOKEN_COLUMNS} FROM token WHERE id = ?", (ident,)
-            ).fetchone()
-        )
+        """The token ``ident`` (revoked or not); NotFound when there is none."""
+        found = await self._one(f"SELECT {_TOKEN_COLUMNS} FROM token WHERE id = ?", ident)
         if found is None:
             raise NotFound(f"token {ident!r} not found", token=ident)
         return _token(found)
@@ -305,8 +304,7 @@ class UserStore(StoreActor):
         """The owner's tokens, revoked ones too, oldest first; NotFound for no such user."""
 
         def select(conn: sqlite3.Connection) -> list[Any]:
-            if not conn.execute("SELECT 1 FROM user WHERE name = ?", (owner,)).fetchone():
-                raise NotFound(f"user {owner!r} not found", user=owner)
+            _require_user(conn, owner)
             return conn.execute(
                 f"SELECT {_TOKEN_COLUMNS} FROM token WHERE owner = ? ORDER BY created_ms, id",
                 (owner,),
@@ -359,17 +357,12 @@ class UserStore(StoreActor):
 
     async def session_by_digest(self, digest: str) -> SessionRow | None:
         """The session with this cookie digest and its user's role and state; None if unknown."""
-
-        def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
-            found: tuple[Any, ...] | None = conn.execute(
-                "SELECT s.secret_sha256, s.user, s.csrf_token, s.created_ms, s.expires_ms, "
-                "s.last_seen_ms, u.role, u.disabled "
-                "FROM session s JOIN user u ON u.name = s.user WHERE s.secret_sha256 = ?",
-                (digest,),
-            ).fetchone()
-            return found
-
-        found = await self.read(select)
+        found = await self._one(
+            "SELECT s.secret_sha256, s.user, s.csrf_token, s.created_ms, s.expires_ms, "
+            "s.last_seen_ms, u.role, u.disabled "
+            "FROM session s JOIN user u ON u.name = s.user WHERE s.secret_sha256 = ?",
+            digest,
+        )
         if found is None:
             return None
         digest_, user, csrf, created_ms, expires_ms, last_seen_ms, role, disabled = found
