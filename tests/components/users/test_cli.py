@@ -160,3 +160,38 @@ async def test_the_token_file_option_wins_over_the_environment(
     code, output = await _run("--token-file", str(token_file), "users", "list", "--url", api_url)
     assert code == 1
     assert "has viewer" in output
+
+
+async def test_passwd_sets_a_password_that_the_next_login_takes(
+    api_url: str, live_tokens: dict[Role, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    new = tmp_path / "new.txt"
+    new.write_text("the operator's new passphrase\n", encoding="utf-8")
+    code, output = await _run(
+        "users", "passwd", "operator", "--password-file", str(new), "--url", api_url
+    )
+    assert (code, output.strip()) == (0, "password of operator changed")
+    code, output = await _run(
+        "login", "--user", "operator", "--password-file", _password_file(tmp_path), "--url", api_url
+    )
+    assert code == 1  # the old one no longer
+    code, output = await _run(
+        "login", "--user", "operator", "--password-file", str(new), "--url", api_url
+    )
+    assert code == 0, output
+
+    # A viewer changes their own, with the current one.
+    monkeypatch.setenv("OPENCRATE_TOKEN", live_tokens[Role.VIEWER])
+    current = tmp_path / "current.txt"
+    current.write_text("wrong current one\n", encoding="utf-8")
+    code, output = await _run(
+        "users", "passwd", "viewer", "--password-file", str(new),
+        "--current-password-file", str(current), "--url", api_url,
+    )  # fmt: skip
+    assert code == 1
+    assert "current_password is wrong" in output
+    code, output = await _run(
+        "users", "passwd", "viewer", "--password-file", str(new),
+        "--current-password-file", _password_file(tmp_path), "--url", api_url,
+    )  # fmt: skip
+    assert code == 0, output
