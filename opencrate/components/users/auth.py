@@ -146,7 +146,7 @@ class Authenticator:
             created_ms=now,
             expires_ms=now + self.settings.session_lifetime_ms,
         )
-        await self.store.add_session(session)
+        await self.store.add_session(session, idle_timeout_ms=self.settings.session_idle_timeout_ms)
         return Login(secret=secret, session=session, user=found.user)
 
     async def logout(self, principal: Principal) -> None:

@@ -339,21 +339,33 @@ class UserStore(StoreActor):
         )
 
     # -- sessions ----------------------------------------------------------------
-    async def add_session(self, session: Session) -> None:
-        await self.write(
-            lambda conn: conn.execute(
+    async def add_session(self, session: Session, *, idle_timeout_ms: int) -> None:
+        """Store a new session; sessions past their end or idle too long are deleted with it.
+
+        Logins are when sessions are made, so that is when the ended ones go:
+        the table never grows beyond the sessions that could still be used.
+        """
+        now = session.created_ms
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "DELETE FROM session WHERE expires_ms <= ? OR last_seen_ms < ?",
+                (now, now - idle_timeout_ms),
+            )
+            conn.execute(
                 "INSERT INTO session (secret_sha256, user, csrf_token, created_ms, last_seen_ms, "
                 "expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     session.digest,
                     session.user,
                     session.csrf_token,
-                    session.created_ms,
-                    session.created_ms,
+                    now,
+                    now,
                     session.expires_ms,
                 ),
             )
-        )
+
+        await self.write(insert)
 
     async def session_by_digest(self, digest: str) -> SessionRow | None:
         """The session with this cookie digest and its user's role and state; None if unknown."""

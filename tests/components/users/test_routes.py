@@ -327,3 +327,31 @@ async def test_operators_acknowledge_as_themselves_whatever_the_body_says(
     assert forged.status_code == 400  # no such field: the user is not the body's to say
     acked = await _json(await operator.post(f"/api/alarms/{alarm.id}/ack", json={}))
     assert acked["acked_by"] == "operator"
+
+
+async def test_an_idle_session_ends_and_ended_sessions_are_deleted_at_the_next_login(
+    services: Services,
+    app: QuartTrio,
+    tokens: dict[Role, str],
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    browser = client_with_token(app, None)
+    await _json(await browser.post("/api/login", json=_login_body()))
+    autojump_clock.jump(7 * 3600)
+    assert (await browser.get("/api/me")).status_code == 200  # used: not idle
+    autojump_clock.jump(7 * 3600)
+    assert (await browser.get("/api/me")).status_code == 200
+    autojump_clock.jump(8 * 3600 + 1)
+    assert (await browser.get("/api/me")).status_code == 401  # idle for 8 h
+
+    other = client_with_token(app, None)
+    await _json(await other.post("/api/login", json=_login_body("viewer")))
+    idle = client_with_token(app, None)
+    await _json(await idle.post("/api/login", json=_login_body("admin")))
+    autojump_clock.jump(8 * 3600 + 1)
+    await _json(await client_with_token(app, None).post("/api/login", json=_login_body()))
+
+    def users(conn: Any) -> list[str]:
+        return [row[0] for row in conn.execute("SELECT user FROM session ORDER BY user")]
+
+    assert await services.get(UserStore).read(users) == ["operator"]
