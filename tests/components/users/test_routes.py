@@ -355,3 +355,31 @@ async def test_an_idle_session_ends_and_ended_sessions_are_deleted_at_the_next_l
         return [row[0] for row in conn.execute("SELECT user FROM session ORDER BY user")]
 
     assert await services.get(UserStore).read(users) == ["operator"]
+
+
+async def test_a_verified_token_is_checked_from_memory_without_the_store(
+    services: Services, app: QuartTrio, tokens: dict[Role, str]
+) -> None:
+    viewer = client_with_token(app, tokens[Role.VIEWER])  # verified once by the fixture
+    await services.get(UserStore).aclose()
+    for _ in range(3):
+        assert (await viewer.get("/api/nodes")).status_code == 200
+    # A token not seen before needs the store, which is gone: 503, never a pass.
+    stranger = await client_with_token(app, "oc_never-seen").get("/api/nodes")
+    assert stranger.status_code == 503
+
+
+async def test_the_cookie_is_secure_over_tls_and_a_session_opens_the_websocket(
+    services: Services, app: QuartTrio, tokens: dict[Role, str]
+) -> None:
+    over_tls = await client_with_token(app, None).post(
+        "/api/login", json=_login_body(), scheme="https"
+    )
+    assert "Secure" in over_tls.headers["Set-Cookie"]
+    browser = client_with_token(app, None)
+    await _json(await browser.post("/api/login", json=_login_body()))
+    await _json(await browser.get("/api/me"))  # verified now: the handshake needs no thread
+    async with browser.websocket("/api/ws?types=ValueChanged"):
+        await trio.testing.wait_all_tasks_blocked()
+        subscribers = services.bus.statistics().subscribers
+        assert [s.name for s in subscribers if s.name.startswith("ws ")] != []
