@@ -127,13 +127,12 @@ class Authenticator:
         """
         if not isinstance(name, str) or not isinstance(password, str):
             raise InvalidInput("login needs a user and a password, both strings", field="user")
-        self.limiter.check(name, address)
+        self.limiter.attempt(name, address)
         found = await self.store.credentials(name) if name else None
         matched = await self.passwords.verify(found.password_hash if found else None, password)
         if found is None or not matched or found.user.disabled:
-            self.limiter.failed(name, address)
-            raise AuthError(LOGIN_FAILED)
-        self.limiter.succeeded(name)
+            raise AuthError(LOGIN_FAILED)  # the attempt stays counted as a failure
+        self.limiter.succeeded(name, address)
         if self.passwords.needs_rehash(found.password_hash):
             rehashed = await self.passwords.hash(password)
             await self.store.set_password_hash(name, rehashed)

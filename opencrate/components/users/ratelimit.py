@@ -19,7 +19,12 @@ _MAX_KEYS = 10_000
 
 
 class LoginLimiter:
-    """``check`` before verifying a password, ``failed`` after a wrong one, ``succeeded`` after."""
+    """:meth:`attempt` before verifying a password, :meth:`succeeded` after a right one.
+
+    An attempt counts as a failure from the moment it starts, and is taken
+    back when it succeeds: a burst of guesses sent at once cannot all pass
+    the check while the first of them are still being verified.
+    """
 
     def __init__(self, clock: Clock, *, per_user: int, per_address: int, window_ms: int) -> None:
         self._clock = clock
@@ -27,8 +32,22 @@ class LoginLimiter:
         self._limits = {"user": per_user, "address": per_address}
         self._failures: dict[tuple[str, str], deque[int]] = {}
 
-    def check(self, user: str, address: str) -> None:
-        """RateLimited (with ``retry_after_s``) when the user or the address is at its limit."""
+    def attempt(self, user: str, address: str) -> None:
+        """Count an attempt; RateLimited (``retry_after_s``) instead when either is at its limit."""
+        self._check(user, address)
+        self._failed(user, address)
+
+    def succeeded(self, user: str, address: str) -> None:
+        """A right password: take the attempt back, and clear the user name's count.
+
+        (The address keeps its other failures: one address may be shared by many.)
+        """
+        self._failures.pop(("user", user), None)
+        times = self._failures.get(("address", address))
+        if times:
+            times.pop()
+
+    def _check(self, user: str, address: str) -> None:
         now = self._clock.now_ms()
         waits = [
             self._wait_ms(("user", user), now),
@@ -42,16 +61,12 @@ class LoginLimiter:
                 retry_after_s=retry_after_s,
             )
 
-    def failed(self, user: str, address: str) -> None:
+    def _failed(self, user: str, address: str) -> None:
         now = self._clock.now_ms()
         for key in (("user", user), ("address", address)):
             if key not in self._failures and len(self._failures) >= 2 * _MAX_KEYS:
                 self._forget_old(now)
             self._failures.setdefault(key, deque()).append(now)
-
-    def succeeded(self, user: str) -> None:
-        """A right password clears the user's count (not the address's: one user may be shared)."""
-        self._failures.pop(("user", user), None)
 
     def _wait_ms(self, key: tuple[str, str], now: int) -> int:
         times = self._failures.get(key)

@@ -383,3 +383,20 @@ async def test_the_cookie_is_secure_over_tls_and_a_session_opens_the_websocket(
         await trio.testing.wait_all_tasks_blocked()
         subscribers = services.bus.statistics().subscribers
         assert [s.name for s in subscribers if s.name.startswith("ws ")] != []
+
+
+async def test_a_burst_of_guesses_at_once_gets_no_more_tries_than_the_limit(
+    app: QuartTrio, tokens: dict[Role, str]
+) -> None:
+    statuses: list[int] = []
+
+    async def guess(i: int) -> None:
+        wrong = _login_body(password=f"wrong password {i}")
+        statuses.append(
+            (await client_with_token(app, None).post("/api/login", json=wrong)).status_code
+        )
+
+    async with trio.open_nursery() as nursery:
+        for i in range(12):
+            nursery.start_soon(guess, i)
+    assert sorted(statuses) == [401] * 5 + [429] * 7
