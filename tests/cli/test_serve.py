@@ -224,7 +224,7 @@ async def _password_matches(data: Path, user: str, password: str) -> bool:
     store = UserStore(data / "users.db")
     async with store.running():
         auth = Authenticator(store, UserSettings(), SystemClock())
-        return await auth.password_matches(user, password)
+        return await auth.password_matches(user, password, address="test")
 
 
 async def test_init_makes_an_admin_once_with_a_one_time_password(tmp_path: Path) -> None:

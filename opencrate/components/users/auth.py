@@ -111,10 +111,18 @@ class Authenticator:
         await self.store.set_password_hash(name, encoded, end_sessions_except=keep_session or "")
         self._forget(lambda p: p.user == name and p.session != keep_session)
 
-    async def password_matches(self, name: str, password: str) -> bool:
-        """Whether ``password`` is ``name``'s current one (for a user changing their own)."""
+    async def password_matches(self, name: str, password: str, *, address: str) -> bool:
+        """Whether ``password`` is ``name``'s current one (for a user changing their own).
+
+        Counted by the login rate limit like a login (RateLimited when at it),
+        so a stolen session cannot be used to guess the password behind it.
+        """
+        self.limiter.attempt(name, address)
         found = await self.store.credentials(name)
-        return await self.passwords.verify(found.password_hash if found else None, password)
+        matched = await self.passwords.verify(found.password_hash if found else None, password)
+        if matched:
+            self.limiter.succeeded(name, address)
+        return matched
 
     # -- logins and sessions -----------------------------------------------------
     async def login(self, name: object, password: object, *, address: str) -> Login:

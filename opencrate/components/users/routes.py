@@ -198,7 +198,9 @@ async def set_password(name: str) -> Response:
     await services().get(UserStore).get_user(name)  # 404 before anything else
     if not principal.role.allows(Role.ADMIN):
         current = body.get("current_password")
-        if not isinstance(current, str) or not await auth.password_matches(name, current):
+        if not isinstance(current, str) or not await auth.password_matches(
+            name, current, address=request.remote_addr or ""
+        ):
             raise Forbidden("current_password is wrong")
     keep = principal.session if principal.user == name else None
     await auth.set_password(name, body["password"], keep_session=keep)

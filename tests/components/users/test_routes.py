@@ -400,3 +400,14 @@ async def test_a_burst_of_guesses_at_once_gets_no_more_tries_than_the_limit(
         for i in range(12):
             nursery.start_soon(guess, i)
     assert sorted(statuses) == [401] * 5 + [429] * 7
+
+
+async def test_guessing_the_current_password_through_a_password_change_is_rate_limited(
+    app: QuartTrio, tokens: dict[Role, str]
+) -> None:
+    viewer = client_with_token(app, tokens[Role.VIEWER])
+    statuses = []
+    for i in range(6):
+        guess = {"password": "a much better passphrase", "current_password": f"guess {i}"}
+        statuses.append((await viewer.put("/api/users/viewer/password", json=guess)).status_code)
+    assert statuses == [403] * 5 + [429]
