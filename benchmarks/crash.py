@@ -40,6 +40,29 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE_MS = 1_700_000_000_000
 
 
+def admin_token(data: Path) -> str:
+    """``opencrate init`` the data directory, with an admin API token for the writers."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    token_file = data.parent / "admin.token"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "opencrate",
+            "init",
+            "--data",
+            str(data),
+            "--admin-token-file",
+            str(token_file),
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+        cwd=ROOT,
+    )
+    return token_file.read_text(encoding="utf-8").strip()
+
+
 def start_server(data: Path) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -65,12 +88,18 @@ def start_server(data: Path) -> tuple[subprocess.Popen[str], str]:
 
 
 def writer(
-    url: str, index: int, batch: int, stop: threading.Event, acked: list[tuple[int, int]]
+    url: str,
+    token: str,
+    index: int,
+    batch: int,
+    stop: threading.Event,
+    acked: list[tuple[int, int]],
 ) -> None:
     """Post batches of ``batch`` samples for point ``crash/w<index>``; record acked ranges."""
     point = f"crash/w{index}"
     seq = 0
-    with httpx.Client(base_url=url, timeout=30) as client:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
         while not stop.is_set():
             first = seq
             body = {
@@ -92,12 +121,15 @@ def writer(
 def main(seconds: float, writers: int, batch: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
+        token = admin_token(data)
         proc, url = start_server(data)
         print(f"server at {url}; {writers} writers x {batch} samples per batch for {seconds:g} s")
         stop = threading.Event()
         acked: list[list[tuple[int, int]]] = [[] for _ in range(writers)]
         threads = [
-            threading.Thread(target=writer, args=(url, i, batch, stop, acked[i]), daemon=True)
+            threading.Thread(
+                target=writer, args=(url, token, i, batch, stop, acked[i]), daemon=True
+            )
             for i in range(writers)
         ]
         started = time.perf_counter()

@@ -97,7 +97,9 @@ async def run_once(
 
 async def main(events: int, client_counts: list[int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        services = Services.create(Settings(data_dir=Path(tmp)))
+        # The stream as the read-only anonymous viewer: no token to hand to each client.
+        users = {"anonymous_viewer": True}
+        services = Services.create(Settings(data_dir=Path(tmp), sections={"users": users}))
         supervisor = services.supervisor = Supervisor(stores=[], levels=[])
         async with trio.open_nursery() as nursery:
             for store in services.stores():

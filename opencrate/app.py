@@ -33,6 +33,7 @@ from opencrate.components.overrides import COMPONENT as OVERRIDES
 from opencrate.components.points import COMPONENT as POINTS
 from opencrate.components.properties import COMPONENT as PROPERTIES
 from opencrate.components.scenario import COMPONENT as SCENARIO
+from opencrate.components.users import COMPONENT as USERS
 from opencrate.config import Settings
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.bus import EventBus
@@ -51,6 +52,7 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     NODES,
     ENTITIES,
     AUDIT,
+    USERS,
     OVERRIDES,
     # Before the event log: restoreOnStartup (level 30) runs before it subscribes.
     HISTORY,

@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import attrs
 from attrs import frozen
@@ -40,7 +40,13 @@ from opencrate.api.hosts import check_host_names
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.toml_lines import TomlLines, parse_toml, read_config_text
 
-__all__ = ["Settings", "component_sections", "load_settings", "settings_sections"]
+__all__ = [
+    "Settings",
+    "component_sections",
+    "duration_setting_ms",
+    "load_settings",
+    "settings_sections",
+]
 
 
 @frozen(kw_only=True)
@@ -95,6 +101,35 @@ class Settings:
             if located is exc:
                 raise
             raise located from None
+
+
+@overload
+def duration_setting_ms(section: str, data: Mapping[str, Any], key: str, default: int) -> int: ...
+@overload
+def duration_setting_ms(
+    section: str, data: Mapping[str, Any], key: str, default: None
+) -> int | None: ...
+def duration_setting_ms(
+    section: str, data: Mapping[str, Any], key: str, default: int | None
+) -> int | None:
+    """``data[key]`` of the ``[section]`` table as a positive duration in ms (``"30s"``, ``"15m"``).
+
+    ``default`` when the key is absent; ConfigError naming ``section.key`` otherwise.
+    """
+    from opencrate.validation import parse_duration_ms
+
+    raw = data.get(key)
+    if raw is None:
+        return default
+    try:
+        ms = parse_duration_ms(raw) if isinstance(raw, str) else None
+    except InvalidInput:
+        ms = None
+    if ms is None or ms <= 0:
+        raise ConfigError(
+            f"must be a duration like '30s' or '15m', got {raw!r}", key=f"{section}.{key}"
+        )
+    return ms
 
 
 # section -> {key: (settings field, type)}; a list holds strings.

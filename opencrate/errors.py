@@ -20,7 +20,8 @@ Every error the project raises on purpose derives from :class:`OpenCrateError`
     │   ├── ProtocolError        502  it answered what the protocol does not allow
     │   └── DeviceError          502  it answered with an error (e.g. a Modbus exception)
     └── AuthError                401  not logged in, or not allowed
-        └── Forbidden            403
+        ├── Forbidden            403
+        └── RateLimited          429  too many failed logins; retry after detail["retry_after_s"]
 
 Library errors are translated at each boundary with :func:`map_exceptions`, so
 callers never see them bare: ``sqlite3`` and ``psycopg`` in the store actors,
@@ -52,6 +53,7 @@ __all__ = [
     "NotFound",
     "OpenCrateError",
     "ProtocolError",
+    "RateLimited",
     "StoreBroken",
     "StoreClosed",
     "StoreCorrupt",
@@ -175,6 +177,12 @@ class AuthError(OpenCrateError):
 
 class Forbidden(AuthError):
     code = "forbidden"
+
+
+class RateLimited(AuthError):
+    """Too many attempts (failed logins); ``detail["retry_after_s"]`` says when to retry."""
+
+    code = "rate_limited"
 
 
 #: What :func:`map_exceptions` raises for a library exception: an OpenCrate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -15,9 +15,21 @@ from quart_trio import QuartTrio
 from opencrate.api.app import create_app
 from opencrate.app import Services
 from opencrate.clock import TrioClock
+from opencrate.components.users.roles import Role
 from opencrate.runtime.bus import EventBus
 from tests.contract import check_answers, violations
-from tests.harness import running_services, serving
+from tests.harness import client_with_token, role_tokens, running_services, serving
+
+
+@pytest.fixture(autouse=True)
+def _no_stored_credentials(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CLI must never read (or write) the real user's tokens, nor a token
+    # from the environment the tests were started in.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    for name in ("OPENCRATE_TOKEN", "OPENCRATE_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -50,8 +62,21 @@ def app(services: Services) -> Iterator[QuartTrio]:
 
 
 @pytest.fixture
-def client(app: QuartTrio) -> Client:
-    return app.test_client()
+async def tokens(services: Services) -> dict[Role, str]:
+    """A token per role (users ``admin``, ``operator``, ``viewer``; cheap argon2)."""
+    return await role_tokens(services)
+
+
+@pytest.fixture
+def client(app: QuartTrio, tokens: dict[Role, str]) -> Client:
+    """The app's test client, as the admin (token ``tests`` of user ``admin``)."""
+    return client_with_token(app, tokens[Role.ADMIN])
+
+
+@pytest.fixture
+def client_as(app: QuartTrio, tokens: dict[Role, str]) -> Callable[[Role | None], Client]:
+    """``client_as(Role.VIEWER)``: a test client with that role's token; None: no credentials."""
+    return lambda role: client_with_token(app, None if role is None else tokens[role])
 
 
 # -- a real server over them (CLI tests) ---------------------------------------------
@@ -62,8 +87,20 @@ async def live_services(tmp_path: Path, clock: TrioClock) -> AsyncIterator[Servi
 
 
 @pytest.fixture
-async def api_url(live_services: Services) -> AsyncIterator[str]:
-    """The base URL of a server for ``live_services``; shut down in order after the test."""
+async def live_tokens(live_services: Services) -> dict[Role, str]:
+    """A token per role for ``live_services``, as :func:`tokens` for ``services``."""
+    return await role_tokens(live_services)
+
+
+@pytest.fixture
+async def api_url(
+    live_services: Services, live_tokens: dict[Role, str], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
+    """The base URL of a server for ``live_services``; shut down in order after the test.
+
+    The CLI (and ``ApiClient``) sends the admin token: ``OPENCRATE_TOKEN`` is set to it.
+    """
+    monkeypatch.setenv("OPENCRATE_TOKEN", live_tokens[Role.ADMIN])
     async with serving(live_services) as url:
         yield url
 

@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
+from quart_trio import QuartTrio
+from quart_trio.testing.client import TrioClient
+from werkzeug.datastructures import Headers
 
 from opencrate.api.app import create_app
 from opencrate.api.server import serve_api
 from opencrate.app import Services
 from opencrate.clock import TrioClock
 from opencrate.components.nodes.store import NodeStore
+from opencrate.components.users.auth import Authenticator
+from opencrate.components.users.roles import Role
 from opencrate.config import Settings
 from opencrate.model.node import Node
 from opencrate.runtime.supervisor import Supervisor
@@ -23,6 +28,16 @@ E = TypeVar("E")
 
 #: The checkout this test run is in.
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: Tests hash passwords with argon2's cheapest parameters: no protection, no waiting.
+TEST_USER_SETTINGS: dict[str, Any] = {"argon2_profile": "cheapest"}
+#: The password of every user :func:`add_user_with_token` makes.
+TEST_PASSWORD = "correct horse battery"
+#: The user the default test clients, and the CLI tests, act as (an admin) ...
+TEST_ADMIN = "admin"
+#: ... with a token of this name: the audit log shows ``admin (token tests)``.
+TEST_TOKEN_NAME = "tests"
+TEST_AUDIT_NAME = f"{TEST_ADMIN} (token {TEST_TOKEN_NAME})"
 
 #: Small per-subscriber queues, so a test can make a websocket client lag
 #: with a few dozen events instead of thousands.
@@ -56,9 +71,21 @@ async def serving(
 
 
 @asynccontextmanager
-async def running_services(data_dir: Path, clock: TrioClock) -> AsyncIterator[Services]:
-    """Services with every store running on files in ``data_dir``; closed (drained) after."""
-    svc = Services.create(Settings(data_dir=data_dir, bus_capacity=TEST_BUS_CAPACITY), clock=clock)
+async def running_services(
+    data_dir: Path,
+    clock: TrioClock,
+    *,
+    users: dict[str, Any] | None = None,
+    sections: dict[str, Any] | None = None,
+) -> AsyncIterator[Services]:
+    """Services with every store running on files in ``data_dir``; closed (drained) after.
+
+    ``users`` adds to the ``[users]`` section (cheap argon2: :data:`TEST_USER_SETTINGS`);
+    ``sections`` are further settings sections.
+    """
+    all_sections = {**(sections or {}), "users": {**TEST_USER_SETTINGS, **(users or {})}}
+    settings = Settings(data_dir=data_dir, bus_capacity=TEST_BUS_CAPACITY, sections=all_sections)
+    svc = Services.create(settings, clock=clock)
     # Not run: the routes only need its shutdown_requested event (websockets
     # close with 1001 when it is set) and its level for /api/health.
     svc.supervisor = Supervisor(stores=[], levels=[])
@@ -117,3 +144,59 @@ def supervised(supervisor: Supervisor, name: str, kind: type[E]) -> E:
                 assert isinstance(engine, kind), f"service {name} runs {service.run!r}"
                 return engine
     raise AssertionError(f"no supervised service {name!r}")
+
+
+async def add_user_with_token(
+    services: Services, name: str, role: Role, *, token_name: str = TEST_TOKEN_NAME
+) -> str:
+    """A new user ``name`` (password :data:`TEST_PASSWORD`) and the secret of a token of theirs."""
+    auth = services.get(Authenticator)
+    await auth.add_user(name, role, TEST_PASSWORD)
+    return (await auth.create_token(name, token_name)).secret
+
+
+async def role_tokens(services: Services) -> dict[Role, str]:
+    """A token per role: of :data:`TEST_ADMIN`, ``operator`` and ``viewer`` (users made here)."""
+    names = {Role.ADMIN: TEST_ADMIN, Role.OPERATOR: "operator", Role.VIEWER: "viewer"}
+    made = {role: await add_user_with_token(services, name, role) for role, name in names.items()}
+    for secret in made.values():
+        # Verified once now, so a test's first request finds it in the cache and makes
+        # no store round trip (tests that wait_all_tasks_blocked would race a worker thread).
+        await services.get(Authenticator).principal_for_token(secret)
+    return made
+
+
+class TokenClient(TrioClient):
+    """The app's test client sending ``Authorization: Bearer <token>`` with every request.
+
+    A request's own ``Authorization`` header wins, so a test can still send
+    another token, or none with ``headers={"Authorization": ""}`` (sent as given).
+    """
+
+    token: str | None = None
+
+    async def _make_request(  # type: ignore[override]
+        self, path: str, method: str, headers: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        return await super()._make_request(path, method, self._with_token(headers), *args, **kwargs)
+
+    def request(self, path: str, *, headers: Any = None, **kwargs: Any) -> Any:
+        return super().request(path, headers=self._with_token(headers), **kwargs)
+
+    def websocket(self, path: str, *, headers: Any = None, **kwargs: Any) -> Any:
+        return super().websocket(path, headers=self._with_token(headers), **kwargs)
+
+    def _with_token(self, headers: Any) -> Headers:
+        merged = Headers(headers or {})
+        if self.token is not None and "Authorization" not in merged:
+            merged["Authorization"] = f"Bearer {self.token}"
+        if merged.get("Authorization") == "":
+            del merged["Authorization"]
+        return merged
+
+
+def client_with_token(app: QuartTrio, token: str | None) -> TokenClient:
+    """A test client of ``app`` that sends ``token`` (None: no credentials at all)."""
+    client = TokenClient(app)
+    client.token = token
+    return client

@@ -58,6 +58,11 @@ async def test_demo_serves_the_office_streams_values_and_stops_on_sigint(tmp_pat
             with trio.fail_after(10):
                 health = await wait_for_level_60(client, url, process)
             assert health["status"] == "ok"
+            # The demo's admin token, for scripts; without it the building is closed.
+            token = (data / "demo-admin.token").read_text(encoding="utf-8").strip()
+            assert (data / "demo-admin.token").stat().st_mode & 0o777 == 0o600
+            assert (await client.get(f"{url}/api/nodes")).status_code == 401
+            client.headers["Authorization"] = f"Bearer {token}"
 
             nodes = (await client.get(f"{url}/api/nodes", params={"limit": 500})).json()["items"]
             by_id = {node["id"]: node for node in nodes}
@@ -73,7 +78,8 @@ async def test_demo_serves_the_office_streams_values_and_stops_on_sigint(tmp_pat
             assert isinstance(zone["value"], float)
 
         ws_url = f"ws://127.0.0.1:{port}/api/ws?types=ValueChanged"
-        async with open_websocket_url(ws_url) as ws:
+        auth = [(b"Authorization", f"Bearer {token}".encode())]
+        async with open_websocket_url(ws_url, extra_headers=auth) as ws:
             with trio.fail_after(8):
                 events = [json.loads(await ws.get_message()) for _ in range(3)]
         assert {event["type"] for event in events} == {"ValueChanged"}
@@ -92,6 +98,7 @@ async def test_demo_serves_the_office_streams_values_and_stops_on_sigint(tmp_pat
     errors = (tmp_path / "stderr.txt").read_text()
     assert status == 0, errors
     assert f"OpenCrate is serving {url}" in output
+    assert "demo login: user admin, password " in output
     assert "OpenCrate stopped" in output
     assert "Traceback" not in errors
     assert (data / "nodes.db").is_file()

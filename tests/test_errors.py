@@ -21,6 +21,7 @@ from quart.typing import TestClientProtocol as Client
 from quart_trio import QuartTrio
 
 from opencrate import errors
+from opencrate.api.access import public
 from opencrate.api.status import STATUS, error_class, status_for
 from opencrate.cli.client import ApiClient
 from opencrate.cli.main import cli
@@ -45,6 +46,7 @@ from opencrate.errors import (
     NotFound,
     OpenCrateError,
     ProtocolError,
+    RateLimited,
     StoreBroken,
     StoreClosed,
     StoreCorrupt,
@@ -66,6 +68,7 @@ EVERY_STATUS = [
     (UnsupportedMediaType, 415),
     (AuthError, 401),
     (Forbidden, 403),
+    (RateLimited, 429),
     (StoreClosed, 503),
     (StoreBroken, 503),
     (StoreError, 500),
@@ -170,7 +173,7 @@ async def test_a_route_raising_a_bridge_or_store_error_answers_its_status(
     async def fail() -> str:
         raise exc
 
-    app.add_url_rule("/api/test-failure", "test_failure", fail)
+    app.add_url_rule("/api/test-failure", "test_failure", public(fail))
     response = await app.test_client().get("/api/test-failure")
     assert response.status_code == status
     body = await response.get_json()

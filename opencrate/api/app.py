@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from quart import Blueprint
 from quart_trio import QuartTrio
 
-from opencrate.api import guard
+from opencrate.api import authentication, guard
 from opencrate.api.context import EXTENSION_KEY
 from opencrate.api.errors import register_error_handlers
 from opencrate.api.schema import install
@@ -48,4 +48,5 @@ def create_app(services: Services) -> QuartTrio:
     # First among the request hooks: Host, then body size and type (then, when
     # installed after it, authentication). After the blueprints: it reads their limits.
     guard.install(app)
+    authentication.install(app)
     return app

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from opencrate.api.authentication import current_principal
 from opencrate.api.context import services
 from opencrate.components.audit.store import AuditEntry, AuditStore
 
-__all__ = ["API_USER", "audit_write"]
+__all__ = ["audit_write", "current_user"]
 
-#: The user recorded for API writes until authentication exists; then this
-#: module takes the user from the request instead, and no route changes.
-API_USER = "api"
+
+def current_user() -> str:
+    """The user name of the request's principal: who acknowledges, shelves, overrides."""
+    return current_principal().user
 
 
 async def audit_write(
@@ -20,10 +22,12 @@ async def audit_write(
 ) -> AuditEntry:
     """Append one entry for a write this request made; call it after the write succeeded.
 
-    ``action`` is ``<area>.<verb>`` (``node.create``, ``override.set``).
+    ``action`` is ``<area>.<verb>`` (``node.create``, ``override.set``). The
+    user is the request's principal as the audit log names it: ``alice``, or
+    ``alice (token backup-script)`` for a request with one of her API tokens.
     """
     return (
         await services()
         .get(AuditStore)
-        .record(user=API_USER, action=action, target=target, detail=detail)
+        .record(user=current_principal().audit_name, action=action, target=target, detail=detail)
     )

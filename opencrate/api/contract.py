@@ -55,6 +55,7 @@ from opencrate.validation import parse_json_object
 __all__ = [
     "COMPONENTS",
     "JSON_OBJECT",
+    "NO_CONTENT",
     "Component",
     "Content",
     "body",
@@ -100,6 +101,8 @@ class Content:
 
 #: A JSON object whose members the route's docstring describes (statistics, configuration).
 JSON_OBJECT = Content("application/json", {"type": "object"}, "A JSON object")
+#: An answer without a body (``@responds(NO_CONTENT, 204)``).
+NO_CONTENT = Content("", {}, "No content")
 
 #: The JSON Schema of path parameters by name, registered by the module that
 #: owns the rule (``node_id``: :mod:`opencrate.api.wire`). Path converters stay

@@ -16,7 +16,7 @@ from quart_schema.validation import QuerystringValidationError, RequestSchemaVal
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from opencrate.api.status import status_for
-from opencrate.errors import OpenCrateError
+from opencrate.errors import AuthError, OpenCrateError, RateLimited
 
 __all__ = ["error_response", "register_error_handlers", "status_for"]
 
@@ -91,7 +91,13 @@ def register_error_handlers(app: Quart) -> None:
         elif status > 500:
             # A store going away or a device failing: the operator's news, not a bug.
             log.warning("request failed: %s (%s)", exc, exc.code)
-        return error_response(status, exc.code, exc.message, _jsonable(exc.detail))
+        response, status = error_response(status, exc.code, exc.message, _jsonable(exc.detail))
+        if status == 401 and isinstance(exc, AuthError):
+            # RFC 9110: a 401 says how to authenticate.
+            response.headers["WWW-Authenticate"] = 'Bearer realm="opencrate"'
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.detail.get("retry_after_s", 60))
+        return response, status
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> tuple[Response, int]:

@@ -247,6 +247,8 @@ class Provider(OpenAPIProvider):
                 "description": model.name,
                 "content": {"application/json": {"schema": model.ref}},
             }, {}
+        if isinstance(model, Content) and not model.content_type:
+            return {"description": model.description}, {}  # NO_CONTENT: a 204
         if isinstance(model, Content):
             return {
                 "description": model.description or model.content_type,

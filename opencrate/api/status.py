@@ -13,6 +13,7 @@ status   exception                                       meaning
 415      :class:`~opencrate.errors.UnsupportedMediaType` a body type the route does not take
 401      :class:`~opencrate.errors.AuthError`            not logged in
 403      :class:`~opencrate.errors.Forbidden`            not allowed
+429      :class:`~opencrate.errors.RateLimited`          too many attempts
 404      :class:`~opencrate.errors.NotFound`             no such thing
 409      :class:`~opencrate.errors.Conflict`             exists, or state forbids it
 502      :class:`~opencrate.errors.BridgeError`          a field bus or device failed
@@ -36,6 +37,7 @@ from opencrate.errors import (
     InvalidInput,
     NotFound,
     OpenCrateError,
+    RateLimited,
     StoreBroken,
     StoreClosed,
     UnsupportedMediaType,
@@ -52,6 +54,7 @@ STATUS: tuple[tuple[type[OpenCrateError], int], ...] = (
     (ContentTooLarge, 413),
     (UnsupportedMediaType, 415),
     (InvalidInput, 400),
+    (RateLimited, 429),
     (Forbidden, 403),
     (AuthError, 401),
     (StoreClosed, 503),

@@ -22,18 +22,46 @@ them as a one-line CLI error.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import asyncclick as click
 import httpx
 
 from opencrate.api.status import error_class
+from opencrate.cli.credentials import read_token_file, stored_token
 from opencrate.config import Settings, load_settings
 from opencrate.errors import InvalidInput, MapTarget, OpenCrateError, map_exceptions
 
-__all__ = ["ApiClient", "cli_errors", "default_url", "resolve_url", "url_option"]
+__all__ = [
+    "ApiClient",
+    "cli_errors",
+    "default_token",
+    "default_url",
+    "resolve_url",
+    "url_option",
+]
+
+#: ``ApiClient(token=FIND)``: the token of :func:`default_token`.
+FIND: Final = "find"
+
+
+def default_token(base_url: str) -> str | None:
+    """The token a command sends to ``base_url`` (:mod:`opencrate.cli.credentials` says which).
+
+    ``opencrate --token-file`` is read from the running command's root
+    context; the CLI client is the only caller that has one.
+    """
+    ctx = click.get_current_context(silent=True)
+    token_file = (ctx.find_root().obj or {}).get("token_file") if ctx is not None else None
+    if token_file is None and os.environ.get("OPENCRATE_TOKEN_FILE"):
+        token_file = Path(os.environ["OPENCRATE_TOKEN_FILE"])
+    if token_file is not None:
+        return read_token_file(Path(token_file))
+    return os.environ.get("OPENCRATE_TOKEN") or stored_token(base_url)
 
 
 def default_url(settings: Settings) -> str:
@@ -67,13 +95,22 @@ class ApiClient:
 
     ``timeout_s`` bounds each request; ``None`` waits as long as the server
     takes (for a request whose work grows with the data, such as a purge).
+    ``token`` is sent as ``Authorization: Bearer``; by default the one
+    :func:`default_token` finds, ``None`` for none.
     """
 
-    def __init__(self, base_url: str, *, timeout_s: float | None = 10.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout_s: float | None = 10.0, token: str | None = FIND
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        if token == FIND:
+            token = default_token(self.base_url)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         with map_exceptions({httpx.InvalidURL: self._bad_url}):
-            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url, timeout=timeout_s, headers=headers
+            )
 
     async def __aenter__(self) -> Self:
         return self
@@ -93,9 +130,21 @@ class ApiClient:
         """``GET /api{path}``; the decoded JSON body. Errors as the module docstring says."""
         return await self._request("GET", path, params=params)
 
-    async def post(self, path: str, body: Any) -> Any:
-        """``POST /api{path}`` with a JSON body; the decoded JSON reply."""
-        return await self._request("POST", path, json=body)
+    async def post(self, path: str, body: Any, *, headers: dict[str, str] | None = None) -> Any:
+        """``POST /api{path}`` with a JSON body; the decoded JSON reply (None for 204)."""
+        return await self._request("POST", path, json=body, headers=headers)
+
+    async def put(self, path: str, body: Any) -> Any:
+        """``PUT /api{path}`` with a JSON body; the decoded JSON reply (None for 204)."""
+        return await self._request("PUT", path, json=body)
+
+    async def patch(self, path: str, body: Any) -> Any:
+        """``PATCH /api{path}`` with a JSON body; the decoded JSON reply."""
+        return await self._request("PATCH", path, json=body)
+
+    async def delete(self, path: str, *, headers: dict[str, str] | None = None) -> Any:
+        """``DELETE /api{path}``; the decoded JSON reply (None for 204)."""
+        return await self._request("DELETE", path, headers=headers)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         with map_exceptions(self._transport_errors()):
@@ -104,7 +153,7 @@ class ApiClient:
             body = response.json()
         except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
             body = None
-        if response.is_success and body is not None:
+        if response.is_success and (body is not None or response.status_code == 204):
             return body
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):
@@ -117,11 +166,22 @@ class ApiClient:
         cls = error_class(response.status_code, code if isinstance(code, str) else None)
         # Built from the message alone: the detail is the server's, and a key
         # such as "message" or "file" must not reach the constructor's arguments.
-        exc = cls(str(error.get("message", "error")))
+        exc = cls(self._explained(response.status_code, str(error.get("message", "error"))))
         detail = error.get("detail")
         if isinstance(detail, dict):
             exc.detail.update(detail)
         raise exc
+
+    def _explained(self, status: int, message: str) -> str:
+        """The server's message, with what to do about a 401 or 403 from the command line."""
+        if status == 401:
+            return (
+                f"not logged in to {self.base_url}: run `opencrate login` "
+                f"(or pass --token-file / OPENCRATE_TOKEN) [{message}]"
+            )
+        if status == 403:
+            return f"not allowed: {message}"
+        return message
 
     def _transport_errors(self) -> dict[type[BaseException], MapTarget]:
         """httpx's request errors, each as an OpenCrate error that says what to do."""

@@ -28,9 +28,18 @@ __all__ = ["cli", "main"]
     envvar="OPENCRATE_CONFIG",
     help="Settings file (TOML). Env: OPENCRATE_CONFIG.",
 )
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="OPENCRATE_TOKEN_FILE",
+    help="Send the API token in this file (default: $OPENCRATE_TOKEN, else the one "
+    "`opencrate login` stored). Env: OPENCRATE_TOKEN_FILE.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context
-async def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
+async def cli(
+    ctx: click.Context, config_path: Path | None, token_file: Path | None, verbose: int
+) -> None:
     """OpenCrate: an open building-management data core.
 
     Serve a building over HTTP and websockets, and inspect its model,
@@ -40,6 +49,7 @@ async def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> Non
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
+    ctx.obj["token_file"] = token_file
 
 
 def _register() -> None:

@@ -7,7 +7,13 @@ the process exits with status 0; a second signal stops waiting for the grace
 periods and exits with status 1 (stores still commit what they acknowledged).
 
 ``serve --demo`` serves the office scenario that ships inside the package,
-with simulated signals, from a data directory that is wiped at start.
+with simulated signals, from a data directory that is wiped at start. It
+makes a demo admin (user ``admin``, a new password printed at start) and
+writes an admin API token to ``demo-admin.token`` (0600) in the data
+directory, for ``curl -H "Authorization: Bearer $(cat ...)"`` and scripts.
+
+``init`` makes user ``admin`` when ``users.db`` has no user, with the
+password in ``--admin-password-file`` or a generated one printed once.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ DEMO_DATA_DIR = Path("data/demo")
 #: package (``examples/office.toml`` and ``examples/persistence.toml`` are their copies).
 DEMO_SCENARIO = "examples/office.toml"
 DEMO_PERSISTENCE = "examples/persistence.toml"
+#: The admin API token ``serve --demo`` writes into its data directory.
+DEMO_TOKEN_FILE = "demo-admin.token"
 
 # What a data directory may hold for --demo to wipe it: our databases, their
 # WAL/SHM side files and quarantined copies, the demo files we put there, and the
@@ -55,6 +63,7 @@ DEMO_PERSISTENCE = "examples/persistence.toml"
 _OURS = re.compile(
     # Service names give history-<name>.db and pg-spool-<name>.db.
     r"^[A-Za-z0-9_-]+\.db(-wal|-shm|\.corrupt-[0-9T-]+(-wal|-shm)?)?$|^(office|persistence)\.toml$"
+    r"|^demo-admin\.token$"
 )
 _OUR_DIRS = frozenset({"persistence"})
 
@@ -236,8 +245,9 @@ async def serve(
         # is a one-line error naming file, line and token, not a traceback.
         services = Services.create(settings)
         supervisor = services.build_supervisor()
+        login_help = await _demo_admin(settings) if demo else None
         forced = await run_until_signalled(
-            supervisor, on_started=lambda: _announce(services, supervisor)
+            supervisor, on_started=lambda: _announce(services, supervisor, login_help)
         )
     if forced:
         click.echo("OpenCrate stopped (forced)", err=True)
@@ -330,9 +340,30 @@ async def _make_data_dir(path: Path) -> None:
         ) from None
 
 
-def _announce(services: Services, supervisor: Supervisor) -> None:
+async def _demo_admin(settings: Settings) -> str:
+    """Make the demo admin and its token file; the lines that tell how to log in."""
+    from opencrate.components.users.provision import ADMIN, ensure_admin
+    from opencrate.components.users.settings import UserSettings
+
+    token_file = settings.data_dir / DEMO_TOKEN_FILE
+    done = await ensure_admin(
+        settings.data_dir,
+        UserSettings.from_section(settings.sections.get("users")),
+        token_file=token_file,
+        token_name="demo",
+    )
+    return (
+        f"demo login: user {ADMIN}, password {done.generated_password} (the web page)\n"
+        f"admin API token in {token_file}: "
+        f'curl -H "Authorization: Bearer $(cat {token_file})" ...'
+    )
+
+
+def _announce(services: Services, supervisor: Supervisor, login_help: str | None = None) -> None:
     urls = ", ".join(services.api_urls) or "(no API)"
     click.echo(f"OpenCrate is serving {urls} (start level {supervisor.level}); Ctrl-C to stop")
+    if login_help is not None:
+        click.echo(login_help)
 
 
 @click.command()
@@ -340,14 +371,37 @@ def _announce(services: Services, supervisor: Supervisor) -> None:
     data="Data directory to create (default: from the settings file, else data).",
     scenario="Scenario file (TOML) to load into the new node store.",
 )
+@click.option(
+    "--admin-password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The first admin's password (first line); default: a generated one, printed once.",
+)
+@click.option(
+    "--admin-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write an admin API token (named init) to this file, mode 0600 (for scripts).",
+)
 @click.pass_context
-async def init(ctx: click.Context, data_dir: Path | None, scenario: Path | None) -> None:
-    """Create the data directory and every database, and load a scenario if given.
+async def init(
+    ctx: click.Context,
+    data_dir: Path | None,
+    scenario: Path | None,
+    admin_password_file: Path | None,
+    admin_token_file: Path | None,
+) -> None:
+    """Create the data directory and every database, load a scenario if given, make an admin.
 
     Safe to repeat: existing databases are opened (and migrated), not
-    replaced, and loading the same scenario again changes nothing.
+    replaced, and loading the same scenario again changes nothing. When
+    users.db has no user, user admin is made (see --admin-password-file).
+    Run it while no server uses the data directory.
     """
     settings = _settings(ctx, data_dir=data_dir, scenario=scenario)
+    password = None
+    if admin_password_file is not None:
+        from opencrate.components.users.cli import read_password
+
+        password = await read_password(admin_password_file, "")
     await _make_data_dir(settings.data_dir)
     with _reported_errors():
         # Services.create reads component sections: their errors are one line too.
@@ -362,3 +416,26 @@ async def init(ctx: click.Context, data_dir: Path | None, scenario: Path | None)
                 click.echo(f"scenario {settings.scenario}: {report}")
     names = ", ".join(store.path.name for store in services.stores())
     click.echo(f"initialised {settings.data_dir}: {names}")
+    await _first_admin(settings, password, admin_token_file)
+
+
+async def _first_admin(settings: Settings, password: str | None, token_file: Path | None) -> None:
+    from opencrate.components.users.provision import ADMIN, ensure_admin
+    from opencrate.components.users.settings import UserSettings
+
+    with _reported_errors(), settings.errors_located():
+        done = await ensure_admin(
+            settings.data_dir,
+            UserSettings.from_section(settings.sections.get("users")),
+            password=password,
+            token_file=token_file,
+        )
+    if done.generated_password is not None:
+        click.echo(
+            f"created user {ADMIN} (admin) with the one-time password {done.generated_password}; "
+            f"change it: opencrate login --user {ADMIN}, then opencrate users passwd {ADMIN}"
+        )
+    elif done.created:
+        click.echo(f"created user {ADMIN} (admin) with the password from --admin-password-file")
+    if token_file is not None:
+        click.echo(f"admin API token written to {token_file}")

@@ -27,4 +27,4 @@ async def test_only_health_and_the_page_are_public(app: QuartTrio) -> None:
         and (found := access_of(app.view_functions[rule.endpoint])) is not None
         and found.is_public
     )
-    assert public == ["/", "/api/health", "/ui/", "/ui/<asset>"]
+    assert public == ["/", "/api/health", "/api/login", "/ui/", "/ui/<asset>"]

@@ -29,6 +29,7 @@ from opencrate.app import Services
 from opencrate.components.audit.store import AuditStore
 from opencrate.components.history.setup import Persistence
 from opencrate.components.nodes.store import NodeStore
+from opencrate.components.users.roles import Role
 from tests.harness import build_tree, serving
 
 _SITE = {"id": "evil-site", "node_type": "site", "dis": "Evil"}
@@ -224,7 +225,7 @@ async def _exchange(
 
 
 async def test_a_refused_body_does_not_stall_the_next_request_on_the_connection(
-    services: Services,
+    services: Services, tokens: dict[Role, str]
 ) -> None:
     # stack-feasibility.md §8, trap 3: a body the app never read stalled the next
     # request on the same keep-alive connection. Refusing a body before reading it
@@ -246,7 +247,11 @@ async def test_a_refused_body_does_not_stall_the_next_request_on_the_connection(
                 ("Content-Length", str(len(body))),
             ],
         )
-        get = h11.Request(method="GET", target="/api/nodes/hq", headers=[("Host", host)])
+        get = h11.Request(
+            method="GET",
+            target="/api/nodes/hq",
+            headers=[("Host", host), ("Authorization", f"Bearer {tokens[Role.VIEWER]}")],
+        )
         with trio.fail_after(10):
             for _ in range(20):
                 assert await _exchange(stream, conn, post, body) == 415
@@ -309,9 +314,11 @@ async def test_a_websocket_with_a_foreign_host_is_refused(app: QuartTrio) -> Non
 # -- websocket Origin ------------------------------------------------------------------
 
 
-async def _handshake(url: str, origin: str | None) -> int | None:
+async def _handshake(url: str, origin: str | None, token: str | None = None) -> int | None:
     """Open and close the stream; None when accepted, else the refusal's status."""
     headers = [] if origin is None else [("Origin", origin)]
+    if token is not None:
+        headers.append(("Authorization", f"Bearer {token}"))
     try:
         async with open_websocket_url(url, extra_headers=headers):
             return None
@@ -323,7 +330,7 @@ async def _handshake(url: str, origin: str | None) -> int | None:
 # collector (as for server-side closes, see test_ws_server.py): that warning only.
 @pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
 async def test_a_browser_websocket_from_another_origin_is_refused_before_accept(
-    services: Services,
+    services: Services, tokens: dict[Role, str]
 ) -> None:
     async with serving(services) as base:
         url = f"{base.replace('http://', 'ws://')}/api/ws"
@@ -335,8 +342,10 @@ async def test_a_browser_websocket_from_another_origin_is_refused_before_accept(
         assert await _handshake(url, f"http://127.0.0.1:{int(port) + 1}") == 403  # another port
         assert services.bus.statistics().subscribers == subscribers
         # The operator page (same origin), and clients that are not browsers (no Origin).
-        assert await _handshake(url, f"http://127.0.0.1:{port}") is None
-        assert await _handshake(url, None) is None
+        # The Origin is refused before credentials are read: no token was needed above.
+        viewer = tokens[Role.VIEWER]
+        assert await _handshake(url, f"http://127.0.0.1:{port}", viewer) is None
+        assert await _handshake(url, None, viewer) is None
     gc.collect()
 
 

@@ -16,17 +16,19 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 import trio
 
 from opencrate.app import Services
+from opencrate.clock import TrioClock
 from opencrate.components.alarms.store import AlarmStore
 from opencrate.components.history.service import Sample
 from opencrate.components.history.setup import Persistence
 from opencrate.components.points.store import PointStore
 from tests.conftest import require_program
-from tests.harness import build_tree, serving
+from tests.harness import build_tree, running_services, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -67,6 +69,13 @@ class _Page(HTMLParser):
 
 def _has_class(attrs: dict[str, str | None], name: str) -> bool:
     return name in (attrs.get("class") or "").split()
+
+
+@pytest.fixture
+async def services(tmp_path: Path, clock: TrioClock) -> AsyncIterator[Services]:
+    # The page reads only: the read-only anonymous viewer is enough to render it.
+    async with running_services(tmp_path / "data", clock, users={"anonymous_viewer": True}) as svc:
+        yield svc
 
 
 @pytest.fixture

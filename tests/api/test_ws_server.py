@@ -27,7 +27,8 @@ from opencrate.api.app import create_app
 from opencrate.api.server import serve_api
 from opencrate.app import Services
 from opencrate.components.points.store import PointStore
-from tests.harness import TEST_BUS_CAPACITY, build_tree
+from opencrate.components.users.roles import Role
+from tests.harness import TEST_BUS_CAPACITY, add_user_with_token, build_tree
 
 _SERVER_CLOSES = pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
 
@@ -50,7 +51,7 @@ async def _flood_then_shut_down(
     services: Services, url: str, published: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], CloseReason]:
     """Flood the stream past its queue, read everything, then request shutdown."""
-    async with open_websocket_url(url) as ws:
+    async with open_websocket_url(url, extra_headers=await _credentials(services)) as ws:
         services.get(PointStore).set("2001/zat", 20.0)  # on floor-2: filtered out in publish
         # No checkpoint in between: the first ones are queued (trio hands one
         # more straight to the waiting handler), the rest are dropped and counted.
@@ -89,8 +90,15 @@ async def test_stream_filters_reports_lag_and_closes_1001_on_shutdown(
     assert (reason.code, reason.reason) == (1001, "server shutting down")
 
 
-async def _refused(url: str) -> tuple[dict[str, Any], CloseReason]:
-    async with open_websocket_url(url) as ws:
+async def _credentials(services: Services) -> list[tuple[bytes, bytes]]:
+    token = await add_user_with_token(services, "watcher", Role.VIEWER)
+    return [(b"Authorization", f"Bearer {token}".encode())]
+
+
+async def _refused(
+    url: str, headers: list[tuple[bytes, bytes]]
+) -> tuple[dict[str, Any], CloseReason]:
+    async with open_websocket_url(url, extra_headers=headers) as ws:
         message = json.loads(await ws.get_message())
         with pytest.raises(ConnectionClosed) as closed:
             await ws.get_message()
@@ -102,7 +110,9 @@ async def test_unknown_type_gets_an_error_message_and_close_1008_naming_it(
     services: Services, nursery: trio.Nursery
 ) -> None:
     base = await _serve(services, nursery)
-    message, reason = await _refused(f"{base}/api/ws?types=ValueChanged,Bogus")
+    message, reason = await _refused(
+        f"{base}/api/ws?types=ValueChanged,Bogus", await _credentials(services)
+    )
     gc.collect()
     assert services.supervisor is not None
     services.supervisor.request_shutdown()

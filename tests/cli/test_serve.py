@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
+import stat
 from pathlib import Path
 
 import asyncclick as click
@@ -16,8 +18,12 @@ from asyncclick.testing import CliRunner
 from opencrate.app import Services
 from opencrate.cli.main import cli
 from opencrate.cli.serve import prepare_demo_dir, run_until_signalled
+from opencrate.clock import SystemClock
 from opencrate.components.nodes.store import NodeStore
 from opencrate.components.points.store import PointStore
+from opencrate.components.users.auth import Authenticator
+from opencrate.components.users.settings import UserSettings
+from opencrate.components.users.store import UserStore
 from opencrate.config import Settings
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.supervisor import Level, Service, Supervisor
@@ -212,3 +218,55 @@ async def test_a_second_signal_cuts_a_slow_shutdown_short(tmp_path: Path) -> Non
     assert outcome == [True]
     assert stopped_by_cancel.is_set()
     assert store.statistics().closed
+
+
+async def _password_matches(data: Path, user: str, password: str) -> bool:
+    store = UserStore(data / "users.db")
+    async with store.running():
+        auth = Authenticator(store, UserSettings(), SystemClock())
+        return await auth.password_matches(user, password, address="test")
+
+
+async def test_init_makes_an_admin_once_with_a_one_time_password(tmp_path: Path) -> None:
+    code, out = await run("init", "--data", str(tmp_path))
+    assert code == 0, out
+    match = re.search(r"created user admin \(admin\) with the one-time password (\S+);", out)
+    assert match is not None, out
+    assert "users.db" in out
+    assert await _password_matches(tmp_path, "admin", match[1])
+    code, out = await run("init", "--data", str(tmp_path))
+    assert code == 0, out
+    assert "created user" not in out
+    assert await _password_matches(tmp_path, "admin", match[1])
+
+
+async def test_init_takes_the_admin_password_from_a_file_and_writes_a_private_token(
+    tmp_path: Path,
+) -> None:
+    data, password, token = tmp_path / "data", tmp_path / "pw", tmp_path / "admin.token"
+    password.write_text("a long admin passphrase\n", encoding="utf-8")
+    code, out = await run(
+        "init", "--data", str(data), "--admin-password-file", str(password),
+        "--admin-token-file", str(token),
+    )  # fmt: skip
+    assert code == 0, out
+    assert "with the password from --admin-password-file" in out
+    assert "one-time" not in out
+    assert await _password_matches(data, "admin", "a long admin passphrase")
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    store = UserStore(data / "users.db")
+    async with store.running():
+        auth = Authenticator(store, UserSettings(), SystemClock())
+        principal = await auth.principal_for_token(token.read_text(encoding="utf-8").strip())
+    assert principal is not None
+    assert (principal.user, principal.role, principal.token_name) == ("admin", "admin", "init")
+
+
+async def test_init_refuses_a_weak_admin_password_in_one_line(tmp_path: Path) -> None:
+    password = tmp_path / "pw"
+    password.write_text("admin\n", encoding="utf-8")
+    code, out = await run(
+        "init", "--data", str(tmp_path / "d"), "--admin-password-file", str(password)
+    )
+    assert code == 1
+    assert "password must be at least 10 characters long" in out

@@ -12,6 +12,7 @@ from opencrate.api.app import create_app
 from opencrate.app import COMPONENTS, Services
 from opencrate.clock import TrioClock
 from opencrate.components.nodes.store import NodeStore
+from opencrate.components.users.roles import Role
 from opencrate.config import Settings, component_sections
 from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.component import (
@@ -23,6 +24,7 @@ from opencrate.runtime.component import (
     resolve,
 )
 from opencrate.runtime.supervisor import Service
+from tests.harness import TEST_USER_SETTINGS, add_user_with_token, client_with_token
 from tests.runtime import notes
 from tests.runtime.notes.component import NotesComponent, NoteStore
 
@@ -126,7 +128,8 @@ def test_levels_merge_contributions_in_list_order() -> None:
 async def test_a_component_added_with_one_line_gets_store_service_route_and_settings(
     tmp_path: Path, clock: TrioClock
 ) -> None:
-    settings = Settings(data_dir=tmp_path, sections={"notes": {"greeting": "hi"}})
+    sections = {"notes": {"greeting": "hi"}, "users": TEST_USER_SETTINGS}
+    settings = Settings(data_dir=tmp_path, sections=sections)
     services = Services.create(settings, clock=clock, components=(*COMPONENTS, notes.COMPONENT))
     component = next(c for name, c in services.registry.components() if name == "notes")
     assert isinstance(component, NotesComponent)
@@ -140,8 +143,8 @@ async def test_a_component_added_with_one_line_gets_store_service_route_and_sett
         await component.started.wait()
         assert await store.texts() == ["hi: 0 nodes at level 50"]
         assert services.get(NodeStore).all() == []
-        client = create_app(services).test_client()
-        response = await client.get("/api/notes")
+        token = await add_user_with_token(services, "reader", Role.VIEWER)
+        response = await client_with_token(create_app(services), token).get("/api/notes")
         assert (response.status_code, await response.get_json()) == (
             200,
             {"notes": ["hi: 0 nodes at level 50"]},

@@ -12,7 +12,7 @@ import msgspec
 from quart import Blueprint
 
 from opencrate.api.access import Role, requires
-from opencrate.api.auditing import API_USER, audit_write
+from opencrate.api.auditing import audit_write, current_user
 from opencrate.api.context import services
 from opencrate.api.contract import body, list_of, query, record_component, responds
 from opencrate.api.params import decode_cursor, encode_cursor, node_id_arg
@@ -179,7 +179,9 @@ async def acknowledge_alarm(alarm_id: str, data: AlarmAckBody) -> dict[str, Any]
     """
     ident = _alarm_id(alarm_id)
     comment = data.comment
-    alarm = await services().get(AlarmStore).acknowledge(ident, user=API_USER, comment=comment)
+    alarm = (
+        await services().get(AlarmStore).acknowledge(ident, user=current_user(), comment=comment)
+    )
     await audit_write("alarm.ack", str(ident), {"node_id": alarm.node_id, "comment": comment})
     return to_json(alarm)
 
@@ -203,6 +205,6 @@ async def shelve_alarm(alarm_id: str, data: ShelveBody) -> dict[str, Any]:
             f"until {data.until!r} is not epoch ms, an ISO 8601 time or a duration like '2h'",
             field="until",
         ) from None
-    alarm = await svc.get(AlarmStore).shelve(ident, until_ms=until_ms, user=API_USER)
+    alarm = await svc.get(AlarmStore).shelve(ident, until_ms=until_ms, user=current_user())
     await audit_write("alarm.shelve", str(ident), {"node_id": alarm.node_id, "until_ms": until_ms})
     return to_json(alarm)

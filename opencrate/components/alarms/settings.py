@@ -28,9 +28,9 @@ from typing import Any
 
 from attrs import field, frozen
 
-from opencrate.clock import parse_duration_ms
 from opencrate.components.alarms.limit_rule import LimitRule
-from opencrate.errors import ConfigError, InvalidInput
+from opencrate.config import duration_setting_ms
+from opencrate.errors import ConfigError
 
 __all__ = ["AlarmSettings", "LimitRule", "StaleAction"]
 
@@ -41,18 +41,8 @@ class StaleAction(enum.StrEnum):
 
 
 def _duration_s(data: Mapping[str, Any], key: str, default: float | None) -> float | None:
-    raw = data.get(key)
-    if raw is None:
-        return default
-    try:
-        ms = parse_duration_ms(raw) if isinstance(raw, str) else None
-    except InvalidInput:
-        ms = None
-    if ms is None or ms <= 0:
-        raise ConfigError(
-            f"must be a duration like '30s' or '15m', got {raw!r}", key=f"alarms.{key}"
-        )
-    return ms / 1000
+    ms = duration_setting_ms("alarms", data, key, None)
+    return default if ms is None else ms / 1000
 
 
 @frozen(kw_only=True)

@@ -19,7 +19,7 @@ from attrs import frozen
 from quart import Blueprint
 
 from opencrate.api.access import Role, requires
-from opencrate.api.auditing import API_USER, audit_write
+from opencrate.api.auditing import audit_write, current_user
 from opencrate.api.context import services
 from opencrate.api.contract import body, list_of, query, record_component, responds
 from opencrate.api.params import decode_cursor, encode_cursor
@@ -175,7 +175,9 @@ async def acknowledge_event(event_id: str, data: EventAckBody) -> dict[str, Any]
     """
     ident = _event_id(event_id)
     comment = data.comment
-    event = await services().get(EventLogStore).acknowledge(ident, user=API_USER, comment=comment)
+    event = (
+        await services().get(EventLogStore).acknowledge(ident, user=current_user(), comment=comment)
+    )
     await audit_write("event.ack", str(ident), {"comment": comment})
     return to_json(event)
 
@@ -190,7 +192,7 @@ async def enrich_event(event_id: str, data: EnrichBody) -> dict[str, Any]:
     event = (
         await services()
         .get(EventLogStore)
-        .enrich(ident, name=data.name, value=data.value, author=API_USER)
+        .enrich(ident, name=data.name, value=data.value, author=current_user())
     )
     await audit_write("event.enrich", str(ident), {"name": data.name})
     return to_json(event)

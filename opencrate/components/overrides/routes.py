@@ -13,7 +13,7 @@ import msgspec
 from quart import Blueprint
 
 from opencrate.api.access import Role, requires
-from opencrate.api.auditing import API_USER, audit_write
+from opencrate.api.auditing import audit_write, current_user
 from opencrate.api.context import services
 from opencrate.api.contract import body, list_of, query, record_component, responds
 from opencrate.api.params import decode_cursor, encode_cursor, node_id_arg
@@ -156,7 +156,7 @@ async def set_override(node_id: str, data: OverrideBody) -> dict[str, Any]:
     override = await svc.get(OverrideStore).set(
         node.id,
         data.value,
-        user=API_USER,
+        user=current_user(),
         reason=reason,
         expires_ms=expires_ms,
         kind=node.kind,
@@ -180,6 +180,6 @@ async def release_override(node_id: str) -> dict[str, Any]:
     is not overridden.
     """
     node_id = node_id_arg(node_id)
-    ended = await services().get(OverrideStore).release(node_id, user=API_USER)
+    ended = await services().get(OverrideStore).release(node_id, user=current_user())
     await audit_write("override.release", node_id, {"value": ended.value})
     return to_json(ended)

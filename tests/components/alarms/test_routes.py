@@ -10,6 +10,7 @@ from opencrate.app import Services
 from opencrate.components.alarms.flags import AlarmFlags
 from opencrate.components.alarms.store import AlarmStore
 from opencrate.components.audit.store import AuditStore
+from tests.harness import TEST_ADMIN
 
 P1 = "1001/sat"
 P2 = "2001/zat"
@@ -45,7 +46,7 @@ async def test_ack_then_clear_moves_the_alarm_to_history_and_is_audited(
     assert response.status_code == 200
     acked = await response.get_json()
     assert acked["state"] == "active-acked"
-    assert acked["acked_by"] == "api"
+    assert acked["acked_by"] == TEST_ADMIN
     again = await client.post(f"/api/alarms/{alarm.id}/ack")
     assert again.status_code == 409
     await services.get(AlarmStore).clear(alarm.id)
@@ -64,7 +65,7 @@ async def test_shelve_hides_until_the_time_passes(
     alarm = await services.get(AlarmStore).raise_alarm(P1, "high_limit", "minor", "warm")
     response = await client.post(f"/api/alarms/{alarm.id}/shelve", json={"until": "1h"})
     assert response.status_code == 200
-    assert (await response.get_json())["shelved_by"] == "api"
+    assert (await response.get_json())["shelved_by"] == TEST_ADMIN
     assert (await (await client.get("/api/alarms")).get_json())["items"] == []
     shown = await (await client.get("/api/alarms?shelved=true")).get_json()
     assert [a["id"] for a in shown["items"]] == [alarm.id]

@@ -14,6 +14,7 @@ from opencrate.components.audit.store import AuditStore
 from opencrate.components.eventlog.records import NewEvent
 from opencrate.components.eventlog.store import EventLogStore
 from opencrate.components.eventlog.tables import TableKind
+from tests.harness import TEST_ADMIN, TEST_AUDIT_NAME
 
 T0 = 1_700_000_000_000
 DAY = 86_400_000
@@ -108,7 +109,9 @@ async def test_ack_and_enrich_are_stored_returned_and_audited(
     acked = await client.post(f"/api/events/{ids[1]}/ack", json={"comment": "seen it"})
     assert acked.status_code == 200
     body = await acked.get_json()
-    assert [(a["user"], a["comment"]) for a in body["acknowledgements"]] == [("api", "seen it")]
+    assert [(a["user"], a["comment"]) for a in body["acknowledgements"]] == [
+        (TEST_ADMIN, "seen it")
+    ]
     no_body = await client.post(f"/api/events/{ids[1]}/ack")
     assert len((await no_body.get_json())["acknowledgements"]) == 2
     enriched = await client.post(
@@ -230,7 +233,7 @@ async def test_purge_deletes_expired_in_batches_and_is_audited(
     left = await (await client.get("/api/events?limit=500")).get_json()
     assert {e["name"] for e in left["items"]} == {"EntityCreated"}
     [entry] = await services.get(AuditStore).tail(10)
-    assert (entry.user, entry.action, entry.target) == ("api", "event.purge", "events")
+    assert (entry.user, entry.action, entry.target) == (TEST_AUDIT_NAME, "event.purge", "events")
     assert entry.detail == {"deleted": 5, "batches": 3, "batch": 2}
     # An empty body is a real purge with the configured batch; nothing is left to delete.
     again = await (await client.post("/api/events/purge")).get_json()

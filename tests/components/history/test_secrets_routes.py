@@ -12,16 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 from quart.typing import TestClientProtocol as Client
 
-from opencrate.api.app import create_app
 from opencrate.app import Services
 from opencrate.clock import TrioClock
 from opencrate.components.history.config.redact import MASK
 from opencrate.components.history.setup import Persistence
-from opencrate.config import Settings
-from opencrate.runtime.supervisor import Supervisor
+from tests.harness import running_services
 
 URL_DSN = "postgresql://opencrate:s3cret@127.0.0.1:1/history"
 KV_DSN = "host=127.0.0.1 port=1 dbname=history user=opencrate password='pa ss'"
@@ -37,23 +34,8 @@ SECTION = {
 
 @pytest.fixture
 async def services(tmp_path: Path, clock: TrioClock) -> AsyncIterator[Services]:
-    settings = Settings(data_dir=tmp_path / "data", sections={"persistence": SECTION})
-    svc = Services.create(settings, clock=clock)
-    svc.supervisor = Supervisor(stores=[], levels=[])
-    async with trio.open_nursery() as nursery:
-        for store in svc.stores():
-            await nursery.start(store.run)
-        try:
-            yield svc
-        finally:
-            with trio.CancelScope(shield=True):
-                for store in reversed(svc.stores()):
-                    await store.aclose()
-
-
-@pytest.fixture
-def client(services: Services) -> Client:
-    return create_app(services).test_client()
+    async with running_services(tmp_path / "data", clock, sections={"persistence": SECTION}) as svc:
+        yield svc
 
 
 async def _json(response: Any, status: int = 200) -> Any:

@@ -14,7 +14,7 @@ from opencrate.cli.main import cli
 from opencrate.components.audit.store import AuditStore
 from opencrate.components.nodes.store import NodeStore
 from opencrate.components.points.store import PointStore
-from tests.harness import build_tree
+from tests.harness import TEST_AUDIT_NAME, build_tree
 
 
 async def _run(*args: str) -> tuple[int, str]:
@@ -100,7 +100,7 @@ async def test_import_creates_all_nodes_or_none_and_names_the_problem(
     assert output.strip() == f"imported 2 nodes from {tmp_path / 'good.json'}"
     assert live_services.get(NodeStore).get("3001/zat").parent_id == "3001"
     (entry,) = await live_services.get(AuditStore).tail()
-    assert (entry.user, entry.action) == ("api", "node.create_many")
+    assert (entry.user, entry.action) == (TEST_AUDIT_NAME, "node.create_many")
 
     code, output = await _run("nodes", "import", str(tmp_path / "missing.json"), "--url", api_url)
     assert code == 2

@@ -11,7 +11,7 @@ from opencrate.app import Services
 from opencrate.components.audit.store import AuditStore
 from opencrate.components.nodes.store import NodeStore
 from opencrate.components.points.store import PointStore
-from tests.harness import build_tree
+from tests.harness import TEST_AUDIT_NAME, build_tree
 
 
 async def _json(response: Any) -> Any:
@@ -132,7 +132,7 @@ async def test_create_returns_201_with_location_and_is_audited(
     assert response.headers["Location"] == "/api/nodes/1001/rat"
     assert (await response.get_json())["tags"] == ["air", "point", "return", "sensor", "temp"]
     assert services.get(NodeStore).get("1001/rat").parent_id == "1001"
-    assert await _audit_actions(services) == [("api", "node.create", "1001/rat")]
+    assert await _audit_actions(services) == [(TEST_AUDIT_NAME, "node.create", "1001/rat")]
 
 
 @pytest.mark.parametrize(
@@ -196,7 +196,7 @@ async def test_batch_create_is_all_or_nothing_and_names_the_bad_node(
     assert response.status_code == 201
     assert (await response.get_json())["created"] == ["3001/zat", "3001"]
     assert services.get(NodeStore).get("3001/zat").parent_id == "3001"
-    assert await _audit_actions(services) == [("api", "node.create_many", "")]
+    assert await _audit_actions(services) == [(TEST_AUDIT_NAME, "node.create_many", "")]
 
 
 async def test_patch_updates_fields_and_moves_with_audit(
@@ -214,9 +214,9 @@ async def test_patch_updates_fields_and_moves_with_audit(
     rooted = await _json(await client.patch("/api/nodes/floor-1", json={"parent_id": None}))
     assert rooted["parent_id"] is None
     assert await _audit_actions(services) == [
-        ("api", "node.update", "1001"),
-        ("api", "node.move", "1001"),
-        ("api", "node.move", "floor-1"),
+        (TEST_AUDIT_NAME, "node.update", "1001"),
+        (TEST_AUDIT_NAME, "node.move", "1001"),
+        (TEST_AUDIT_NAME, "node.move", "floor-1"),
     ]
 
 
@@ -265,8 +265,8 @@ async def test_delete_refuses_a_node_with_children_unless_recursive(
     assert set(body["deleted"]) == {"1001", "1001/sat", "1001/fan"}
     await _error(await client.delete("/api/nodes/1001"), 404)
     assert await _audit_actions(services) == [
-        ("api", "node.delete", "2001/zat"),
-        ("api", "node.delete", "1001"),
+        (TEST_AUDIT_NAME, "node.delete", "2001/zat"),
+        (TEST_AUDIT_NAME, "node.delete", "1001"),
     ]
 
 

@@ -16,7 +16,7 @@ from opencrate.components.nodes.store import NodeStore
 from opencrate.components.overrides.store import OverrideStore
 from opencrate.components.points.store import PointStore
 from opencrate.runtime.events import ValueChanged
-from tests.harness import build_tree
+from tests.harness import TEST_ADMIN, build_tree
 
 NOW_MS = 1_700_000_000_000
 
@@ -80,7 +80,7 @@ async def test_override_set_shows_on_the_point_lists_and_releases_with_audit(
     override = await response.get_json()
     # Coerced to the point's kind (number), expiry two hours from the clock's now.
     assert override["value"] == 18.5
-    assert override["user"] == "api"
+    assert override["user"] == TEST_ADMIN
     assert before_ms + 7_200_000 <= override["expires_ms"] <= services.clock.now_ms() + 7_200_000
     assert override["previous"]["value"] == 13.0
 
