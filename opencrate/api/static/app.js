@@ -237,6 +237,9 @@ if (typeof module === "object" && module.exports) {
 
 const API = {
   health: "/api/health",
+  me: "/api/me",
+  login: "/api/login",
+  logout: "/api/logout",
   nodes: "/api/nodes",
   history: "/api/history/",
   alarms: "/api/alarms",
@@ -260,7 +263,13 @@ const state = {
   alarmNodes: new Set(),
   alarmsAvailable: true,
   hoverT: null,
+  me: null, // who is logged in: {user, role, csrf_token}, see whoAmI()
+  started: false,
 };
+
+const ROLE_RANK = { viewer: 0, operator: 1, admin: 2 };
+/** Whether the logged-in user may do what needs this role (the server checks again). */
+const mayDo = (role) => state.me !== null && (ROLE_RANK[state.me.role] ?? -1) >= ROLE_RANK[role];
 
 const $ = (id) => document.getElementById(id);
 
@@ -282,16 +291,38 @@ function svg(tag, attrs = {}) {
   return node;
 }
 
+/** An Error carrying the HTTP status and the server's message. */
+async function failure(response) {
+  const body = await response.json().catch(() => null);
+  const message = body && body.error ? body.error.message : response.statusText;
+  const error = new Error(message);
+  error.status = response.status;
+  return error;
+}
+
 async function getJSON(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" } });
-  const body = await response.json().catch(() => null);
-  if (!response.ok) {
-    const message = body && body.error ? body.error.message : response.statusText;
-    const error = new Error(message);
-    error.status = response.status;
-    throw error;
-  }
-  return body;
+  if (response.status === 401 && state.started) showLogin("Your session has ended; please log in again.");
+  if (!response.ok) throw await failure(response);
+  return response.json();
+}
+
+/**
+ * A write. The session cookie is SameSite=Strict and HttpOnly; cookie-carried
+ * writes must also send the session's CSRF token, which only this page knows.
+ */
+async function postJSON(url, body = {}) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: {
+      Accept: "application/json",
+      "Content-Type": "application/json",
+      ...(state.me && state.me.csrf_token ? { "X-CSRF-Token": state.me.csrf_token } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw await failure(response);
+  return response.status === 204 ? null : response.json();
 }
 
 /** A node id in a URL path: ids contain "/", which the routes match as a path. */
@@ -902,6 +933,64 @@ function appendLive(series, point) {
   if (stale > 0) series.points.splice(0, stale);
 }
 
+/* -- who is logged in ------------------------------------------------------ */
+
+/** The logged-in user, or null when this browser has no session (401). */
+async function whoAmI() {
+  const response = await fetch(API.me, { headers: { Accept: "application/json" } });
+  if (response.status === 401) return null;
+  if (!response.ok) throw await failure(response);
+  return response.json();
+}
+
+function showUser() {
+  $("who").hidden = state.me === null;
+  if (state.me) {
+    $("who-name").textContent = `${state.me.user} · ${state.me.role}`;
+    $("who-name").title = `Logged in as ${state.me.user} (${state.me.role})`;
+  }
+}
+
+function showLogin(message = "") {
+  state.me = null;
+  showUser();
+  $("login").hidden = false;
+  const error = $("login-error");
+  error.hidden = !message;
+  error.textContent = message;
+  $("login-user").focus();
+}
+
+async function submitLogin(event) {
+  event.preventDefault();
+  const button = $("login-submit");
+  button.disabled = true;
+  try {
+    state.me = await postJSON(API.login, { user: $("login-user").value, password: $("login-password").value });
+    $("login-password").value = "";
+    $("login").hidden = true;
+    showUser();
+    if (state.started) {
+      loadAlarms();
+    } else {
+      startPage();
+    }
+  } catch (error) {
+    // The server's message: it never says whether the user or the password was wrong.
+    showLogin(error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function logout() {
+  try {
+    await postJSON(API.logout);
+  } finally {
+    location.reload();
+  }
+}
+
 /* -- alarms ---------------------------------------------------------------- */
 
 const ALARM_STATES = {
@@ -949,13 +1038,55 @@ async function loadAlarms() {
     el("span", { class: "alarm-point", title: alarm.node_id }, pointLabel(alarm.node_id)),
     el("span", { class: "alarm-message" }, alarm.message),
     el("span", { class: "alarm-state" }, ALARM_STATES[alarm.state] || alarm.state),
-    el("time", { class: "alarm-time" }, ChartMath.formatTime(alarm.raised_ms).slice(0, -3)));
+    el("time", { class: "alarm-time" }, ChartMath.formatTime(alarm.raised_ms).slice(0, -3)),
+    ackButton(alarm));
   }));
+}
+
+/** "Acknowledge" for an operator on an unacknowledged alarm; the server records who. */
+function ackButton(alarm) {
+  if (!mayDo("operator") || !String(alarm.state).endsWith("unacked")) return el("span", { class: "alarm-action" });
+  return el("button", {
+    type: "button", class: "alarm-action ack", title: "Acknowledge this alarm",
+    onclick: async (event) => {
+      event.stopPropagation(); // the row's click shows the trend
+      event.currentTarget.disabled = true;
+      try {
+        await postJSON(`${API.alarms}/${encodeURIComponent(alarm.id)}/ack`);
+      } catch (error) {
+        showNotice(`Cannot acknowledge: ${error.message}`);
+      }
+      loadAlarms();
+    },
+  }, "Acknowledge");
 }
 
 /* -- start ----------------------------------------------------------------- */
 
-function start() {
+async function start() {
+  $("login-form").addEventListener("submit", submitLogin);
+  $("logout").addEventListener("click", logout);
+  tickClock();
+  setInterval(tickClock, 1000);
+  refreshHealth(); // public: shows even before anyone logs in
+  setInterval(refreshHealth, 10000);
+  try {
+    state.me = await whoAmI();
+  } catch (error) {
+    showNotice(`Cannot reach the server: ${error.message}`);
+    return;
+  }
+  if (state.me === null) {
+    showLogin();
+    return;
+  }
+  showUser();
+  startPage();
+}
+
+/** Everything that needs a login: the tree, trends, alarms and the live stream. */
+function startPage() {
+  state.started = true;
   loadHash();
   for (const button of document.querySelectorAll("#ranges button")) {
     button.addEventListener("click", () => setRange(button.dataset.range));
@@ -963,10 +1094,6 @@ function start() {
   $("filter").addEventListener("input", applyFilter);
   // Draw at once on a resize (before the next paint), so the chart never shows stretched.
   new ResizeObserver(() => renderChart()).observe($("chart"));
-  tickClock();
-  setInterval(tickClock, 1000);
-  refreshHealth();
-  setInterval(refreshHealth, 10000);
   // Slide the window with the clock even when no value changes.
   setInterval(scheduleRender, 5000);
   loadTree()
