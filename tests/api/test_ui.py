@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from quart.typing import TestClientProtocol as Client
 from quart_trio import QuartTrio
+from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing.exceptions import WebsocketMismatch
 
@@ -114,12 +115,15 @@ async def test_every_api_path_in_the_script_is_a_route(app: QuartTrio) -> None:
     paths = _js_api_paths()
     # The parser must find what the page uses, or the check below proves nothing.
     assert {"/api/health", "/api/nodes", "/api/history/", "/api/alarms", "/api/ws"} <= paths
+    assert {"/api/me", "/api/login", "/api/logout"} <= paths
     adapter = app.url_map.bind("localhost")
     for path in sorted(paths):
         # A path ending in "/" is followed by a node id (which contains "/").
         concrete = path + "1001/analog-input-1" if path.endswith("/") else path
         try:
             endpoint, _ = adapter.match(concrete, method="GET")
+        except MethodNotAllowed:  # a write: login, logout
+            endpoint, _ = adapter.match(concrete, method="POST")
         except WebsocketMismatch:
             endpoint, _ = adapter.match(concrete, method="GET", websocket=True)
         except RouteNotFound:
