@@ -14,8 +14,11 @@ time).
 
 Credentials: ``FUZZ_HEADER`` (``Name: value``) is passed through to every
 request. When the demo wrote an admin token to ``<data>/demo-admin.token``,
-the run is authenticated with it, and a second pass without credentials
-expects every protected operation to answer 401 or 403.
+the document is fetched and the run authenticated with it (with
+schemathesis's ``ignored_auth`` check: each protected operation is also sent
+without the token and must be refused), and a third pass without any
+credentials expects every protected operation to answer 401 or 403
+(``refused_without_credentials`` in ``.ci/fuzz_hooks.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ CHECKS = (
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "10")
 MAX_TIME_S = os.environ.get("FUZZ_MAX_TIME", "60")
 START_TIMEOUT_S = 60.0
+HERE = Path(__file__).resolve().parent
 
 
 def _free_port() -> int:
@@ -63,15 +67,31 @@ def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
     sys.exit(f"fuzz: the demo server was not healthy within {START_TIMEOUT_S:.0f} s")
 
 
+def _fetch_document(base: str, token: str | None, path: Path) -> Path:
+    """The OpenAPI document, saved to ``path`` (it needs a login like any other route)."""
+    request = urllib.request.Request(f"{base}/api/openapi.json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        path.write_bytes(response.read())
+    return path
+
+
 def _schemathesis(
-    base: str, headers: list[str], checks: str, label: str, mode: str, cwd: str
+    base: str,
+    document: Path,
+    headers: list[str],
+    checks: str,
+    label: str,
+    mode: str,
+    cwd: str,
 ) -> tuple[int, str]:
     command = [
         sys.executable,
         "-m",
         "schemathesis.cli",
         "run",
-        f"{base}/api/openapi.json",
+        str(document),
         "--url",
         base,
         "--checks",
@@ -101,7 +121,13 @@ def _schemathesis(
     print(f"== fuzz ({label}): {' '.join(command[2:])}", flush=True)
     started = time.monotonic()
     # In the temporary directory: schemathesis keeps a .schemathesis cache in its cwd.
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
+    # Our own checks (.ci/fuzz_hooks.py) are loaded by module name from this directory.
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "fuzz_hooks",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd, env=env)
     output = done.stdout + done.stderr
     print(output)
     print(f"-- fuzz ({label}): exit {done.returncode} in {time.monotonic() - started:.0f} s")
@@ -150,20 +176,30 @@ def main() -> int:
             # and must answer 401 or 403.
             checks = f"{CHECKS},ignored_auth" if token else CHECKS
             who = "as admin" if token else "open"
-            status, output = _schemathesis(base, headers, checks, f"{who}, valid", "positive", tmp)
+            document = _fetch_document(base, token, Path(tmp) / "openapi.json")
+            status, output = _schemathesis(
+                base, document, headers, checks, f"{who}, valid", "positive", tmp
+            )
             summary = [(f"{who}, valid requests", _counts(output))]
             # Invalid requests: never a 5xx. (Their answers are not checked against
             # the schemas: an id with a bad extension name is another route's
             # path, /api/history/{point_id}, and answers that route's shape.)
             bad_status, bad_output = _schemathesis(
-                base, headers, "not_a_server_error", f"{who}, invalid", "negative", tmp
+                base, document, headers, "not_a_server_error", f"{who}, invalid", "negative", tmp
             )
             status = status or bad_status
             summary.append((f"{who}, invalid requests", _counts(bad_output)))
             if token:
-                # Without credentials nothing may fail with a 5xx either.
+                # Without credentials: every protected operation is refused (401/403),
+                # valid request or not, and nothing fails with a 5xx.
                 anon_status, anon_output = _schemathesis(
-                    base, [], "not_a_server_error,status_code_conformance", "no token", "all", tmp
+                    base,
+                    document,
+                    [],
+                    "not_a_server_error,refused_without_credentials",
+                    "no token",
+                    "all",
+                    tmp,
                 )
                 status = status or anon_status
                 summary.append(("unauthenticated", _counts(anon_output)))

@@ -126,3 +126,29 @@ def test_the_route_matcher_tells_a_route_from_its_longer_relatives(app: QuartTri
     assert re.search(listing, "`GET /api/nodes?view=tree` nests")
     assert not re.search(listing, "`GET /api/nodes/{id}` returns one node")
     assert not re.search(listing, "GET /api/nodes-archive")
+
+
+def test_the_security_page_lists_every_route_with_the_role_it_declares(app: QuartTrio) -> None:
+    from opencrate.api.access import access_of
+
+    page = (DOCS / "explanation" / "security.md").read_text(encoding="utf-8")
+    listed = {
+        (method, path): role
+        for method, path, role in re.findall(r"^\| (\w+) \| `([^`]+)` \| (\w+) \|", page, re.M)
+    }
+    declared = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        access = access_of(app.view_functions[rule.endpoint])
+        assert access is not None, rule.rule
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+            declared[(method, path)] = "public" if access.role is None else access.role.value
+    wrong = sorted(k for k in listed.keys() & declared.keys() if listed[k] != declared[k])
+    assert listed == declared, (
+        "docs/explanation/security.md's route table differs from the routes' declarations: "
+        f"missing {sorted(set(declared) - set(listed))}, "
+        f"extra {sorted(set(listed) - set(declared))}, "
+        f"wrong role {wrong}"
+    )

@@ -33,7 +33,8 @@ class AuditPage(msgspec.Struct):
 
 
 @blueprint.get("/audit")
-@requires(Role.VIEWER)
+# Who did what is for admins: details name users, tokens and configuration.
+@requires(Role.ADMIN)
 @query(AuditQuery)
 @responds(AuditPage)
 async def audit_log(query_args: AuditQuery) -> dict[str, Any]:
