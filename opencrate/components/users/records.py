@@ -9,6 +9,7 @@ from attrs import frozen
 
 from opencrate.components.users.roles import Role
 from opencrate.errors import InvalidInput
+from opencrate.runtime.records import column, enum_codec
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -47,29 +48,32 @@ def secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+_ROLE = enum_codec(Role)
+
+
 @frozen(kw_only=True)
 class User:
-    """A user as the API shows it (never the password hash)."""
+    """A user as the API shows it (never the password hash); its JSON shape is the API's."""
 
-    name: str
-    role: Role
-    disabled: bool
-    created_ms: int
-    updated_ms: int
+    name: str = column()
+    role: Role = column(codec=_ROLE)
+    disabled: bool = column()
+    created_ms: int = column()
+    updated_ms: int = column()
 
 
 @frozen(kw_only=True)
 class TokenInfo:
     """An API token as listed: everything but the secret (shown once, at creation)."""
 
-    id: str
-    name: str
-    owner: str
-    role: Role
-    created_ms: int
-    expires_ms: int | None
-    last_used_ms: int | None
-    revoked_ms: int | None
+    id: str = column()
+    name: str = column()
+    owner: str = column()
+    role: Role = column(codec=_ROLE)
+    created_ms: int = column()
+    expires_ms: int | None = column()
+    last_used_ms: int | None = column()
+    revoked_ms: int | None = column()
 
 
 @frozen(kw_only=True)

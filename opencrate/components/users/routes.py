@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import attrs
 import msgspec
 from quart import Blueprint, Response, jsonify, request
 
@@ -19,12 +18,20 @@ from opencrate.api.access import Role, public, requires
 from opencrate.api.auditing import audit_write
 from opencrate.api.authentication import SESSION_COOKIE, current_principal, set_principal
 from opencrate.api.context import services
-from opencrate.api.contract import NO_CONTENT, body, path_parameter, responds
+from opencrate.api.contract import (
+    NO_CONTENT,
+    body,
+    list_of,
+    path_parameter,
+    record_component,
+    responds,
+)
 from opencrate.components.overrides.routes import parse_expiry_ms
 from opencrate.components.users.auth import Authenticator
 from opencrate.components.users.records import Principal, TokenInfo, User, validate_name
 from opencrate.components.users.store import UserStore
 from opencrate.errors import Conflict, Forbidden, NotFound
+from opencrate.runtime.records import to_json
 
 __all__ = ["blueprint"]
 
@@ -44,6 +51,24 @@ path_parameter("token_id", {"type": "string", "minLength": 1, "maxLength": 64})
 
 
 # -- wire models -------------------------------------------------------------------
+USER = record_component(User)
+TOKEN = record_component(TokenInfo)
+#: A new token: its TokenInfo and, in this answer only, its secret.
+NEW_TOKEN = record_component(
+    TokenInfo,
+    name="NewToken",
+    optional={"secret": {"type": "string", "description": "oc_...: shown in this answer only."}},
+)
+
+
+class UserPage(msgspec.Struct):
+    items: Annotated[list[Any], list_of(USER)]
+
+
+class TokenPage(msgspec.Struct):
+    items: Annotated[list[Any], list_of(TOKEN)]
+
+
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
     user: str
     password: str
@@ -68,18 +93,6 @@ class MeAnswer(msgspec.Struct):
     anonymous: bool
 
 
-class UserAnswer(msgspec.Struct):
-    name: str
-    role: Role
-    disabled: bool
-    created_ms: int
-    updated_ms: int
-
-
-class UserPage(msgspec.Struct):
-    items: list[UserAnswer]
-
-
 class NewUserBody(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     password: Password
@@ -98,25 +111,6 @@ class PasswordBody(msgspec.Struct, forbid_unknown_fields=True):
     ] = None
 
 
-class TokenAnswer(msgspec.Struct):
-    id: str
-    name: str
-    owner: str
-    role: Role
-    created_ms: int
-    expires_ms: int | None
-    last_used_ms: int | None
-    revoked_ms: int | None
-
-
-class NewTokenAnswer(TokenAnswer):
-    secret: Annotated[str, msgspec.Meta(description="oc_...: shown in this answer only.")]
-
-
-class TokenPage(msgspec.Struct):
-    items: list[TokenAnswer]
-
-
 class NewTokenBody(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     role: Role | None = None
@@ -125,14 +119,6 @@ class NewTokenBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class NoBody(msgspec.Struct, forbid_unknown_fields=True):
     """Logout takes no body; one that is sent must be an empty JSON object."""
-
-
-def _user_json(user: User) -> dict[str, Any]:
-    return attrs.asdict(user)
-
-
-def _token_json(token: TokenInfo) -> dict[str, Any]:
-    return attrs.asdict(token)
 
 
 def _me_json(principal: Principal) -> dict[str, Any]:
@@ -219,13 +205,13 @@ async def me() -> dict[str, Any]:
 async def list_users() -> dict[str, Any]:
     """Every user: ``{"items": [{"name", "role", "disabled", "created_ms", "updated_ms"}]}``."""
     users = await services().get(UserStore).list_users()
-    return {"items": [_user_json(user) for user in users]}
+    return {"items": [to_json(user) for user in users]}
 
 
 @blueprint.post("/users")
 @requires(Role.ADMIN)
 @body(NewUserBody)
-@responds(UserAnswer, 201)
+@responds(USER, 201)
 async def add_user(data: NewUserBody) -> tuple[dict[str, Any], int]:
     """Add a user: body ``{"name", "password", "role"}`` (role default ``viewer``); 201.
 
@@ -234,21 +220,21 @@ async def add_user(data: NewUserBody) -> tuple[dict[str, Any], int]:
     """
     user = await services().get(Authenticator).add_user(data.name, data.role, data.password)
     await audit_write("user.create", user.name, {"role": user.role})
-    return _user_json(user), 201
+    return to_json(user), 201
 
 
 @blueprint.get("/users/<name>")
 @requires(Role.ADMIN)
-@responds(UserAnswer)
+@responds(USER)
 async def get_user(name: str) -> dict[str, Any]:
     """One user; 404 when there is none."""
-    return _user_json(await services().get(UserStore).get_user(name))
+    return to_json(await services().get(UserStore).get_user(name))
 
 
 @blueprint.patch("/users/<name>")
 @requires(Role.ADMIN)
 @body(UserChangeBody)
-@responds(UserAnswer)
+@responds(USER)
 async def update_user(name: str, data: UserChangeBody) -> dict[str, Any]:
     """Change ``role`` and/or ``disabled``; takes effect on the user's next request.
 
@@ -262,7 +248,7 @@ async def update_user(name: str, data: UserChangeBody) -> dict[str, Any]:
     user = await services().get(Authenticator).update_user(name, role=role, disabled=disabled)
     changes = {k: v for k, v in (("role", role), ("disabled", disabled)) if v is not None}
     await audit_write("user.update", name, changes)
-    return _user_json(user)
+    return to_json(user)
 
 
 @blueprint.put("/users/<name>/password")
@@ -297,13 +283,13 @@ async def list_tokens(name: str) -> dict[str, Any]:
     """The user's API tokens, revoked ones too (never their secrets); the user or an admin."""
     _self_or_admin(name)
     tokens = await services().get(UserStore).list_tokens(name)
-    return {"items": [_token_json(token) for token in tokens]}
+    return {"items": [to_json(token) for token in tokens]}
 
 
 @blueprint.post("/users/<name>/tokens")
 @requires(Role.VIEWER)
 @body(NewTokenBody)
-@responds(NewTokenAnswer, 201)
+@responds(NEW_TOKEN, 201)
 async def create_token(name: str, data: NewTokenBody) -> tuple[dict[str, Any], int]:
     """A new API token: body ``{"name", "role"?, "expires"?}``; 201 with its ``secret``.
 
@@ -326,12 +312,12 @@ async def create_token(name: str, data: NewTokenBody) -> tuple[dict[str, Any], i
         made.info.id,
         {"owner": name, "name": made.info.name, "role": made.info.role},
     )
-    return {**_token_json(made.info), "secret": made.secret}, 201
+    return {**to_json(made.info), "secret": made.secret}, 201
 
 
 @blueprint.delete("/tokens/<token_id>")
 @requires(Role.VIEWER)
-@responds(TokenAnswer)
+@responds(TOKEN)
 async def revoke_token(token_id: str) -> dict[str, Any]:
     """Revoke a token: refused from the next request on. Its owner or an admin.
 
@@ -346,4 +332,4 @@ async def revoke_token(token_id: str) -> dict[str, Any]:
         raise NotFound(f"token {token_id!r} not found", token=token_id) from None
     revoked = await services().get(Authenticator).revoke_token(token_id)
     await audit_write("token.revoke", token_id, {"owner": revoked.owner, "name": revoked.name})
-    return _token_json(revoked)
+    return to_json(revoked)
