@@ -210,8 +210,12 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
             log.close()
-        if server.returncode not in (0, -15, None):
-            print((Path(tmp) / "server.log").read_text(errors="replace")[-4000:])
+        server_log = (Path(tmp) / "server.log").read_text(errors="replace")
+        if os.environ.get("FUZZ_SERVER_LOG"):
+            Path(os.environ["FUZZ_SERVER_LOG"]).write_text(server_log)
+        if status or server.returncode not in (0, -15, None):
+            print("== the demo server's log (its end):")
+            print(server_log[-6000:])
     for label, counts in summary:
         print(f"== fuzz summary ({label}):\n{counts}")
     return status
