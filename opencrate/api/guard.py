@@ -90,6 +90,10 @@ class LimitedBody(TrioBody):
             self._must_raise = RequestEntityTooLarge()
             self.set_complete()
 
+    def was_read_whole(self) -> bool:
+        """Whether the app received the whole body (not refused part way, not left unread)."""
+        return self._complete.is_set() and self._must_raise is None
+
 
 class GuardedRequest(TrioRequest):
     body_class = LimitedBody
@@ -198,6 +202,11 @@ async def _check_origin() -> None:
 
 
 async def _add_headers(response: Response) -> Response:
+    body = request.body
+    if isinstance(body, LimitedBody) and not body.was_read_whole():
+        # Trap 3: the rest of a body the app did not read (a 413, a foreign Host)
+        # would stall the next request on this keep-alive connection. Close it.
+        response.headers["Connection"] = "close"
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     if request.path == "/api" or request.path.startswith("/api/"):

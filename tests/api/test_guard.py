@@ -260,6 +260,54 @@ async def test_a_refused_body_does_not_stall_the_next_request_on_the_connection(
     assert services.get(NodeStore).get_or_none("evil-site") is None
 
 
+async def test_a_body_refused_before_it_was_read_closes_the_connection(
+    services: Services, tokens: dict[Role, str]
+) -> None:
+    # A declared length over the limit is answered 413 at once, before the body
+    # arrives; the rest of that body must not be read as the next request (trap 3),
+    # so the answer closes the connection. A body read whole keeps it open.
+    await build_tree(services)
+    async with serving(services) as url:
+        host = url.removeprefix("http://")
+        address, port = host.rsplit(":", 1)
+        stream = await trio.open_tcp_stream(address, int(port))
+        conn = h11.Connection(h11.CLIENT)
+        headers = [("Host", host), ("Content-Type", "application/json")]
+        small = h11.Request(
+            method="POST", target="/api/nodes", headers=[*headers, ("Content-Length", "2")]
+        )
+        large = h11.Request(
+            method="POST",
+            target="/api/nodes",
+            headers=[*headers, ("Content-Length", str(SMALL_BODY + 1))],
+        )
+        with trio.fail_after(10):
+            assert await _exchange(stream, conn, small, b"{}") == 401  # read whole: kept open
+            await stream.send_all(conn.send(large))
+            response = None
+            while response is None:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    conn.receive_data(await stream.receive_some(65536))
+                elif isinstance(event, h11.Response):
+                    response = event
+            assert response.status_code == 413
+            assert (b"connection", b"close") in response.headers
+            # The client sends the body it had begun, then (wrongly) another request:
+            # the server reads no further request on this connection and closes it.
+            await stream.send_all(b" " * (SMALL_BODY + 1))
+            await stream.send_all(
+                b"GET /api/health HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n"
+            )
+            rest = b""
+            while chunk := await stream.receive_some(65536):
+                rest += chunk
+            assert b"HTTP/1.1 200" not in rest
+        await stream.aclose()
+        async with httpx.AsyncClient(base_url=url) as http:
+            assert (await http.get("/api/health")).status_code == 200
+
+
 # -- Host (DNS rebinding) ----------------------------------------------------------------
 
 
