@@ -50,6 +50,7 @@ from opencrate.model.binding import MODBUS_REGISTER_TYPES
 from opencrate.model.values import PointValue
 
 __all__ = [
+    "BINDING_KEYS",
     "BIT_TABLES",
     "MAX_STRING_REGISTERS",
     "WRITABLE_TABLES",
@@ -111,9 +112,12 @@ _INT_RANGE: dict[DataType, tuple[int, int]] = {
     DataType.UINT64: (0, 2**64 - 1),
 }
 
-#: The binding keys this module reads.
-_KEYS = (
+#: The binding keys (seed 000 and the bridge's own) that the codec and the
+#: bridge read; the reference page documents each.
+BINDING_KEYS = (
+    "device_id",
     "register_type",
+    "address",
     "data_type",
     "byte_order",
     "word_order",

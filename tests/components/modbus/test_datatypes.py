@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from pymodbus.client.mixin import ModbusClientMixin
 
 from opencrate.components.modbus.datatypes import (
+    BINDING_KEYS,
     DataType,
     Order,
     RegisterFormat,
@@ -535,3 +537,15 @@ def test_direct_construction_is_checked_too() -> None:
     with pytest.raises(InvalidInput) as info:
         RegisterFormat(register_type="coil", data_type=DataType.INT16, writable=True)
     assert info.value.detail["field"] == "data_type"
+
+
+def test_every_data_type_order_and_key_is_in_the_reference_page() -> None:
+    page = (Path(__file__).resolve().parents[3] / "docs" / "reference" / "modbus.md").read_text(
+        encoding="utf-8"
+    )
+    section = page.split("## Binding keys and data types", 1)[1]
+    missing = [f"`{t.value}`" for t in DataType if f"| `{t.value}` |" not in section]
+    missing += [f"`{o.value}`" for o in Order if f"`{o.value}`" not in section]
+    missing += [f"`{k}`" for k in BINDING_KEYS if f"| `{k}` |" not in section]
+    missing += [name for name in ("ABCD", "DCBA", "BADC", "CDAB") if f"| {name} |" not in section]
+    assert not missing, f"docs/reference/modbus.md does not document {missing}"
