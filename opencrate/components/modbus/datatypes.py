@@ -1,0 +1,565 @@
+"""Point values <-> Modbus registers and bits (no I/O).
+
+A :class:`RegisterFormat` says how one point's value sits in a device's data
+tables: which table, which data type, the byte and word order, a bit within a
+register, a string's length, and a linear scale and offset. It is built from
+a Modbus binding's config with :meth:`RegisterFormat.from_binding`, which
+checks every key the codec reads and raises
+:class:`~opencrate.errors.InvalidInput` with ``detail["field"]`` naming the
+key (the message names the key and the bad value). Keys the codec does not
+read (``device_id``, ``poll_interval``...) are left to their owners.
+
+:func:`decode` turns the ``fmt.count`` registers (or bits) read from a device
+into a point value; :func:`encode` is its inverse for writes; a bit within a
+register is written with :func:`encode_bit` (read-modify-write).
+
+Byte layout: the value's bytes are laid out most significant first (the
+``struct`` ``>`` format), cut into 16-bit registers, then ``byte_order``
+little swaps the two bytes of every register and ``word_order`` little
+reverses the order of the registers. For a 32-bit value with bytes ``A B C D``
+(``A`` most significant) that gives the four orders::
+
+    byte_order  word_order   registers
+    big         big          [A B] [C D]   ABCD
+    little      little       [D C] [B A]   DCBA
+    little      big          [B A] [D C]   BADC
+    big         little       [C D] [A B]   CDAB
+
+Errors: :class:`~opencrate.errors.ProtocolError` when :func:`decode` is given
+the wrong number of words or a word that is not a register (or bit) value;
+:class:`~opencrate.errors.DeviceError` when the device's value cannot be a
+point value (a NaN or infinite float, a string that is not UTF-8, a scaled
+value that overflows); :class:`~opencrate.errors.InvalidInput` from
+:func:`encode` for a value out of range of the type after scale and offset,
+of the wrong kind, or for a format that cannot be written that way.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Any, TypeVar
+
+from attrs import frozen
+
+from opencrate.errors import DeviceError, InvalidInput, ProtocolError
+from opencrate.model.binding import MODBUS_REGISTER_TYPES
+from opencrate.model.values import PointValue
+
+__all__ = [
+    "BIT_TABLES",
+    "MAX_STRING_REGISTERS",
+    "WRITABLE_TABLES",
+    "DataType",
+    "Order",
+    "RegisterFormat",
+    "decode",
+    "encode",
+    "encode_bit",
+]
+
+#: Tables of single bits; every value there is a ``bool``.
+BIT_TABLES = frozenset({"coil", "discrete_input"})
+#: Tables a Modbus client may write.
+WRITABLE_TABLES = frozenset({"coil", "holding"})
+#: A string must fit one write request: FC 16 carries at most 123 registers.
+MAX_STRING_REGISTERS = 123
+
+
+class DataType(enum.StrEnum):
+    BOOL = "bool"
+    INT16 = "int16"
+    UINT16 = "uint16"
+    INT32 = "int32"
+    UINT32 = "uint32"
+    INT64 = "int64"
+    UINT64 = "uint64"
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+    STRING = "string"
+
+
+class Order(enum.StrEnum):
+    """Bytes within a register (``byte_order``) or registers within a value (``word_order``)."""
+
+    BIG = "big-endian"
+    LITTLE = "little-endian"
+
+
+#: struct code and register count of the fixed-size numeric types.
+_STRUCT: dict[DataType, tuple[str, int]] = {
+    DataType.INT16: ("h", 1),
+    DataType.UINT16: ("H", 1),
+    DataType.INT32: ("i", 2),
+    DataType.UINT32: ("I", 2),
+    DataType.INT64: ("q", 4),
+    DataType.UINT64: ("Q", 4),
+    DataType.FLOAT32: ("f", 2),
+    DataType.FLOAT64: ("d", 4),
+}
+_FLOATS = frozenset({DataType.FLOAT32, DataType.FLOAT64})
+#: Inclusive range of each integer type.
+_INT_RANGE: dict[DataType, tuple[int, int]] = {
+    DataType.INT16: (-(2**15), 2**15 - 1),
+    DataType.UINT16: (0, 2**16 - 1),
+    DataType.INT32: (-(2**31), 2**31 - 1),
+    DataType.UINT32: (0, 2**32 - 1),
+    DataType.INT64: (-(2**63), 2**63 - 1),
+    DataType.UINT64: (0, 2**64 - 1),
+}
+
+#: The binding keys this module reads.
+_KEYS = (
+    "register_type",
+    "data_type",
+    "byte_order",
+    "word_order",
+    "bit",
+    "length",
+    "scale",
+    "offset",
+    "writable",
+)
+
+
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+def _choices(enum_type: type[enum.StrEnum]) -> str:
+    return ", ".join(repr(member.value) for member in enum_type)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@frozen(kw_only=True)
+class RegisterFormat:
+    """How one point's value is laid out in a device's registers or bits.
+
+    Built directly or with :meth:`from_binding`; either way the combination is
+    checked when built (InvalidInput with ``detail["field"]`` naming the key).
+    """
+
+    register_type: str
+    data_type: DataType
+    byte_order: Order = Order.BIG
+    word_order: Order = Order.BIG
+    bit: int | None = None
+    length: int | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+    writable: bool
+
+    def __attrs_post_init__(self) -> None:
+        _check_format(self)
+
+    @classmethod
+    def from_binding(cls, config: Mapping[str, Any]) -> RegisterFormat:
+        """The format a Modbus binding's ``config`` describes.
+
+        ``writable`` defaults to true for coils and holding registers and false
+        for the read-only tables. Raises InvalidInput with ``detail["field"]``
+        naming the bad key and a message that names the key and its value: a
+        missing or unknown ``register_type`` or ``data_type``, an order that is
+        not ``big-endian`` / ``little-endian``, a ``bit`` outside 0..15 or on a
+        coil, a string without ``length``, a ``length`` on anything but a
+        string, a ``scale`` / ``offset`` on a bool or string, a zero scale, a
+        ``writable`` read-only table, a value running past address 65535.
+        """
+        register_type = _table(config)
+        data_type = _enum(config, "data_type", DataType, None)
+        byte_order = _enum(config, "byte_order", Order, Order.BIG)
+        word_order = _enum(config, "word_order", Order, Order.BIG)
+        bit = _optional_int(config, "bit")
+        length = _optional_int(config, "length")
+        scale = _number(config, "scale", 1.0)
+        offset = _number(config, "offset", 0.0)
+        writable = config.get("writable")
+        if writable is None:
+            writable = register_type in WRITABLE_TABLES
+        elif not isinstance(writable, bool):
+            raise InvalidInput(
+                f"modbus binding 'writable' must be true or false, got {writable!r}",
+                field="writable",
+            )
+        fmt = cls(
+            register_type=register_type,
+            data_type=data_type,
+            byte_order=byte_order,
+            word_order=word_order,
+            bit=bit,
+            length=length,
+            scale=scale,
+            offset=offset,
+            writable=writable,
+        )
+        address = config.get("address")
+        # The binding model checks the address itself; here only that the
+        # whole value fits below the end of the table.
+        if isinstance(address, int) and not isinstance(address, bool):
+            last = address + fmt.count - 1
+            if last > 65535:
+                raise InvalidInput(
+                    f"modbus binding 'address' {address} with {fmt.count} registers of "
+                    f"{data_type.value} runs past address 65535 (to {last})",
+                    field="address",
+                )
+        return fmt
+
+    @property
+    def count(self) -> int:
+        """Registers (or bits, in a coil / discrete input table) the value spans."""
+        if self.data_type is DataType.STRING:
+            assert self.length is not None  # checked when built
+            return self.length
+        if self.data_type is DataType.BOOL:
+            return 1
+        return _STRUCT[self.data_type][1]
+
+    @property
+    def is_bit_table(self) -> bool:
+        """Whether the value lives in a table of bits (coil / discrete input)."""
+        return self.register_type in BIT_TABLES
+
+    @property
+    def is_scaled(self) -> bool:
+        """Whether a scale or offset applies (integers then decode to ``float``)."""
+        return self.scale != 1.0 or self.offset != 0.0
+
+
+# -- building a format -----------------------------------------------------------------
+def _table(config: Mapping[str, Any]) -> str:
+    value = config.get("register_type")
+    if value not in MODBUS_REGISTER_TYPES:
+        raise InvalidInput(
+            f"modbus binding 'register_type' must be one of {sorted(MODBUS_REGISTER_TYPES)}, "
+            f"got {value!r}",
+            field="register_type",
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def _enum(config: Mapping[str, Any], key: str, enum_type: type[_E], default: _E | None) -> _E:
+    value = config.get(key)
+    if value is None and default is not None:
+        return default
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return enum_type(value)
+    except ValueError:
+        raise InvalidInput(
+            f"modbus binding {key!r} must be one of {_choices(enum_type)}, got {value!r}",
+            field=key,
+        ) from None
+
+
+def _optional_int(config: Mapping[str, Any], key: str) -> int | None:
+    value = config.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"modbus binding {key!r} must be an integer, got {value!r}", field=key)
+    return value
+
+
+def _number(config: Mapping[str, Any], key: str, default: float) -> float:
+    value = config.get(key)
+    if value is None:
+        return default
+    if not _is_number(value) or not math.isfinite(value):
+        raise InvalidInput(
+            f"modbus binding {key!r} must be a finite number, got {value!r}", field=key
+        )
+    return float(value)
+
+
+def _check_format(fmt: RegisterFormat) -> None:
+    """The rules between keys (each raise names the key at fault)."""
+    data_type, table = fmt.data_type, fmt.register_type
+    if table not in MODBUS_REGISTER_TYPES:
+        raise InvalidInput(
+            f"modbus binding 'register_type' must be one of {sorted(MODBUS_REGISTER_TYPES)}, "
+            f"got {table!r}",
+            field="register_type",
+        )
+    if fmt.is_bit_table:
+        if data_type is not DataType.BOOL:
+            raise InvalidInput(
+                f"modbus binding 'data_type' must be 'bool' for a {table} (one bit), "
+                f"got {data_type.value!r}",
+                field="data_type",
+            )
+        if fmt.bit is not None:
+            raise InvalidInput(
+                f"modbus binding 'bit' is only for holding/input registers, got bit "
+                f"{fmt.bit} on a {table}",
+                field="bit",
+            )
+        for key, order in (("byte_order", fmt.byte_order), ("word_order", fmt.word_order)):
+            if order is not Order.BIG:
+                raise InvalidInput(
+                    f"modbus binding {key!r} has no meaning for a {table} (one bit), "
+                    f"got {order.value!r}",
+                    field=key,
+                )
+    if fmt.bit is not None:
+        if data_type is not DataType.BOOL:
+            raise InvalidInput(
+                f"modbus binding 'bit' needs data_type 'bool', got bit {fmt.bit} with "
+                f"data_type {data_type.value!r}",
+                field="bit",
+            )
+        if not 0 <= fmt.bit <= 15:
+            raise InvalidInput(f"modbus binding 'bit' must be in 0..15, got {fmt.bit}", field="bit")
+    if data_type is DataType.STRING:
+        if fmt.length is None:
+            raise InvalidInput(
+                "modbus binding 'length' (registers, 2 characters each) is required for "
+                "data_type 'string', got none",
+                field="length",
+            )
+        if not 1 <= fmt.length <= MAX_STRING_REGISTERS:
+            raise InvalidInput(
+                f"modbus binding 'length' must be in 1..{MAX_STRING_REGISTERS}, got {fmt.length}",
+                field="length",
+            )
+    elif fmt.length is not None:
+        raise InvalidInput(
+            f"modbus binding 'length' is only for data_type 'string'; {data_type.value!r} "
+            f"spans a fixed number of registers, got length {fmt.length}",
+            field="length",
+        )
+    for key, number in (("scale", fmt.scale), ("offset", fmt.offset)):
+        if not _is_number(number) or not math.isfinite(number):
+            raise InvalidInput(
+                f"modbus binding {key!r} must be a finite number, got {number!r}", field=key
+            )
+    if fmt.scale == 0:
+        raise InvalidInput(
+            "modbus binding 'scale' must not be 0 (a write could not be inverted), got 0",
+            field="scale",
+        )
+    if data_type in (DataType.BOOL, DataType.STRING):
+        if fmt.scale != 1.0:
+            raise InvalidInput(
+                f"modbus binding 'scale' is for numbers only, got scale {fmt.scale} on "
+                f"data_type {data_type.value!r}",
+                field="scale",
+            )
+        if fmt.offset != 0.0:
+            raise InvalidInput(
+                f"modbus binding 'offset' is for numbers only, got offset {fmt.offset} on "
+                f"data_type {data_type.value!r}",
+                field="offset",
+            )
+    if fmt.writable and table not in WRITABLE_TABLES:
+        raise InvalidInput(
+            f"modbus binding 'writable' cannot be true for a {table} (read-only table)",
+            field="writable",
+        )
+
+
+# -- bytes <-> registers ---------------------------------------------------------------
+def _to_registers(fmt: RegisterFormat, data: bytes) -> list[int]:
+    words = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+    if fmt.byte_order is Order.LITTLE:
+        words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+    if fmt.word_order is Order.LITTLE:
+        words.reverse()
+    return words
+
+
+def _from_registers(fmt: RegisterFormat, words: Sequence[int]) -> bytes:
+    ordered = list(words)
+    if fmt.word_order is Order.LITTLE:
+        ordered.reverse()
+    if fmt.byte_order is Order.LITTLE:
+        ordered = [((w & 0xFF) << 8) | (w >> 8) for w in ordered]
+    return b"".join(w.to_bytes(2, "big") for w in ordered)
+
+
+def _check_words(fmt: RegisterFormat, words: Sequence[int] | Sequence[bool]) -> None:
+    if len(words) != fmt.count:
+        raise ProtocolError(
+            f"expected {fmt.count} {'bits' if fmt.is_bit_table else 'registers'} for "
+            f"{fmt.data_type.value}, got {len(words)}",
+            count=len(words),
+        )
+    for word in words:
+        if fmt.is_bit_table:
+            if not isinstance(word, bool) and word not in (0, 1):
+                raise ProtocolError(f"a bit must be true or false, got {word!r}")
+        elif isinstance(word, bool) or not isinstance(word, int) or not 0 <= word <= 0xFFFF:
+            raise ProtocolError(f"a register must be an integer in 0..65535, got {word!r}")
+
+
+# -- decode ----------------------------------------------------------------------------
+def decode(fmt: RegisterFormat, words: Sequence[int] | Sequence[bool]) -> PointValue:
+    """The point value in ``words``: the ``fmt.count`` registers (or bits) read.
+
+    ``bool`` decodes to ``bool`` (a register without ``bit`` is true when not
+    zero), integers to ``int`` (``float`` when scaled), floats to ``float``,
+    strings to ``str`` up to the first NUL with trailing spaces removed.
+    Raises ProtocolError for the wrong number of words or a word out of range,
+    DeviceError for a NaN or infinite float, a scaled value that overflows, or
+    a string that is not UTF-8.
+    """
+    _check_words(fmt, words)
+    if fmt.is_bit_table:
+        return bool(words[0])
+    data = _from_registers(fmt, [int(w) for w in words])
+    if fmt.data_type is DataType.BOOL:
+        register = int.from_bytes(data, "big")
+        return register != 0 if fmt.bit is None else bool(register >> fmt.bit & 1)
+    if fmt.data_type is DataType.STRING:
+        text = data.split(b"\x00", 1)[0]
+        try:
+            return text.decode("utf-8").rstrip(" ")
+        except UnicodeDecodeError:
+            raise DeviceError(
+                f"string register value is not UTF-8: {text!r}", raw=text.hex()
+            ) from None
+    code, _ = _STRUCT[fmt.data_type]
+    (raw,) = struct.unpack(">" + code, data)
+    if fmt.data_type in _FLOATS and not math.isfinite(raw):
+        raise DeviceError(
+            f"{fmt.data_type.value} register value is not a number: {raw!r} "
+            f"(a point value must be finite)",
+            raw=data.hex(),
+        )
+    if not fmt.is_scaled:
+        return raw  # type: ignore[no-any-return]
+    value = float(raw) * fmt.scale + fmt.offset
+    if not math.isfinite(value):
+        raise DeviceError(
+            f"{fmt.data_type.value} register value {raw!r} * scale {fmt.scale} + offset "
+            f"{fmt.offset} overflows (a point value must be finite)",
+            raw=data.hex(),
+        )
+    return value
+
+
+# -- encode ----------------------------------------------------------------------------
+def _as_bool(value: PointValue) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise InvalidInput(f"value {value!r} is not a boolean", field="value")
+
+
+def _raw_integer(fmt: RegisterFormat, value: PointValue) -> int:
+    if not _is_number(value):
+        raise InvalidInput(
+            f"value {value!r} is not a number for {fmt.data_type.value}", field="value"
+        )
+    assert isinstance(value, int | float)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(f"value {value!r} is not a finite number", field="value")
+    # Exact arithmetic: a 64-bit integer survives, and rounding is exactly half-even.
+    raw = round((Fraction(value) - Fraction(fmt.offset)) / Fraction(fmt.scale))
+    lo, hi = _INT_RANGE[fmt.data_type]
+    if not lo <= raw <= hi:
+        scaled = f" (raw {raw} after scale {fmt.scale}, offset {fmt.offset})"
+        raise InvalidInput(
+            f"value {value!r} is out of range for {fmt.data_type.value} ({lo}..{hi})"
+            f"{scaled if fmt.is_scaled else ''}",
+            field="value",
+        )
+    return raw
+
+
+def _raw_float(fmt: RegisterFormat, value: PointValue) -> bytes:
+    if not _is_number(value):
+        raise InvalidInput(
+            f"value {value!r} is not a number for {fmt.data_type.value}", field="value"
+        )
+    assert isinstance(value, int | float)
+    try:
+        raw = (float(value) - fmt.offset) / fmt.scale
+        if not math.isfinite(raw):
+            raise OverflowError
+        return struct.pack(">" + _STRUCT[fmt.data_type][0], raw)
+    except OverflowError:
+        raise InvalidInput(
+            f"value {value!r} is out of range for {fmt.data_type.value}", field="value"
+        ) from None
+
+
+def encode(fmt: RegisterFormat, value: PointValue) -> list[int] | list[bool]:
+    """The registers (or bits) to write for ``value``: the inverse of :func:`decode`.
+
+    Integers are rounded to the nearest (half to even) after undoing scale and
+    offset; a string is UTF-8, padded with NUL to ``length`` registers. Raises
+    InvalidInput (``detail["field"]`` is ``"value"``, or the format key at
+    fault) when the format is not writable, is a bit within a register (use
+    :func:`encode_bit`), or the value is of the wrong kind, not finite, out of
+    range of the type, or a string too long or containing NUL.
+    """
+    if not fmt.writable:
+        raise InvalidInput(f"this {fmt.register_type} point is not writable", field="writable")
+    if fmt.is_bit_table:
+        return [_as_bool(value)]
+    if fmt.bit is not None:
+        raise InvalidInput(
+            f"bit {fmt.bit} of a register is written with encode_bit (read-modify-write)",
+            field="bit",
+        )
+    if fmt.data_type is DataType.BOOL:
+        data = (1 if _as_bool(value) else 0).to_bytes(2, "big")
+    elif fmt.data_type is DataType.STRING:
+        if not isinstance(value, str):
+            raise InvalidInput(f"value {value!r} is not a string", field="value")
+        data = value.encode("utf-8")
+        if b"\x00" in data:
+            raise InvalidInput(f"value {value!r} contains a NUL character", field="value")
+        room = 2 * fmt.count
+        if len(data) > room:
+            raise InvalidInput(
+                f"value {value!r} is {len(data)} bytes in UTF-8; {fmt.count} registers hold {room}",
+                field="value",
+            )
+        data = data.ljust(room, b"\x00")
+    elif fmt.data_type in _FLOATS:
+        data = _raw_float(fmt, value)
+    else:
+        code, _ = _STRUCT[fmt.data_type]
+        data = struct.pack(">" + code, _raw_integer(fmt, value))
+    return _to_registers(fmt, data)
+
+
+def encode_bit(fmt: RegisterFormat, current_register: int, value: bool) -> int:
+    """``current_register`` (as just read) with ``fmt.bit`` set to ``value``.
+
+    The other 15 bits are kept, so writing the result back changes one bit
+    (the read and the write are not atomic on the device). Raises InvalidInput
+    when ``fmt`` is not a writable bit within a register, ``current_register``
+    is not in 0..65535 or ``value`` is not a boolean.
+    """
+    if fmt.bit is None:
+        raise InvalidInput(
+            f"encode_bit needs a format with 'bit'; this is {fmt.data_type.value} on a "
+            f"{fmt.register_type}",
+            field="bit",
+        )
+    if not fmt.writable:
+        raise InvalidInput(f"this {fmt.register_type} point is not writable", field="writable")
+    if (
+        isinstance(current_register, bool)
+        or not isinstance(current_register, int)
+        or not 0 <= current_register <= 0xFFFF
+    ):
+        raise InvalidInput(
+            f"current register must be an integer in 0..65535, got {current_register!r}",
+            field="current_register",
+        )
+    number = int.from_bytes(_from_registers(fmt, [current_register]), "big")
+    mask = 1 << fmt.bit
+    number = number | mask if _as_bool(value) else number & ~mask
+    return _to_registers(fmt, number.to_bytes(2, "big"))[0]
