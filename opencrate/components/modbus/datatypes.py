@@ -307,6 +307,19 @@ def _number(config: Mapping[str, Any], key: str, default: float) -> float:
 def _check_format(fmt: RegisterFormat) -> None:
     """The rules between keys (each raise names the key at fault)."""
     data_type, table = fmt.data_type, fmt.register_type
+    # Built directly, a plain "int16" would compare equal to DataType.INT16 but
+    # fail the identity checks below: the enums are required.
+    for key, enum_type in (
+        ("data_type", DataType),
+        ("byte_order", Order),
+        ("word_order", Order),
+    ):
+        if not isinstance(getattr(fmt, key), enum_type):
+            raise InvalidInput(
+                f"RegisterFormat {key!r} must be a {enum_type.__name__}, "
+                f"got {_show(getattr(fmt, key))}",
+                field=key,
+            )
     if table not in MODBUS_REGISTER_TYPES:
         raise InvalidInput(
             f"modbus binding 'register_type' must be one of {sorted(MODBUS_REGISTER_TYPES)}, "

@@ -560,3 +560,9 @@ def test_a_huge_value_is_cut_short_in_the_message() -> None:
     assert len(info.value.message) < 200
     with pytest.raises(InvalidInput, match="too large to show") as info:
         encode(fmt(DataType.INT16), 10**5000)
+
+
+def test_direct_construction_needs_the_enums() -> None:
+    with pytest.raises(InvalidInput, match="must be a DataType, got 'int16'") as info:
+        RegisterFormat(register_type="holding", data_type="int16", writable=True)  # type: ignore[arg-type]
+    assert info.value.detail["field"] == "data_type"
