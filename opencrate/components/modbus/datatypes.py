@@ -48,6 +48,7 @@ from attrs import frozen
 from opencrate.errors import DeviceError, InvalidInput, ProtocolError
 from opencrate.model.binding import MODBUS_REGISTER_TYPES
 from opencrate.model.values import PointValue
+from opencrate.validation import shown
 
 __all__ = [
     "BINDING_KEYS",
@@ -136,8 +137,26 @@ def _choices(enum_type: type[enum.StrEnum]) -> str:
     return ", ".join(repr(member.value) for member in enum_type)
 
 
+def _show(value: object) -> str:
+    """``repr(value)`` cut short for a message (a huge int's repr can even fail)."""
+    try:
+        return shown(repr(value))
+    except ValueError:  # int larger than sys.get_int_max_str_digits()
+        return f"<{type(value).__name__} too large to show>"
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_finite_number(value: object) -> bool:
+    # math.isfinite(10**400) raises OverflowError: such an int is no float either.
+    if not _is_number(value):
+        return False
+    try:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return False
 
 
 @frozen(kw_only=True)
@@ -187,7 +206,7 @@ class RegisterFormat:
             writable = register_type in WRITABLE_TABLES
         elif not isinstance(writable, bool):
             raise InvalidInput(
-                f"modbus binding 'writable' must be true or false, got {writable!r}",
+                f"modbus binding 'writable' must be true or false, got {_show(writable)}",
                 field="writable",
             )
         fmt = cls(
@@ -241,7 +260,7 @@ def _table(config: Mapping[str, Any]) -> str:
     if value not in MODBUS_REGISTER_TYPES:
         raise InvalidInput(
             f"modbus binding 'register_type' must be one of {sorted(MODBUS_REGISTER_TYPES)}, "
-            f"got {value!r}",
+            f"got {_show(value)}",
             field="register_type",
         )
     assert isinstance(value, str)
@@ -258,7 +277,7 @@ def _enum(config: Mapping[str, Any], key: str, enum_type: type[_E], default: _E 
         return enum_type(value)
     except ValueError:
         raise InvalidInput(
-            f"modbus binding {key!r} must be one of {_choices(enum_type)}, got {value!r}",
+            f"modbus binding {key!r} must be one of {_choices(enum_type)}, got {_show(value)}",
             field=key,
         ) from None
 
@@ -268,7 +287,9 @@ def _optional_int(config: Mapping[str, Any], key: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"modbus binding {key!r} must be an integer, got {value!r}", field=key)
+        raise InvalidInput(
+            f"modbus binding {key!r} must be an integer, got {_show(value)}", field=key
+        )
     return value
 
 
@@ -276,9 +297,9 @@ def _number(config: Mapping[str, Any], key: str, default: float) -> float:
     value = config.get(key)
     if value is None:
         return default
-    if not _is_number(value) or not math.isfinite(value):
+    if not _is_finite_number(value):
         raise InvalidInput(
-            f"modbus binding {key!r} must be a finite number, got {value!r}", field=key
+            f"modbus binding {key!r} must be a finite number, got {_show(value)}", field=key
         )
     return float(value)
 
@@ -286,6 +307,19 @@ def _number(config: Mapping[str, Any], key: str, default: float) -> float:
 def _check_format(fmt: RegisterFormat) -> None:
     """The rules between keys (each raise names the key at fault)."""
     data_type, table = fmt.data_type, fmt.register_type
+    # Built directly, a plain "int16" would compare equal to DataType.INT16 but
+    # fail the identity checks below: the enums are required.
+    for key, enum_type in (
+        ("data_type", DataType),
+        ("byte_order", Order),
+        ("word_order", Order),
+    ):
+        if not isinstance(getattr(fmt, key), enum_type):
+            raise InvalidInput(
+                f"RegisterFormat {key!r} must be a {enum_type.__name__}, "
+                f"got {_show(getattr(fmt, key))}",
+                field=key,
+            )
     if table not in MODBUS_REGISTER_TYPES:
         raise InvalidInput(
             f"modbus binding 'register_type' must be one of {sorted(MODBUS_REGISTER_TYPES)}, "
@@ -340,7 +374,7 @@ def _check_format(fmt: RegisterFormat) -> None:
             field="length",
         )
     for key, number in (("scale", fmt.scale), ("offset", fmt.offset)):
-        if not _is_number(number) or not math.isfinite(number):
+        if not _is_finite_number(number):
             raise InvalidInput(
                 f"modbus binding {key!r} must be a finite number, got {number!r}", field=key
             )
@@ -398,9 +432,9 @@ def _check_words(fmt: RegisterFormat, words: Sequence[int] | Sequence[bool]) -> 
     for word in words:
         if fmt.is_bit_table:
             if not isinstance(word, bool) and word not in (0, 1):
-                raise ProtocolError(f"a bit must be true or false, got {word!r}")
+                raise ProtocolError(f"a bit must be true or false, got {_show(word)}")
         elif isinstance(word, bool) or not isinstance(word, int) or not 0 <= word <= 0xFFFF:
-            raise ProtocolError(f"a register must be an integer in 0..65535, got {word!r}")
+            raise ProtocolError(f"a register must be an integer in 0..65535, got {_show(word)}")
 
 
 # -- decode ----------------------------------------------------------------------------
@@ -427,13 +461,13 @@ def decode(fmt: RegisterFormat, words: Sequence[int] | Sequence[bool]) -> PointV
             return text.decode("utf-8").rstrip(" ")
         except UnicodeDecodeError:
             raise DeviceError(
-                f"string register value is not UTF-8: {text!r}", raw=text.hex()
+                f"string register value is not UTF-8: {_show(text)}", raw=text.hex()
             ) from None
     code, _ = _STRUCT[fmt.data_type]
     (raw,) = struct.unpack(">" + code, data)
     if fmt.data_type in _FLOATS and not math.isfinite(raw):
         raise DeviceError(
-            f"{fmt.data_type.value} register value is not a number: {raw!r} "
+            f"{fmt.data_type.value} register value is not a number: {_show(raw)} "
             f"(a point value must be finite)",
             raw=data.hex(),
         )
@@ -442,7 +476,7 @@ def decode(fmt: RegisterFormat, words: Sequence[int] | Sequence[bool]) -> PointV
     value = float(raw) * fmt.scale + fmt.offset
     if not math.isfinite(value):
         raise DeviceError(
-            f"{fmt.data_type.value} register value {raw!r} * scale {fmt.scale} + offset "
+            f"{fmt.data_type.value} register value {_show(raw)} * scale {fmt.scale} + offset "
             f"{fmt.offset} overflows (a point value must be finite)",
             raw=data.hex(),
         )
@@ -455,24 +489,24 @@ def _as_bool(value: PointValue) -> bool:
         return value
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise InvalidInput(f"value {value!r} is not a boolean", field="value")
+    raise InvalidInput(f"value {_show(value)} is not a boolean", field="value")
 
 
 def _raw_integer(fmt: RegisterFormat, value: PointValue) -> int:
     if not _is_number(value):
         raise InvalidInput(
-            f"value {value!r} is not a number for {fmt.data_type.value}", field="value"
+            f"value {_show(value)} is not a number for {fmt.data_type.value}", field="value"
         )
     assert isinstance(value, int | float)
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidInput(f"value {value!r} is not a finite number", field="value")
+        raise InvalidInput(f"value {_show(value)} is not a finite number", field="value")
     # Exact arithmetic: a 64-bit integer survives, and rounding is exactly half-even.
     raw = round((Fraction(value) - Fraction(fmt.offset)) / Fraction(fmt.scale))
     lo, hi = _INT_RANGE[fmt.data_type]
     if not lo <= raw <= hi:
-        scaled = f" (raw {raw} after scale {fmt.scale}, offset {fmt.offset})"
+        scaled = f" (raw {_show(raw)} after scale {fmt.scale}, offset {fmt.offset})"
         raise InvalidInput(
-            f"value {value!r} is out of range for {fmt.data_type.value} ({lo}..{hi})"
+            f"value {_show(value)} is out of range for {fmt.data_type.value} ({lo}..{hi})"
             f"{scaled if fmt.is_scaled else ''}",
             field="value",
         )
@@ -482,7 +516,7 @@ def _raw_integer(fmt: RegisterFormat, value: PointValue) -> int:
 def _raw_float(fmt: RegisterFormat, value: PointValue) -> bytes:
     if not _is_number(value):
         raise InvalidInput(
-            f"value {value!r} is not a number for {fmt.data_type.value}", field="value"
+            f"value {_show(value)} is not a number for {fmt.data_type.value}", field="value"
         )
     assert isinstance(value, int | float)
     try:
@@ -492,7 +526,7 @@ def _raw_float(fmt: RegisterFormat, value: PointValue) -> bytes:
         return struct.pack(">" + _STRUCT[fmt.data_type][0], raw)
     except OverflowError:
         raise InvalidInput(
-            f"value {value!r} is out of range for {fmt.data_type.value}", field="value"
+            f"value {_show(value)} is out of range for {fmt.data_type.value}", field="value"
         ) from None
 
 
@@ -519,14 +553,15 @@ def encode(fmt: RegisterFormat, value: PointValue) -> list[int] | list[bool]:
         data = (1 if _as_bool(value) else 0).to_bytes(2, "big")
     elif fmt.data_type is DataType.STRING:
         if not isinstance(value, str):
-            raise InvalidInput(f"value {value!r} is not a string", field="value")
+            raise InvalidInput(f"value {_show(value)} is not a string", field="value")
         data = value.encode("utf-8")
         if b"\x00" in data:
-            raise InvalidInput(f"value {value!r} contains a NUL character", field="value")
+            raise InvalidInput(f"value {_show(value)} contains a NUL character", field="value")
         room = 2 * fmt.count
         if len(data) > room:
             raise InvalidInput(
-                f"value {value!r} is {len(data)} bytes in UTF-8; {fmt.count} registers hold {room}",
+                f"value {_show(value)} is {len(data)} bytes in UTF-8; "
+                f"{fmt.count} registers hold {room}",
                 field="value",
             )
         data = data.ljust(room, b"\x00")
@@ -560,7 +595,7 @@ def encode_bit(fmt: RegisterFormat, current_register: int, value: bool) -> int:
         or not 0 <= current_register <= 0xFFFF
     ):
         raise InvalidInput(
-            f"current register must be an integer in 0..65535, got {current_register!r}",
+            f"current register must be an integer in 0..65535, got {_show(current_register)}",
             field="current_register",
         )
     number = int.from_bytes(_from_registers(fmt, [current_register]), "big")

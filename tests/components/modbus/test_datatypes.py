@@ -375,6 +375,8 @@ def test_wrong_words_are_a_protocol_error(f: RegisterFormat, words: list[int], m
         (fmt(DataType.FLOAT64, scale=1e-300), 1e300, "out of range for float64"),
         (fmt(DataType.FLOAT32), math.nan, "not a finite number|out of range"),
         (fmt(DataType.INT32), math.inf, "not a finite number"),
+        (fmt(DataType.FLOAT64), 10**400, "out of range for float64"),
+        (fmt(DataType.INT64, scale=0.5), 10**400, "out of range for int64"),
         (fmt(DataType.INT32), "12", "'12' is not a number for int32"),
         (fmt(DataType.INT32), True, "True is not a number for int32"),
         (fmt(DataType.BOOL, "coil"), 2, "2 is not a boolean"),
@@ -486,6 +488,7 @@ def test_from_binding_defaults() -> None:
         ({"register_type": "holding", "data_type": "int16", "scale": 0}, "scale", "not be 0"),
         ({"register_type": "holding", "data_type": "int16", "scale": "x"}, "scale", "got 'x'"),
         ({"register_type": "holding", "data_type": "int16", "scale": True}, "scale", "True"),
+        ({"register_type": "holding", "data_type": "int16", "scale": 10**400}, "scale", "finite"),
         (
             {"register_type": "holding", "data_type": "int16", "offset": math.inf},
             "offset",
@@ -549,3 +552,17 @@ def test_every_data_type_order_and_key_is_in_the_reference_page() -> None:
     missing += [f"`{k}`" for k in BINDING_KEYS if f"| `{k}` |" not in section]
     missing += [name for name in ("ABCD", "DCBA", "BADC", "CDAB") if f"| {name} |" not in section]
     assert not missing, f"docs/reference/modbus.md does not document {missing}"
+
+
+def test_a_huge_value_is_cut_short_in_the_message() -> None:
+    with pytest.raises(InvalidInput, match=r"value 'xxx.*\.\.\. is 100000 bytes") as info:
+        encode(fmt(DataType.STRING, length=2), "x" * 100_000)
+    assert len(info.value.message) < 200
+    with pytest.raises(InvalidInput, match="too large to show") as info:
+        encode(fmt(DataType.INT16), 10**5000)
+
+
+def test_direct_construction_needs_the_enums() -> None:
+    with pytest.raises(InvalidInput, match="must be a DataType, got 'int16'") as info:
+        RegisterFormat(register_type="holding", data_type="int16", writable=True)  # type: ignore[arg-type]
+    assert info.value.detail["field"] == "data_type"
