@@ -28,6 +28,7 @@ from opencrate.components.audit import COMPONENT as AUDIT
 from opencrate.components.entities import COMPONENT as ENTITIES
 from opencrate.components.eventlog import COMPONENT as EVENTLOG
 from opencrate.components.history import COMPONENT as HISTORY
+from opencrate.components.modbus import COMPONENT as MODBUS
 from opencrate.components.nodes import COMPONENT as NODES
 from opencrate.components.overrides import COMPONENT as OVERRIDES
 from opencrate.components.points import COMPONENT as POINTS
@@ -60,6 +61,8 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ALARMS,
     PROPERTIES,
     SCENARIO,
+    # After the scenario: its nodes are loaded (level 20) before the bridge reads them (40).
+    MODBUS,
 )
 
 

@@ -37,6 +37,7 @@ _PATH_VALUES = {
     "token_id": "abc",
     "extension": "average",
     "asset": "app.js",
+    "device_id": "meter-1",
 }
 
 

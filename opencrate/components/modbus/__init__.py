@@ -1,1 +1,11 @@
-"""The Modbus TCP bridge."""
+"""The Modbus TCP bridge: field devices' registers in, commands out (``[[modbus.device]]``)."""
+
+from opencrate.runtime.component import ComponentSpec
+
+COMPONENT = ComponentSpec.in_package(
+    __name__,
+    "component:build",
+    routes=("routes:blueprint",),
+    commands=("cli:devices",),
+    sections=("modbus",),
+)

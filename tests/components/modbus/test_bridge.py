@@ -1,0 +1,116 @@
+"""The component: [[modbus.device]] settings, the model's Modbus points polled, GET /api/devices."""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from opencrate.api.app import create_app
+from opencrate.app import Services
+from opencrate.clock import TrioClock
+from opencrate.components.modbus.bridge import ModbusBridge
+from opencrate.components.modbus.server import RegisterBank, serve_modbus
+from opencrate.components.nodes.store import NodeStore
+from opencrate.components.points.store import PointStore
+from opencrate.components.users.roles import Role
+from opencrate.config import Settings
+from opencrate.errors import ConfigError
+from opencrate.model.node import Node
+from opencrate.model.values import PointStatus
+from tests.harness import client_with_token, role_tokens, running_services
+
+
+def _bank() -> RegisterBank:
+    bank = RegisterBank()
+    high, low = struct.unpack(">HH", struct.pack(">f", 42.5))
+    bank.set_words("holding", 100, [high, low])
+    bank.set_words("input", 0, [2301])
+    return bank
+
+
+def _nodes() -> list[Node]:
+    meter = {"protocol": "modbus", "config": {"device_id": "meter-1", "data_type": "float32"}}
+    specs: list[dict[str, Any]] = [
+        {"id": "site", "node_type": "site", "dis": "Site"},
+        {"id": "meter-1", "node_type": "equip", "dis": "Meter", "parent_id": "site"},
+        {"id": "meter-1/power", "node_type": "point", "dis": "Power", "parent_id": "meter-1",
+         "protocol_binding": {**meter, "config": {**meter["config"], "register_type": "holding",
+                                                  "address": 100}}},
+        {"id": "meter-1/volts", "node_type": "point", "dis": "Volts", "parent_id": "meter-1",
+         "protocol_binding": {"protocol": "modbus", "config": {
+             "device_id": "meter-1", "register_type": "input", "address": 0,
+             "data_type": "uint16", "scale": 0.1}}},
+        {"id": "meter-1/bad", "node_type": "point", "dis": "Bad", "parent_id": "meter-1",
+         "protocol_binding": {"protocol": "modbus", "config": {
+             "device_id": "meter-1", "register_type": "holding", "address": 7,
+             "data_type": "float128"}}},
+        {"id": "other/p", "node_type": "point", "dis": "Elsewhere", "parent_id": "site",
+         "protocol_binding": {"protocol": "modbus", "config": {
+             "device_id": "not-configured", "register_type": "holding", "address": 0,
+             "data_type": "uint16"}}},
+    ]  # fmt: skip
+    return [Node.from_dict(spec) for spec in specs]
+
+
+async def test_the_models_points_are_polled_and_the_devices_api_reports_them(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        port: int = await nursery.start(serve_modbus, {1: _bank()}, "127.0.0.1", 0)
+        device = {"id": "meter-1", "host": "127.0.0.1", "port": port, "poll_interval": "20ms"}
+        async with running_services(
+            tmp_path / "data", clock, sections={"modbus": {"device": [device]}}
+        ) as services:
+            await services.get(NodeStore).create_many(_nodes())
+            bridge = services.get(ModbusBridge)
+            await nursery.start(bridge.run)
+            with trio.fail_after(10):
+                await bridge.poller("meter-1").wait_cycles(2)
+            points = services.get(PointStore)
+            assert points.get("meter-1/power").value == 42.5  # type: ignore[union-attr]
+            assert points.get("meter-1/volts").value == pytest.approx(230.1)  # type: ignore[union-attr]
+            assert points.get("meter-1/bad").status is PointStatus.FAULT  # type: ignore[union-attr]
+            assert points.get("other/p") is None  # its device is not configured
+            assert sorted(bridge.poller("meter-1").points) == ["meter-1/power", "meter-1/volts"]
+
+            client = client_with_token(
+                create_app(services), (await role_tokens(services))[Role.VIEWER]
+            )
+            listed = await client.get("/api/devices")
+            assert listed.status_code == 200
+            (view,) = (await listed.get_json())["items"]
+            assert (view["id"], view["state"], view["port"], view["points"]) == (
+                "meter-1",
+                "online",
+                port,
+                2,
+            )
+            assert view["last_rtt_ms"] is not None
+            assert view["requests"] >= 4
+            one = await client.get("/api/devices/meter-1")
+            assert (await one.get_json())["id"] == "meter-1"
+            missing = await client.get("/api/devices/nope")
+            assert missing.status_code == 404
+            assert "nope" in (await missing.get_json())["error"]["message"]
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"devices": []}, "unknown key 'devices' in [modbus]"),
+        ({"device": [{"id": "m", "host": "h", "port": 70000}]}, "port"),
+        ({"device": [{"id": "m", "host": "h"}, {"id": "m", "host": "h2"}]}, "'m'"),
+    ],
+)
+async def test_a_bad_modbus_section_is_refused_naming_the_key(
+    tmp_path: Path, clock: TrioClock, section: dict[str, Any], message: str
+) -> None:
+    settings = Settings(data_dir=tmp_path, sections={"modbus": section})
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Services.create(settings, clock=clock)
