@@ -12,7 +12,8 @@ values, up to the precision of the register type).
 * A client's write (FC 5, 6, 15, 16) is kept: the points it touched hold the written value and
   their signal stops driving them, as a setpoint on a real device would.
 * Bits within one register (``bit``) may share the register; any other overlap of two points in
-  one table is a :class:`~opencrate.errors.ConfigError`, and so is a binding the codec rejects.
+  one table is a :class:`~opencrate.errors.ConfigError`, and so is a binding the codec rejects
+  or a data type that cannot hold the point's kind (a ``bool`` point in a ``float32``).
 * A sample the register type cannot hold (a negative value in a ``uint16``, say) is skipped with
   a warning, the registers keeping the last value; ``statistics().skipped`` counts them.
 """
@@ -89,7 +90,17 @@ class ModbusSimulator:
                 )
         _check_overlaps(scenario, self._points.values())
         for point in self._points.values():
-            self._store(point, _zero(point))
+            try:
+                self._store(point, _zero(point))
+            except InvalidInput as exc:
+                raise ConfigError(
+                    f"a {point.kind} point cannot be held as {point.format.data_type}: "
+                    f"{exc.message}",
+                    file=scenario.source,
+                    line=point.line,
+                    key=f"{point.key}.data_type",
+                    node_id=point.node_id,
+                ) from None
         self._written: set[str] = set()
         self._samples = self._skipped = 0
         self._running = False

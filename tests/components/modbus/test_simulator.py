@@ -289,6 +289,18 @@ binding = { register_type = "holding", address = 0, data_type = "float16" }
             "equip[0].point[0].binding.data_type",
             id="unknown-data-type",
         ),
+        pytest.param(
+            """
+[[equip.point]]
+id = "a"
+dis = "A"
+kind = "bool"
+binding = { register_type = "holding", address = 0, data_type = "float32" }
+""",
+            "a bool point cannot be held as float32",
+            "equip[0].point[0].binding.data_type",
+            id="kind-and-data-type-disagree",
+        ),
     ],
 )
 def test_bindings_that_cannot_be_laid_out_are_config_errors(
