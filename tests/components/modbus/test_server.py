@@ -463,3 +463,47 @@ def test_answers_do_not_depend_on_how_the_stream_is_cut(
         answered.append((tid, unit))
         rest = rest[6 + length :]
     assert answered == [(tid, unit) for tid, unit, _ in requests]
+
+
+@pytest.fixture
+def pymodbustcp_client() -> Any:
+    """pyModbusTCP's client class (a pip dev dependency; skips, or fails in CI, without it)."""
+    try:
+        from pyModbusTCP.client import ModbusClient
+    except ImportError:
+        require_program("pyModbusTCP (pip)", None)
+    return ModbusClient
+
+
+async def test_pymodbustcp_client_reads_and_writes(
+    port: int, bank: RegisterBank, pymodbustcp_client: Any
+) -> None:
+    # pyModbusTCP: a pure-Python client with no pymodbus inside, a second independent peer.
+    def work() -> list[Any]:
+        client = pymodbustcp_client(host="127.0.0.1", port=port, unit_id=UNIT, timeout=3)
+        try:
+            return [
+                client.read_holding_registers(0, 5),
+                client.read_input_registers(30, 3),
+                client.read_coils(0, 4),
+                client.read_discrete_inputs(100, 3),
+                client.write_multiple_registers(40, [7, 8]),
+                client.write_single_coil(9, True),
+                client.read_holding_registers(3, 5),  # 5..7 unmapped
+                client.last_except,
+            ]
+        finally:
+            client.close()
+
+    out = await trio.to_thread.run_sync(work)
+    assert out == [
+        [10, 11, 12, 13, 65535],
+        [300, 301, 302],
+        [True, False, True, True],
+        [False, True, True],
+        True,
+        True,
+        None,
+        2,
+    ]
+    assert (bank.holding[40], bank.holding[41], bank.coils[9]) == (7, 8, True)
