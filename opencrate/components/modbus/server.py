@@ -14,8 +14,8 @@ What a client gets:
 * a quantity out of the function's range, a byte count that does not match it, a coil value other
   than 0x0000 / 0xFF00, or a PDU of the wrong length -> exception 3 (ILLEGAL DATA VALUE);
 * a unit id with no bank -> exception 11 (GATEWAY TARGET DEVICE FAILED TO RESPOND);
-* an error of our own (an ``on_write`` callback that raised) -> exception 4 (SERVER DEVICE
-  FAILURE), logged;
+* an error of our own (an ``on_write`` callback that raised, a table holding what is no register
+  value) -> exception 4 (SERVER DEVICE FAILURE), logged;
 * a frame whose MBAP header is malformed (protocol id not 0, length outside 2..254): the stream
   cannot be resynchronised, so that connection is closed; other connections are not affected.
 """
@@ -120,7 +120,7 @@ class RegisterBank:
         for word in words:
             if bits and not isinstance(word, bool):
                 raise InvalidInput(f"{register_type} values are bools, not {word!r}")
-            if not bits and (isinstance(word, bool) or not 0 <= word <= 0xFFFF):
+            if not bits and (type(word) is not int or not 0 <= word <= 0xFFFF):
                 raise InvalidInput(f"register values are 0..65535, not {word!r}")
         for offset, word in enumerate(words):
             table[address + offset] = word
@@ -161,11 +161,8 @@ class RegisterBank:
         for offset, word in enumerate(words):
             table[address + offset] = word
         if self.on_write is not None:
-            try:
-                self.on_write(register_type, address, words)
-            except Exception:
-                log.exception("on_write failed for %s %d", register_type, address)
-                raise ModbusException(SERVER_DEVICE_FAILURE) from None
+            # An error here is answered with exception 4 by answer_frame.
+            self.on_write(register_type, address, words)
 
 
 def _check_range(address: int, count: int) -> None:
@@ -180,7 +177,9 @@ def answer_frame(bank_by_unit: Mapping[int, RegisterBank], unit_id: int, pdu: by
     """The response PDU for request ``pdu`` (function code first) to unit ``unit_id``.
 
     Never raises for a client's request: every fault becomes an exception response
-    (``function | 0x80``, code), as listed in the module docstring.
+    (``function | 0x80``, code), as listed in the module docstring. An error of ours (an
+    ``on_write`` that raised, a value put straight into a table that is no register value) is
+    logged and answered with exception 4, so one request cannot stop the server.
     """
     function = pdu[0] if pdu else 0
     try:
@@ -193,6 +192,9 @@ def answer_frame(bank_by_unit: Mapping[int, RegisterBank], unit_id: int, pdu: by
         return bytes([function]) + handler(bank, pdu[1:])
     except ModbusException as exc:
         return bytes([function | 0x80, exc.code])
+    except Exception:
+        log.exception("Modbus request to unit %d failed (function %d)", unit_id, function)
+        return bytes([function | 0x80, SERVER_DEVICE_FAILURE])
 
 
 def _address_quantity(body: bytes, maximum: int) -> tuple[int, int]:
