@@ -157,7 +157,10 @@ class ModbusClient:
 
     # -- lifetime --------------------------------------------------------------------
     async def aclose(self) -> None:
-        """Close the connection; later requests raise :class:`BridgeError`. Idempotent."""
+        """Close the connection; later requests raise :class:`BridgeError`. Idempotent.
+
+        A request in flight in another task fails with :class:`BridgeError` at once.
+        """
         self._closed = True
         await self._disconnect()
 
@@ -241,6 +244,11 @@ class ModbusClient:
                         **detail,
                     ),
                     trio.BrokenResourceError: lambda exc: BridgeError(f"{lost}: {exc}", **detail),
+                    # aclose() from another task while this request waited for its answer.
+                    trio.ClosedResourceError: lambda _: BridgeError(
+                        f"{self._where()}: the client was closed during {request.describe()}",
+                        **detail,
+                    ),
                     OSError: lambda exc: BridgeError(f"{lost}: {exc}", **detail),
                 }
             ),

@@ -66,6 +66,7 @@ class HostileServer:
         self.script = list(script)
         self.connections = 0
         self.requests: list[bytes] = []
+        self.first_request = trio.Event()
         self.port = 0
 
     async def handle(self, stream: trio.SocketStream) -> None:
@@ -87,6 +88,7 @@ class HostileServer:
                 return
             request = header + body
             self.requests.append(request)
+            self.first_request.set()
             if self.script:
                 await self.script.pop(0)(stream, request)
             else:
@@ -350,3 +352,28 @@ async def test_concurrent_requests_take_turns_and_each_gets_its_own_answer(
     assert results == {a: [a, a + 1] for a in range(0, 50, 10)}
     assert server.connections == 1
     assert len(server.requests) == 5
+
+
+@safety_net
+async def test_aclose_fails_the_request_in_flight_and_later_ones(
+    serve: Callable[[list[Behaviour]], Awaitable[HostileServer]],
+    clients: Callable[..., ModbusClient],
+) -> None:
+    server = await serve([silent])
+    client = clients(server, timeout_s=SAFETY_S)
+    failed: list[BaseException] = []
+
+    async def read() -> None:
+        try:
+            await client.read_holding_registers(0, 1)
+        except BridgeError as exc:
+            failed.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read)
+        await server.first_request.wait()
+        await client.aclose()
+    assert [type(e) for e in failed] == [BridgeError]
+    assert "the client was closed during FC 3 at 0 (1)" in str(failed[0])
+    with pytest.raises(BridgeError, match="the client is closed"):
+        await client.write_coil(0, True)
