@@ -185,6 +185,10 @@ async def hang_up(stream: trio.SocketStream, request: bytes) -> None:
     await stream.aclose()
 
 
+async def answer_then_junk(stream: trio.SocketStream, request: bytes) -> None:
+    await stream.send_all(good_answer(request) + b"\x00\x01")
+
+
 def exception(code: int) -> Behaviour:
     async def answer(stream: trio.SocketStream, request: bytes) -> None:
         await stream.send_all(exception_answer(request, code))
@@ -377,3 +381,39 @@ async def test_aclose_fails_the_request_in_flight_and_later_ones(
     assert "the client was closed during FC 3 at 0 (1)" in str(failed[0])
     with pytest.raises(BridgeError, match="the client is closed"):
         await client.write_coil(0, True)
+
+
+@safety_net
+async def test_bytes_after_a_good_answer_close_the_connection_and_the_answer_stands(
+    serve: Callable[[list[Behaviour]], Awaitable[HostileServer]],
+    clients: Callable[..., ModbusClient],
+) -> None:
+    server = await serve([answer_then_junk])
+    client = clients(server)
+    assert await client.read_holding_registers(1, 2) == [1, 2]
+    assert not client.statistics().connected
+    assert await client.read_holding_registers(3, 1) == [3]
+    assert server.connections == 2
+
+
+@safety_net
+async def test_connect_that_never_completes_is_a_bridge_timeout() -> None:
+    # A listener that never accepts, its accept queue filled: Linux drops further SYNs,
+    # so the client's connect hangs, as to a host that is down.
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(3):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        client = ModbusClient("127.0.0.1", port, timeout_s=TIMEOUT_S, device="dev1")
+        started = trio.current_time()
+        with pytest.raises(BridgeTimeout, match=f"cannot connect to 127.0.0.1:{port}: no conn"):
+            await client.read_input_registers(0, 1)
+        assert TIMEOUT_S <= trio.current_time() - started < TIMEOUT_S + 0.5
+        stats = client.statistics()
+        assert (stats.timeouts, stats.errors, stats.connected) == (1, 1, False)
