@@ -19,7 +19,7 @@ import pytest
 import trio
 
 from opencrate.components.modbus.client import ModbusClient
-from opencrate.errors import BridgeError, BridgeTimeout, DeviceError, ProtocolError
+from opencrate.errors import BridgeError, BridgeTimeout, DeviceError, InvalidInput, ProtocolError
 
 # The client's timeout in these tests; the safety net around each test is far longer.
 TIMEOUT_S = 0.3
@@ -417,3 +417,25 @@ async def test_connect_that_never_completes_is_a_bridge_timeout() -> None:
         assert TIMEOUT_S <= trio.current_time() - started < TIMEOUT_S + 0.5
         stats = client.statistics()
         assert (stats.timeouts, stats.errors, stats.connected) == (1, 1, False)
+
+
+@safety_net
+async def test_requests_outside_the_protocol_fail_before_anything_is_sent(
+    serve: Callable[[list[Behaviour]], Awaitable[HostileServer]],
+    clients: Callable[..., ModbusClient],
+) -> None:
+    server = await serve([])
+    client = clients(server)
+    with pytest.raises(InvalidInput, match="register type 'holdings'") as caught:
+        await client.read("holdings", 0, 1)
+    assert caught.value.detail["device"] == "dev1"
+    with pytest.raises(InvalidInput, match="count 126"):
+        await client.read_holding_registers(0, 126)
+    with pytest.raises(InvalidInput, match="value 65536"):
+        await client.write_register(0, 65536)
+    assert server.connections == 0
+    assert (client.statistics().requests, client.statistics().connected) == (0, False)
+    with pytest.raises(InvalidInput, match="unit_id 256"):
+        ModbusClient("127.0.0.1", server.port, unit_id=256)
+    with pytest.raises(InvalidInput, match="timeout_s 0"):
+        ModbusClient("127.0.0.1", server.port, timeout_s=0)
