@@ -189,6 +189,11 @@ async def answer_then_junk(stream: trio.SocketStream, request: bytes) -> None:
     await stream.send_all(good_answer(request) + b"\x00\x01")
 
 
+async def answer_then_hang_up(stream: trio.SocketStream, request: bytes) -> None:
+    await stream.send_all(good_answer(request))
+    await stream.aclose()
+
+
 def exception(code: int) -> Behaviour:
     async def answer(stream: trio.SocketStream, request: bytes) -> None:
         await stream.send_all(exception_answer(request, code))
@@ -439,3 +444,34 @@ async def test_requests_outside_the_protocol_fail_before_anything_is_sent(
         ModbusClient("127.0.0.1", server.port, unit_id=256)
     with pytest.raises(InvalidInput, match="timeout_s 0"):
         ModbusClient("127.0.0.1", server.port, timeout_s=0)
+
+
+@safety_net
+async def test_read_on_a_connection_the_device_closed_is_sent_again_on_a_new_one(
+    serve: Callable[[list[Behaviour]], Awaitable[HostileServer]],
+    clients: Callable[..., ModbusClient],
+) -> None:
+    server = await serve([answer_then_hang_up])
+    client = clients(server)
+    assert await client.read_holding_registers(1, 1) == [1]
+    # The device closed the connection after answering (a reboot, an idle timeout).
+    assert await client.read_holding_registers(2, 1) == [2]
+    stats = client.statistics()
+    assert (stats.errors, stats.reconnects, stats.requests) == (0, 1, 2)
+    assert server.connections == 2
+
+
+@safety_net
+async def test_write_on_a_connection_the_device_closed_fails_and_is_not_repeated(
+    serve: Callable[[list[Behaviour]], Awaitable[HostileServer]],
+    clients: Callable[..., ModbusClient],
+) -> None:
+    server = await serve([answer_then_hang_up])
+    client = clients(server)
+    assert await client.read_holding_registers(1, 1) == [1]
+    with pytest.raises(BridgeError) as caught:
+        await client.write_register(5, 1)
+    assert type(caught.value) is BridgeError
+    assert server.connections == 1
+    assert await client.read_holding_registers(3, 1) == [3]
+    assert server.connections == 2
