@@ -7,7 +7,11 @@ has its own ``timeout_s``.
 
 The connection is closed after any timeout, cancellation, socket error or
 protocol error, so that a late or stray answer can never be read as the answer
-to the next request; the next request reconnects. An exception response
+to the next request; the next request reconnects. When a kept connection turns
+out closed or reset by the device before any byte of the answer (the device
+rebooted, or closes idle connections), a read is sent once more on a new
+connection; a write is not (the device may have acted on it) and fails with
+:class:`BridgeError`. An exception response
 (:class:`DeviceError`) leaves the connection open: the device answered
 properly.
 
@@ -97,6 +101,7 @@ class ModbusClient:
         self._stream: trio.SocketStream | None = None
         self._buffer = bytearray()
         self._closed = False
+        self._answer_bytes = 0  # of the answer to the request in flight
         self._transaction_id = 0
         self._connections = 0
         self._requests = 0
@@ -157,7 +162,10 @@ class ModbusClient:
 
     # -- lifetime --------------------------------------------------------------------
     async def aclose(self) -> None:
-        """Close the connection; later requests raise :class:`BridgeError`. Idempotent."""
+        """Close the connection; later requests raise :class:`BridgeError`. Idempotent.
+
+        A request in flight in another task fails with :class:`BridgeError` at once.
+        """
         self._closed = True
         await self._disconnect()
 
@@ -188,9 +196,18 @@ class ModbusClient:
             if self._closed:
                 raise BridgeError(f"{self._where()}: the client is closed", **self._detail)
             self._requests += 1
+            reused = self._stream is not None
             try:
                 stream = await self._connect()
-                return await self._exchange(stream, request)
+                try:
+                    return await self._exchange(stream, request)
+                except BridgeError as exc:
+                    if not (reused and request.is_read and self._stale(exc)):
+                        raise
+                # The device had closed the idle connection (it rebooted, or closes idle
+                # clients): nothing was answered, so a read is sent once more on a new one.
+                await self._disconnect()
+                return await self._exchange(await self._connect(), request)
             except DeviceError:
                 self._errors += 1
                 raise
@@ -241,12 +258,18 @@ class ModbusClient:
                         **detail,
                     ),
                     trio.BrokenResourceError: lambda exc: BridgeError(f"{lost}: {exc}", **detail),
+                    # aclose() from another task while this request waited for its answer.
+                    trio.ClosedResourceError: lambda _: BridgeError(
+                        f"{self._where()}: the client was closed during {request.describe()}",
+                        **detail,
+                    ),
                     OSError: lambda exc: BridgeError(f"{lost}: {exc}", **detail),
                 }
             ),
             trio.fail_after(self.timeout_s),
         ):
             started = trio.current_time()
+            self._answer_bytes = 0
             await stream.send_all(request.frame)
             header = pdu.parse_header(await self._receive(stream, pdu.HEADER_SIZE, lost), **detail)
             body = await self._receive(stream, header.pdu_size, lost)
@@ -258,11 +281,16 @@ class ModbusClient:
             await self._disconnect()
         return values
 
+    def _stale(self, exc: BridgeError) -> bool:
+        # Reset or closed by the device before a byte of the answer came.
+        return type(exc) is BridgeError and not self._answer_bytes and not self._closed
+
     async def _receive(self, stream: trio.SocketStream, size: int, lost: str) -> bytes:
         while len(self._buffer) < size:
             data = await stream.receive_some(_RECEIVE_SIZE)
             if not data:
                 raise BridgeError(f"{lost}: closed by the device", **self._detail)
+            self._answer_bytes += len(data)
             self._buffer += data
         chunk = bytes(self._buffer[:size])
         del self._buffer[:size]

@@ -19,7 +19,7 @@ import pytest
 import trio
 
 from opencrate.components.modbus.client import ModbusClient
-from opencrate.errors import BridgeError, BridgeTimeout, DeviceError, ProtocolError
+from opencrate.errors import BridgeError, BridgeTimeout, DeviceError, InvalidInput, ProtocolError
 
 # The client's timeout in these tests; the safety net around each test is far longer.
 TIMEOUT_S = 0.3
@@ -66,6 +66,7 @@ class HostileServer:
         self.script = list(script)
         self.connections = 0
         self.requests: list[bytes] = []
+        self.first_request = trio.Event()
         self.port = 0
 
     async def handle(self, stream: trio.SocketStream) -> None:
@@ -87,6 +88,7 @@ class HostileServer:
                 return
             request = header + body
             self.requests.append(request)
+            self.first_request.set()
             if self.script:
                 await self.script.pop(0)(stream, request)
             else:
@@ -180,6 +182,15 @@ async def half_then_stall(stream: trio.SocketStream, request: bytes) -> None:
 
 
 async def hang_up(stream: trio.SocketStream, request: bytes) -> None:
+    await stream.aclose()
+
+
+async def answer_then_junk(stream: trio.SocketStream, request: bytes) -> None:
+    await stream.send_all(good_answer(request) + b"\x00\x01")
+
+
+async def answer_then_hang_up(stream: trio.SocketStream, request: bytes) -> None:
+    await stream.send_all(good_answer(request))
     await stream.aclose()
 
 
@@ -350,3 +361,117 @@ async def test_concurrent_requests_take_turns_and_each_gets_its_own_answer(
     assert results == {a: [a, a + 1] for a in range(0, 50, 10)}
     assert server.connections == 1
     assert len(server.requests) == 5
+
+
+@safety_net
+async def test_aclose_fails_the_request_in_flight_and_later_ones(
+    serve: Callable[[list[Behaviour]], Awaitable[HostileServer]],
+    clients: Callable[..., ModbusClient],
+) -> None:
+    server = await serve([silent])
+    client = clients(server, timeout_s=SAFETY_S)
+    failed: list[BaseException] = []
+
+    async def read() -> None:
+        try:
+            await client.read_holding_registers(0, 1)
+        except BridgeError as exc:
+            failed.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read)
+        await server.first_request.wait()
+        await client.aclose()
+    assert [type(e) for e in failed] == [BridgeError]
+    assert "the client was closed during FC 3 at 0 (1)" in str(failed[0])
+    with pytest.raises(BridgeError, match="the client is closed"):
+        await client.write_coil(0, True)
+
+
+@safety_net
+async def test_bytes_after_a_good_answer_close_the_connection_and_the_answer_stands(
+    serve: Callable[[list[Behaviour]], Awaitable[HostileServer]],
+    clients: Callable[..., ModbusClient],
+) -> None:
+    server = await serve([answer_then_junk])
+    client = clients(server)
+    assert await client.read_holding_registers(1, 2) == [1, 2]
+    assert not client.statistics().connected
+    assert await client.read_holding_registers(3, 1) == [3]
+    assert server.connections == 2
+
+
+@safety_net
+async def test_connect_that_never_completes_is_a_bridge_timeout() -> None:
+    # A listener that never accepts, its accept queue filled: Linux drops further SYNs,
+    # so the client's connect hangs, as to a host that is down.
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(3):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        client = ModbusClient("127.0.0.1", port, timeout_s=TIMEOUT_S, device="dev1")
+        started = trio.current_time()
+        with pytest.raises(BridgeTimeout, match=f"cannot connect to 127.0.0.1:{port}: no conn"):
+            await client.read_input_registers(0, 1)
+        assert TIMEOUT_S <= trio.current_time() - started < TIMEOUT_S + 0.5
+        stats = client.statistics()
+        assert (stats.timeouts, stats.errors, stats.connected) == (1, 1, False)
+
+
+@safety_net
+async def test_requests_outside_the_protocol_fail_before_anything_is_sent(
+    serve: Callable[[list[Behaviour]], Awaitable[HostileServer]],
+    clients: Callable[..., ModbusClient],
+) -> None:
+    server = await serve([])
+    client = clients(server)
+    with pytest.raises(InvalidInput, match="register type 'holdings'") as caught:
+        await client.read("holdings", 0, 1)
+    assert caught.value.detail["device"] == "dev1"
+    with pytest.raises(InvalidInput, match="count 126"):
+        await client.read_holding_registers(0, 126)
+    with pytest.raises(InvalidInput, match="value 65536"):
+        await client.write_register(0, 65536)
+    assert server.connections == 0
+    assert (client.statistics().requests, client.statistics().connected) == (0, False)
+    with pytest.raises(InvalidInput, match="unit_id 256"):
+        ModbusClient("127.0.0.1", server.port, unit_id=256)
+    with pytest.raises(InvalidInput, match="timeout_s 0"):
+        ModbusClient("127.0.0.1", server.port, timeout_s=0)
+
+
+@safety_net
+async def test_read_on_a_connection_the_device_closed_is_sent_again_on_a_new_one(
+    serve: Callable[[list[Behaviour]], Awaitable[HostileServer]],
+    clients: Callable[..., ModbusClient],
+) -> None:
+    server = await serve([answer_then_hang_up])
+    client = clients(server)
+    assert await client.read_holding_registers(1, 1) == [1]
+    # The device closed the connection after answering (a reboot, an idle timeout).
+    assert await client.read_holding_registers(2, 1) == [2]
+    stats = client.statistics()
+    assert (stats.errors, stats.reconnects, stats.requests) == (0, 1, 2)
+    assert server.connections == 2
+
+
+@safety_net
+async def test_write_on_a_connection_the_device_closed_fails_and_is_not_repeated(
+    serve: Callable[[list[Behaviour]], Awaitable[HostileServer]],
+    clients: Callable[..., ModbusClient],
+) -> None:
+    server = await serve([answer_then_hang_up])
+    client = clients(server)
+    assert await client.read_holding_registers(1, 1) == [1]
+    with pytest.raises(BridgeError) as caught:
+        await client.write_register(5, 1)
+    assert type(caught.value) is BridgeError
+    assert server.connections == 1
+    assert await client.read_holding_registers(3, 1) == [3]
+    assert server.connections == 2

@@ -22,7 +22,7 @@ import trio
 from pyModbusTCP.server import DataBank, ModbusServer
 
 from opencrate.components.modbus.client import ModbusClient
-from opencrate.errors import DeviceError
+from opencrate.errors import BridgeError, DeviceError
 from tests.conftest import require_program
 
 SAFETY_S = 20
@@ -175,26 +175,53 @@ def _libmodbus_flags() -> list[str]:
     return found.stdout.split()
 
 
+class LibmodbusServer:
+    """The libmodbus server binary; ``start(port)`` runs it (0: any port), ``stop()`` ends it."""
+
+    def __init__(self, binary: Path) -> None:
+        self.binary = binary
+        self.process: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    def start(self, port: int = 0) -> int:
+        self.process = subprocess.Popen(
+            [str(self.binary), str(port)], stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # the server prints its port once it listens
+        assert line.strip().isdigit(), f"the libmodbus server did not start: {line!r}"
+        self.port = int(line)
+        return self.port
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=5)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+            self.process = None
+
+
 @pytest.fixture
-def libmodbus_port(tmp_path: Path) -> Iterator[int]:
-    """Build the libmodbus server into tmp_path, start it; its port. Stopped after the test."""
+def libmodbus(tmp_path: Path) -> Iterator[LibmodbusServer]:
+    """The libmodbus server built into tmp_path and started; stopped after the test."""
     gcc = require_program("gcc", shutil.which("gcc"))
     flags = _libmodbus_flags()
     source = tmp_path / "server.c"
     source.write_text(LIBMODBUS_SERVER_C)
     binary = tmp_path / "server"
     subprocess.run([gcc, "-Wall", "-o", str(binary), str(source), *flags], check=True)
-    process = subprocess.Popen([str(binary), "0"], stdout=subprocess.PIPE, text=True)
+    server = LibmodbusServer(binary)
+    server.start()
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # the server prints its port once it listens
-        assert line.strip().isdigit(), f"the libmodbus server did not start: {line!r}"
-        yield int(line)
+        yield server
     finally:
-        process.terminate()
-        process.wait(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
+        server.stop()
+
+
+@pytest.fixture
+def libmodbus_port(libmodbus: LibmodbusServer) -> int:
+    return libmodbus.port
 
 
 async def test_libmodbus_reads_every_table_as_the_server_holds_it(libmodbus_port: int) -> None:
@@ -248,3 +275,29 @@ async def test_libmodbus_holds_what_every_write_function_wrote(libmodbus_port: i
         assert await _mbpoll(libmodbus_port, 0, 20, 11) == [int(c) for c in coils]
         assert await _mbpoll(libmodbus_port, 4, 1, 3) == [7, 0xFFFF, 21]
         assert await _mbpoll(libmodbus_port, 4, 40, 4) == [1, 2, 3, 40000]
+
+
+async def test_libmodbus_restart_costs_the_client_no_error_once_it_is_back(
+    libmodbus: LibmodbusServer,
+) -> None:
+    client = ModbusClient("127.0.0.1", libmodbus.port, timeout_s=2, device="libmodbus")
+    try:
+        with trio.fail_after(SAFETY_S):
+            assert await client.read_input_registers(0, 2) == [1000, 1001]
+            libmodbus.stop()
+            # Down: the kept connection was closed by the device, and nothing listens.
+            with pytest.raises(BridgeError) as caught:
+                await client.read_input_registers(0, 2)
+            assert str(caught.value) == (
+                f"cannot connect to 127.0.0.1:{libmodbus.port}: Connection refused"
+            )
+            libmodbus.start(libmodbus.port)
+            assert await client.read_input_registers(0, 2) == [1000, 1001]
+            libmodbus.stop()
+            libmodbus.start(libmodbus.port)
+            # Rebooted between two polls: the read is sent again on a new connection.
+            assert await client.read_input_registers(5, 1) == [1005]
+    finally:
+        await client.aclose()
+    stats = client.statistics()
+    assert (stats.requests, stats.errors, stats.reconnects) == (4, 1, 2)
