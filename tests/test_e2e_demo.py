@@ -76,6 +76,18 @@ async def test_demo_serves_the_office_streams_values_and_stops_on_sigint(tmp_pat
                 "equipRef": "1101",
             }
             assert isinstance(zone["value"], float)
+            # The meter's points come over Modbus TCP from its simulated device, through
+            # the bridge: the device is polled and online, its readings are live.
+            with trio.fail_after(10):
+                while True:
+                    (meter,) = (await client.get(f"{url}/api/devices")).json()["items"]
+                    if meter["state"] == "online":
+                        break
+                    await trio.sleep(0.1)
+            assert (meter["id"], meter["host"], meter["points"]) == ("meter-1", "127.0.0.1", 6)
+            power = (await client.get(f"{url}/api/points/meter-1/active-power")).json()
+            assert power["status"] == "ok"
+            assert 20 <= power["value"] <= 70
 
         ws_url = f"ws://127.0.0.1:{port}/api/ws?types=ValueChanged"
         auth = [(b"Authorization", f"Bearer {token}".encode())]

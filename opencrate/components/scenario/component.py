@@ -47,8 +47,10 @@ def build(ctx: BuildContext) -> Parts:
         async def backfill() -> None:
             await _backfill(scenario, persistence, now_ms())
 
+        # The Modbus component serves the scenario's Modbus points from simulated
+        # devices over TCP and its bridge reads them: they are not driven here.
         simulator = Simulator.from_scenario_file(
-            scenario, points=ctx.get(PointStore), clock=ctx.clock
+            scenario, points=ctx.get(PointStore), clock=ctx.clock, bridged=frozenset({"modbus"})
         )
         parts.append(Contribution(level=30, steps=[backfill]))
         parts.append(

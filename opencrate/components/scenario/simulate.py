@@ -55,6 +55,7 @@ class Simulator:
         clock: Clock,
         scenario: Scenario | None = None,
         path: Path | None = None,
+        bridged: frozenset[str] = frozenset(),
     ) -> None:
         if (scenario is None) == (path is None):
             raise TypeError("give exactly one of scenario and path")
@@ -62,6 +63,9 @@ class Simulator:
         self._clock = clock
         self._scenario = scenario
         self._path = path
+        # Protocols whose points come in through a bridge from a simulated device
+        # (Modbus in the demo): not driven here, only their deadband is set.
+        self._bridged = bridged
         self._samplers: dict[str, SignalSampler] = {}
         self._samples = self._published = 0
         self._running = False
@@ -71,9 +75,20 @@ class Simulator:
         return cls(points=points, clock=clock, scenario=scenario)
 
     @classmethod
-    def from_scenario_file(cls, path: Path, *, points: PointStore, clock: Clock) -> Simulator:
-        """A simulator for the scenario at ``path``; the file is read when :meth:`run` starts."""
-        return cls(points=points, clock=clock, path=path)
+    def from_scenario_file(
+        cls,
+        path: Path,
+        *,
+        points: PointStore,
+        clock: Clock,
+        bridged: frozenset[str] = frozenset(),
+    ) -> Simulator:
+        """A simulator for the scenario at ``path``; the file is read when :meth:`run` starts.
+
+        Points bound to a protocol in ``bridged`` are left to that bridge (their
+        simulated device serves their signal); only their deadband is set here.
+        """
+        return cls(points=points, clock=clock, path=path, bridged=bridged)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Write the first value of every simulated point, report started, then run forever.
@@ -92,6 +107,11 @@ class Simulator:
         start = trio.current_time()
         for order, point in enumerate(scenario.points()):
             if point.signal is None:
+                continue
+            protocol = (point.binding or {}).get("protocol")
+            if protocol in self._bridged:
+                if point.deadband is not None:
+                    self._points.set_deadband(point.node_id, point.deadband)
                 continue
             rng = point_rng(scenario.seed, point.node_id)
             self._samplers[point.node_id] = SignalSampler(point.signal, point.kind, rng)
