@@ -178,13 +178,17 @@ def check_samples(samples: Sequence[Sample]) -> None:
     Every service checks with this, so a batch one refuses all refuse: no point
     id, a ``ts_ms`` outside 0001-01-01 .. 9999-11-30 (UTC), an int value
     outside 64 bits, a non-finite float, a value that is not a number, boolean
-    or string, or a NUL character in a string (PostgreSQL text cannot hold it).
+    or string, a NUL character in a string (PostgreSQL text cannot hold it),
+    or a string that is not Unicode text (a lone surrogate, which JSON's
+    ``"\\ud800"`` escape can produce: neither database can encode it).
     """
     for sample in samples:
         if not isinstance(sample.point_id, str) or not sample.point_id:
             raise InvalidInput(f"sample has no point id: {sample!r}")
         if "\x00" in sample.point_id:
             raise InvalidInput(f"point id {sample.point_id!r} contains a NUL character")
+        if not _is_unicode_text(sample.point_id):
+            raise InvalidInput(f"point id {sample.point_id!r} is not Unicode text")
         ts = sample.ts_ms
         if type(ts) is not int:
             raise InvalidInput(f"point {sample.point_id}: ts_ms must be an int, got {ts!r}")
@@ -206,6 +210,11 @@ def check_samples(samples: Sequence[Sample]) -> None:
         elif kind is str:
             if "\x00" in value:  # type: ignore[operator]
                 raise InvalidInput(f"point {sample.point_id}: value contains a NUL character")
+            if not _is_unicode_text(value):  # type: ignore[arg-type]
+                raise InvalidInput(
+                    f"point {sample.point_id}: value is not Unicode text "
+                    "(it holds a lone surrogate, such as \\ud800)"
+                )
         elif kind is not bool:
             raise InvalidInput(
                 f"point {sample.point_id}: value must be a number, boolean or string, "
@@ -363,3 +372,14 @@ class PersistenceService(Protocol):
     ) -> list[Sample]:
         """All samples in ``[begin_ms, end_ms]``, oldest first, at most ``limit`` (getAllStates)."""
         ...
+
+
+def _is_unicode_text(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogates)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
