@@ -17,7 +17,9 @@ import trio
 
 from opencrate.components.modbus.bridge import ModbusBridge
 from opencrate.components.modbus.devices import ModbusDevice, parse_devices
+from opencrate.components.modbus.writes import ModbusWriter
 from opencrate.components.nodes.store import NodeStore
+from opencrate.components.overrides.store import OverrideStore
 from opencrate.components.points.store import PointStore
 from opencrate.errors import ConfigError
 from opencrate.runtime.component import BuildContext, Contribution, Parts
@@ -49,6 +51,8 @@ def build(ctx: BuildContext) -> Parts:
         bus=ctx.bus,
         clock=ctx.clock,
     )
+    writer = ModbusWriter(bridge.pollers, points=ctx.get(PointStore), clock=ctx.clock)
+    overrides = ctx.get(OverrideStore)
     scenario = ctx.settings.scenario if ctx.settings.simulate else None
 
     async def run(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -56,10 +60,14 @@ def build(ctx: BuildContext) -> Parts:
             if scenario is not None:
                 await _simulate_devices(scenario, bridge, nursery)
             await nursery.start(bridge.run)
+            nursery.start_soon(writer.run_expiry)
+            nursery.start_soon(writer.follow_overrides, ctx.bus, overrides)
             task_status.started()
 
     service = Service(name="modbus", run=run)
-    return Parts(provides=(bridge,), contributions=(Contribution(level=40, services=[service]),))
+    return Parts(
+        provides=(bridge, writer), contributions=(Contribution(level=40, services=[service]),)
+    )
 
 
 async def _simulate_devices(scenario: Path, bridge: ModbusBridge, nursery: trio.Nursery) -> None:
