@@ -323,7 +323,19 @@ async def compare_cycles(ports: list[int], rounds: int) -> None:
     print(f"  off / on (medians): {ratio:.1f}x the time")
 
 
-async def main(seconds: float, rounds: int) -> None:
+async def main(ports: list[int], seconds: float, rounds: int) -> None:
+    await compare_reads("1 device, sequential", ports[:1], seconds, rounds)
+    await compare_reads(
+        f"{CONCURRENT} devices, {CONCURRENT} clients at once",
+        ports[:CONCURRENT],
+        seconds,
+        rounds,
+    )
+    await compare_cycles(ports, max(rounds, 5))
+
+
+def run(seconds: float, rounds: int) -> None:
+    """Start the server process, run the benchmark against it, stop it."""
     server = subprocess.Popen(
         [sys.executable, SCRIPT, "--serve"],
         stdin=subprocess.PIPE,
@@ -332,19 +344,12 @@ async def main(seconds: float, rounds: int) -> None:
     )
     try:
         assert server.stdout is not None
-        line = await trio.to_thread.run_sync(server.stdout.readline)
+        line = server.stdout.readline()
         if not line:
             sys.exit("the server process did not start")
         ports: list[int] = json.loads(line)
         print(f"server: serve_modbus in process {server.pid}, {PORTS} ports on {HOST}")
-        await compare_reads("1 device, sequential", ports[:1], seconds, rounds)
-        await compare_reads(
-            f"{CONCURRENT} devices, {CONCURRENT} clients at once",
-            ports[:CONCURRENT],
-            seconds,
-            rounds,
-        )
-        await compare_cycles(ports, max(rounds, 5))
+        trio.run(main, ports, seconds, rounds)
     finally:
         if server.stdin is not None:
             server.stdin.close()
@@ -370,4 +375,4 @@ if __name__ == "__main__":
     else:
         if args.quick:
             args.seconds, args.rounds = 0.7, 3
-        trio.run(main, args.seconds, args.rounds)
+        run(args.seconds, args.rounds)
