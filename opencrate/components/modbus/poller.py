@@ -35,7 +35,13 @@ from opencrate.clock import Clock
 from opencrate.components.modbus.client import ModbusClient
 from opencrate.components.modbus.datatypes import RegisterFormat, decode
 from opencrate.components.modbus.devices import ModbusDevice, parse_poll_interval
-from opencrate.components.modbus.groups import PointSpan, PollClass, ReadGroup, schedule
+from opencrate.components.modbus.groups import (
+    GroupMember,
+    PointSpan,
+    PollClass,
+    ReadGroup,
+    schedule,
+)
 from opencrate.components.modbus.health import DeviceHealth, DeviceStatistics
 from opencrate.components.points.store import PointStore
 from opencrate.errors import BridgeError, DeviceError, InvalidInput
@@ -43,6 +49,9 @@ from opencrate.model.values import PointStatus
 from opencrate.runtime.bus import EventBus
 
 __all__ = ["BoundPoint", "DevicePoller"]
+
+#: The Modbus exception a device answers for an address it does not have.
+ILLEGAL_DATA_ADDRESS = 2
 
 
 @frozen(kw_only=True)
@@ -164,11 +173,21 @@ class DevicePoller:
             try:
                 words = await self.client.read(group.register_type, group.address, group.count)
             except DeviceError as exc:
-                # It answered: alive, but this request is refused. Its points are at fault.
+                # It answered: alive, but this request is refused.
                 self._record_success()
+                if (
+                    exc.detail.get("exception_code") == ILLEGAL_DATA_ADDRESS
+                    and len(group.members) > 1
+                ):
+                    # A device without some register inside the merged span (a gap
+                    # read through): read its points one by one, so only the
+                    # missing ones turn fault.
+                    failed = await self._read_one_by_one(group)
+                    if failed is not None:
+                        return failed
+                    continue
                 for member in group.members:
                     self.store.set_status(member.point_id, PointStatus.FAULT)
-                del exc
                 continue
             except BridgeError as exc:
                 return self._record_failure(exc)
@@ -177,6 +196,26 @@ class DevicePoller:
         self.cycles += 1
         self._cycled.set()
         self._cycled = trio.Event()
+        return None
+
+    async def _read_one_by_one(self, group: ReadGroup) -> float | None:
+        """Each member of ``group`` in its own request; the backoff if the device failed."""
+        for member in group.members:
+            point = self.points[member.point_id]
+            single = ReadGroup(
+                register_type=group.register_type,
+                address=point.address,
+                count=member.count,
+                members=(GroupMember(point_id=member.point_id, offset=0, count=member.count),),
+            )
+            try:
+                words = await self.client.read(single.register_type, single.address, single.count)
+            except DeviceError:
+                self.store.set_status(member.point_id, PointStatus.FAULT)
+                continue
+            except BridgeError as exc:
+                return self._record_failure(exc)
+            self._store(single, words)
         return None
 
     def _store(self, group: ReadGroup, words: Sequence[int] | Sequence[bool]) -> None:

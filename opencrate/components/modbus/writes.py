@@ -202,8 +202,14 @@ class ModbusWriter:
                 )
 
     async def follow_overrides(self, bus: EventBus, overrides: OverrideStore) -> None:
-        """Write operator overrides of Modbus points at priority 8; relinquish when they end."""
+        """Write operator overrides of Modbus points at priority 8; relinquish when they end.
+
+        Overrides already active at start (restored from ``overrides.db``) are
+        written first: after a restart the devices get them again.
+        """
         with bus.subscribe(EntityUpdated, name="modbus-overrides") as events:
+            for override in overrides.active():
+                await self._follow(override.node_id, overrides)
             while True:
                 event = await events.receive()
                 if not isinstance(event, EntityUpdated) or "override" not in event.changed_fields:

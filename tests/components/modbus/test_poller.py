@@ -190,3 +190,41 @@ async def test_a_hung_and_a_refused_device_never_delay_a_good_one(bus: EventBus)
     assert hung.requests == 1
     assert pollers["refused"].statistics().failures >= 1
     assert points.get("hung-p") is None or points.get("hung-p").value is None  # type: ignore[union-attr]
+
+
+async def test_a_register_missing_inside_a_merged_read_faults_only_its_neighbours_not_the_group(
+    bus: EventBus,
+) -> None:
+    # Points at 0 and 4 are merged into one read of 0..4 (gap 3 <= max_gap), but this
+    # device has no registers 1..3: it refuses the read with exception 2. The poller
+    # then reads the two points one by one, and both get their values.
+    bank = RegisterBank()
+    bank.set_words("holding", 0, [11])
+    bank.set_words("holding", 4, [44])
+    bank.set_words("holding", 9, [99])  # a third point whose own register is missing: 8
+    points = PointStore(bus, TrioClock())
+
+    def bound(point_id: str, address: int) -> BoundPoint:
+        return BoundPoint.from_binding(
+            point_id,
+            {"device_id": "meter-1", "register_type": "holding", "address": address,
+             "data_type": "uint16"},
+        )  # fmt: skip
+
+    async with _served(bank) as port, trio.open_nursery() as nursery:
+        poller = DevicePoller(
+            _device(port),
+            [bound("a", 0), bound("b", 4), bound("c", 8)],
+            store=points,
+            bus=bus,
+            clock=TrioClock(),
+        )
+        assert len(poller.classes[0].groups) == 1  # one merged read 0..8
+        nursery.start_soon(poller.run)
+        with trio.fail_after(SAFETY_S):
+            await poller.wait_cycles(1)
+        nursery.cancel_scope.cancel()
+    assert points.get("a").value == 11  # type: ignore[union-attr]
+    assert points.get("b").value == 44  # type: ignore[union-attr]
+    assert points.get("c").status is PointStatus.FAULT  # type: ignore[union-attr]
+    assert poller.statistics().state == "online"

@@ -72,7 +72,9 @@ def _nodes() -> list[Node]:
 
 
 @asynccontextmanager
-async def _plant(tmp_path: Path, clock: TrioClock) -> AsyncIterator[tuple[Services, RegisterBank]]:
+async def _plant(
+    tmp_path: Path, clock: TrioClock, *, follow: bool = True
+) -> AsyncIterator[tuple[Services, RegisterBank]]:
     """A PLC (our server) and the services polling it, with the bridge and writer running."""
     bank = _bank()
     async with trio.open_nursery() as nursery:
@@ -203,3 +205,19 @@ async def test_an_override_is_written_at_8_by_its_user_and_its_release_relinquis
             await writer.wait_written(written + 1)
         assert _float32([bank.holding[10], bank.holding[11]]) == 20.0
         assert writer.array("ahu/sp").active.priority == 12  # type: ignore[union-attr]
+
+
+async def test_overrides_active_at_start_are_written_to_the_device(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    async with _plant(tmp_path, clock, follow=False) as (services, bank):
+        overrides = services.get(OverrideStore)
+        await overrides.set("ahu/sp", 18.5, user="olivia", kind=None)  # as restored at open
+        writer = services.get(ModbusWriter)
+        assert writer.written == 0
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.follow_overrides, services.bus, overrides)
+            with trio.fail_after(SAFETY_S):
+                await writer.wait_written(1)
+            nursery.cancel_scope.cancel()
+        assert _float32([bank.holding[10], bank.holding[11]]) == 18.5
