@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import trio
 
 from opencrate.clock import Clock
-from opencrate.components.modbus.devices import ModbusDevice
+from opencrate.components.modbus.devices import DEVICE_KEYS, ModbusDevice
 from opencrate.components.modbus.health import DeviceStatistics
 from opencrate.components.modbus.poller import BoundPoint, DevicePoller
 from opencrate.components.modbus.stagger import device_offsets
@@ -58,6 +58,33 @@ class ModbusBridge:
         """Configure one more device before :meth:`run` (the demo's simulated ones)."""
         self.devices[device.id] = device
 
+    def devices_from_model(
+        self, by_device: Mapping[str, list[BoundPoint]]
+    ) -> dict[str, ModbusDevice]:
+        """Devices their points' equipment describes (see the module docstring); bad ones logged."""
+        found: dict[str, ModbusDevice] = {}
+        for device_id, points in by_device.items():
+            point = self.nodes.get_or_none(points[0].point_id)
+            equip = (
+                None
+                if point is None or point.parent_id is None
+                else self.nodes.get_or_none(point.parent_id)
+            )
+            if (
+                equip is None
+                or equip.node_type is not NodeType.EQUIP
+                or "host" not in equip.properties
+            ):
+                continue
+            keys = {k: v for k, v in equip.properties.items() if k in DEVICE_KEYS}
+            try:
+                found[device_id] = ModbusDevice.from_table(
+                    {**keys, "id": device_id}, where=f"equip {equip.id} properties"
+                )
+            except InvalidInput as exc:
+                log.warning("modbus: %s", exc)
+        return found
+
     def bound_points(self) -> dict[str, list[BoundPoint]]:
         """The model's Modbus points by device id; bad bindings logged and set ``fault``."""
         found: dict[str, list[BoundPoint]] = {}
@@ -88,6 +115,8 @@ class ModbusBridge:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start a poller per device with points, then run them until cancelled."""
         by_device = self.bound_points()
+        for device_id, device in self.devices_from_model(by_device).items():
+            self.devices.setdefault(device_id, device)
         for device_id in sorted(set(by_device) - set(self.devices)):
             log.warning(
                 "modbus: %d point(s) bound to device %r, which is not configured "

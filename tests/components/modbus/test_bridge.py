@@ -114,3 +114,41 @@ async def test_a_bad_modbus_section_is_refused_naming_the_key(
     settings = Settings(data_dir=tmp_path, sections={"modbus": section})
     with pytest.raises(ConfigError, match=re.escape(message)):
         Services.create(settings, clock=clock)
+
+
+async def test_an_equips_properties_configure_its_device_and_settings_win(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        port: int = await nursery.start(serve_modbus, {1: _bank()}, "127.0.0.1", 0)
+        props = {"host": "127.0.0.1", "port": port, "unit_id": 1, "poll_interval": "20ms"}
+        binding = {
+            "protocol": "modbus",
+            "config": {
+                "device_id": "meter-2",
+                "register_type": "input",
+                "address": 0,
+                "data_type": "uint16",
+            },
+        }
+        specs: list[dict[str, Any]] = [
+            {"id": "site", "node_type": "site", "dis": "Site"},
+            {"id": "meter-2", "node_type": "equip", "dis": "Meter 2", "parent_id": "site",
+             "properties": props},
+            {"id": "meter-2/volts", "node_type": "point", "dis": "Volts", "parent_id": "meter-2",
+             "protocol_binding": binding},
+            {"id": "bad-equip", "node_type": "equip", "dis": "Bad", "parent_id": "site",
+             "properties": {"host": "127.0.0.1", "port": 70000}},
+            {"id": "bad-equip/p", "node_type": "point", "dis": "P", "parent_id": "bad-equip",
+             "protocol_binding": {**binding, "config": {**binding["config"], "device_id": "m3"}}},
+        ]  # fmt: skip
+        async with running_services(tmp_path / "data", clock) as services:
+            await services.get(NodeStore).create_many([Node.from_dict(s) for s in specs])
+            bridge = services.get(ModbusBridge)
+            await nursery.start(bridge.run)
+            with trio.fail_after(10):
+                await bridge.poller("meter-2").wait_cycles(1)
+            assert services.get(PointStore).get("meter-2/volts").value == 2301  # type: ignore[union-attr]
+            assert bridge.poller("meter-2").device.port == port
+            assert "m3" not in bridge.pollers  # port 70000: logged, not polled
+        nursery.cancel_scope.cancel()
