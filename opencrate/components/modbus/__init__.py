@@ -6,6 +6,6 @@ COMPONENT = ComponentSpec.in_package(
     __name__,
     "component:build",
     routes=("routes:blueprint",),
-    commands=("cli:devices",),
+    commands=("cli:devices", "cli:simulate"),
     sections=("modbus",),
 )
