@@ -109,21 +109,24 @@ async def simulate_modbus(scenario_path: Path, port: int, host: str) -> None:
         raise click.ClickException(f"{scenario_path}: no point has a modbus binding")
     device_ids = sorted(simulator.banks)
     banks = {unit: simulator.banks[d] for unit, d in enumerate(device_ids, start=1)}
+    refused: OSError | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(simulator.run)
             try:
                 bound: int = await nursery.start(serve_modbus, banks, host, port)
             except OSError as exc:
-                raise click.ClickException(
-                    f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-                ) from None
-            for line in _banner(simulator, device_ids, host, bound):
-                click.echo(line)
-            click.echo("Ctrl-C to stop")
-            async for _ in signals:
-                break
+                # Raised after the nursery, which would wrap it in an ExceptionGroup.
+                refused = exc
+            else:
+                for line in _banner(simulator, device_ids, host, bound):
+                    click.echo(line)
+                click.echo("Ctrl-C to stop")
+                async for _ in signals:
+                    break
             nursery.cancel_scope.cancel()
+    if refused is not None:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {refused.strerror or refused}")
     click.echo("stopped")
 
 
@@ -150,8 +153,10 @@ def _banner(simulator: ModbusSimulator, device_ids: list[str], host: str, port: 
                 data_type += " bytes-swapped"
             if fmt.bit is not None:
                 data_type += f" bit {fmt.bit}"
-            if fmt.is_scaled:
-                data_type += f" x{fmt.scale:g}+{fmt.offset:g}"
+            if fmt.scale != 1.0:
+                data_type += f" scale {fmt.scale:g}"
+            if fmt.offset != 0.0:
+                data_type += f" offset {fmt.offset:g}"
             table = _MBPOLL_TABLE[fmt.register_type]
             suffix = _MBPOLL_SUFFIX.get(str(fmt.data_type), "") if table in "34" else ""
             big = " -B" if suffix and fmt.word_order == "big-endian" else ""

@@ -118,3 +118,23 @@ async def test_a_bad_scenario_exits_1_with_the_config_error(tmp_path: Path) -> N
     assert "unknown_key" in err
     assert "Traceback" not in err
     assert done.stdout == b""
+
+
+async def test_a_port_in_use_exits_1_without_a_traceback() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        with trio.fail_after(SAFETY_S):
+            done = await trio.run_process(
+                _command(OFFICE, port),
+                cwd=ROOT,
+                env=_env(),
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+    err = done.stderr.decode()
+    assert done.returncode == 1
+    assert err.startswith(f"Error: cannot listen on 127.0.0.1:{port}: "), err
+    assert "Traceback" not in err
