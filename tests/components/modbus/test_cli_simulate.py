@@ -100,6 +100,99 @@ async def test_mbpoll_reads_the_simulated_meter_and_sigint_stops_it(mbpoll: str)
             await process.wait()
 
 
+TWO_DEVICES = """
+[[site]]
+id = "s"
+dis = "S"
+
+[[equip]]
+id = "zz-meter"
+dis = "Z meter"
+parent = "s"
+
+[equip.binding]
+protocol = "modbus"
+device_id = "zz-meter"
+register_type = "input"
+data_type = "uint16"
+
+[[equip.point]]
+id = "count"
+dis = "Count"
+binding = { address = 5 }
+
+[equip.point.signal]
+shape = "constant"
+value = 7
+
+[[equip]]
+id = "aa-meter"
+dis = "A meter"
+parent = "s"
+
+[equip.binding]
+protocol = "modbus"
+device_id = "aa-meter"
+register_type = "holding"
+data_type = "float32"
+word_order = "little-endian"
+
+[[equip.point]]
+id = "power"
+dis = "Power"
+binding = { address = 0 }
+
+[equip.point.signal]
+shape = "constant"
+value = 12.5
+"""
+
+
+async def test_devices_are_unit_ids_in_device_id_order_on_one_port(
+    mbpoll: str, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(TWO_DEVICES, encoding="utf-8")
+    port = _free_port()
+    process = await trio.lowlevel.open_process(
+        _command(scenario, port), cwd=ROOT, env=_env(), stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        with trio.fail_after(SAFETY_S):
+            banner = (await _read_until(process.stdout, b"Ctrl-C to stop")).decode()
+        rows = [ln.split() for ln in banner.splitlines()[1:] if "-meter/" in ln]
+        assert [row[:7] for row in rows] == [
+            ["aa-meter", "1", f"127.0.0.1:{port}", "aa-meter/power", "holding", "0", "1"],
+            ["zz-meter", "2", f"127.0.0.1:{port}", "zz-meter/count", "input", "5", "6"],
+        ]
+        assert "CDAB" in rows[0]
+
+        async def read(*args: str) -> tuple[int, str]:
+            with trio.fail_after(SAFETY_S):
+                done = await trio.run_process(
+                    [mbpoll, "-1", "-o", "2", "-p", str(port), *args, "127.0.0.1"],
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                )
+            found = re.findall(r"^\[\d+\]:\s+(\S+)", done.stdout.decode(), re.MULTILINE)
+            return done.returncode, " ".join(found)
+
+        # CDAB is mbpoll's own 32-bit order: no -B, as the banner says.
+        assert await read("-a", "1", "-t", "4:float", "-r", "1") == (0, "12.5")
+        assert await read("-a", "2", "-t", "3", "-r", "6") == (0, "7")
+        # No third device: the server answers exception 11, mbpoll prints no value.
+        assert (await read("-a", "3", "-t", "3", "-r", "6"))[1] == ""
+        process.send_signal(signal.SIGINT)
+        with trio.fail_after(SAFETY_S):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 async def test_a_bad_scenario_exits_1_with_the_config_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[[site]]\nid = "s"\ndis = "S"\nunknown_key = 1\n', encoding="utf-8")
