@@ -6,6 +6,6 @@ COMPONENT = ComponentSpec.in_package(
     __name__,
     "component:build",
     routes=("routes:blueprint",),
-    commands=("cli:devices", "cli:point"),
+    commands=("cli:devices", "cli:point", "cli:simulate"),
     sections=("modbus",),
 )
