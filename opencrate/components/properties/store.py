@@ -71,7 +71,7 @@ import logging
 import math
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -483,7 +483,7 @@ class PropertyStore(StoreActor):
         """Every property of ``context`` by name (cache, no I/O)."""
         return {name: self._cache[(context, name)] for name in self.names(context)}
 
-    async def iter_blob(self, context: str, name: str) -> AsyncIterator[bytes]:
+    async def iter_blob(self, context: str, name: str) -> AsyncGenerator[bytes, None]:
         """The bytes of a binary property, one block per read (small bytes in one piece).
 
         Raises NotFound for no such property, InvalidInput when it is not
