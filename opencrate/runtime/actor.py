@@ -144,7 +144,14 @@ def sqlite_error_class(exc: BaseException) -> type[OpenCrateError]:
 
 
 def _store_error(store: str) -> MapTarget:
-    return lambda exc: sqlite_error_class(exc)(f"{store}: {exc}", store=store)
+    def build(exc: Exception) -> OpenCrateError:
+        target = sqlite_error_class(exc)
+        if issubclass(target, StoreUnavailable):
+            # An operator reads this one (health, a 503): say which store cannot write.
+            return target(f"store {store} cannot write: {exc}", store=store)
+        return target(f"{store}: {exc}", store=store)
+
+    return build
 
 
 @functools.cache
