@@ -50,10 +50,7 @@ async def test_a_full_disk_degrades_the_store_refuses_writes_and_recovers(
             # Room for a few writes, so some are acknowledged before the disk is full.
             os.truncate(filler, filler.stat().st_size - 64 * 1024)
             with caplog.at_level(logging.WARNING), pytest.raises(StorageFull) as caught:
-                for i in range(10_000):
-                    value = f"{i:04d}" * 256
-                    await store.put("site", f"k{i}", value)
-                    acknowledged[f"k{i}"] = value
+                await _put_until_refused(store, acknowledged)
             assert str(caught.value) == "store properties cannot write: database or disk is full"
             stats = store.statistics()
             assert stats.degraded
@@ -74,3 +71,10 @@ async def test_a_full_disk_degrades_the_store_refuses_writes_and_recovers(
                 assert reopened.get("site", key) == value
             assert reopened.get("site", "after") == "ok"
         assert len(acknowledged) > 0
+
+
+async def _put_until_refused(store: PropertyStore, acknowledged: dict[str, str]) -> None:
+    for i in range(10_000):
+        value = f"{i:04d}" * 256
+        await store.put("site", f"k{i}", value)
+        acknowledged[f"k{i}"] = value
