@@ -202,6 +202,7 @@ class Ledger:
 
 
 LEDGER = Ledger()
+DISAGREE: list[str] = []
 
 
 def setup(url: str, token: str, writers: int) -> list[int]:
@@ -289,8 +290,8 @@ def verify(url: str, token: str, data: Path) -> dict[str, tuple[int, int]]:
     lost["audit"] += audit_lost
     for line in problems[:10] + disagree[:10]:
         print("  ", line)
-    if disagree:
-        lost["audit"] += len(disagree)
+    print(f"audit entries that disagree with the stores: {len(disagree)}")
+    DISAGREE.extend(disagree)
     return {store: (acked[store], lost[store]) for store in STORES}
 
 
@@ -318,7 +319,9 @@ def check_audit(
         acked += acks
         if entries < acks:
             lost += acks - entries
-            disagree.append(f"{action} {audit_target}: {entries} audit entries, {acks} acknowledged")
+            disagree.append(
+                f"{action} {audit_target}: {entries} audit entries, {acks} acknowledged"
+            )
         if entries > len(attempts):
             disagree.append(f"{action} {audit_target}: {entries} entries for {len(attempts)} tries")
             continue
@@ -408,10 +411,13 @@ def main(cycles: int, writers: int, min_s: float, max_s: float, seed: int | None
             f"({len(restarts)} starts)"
         )
         bad = {name: result for name, result in checks.items() if result != "ok"}
-        print(f"integrity_check: {'ok for ' + str(len(checks)) + ' files' if not bad else bad}")
+        print(f"integrity_check: {bad or f'ok for {len(checks)} files'}")
         print(f"final SIGTERM: exit status {status}")
-        if total_lost or bad or status != 0:
-            raise SystemExit("FAILED: acknowledged writes lost, a file is damaged, or exit != 0")
+        if total_lost or bad or status != 0 or DISAGREE:
+            raise SystemExit(
+                "FAILED: acknowledged writes lost, audit and stores disagree, a file is "
+                "damaged, or exit != 0"
+            )
 
 
 if __name__ == "__main__":

@@ -55,4 +55,21 @@ async def health() -> tuple[dict[str, Any], int]:
     }
     if supervisor is not None:
         body["services"] = [attrs.asdict(s) for s in supervisor.statistics().services]
+    history = _persistence(svc)
+    if history is not None:
+        body["persistence"] = history
+        if history["status"] != "ok":
+            body["status"] = "degraded"
     return body, 200
+
+
+def _persistence(svc: Any) -> dict[str, Any] | None:
+    """The history services' state, as ``GET /api/persistence/health`` has it in full."""
+    from opencrate.components.history.setup import Persistence
+
+    try:
+        persistence = svc.get(Persistence)
+    except LookupError:  # a system built without the history component (tests)
+        return None
+    full = persistence.health()
+    return {"status": full["status"], "services": full["services"]}
