@@ -27,6 +27,7 @@ from opencrate.components.users.store import UserStore
 from opencrate.config import Settings
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.supervisor import Level, Service, Supervisor
+from tests.harness import read_only_file
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "office.toml"
 
@@ -305,3 +306,16 @@ async def test_a_second_signal_exits_even_when_something_ignores_cancellation(
             os.kill(os.getpid(), signal.SIGINT)
     assert exits == [1]
     assert trio.current_time() - started < 2
+
+
+async def test_serve_with_a_read_only_store_file_exits_1_naming_the_file(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    code, out = await run("init", "--data", str(data))
+    assert code == 0, out
+    with read_only_file(data / "properties.db"):
+        code, out = await run("serve", "--data", str(data), "--port", "0")
+    assert code == 1
+    assert (
+        f"Error: store properties: cannot write {data / 'properties.db'}: "
+        "attempt to write a readonly database"
+    ) in out

@@ -17,10 +17,13 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 from tests.api.test_slow_clients import SHUTDOWN_LIMIT_S, _stuck_client
 from tests.harness import REPO_ROOT
+
+pytestmark = pytest.mark.slow
 
 
 async def _start(data: Path) -> tuple[trio.Process, str, trio.abc.ReceiveStream]:
