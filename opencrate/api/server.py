@@ -17,6 +17,7 @@ Slow readers and shutdown
 
 from __future__ import annotations
 
+import logging
 import math
 import weakref
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,8 @@ __all__ = [
     "SendDeadlines",
     "serve_api",
 ]
+
+log = logging.getLogger(__name__)
 
 #: A write to a client that makes no progress for this long drops the connection.
 SEND_TIMEOUT_S = 10.0
@@ -99,6 +102,13 @@ class BoundedSendTCPServer(TCPServer):
             if scope.cancelled_caught:
                 # Half a chunk may have gone out: the connection cannot continue.
                 deadlines.dropped += 1
+                log.info(
+                    "dropped a connection whose client did not read (a socket write made no "
+                    "progress for %s s)",
+                    deadlines.shutdown_send_timeout_s
+                    if deadlines.shutting_down
+                    else deadlines.send_timeout_s,
+                )
                 with trio.CancelScope(shield=True):
                     await self.stream.aclose()
                     await self.protocol.handle(Closed())

@@ -14,6 +14,7 @@ from opencrate.api.app import create_app
 from opencrate.clock import TrioClock
 from opencrate.components.nodes.store import NodeStore
 from opencrate.components.users.roles import Role
+from tests.contract import check_answers, violations
 from tests.harness import client_with_token, fill_disk, role_tokens, running_services, small_disk
 
 
@@ -27,7 +28,9 @@ async def test_a_full_disk_answers_503_storage_full_and_health_says_degraded_unt
     with small_disk(tmp_path / "disk", "8m") as disk:
         async with running_services(disk / "data", clock) as services:
             tokens = await role_tokens(services)
-            client = client_with_token(create_app(services), tokens[Role.ADMIN])
+            app = create_app(services)
+            check_answers(app)  # the 503s match the OpenAPI document's error answers
+            client = client_with_token(app, tokens[Role.ADMIN])
             health = await (await client.get("/api/health")).get_json()
             assert {s["status"] for s in health["stores"].values()} == {"ok"}
 
@@ -60,3 +63,4 @@ async def test_a_full_disk_answers_503_storage_full_and_health_says_degraded_unt
             assert "fault" not in health["stores"][failing]
             nodes = services.get(NodeStore)
             assert all(nodes.get(node_id) is not None for node_id in created)
+            assert violations(app) == []
