@@ -9,10 +9,13 @@ Slow readers and shutdown
     SIGINT (both are cancellations) can reach it, so shutdown hangs. The
     server here uses :class:`BoundedSendTCPServer`, which keeps the shield
     (a write must not be cut half-way on a live connection) but bounds each
-    write: :data:`SEND_TIMEOUT_S` while serving, and once shutdown begins every
-    write in flight or started later gets at most :data:`SHUTDOWN_SEND_TIMEOUT_S`.
-    A write that misses its deadline drops the connection (the client sees it
-    closed), so a client that does not read is dropped, never waited for.
+    write. It sends in slices of :data:`SEND_SLICE` bytes, each of which must
+    be taken within :data:`SEND_TIMEOUT_S` while serving (a slow but live
+    client, 6 KiB/s or more, is never cut off, however large the answer);
+    once shutdown begins, every write in flight or started later must be done
+    :data:`SHUTDOWN_SEND_TIMEOUT_S` after shutdown began. A write that misses
+    its deadline drops the connection (the client sees it closed), so a
+    client that does not read is dropped, never waited for.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from quart_trio import QuartTrio
 from opencrate.api.tls import check_tls_files
 
 __all__ = [
+    "SEND_SLICE",
     "SEND_TIMEOUT_S",
     "SHUTDOWN_SEND_TIMEOUT_S",
     "BoundedSendTCPServer",
@@ -46,8 +50,10 @@ log = logging.getLogger(__name__)
 
 #: A write to a client that makes no progress for this long drops the connection.
 SEND_TIMEOUT_S = 10.0
-#: Once shutdown begins, every write gets at most this long.
+#: Once shutdown begins, every write must be done this long after it began.
 SHUTDOWN_SEND_TIMEOUT_S = 0.5
+#: Each slice of a write gets its own deadline: "no progress", not "too large".
+SEND_SLICE = 64 * 1024
 
 
 class SendDeadlines:
@@ -56,23 +62,26 @@ class SendDeadlines:
     def __init__(self, send_timeout_s: float, shutdown_send_timeout_s: float) -> None:
         self.send_timeout_s = send_timeout_s
         self.shutdown_send_timeout_s = shutdown_send_timeout_s
-        self.shutting_down = False
         self.dropped = 0  # connections dropped because a write missed its deadline
+        self._latest = math.inf  # once shutting down: when every write must be done
         self._scopes: weakref.WeakSet[trio.CancelScope] = weakref.WeakSet()
 
+    @property
+    def shutting_down(self) -> bool:
+        return self._latest < math.inf
+
     def scope(self) -> trio.CancelScope:
-        """A shielded scope for one write, with the deadline that applies now."""
-        timeout = self.shutdown_send_timeout_s if self.shutting_down else self.send_timeout_s
-        scope = trio.CancelScope(shield=True, deadline=trio.current_time() + timeout)
+        """A shielded scope for one slice of a write, with the deadline that applies now."""
+        deadline = min(trio.current_time() + self.send_timeout_s, self._latest)
+        scope = trio.CancelScope(shield=True, deadline=deadline)
         self._scopes.add(scope)
         return scope
 
     def begin_shutdown(self) -> None:
-        """Give every write in flight, and every later one, the short shutdown deadline."""
-        self.shutting_down = True
-        latest = trio.current_time() + self.shutdown_send_timeout_s
+        """Every write in flight, and every later one, must be done shortly."""
+        self._latest = trio.current_time() + self.shutdown_send_timeout_s
         for scope in list(self._scopes):
-            scope.deadline = min(scope.deadline, latest)
+            scope.deadline = min(scope.deadline, self._latest)
 
 
 class _Config(Config):
@@ -94,24 +103,30 @@ class BoundedSendTCPServer(TCPServer):
             return
         async with self.send_lock:
             try:
-                with deadlines.scope() as scope:
-                    await self.stream.send_all(event.data)
+                sent = await self._send_bounded(memoryview(event.data), deadlines)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 await self.protocol.handle(Closed())
                 return
-            if scope.cancelled_caught:
-                # Half a chunk may have gone out: the connection cannot continue.
+            if not sent:
+                # Part of a slice may have gone out: the connection cannot continue.
                 deadlines.dropped += 1
                 log.info(
-                    "dropped a connection whose client did not read (a socket write made no "
-                    "progress for %s s)",
-                    deadlines.shutdown_send_timeout_s
-                    if deadlines.shutting_down
-                    else deadlines.send_timeout_s,
-                )
+                    "dropped a connection whose client did not read (%s)",
+                    "at shutdown" if deadlines.shutting_down else
+                    f"{deadlines.send_timeout_s:g} s without taking {SEND_SLICE} bytes",
+                )  # fmt: skip
                 with trio.CancelScope(shield=True):
                     await self.stream.aclose()
                     await self.protocol.handle(Closed())
+
+    async def _send_bounded(self, data: memoryview, deadlines: SendDeadlines) -> bool:
+        """Send ``data`` slice by slice, each under its deadline; False when one missed it."""
+        for start in range(0, len(data), SEND_SLICE):
+            with deadlines.scope() as scope:
+                await self.stream.send_all(data[start : start + SEND_SLICE])
+            if scope.cancelled_caught:
+                return False
+        return True
 
 
 # hypercorn.trio.serve builds its TCPServer from this module global and has no

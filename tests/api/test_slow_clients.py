@@ -28,12 +28,14 @@ from tests.harness import add_user_with_token, build_tree
 SHUTDOWN_LIMIT_S = 5.0
 
 
-async def _stuck_client(port: int, request: bytes) -> trio.socket.SocketType:
+async def _stuck_client(
+    port: int, request: bytes, *, receive_buffer: int = 4096
+) -> trio.socket.SocketType:
     """A connected socket that sent ``request``, read the answer's head, and reads no more."""
     sock = trio.socket.socket()
     try:
         # Before connect, so the advertised window stays tiny.
-        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, receive_buffer)
         await sock.connect(("127.0.0.1", port))
         await sock.send(request)
         head = b""
@@ -184,3 +186,41 @@ async def _read_slowly_to_the_end(sock: trio.socket.SocketType, size: int) -> No
                 break
             received += len(chunk)
     assert received < size
+
+
+async def test_a_slow_but_steady_reader_of_a_large_answer_is_not_dropped(
+    services: Services, nursery: trio.Nursery
+) -> None:
+    # One 2 MB JSON answer is one socket write; the deadline is per 64 KiB slice
+    # of it ("no progress"), so a client taking 16 KiB every 10 ms (its window
+    # is small) gets it all, though the whole write takes longer than the 0.5 s
+    # send timeout.
+    properties = services.get(PropertyStore)
+    await properties.put("site", "notes", "n" * (2 * 1024 * 1024))
+    token = await add_user_with_token(services, "reader", Role.VIEWER)
+    assert services.supervisor is not None
+    urls: list[str] = await nursery.start(
+        partial(
+            serve_api,
+            create_app(services),
+            host="127.0.0.1",
+            port=0,
+            send_timeout_s=0.5,
+            shutdown_trigger=services.supervisor.shutdown_requested.wait,
+        )
+    )
+    port = int(urls[0].rsplit(":", 1)[1])
+    request = (
+        f"GET /api/properties/site/notes HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    received = 0
+    started = trio.current_time()
+    with await _stuck_client(port, request, receive_buffer=16384) as sock, trio.fail_after(30):
+        while received < 2 * 1024 * 1024 and (chunk := await sock.recv(16384)):
+            received += len(chunk)
+            await trio.sleep(0.01)  # a slow reader, steadily taking what comes
+    took = trio.current_time() - started
+    assert received >= 2 * 1024 * 1024
+    assert took > 0.5  # longer than the send timeout: one deadline for it all would cut it
+    services.supervisor.request_shutdown()
