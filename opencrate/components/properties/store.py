@@ -234,7 +234,7 @@ def _dump_json(value: object, where: str) -> str:
 
 
 class PropertyStore(StoreActor):
-    """Cached properties, durable by group commit, with on-demand binary blocks (module docstring)."""
+    """Cached properties, durable by group commit, with binary blocks; see the module docstring."""
 
     name = "properties"
     migrations = (_SCHEMA_V1,)
