@@ -1,0 +1,1 @@
+"""The BACnet/IP bridge: discovery, the DiscoveryStore, polling, COV and commands."""
