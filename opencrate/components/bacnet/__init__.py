@@ -1,0 +1,1 @@
+"""The BACnet/IP bridge: discovery, the DiscoveryStore, accept, polling, COV and writes."""
