@@ -38,7 +38,8 @@ The store publishes no events: discovery publishes ``DeviceDiscovered``
 Errors: :class:`~opencrate.errors.NotFound` for an unknown device key,
 :class:`~opencrate.errors.InvalidInput` naming the bad argument (nothing is
 written then), :class:`~opencrate.errors.Conflict` when a new device would go
-past ``max_devices`` (an I-Am flood cannot grow the file without bound).
+past ``max_devices`` (an I-Am flood cannot grow the file without bound;
+``max_objects`` bounds one device's object list the same way).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ from opencrate.runtime.actor import StoreActor
 from opencrate.runtime.records import columns, fetch_all, fetch_one, to_row
 from opencrate.validation import check_text, is_int
 
-__all__ = ["DEFAULT_MAX_DEVICES", "MIGRATIONS", "DiscoveryStore"]
+__all__ = ["DEFAULT_MAX_DEVICES", "DEFAULT_MAX_OBJECTS", "MIGRATIONS", "DiscoveryStore"]
 
 _SCHEMA_V1 = """
 CREATE TABLE discovered_device (
@@ -118,6 +119,8 @@ MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
 
 #: How many devices the store keeps at most (a site has hundreds; a flood has more).
 DEFAULT_MAX_DEVICES = 10_000
+#: How many objects one device's stored list may hold (large controllers have a few thousand).
+DEFAULT_MAX_OBJECTS = 50_000
 
 _DEVICE_COLUMNS = columns(DiscoveredDevice)
 _POINT_COLUMNS = columns(DiscoveredPoint)
@@ -137,14 +140,14 @@ class DiscoveryStore(StoreActor):
         *,
         clock: Clock | None = None,
         max_devices: int = DEFAULT_MAX_DEVICES,
+        max_objects: int = DEFAULT_MAX_OBJECTS,
     ) -> None:
         super().__init__(path, clock=clock)
-        if isinstance(max_devices, bool) or not isinstance(max_devices, int) or max_devices < 1:
-            raise InvalidInput(
-                f"max_devices must be a positive integer, got {max_devices!r}",
-                field="max_devices",
-            )
+        for name, limit in (("max_devices", max_devices), ("max_objects", max_objects)):
+            if not is_int(limit, minimum=1):
+                raise InvalidInput(f"{name} must be a positive integer, got {limit!r}", field=name)
         self.max_devices = max_devices
+        self.max_objects = max_objects
 
     # -- writes --------------------------------------------------------------------
     async def record_i_am(
@@ -264,9 +267,16 @@ class DiscoveryStore(StoreActor):
         for a point of another device, an object given twice, a malformed
         object type (``analog-input``), an instance outside 0..4194303, a
         present value that is not a finite number, boolean, integer or string,
-        or a negative ``object_count``.
+        or a negative ``object_count``; also for more than ``max_objects`` points
+        (a device cannot fill the disk with a never-ending object list).
         """
         key = _key(key)
+        if isinstance(points, Sequence) and len(points) > self.max_objects:
+            raise InvalidInput(
+                f"device {key} lists {len(points)} objects; at most {self.max_objects} are kept",
+                field="points",
+                device_key=key,
+            )
         rows = _point_rows(key, points)
         count = len(rows) if object_count is None else _count(object_count, "object_count")
 

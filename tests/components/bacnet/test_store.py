@@ -7,11 +7,15 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from opencrate.clock import TrioClock
-from opencrate.components.bacnet.records import DeviceState, DiscoveredPoint
+from opencrate.components.bacnet.records import DeviceState, DiscoveredDevice, DiscoveredPoint
 from opencrate.components.bacnet.store import DiscoveryStore
 from opencrate.errors import Conflict, InvalidInput, NotFound
+from opencrate.model.values import PointValue
+from opencrate.runtime.records import from_json, json_schema, to_json
 
 
 @pytest.fixture
@@ -242,6 +246,78 @@ async def test_i_am_flood_stops_at_max_devices(tmp_path: Path, clock: TrioClock)
         # A device already known still updates.
         assert not (await store.record_i_am(1, address="10.0.0.2")).new
         assert len(await store.list()) == 3
+
+
+async def test_object_list_longer_than_max_objects_is_refused(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    async with DiscoveryStore(tmp_path / "d.db", clock=clock, max_objects=2).running() as store:
+        await store.record_i_am(1001, address="10.0.0.5")
+        await store.replace_points("1001", [ai(1), ai(2)])
+        with pytest.raises(InvalidInput, match="device 1001 lists 3 objects; at most 2 are kept"):
+            await store.replace_points("1001", [ai(1), ai(2), ai(3)])
+        assert len(await store.points("1001")) == 2
+    with pytest.raises(InvalidInput, match="max_objects must be a positive integer, got 0"):
+        DiscoveryStore(tmp_path / "d.db", max_objects=0)
+
+
+_values = st.one_of(
+    st.none(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-(2**63), 2**63 - 1),
+    st.booleans(),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=20),
+)
+_names = st.none() | st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=40)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    value=_values,
+    name=_names,
+    units=_names,
+    flags=st.tuples(st.none() | st.booleans(), st.none() | st.booleans()),
+)
+async def test_points_round_trip_through_the_file(
+    tmp_path: Path,
+    value: PointValue | None,
+    name: str | None,
+    units: str | None,
+    flags: tuple[bool | None, bool | None],
+) -> None:
+    assume(name is None or name.strip())
+    assume(units is None or units.strip())
+    wanted = DiscoveredPoint(
+        device_key="7",
+        object_type="multi-state-value",
+        object_instance=4_194_303,
+        object_name=name,
+        description=name,
+        units=units,
+        present_value=value,
+        writable=flags[0],
+        cov=flags[1],
+    )
+    async with DiscoveryStore(tmp_path / "rt.db").running() as store:
+        await store.record_i_am(7, address="10.0.0.7")
+        await store.replace_points("7", [wanted])
+        (got,) = await store.points("7")
+    assert got == wanted
+    assert type(got.present_value) is type(value)
+    assert from_json(DiscoveredPoint, to_json(got)) == got
+
+
+async def test_device_json_shape_matches_its_schema(store: DiscoveryStore) -> None:
+    await store.record_i_am(1001, address="10.0.0.5")
+    device = await store.set_state("1001", "accepted", node_ids=["1001"])
+    shape = to_json(device)
+    assert shape["state"] == "accepted"
+    assert shape["node_ids"] == ["1001"]
+    assert shape["object_list_stale"] is False
+    assert set(shape) == set(json_schema(DiscoveredDevice)["properties"])
+    assert from_json(DiscoveredDevice, shape) == device
 
 
 async def test_deleting_a_device_row_deletes_its_points(tmp_path: Path, clock: TrioClock) -> None:
