@@ -86,7 +86,12 @@ async def accept_device(
     Raises NotFound for an unknown device key or parent; InvalidInput when the
     device is not a BACnet device, or ``parent_id`` is not a site or space;
     Conflict when a node with the equip's or a point's id exists but is of
-    another type (nothing is created then).
+    another type (nothing is created then), or when another accept of the
+    same device created a node meanwhile (accepting again then succeeds).
+
+    Cancellation, or a failure after the nodes were created, leaves nodes
+    without the device being ``accepted``: accepting again keeps them and
+    finishes the job.
     """
     device = await store.get(device_key)
     instance = _instance(device)

@@ -114,7 +114,7 @@ _SCHEMA_V4 = """
 ALTER TABLE discovered_device ADD COLUMN object_list_stale INTEGER NOT NULL DEFAULT 0;
 """
 
-#: Schema versions 1..4, in order (tests build old files from the first ones).
+#: Schema versions 1..4, in order (``PRAGMA user_version`` is the number of steps applied).
 MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
 
 #: How many devices the store keeps at most (a site has hundreds; a flood has more).

@@ -227,6 +227,19 @@ async def test_accept_under_an_existing_equip_uses_its_place(
     assert nodes.get("1001").dis == "VAV-1"
 
 
+async def test_accept_under_a_site_refs_the_site_only(
+    stores: tuple[DiscoveryStore, NodeStore], bus: EventBus, clock: TrioClock
+) -> None:
+    discovery, nodes = stores
+    await discovered(discovery, [point("analog-input", 1, "Outside Air Temp")])
+    await accept_device(discovery, nodes, "1001", bus=bus, clock=clock, parent_id="main-office")
+    assert nodes.get("1001").parent_id == "main-office"
+    assert dict(nodes.get("1001").refs) == {"siteRef": "main-office"}
+    oat = nodes.get("1001/analog-input-1")
+    assert dict(oat.refs) == {"siteRef": "main-office", "equipRef": "1001"}
+    assert {"outside", "air", "temp", "sensor"} <= oat.tags
+
+
 async def test_unnamed_device_and_objects_get_readable_names(
     stores: tuple[DiscoveryStore, NodeStore], bus: EventBus, clock: TrioClock
 ) -> None:
