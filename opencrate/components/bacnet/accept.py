@@ -134,8 +134,11 @@ async def accept_device(
 
     created = await nodes.create_many(builder.nodes)
     created_ids = [node.id for node in created]
-    # Keep ids accepted before whose objects are gone: their nodes still exist.
-    remembered = [i for i in device.node_ids if i not in all_ids]
+    # Ids accepted before whose objects are gone from the list stay while their
+    # nodes exist (an operator deletes them; accept never does).
+    remembered = [
+        i for i in device.node_ids if i not in all_ids and nodes.get_or_none(i) is not None
+    ]
     await store.set_state(device.device_key, DeviceState.ACCEPTED, node_ids=[*all_ids, *remembered])
     bus.publish(
         DeviceAccepted(

@@ -181,6 +181,14 @@ async def test_reaccept_keeps_existing_nodes_and_adds_only_new_objects(
     # Nothing new: nothing created, the event says so.
     assert await accept_device(discovery, nodes, "1001", bus=bus, clock=clock) == []
 
+    # An object gone from the list: its node stays, and in node_ids while it exists.
+    await discovery.replace_points("1001", OBJECTS[:2])
+    await accept_device(discovery, nodes, "1001", bus=bus, clock=clock)
+    assert "1001/analog-input-7" in (await discovery.get("1001")).node_ids
+    await nodes.delete("1001/analog-input-7")
+    await accept_device(discovery, nodes, "1001", bus=bus, clock=clock)
+    assert "1001/analog-input-7" not in (await discovery.get("1001")).node_ids
+
 
 async def test_accept_refuses_bad_targets_and_creates_nothing(
     stores: tuple[DiscoveryStore, NodeStore], bus: EventBus, clock: TrioClock
