@@ -1,1 +1,1 @@
-"""The BACnet/IP bridge: discovery, the DiscoveryStore, polling, COV and commands."""
+"""The BACnet/IP bridge: discovery, the DiscoveryStore, accept, polling, COV and writes."""
