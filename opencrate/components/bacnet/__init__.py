@@ -1,1 +1,5 @@
 """The BACnet/IP bridge: discovery, the DiscoveryStore, accept, polling, COV and writes."""
+
+from opencrate.runtime.component import ComponentSpec
+
+COMPONENT = ComponentSpec.in_package(__name__, "component:build", sections=("bacnet",))

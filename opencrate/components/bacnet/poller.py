@@ -350,6 +350,13 @@ class DevicePoller:
         self.subscribed.clear()
 
     # -- health -------------------------------------------------------------------------------
+    def record_check(self, error: BridgeError | None) -> None:
+        """The monitor loop's check of this device: an answer, or the error it got."""
+        if error is None:
+            self._success()
+        else:
+            self._failure(error)
+
     def _success(self, rtt_s: float = 0.0) -> None:
         rtt = rtt_s if math.isfinite(rtt_s) else 0.0
         for event in self.health.on_success(rtt, now_ms=self.clock.now_ms()):
