@@ -84,14 +84,18 @@ async def test_the_models_points_are_polled_and_the_devices_api_reports_them(
             listed = await client.get("/api/devices")
             assert listed.status_code == 200
             (view,) = (await listed.get_json())["items"]
-            assert (view["id"], view["state"], view["port"], view["points"]) == (
+            assert (view["id"], view["protocol"], view["state"], view["points"]) == (
                 "meter-1",
+                "modbus",
                 "online",
-                port,
                 2,
             )
+            assert view["address"] == f"127.0.0.1:{port} unit 1"
             assert view["last_rtt_ms"] is not None
-            assert view["requests"] >= 4
+            details = view["details"]
+            assert (details["host"], details["port"], details["unit_id"]) == ("127.0.0.1", port, 1)
+            assert details["requests"] >= 4
+            assert details["connected"] is True
             one = await client.get("/api/devices/meter-1")
             assert (await one.get_json())["id"] == "meter-1"
             missing = await client.get("/api/devices/nope")
