@@ -131,12 +131,15 @@ async def relinquish(ctx: click.Context, url: str | None, point_id: str, priorit
             result = await api.post(
                 f"/points/{point_id}/write", {"value": None, "priority": priority}
             )
-    active = result["active_priority"]
-    click.echo(
-        f"{result['point_id']}: slot {priority} relinquished; "
-        + ("no slot commands it now" if active is None else f"priority {active} commands "
-           f"{result['commanded']!r}, device reads back {result['read_back']!r}")
-    )  # fmt: skip
+    active, read_back = result["active_priority"], result["read_back"]
+    if active is not None:
+        now = f"priority {active} commands {result['commanded']!r}, device reads back {read_back!r}"
+    elif read_back is None:
+        now = "no slot commands it now; the device keeps its last value"
+    else:
+        # A device that keeps its own array (BACnet) may still be commanded by another client.
+        now = f"no slot of OpenCrate's commands it now; device reads back {read_back!r}"
+    click.echo(f"{result['point_id']}: slot {priority} relinquished; {now}")
 
 
 @point.command()
