@@ -77,12 +77,15 @@ class WriteResult:
     read_back: PointValue | None  # what the device answered after the write (None: not sent)
 
 
+# msgspec Structs rather than attrs records: PriorityView is the priority
+# route's answer as it stands, so its fields are the OpenAPI schema (and the
+# docstrings the schemas' descriptions).
 class PrioritySlot(msgspec.Struct, frozen=True, kw_only=True):
     """One occupied slot of a point's priority array.
 
-    ``by``, ``at_ms`` and ``until_ms`` are what OpenCrate knows of the command;
-    null for a slot that a device holds but that OpenCrate did not write (a
-    BACnet device commanded by another workstation).
+    ``by``, ``at_ms`` and ``until_ms`` are what OpenCrate knows of the command:
+    null for a slot that the device holds but OpenCrate did not write (a BACnet
+    device commanded by another workstation).
     """
 
     priority: int
@@ -103,11 +106,7 @@ class PrioritySlot(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PriorityView(msgspec.Struct, frozen=True, kw_only=True):
-    """A point's sixteen slots (index 0 = priority 1), the winning slot and its value.
-
-    A msgspec Struct, not an attrs record: it is ``GET /api/points/{id}/priority``'s
-    answer as it stands, and its fields are that route's schema.
-    """
+    """A point's sixteen slots (index 0 = priority 1), the winning slot and its value."""
 
     point_id: str
     active_priority: int | None

@@ -24,12 +24,11 @@ from opencrate.errors import ConfigError, NotFound
 __all__ = ["DeviceRegistry", "DeviceSource", "DeviceView"]
 
 
+# A msgspec Struct rather than an attrs record: it is the API's answer as it
+# stands, so its fields are the OpenAPI schema, written once (its docstring is
+# the schema's description).
 class DeviceView(msgspec.Struct, frozen=True, kw_only=True):
-    """One field device as the API shows it: where it is, its health, its protocol's own counts.
-
-    A msgspec Struct rather than an attrs record: it is the API's answer, and
-    its fields are the OpenAPI schema (written once, here).
-    """
+    """One field device: where it is, its health, and its protocol's own fields (``details``)."""
 
     id: str
     protocol: str  # the bridge: "modbus", "bacnet"
