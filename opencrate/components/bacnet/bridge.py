@@ -35,6 +35,7 @@ from opencrate.components.bacnet.poller import BacnetDevice, DevicePoller, proce
 from opencrate.components.bacnet.records import DeviceState, DiscoveredDevice
 from opencrate.components.bacnet.settings import BacnetSettings
 from opencrate.components.bacnet.store import DiscoveryStore
+from opencrate.components.devices.registry import DeviceView
 from opencrate.components.nodes.store import NodeStore
 from opencrate.components.points.store import PointStore
 from opencrate.errors import BridgeError, InvalidInput, NotFound, StoreError
@@ -222,6 +223,15 @@ class BacnetBridge:
 
         nursery.start_soon(run)
 
+    # -- the device registry's view -------------------------------------------------------------
+    def device_views(self) -> list[DeviceView]:
+        """Each polled device as ``GET /api/devices`` shows it, by device key."""
+        return [_view(self.pollers[key]) for key in sorted(self.pollers, key=_by_instance)]
+
+    def device_view(self, key: str) -> DeviceView:
+        """The polled device ``key``; NotFound when it is not polled."""
+        return _view(self.poller(key))
+
     def statistics(self) -> dict[str, Any]:
         """Counts of the stack, discovery and pollers (for ``GET /api/discovery``)."""
         stack = self._stack
@@ -230,3 +240,26 @@ class BacnetBridge:
             "devices_polled": len(self.pollers),
             "stack": None if stack is None else stack.statistics(),
         }
+
+
+def _by_instance(key: str) -> tuple[int, str]:
+    return (int(key), key) if key.isdigit() else (1 << 23, key)
+
+
+def _view(poller: DevicePoller) -> DeviceView:
+    device = poller.device
+    return DeviceView.from_statistics(
+        poller.statistics(),
+        protocol="bacnet",
+        address=device.address,
+        points=len(poller.points),
+        details={
+            "instance": device.instance,
+            "max_apdu": device.max_apdu,
+            "segmentation": device.segmentation,
+            "rpm": poller.rpm,
+            "cov_subscriptions": len(poller.subscribed),
+            "cov_notifications": poller.notifications,
+            "polls": poller.cycles,
+        },
+    )

@@ -19,6 +19,9 @@ import trio
 from opencrate.components.bacnet.bridge import BacnetBridge
 from opencrate.components.bacnet.settings import parse_settings
 from opencrate.components.bacnet.store import DiscoveryStore
+from opencrate.components.bacnet.writes import BacnetWriter
+from opencrate.components.devices.commands import CommandRouter
+from opencrate.components.devices.registry import DeviceRegistry
 from opencrate.components.nodes.store import NodeStore
 from opencrate.components.points.store import PointStore
 from opencrate.runtime.component import BuildContext, Contribution, Parts
@@ -43,6 +46,9 @@ def build(ctx: BuildContext) -> Parts:
         bus=ctx.bus,
         clock=ctx.clock,
     )
+    writer = BacnetWriter(bridge, points=ctx.get(PointStore), clock=ctx.clock)
+    ctx.get(DeviceRegistry).add(bridge)
+    ctx.get(CommandRouter).add(writer, protocol=bridge.protocol)
     contributions: tuple[Contribution, ...] = ()
     if section is not None and settings.enabled:
 
@@ -50,4 +56,4 @@ def build(ctx: BuildContext) -> Parts:
             await bridge.run(task_status=task_status)
 
         contributions = (Contribution(level=40, services=[Service(name="bacnet", run=run)]),)
-    return Parts(provides=(store, bridge), stores=(store,), contributions=contributions)
+    return Parts(provides=(store, bridge, writer), stores=(store,), contributions=contributions)
