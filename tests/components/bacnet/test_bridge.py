@@ -128,7 +128,7 @@ async def test_inputs_and_unknown_points_are_refused_with_their_names(tmp_path: 
     async with bacpypes_device(1001, port, _objects()), _bridge(tmp_path, port) as run:
         with trio.fail_after(SAFETY_S):
             await run.bridge.discovery.accept("1001")
-        with pytest.raises(InvalidInput, match="1001/analog-input-1.*cannot be commanded"):
+        with pytest.raises(InvalidInput, match=r"1001/analog-input-1.*cannot be commanded"):
             await run.writer.write("1001/analog-input-1", 1.0, by="ann")
         with pytest.raises(NotFound, match="nope"):
             await run.writer.write("nope", 1.0, by="ann")
