@@ -2,4 +2,10 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-COMPONENT = ComponentSpec.in_package(__name__, "component:build", sections=("bacnet",))
+COMPONENT = ComponentSpec.in_package(
+    __name__,
+    "component:build",
+    routes=("routes:blueprint",),
+    commands=("cli:discover",),
+    sections=("bacnet",),
+)

@@ -38,7 +38,7 @@ from opencrate.components.bacnet.store import DiscoveryStore
 from opencrate.components.devices.registry import DeviceView
 from opencrate.components.nodes.store import NodeStore
 from opencrate.components.points.store import PointStore
-from opencrate.errors import BridgeError, InvalidInput, NotFound, StoreError
+from opencrate.errors import BridgeError, Conflict, InvalidInput, NotFound, StoreError
 from opencrate.model.node import NodeType
 from opencrate.runtime.bus import EventBus
 
@@ -81,19 +81,19 @@ class BacnetBridge:
     @property
     def stack(self) -> BacnetStack:
         if self._stack is None:
-            raise BridgeError("the BACnet bridge is not running")
+            raise _not_running()
         return self._stack
 
     @property
     def discovery(self) -> DiscoveryService:
         if self._discovery is None:
-            raise BridgeError("the BACnet bridge is not running")
+            raise _not_running()
         return self._discovery
 
     @property
     def monitor(self) -> DeviceMonitor:
         if self._monitor is None:
-            raise BridgeError("the BACnet bridge is not running")
+            raise _not_running()
         return self._monitor
 
     def poller(self, device_key: str) -> DevicePoller:
@@ -262,4 +262,11 @@ def _view(poller: DevicePoller) -> DeviceView:
             "cov_notifications": poller.notifications,
             "polls": poller.cycles,
         },
+    )
+
+
+def _not_running() -> Conflict:
+    return Conflict(
+        "the BACnet bridge is not running (add a [bacnet] section to the settings, "
+        "or run the demo: opencrate serve --demo)"
     )
