@@ -25,6 +25,7 @@ from attrs import define, field
 from opencrate.clock import Clock, SystemClock
 from opencrate.components.alarms import COMPONENT as ALARMS
 from opencrate.components.audit import COMPONENT as AUDIT
+from opencrate.components.bacnet import COMPONENT as BACNET
 from opencrate.components.entities import COMPONENT as ENTITIES
 from opencrate.components.eventlog import COMPONENT as EVENTLOG
 from opencrate.components.history import COMPONENT as HISTORY
@@ -63,6 +64,7 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     SCENARIO,
     # After the scenario: its nodes are loaded (level 20) before the bridge reads them (40).
     MODBUS,
+    BACNET,
 )
 
 

@@ -163,6 +163,11 @@ class BacnetSimulator:
         return self._port
 
     @property
+    def prefix(self) -> int:
+        """The devices' network prefix length (8 on loopback, else 24): their broadcast."""
+        return self._prefix
+
+    @property
     def simulated(self) -> list[SimulatedDevice]:
         """Every device with its address, the BBMD first."""
         return list(self._devices)

@@ -18,18 +18,14 @@ from typing import Any
 
 import pytest
 import trio
-from bacpypes3.app import Application
-from bacpypes3.basetypes import HostNPort, IPMode, Segmentation
-from bacpypes3.local.device import DeviceObject
-from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier
 
-from opencrate.components.bacnet.loop import AsyncioThread
 from opencrate.components.bacnet.sim_objects import EXTRA_FIRST_INSTANCE
 from opencrate.components.bacnet.simulator import BacnetSimulator
 from opencrate.components.scenario.parse import load_scenario, parse_scenario
 from opencrate.errors import ConfigError, InvalidInput, NotFound
+from tests.components.bacnet.peers import Client, free_udp_port, open_client
 
 OFFICE = Path(__file__).resolve().parents[3] / "opencrate/components/scenario/examples/office.toml"
 OFFICE_DEVICES = {
@@ -43,69 +39,10 @@ OFFICE_DEVICES = {
 SAFETY_S = 15
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Client:
-    """A bacpypes3 client stack on its own asyncio thread (a foreign device of the BBMD)."""
-
-    def __init__(self, thread: AsyncioThread, app: Application) -> None:
-        self.thread = thread
-        self.app = app
-
-    async def who_is(
-        self,
-        low: int | None = None,
-        high: int | None = None,
-        *,
-        address: str | None = None,
-        timeout: float = 1.0,
-    ) -> dict[int, str]:
-        async def ask() -> list[Any]:
-            target = Address(address) if address else None
-            return list(await self.app.who_is(low, high, address=target, timeout=timeout))
-
-        return {i.iAmDeviceIdentifier[1]: str(i.pduSource) for i in await self.thread.run(ask)}
-
-    async def read(self, address: str, obj: str, prop: str) -> Any:
-        return await self.thread.run(self.app.read_property, Address(address), obj, prop)
-
-    async def write(self, address: str, obj: str, value: Any, priority: int) -> None:
-        await self.thread.run(
-            self.app.write_property, Address(address), obj, "present-value", value, None, priority
-        )
-
-
-async def _make_client(port: int, bbmd: str) -> Application:
-    device = DeviceObject(
-        objectIdentifier=("device", 599),
-        objectName="test client",
-        vendorIdentifier=999,
-        maxApduLengthAccepted=50,  # the smallest: the device must segment its object list
-        segmentationSupported=Segmentation.segmentedBoth,
-    )
-    port_object = NetworkPortObject(
-        f"127.0.0.1/8:{port}", objectIdentifier=("network-port", 1), objectName="NetworkPort-1"
-    )
-    port_object.bacnetIPMode = IPMode.foreign
-    port_object.fdBBMDAddress = HostNPort(bbmd)
-    port_object.fdSubscriptionLifetime = 60
-    return Application.from_object_list([device, port_object])
-
-
-async def _close_client(app: Application) -> None:
-    app.close()
-    for _ in range(3):
-        await asyncio.sleep(0)  # the transports close their sockets on the next iterations
-
-
 @pytest.fixture
 async def office() -> AsyncIterator[BacnetSimulator]:
     scenario = await trio.to_thread.run_sync(load_scenario, OFFICE)
-    simulator = BacnetSimulator.from_scenario(scenario, port=_free_udp_port())
+    simulator = BacnetSimulator.from_scenario(scenario, port=free_udp_port())
     async with trio.open_nursery() as nursery:
         await nursery.start(simulator.run)
         yield simulator
@@ -114,12 +51,8 @@ async def office() -> AsyncIterator[BacnetSimulator]:
 
 @pytest.fixture
 async def client(office: BacnetSimulator) -> AsyncIterator[Client]:
-    async with AsyncioThread.open(name="bacnet-test-client") as thread:
-        app = await thread.run(_make_client, _free_udp_port(), office.bbmd_address)
-        try:
-            yield Client(thread, app)
-        finally:
-            await thread.run(_close_client, app)
+    async with open_client(office.bbmd_address) as client:
+        yield client
 
 
 async def test_a_global_who_is_through_the_bbmd_finds_all_six_devices(
@@ -293,24 +226,19 @@ async def _set_from_loop(
 
 async def test_extra_objects_and_generated_devices() -> None:
     scenario = await trio.to_thread.run_sync(load_scenario, OFFICE)
-    with_extra = BacnetSimulator.from_scenario(scenario, port=_free_udp_port(), extra=100)
+    with_extra = BacnetSimulator.from_scenario(scenario, port=free_udp_port(), extra=100)
     assert len(with_extra.simulated[0].spec.objects) == 117
-    bench = BacnetSimulator.generated(devices=20, objects=100, port=_free_udp_port())
+    bench = BacnetSimulator.generated(devices=20, objects=100, port=free_udp_port())
     async with trio.open_nursery() as nursery:
         await nursery.start(bench.run)
-        async with AsyncioThread.open(name="bacnet-test-client") as thread:
-            app = await thread.run(_make_client, _free_udp_port(), bench.bbmd_address)
-            client = Client(thread, app)
-            try:
-                with trio.fail_after(SAFETY_S):
-                    found = await client.who_is(timeout=1.5)
-                    last = bench.devices()[-1]
-                    objects = await client.read(last[1], f"device,{last[0]}", "object-list")
-                    value = await client.read(
-                        last[1], f"analog-value,{EXTRA_FIRST_INSTANCE + 4}", "present-value"
-                    )
-            finally:
-                await thread.run(_close_client, app)
+        async with open_client(bench.bbmd_address) as client:
+            with trio.fail_after(SAFETY_S):
+                found = await client.who_is(timeout=1.5)
+                last = bench.devices()[-1]
+                objects = await client.read(last[1], f"device,{last[0]}", "object-list")
+                value = await client.read(
+                    last[1], f"analog-value,{EXTRA_FIRST_INSTANCE + 4}", "present-value"
+                )
         nursery.cancel_scope.cancel()
     assert found == dict(bench.devices())
     assert len(found) == 20
@@ -320,7 +248,7 @@ async def test_extra_objects_and_generated_devices() -> None:
 
 async def test_closing_leaves_no_thread_or_socket(tmp_path: Path) -> None:
     before = {t.name for t in threading.enumerate()}
-    port = _free_udp_port()
+    port = free_udp_port()
     scenario = await trio.to_thread.run_sync(load_scenario, OFFICE)
     simulator = BacnetSimulator.from_scenario(scenario, port=port)
     async with trio.open_nursery() as nursery:
@@ -336,7 +264,7 @@ async def test_closing_leaves_no_thread_or_socket(tmp_path: Path) -> None:
 
 async def test_an_address_that_cannot_be_bound_is_an_oserror_naming_it() -> None:
     scenario = await trio.to_thread.run_sync(load_scenario, OFFICE)
-    simulator = BacnetSimulator.from_scenario(scenario, host="192.0.2.1", port=_free_udp_port())
+    simulator = BacnetSimulator.from_scenario(scenario, host="192.0.2.1", port=free_udp_port())
     with pytest.raises(OSError, match=r"cannot bind BACnet address 192\.0\.2\.1:"):
         await simulator.run()  # raises before it would report started
 
@@ -347,7 +275,7 @@ async def test_unknown_objects_and_bad_hosts_are_named() -> None:
         BacnetSimulator.from_scenario(scenario, host="localhost")
     with pytest.raises(InvalidInput, match=r"6 devices need 6 addresses from 255\.255\.255\.254"):
         BacnetSimulator.from_scenario(scenario, host="255.255.255.254")
-    simulator = BacnetSimulator.from_scenario(scenario, port=_free_udp_port())
+    simulator = BacnetSimulator.from_scenario(scenario, port=free_udp_port())
     async with trio.open_nursery() as nursery:
         await nursery.start(simulator.run)
         with pytest.raises(NotFound, match="no analog-input,99 in device 1001"):
