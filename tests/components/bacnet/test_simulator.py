@@ -309,3 +309,61 @@ def test_a_point_the_simulator_cannot_serve_is_a_config_error_naming_it() -> Non
     wrong_kind = _BAD_TYPE.replace('"accumulator"', '"binary-input"')
     with pytest.raises(ConfigError, match="a binary-input holds bool values, but e/p is a number"):
         BacnetSimulator.from_scenario(parse_scenario(wrong_kind, source="bad.toml"))
+
+
+_FAST = """
+[scenario]
+name = "fast"
+[[site]]
+id = "s"
+dis = "S"
+[[equip]]
+id = "9001"
+dis = "Fast AHU"
+parent = "s"
+binding = { protocol = "bacnet", device_instance = 9001 }
+[[equip.point]]
+id = "ai-1"
+dis = "Ramp"
+unit = "°C"
+binding = { object_type = "analog-input", object_instance = 1 }
+signal = { shape = "ramp", start = 0.0, rate = 36000.0, decimals = 1, interval = 0.2 }
+[[equip.point]]
+id = "ao-1"
+dis = "Commanded ramp"
+unit = "%"
+binding = { object_type = "analog-output", object_instance = 1 }
+signal = { shape = "ramp", start = 0.0, rate = 36000.0, decimals = 1, interval = 0.2 }
+"""
+
+
+async def test_signals_drive_inputs_on_their_schedule_and_commands_hold_outputs() -> None:
+    simulator = BacnetSimulator.from_scenario(parse_scenario(_FAST), port=free_udp_port())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(simulator.run)
+        async with open_client(simulator.bbmd_address) as client:
+            where = simulator.devices()[0][1]
+            ramp: list[float] = []
+
+            async def follow() -> None:
+                # 10 per second in 0.2 s steps: each sample is a COV notification.
+                obj = ObjectIdentifier("analog-input,1")
+                async with client.app.change_of_value(Address(where), obj, 5, False, 60) as sub:
+                    while len(ramp) < 4:
+                        prop, value = await sub.get_value()
+                        if str(prop) == "present-value":
+                            ramp.append(value)
+
+            with trio.fail_after(SAFETY_S):
+                await client.write(where, "analog-output,1", 42.0, priority=8)
+                await client.thread.run(follow)
+                held = await client.read(where, "analog-output,1", "present-value")
+                moving = await client.read(where, "analog-output,1", "relinquish-default")
+                await client.write(where, "analog-output,1", Null(()), priority=8)
+                released = await client.read(where, "analog-output,1", "present-value")
+        nursery.cancel_scope.cancel()
+    assert ramp == sorted(ramp)
+    assert len(set(ramp)) == 4
+    assert held == 42.0
+    assert moving > 0.0  # the signal went on driving the default underneath the command
+    assert released >= moving
