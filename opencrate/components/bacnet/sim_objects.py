@@ -10,7 +10,9 @@ running asyncio loop: they schedule their own set-up).
 Object types and the point kinds they hold: ``analog-*`` numbers, ``binary-*`` booleans,
 ``multi-state-*`` enums (1..N; the point's ``enum`` property ``"1=occupied,2=unoccupied"``
 names the states). Outputs are always commandable (priority array, relinquish default), values
-when the point is ``writable``; inputs never. Every object has status flags, reliability
+when the point is ``writable``; inputs never, and a client's write to anything but a
+commandable object's present value is refused (write-access-denied). Every object has status
+flags, reliability
 ``no-fault-detected`` and COV support (``covIncrement`` on analog objects: the point's
 ``deadband``, else one step of its signal's ``decimals``).
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 from attrs import frozen
 from bacpypes3.basetypes import Segmentation
+from bacpypes3.errors import PropertyError
 from bacpypes3.local.analog import (
     AnalogInputObject,
     AnalogOutputObject,
@@ -61,41 +64,86 @@ DEFAULT_VENDOR_NAME = "OpenCrate"
 MAX_APDU = 1476
 
 
-# bacpypes3 0.0.110 gives multi-state objects the analog COV criteria (they have no
-# covIncrement, so a subscription fails) and builds BinaryValueObjectCmd without the local
-# object base: these classes put that right.
-class _MultiStateInput(MultiStateInputObject):  # type: ignore[misc]
-    _cov_criteria = GenericCriteria
+class _Guarded:
+    """Writes only where a real device takes them: present-value of a commandable object.
+    Anything else is refused with write-access-denied (bacpypes3 itself lets a client write
+    any property, an input's present value or an object's name included)."""
+
+    _sim_writable: frozenset[str] = frozenset()
+    _property_identifier_class: Any
+
+    async def write_property(
+        self, attr: Any, value: Any, index: int | None = None, priority: int | None = None
+    ) -> None:
+        name = self._property_identifier_class(attr).attr if isinstance(attr, int) else attr
+        if name not in self._sim_writable:
+            raise PropertyError("writeAccessDenied")
+        await super().write_property(attr, value, index, priority)  # type: ignore[misc]
 
 
-class _MultiStateOutput(MultiStateOutputObject):  # type: ignore[misc]
-    _cov_criteria = GenericCriteria
-
-
-class _MultiStateValue(MultiStateValueObject):  # type: ignore[misc]
-    _cov_criteria = GenericCriteria
-
-
-class _MultiStateValueCmd(Commandable, _MultiStateValue):  # type: ignore[misc]
+# The served classes. Besides the guard they put two things of bacpypes3 0.0.110 right: it gives
+# multi-state objects the analog COV criteria (they have no covIncrement, so a subscription
+# fails), and builds BinaryValueObjectCmd without the local object base (no COV, no propertyList).
+class _AI(_Guarded, AnalogInputObject):  # type: ignore[misc]
     pass
 
 
-class _BinaryValueCmd(Commandable, BinaryValueObject):  # type: ignore[misc]
+class _AO(_Guarded, AnalogOutputObject):  # type: ignore[misc]
     pass
+
+
+class _AV(_Guarded, AnalogValueObject):  # type: ignore[misc]
+    pass
+
+
+class _AVCmd(_Guarded, AnalogValueObjectCmd):  # type: ignore[misc]
+    pass
+
+
+class _BI(_Guarded, BinaryInputObject):  # type: ignore[misc]
+    pass
+
+
+class _BO(_Guarded, BinaryOutputObject):  # type: ignore[misc]
+    pass
+
+
+class _BV(_Guarded, BinaryValueObject):  # type: ignore[misc]
+    pass
+
+
+class _BVCmd(_Guarded, Commandable, BinaryValueObject):  # type: ignore[misc]
+    pass
+
+
+class _MSI(_Guarded, MultiStateInputObject):  # type: ignore[misc]
+    _cov_criteria = GenericCriteria
+
+
+class _MSO(_Guarded, MultiStateOutputObject):  # type: ignore[misc]
+    _cov_criteria = GenericCriteria
+
+
+class _MSV(_Guarded, MultiStateValueObject):  # type: ignore[misc]
+    _cov_criteria = GenericCriteria
+
+
+class _MSVCmd(_Guarded, Commandable, MultiStateValueObject):  # type: ignore[misc]
+    _cov_criteria = GenericCriteria
 
 
 #: Object type -> (point kind, plain class, commandable class or None if never commandable).
 #: Outputs are always commandable: their plain class is the commandable one.
 OBJECT_TYPES: Mapping[str, tuple[ValueKind, type[Any], type[Any] | None]] = {
-    "analog-input": (ValueKind.NUMBER, AnalogInputObject, None),
-    "analog-output": (ValueKind.NUMBER, AnalogOutputObject, AnalogOutputObject),
-    "analog-value": (ValueKind.NUMBER, AnalogValueObject, AnalogValueObjectCmd),
-    "binary-input": (ValueKind.BOOL, BinaryInputObject, None),
-    "binary-output": (ValueKind.BOOL, BinaryOutputObject, BinaryOutputObject),
-    "binary-value": (ValueKind.BOOL, BinaryValueObject, _BinaryValueCmd),
-    "multi-state-input": (ValueKind.ENUM, _MultiStateInput, None),
-    "multi-state-output": (ValueKind.ENUM, _MultiStateOutput, _MultiStateOutput),
-    "multi-state-value": (ValueKind.ENUM, _MultiStateValue, _MultiStateValueCmd),
+    "analog-input": (ValueKind.NUMBER, _AI, None),
+    "analog-output": (ValueKind.NUMBER, _AO, _AO),
+    "analog-value": (ValueKind.NUMBER, _AV, _AVCmd),
+    "binary-input": (ValueKind.BOOL, _BI, None),
+    "binary-output": (ValueKind.BOOL, _BO, _BO),
+    "binary-value": (ValueKind.BOOL, _BV, _BVCmd),
+    "multi-state-input": (ValueKind.ENUM, _MSI, None),
+    "multi-state-output": (ValueKind.ENUM, _MSO, _MSO),
+    "multi-state-value": (ValueKind.ENUM, _MSV, _MSVCmd),
 }
 
 
@@ -388,5 +436,8 @@ def build_objects(device: SimDevice) -> list[Any]:
             kwargs["stateText"] = list(obj.states)
         if cls is commandable:
             kwargs["relinquishDefault"] = present
-        built.append(cls(**kwargs))
+        made = cls(**kwargs)
+        if obj.commandable:
+            made._sim_writable = frozenset({"presentValue"})
+        built.append(made)
     return built

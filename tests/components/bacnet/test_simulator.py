@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import trio
+from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier
 
@@ -367,3 +368,37 @@ async def test_signals_drive_inputs_on_their_schedule_and_commands_hold_outputs(
     assert held == 42.0
     assert moving > 0.0  # the signal went on driving the default underneath the command
     assert released >= moving
+
+
+async def test_writes_a_real_device_refuses_are_refused(
+    office: BacnetSimulator, client: Client
+) -> None:
+    ahu = dict(office.devices())[1001]
+    refused = []
+    with trio.fail_after(SAFETY_S):
+        for obj, prop, value in [
+            ("analog-input,1", "present-value", 1.0),  # an input
+            ("analog-output,1", "object-name", "renamed"),
+            ("analog-output,1", "units", "percent"),
+        ]:
+            # bacpypes3's errors are BaseExceptions (ErrorRejectAbortNack), not Exceptions.
+            with pytest.raises(ErrorRejectAbortNack, match="write-access-denied"):
+                await client.thread.run(
+                    client.app.write_property, Address(ahu), obj, prop, value, None, None
+                )
+            refused.append(obj)
+        name = await client.read(ahu, "analog-output,1", "object-name")
+    assert name == "Supply Fan Speed"
+    assert len(refused) == 3
+
+
+async def test_reliability_sets_the_fault_flag(office: BacnetSimulator, client: Client) -> None:
+    boiler = dict(office.devices())[2001]
+    with trio.fail_after(SAFETY_S):
+        await office.call(office.set_reliability, 2001, "analog-input", 2, "no-sensor")
+        reliability = await client.read(boiler, "analog-input,2", "reliability")
+        flags = await client.read(boiler, "analog-input,2", "status-flags")
+        with pytest.raises(InvalidInput, match="not a BACnet reliability: 'wobbly'"):
+            await office.call(office.set_reliability, 2001, "analog-input", 2, "wobbly")
+    assert str(reliability) == "no-sensor"
+    assert list(flags) == [0, 1, 0, 0]
