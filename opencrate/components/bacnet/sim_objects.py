@@ -12,9 +12,8 @@ Object types and the point kinds they hold: ``analog-*`` numbers, ``binary-*`` b
 names the states). Outputs are always commandable (priority array, relinquish default), values
 when the point is ``writable``; inputs never, and a client's write to anything but a
 commandable object's present value is refused (write-access-denied). Every object has status
-flags, reliability
-``no-fault-detected`` and COV support (``covIncrement`` on analog objects: the point's
-``deadband``, else one step of its signal's ``decimals``).
+flags, reliability ``no-fault-detected`` and COV support (``covIncrement`` on analog objects:
+the point's ``deadband``, else one step of its signal's ``decimals``).
 """
 
 from __future__ import annotations

@@ -271,6 +271,13 @@ class BacnetSimulator:
                 with trio.CancelScope(shield=True):
                     await thread.run(self.close)
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The asyncio loop serving the devices while :meth:`run` serves (else ``None``): for
+        code on another asyncio loop, ``asyncio.run_coroutine_threadsafe(sim.set_value(...),
+        sim.loop)``."""
+        return self._thread.loop if self._thread is not None else None
+
     async def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """From trio, while :meth:`run` serves: await ``fn(*args)`` (one of the asyncio
         methods, e.g. ``sim.call(sim.set_value, 1001, "analog-input", 1, 30.0)``) on its loop."""

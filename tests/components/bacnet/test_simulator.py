@@ -217,7 +217,7 @@ async def _set_from_loop(
     office: BacnetSimulator, instance: int, object_type: str, object_instance: Any, value: Any
 ) -> None:
     # From the client's asyncio thread: hop to the simulator's loop and wait for it there.
-    loop = office._thread.loop if office._thread else None
+    loop = office.loop
     assert loop is not None
     future = asyncio.run_coroutine_threadsafe(
         office.set_value(instance, object_type, int(object_instance), value), loop
