@@ -1,4 +1,4 @@
-"""The BACnet/IP bridge: discovery, the DiscoveryStore, polling, COV and commands."""
+"""The BACnet/IP bridge: discovery, the DiscoveryStore, accept, polling, COV and writes."""
 
 from opencrate.runtime.component import ComponentSpec
 
