@@ -140,6 +140,8 @@ async def test_a_command_at_priority_8_then_relinquish_returns_to_the_default(
         await client.write(vav, setpoint, 21.5, priority=8)
         present = await client.read(vav, setpoint, "present-value")
         slots = await client.read(vav, setpoint, "priority-array")
+        # The objects' empty slots start out shared: a command must not reach another object.
+        other = await client.read(vav, "analog-value,2", "priority-array")
         await client.write(vav, setpoint, Null(()), priority=8)
         after = await client.read(vav, setpoint, "present-value")
         default = await client.read(vav, setpoint, "relinquish-default")
@@ -148,6 +150,7 @@ async def test_a_command_at_priority_8_then_relinquish_returns_to_the_default(
     values = [getattr(slot, slot._choice) if slot._choice != "null" else None for slot in slots]
     assert values == [None] * 7 + [21.5] + [None] * 8
     assert after == default == 24.0
+    assert all(slot._choice == "null" for slot in other)
     assert all(slot._choice == "null" for slot in after_slots)
 
 
