@@ -1,11 +1,10 @@
-"""What the BACnet simulator serves: a scenario's devices and objects, as bacpypes3 objects.
+"""What the BACnet simulator serves: a scenario's devices and their objects, as records.
 
 :func:`scenario_devices` reads every equipment whose binding's protocol is ``bacnet`` into a
 :class:`SimDevice` (instance ``device_instance``, name the equipment's ``dis``, vendor and model
 from its ``manufacturer`` / ``vendor_id`` / ``model`` properties), with a :class:`SimObject` per
-BACnet-bound point. :func:`extra_objects` makes filler objects (benchmarks), and
-:func:`build_objects` turns a device into bacpypes3 0.0.110 *local* objects (which need a
-running asyncio loop: they schedule their own set-up).
+BACnet-bound point. :func:`extra_objects` makes filler objects (benchmarks);
+:mod:`.sim_classes` turns a device into bacpypes3 objects.
 
 Object types and the point kinds they hold: ``analog-*`` numbers, ``binary-*`` booleans,
 ``multi-state-*`` enums (1..N; the point's ``enum`` property ``"1=occupied,2=unoccupied"``
@@ -18,30 +17,10 @@ the point's ``deadband``, else one step of its signal's ``decimals``).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from typing import Any
 
 from attrs import frozen
-from bacpypes3.basetypes import PriorityValue, Segmentation
-from bacpypes3.errors import PropertyError
-from bacpypes3.local.analog import (
-    AnalogInputObject,
-    AnalogOutputObject,
-    AnalogValueObject,
-    AnalogValueObjectCmd,
-)
-from bacpypes3.local.binary import BinaryInputObject, BinaryOutputObject, BinaryValueObject
-from bacpypes3.local.cmd import Commandable
-from bacpypes3.local.cov import GenericCriteria
-from bacpypes3.local.device import DeviceObject
-from bacpypes3.local.multistate import (
-    MultiStateInputObject,
-    MultiStateOutputObject,
-    MultiStateValueObject,
-)
 
-from opencrate.components.bacnet.units import engineering_units
 from opencrate.components.scenario.format import PointSpec, Scenario, SignalSpec
 from opencrate.errors import ConfigError
 from opencrate.model.binding import BACNET
@@ -49,11 +28,10 @@ from opencrate.model.values import PointValue, ValueKind
 
 __all__ = [
     "DEFAULT_VENDOR_ID",
-    "OBJECT_TYPES",
+    "EXTRA_FIRST_INSTANCE",
+    "OBJECT_KINDS",
     "SimDevice",
     "SimObject",
-    "bacnet_value",
-    "build_objects",
     "extra_objects",
     "scenario_devices",
 ]
@@ -61,89 +39,19 @@ __all__ = [
 #: bacpypes3's sample-application vendor id (no registered vendor is implied).
 DEFAULT_VENDOR_ID = 999
 DEFAULT_VENDOR_NAME = "OpenCrate"
-MAX_APDU = 1476
 
-
-class _Guarded:
-    """Writes only where a real device takes them: present-value of a commandable object.
-    Anything else is refused with write-access-denied (bacpypes3 itself lets a client write
-    any property, an input's present value or an object's name included)."""
-
-    _sim_writable: frozenset[str] = frozenset()
-    _property_identifier_class: Any
-
-    async def write_property(
-        self, attr: Any, value: Any, index: int | None = None, priority: int | None = None
-    ) -> None:
-        name = self._property_identifier_class(attr).attr if isinstance(attr, int) else attr
-        if name not in self._sim_writable:
-            raise PropertyError("writeAccessDenied")
-        await super().write_property(attr, value, index, priority)  # type: ignore[misc]
-
-
-# The served classes. Besides the guard they put two things of bacpypes3 0.0.110 right: it gives
-# multi-state objects the analog COV criteria (they have no covIncrement, so a subscription
-# fails), and builds BinaryValueObjectCmd without the local object base (no COV, no propertyList).
-class _AI(_Guarded, AnalogInputObject):  # type: ignore[misc]
-    pass
-
-
-class _AO(_Guarded, AnalogOutputObject):  # type: ignore[misc]
-    pass
-
-
-class _AV(_Guarded, AnalogValueObject):  # type: ignore[misc]
-    pass
-
-
-class _AVCmd(_Guarded, AnalogValueObjectCmd):  # type: ignore[misc]
-    pass
-
-
-class _BI(_Guarded, BinaryInputObject):  # type: ignore[misc]
-    pass
-
-
-class _BO(_Guarded, BinaryOutputObject):  # type: ignore[misc]
-    pass
-
-
-class _BV(_Guarded, BinaryValueObject):  # type: ignore[misc]
-    pass
-
-
-class _BVCmd(_Guarded, Commandable, BinaryValueObject):  # type: ignore[misc]
-    pass
-
-
-class _MSI(_Guarded, MultiStateInputObject):  # type: ignore[misc]
-    _cov_criteria = GenericCriteria
-
-
-class _MSO(_Guarded, MultiStateOutputObject):  # type: ignore[misc]
-    _cov_criteria = GenericCriteria
-
-
-class _MSV(_Guarded, MultiStateValueObject):  # type: ignore[misc]
-    _cov_criteria = GenericCriteria
-
-
-class _MSVCmd(_Guarded, Commandable, MultiStateValueObject):  # type: ignore[misc]
-    _cov_criteria = GenericCriteria
-
-
-#: Object type -> (point kind, plain class, commandable class or None if never commandable).
-#: Outputs are always commandable: their plain class is the commandable one.
-OBJECT_TYPES: Mapping[str, tuple[ValueKind, type[Any], type[Any] | None]] = {
-    "analog-input": (ValueKind.NUMBER, _AI, None),
-    "analog-output": (ValueKind.NUMBER, _AO, _AO),
-    "analog-value": (ValueKind.NUMBER, _AV, _AVCmd),
-    "binary-input": (ValueKind.BOOL, _BI, None),
-    "binary-output": (ValueKind.BOOL, _BO, _BO),
-    "binary-value": (ValueKind.BOOL, _BV, _BVCmd),
-    "multi-state-input": (ValueKind.ENUM, _MSI, None),
-    "multi-state-output": (ValueKind.ENUM, _MSO, _MSO),
-    "multi-state-value": (ValueKind.ENUM, _MSV, _MSVCmd),
+#: Object type -> (the point kind it holds, whether it can be commandable). Outputs always are;
+#: values when their point is writable; inputs never.
+OBJECT_KINDS: Mapping[str, tuple[ValueKind, bool]] = {
+    "analog-input": (ValueKind.NUMBER, False),
+    "analog-output": (ValueKind.NUMBER, True),
+    "analog-value": (ValueKind.NUMBER, True),
+    "binary-input": (ValueKind.BOOL, False),
+    "binary-output": (ValueKind.BOOL, True),
+    "binary-value": (ValueKind.BOOL, True),
+    "multi-state-input": (ValueKind.ENUM, False),
+    "multi-state-output": (ValueKind.ENUM, True),
+    "multi-state-value": (ValueKind.ENUM, True),
 }
 
 
@@ -261,17 +169,17 @@ def _scenario_object(scenario: Scenario, point: PointSpec, key: str, equip_dis: 
     object_type = str(binding.get("object_type"))
     instance = binding.get("object_instance")
     assert isinstance(instance, int)  # ProtocolBinding checked it when the scenario was read
-    known = OBJECT_TYPES.get(object_type)
+    known = OBJECT_KINDS.get(object_type)
     if known is None:
         raise ConfigError(
             f"BACnet object type {object_type!r} is not simulated "
-            f"(one of: {', '.join(OBJECT_TYPES)})",
+            f"(one of: {', '.join(OBJECT_KINDS)})",
             file=scenario.source,
             line=point.line,
             key=f"{key}.binding.object_type",
             node_id=point.node_id,
         )
-    kind, _, commandable_class = known
+    kind, can_command = known
     if point.kind is not kind:
         raise ConfigError(
             f"a {object_type} holds {kind} values, but {point.node_id} is a {point.kind} point",
@@ -283,9 +191,7 @@ def _scenario_object(scenario: Scenario, point: PointSpec, key: str, equip_dis: 
     states: tuple[str, ...] = ()
     if kind is ValueKind.ENUM:
         states = _states(scenario, point, key)
-    commandable = commandable_class is not None and (
-        object_type.endswith("-output") or point.writable
-    )
+    commandable = can_command and (object_type.endswith("-output") or point.writable)
     description = point.properties.get("description")
     return SimObject(
         object_type=object_type,
@@ -366,7 +272,7 @@ def extra_objects(count: int) -> tuple[SimObject, ...]:
     objects = []
     for n in range(count):
         object_type = _EXTRA_TYPES[n % len(_EXTRA_TYPES)]
-        kind = OBJECT_TYPES[object_type][0]
+        kind = OBJECT_KINDS[object_type][0]
         instance = EXTRA_FIRST_INSTANCE + n
         objects.append(
             SimObject(
@@ -383,69 +289,3 @@ def extra_objects(count: int) -> tuple[SimObject, ...]:
             )
         )
     return tuple(objects)
-
-
-def bacnet_value(obj: SimObject, value: PointValue) -> Any:
-    """A point value as the object's presentValue: a float, ``"active"``/``"inactive"``, 1..N."""
-    if obj.kind is ValueKind.BOOL:
-        return "active" if value else "inactive"
-    if obj.kind is ValueKind.ENUM:
-        return int(value)
-    return float(value)
-
-
-@functools.cache
-def _null_slot() -> PriorityValue:
-    return PriorityValue(null=())
-
-
-def build_objects(device: SimDevice) -> list[Any]:
-    """The bacpypes3 local objects of ``device``: its DeviceObject first, then one per object.
-
-    Must run on the asyncio loop that will serve them (bacpypes3 objects schedule their own
-    post-initialisation on the running loop).
-    """
-    built: list[Any] = [
-        DeviceObject(
-            objectIdentifier=("device", device.instance),
-            objectName=device.name,
-            vendorName=device.vendor_name,
-            vendorIdentifier=device.vendor_id,
-            modelName=device.model,
-            description=f"OpenCrate simulated device {device.instance}",
-            maxApduLengthAccepted=MAX_APDU,
-            segmentationSupported=Segmentation.segmentedBoth,
-            maxSegmentsAccepted=64,
-        )
-    ]
-    for obj in device.objects:
-        _, plain, commandable = OBJECT_TYPES[obj.object_type]
-        cls = commandable if obj.commandable and commandable is not None else plain
-        present = bacnet_value(obj, obj.initial)
-        kwargs: dict[str, Any] = {
-            "objectIdentifier": obj.object_id,
-            "objectName": obj.name,
-            "description": obj.description,
-            "presentValue": present,
-            "eventState": "normal",
-            "outOfService": False,
-            "reliability": "no-fault-detected",
-        }
-        if obj.kind is ValueKind.NUMBER:
-            kwargs["units"] = engineering_units(obj.unit)
-            kwargs["covIncrement"] = obj.cov_increment
-        elif obj.object_type in ("binary-input", "binary-output"):  # values have no polarity
-            kwargs["polarity"] = "normal"
-        if obj.kind is ValueKind.ENUM:
-            kwargs["numberOfStates"] = len(obj.states)
-            kwargs["stateText"] = list(obj.states)
-        if cls is commandable:
-            kwargs["relinquishDefault"] = present
-            # Sixteen fresh nulls cost ~2 ms an object in bacpypes3; one shared null is safe, as
-            # a write replaces a slot's PriorityValue and never changes it in place.
-            kwargs["priorityArray"] = [_null_slot()] * 16
-        made = cls(**kwargs)
-        if obj.commandable:
-            made._sim_writable = frozenset({"presentValue"})
-        built.append(made)
-    return built

@@ -43,11 +43,10 @@ from bacpypes3.local.cmd import Commandable
 from bacpypes3.local.networkport import NetworkPortObject
 
 from opencrate.components.bacnet.loop import AsyncioThread
+from opencrate.components.bacnet.sim_classes import bacnet_value, build_objects
 from opencrate.components.bacnet.sim_objects import (
     SimDevice,
     SimObject,
-    bacnet_value,
-    build_objects,
     extra_objects,
     scenario_devices,
 )
