@@ -80,12 +80,11 @@ class SimulatedDevice:
 
 
 class _Served:
-    """One running device: its application and its objects by id."""
+    """One running device and its bacpypes3 application."""
 
-    def __init__(self, device: SimulatedDevice, app: Application, objects: dict[Any, Any]) -> None:
+    def __init__(self, device: SimulatedDevice, app: Application) -> None:
         self.device = device
         self.app = app
-        self.objects = objects  # (object type, instance) -> bacpypes3 object
 
 
 class BacnetSimulator:
@@ -117,6 +116,7 @@ class BacnetSimulator:
         self._prefix = 8 if ipaddress.IPv4Address(host).is_loopback else 24
         self._served: list[_Served] = []
         self._by_node: dict[str, tuple[SimObject, Any]] = {}
+        self._by_object: dict[tuple[int, str, int], tuple[SimObject, Any]] = {}
         self._driver: asyncio.Task[None] | None = None
         self._thread: AsyncioThread | None = None
 
@@ -212,6 +212,10 @@ class BacnetSimulator:
                 await driver
         served, self._served = self._served, []
         self._by_node = {}
+        self._by_object = {}
+        # bacpypes3 has no public teardown beyond app.close(): end the COV subscriptions (their
+        # expiry timers would outlive us) and cancel a bind still retrying, through its own
+        # attributes (0.0.110).
         for item in served:
             for detection in list(item.app._cov_detections.values()):
                 for cov in list(detection.cov_subscriptions):
@@ -299,12 +303,11 @@ class BacnetSimulator:
             port_object.bbmdBroadcastDistributionTable = [BDTEntry(device.address)]
         objects = build_objects(device.spec)
         app = Application.from_object_list([*objects, port_object])
-        by_id = {}
         for spec, built in zip(device.spec.objects, objects[1:], strict=True):
-            by_id[spec.object_id] = built
+            self._by_object[(device.instance, *spec.object_id)] = (spec, built)
             if spec.node_id is not None:
                 self._by_node[spec.node_id] = (spec, built)
-        return _Served(device, app, by_id)
+        return _Served(device, app)
 
     async def _wait_bound(self) -> None:
         tasks = [
@@ -340,19 +343,16 @@ class BacnetSimulator:
         if found is not None:
             try:
                 _drive_object(found[0], found[1], value)
-            except (ValueError, TypeError) as exc:
+            except Exception as exc:  # one bad sample must not stop every other signal
                 log.warning("simulated BACnet %s: sample %r not stored: %s", node_id, value, exc)
 
     def _find(self, instance: int, object_type: str, object_instance: int) -> tuple[SimObject, Any]:
-        for item in self._served:
-            if item.device.instance != instance:
-                continue
-            for spec in item.device.spec.objects:
-                if spec.object_id == (object_type, object_instance):
-                    return spec, item.objects[spec.object_id]
-        raise NotFound(
-            f"the simulator serves no {object_type},{object_instance} in device {instance}"
-        )
+        found = self._by_object.get((instance, object_type, object_instance))
+        if found is None:
+            raise NotFound(
+                f"the simulator serves no {object_type},{object_instance} in device {instance}"
+            )
+        return found
 
 
 def _drive_object(obj: SimObject, target: Any, value: PointValue) -> None:
