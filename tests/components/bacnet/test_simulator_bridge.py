@@ -49,7 +49,7 @@ async def test_discovery_reads_every_simulated_device_and_its_objects(
     office: BacnetSimulator, stack: BacnetStack
 ) -> None:
     with trio.fail_after(SAFETY_S):
-        found = await stack.who_is(timeout_s=1.0)
+        found = await stack.who_is(timeout_s=2.0)
         assert {(i.device_instance, i.address) for i in found} == set(office.devices())
         assert {(i.max_apdu, i.segmentation, i.vendor_id) for i in found} == {
             (1476, "segmented-both", 999)
