@@ -2,9 +2,10 @@
 
 from opencrate.runtime.component import ComponentSpec
 
-# Minimal for now: only ``opencrate simulate bacnet`` (the bridge's parts come with it).
 COMPONENT = ComponentSpec.in_package(
     __name__,
     "component:build",
+    # The shared ``simulate`` group (Modbus's) with ``simulate bacnet`` added to it.
     commands=("simulate_cli:simulate",),
+    sections=("bacnet",),
 )

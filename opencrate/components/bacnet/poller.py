@@ -42,7 +42,7 @@ from opencrate.components.bacnet.adapter import BacnetStack, CovNotification, Pr
 from opencrate.components.bacnet.points import BacnetPoint, from_device
 from opencrate.components.bacnet.settings import BacnetSettings
 from opencrate.components.bacnet.values import point_status
-from opencrate.components.modbus.health import DeviceHealth, DeviceStatistics
+from opencrate.components.devices.health import DeviceHealth, DeviceStatistics
 from opencrate.components.points.store import PointStore
 from opencrate.errors import BridgeError, BridgeTimeout, DeviceError, InvalidInput
 from opencrate.model.values import PointStatus
@@ -135,11 +135,9 @@ class DevicePoller:
         self._process_ids = process_ids
         self.health = DeviceHealth(
             device.key,
-            backoff_initial_s=settings.backoff_initial_s,
-            backoff_max_s=settings.backoff_max_s,
-            down_after=settings.down_after,
-            rng=rng or random.Random(device.instance),
+            settings.health,
             protocol="bacnet",
+            rng=rng or random.Random(device.instance),
         )
         self.rpm = True  # until the device rejects it
         self.cov_refused = not settings.cov  # the device accepts no subscription at all
@@ -350,6 +348,13 @@ class DevicePoller:
         self.subscribed.clear()
 
     # -- health -------------------------------------------------------------------------------
+    def record_check(self, error: BridgeError | None) -> None:
+        """The monitor loop's check of this device: an answer, or the error it got."""
+        if error is None:
+            self._success()
+        else:
+            self._failure(error)
+
     def _success(self, rtt_s: float = 0.0) -> None:
         rtt = rtt_s if math.isfinite(rtt_s) else 0.0
         for event in self.health.on_success(rtt, now_ms=self.clock.now_ms()):

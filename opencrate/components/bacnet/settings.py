@@ -39,6 +39,7 @@ from typing import Any
 
 from attrs import frozen
 
+from opencrate.components.devices.health import HealthSettings
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.validation import check_text, is_int, parse_duration_s
 
@@ -91,6 +92,15 @@ class BacnetSettings:
     backoff_max_s: float = 300.0
     down_after: int = 3
     devices: tuple[KnownDevice, ...] = ()
+
+    @property
+    def health(self) -> HealthSettings:
+        """The retry settings every device of this bridge gets."""
+        return HealthSettings(
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
+            down_after=self.down_after,
+        )
 
 
 def _int(data: Mapping[str, Any], key: str, where: str, default: int, low: int, high: int) -> int:

@@ -31,6 +31,7 @@ from typing import Any
 
 from attrs import frozen
 
+from opencrate.components.devices.health import HealthSettings
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.validation import check_text, is_int, parse_duration_s
 
@@ -123,6 +124,15 @@ class ModbusDevice:
     backoff_max_s: float = 60.0
     down_after: int = 3
     enabled: bool = True
+
+    @property
+    def health(self) -> HealthSettings:
+        """Its backoff and ``down_after``, for its :class:`~.DeviceHealth`."""
+        return HealthSettings(
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
+            down_after=self.down_after,
+        )
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any], *, where: str) -> ModbusDevice:
