@@ -6,6 +6,6 @@ COMPONENT = ComponentSpec.in_package(
     __name__,
     "component:build",
     routes=("routes:blueprint",),
-    commands=("cli:discover",),
+    commands=("cli:discover", "simulate_cli:simulate"),
     sections=("bacnet",),
 )

@@ -13,16 +13,12 @@ import asyncclick as click
 import trio
 
 from opencrate.cli.client import cli_errors
+from opencrate.cli.simulate import simulate
 
 if TYPE_CHECKING:
     from opencrate.components.modbus.simulator import ModbusSimulator
 
 __all__ = ["simulate"]
-
-
-@click.group()
-async def simulate() -> None:
-    """Simulated devices, to try a client without hardware."""
 
 
 #: mbpoll's ``-t`` table for each register type (16-bit; ``:int`` / ``:float`` for 32 bits).
