@@ -1,0 +1,659 @@
+#!/usr/bin/env node
+'use strict'
+// A BACnet/IP device served by @bacnet-js/client (an independent JavaScript stack, not
+// bacpypes3), for OpenCrate's peer tests.
+//
+//   node device.js --port 47901 [--host 127.0.0.1] [--instance 1234] [--objects FILE.json]
+//                  [--no-segmentation] [--no-rpm] [--max-apdu 1476] [--tick-s 1]
+//                  [--vendor-id 999] [--name NAME]
+//
+// stdout: JSON lines. First {"event":"ready","host":...,"port":...,"instance":...} once the
+// socket listens; then one {"event":"set",...} per stdin command done.
+// stderr: one line per request received and per notification sent.
+// stdin: JSON lines {"cmd":"set","object":"analog-input,1","value":23.5} (also sets
+// "status_flags": [in-alarm, fault, overridden, out-of-service] or "reliability" when given),
+// (on a commandable object "value" sets relinquish-default, what the present value falls back to);
+// {"cmd":"tick"} (one step of the analog-input drift). EOF on stdin stops the device, so a
+// device whose parent died does not linger and steal traffic.
+//
+// Behaviour:
+// - Who-Is (ranged or not): I-Am by unicast to the requester.
+// - ReadProperty / ReadPropertyMultiple (ALL, REQUIRED, OPTIONAL too) of the properties below;
+//   arrays (object-list, priority-array, state-text) by index (0 = length) or whole.
+//   --no-segmentation: I-Am and segmentation-supported say no-segmentation and a whole
+//   object-list read is answered with Abort segmentation-not-supported (as a device whose list
+//   does not fit one APDU); any answer longer than the requester's or our max APDU is aborted
+//   the same way, since this device never segments.
+// - --no-rpm: ReadPropertyMultiple is rejected (Reject unrecognized-service).
+// - WriteProperty present-value: commandable objects take priority 1-16 (16 when absent) and
+//   null relinquishes; the present value is the highest-priority slot, else relinquish-default.
+//   Non-commandable value objects take the value; inputs deny the write.
+// - SubscribeCOV (confirmed or not, lifetime 0 = until cancelled): an initial notification, then
+//   one per change of present-value (analog: by cov-increment) or status-flags.
+// - analog-input 1 (when present) drifts every --tick-s seconds: 20.0, 20.5, ... 24.5, 20.0.
+
+const fs = require('fs')
+const readline = require('readline')
+const {
+  Bacnet, E, baApdu, baAsn1, services, objectType, objectTypeName, propertyId, propertyName,
+  unitsId, datagram, MAX_APDU_OCTETS
+} = require('./common')
+
+const P = E.PropertyIdentifier
+const T = E.ApplicationTag
+const OT = E.ObjectType
+const ALL = E.ASN1_ARRAY_ALL
+
+// -- arguments ---------------------------------------------------------------------------
+function parseArgs (argv) {
+  const opts = {
+    host: '127.0.0.1',
+    port: null,
+    instance: 1234,
+    objects: null,
+    segmentation: true,
+    rpm: true,
+    maxApdu: 1476,
+    tickS: 1,
+    vendorId: 999,
+    name: null
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    const next = () => {
+      if (i + 1 >= argv.length) fail(`${arg} needs a value`)
+      return argv[++i]
+    }
+    const int = (v) => {
+      if (!/^[0-9]+$/.test(v)) fail(`${arg} needs a whole number, got "${v}"`)
+      return Number(v)
+    }
+    switch (arg) {
+      case '--host': opts.host = next(); break
+      case '--port': opts.port = int(next()); break
+      case '--instance': opts.instance = int(next()); break
+      case '--objects': opts.objects = next(); break
+      case '--no-segmentation': opts.segmentation = false; break
+      case '--no-rpm': opts.rpm = false; break
+      case '--max-apdu': opts.maxApdu = int(next()); break
+      case '--tick-s': opts.tickS = Number(next()); break
+      case '--vendor-id': opts.vendorId = int(next()); break
+      case '--name': opts.name = next(); break
+      default: fail(`unknown argument "${arg}"`)
+    }
+  }
+  if (opts.port === null) fail('--port is required')
+  if (opts.port < 1 || opts.port > 65535) fail(`--port must be 1..65535, got ${opts.port}`)
+  if (opts.instance > 4194302) fail(`--instance must be 0..4194302, got ${opts.instance}`)
+  if (opts.maxApdu < 50 || opts.maxApdu > 1476) fail('--max-apdu must be 50..1476')
+  if (!(opts.tickS >= 0)) fail('--tick-s must be a number >= 0 (0: no drift)')
+  return opts
+}
+
+function fail (message) {
+  process.stderr.write(`device.js: ${message}\n`)
+  process.exit(2)
+}
+
+function log (message) {
+  process.stderr.write(`device.js[${opts.port}]: ${message}\n`)
+}
+
+function emit (record) {
+  process.stdout.write(JSON.stringify(record) + '\n')
+}
+
+// -- objects -----------------------------------------------------------------------------
+const BUILT_IN = [
+  { type: 'analog-input', instance: 1, name: 'Zone Temp', units: 'degrees-celsius', value: 20.0, description: 'Zone air temperature', cov_increment: 0.1 },
+  { type: 'analog-output', instance: 1, name: 'Damper Command', units: 'percent', commandable: true, relinquish_default: 0.0, description: 'Damper position command' },
+  { type: 'binary-value', instance: 1, name: 'Fan Enable', value: 0, commandable: true, relinquish_default: 0, description: 'Fan enable' },
+  { type: 'multi-state-value', instance: 1, name: 'Mode', value: 1, states: ['Off', 'Heat', 'Cool'], description: 'Operating mode' }
+]
+
+const ANALOG = new Set([OT.ANALOG_INPUT, OT.ANALOG_OUTPUT, OT.ANALOG_VALUE])
+const BINARY = new Set([OT.BINARY_INPUT, OT.BINARY_OUTPUT, OT.BINARY_VALUE])
+const MULTI = new Set([OT.MULTI_STATE_INPUT, OT.MULTI_STATE_OUTPUT, OT.MULTI_STATE_VALUE])
+const INPUTS = new Set([OT.ANALOG_INPUT, OT.BINARY_INPUT, OT.MULTI_STATE_INPUT])
+const OUTPUTS = new Set([OT.ANALOG_OUTPUT, OT.BINARY_OUTPUT, OT.MULTI_STATE_OUTPUT])
+
+/** A point object from its JSON spec; throws naming what is wrong. */
+function makeObject (spec, where) {
+  const type = objectType(spec.type)
+  if (!ANALOG.has(type) && !BINARY.has(type) && !MULTI.has(type)) {
+    throw new Error(`${where}: type "${spec.type}" is not an analog, binary or multi-state object`)
+  }
+  if (!Number.isInteger(spec.instance) || spec.instance < 0 || spec.instance > 4194302) {
+    throw new Error(`${where}: instance must be 0..4194302`)
+  }
+  const obj = {
+    type,
+    instance: spec.instance,
+    name: spec.name ?? `${objectTypeName(type)} ${spec.instance}`,
+    description: spec.description ?? '',
+    statusFlags: [false, false, false, false],
+    reliability: E.Reliability.NO_FAULT_DETECTED,
+    commandable: OUTPUTS.has(type) || !!spec.commandable,
+    units: null,
+    covIncrement: null,
+    states: null,
+    priority: new Array(16).fill(null),
+    relinquishDefault: null,
+    value: null
+  }
+  if (ANALOG.has(type)) {
+    obj.units = unitsId(spec.units ?? 'no-units')
+    obj.covIncrement = spec.cov_increment ?? 0.1
+    obj.relinquishDefault = spec.relinquish_default ?? 0.0
+    obj.value = spec.value ?? obj.relinquishDefault
+  } else if (BINARY.has(type)) {
+    obj.relinquishDefault = binary(spec.relinquish_default ?? 0, where)
+    obj.value = binary(spec.value ?? obj.relinquishDefault, where)
+  } else {
+    obj.states = spec.states ?? ['One', 'Two', 'Three']
+    if (!Array.isArray(obj.states) || obj.states.length === 0) throw new Error(`${where}: states must be a non-empty list`)
+    obj.relinquishDefault = spec.relinquish_default ?? 1
+    obj.value = spec.value ?? obj.relinquishDefault
+  }
+  if (obj.commandable) obj.value = presentFromArray(obj)
+  return obj
+}
+
+function binary (v, where) {
+  if (v === true || v === 1 || v === 'active') return 1
+  if (v === false || v === 0 || v === 'inactive') return 0
+  throw new Error(`${where}: binary value must be 0/1, true/false or active/inactive, got ${JSON.stringify(v)}`)
+}
+
+function presentFromArray (obj) {
+  const winner = obj.priority.find((v) => v !== null)
+  return winner === undefined ? obj.relinquishDefault : winner
+}
+
+function loadObjects (path) {
+  let specs = BUILT_IN
+  if (path !== null) {
+    try {
+      specs = JSON.parse(fs.readFileSync(path, 'utf8'))
+    } catch (e) {
+      fail(`--objects ${path}: ${e.message}`)
+    }
+    if (!Array.isArray(specs)) fail(`--objects ${path}: must hold a JSON list of objects`)
+  }
+  const objects = new Map()
+  specs.forEach((spec, i) => {
+    let obj
+    try {
+      obj = makeObject(spec, `object ${i}`)
+    } catch (e) {
+      fail(e.message)
+    }
+    const key = `${obj.type}:${obj.instance}`
+    if (objects.has(key)) fail(`object ${i}: ${objectTypeName(obj.type)} ${obj.instance} is defined twice`)
+    objects.set(key, obj)
+  })
+  return objects
+}
+
+const opts = parseArgs(process.argv.slice(2))
+const objects = loadObjects(opts.objects)
+const deviceName = opts.name ?? `bacnet-js ${opts.instance}`
+const segmentation = opts.segmentation ? E.Segmentation.SEGMENTED_BOTH : E.Segmentation.NO_SEGMENTATION
+
+// -- property values ---------------------------------------------------------------------
+class BacnetError extends Error {
+  constructor (errorClass, errorCode) {
+    super(`error ${errorClass}/${errorCode}`)
+    this.errorClass = errorClass
+    this.errorCode = errorCode
+  }
+}
+class Abort extends Error {
+  constructor (reason) {
+    super(`abort ${reason}`)
+    this.reason = reason
+  }
+}
+
+const unknownProperty = () => new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.UNKNOWN_PROPERTY)
+const enumerated = (v) => ({ type: T.ENUMERATED, value: v })
+const unsigned = (v) => ({ type: T.UNSIGNED_INTEGER, value: v })
+const text = (v) => ({ type: T.CHARACTER_STRING, value: v })
+const bool = (v) => ({ type: T.BOOLEAN, value: v })
+const oid = (type, instance) => ({ type: T.OBJECTIDENTIFIER, value: { type, instance } })
+// A bit string: bit i of the BACnet type is bit (i % 8) of byte i / 8 (the library reverses them).
+const bits = (flags) => {
+  const bytes = new Array(Math.ceil(flags.length / 8)).fill(0)
+  flags.forEach((f, i) => { if (f) bytes[i >> 3] |= 1 << (i & 7) })
+  return { type: T.BIT_STRING, value: { bitsUsed: flags.length, value: bytes } }
+}
+
+function valueOf (obj, v) {
+  if (v === null) return { type: T.NULL, value: null }
+  if (ANALOG.has(obj.type)) return { type: T.REAL, value: v }
+  if (BINARY.has(obj.type)) return enumerated(v)
+  return unsigned(v)
+}
+
+function deviceProperties () {
+  const list = [oid(OT.DEVICE, opts.instance), ...[...objects.values()].map((o) => oid(o.type, o.instance))]
+  // Services this device executes (bit numbers of BACnetServicesSupported).
+  const servicesBits = new Array(41).fill(false)
+  for (const n of [5, 12, 15, 33, 34]) servicesBits[n] = true // subscribeCOV, readProperty, writeProperty, who-is, i-am
+  if (opts.rpm) servicesBits[14] = true // readPropertyMultiple
+  const objectTypes = new Array(60).fill(false)
+  objectTypes[OT.DEVICE] = true
+  for (const o of objects.values()) objectTypes[o.type] = true
+  return new Map([
+    [P.OBJECT_IDENTIFIER, () => [oid(OT.DEVICE, opts.instance)]],
+    [P.OBJECT_NAME, () => [text(deviceName)]],
+    [P.OBJECT_TYPE, () => [enumerated(OT.DEVICE)]],
+    [P.SYSTEM_STATUS, () => [enumerated(E.DeviceStatus.OPERATIONAL)]],
+    [P.VENDOR_NAME, () => [text('OpenCrate test peer (@bacnet-js/client 3.3.2)')]],
+    [P.VENDOR_IDENTIFIER, () => [unsigned(opts.vendorId)]],
+    [P.MODEL_NAME, () => [text('bacnet-js device.js')]],
+    [P.FIRMWARE_REVISION, () => [text('3.3.2')]],
+    [P.APPLICATION_SOFTWARE_VERSION, () => [text('1.0')]],
+    [P.DESCRIPTION, () => [text('A BACnet device served by @bacnet-js/client')]],
+    [P.PROTOCOL_VERSION, () => [unsigned(1)]],
+    [P.PROTOCOL_REVISION, () => [unsigned(14)]],
+    [P.PROTOCOL_SERVICES_SUPPORTED, () => [bits(servicesBits)]],
+    [P.PROTOCOL_OBJECT_TYPES_SUPPORTED, () => [bits(objectTypes)]],
+    [P.OBJECT_LIST, () => list],
+    [P.MAX_APDU_LENGTH_ACCEPTED, () => [unsigned(opts.maxApdu)]],
+    [P.SEGMENTATION_SUPPORTED, () => [enumerated(segmentation)]],
+    [P.APDU_TIMEOUT, () => [unsigned(3000)]],
+    [P.NUMBER_OF_APDU_RETRIES, () => [unsigned(3)]],
+    [P.DEVICE_ADDRESS_BINDING, () => []],
+    [P.DATABASE_REVISION, () => [unsigned(1)]]
+  ])
+}
+
+function pointProperties (obj) {
+  const props = new Map([
+    [P.OBJECT_IDENTIFIER, () => [oid(obj.type, obj.instance)]],
+    [P.OBJECT_NAME, () => [text(obj.name)]],
+    [P.OBJECT_TYPE, () => [enumerated(obj.type)]],
+    [P.PRESENT_VALUE, () => [valueOf(obj, obj.value)]],
+    [P.DESCRIPTION, () => [text(obj.description)]],
+    [P.STATUS_FLAGS, () => [bits(obj.statusFlags)]],
+    [P.EVENT_STATE, () => [enumerated(E.EventState.NORMAL)]],
+    [P.RELIABILITY, () => [enumerated(obj.reliability)]],
+    [P.OUT_OF_SERVICE, () => [bool(obj.statusFlags[3])]]
+  ])
+  if (ANALOG.has(obj.type)) {
+    props.set(P.UNITS, () => [enumerated(obj.units)])
+    props.set(P.COV_INCREMENT, () => [{ type: T.REAL, value: obj.covIncrement }])
+  }
+  if (BINARY.has(obj.type)) {
+    props.set(P.ACTIVE_TEXT, () => [text('on')])
+    props.set(P.INACTIVE_TEXT, () => [text('off')])
+    if (!INPUTS.has(obj.type) && !(obj.type === OT.BINARY_VALUE)) props.set(P.POLARITY, () => [enumerated(0)])
+  }
+  if (MULTI.has(obj.type)) {
+    props.set(P.NUMBER_OF_STATES, () => [unsigned(obj.states.length)])
+    props.set(P.STATE_TEXT, () => obj.states.map(text))
+  }
+  if (obj.commandable) {
+    props.set(P.PRIORITY_ARRAY, () => obj.priority.map((v) => valueOf(obj, v)))
+    props.set(P.RELINQUISH_DEFAULT, () => [valueOf(obj, obj.relinquishDefault)])
+  }
+  return props
+}
+
+const ARRAYS = new Set([P.OBJECT_LIST, P.PRIORITY_ARRAY, P.STATE_TEXT, P.PROPERTY_LIST])
+
+function findObject (objectId) {
+  if (objectId.type === OT.DEVICE && (objectId.instance === opts.instance || objectId.instance === 4194303)) {
+    return null // the device object itself
+  }
+  const obj = objects.get(`${objectId.type}:${objectId.instance}`)
+  if (obj === undefined) throw new BacnetError(E.ErrorClass.OBJECT, E.ErrorCode.UNKNOWN_OBJECT)
+  return obj
+}
+
+function propertiesOf (objectId) {
+  const obj = findObject(objectId)
+  const props = obj === null ? deviceProperties() : pointProperties(obj)
+  // property-list: every property but the four the standard leaves out of it.
+  const listed = [...props.keys()].filter((p) => ![P.OBJECT_IDENTIFIER, P.OBJECT_NAME, P.OBJECT_TYPE, P.PROPERTY_LIST].includes(p))
+  props.set(P.PROPERTY_LIST, () => listed.map(enumerated))
+  return props
+}
+
+/** The values of one property (an index selects an array element; 0 = length). */
+function readValues (objectId, prop, index) {
+  const props = propertiesOf(objectId)
+  const get = props.get(prop)
+  if (get === undefined) throw unknownProperty()
+  const values = get()
+  if (index === ALL) {
+    if (prop === P.OBJECT_LIST && !opts.segmentation) throw new Abort(E.AbortReason.SEGMENTATION_NOT_SUPPORTED)
+    return values
+  }
+  if (!ARRAYS.has(prop)) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.PROPERTY_IS_NOT_AN_ARRAY)
+  if (index === 0) return [unsigned(values.length)]
+  if (index > values.length) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.INVALID_ARRAY_INDEX)
+  return [values[index - 1]]
+}
+
+// -- writes ------------------------------------------------------------------------------
+function writeValue (objectId, prop, index, values, priority) {
+  const obj = findObject(objectId)
+  if (obj === null || prop !== P.PRESENT_VALUE) {
+    const props = propertiesOf(objectId)
+    if (!props.has(prop)) throw unknownProperty()
+    throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.WRITE_ACCESS_DENIED)
+  }
+  if (index !== ALL) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.PROPERTY_IS_NOT_AN_ARRAY)
+  if (values.length !== 1) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.INVALID_DATA_TYPE)
+  const v = values[0]
+  if (v.type === T.NULL) {
+    if (!obj.commandable) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.INVALID_DATA_TYPE)
+    obj.priority[priority - 1] = null
+  } else {
+    if (INPUTS.has(obj.type) && !obj.statusFlags[3]) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.WRITE_ACCESS_DENIED)
+    const value = checkedValue(obj, v)
+    if (obj.commandable) obj.priority[priority - 1] = value
+    else obj.value = value
+  }
+  if (obj.commandable) obj.value = presentFromArray(obj)
+  return obj
+}
+
+function checkedValue (obj, v) {
+  const numeric = [T.REAL, T.DOUBLE, T.UNSIGNED_INTEGER, T.SIGNED_INTEGER].includes(v.type)
+  if (ANALOG.has(obj.type)) {
+    if (!numeric) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.INVALID_DATA_TYPE)
+    if (!Number.isFinite(v.value)) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.VALUE_OUT_OF_RANGE)
+    return v.value
+  }
+  if (BINARY.has(obj.type)) {
+    if (v.type !== T.ENUMERATED && v.type !== T.UNSIGNED_INTEGER && v.type !== T.BOOLEAN) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.INVALID_DATA_TYPE)
+    const n = v.type === T.BOOLEAN ? (v.value ? 1 : 0) : v.value
+    if (n !== 0 && n !== 1) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.VALUE_OUT_OF_RANGE)
+    return n
+  }
+  if (v.type !== T.UNSIGNED_INTEGER) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.INVALID_DATA_TYPE)
+  if (v.value < 1 || v.value > obj.states.length) throw new BacnetError(E.ErrorClass.PROPERTY, E.ErrorCode.VALUE_OUT_OF_RANGE)
+  return v.value
+}
+
+// -- the stack ---------------------------------------------------------------------------
+const client = new Bacnet({
+  port: opts.port,
+  interface: opts.host,
+  broadcastAddress: opts.host.startsWith('127.') ? '127.255.255.255' : '255.255.255.255',
+  apduTimeout: 3000,
+  // No SO_REUSEADDR: a second device on this port must fail to start, not share the traffic.
+  reuseAddr: false
+})
+
+client.on('error', (err) => {
+  log(`socket error: ${err.message}`)
+  process.exit(1)
+})
+
+client.on('listening', () => {
+  emit({ event: 'ready', host: opts.host, port: opts.port, instance: opts.instance, segmentation: opts.segmentation, rpm: opts.rpm })
+})
+
+function send (dest, expectingReply, writeApdu) {
+  const dg = datagram(dest, expectingReply, writeApdu)
+  client._send(dg, dest)
+  return dg.apduLength
+}
+
+function sendError (content, err) {
+  const dest = content.header.sender
+  if (err instanceof Abort) {
+    log(`  -> abort reason ${err.reason}`)
+    send(dest, false, (buf) => baApdu.encodeAbort(buf, E.PduType.ABORT | 1 /* sent by server */, content.invokeId, err.reason))
+  } else if (err instanceof BacnetError) {
+    log(`  -> error ${err.errorClass}/${err.errorCode}`)
+    send(dest, false, (buf) => {
+      baApdu.encodeError(buf, E.PduType.ERROR, content.service, content.invokeId)
+      services.ErrorService.encode(buf, err.errorClass, err.errorCode)
+    })
+  } else {
+    log(`  -> internal failure, answered as error device/other: ${err.stack}`)
+    send(dest, false, (buf) => {
+      baApdu.encodeError(buf, E.PduType.ERROR, content.service, content.invokeId)
+      services.ErrorService.encode(buf, E.ErrorClass.DEVICE, E.ErrorCode.OTHER)
+    })
+  }
+}
+
+/** Send a complex ack, or abort when it does not fit one APDU (this device never segments). */
+function sendComplexAck (content, service, writeBody) {
+  const limit = Math.min(opts.maxApdu, MAX_APDU_OCTETS[content.maxApdu] ?? 1476)
+  const dg = datagram(content.header.sender, false, (buf) => {
+    baApdu.encodeComplexAck(buf, E.PduType.COMPLEX_ACK, service, content.invokeId)
+    writeBody(buf)
+  })
+  if (dg.apduLength > limit) {
+    log(`  -> ${dg.apduLength} octets exceed ${limit}: abort segmentation-not-supported`)
+    return sendError(content, new Abort(E.AbortReason.SEGMENTATION_NOT_SUPPORTED))
+  }
+  client._send(dg, content.header.sender)
+}
+
+function simpleAck (content) {
+  send(content.header.sender, false, (buf) => baApdu.encodeSimpleAck(buf, E.PduType.SIMPLE_ACK, content.service, content.invokeId))
+}
+
+const idText = (objectId) => `${objectTypeName(objectId.type)},${objectId.instance}`
+const idxText = (index) => (index === ALL ? '' : `[${index}]`)
+
+client.on('whoIs', (content) => {
+  const { lowLimit, highLimit } = content.payload
+  const from = content.header.sender.address
+  log(`who-is ${lowLimit ?? ''}-${highLimit ?? ''} from ${from}`)
+  if (lowLimit !== undefined && highLimit !== undefined && (opts.instance < lowLimit || opts.instance > highLimit)) return
+  send(content.header.sender, false, (buf) => {
+    baApdu.encodeUnconfirmedServiceRequest(buf, E.PduType.UNCONFIRMED_REQUEST, E.UnconfirmedServiceChoice.I_AM)
+    services.IAm.encode(buf, opts.instance, opts.maxApdu, segmentation, opts.vendorId)
+  })
+  log(`  -> i-am ${opts.instance} to ${from}`)
+})
+
+client.on('readProperty', (content) => {
+  const { objectId, property } = content.payload
+  log(`read-property ${idText(objectId)} ${propertyName(property.id)}${idxText(property.index)} from ${content.header.sender.address}`)
+  let values
+  try {
+    values = readValues(objectId, property.id, property.index)
+  } catch (err) {
+    return sendError(content, err)
+  }
+  // The ack names the device by its own instance, also when asked as 4194303 (wildcard).
+  const ackId = objectId.type === OT.DEVICE ? { type: OT.DEVICE, instance: opts.instance } : objectId
+  sendComplexAck(content, E.ConfirmedServiceChoice.READ_PROPERTY, (buf) =>
+    services.ReadProperty.encodeAcknowledge(buf, ackId, property.id, property.index, values))
+})
+
+const SPECIAL = new Set([P.ALL, P.REQUIRED, P.OPTIONAL])
+
+client.on('readPropertyMultiple', (content) => {
+  if (!opts.rpm) {
+    log(`read-property-multiple from ${content.header.sender.address}: rejected (--no-rpm)`)
+    send(content.header.sender, false, (buf) => baApdu.encodeAbort(buf, E.PduType.REJECT, content.invokeId, E.RejectReason.UNRECOGNIZED_SERVICE))
+    return
+  }
+  const results = []
+  for (const spec of content.payload.properties) {
+    const objectId = spec.objectId
+    log(`read-property-multiple ${idText(objectId)} ${spec.properties.map((p) => propertyName(p.id) + idxText(p.index)).join(' ')} from ${content.header.sender.address}`)
+    const values = []
+    let props = null
+    try {
+      props = propertiesOf(objectId)
+    } catch (err) {
+      if (!(err instanceof BacnetError)) return sendError(content, err)
+    }
+    for (const ref of spec.properties) {
+      if (props !== null && SPECIAL.has(ref.id)) {
+        for (const id of props.keys()) values.push({ property: { id, index: ALL }, value: props.get(id)() })
+        continue
+      }
+      let value
+      try {
+        value = readValues(objectId, ref.id, ref.index)
+      } catch (err) {
+        if (err instanceof Abort) return sendError(content, err)
+        if (!(err instanceof BacnetError)) return sendError(content, err)
+        value = [{ value: { type: 'BacnetError', errorClass: err.errorClass, errorCode: err.errorCode } }]
+      }
+      values.push({ property: { id: ref.id, index: ref.index }, value })
+    }
+    results.push({ objectId, values })
+  }
+  sendComplexAck(content, E.ConfirmedServiceChoice.READ_PROPERTY_MULTIPLE, (buf) =>
+    services.ReadPropertyMultiple.encodeAcknowledge(buf, results))
+})
+
+client.on('writeProperty', (content) => {
+  const { objectId, value } = content.payload
+  const { property, priority } = value
+  const shown = value.value.map((v) => JSON.stringify(v.value)).join(',')
+  log(`write-property ${idText(objectId)} ${propertyName(property.id)}${idxText(property.index)} = ${shown} @${priority} from ${content.header.sender.address}`)
+  let obj
+  try {
+    obj = writeValue(objectId, property.id, property.index, value.value, priority)
+  } catch (err) {
+    return sendError(content, err)
+  }
+  simpleAck(content)
+  changed(obj)
+})
+
+// -- COV ---------------------------------------------------------------------------------
+// key: subscriber address | process id | object -> { dest, processId, objectId, confirmed, expires, lastValue, lastFlags }
+const subscriptions = new Map()
+
+function covCapable (obj) {
+  return obj !== null && (ANALOG.has(obj.type) || BINARY.has(obj.type) || MULTI.has(obj.type))
+}
+
+client.on('subscribeCov', (content) => {
+  const p = content.payload
+  const from = content.header.sender.address
+  log(`subscribe-cov ${idText(p.monitoredObjectId)} process ${p.subscriberProcessId} ${p.cancellationRequest ? 'cancel' : `${p.issueConfirmedNotifications ? 'confirmed' : 'unconfirmed'} lifetime ${p.lifetime}`} from ${from}`)
+  let obj
+  try {
+    obj = findObject(p.monitoredObjectId)
+    if (!covCapable(obj)) throw new BacnetError(E.ErrorClass.OBJECT, E.ErrorCode.OPTIONAL_FUNCTIONALITY_NOT_SUPPORTED)
+  } catch (err) {
+    return sendError(content, err)
+  }
+  const key = `${from}|${p.subscriberProcessId}|${obj.type}:${obj.instance}`
+  if (p.cancellationRequest) {
+    subscriptions.delete(key)
+    return simpleAck(content)
+  }
+  const lifetime = p.lifetime ?? 0
+  const sub = {
+    dest: { address: from, net: content.header.sender.net, adr: content.header.sender.adr },
+    processId: p.subscriberProcessId,
+    obj,
+    confirmed: !!p.issueConfirmedNotifications,
+    expires: lifetime > 0 ? Date.now() + lifetime * 1000 : null,
+    lastValue: obj.value,
+    lastFlags: obj.statusFlags.join()
+  }
+  subscriptions.set(key, sub)
+  simpleAck(content)
+  notify(sub)
+})
+
+function timeRemaining (sub) {
+  return sub.expires === null ? 0 : Math.max(0, Math.round((sub.expires - Date.now()) / 1000))
+}
+
+function notify (sub) {
+  const obj = sub.obj
+  sub.lastValue = obj.value
+  sub.lastFlags = obj.statusFlags.join()
+  const values = [
+    { property: { id: P.PRESENT_VALUE, index: ALL }, value: [valueOf(obj, obj.value)] },
+    { property: { id: P.STATUS_FLAGS, index: ALL }, value: [bits(obj.statusFlags)] }
+  ]
+  const objectId = { type: obj.type, instance: obj.instance }
+  log(`  -> ${sub.confirmed ? 'confirmed' : 'unconfirmed'} cov-notification ${idText(objectId)} = ${obj.value} to ${sub.dest.address} process ${sub.processId}`)
+  if (sub.confirmed) {
+    client.confirmedCOVNotification(sub.dest, objectId, sub.processId, opts.instance, timeRemaining(sub), values)
+      .catch((err) => log(`  confirmed cov-notification to ${sub.dest.address} failed: ${err.message}`))
+  } else {
+    client.unconfirmedCOVNotification(sub.dest, sub.processId, opts.instance, objectId, timeRemaining(sub), values)
+  }
+}
+
+function changed (obj) {
+  const now = Date.now()
+  for (const [key, sub] of subscriptions) {
+    if (sub.expires !== null && sub.expires <= now) {
+      log(`subscription ${key} expired`)
+      subscriptions.delete(key)
+      continue
+    }
+    if (sub.obj !== obj) continue
+    const flagsChanged = sub.lastFlags !== obj.statusFlags.join()
+    const valueChanged = ANALOG.has(obj.type)
+      ? Math.abs(obj.value - sub.lastValue) >= obj.covIncrement
+      : obj.value !== sub.lastValue
+    if (flagsChanged || valueChanged) notify(sub)
+  }
+}
+
+// -- drift and stdin commands ------------------------------------------------------------
+const drifting = objects.get(`${OT.ANALOG_INPUT}:1`)
+let step = 0
+function tick () {
+  if (drifting === undefined) return
+  step = (step + 1) % 10
+  drifting.value = 20.0 + step * 0.5
+  changed(drifting)
+}
+if (opts.tickS > 0) setInterval(tick, opts.tickS * 1000)
+
+function command (line) {
+  if (!line.trim()) return
+  let cmd
+  try {
+    cmd = JSON.parse(line)
+    if (cmd.cmd === 'tick') {
+      tick()
+      return emit({ event: 'tick', value: drifting?.value ?? null })
+    }
+    if (cmd.cmd !== 'set') throw new Error(`unknown command ${JSON.stringify(cmd.cmd)}`)
+    const match = /^([a-z-]+),([0-9]+)$/.exec(String(cmd.object))
+    if (!match) throw new Error(`object must be "type,instance", got ${JSON.stringify(cmd.object)}`)
+    const obj = objects.get(`${objectType(match[1])}:${Number(match[2])}`)
+    if (obj === undefined) throw new Error(`no object ${cmd.object}`)
+    if (cmd.value !== undefined) {
+      const value = BINARY.has(obj.type) ? binary(cmd.value, 'set') : cmd.value
+      if (obj.commandable) {
+        obj.relinquishDefault = value
+        obj.value = presentFromArray(obj)
+      } else {
+        obj.value = value
+      }
+    }
+    if (cmd.status_flags !== undefined) obj.statusFlags = cmd.status_flags.map(Boolean)
+    if (cmd.reliability !== undefined) obj.reliability = cmd.reliability
+    changed(obj)
+    emit({ event: 'set', object: cmd.object, value: obj.value, status_flags: obj.statusFlags })
+  } catch (err) {
+    emit({ event: 'error', line, message: err.message })
+  }
+}
+
+readline.createInterface({ input: process.stdin }).on('line', command).on('close', () => {
+  log('stdin closed: stopping')
+  client.close()
+  process.exit(0)
+})
+process.on('SIGTERM', () => {
+  client.close()
+  process.exit(0)
+})
