@@ -1,0 +1,399 @@
+"""bacpypes3 (the stack our bridge wraps) against @bacnet-js/client, in both directions.
+
+@bacnet-js/client is an independent JavaScript BACnet/IP stack (tests/peers/bacnet_js):
+- bacpypes3 as the client of ``device.js``: directed Who-Is, ReadProperty, RPM, object-list
+  by index on a device that cannot segment, WriteProperty at priority 8 and relinquish seen
+  in the priority array, SubscribeCOV with confirmed and unconfirmed notifications, and the
+  device's errors, rejects and aborts.
+- ``client.js`` as the client of a bacpypes3 device: Who-Is, reads, RPM, priority-8 write and
+  relinquish.
+
+Each stack has its own loopback port (two stacks on one port loop back to themselves), and
+discovery is directed (broadcasts use the sender's port). Skips without node or the npm
+packages; fails instead with OPENCRATE_BACNET_JS=1 or OPENCRATE_REQUIRE_SERVICES=1 (CI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+from bacpypes3.apdu import AbortPDU, ErrorRejectAbortNack, RejectPDU
+from bacpypes3.app import Application
+from bacpypes3.argparse import SimpleArgumentParser
+from bacpypes3.basetypes import ErrorType, PriorityValue
+from bacpypes3.local.analog import AnalogOutputObject, AnalogValueObject
+from bacpypes3.pdu import Address
+from bacpypes3.primitivedata import Null, ObjectIdentifier, Real
+
+from tests.peers.aio import AsyncioThread, asyncio_thread
+from tests.peers.bacnet_js_peer import (
+    JsClientError,
+    bacnet_js_device,
+    free_udp_port,
+    require_bacnet_js,
+    run_js_client,
+)
+
+SAFETY_S = 30
+
+
+@pytest.fixture(autouse=True)
+def _needs_bacnet_js() -> None:
+    require_bacnet_js()
+
+
+class Stack:
+    """A bacpypes3 Application on its own asyncio thread; ``await stack.call(...)``."""
+
+    def __init__(self, loop: AsyncioThread, app: Application, port: int) -> None:
+        self.loop = loop
+        self.app = app
+        self.port = port
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        async def invoke() -> Any:
+            return await getattr(self.app, method)(*args, **kwargs)
+
+        return await self.loop.run(invoke)
+
+
+@asynccontextmanager
+async def bacpypes3_stack(instance: int = 999) -> AsyncIterator[Stack]:
+    """A bacpypes3 device/client at 127.0.0.1 on a free port."""
+    port = free_udp_port()
+    async with asyncio_thread() as loop:
+
+        async def build() -> Application:
+            args = SimpleArgumentParser().parse_args(
+                ["--address", f"127.0.0.1/8:{port}", "--instance", str(instance)]
+            )
+            return Application.from_args(args)
+
+        app = await loop.run(build)
+        try:
+            yield Stack(loop, app, port)
+        finally:
+
+            async def close() -> None:
+                app.close()
+                await asyncio.sleep(0)
+
+            await loop.run(close)
+
+
+def slots(array: Any) -> list[Any]:
+    """A bacpypes3 priority array as 16 plain values (None for a null slot)."""
+    out: list[Any] = []
+    for value in array:
+        assert isinstance(value, PriorityValue)
+        out.append(None if value.null is not None else value.real)
+    return out
+
+
+# -- bacpypes3 -> device.js ---------------------------------------------------------------
+async def test_directed_who_is_finds_the_js_device_with_its_i_am_fields() -> None:
+    async with bacnet_js_device(instance=4101) as device, bacpypes3_stack() as stack:
+        host, port, instance = device
+        with trio.fail_after(SAFETY_S):
+            found = await stack.call("who_is", address=Address(f"{host}:{port}"), timeout=3)
+        assert len(found) == 1
+        i_am = found[0]
+        assert i_am.iAmDeviceIdentifier == ObjectIdentifier(f"device,{instance}")
+        assert i_am.maxAPDULengthAccepted == 1476
+        assert str(i_am.segmentationSupported) == "segmented-both"
+        assert i_am.vendorID == 999
+        assert i_am.pduSource == Address(device.address)
+        assert f"who-is - from 127.0.0.1:{stack.port}" in device.log()
+
+
+async def test_read_property_of_every_kind_the_bridge_reads() -> None:
+    async with bacnet_js_device(instance=4102) as device, bacpypes3_stack() as stack:
+        addr = Address(device.address)
+
+        async def read(obj: str, prop: str, index: int | None = None) -> Any:
+            return await stack.call("read_property", addr, obj, prop, array_index=index)
+
+        with trio.fail_after(SAFETY_S):
+            assert await read("analog-input,1", "object-name") == "Zone Temp"
+            assert str(await read("analog-input,1", "object-type")) == "analog-input"
+            assert await read("analog-input,1", "present-value") == pytest.approx(20.0)
+            assert str(await read("analog-input,1", "units")) == "degrees-celsius"
+            assert await read("analog-input,1", "description") == "Zone air temperature"
+            assert list(await read("analog-input,1", "status-flags")) == [0, 0, 0, 0]
+            assert str(await read("analog-input,1", "reliability")) == "no-fault-detected"
+            assert slots(await read("analog-output,1", "priority-array")) == [None] * 16
+            assert await read("analog-output,1", "relinquish-default") == 0.0
+            assert str(await read("binary-value,1", "present-value")) == "inactive"
+            assert await read("multi-state-value,1", "present-value") == 1
+            assert await read("multi-state-value,1", "state-text") == ["Off", "Heat", "Cool"]
+            device_id = "device,4102"
+            assert await read(device_id, "object-list") == [
+                ObjectIdentifier(x)
+                for x in (
+                    device_id,
+                    "analog-input,1",
+                    "analog-output,1",
+                    "binary-value,1",
+                    "multi-state-value,1",
+                )
+            ]
+            assert await read(device_id, "max-apdu-length-accepted") == 1476
+            assert str(await read(device_id, "segmentation-supported")) == "segmented-both"
+            assert await read(device_id, "vendor-identifier") == 999
+            assert "bacnet-js" in await read(device_id, "model-name")
+            # Status flags and reliability changed on the device are what bacpypes3 reads.
+            await device.set(
+                "analog-input,1", 22.5, status_flags=[False, True, False, False], reliability=7
+            )
+            assert await read("analog-input,1", "present-value") == 22.5
+            assert list(await read("analog-input,1", "status-flags")) == [0, 1, 0, 0]
+            assert str(await read("analog-input,1", "reliability")) == "unreliable-other"
+
+
+async def test_the_js_device_answers_errors_bacpypes3_can_read() -> None:
+    async with bacnet_js_device(instance=4103) as device, bacpypes3_stack() as stack:
+        addr = Address(device.address)
+        with trio.fail_after(SAFETY_S):
+            with pytest.raises(ErrorRejectAbortNack) as unknown_object:
+                await stack.call("read_property", addr, "analog-input,99", "present-value")
+            assert "unknown-object" in str(unknown_object.value)
+            with pytest.raises(ErrorRejectAbortNack) as unknown_property:
+                await stack.call("read_property", addr, "analog-input,1", "priority-array")
+            assert "unknown-property" in str(unknown_property.value)
+            with pytest.raises(ErrorRejectAbortNack) as bad_index:
+                await stack.call("read_property", addr, "device,4103", "object-list", 9)
+            assert "invalid-array-index" in str(bad_index.value)
+            with pytest.raises(ErrorRejectAbortNack) as read_only:
+                await stack.call(
+                    "write_property", addr, "analog-input,1", "present-value", Real(5.0)
+                )
+            assert "write-access-denied" in str(read_only.value)
+
+
+async def test_read_property_multiple_with_a_per_property_error() -> None:
+    async with bacnet_js_device(instance=4104) as device, bacpypes3_stack() as stack:
+        with trio.fail_after(SAFETY_S):
+            rows = await stack.call(
+                "read_property_multiple",
+                Address(device.address),
+                [
+                    "analog-input,1",
+                    ["present-value", "status-flags", "units", "object-name"],
+                    "analog-output,1",
+                    ["present-value", "priority-array"],
+                    "analog-input,7",
+                    ["present-value"],
+                ],
+            )
+        got = {(str(obj), str(prop)): value for obj, prop, _index, value in rows}
+        assert got[("analog-input,1", "present-value")] == 20.0
+        assert list(got[("analog-input,1", "status-flags")]) == [0, 0, 0, 0]
+        assert str(got[("analog-input,1", "units")]) == "degrees-celsius"
+        assert got[("analog-input,1", "object-name")] == "Zone Temp"
+        assert slots(got[("analog-output,1", "priority-array")]) == [None] * 16
+        error = got[("analog-input,7", "present-value")]
+        assert isinstance(error, ErrorType)
+        assert str(error.errorCode) == "unknown-object"
+
+
+async def test_a_device_without_segmentation_gives_its_object_list_by_index() -> None:
+    objects = [
+        {"type": "analog-value", "instance": i, "name": f"AV {i}", "units": "percent"}
+        for i in range(1, 8)
+    ]
+    async with (
+        bacnet_js_device(instance=4105, objects=objects, segmentation=False, rpm=False) as device,
+        bacpypes3_stack() as stack,
+    ):
+        addr = Address(device.address)
+        with trio.fail_after(SAFETY_S):
+            found = await stack.call("who_is", address=addr, timeout=3)
+            assert str(found[0].segmentationSupported) == "no-segmentation"
+            with pytest.raises(AbortPDU) as whole:
+                await stack.call("read_property", addr, "device,4105", "object-list")
+            assert "segmentation-not-supported" in str(whole.value)
+            count = await stack.call("read_property", addr, "device,4105", "object-list", 0)
+            assert count == 8
+            listed = [
+                await stack.call("read_property", addr, "device,4105", "object-list", i)
+                for i in range(1, count + 1)
+            ]
+            assert listed == [ObjectIdentifier("device,4105")] + [
+                ObjectIdentifier(f"analog-value,{i}") for i in range(1, 8)
+            ]
+            with pytest.raises(RejectPDU) as no_rpm:
+                await stack.call("read_property_multiple", addr, ["analog-value,1", ["units"]])
+            assert "unrecognized-service" in str(no_rpm.value)
+        assert "rejected (--no-rpm)" in device.log()
+
+
+async def test_priority_8_write_and_relinquish_show_in_the_priority_array() -> None:
+    async with bacnet_js_device(instance=4106) as device, bacpypes3_stack() as stack:
+        addr = Address(device.address)
+        obj = "analog-output,1"
+
+        async def read(prop: str) -> Any:
+            return await stack.call("read_property", addr, obj, prop)
+
+        with trio.fail_after(SAFETY_S):
+            await stack.call("write_property", addr, obj, "present-value", Real(55.5), None, 8)
+            assert await read("present-value") == 55.5
+            array = slots(await read("priority-array"))
+            assert array[7] == 55.5
+            assert array.count(None) == 15
+            # A higher priority (lower number) wins; relinquishing it falls back to 8.
+            await stack.call("write_property", addr, obj, "present-value", Real(10.0), None, 3)
+            assert await read("present-value") == 10.0
+            await stack.call("write_property", addr, obj, "present-value", Null(()), None, 3)
+            assert await read("present-value") == 55.5
+            await stack.call("write_property", addr, obj, "present-value", Null(()), None, 8)
+            assert slots(await read("priority-array")) == [None] * 16
+            assert await read("present-value") == 0.0  # relinquish-default
+        assert "write-property analog-output,1 present-value = null @8" in device.log()
+
+
+@pytest.mark.parametrize("confirmed", [True, False], ids=["confirmed", "unconfirmed"])
+async def test_subscribe_cov_gets_the_initial_value_then_each_change(confirmed: bool) -> None:
+    async with bacnet_js_device(instance=4107) as device, bacpypes3_stack() as stack:
+        addr = Address(device.address)
+        values: trio.MemorySendChannel[Any]
+        values, received = trio.open_memory_channel[Any](100)
+        token = trio.lowlevel.current_trio_token()
+        subscribed = trio.Event()
+        stop = asyncio.Event()
+
+        async def subscribe() -> None:
+            async with stack.app.change_of_value(
+                addr, ObjectIdentifier("analog-input,1"), 17, confirmed, 60
+            ) as subscription:
+                token.run_sync_soon(subscribed.set)
+                getter = asyncio.ensure_future(subscription.get_value())
+                stopper = asyncio.ensure_future(stop.wait())
+                while True:
+                    await asyncio.wait([getter, stopper], return_when=asyncio.FIRST_COMPLETED)
+                    if stopper.done():
+                        getter.cancel()
+                        return
+                    token.run_sync_soon(values.send_nowait, getter.result())
+                    getter = asyncio.ensure_future(subscription.get_value())
+
+        async def notification() -> dict[str, Any]:
+            # bacpypes3 hands out a notification's values one (property, value) at a time.
+            pairs = [await received.receive() for _ in range(2)]
+            return {str(prop): value for prop, value in pairs}
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stack.loop.run, subscribe)
+            with trio.fail_after(SAFETY_S):
+                await subscribed.wait()
+                first = await notification()
+                assert first["present-value"] == 20.0
+                assert list(first["status-flags"]) == [0, 0, 0, 0]
+                assert await device.tick() == 20.5
+                changed = await notification()
+                assert changed["present-value"] == 20.5
+                await device.set("analog-input,1", 23.0)
+                changed = await notification()
+                assert changed["present-value"] == 23.0
+            stack.loop.call_soon(stop.set)
+        kind = "confirmed" if confirmed else "unconfirmed"
+        assert f"subscribe-cov analog-input,1 process 17 {kind} lifetime 60" in device.log()
+        assert f"-> {kind} cov-notification analog-input,1 = 23" in device.log()
+
+
+# -- client.js -> a bacpypes3 device -----------------------------------------------------
+@asynccontextmanager
+async def bacpypes3_device(instance: int) -> AsyncIterator[Stack]:
+    """A bacpypes3 device with a commandable analog-output 1 and an analog-value 1."""
+    async with bacpypes3_stack(instance) as stack:
+
+        async def add_objects() -> None:
+            stack.app.add_object(
+                AnalogValueObject(
+                    objectIdentifier=("analog-value", 1),
+                    objectName="Supply Temp",
+                    presentValue=18.5,
+                    statusFlags=[0, 0, 0, 0],
+                    eventState="normal",
+                    outOfService=False,
+                    units="degrees-celsius",
+                    description="from bacpypes3",
+                )
+            )
+            stack.app.add_object(
+                AnalogOutputObject(
+                    objectIdentifier=("analog-output", 1),
+                    objectName="Valve",
+                    presentValue=0.0,
+                    relinquishDefault=0.0,
+                    statusFlags=[0, 0, 0, 0],
+                    eventState="normal",
+                    outOfService=False,
+                    units="percent",
+                )
+            )
+
+        await stack.loop.run(add_objects)
+        yield stack
+
+
+async def test_js_client_discovers_and_reads_a_bacpypes3_device() -> None:
+    async with bacpypes3_device(4201) as stack:
+        address = f"127.0.0.1:{stack.port}"
+        with trio.fail_after(SAFETY_S):
+            i_am = await run_js_client("whois", address)
+            assert i_am["device"] == 4201
+            assert i_am["address"] == address
+            read = await run_js_client("read", address, "analog-value", "1", "present-value")
+            assert read == {"values": [18.5]}
+            name = await run_js_client("read", address, "analog-value", "1", "object-name")
+            assert name == {"values": ["Supply Temp"]}
+            count = await run_js_client("read", address, "device", "4201", "object-list", "0")
+            listed = await run_js_client("read", address, "device", "4201", "object-list")
+            assert len(listed["values"]) == count["values"][0]
+            assert {"analog-value,1", "analog-output,1", "device,4201"} <= set(listed["values"])
+            rpm = await run_js_client(
+                "rpm", address, "analog-value,1:present-value,units,status-flags"
+            )
+            by_name = {row["property"]: row["values"] for row in rpm["results"]}
+            assert by_name["present-value"] == [18.5]
+            assert by_name["units"] == [62]  # degrees-celsius
+            assert by_name["status-flags"] == [[False, False, False, False]]
+            with pytest.raises(JsClientError, match="Class:1 - Code:31"):  # unknown-object
+                await run_js_client("read", address, "analog-value", "9", "present-value")
+
+
+async def test_js_client_writes_at_priority_8_and_relinquishes_on_a_bacpypes3_device() -> None:
+    async with bacpypes3_device(4202) as stack:
+        address = f"127.0.0.1:{stack.port}"
+        obj = ("analog-output", "1")
+        with trio.fail_after(SAFETY_S):
+            assert await run_js_client("write", address, *obj, "42.5", "8") == {"ok": True}
+            assert await run_js_client("read", address, *obj, "present-value") == {"values": [42.5]}
+            array = (await run_js_client("read", address, *obj, "priority-array"))["values"]
+            assert array[7] == 42.5
+            assert array.count(None) == 15
+            local = stack.app.get_object_id(ObjectIdentifier("analog-output,1"))
+            assert slots(local.priorityArray)[7] == 42.5
+            assert await run_js_client("relinquish", address, *obj, "8") == {"ok": True}
+            assert await run_js_client("read", address, *obj, "present-value") == {"values": [0.0]}
+            array = (await run_js_client("read", address, *obj, "priority-array"))["values"]
+            assert array == [None] * 16
+
+
+async def test_js_client_reports_bad_input_and_silence_clearly() -> None:
+    with trio.fail_after(SAFETY_S):
+        with pytest.raises(JsClientError, match=r"priority must be 1\.\.16"):
+            await run_js_client("write", "127.0.0.1:47999", "analog-output", "1", "5", "17")
+        with pytest.raises(JsClientError, match='address must be host:port, got "nowhere"'):
+            await run_js_client("read", "nowhere", "analog-input", "1", "present-value")
+        with pytest.raises(JsClientError, match='unknown object type "analog-thing"'):
+            await run_js_client("read", "127.0.0.1:47999", "analog-thing", "1", "present-value")
+        silent = f"127.0.0.1:{free_udp_port()}"
+        with pytest.raises(JsClientError, match=f"no I-Am from {silent}"):
+            await run_js_client("whois", silent, timeout_ms=300)
