@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -171,6 +172,14 @@ class JsDevice:
         value: float | None = answer["value"]
         return value
 
+    def pause(self) -> None:
+        """Stop the device process (SIGSTOP): requests go unanswered, as from a dead device."""
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused device run again (SIGCONT); it answers what is still queued."""
+        self._process.send_signal(signal.SIGCONT)
+
     async def _command(self, command: dict[str, Any]) -> dict[str, Any]:
         async with self._lock:
             assert self._process.stdin is not None
@@ -188,33 +197,33 @@ async def bacnet_js_device(
     segmentation: bool = True,
     rpm: bool = True,
     instance: int = 1234,
+    port: int | None = None,
     tick_s: float = 0.0,
     max_apdu: int = 1476,
     vendor_id: int = 999,
     name: str | None = None,
 ) -> AsyncIterator[JsDevice]:
-    """device.js on a free port of 127.0.0.1, ready; stopped and reaped at exit.
+    """device.js on 127.0.0.1, ready; stopped and reaped at exit.
 
     ``objects``: device.js object specs (see :data:`DEFAULT_OBJECTS`, the default).
     ``segmentation=False``: no-segmentation device (whole object-list reads abort).
-    ``rpm=False``: ReadPropertyMultiple is rejected. ``tick_s``: analog-input 1 drifts every
-    ``tick_s`` seconds (0: only on :meth:`JsDevice.tick`). Skips or fails as
-    :func:`require_bacnet_js` does. Raises RuntimeError with the device's log when it does
-    not start within 10 s.
+    ``rpm=False``: ReadPropertyMultiple is rejected. ``port``: a given port (to restart a
+    device where a bridge knows it); default a free one (another is tried when that one was
+    taken meanwhile). ``tick_s``: analog-input 1 drifts every ``tick_s`` seconds (0: only on
+    :meth:`JsDevice.tick`). ``max_apdu``: what the device accepts and answers at most (it
+    never segments: a longer answer is aborted with segmentation-not-supported).
+    Skips or fails as :func:`require_bacnet_js` does. Raises RuntimeError with the device's
+    log when it does not start within 10 s, or exits (a bad object list, a port in use: the
+    device binds without SO_REUSEADDR, so it never shares a port with a stale one).
     """
     node = require_bacnet_js()
     with tempfile.TemporaryDirectory(prefix="bacnet-js-") as tmp:
         objects_path = Path(tmp) / "objects.json"
         objects_path.write_text(json.dumps(DEFAULT_OBJECTS if objects is None else objects))
         log_path = Path(tmp) / "device.log"
-        port = free_udp_port()
-        argv = [
-            node,
-            str(DEVICE_JS),
+        options = [
             "--host",
             HOST,
-            "--port",
-            str(port),
             "--instance",
             str(instance),
             "--objects",
@@ -227,29 +236,26 @@ async def bacnet_js_device(
             str(vendor_id),
         ]
         if name is not None:
-            argv += ["--name", name]
+            options += ["--name", name]
         if not segmentation:
-            argv.append("--no-segmentation")
+            options.append("--no-segmentation")
         if not rpm:
-            argv.append("--no-rpm")
-        with log_path.open("wb") as log_file:
-            process = await trio.lowlevel.open_process(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file
-            )
+            options.append("--no-rpm")
+        attempts = 1 if port is not None else 3
+        for attempt in range(attempts):
+            chosen = port if port is not None else free_udp_port()
+            argv = [node, str(DEVICE_JS), "--port", str(chosen), *options]
+            process, events, problem = await _start(argv, log_path)
+            if process is not None:
+                break
+            if "EADDRINUSE" not in problem or attempt == attempts - 1:
+                raise RuntimeError(f"device.js did not start on {HOST}:{chosen}:\n{problem}")
+        assert process is not None
+        assert events is not None
         try:
-            events = _Events(process)
-            try:
-                with trio.fail_after(START_TIMEOUT_S):
-                    ready = await events.next()
-            except (trio.TooSlowError, EOFError):
-                raise RuntimeError(
-                    f"device.js did not start on {HOST}:{port}:\n"
-                    f"{log_path.read_text(errors='replace')}"
-                ) from None
-            assert ready["event"] == "ready", ready
             yield JsDevice(
                 host=HOST,
-                port=port,
+                port=chosen,
                 instance=instance,
                 process=process,
                 events=events,
@@ -257,6 +263,28 @@ async def bacnet_js_device(
             )
         finally:
             await _stop(process)
+
+
+async def _start(
+    argv: list[str], log_path: Path
+) -> tuple[trio.Process | None, _Events | None, str]:
+    """Start device.js and wait for ``ready``: (process, events, "") or (None, None, log)."""
+    with log_path.open("wb") as log_file:
+        process = await trio.lowlevel.open_process(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file
+        )
+    events = _Events(process)
+    try:
+        with trio.fail_after(START_TIMEOUT_S):
+            ready = await events.next()
+    except (trio.TooSlowError, EOFError):
+        await _stop(process)
+        return None, None, log_path.read_text(errors="replace")
+    except BaseException:
+        await _stop(process)
+        raise
+    assert ready["event"] == "ready", ready
+    return process, events, ""
 
 
 class _Events:
@@ -282,6 +310,8 @@ class _Events:
 async def _stop(process: trio.Process) -> None:
     """Close stdin (device.js exits on EOF); kill it if it is still there after 3 s."""
     with trio.CancelScope(shield=True):
+        if process.returncode is None:
+            process.send_signal(signal.SIGCONT)  # a paused device could not see EOF
         if process.stdin is not None:
             await process.stdin.aclose()
         with trio.move_on_after(3):

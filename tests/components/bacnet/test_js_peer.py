@@ -397,3 +397,32 @@ async def test_js_client_reports_bad_input_and_silence_clearly() -> None:
         silent = f"127.0.0.1:{free_udp_port()}"
         with pytest.raises(JsClientError, match=f"no I-Am from {silent}"):
             await run_js_client("whois", silent, timeout_ms=300)
+
+
+# -- the fixture itself --------------------------------------------------------------------
+async def test_a_device_restarts_on_its_port_and_never_shares_it() -> None:
+    async with bacnet_js_device(instance=4301) as first:
+        # A second device on a port in use does not start (no SO_REUSEADDR): a stale
+        # device can never silently take another's traffic.
+        with pytest.raises(RuntimeError, match="EADDRINUSE"):
+            async with bacnet_js_device(instance=4302, port=first.port):
+                pass  # pragma: no cover - it does not start
+        with trio.fail_after(SAFETY_S):
+            assert (await run_js_client("whois", first.address))["device"] == 4301
+    # Gone at exit: the port is free again, and a device restarted there answers.
+    async with bacnet_js_device(instance=4303, port=first.port) as again:
+        with trio.fail_after(SAFETY_S):
+            assert (await run_js_client("whois", again.address))["device"] == 4303
+
+
+async def test_a_paused_device_is_silent_until_resumed() -> None:
+    async with bacnet_js_device(instance=4304) as device:
+        with trio.fail_after(SAFETY_S):
+            device.pause()
+            with pytest.raises(JsClientError, match="ERR_TIMEOUT"):
+                await run_js_client(
+                    "read", device.address, "analog-input", "1", "present-value", timeout_ms=300
+                )
+            device.resume()
+            answer = await run_js_client("read", device.address, "analog-input", "1", "units")
+            assert answer == {"values": [62]}
