@@ -202,6 +202,7 @@ async def bacnet_js_device(
     max_apdu: int = 1476,
     vendor_id: int = 999,
     name: str | None = None,
+    foreign: str | None = None,
 ) -> AsyncIterator[JsDevice]:
     """device.js on 127.0.0.1, ready; stopped and reaped at exit.
 
@@ -212,6 +213,8 @@ async def bacnet_js_device(
     taken meanwhile). ``tick_s``: analog-input 1 drifts every ``tick_s`` seconds (0: only on
     :meth:`JsDevice.tick`). ``max_apdu``: what the device accepts and answers at most (it
     never segments: a longer answer is aborted with segmentation-not-supported).
+    ``foreign``: ``host:port`` of a BBMD the device registers with (before it is ready), so
+    a global Who-Is through that BBMD reaches it.
     Skips or fails as :func:`require_bacnet_js` does. Raises RuntimeError with the device's
     log when it does not start within 10 s, or exits (a bad object list, a port in use: the
     device binds without SO_REUSEADDR, so it never shares a port with a stale one).
@@ -241,6 +244,8 @@ async def bacnet_js_device(
             options.append("--no-segmentation")
         if not rpm:
             options.append("--no-rpm")
+        if foreign is not None:
+            options += ["--foreign", foreign]
         attempts = 1 if port is not None else 3
         for attempt in range(attempts):
             chosen = port if port is not None else free_udp_port()

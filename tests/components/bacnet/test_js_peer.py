@@ -63,16 +63,16 @@ class Stack:
 
 
 @asynccontextmanager
-async def bacpypes3_stack(instance: int = 999) -> AsyncIterator[Stack]:
-    """A bacpypes3 device/client at 127.0.0.1 on a free port."""
+async def bacpypes3_stack(instance: int = 999, *, bbmd: bool = False) -> AsyncIterator[Stack]:
+    """A bacpypes3 device/client at 127.0.0.1 on a free port (``bbmd``: also a BBMD)."""
     port = free_udp_port()
     async with asyncio_thread() as loop:
 
         async def build() -> Application:
-            args = SimpleArgumentParser().parse_args(
-                ["--address", f"127.0.0.1/8:{port}", "--instance", str(instance)]
-            )
-            return Application.from_args(args)
+            argv = ["--address", f"127.0.0.1/8:{port}", "--instance", str(instance)]
+            if bbmd:
+                argv += ["--bbmd", f"127.0.0.1:{port}"]
+            return Application.from_args(SimpleArgumentParser().parse_args(argv))
 
         app = await loop.run(build)
         try:
@@ -109,6 +109,22 @@ async def test_directed_who_is_finds_the_js_device_with_its_i_am_fields() -> Non
         assert i_am.vendorID == 999
         assert i_am.pduSource == Address(device.address)
         assert f"who-is - from 127.0.0.1:{stack.port}" in device.log()
+
+
+async def test_global_who_is_through_a_bbmd_reaches_the_js_device_as_foreign_device() -> None:
+    async with bacpypes3_stack(bbmd=True) as stack:
+        bbmd = f"127.0.0.1:{stack.port}"
+        async with (
+            bacnet_js_device(instance=4111, foreign=bbmd) as one,
+            bacnet_js_device(instance=4112, foreign=bbmd) as two,
+        ):
+            with trio.fail_after(SAFETY_S):
+                found = await stack.call("who_is", 4100, 4199, timeout=1)
+            assert sorted((i_am.iAmDeviceIdentifier[1], str(i_am.pduSource)) for i_am in found) == [
+                (4111, one.address),
+                (4112, two.address),
+            ]
+            assert f"who-is 4100-4199 from 127.0.0.1:{stack.port} via {bbmd}" in one.log()
 
 
 async def test_read_property_of_every_kind_the_bridge_reads() -> None:

@@ -5,7 +5,7 @@
 //
 //   node device.js --port 47901 [--host 127.0.0.1] [--instance 1234] [--objects FILE.json]
 //                  [--no-segmentation] [--no-rpm] [--max-apdu 1476] [--tick-s 1]
-//                  [--vendor-id 999] [--name NAME]
+//                  [--vendor-id 999] [--name NAME] [--foreign BBMD_HOST:PORT [--foreign-ttl 60]]
 //
 // stdout: JSON lines. First {"event":"ready","host":...,"port":...,"instance":...} once the
 // socket listens; then one {"event":"set",...} per stdin command done.
@@ -17,7 +17,8 @@
 // device whose parent died does not linger and steal traffic.
 //
 // Behaviour:
-// - Who-Is (ranged or not): I-Am by unicast to the requester.
+// - Who-Is (ranged or not): I-Am by unicast to the requester (also when a BBMD forwarded it:
+//   --foreign registers the device with that BBMD, before "ready", and renews it).
 // - ReadProperty / ReadPropertyMultiple (ALL, REQUIRED, OPTIONAL too) of the properties below;
 //   arrays (object-list, priority-array, state-text) by index (0 = length) or whole.
 //   --no-segmentation: I-Am and segmentation-supported say no-segmentation and a whole
@@ -56,7 +57,9 @@ function parseArgs (argv) {
     maxApdu: 1476,
     tickS: 1,
     vendorId: 999,
-    name: null
+    name: null,
+    foreign: null,
+    foreignTtl: 60
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
@@ -79,6 +82,8 @@ function parseArgs (argv) {
       case '--tick-s': opts.tickS = Number(next()); break
       case '--vendor-id': opts.vendorId = int(next()); break
       case '--name': opts.name = next(); break
+      case '--foreign': opts.foreign = next(); break
+      case '--foreign-ttl': opts.foreignTtl = int(next()); break
       default: fail(`unknown argument "${arg}"`)
     }
   }
@@ -87,6 +92,8 @@ function parseArgs (argv) {
   if (opts.instance > 4194302) fail(`--instance must be 0..4194302, got ${opts.instance}`)
   if (opts.maxApdu < 50 || opts.maxApdu > 1476) fail('--max-apdu must be 50..1476')
   if (!(opts.tickS >= 0)) fail('--tick-s must be a number >= 0 (0: no drift)')
+  if (opts.foreign !== null && !/^[^:]+:[0-9]+$/.test(opts.foreign)) fail(`--foreign must be host:port of a BBMD, got "${opts.foreign}"`)
+  if (opts.foreignTtl < 1 || opts.foreignTtl > 65535) fail('--foreign-ttl must be 1..65535 seconds')
   return opts
 }
 
@@ -395,8 +402,30 @@ client.on('error', (err) => {
 })
 
 client.on('listening', () => {
-  emit({ event: 'ready', host: opts.host, port: opts.port, instance: opts.instance, segmentation: opts.segmentation, rpm: opts.rpm })
+  const ready = () => emit({ event: 'ready', host: opts.host, port: opts.port, instance: opts.instance, segmentation: opts.segmentation, rpm: opts.rpm, foreign: opts.foreign })
+  if (opts.foreign === null) return ready()
+  // A foreign device of a BBMD gets the BBMD's broadcasts (a global Who-Is) forwarded; it
+  // registers again at half its time-to-live so the entry never lapses.
+  const register = () => client.registerForeignDevice({ address: opts.foreign }, opts.foreignTtl)
+  register().then(() => {
+    log(`registered as a foreign device with ${opts.foreign} (ttl ${opts.foreignTtl} s)`)
+    ready()
+    setInterval(() => register().catch((err) => log(`foreign re-registration failed: ${err.message}`)), opts.foreignTtl * 500)
+  }, (err) => {
+    log(`foreign registration with ${opts.foreign} failed: ${err.message}`)
+    process.exit(1)
+  })
 })
+
+/**
+ * Where an answer goes: the requester itself, also when its request came forwarded by a
+ * BBMD (then `forwardedFrom` names it; without a port the library means 47808).
+ */
+function replyTo (content) {
+  const sender = content.header.sender
+  const address = sender.forwardedFrom ? sender.forwardedFrom : sender.address
+  return { address: address.includes(':') ? address : `${address}:47808`, net: sender.net, adr: sender.adr }
+}
 
 function send (dest, expectingReply, writeApdu) {
   const dg = datagram(dest, expectingReply, writeApdu)
@@ -405,7 +434,7 @@ function send (dest, expectingReply, writeApdu) {
 }
 
 function sendError (content, err) {
-  const dest = content.header.sender
+  const dest = replyTo(content)
   if (err instanceof Abort) {
     log(`  -> abort reason ${err.reason}`)
     send(dest, false, (buf) => baApdu.encodeAbort(buf, E.PduType.ABORT | 1 /* sent by server */, content.invokeId, err.reason))
@@ -427,7 +456,8 @@ function sendError (content, err) {
 /** Send a complex ack, or abort when it does not fit one APDU (this device never segments). */
 function sendComplexAck (content, service, writeBody) {
   const limit = Math.min(opts.maxApdu, MAX_APDU_OCTETS[content.maxApdu] ?? 1476)
-  const dg = datagram(content.header.sender, false, (buf) => {
+  const dest = replyTo(content)
+  const dg = datagram(dest, false, (buf) => {
     baApdu.encodeComplexAck(buf, E.PduType.COMPLEX_ACK, service, content.invokeId)
     writeBody(buf)
   })
@@ -435,11 +465,11 @@ function sendComplexAck (content, service, writeBody) {
     log(`  -> ${dg.apduLength} octets exceed ${limit}: abort segmentation-not-supported`)
     return sendError(content, new Abort(E.AbortReason.SEGMENTATION_NOT_SUPPORTED))
   }
-  client._send(dg, content.header.sender)
+  client._send(dg, dest)
 }
 
 function simpleAck (content) {
-  send(content.header.sender, false, (buf) => baApdu.encodeSimpleAck(buf, E.PduType.SIMPLE_ACK, content.service, content.invokeId))
+  send(replyTo(content), false, (buf) => baApdu.encodeSimpleAck(buf, E.PduType.SIMPLE_ACK, content.service, content.invokeId))
 }
 
 const idText = (objectId) => `${objectTypeName(objectId.type)},${objectId.instance}`
@@ -447,10 +477,11 @@ const idxText = (index) => (index === ALL ? '' : `[${index}]`)
 
 client.on('whoIs', (content) => {
   const { lowLimit, highLimit } = content.payload
-  const from = content.header.sender.address
-  log(`who-is ${lowLimit ?? ''}-${highLimit ?? ''} from ${from}`)
+  const from = replyTo(content).address
+  const via = content.header.sender.forwardedFrom ? ` via ${content.header.sender.address}` : ''
+  log(`who-is ${lowLimit ?? ''}-${highLimit ?? ''} from ${from}${via}`)
   if (lowLimit !== undefined && highLimit !== undefined && (opts.instance < lowLimit || opts.instance > highLimit)) return
-  send(content.header.sender, false, (buf) => {
+  send(replyTo(content), false, (buf) => {
     baApdu.encodeUnconfirmedServiceRequest(buf, E.PduType.UNCONFIRMED_REQUEST, E.UnconfirmedServiceChoice.I_AM)
     services.IAm.encode(buf, opts.instance, opts.maxApdu, segmentation, opts.vendorId)
   })
@@ -477,7 +508,7 @@ const SPECIAL = new Set([P.ALL, P.REQUIRED, P.OPTIONAL])
 client.on('readPropertyMultiple', (content) => {
   if (!opts.rpm) {
     log(`read-property-multiple from ${content.header.sender.address}: rejected (--no-rpm)`)
-    send(content.header.sender, false, (buf) => baApdu.encodeAbort(buf, E.PduType.REJECT, content.invokeId, E.RejectReason.UNRECOGNIZED_SERVICE))
+    send(replyTo(content), false, (buf) => baApdu.encodeAbort(buf, E.PduType.REJECT, content.invokeId, E.RejectReason.UNRECOGNIZED_SERVICE))
     return
   }
   const results = []
@@ -537,7 +568,7 @@ function covCapable (obj) {
 
 client.on('subscribeCov', (content) => {
   const p = content.payload
-  const from = content.header.sender.address
+  const from = replyTo(content).address
   log(`subscribe-cov ${idText(p.monitoredObjectId)} process ${p.subscriberProcessId} ${p.cancellationRequest ? 'cancel' : `${p.issueConfirmedNotifications ? 'confirmed' : 'unconfirmed'} lifetime ${p.lifetime}`} from ${from}`)
   let obj
   try {
@@ -553,7 +584,7 @@ client.on('subscribeCov', (content) => {
   }
   const lifetime = p.lifetime ?? 0
   const sub = {
-    dest: { address: from, net: content.header.sender.net, adr: content.header.sender.adr },
+    dest: replyTo(content),
     processId: p.subscriberProcessId,
     obj,
     confirmed: !!p.issueConfirmedNotifications,
