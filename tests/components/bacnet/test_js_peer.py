@@ -248,6 +248,31 @@ async def test_a_device_without_segmentation_gives_its_object_list_by_index() ->
         assert "rejected (--no-rpm)" in device.log()
 
 
+@pytest.mark.parametrize("max_apdu", [1476, 206])
+async def test_a_long_object_list_comes_in_segments(max_apdu: int) -> None:
+    objects = [{"type": "analog-value", "instance": i, "units": "percent"} for i in range(1, 301)]
+    async with (
+        bacnet_js_device(instance=4108, objects=objects, max_apdu=max_apdu) as device,
+        bacpypes3_stack() as stack,
+    ):
+        addr = Address(device.address)
+        with trio.fail_after(SAFETY_S):
+            listed = await stack.call("read_property", addr, "device,4108", "object-list")
+            assert listed == [ObjectIdentifier("device,4108")] + [
+                ObjectIdentifier(f"analog-value,{i}") for i in range(1, 301)
+            ]
+            # RPM answers are segmented the same way (within bacpypes3's max segments).
+            rows = await stack.call(
+                "read_property_multiple",
+                addr,
+                [x for i in range(1, 101) for x in (f"analog-value,{i}", ["object-name"])],
+            )
+            assert [value for _obj, _prop, _index, value in rows] == [
+                f"analog-value {i}" for i in range(1, 101)
+            ]
+        assert " segments of " in device.log()
+
+
 async def test_priority_8_write_and_relinquish_show_in_the_priority_array() -> None:
     async with bacnet_js_device(instance=4106) as device, bacpypes3_stack() as stack:
         addr = Address(device.address)
@@ -320,6 +345,8 @@ async def test_subscribe_cov_gets_the_initial_value_then_each_change(confirmed: 
         kind = "confirmed" if confirmed else "unconfirmed"
         assert f"subscribe-cov analog-input,1 process 17 {kind} lifetime 60" in device.log()
         assert f"-> {kind} cov-notification analog-input,1 = 23" in device.log()
+        # Leaving bacpypes3's subscription context cancels the subscription on the device.
+        assert "subscribe-cov analog-input,1 process 17 cancel" in device.log()
 
 
 # -- client.js -> a bacpypes3 device -----------------------------------------------------

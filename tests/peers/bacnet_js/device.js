@@ -21,10 +21,11 @@
 //   --foreign registers the device with that BBMD, before "ready", and renews it).
 // - ReadProperty / ReadPropertyMultiple (ALL, REQUIRED, OPTIONAL too) of the properties below;
 //   arrays (object-list, priority-array, state-text) by index (0 = length) or whole.
-//   --no-segmentation: I-Am and segmentation-supported say no-segmentation and a whole
+//   An answer longer than the requester's (or our --max-apdu) max APDU goes in segments
+//   (window 4, segment-ack timeout 2 s, 3 retries) when the request accepts segments.
+//   --no-segmentation: I-Am and segmentation-supported say no-segmentation, a whole
 //   object-list read is answered with Abort segmentation-not-supported (as a device whose list
-//   does not fit one APDU); any answer longer than the requester's or our max APDU is aborted
-//   the same way, since this device never segments.
+//   does not fit one APDU), and so is any other answer that does not fit one APDU.
 // - --no-rpm: ReadPropertyMultiple is rejected (Reject unrecognized-service).
 // - WriteProperty present-value: commandable objects take priority 1-16 (16 when absent) and
 //   null relinquishes; the present value is the highest-priority slot, else relinquish-default.
@@ -453,19 +454,103 @@ function sendError (content, err) {
   }
 }
 
-/** Send a complex ack, or abort when it does not fit one APDU (this device never segments). */
+/**
+ * Send a complex ack: in one APDU when it fits the requester's and our max APDU; else
+ * segmented (when we segment and the request said it accepts segments); else Abort
+ * segmentation-not-supported (buffer-overflow when it needs more segments than accepted).
+ */
 function sendComplexAck (content, service, writeBody) {
   const limit = Math.min(opts.maxApdu, MAX_APDU_OCTETS[content.maxApdu] ?? 1476)
   const dest = replyTo(content)
-  const dg = datagram(dest, false, (buf) => {
-    baApdu.encodeComplexAck(buf, E.PduType.COMPLEX_ACK, service, content.invokeId)
-    writeBody(buf)
-  })
-  if (dg.apduLength > limit) {
-    log(`  -> ${dg.apduLength} octets exceed ${limit}: abort segmentation-not-supported`)
+  const body = { buffer: Buffer.alloc(65536), offset: 0 }
+  writeBody(body)
+  const data = body.buffer.subarray(0, body.offset)
+  if (data.length + 3 <= limit) {
+    send(dest, false, (buf) => {
+      baApdu.encodeComplexAck(buf, E.PduType.COMPLEX_ACK, service, content.invokeId)
+      data.copy(buf.buffer, buf.offset)
+      buf.offset += data.length
+    })
+    return
+  }
+  const accepts = (content.type & E.PduConReqBit.SEGMENTED_RESPONSE_ACCEPTED) !== 0
+  if (!opts.segmentation || !accepts) {
+    log(`  -> ${data.length + 3} octets exceed ${limit}: abort segmentation-not-supported`)
     return sendError(content, new Abort(E.AbortReason.SEGMENTATION_NOT_SUPPORTED))
   }
-  client._send(dg, dest)
+  const size = limit - 5 // a segment's header: type, invoke id, sequence, window, service
+  const segments = []
+  for (let at = 0; at < data.length; at += size) segments.push(data.subarray(at, at + size))
+  const accepted = MAX_SEGMENTS[content.maxSegments >> 4]
+  if (segments.length > accepted || segments.length > 255) {
+    log(`  -> ${segments.length} segments, more than the ${accepted} accepted: abort buffer-overflow`)
+    return sendError(content, new Abort(E.AbortReason.BUFFER_OVERFLOW))
+  }
+  log(`  -> ${data.length + 3} octets in ${segments.length} segments of ${size}`)
+  const key = `${dest.address}|${content.invokeId}`
+  const transfer = { key, dest, invokeId: content.invokeId, service, segments, next: 0, window: SEGMENT_WINDOW, timer: null, retries: 0 }
+  transfers.set(key, transfer)
+  sendWindow(transfer)
+}
+
+// Max-segments-accepted codes of a confirmed request (0: unspecified, taken as 64).
+const MAX_SEGMENTS = [64, 2, 4, 8, 16, 32, 64, 255]
+const SEGMENT_WINDOW = 4
+const SEGMENT_TIMEOUT_MS = 2000
+// Segmented answers in flight: "address|invoke id" -> transfer.
+const transfers = new Map()
+
+function sendWindow (transfer) {
+  clearTimeout(transfer.timer)
+  const end = Math.min(transfer.next + transfer.window, transfer.segments.length)
+  for (let seq = transfer.next; seq < end; seq++) {
+    const more = seq < transfer.segments.length - 1
+    send(transfer.dest, false, (buf) => {
+      buf.buffer[buf.offset++] = E.PduType.COMPLEX_ACK | E.PduConReqBit.SEGMENTED_MESSAGE | (more ? E.PduConReqBit.MORE_FOLLOWS : 0)
+      buf.buffer[buf.offset++] = transfer.invokeId
+      buf.buffer[buf.offset++] = seq
+      buf.buffer[buf.offset++] = SEGMENT_WINDOW
+      buf.buffer[buf.offset++] = transfer.service
+      transfer.segments[seq].copy(buf.buffer, buf.offset)
+      buf.offset += transfer.segments[seq].length
+    })
+  }
+  transfer.timer = setTimeout(() => {
+    if (++transfer.retries > 3) {
+      log(`  segmented answer ${transfer.key}: no segment-ack, given up`)
+      transfers.delete(transfer.key)
+      return
+    }
+    sendWindow(transfer)
+  }, SEGMENT_TIMEOUT_MS)
+}
+
+function onSegmentAck (buffer, offset, header) {
+  const ack = baApdu.decodeSegmentAck(buffer, offset)
+  const from = header.sender.forwardedFrom || header.sender.address
+  const address = from.includes(':') ? from : `${from}:47808`
+  const transfer = transfers.get(`${address}|${ack.originalInvokeId}`)
+  if (transfer === undefined) return
+  const negative = (ack.type & E.PduSegAckBit.NEGATIVE_ACK) !== 0
+  // A positive ack says every segment up to its sequence number arrived; a negative one
+  // asks again from the one after it.
+  transfer.next = ack.sequencenumber + 1
+  transfer.window = Math.max(1, Math.min(ack.actualWindowSize || 1, 127))
+  transfer.retries = 0
+  if (!negative && transfer.next >= transfer.segments.length) {
+    clearTimeout(transfer.timer)
+    transfers.delete(transfer.key)
+    return
+  }
+  sendWindow(transfer)
+}
+
+// The library treats every Segment-ACK as part of a segmented request it receives; this
+// device is the one sending segments, so it takes them first.
+const libraryHandlePdu = client._handlePdu.bind(client)
+client._handlePdu = (buffer, offset, length, header) => {
+  if ((header.apduType & E.PDU_TYPE_MASK) === E.PduType.SEGMENT_ACK) return onSegmentAck(buffer, offset, header)
+  return libraryHandlePdu(buffer, offset, length, header)
 }
 
 function simpleAck (content) {
