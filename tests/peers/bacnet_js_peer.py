@@ -172,6 +172,25 @@ class JsDevice:
         value: float | None = answer["value"]
         return value
 
+    async def fault(self, mode: str | None) -> None:
+        """Turn a fault on ("silent", "errors", "segments-forever") or off (None).
+
+        silent: confirmed requests go unanswered (Who-Is still is); errors: each is answered
+        with Error device/operational-problem; segments-forever: every complex ack comes in
+        segments whose more-follows never ends.
+        """
+        await self._command({"cmd": "fault", "mode": mode})
+
+    async def i_am_flood(self, to: str, count: int, *, first_instance: int = 100000) -> None:
+        """Send ``count`` I-Ams (instances ``first_instance``...) from the device to ``to``."""
+        await self._command(
+            {"cmd": "i-am-flood", "to": to, "count": count, "first_instance": first_instance}
+        )
+
+    async def send_raw(self, to: str, datagram: bytes) -> None:
+        """Send one UDP datagram, as given (malformed or not), from the device's socket."""
+        await self._command({"cmd": "raw", "to": to, "hex": datagram.hex()})
+
     def pause(self) -> None:
         """Stop the device process (SIGSTOP): requests go unanswered, as from a dead device."""
         self._process.send_signal(signal.SIGSTOP)
@@ -203,6 +222,7 @@ async def bacnet_js_device(
     vendor_id: int = 999,
     name: str | None = None,
     foreign: str | None = None,
+    fault: str | None = None,
 ) -> AsyncIterator[JsDevice]:
     """device.js on 127.0.0.1, ready; stopped and reaped at exit.
 
@@ -214,7 +234,8 @@ async def bacnet_js_device(
     :meth:`JsDevice.tick`). ``max_apdu``: what the device accepts and answers at most (it
     never segments: a longer answer is aborted with segmentation-not-supported).
     ``foreign``: ``host:port`` of a BBMD the device registers with (before it is ready), so
-    a global Who-Is through that BBMD reaches it.
+    a global Who-Is through that BBMD reaches it. ``fault``: start faulty (see
+    :meth:`JsDevice.fault`).
     Skips or fails as :func:`require_bacnet_js` does. Raises RuntimeError with the device's
     log when it does not start within 10 s, or exits (a bad object list, a port in use: the
     device binds without SO_REUSEADDR, so it never shares a port with a stale one).
@@ -246,6 +267,8 @@ async def bacnet_js_device(
             options.append("--no-rpm")
         if foreign is not None:
             options += ["--foreign", foreign]
+        if fault is not None:
+            options += ["--fault", fault]
         attempts = 1 if port is not None else 3
         for attempt in range(attempts):
             chosen = port if port is not None else free_udp_port()

@@ -13,8 +13,15 @@
 // stdin: JSON lines {"cmd":"set","object":"analog-input,1","value":23.5} (also sets
 // "status_flags": [in-alarm, fault, overridden, out-of-service] or "reliability" when given),
 // (on a commandable object "value" sets relinquish-default, what the present value falls back to);
-// {"cmd":"tick"} (one step of the analog-input drift). EOF on stdin stops the device, so a
-// device whose parent died does not linger and steal traffic.
+// {"cmd":"tick"} (one step of the analog-input drift), {"cmd":"fault","mode":M} (M as --fault,
+// or null: healthy again), {"cmd":"i-am-flood","to":"host:port","count":N,"first_instance":K}
+// (N I-Ams for instances K.., from this socket), {"cmd":"raw","to":"host:port","hex":"810a.."}
+// (one datagram as given: malformed input). EOF on stdin stops the device, so a device whose
+// parent died does not linger and steal traffic.
+//
+// --fault silent: confirmed requests are dropped (Who-Is still answered); errors: each is
+// answered with Error device/operational-problem; segments-forever: every complex ack is sent
+// in segments with more-follows set for as long as the client acknowledges them.
 //
 // Behaviour:
 // - Who-Is (ranged or not): I-Am by unicast to the requester (also when a BBMD forwarded it:
@@ -38,7 +45,7 @@ const fs = require('fs')
 const readline = require('readline')
 const {
   Bacnet, E, baApdu, baAsn1, services, objectType, objectTypeName, propertyId, propertyName,
-  unitsId, datagram, MAX_APDU_OCTETS
+  unitsId, datagram, receiver: receiverOf, MAX_APDU_OCTETS
 } = require('./common')
 
 const P = E.PropertyIdentifier
@@ -47,6 +54,8 @@ const OT = E.ObjectType
 const ALL = E.ASN1_ARRAY_ALL
 
 // -- arguments ---------------------------------------------------------------------------
+const FAULTS = ['silent', 'errors', 'segments-forever']
+
 function parseArgs (argv) {
   const opts = {
     host: '127.0.0.1',
@@ -60,7 +69,8 @@ function parseArgs (argv) {
     vendorId: 999,
     name: null,
     foreign: null,
-    foreignTtl: 60
+    foreignTtl: 60,
+    fault: null
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
@@ -85,6 +95,7 @@ function parseArgs (argv) {
       case '--name': opts.name = next(); break
       case '--foreign': opts.foreign = next(); break
       case '--foreign-ttl': opts.foreignTtl = int(next()); break
+      case '--fault': opts.fault = next(); break
       default: fail(`unknown argument "${arg}"`)
     }
   }
@@ -94,6 +105,7 @@ function parseArgs (argv) {
   if (opts.maxApdu < 50 || opts.maxApdu > 1476) fail('--max-apdu must be 50..1476')
   if (!(opts.tickS >= 0)) fail('--tick-s must be a number >= 0 (0: no drift)')
   if (opts.foreign !== null && !/^[^:]+:[0-9]+$/.test(opts.foreign)) fail(`--foreign must be host:port of a BBMD, got "${opts.foreign}"`)
+  if (opts.fault !== null && !FAULTS.includes(opts.fault)) fail(`--fault must be one of ${FAULTS.join(', ')}, got "${opts.fault}"`)
   if (opts.foreignTtl < 1 || opts.foreignTtl > 65535) fail('--foreign-ttl must be 1..65535 seconds')
   return opts
 }
@@ -465,7 +477,8 @@ function sendComplexAck (content, service, writeBody) {
   const body = { buffer: Buffer.alloc(65536), offset: 0 }
   writeBody(body)
   const data = body.buffer.subarray(0, body.offset)
-  if (data.length + 3 <= limit) {
+  const forever = opts.fault === 'segments-forever'
+  if (data.length + 3 <= limit && !forever) {
     send(dest, false, (buf) => {
       baApdu.encodeComplexAck(buf, E.PduType.COMPLEX_ACK, service, content.invokeId)
       data.copy(buf.buffer, buf.offset)
@@ -482,13 +495,15 @@ function sendComplexAck (content, service, writeBody) {
   const segments = []
   for (let at = 0; at < data.length; at += size) segments.push(data.subarray(at, at + size))
   const accepted = MAX_SEGMENTS[content.maxSegments >> 4]
-  if (segments.length > accepted || segments.length > 255) {
+  if (!forever && (segments.length > accepted || segments.length > 255)) {
     log(`  -> ${segments.length} segments, more than the ${accepted} accepted: abort buffer-overflow`)
     return sendError(content, new Abort(E.AbortReason.BUFFER_OVERFLOW))
   }
-  log(`  -> ${data.length + 3} octets in ${segments.length} segments of ${size}`)
+  log(forever
+    ? '  -> segments forever (fault segments-forever): more-follows never ends'
+    : `  -> ${data.length + 3} octets in ${segments.length} segments of ${size}`)
   const key = `${dest.address}|${content.invokeId}`
-  const transfer = { key, dest, invokeId: content.invokeId, service, segments, next: 0, window: SEGMENT_WINDOW, timer: null, retries: 0 }
+  const transfer = { key, dest, invokeId: content.invokeId, service, segments, forever, next: 0, sent: 0, window: SEGMENT_WINDOW, timer: null, retries: 0 }
   transfers.set(key, transfer)
   sendWindow(transfer)
 }
@@ -502,17 +517,20 @@ const transfers = new Map()
 
 function sendWindow (transfer) {
   clearTimeout(transfer.timer)
-  const end = Math.min(transfer.next + transfer.window, transfer.segments.length)
+  const count = transfer.segments.length
+  const end = transfer.forever ? transfer.next + transfer.window : Math.min(transfer.next + transfer.window, count)
   for (let seq = transfer.next; seq < end; seq++) {
-    const more = seq < transfer.segments.length - 1
+    transfer.sent = Math.max(transfer.sent, seq)
+    const more = transfer.forever || seq < count - 1
+    const segment = transfer.segments[seq % count]
     send(transfer.dest, false, (buf) => {
       buf.buffer[buf.offset++] = E.PduType.COMPLEX_ACK | E.PduConReqBit.SEGMENTED_MESSAGE | (more ? E.PduConReqBit.MORE_FOLLOWS : 0)
       buf.buffer[buf.offset++] = transfer.invokeId
-      buf.buffer[buf.offset++] = seq
+      buf.buffer[buf.offset++] = seq & 0xff
       buf.buffer[buf.offset++] = SEGMENT_WINDOW
       buf.buffer[buf.offset++] = transfer.service
-      transfer.segments[seq].copy(buf.buffer, buf.offset)
-      buf.offset += transfer.segments[seq].length
+      segment.copy(buf.buffer, buf.offset)
+      buf.offset += segment.length
     })
   }
   transfer.timer = setTimeout(() => {
@@ -534,7 +552,9 @@ function onSegmentAck (buffer, offset, header) {
   const negative = (ack.type & E.PduSegAckBit.NEGATIVE_ACK) !== 0
   // A positive ack says every segment up to its sequence number arrived; a negative one
   // asks again from the one after it.
-  transfer.next = ack.sequencenumber + 1
+  // Sequence numbers are one octet: the ack names, modulo 256, the last segment it covers,
+  // one we sent (at most 256 back from the highest).
+  transfer.next = transfer.sent - ((transfer.sent - ack.sequencenumber) & 0xff) + 1
   transfer.window = Math.max(1, Math.min(ack.actualWindowSize || 1, 127))
   transfer.retries = 0
   if (!negative && transfer.next >= transfer.segments.length) {
@@ -549,8 +569,35 @@ function onSegmentAck (buffer, offset, header) {
 // device is the one sending segments, so it takes them first.
 const libraryHandlePdu = client._handlePdu.bind(client)
 client._handlePdu = (buffer, offset, length, header) => {
-  if ((header.apduType & E.PDU_TYPE_MASK) === E.PduType.SEGMENT_ACK) return onSegmentAck(buffer, offset, header)
+  const type = header.apduType & E.PDU_TYPE_MASK
+  if (type === E.PduType.SEGMENT_ACK) return onSegmentAck(buffer, offset, header)
+  if (type === E.PduType.ABORT && (buffer[offset] & 1) === 0) {
+    // The client gave up on a segmented answer of ours: stop sending it.
+    const from = header.sender.forwardedFrom || header.sender.address
+    const key = `${from.includes(':') ? from : `${from}:47808`}|${buffer[offset + 1]}`
+    const transfer = transfers.get(key)
+    if (transfer !== undefined) {
+      log(`  segmented answer ${key}: aborted by the client (reason ${buffer[offset + 2]}) after ${transfer.next} segments`)
+      clearTimeout(transfer.timer)
+      transfers.delete(key)
+      return
+    }
+  }
   return libraryHandlePdu(buffer, offset, length, header)
+}
+
+/** --fault silent / errors: true when the request was dropped or answered with an error. */
+function faulty (content) {
+  if (opts.fault === 'silent') {
+    log(`confirmed request ${content.service} from ${replyTo(content).address}: dropped (fault silent)`)
+    return true
+  }
+  if (opts.fault === 'errors') {
+    log(`confirmed request ${content.service} from ${replyTo(content).address}: fault errors`)
+    sendError(content, new BacnetError(E.ErrorClass.DEVICE, E.ErrorCode.OPERATIONAL_PROBLEM))
+    return true
+  }
+  return false
 }
 
 function simpleAck (content) {
@@ -574,6 +621,7 @@ client.on('whoIs', (content) => {
 })
 
 client.on('readProperty', (content) => {
+  if (faulty(content)) return
   const { objectId, property } = content.payload
   log(`read-property ${idText(objectId)} ${propertyName(property.id)}${idxText(property.index)} from ${content.header.sender.address}`)
   let values
@@ -591,6 +639,7 @@ client.on('readProperty', (content) => {
 const SPECIAL = new Set([P.ALL, P.REQUIRED, P.OPTIONAL])
 
 client.on('readPropertyMultiple', (content) => {
+  if (faulty(content)) return
   if (!opts.rpm) {
     log(`read-property-multiple from ${content.header.sender.address}: rejected (--no-rpm)`)
     send(replyTo(content), false, (buf) => baApdu.encodeAbort(buf, E.PduType.REJECT, content.invokeId, E.RejectReason.UNRECOGNIZED_SERVICE))
@@ -629,6 +678,7 @@ client.on('readPropertyMultiple', (content) => {
 })
 
 client.on('writeProperty', (content) => {
+  if (faulty(content)) return
   const { objectId, value } = content.payload
   const { property, priority } = value
   const shown = value.value.map((v) => JSON.stringify(v.value)).join(',')
@@ -652,6 +702,7 @@ function covCapable (obj) {
 }
 
 client.on('subscribeCov', (content) => {
+  if (faulty(content)) return
   const p = content.payload
   const from = replyTo(content).address
   log(`subscribe-cov ${idText(p.monitoredObjectId)} process ${p.subscriberProcessId} ${p.cancellationRequest ? 'cancel' : `${p.issueConfirmedNotifications ? 'confirmed' : 'unconfirmed'} lifetime ${p.lifetime}`} from ${from}`)
@@ -740,6 +791,34 @@ function command (line) {
     if (cmd.cmd === 'tick') {
       tick()
       return emit({ event: 'tick', value: drifting?.value ?? null })
+    }
+    if (cmd.cmd === 'fault') {
+      if (cmd.mode !== null && !FAULTS.includes(cmd.mode)) throw new Error(`fault mode must be null or one of ${FAULTS.join(', ')}`)
+      opts.fault = cmd.mode
+      log(`fault ${cmd.mode}`)
+      return emit({ event: 'fault', mode: cmd.mode })
+    }
+    if (cmd.cmd === 'i-am-flood') {
+      // I-Am from this socket for instances first..first+count-1 (not this device's own).
+      const dest = receiverOf(cmd.to)
+      const first = cmd.first_instance ?? 100000
+      const count = cmd.count ?? 1000
+      for (let i = 0; i < count; i++) {
+        send(dest, false, (buf) => {
+          baApdu.encodeUnconfirmedServiceRequest(buf, E.PduType.UNCONFIRMED_REQUEST, E.UnconfirmedServiceChoice.I_AM)
+          services.IAm.encode(buf, (first + i) % 4194303, opts.maxApdu, segmentation, opts.vendorId)
+        })
+      }
+      log(`i-am flood: ${count} to ${dest.address}`)
+      return emit({ event: 'i-am-flood', sent: count })
+    }
+    if (cmd.cmd === 'raw') {
+      // Bytes as given (a whole BVLC datagram, malformed or not) from this socket.
+      const dest = receiverOf(cmd.to)
+      const bytes = Buffer.from(String(cmd.hex), 'hex')
+      client._transport.send(bytes, bytes.length, dest.address)
+      log(`raw ${bytes.length} octets to ${dest.address}`)
+      return emit({ event: 'raw', sent: bytes.length })
     }
     if (cmd.cmd !== 'set') throw new Error(`unknown command ${JSON.stringify(cmd.cmd)}`)
     const match = /^([a-z-]+),([0-9]+)$/.exec(String(cmd.object))
