@@ -351,13 +351,16 @@ async def _stop(process: trio.Process) -> None:
             await process.stdout.aclose()
 
 
-async def run_js_client(*args: str, timeout_ms: int = 3000) -> dict[str, Any]:
-    """``node client.js --port <free> *args``: its JSON answer (exit 0).
+async def run_js_client(
+    *args: str, timeout_ms: int = 3000, port: int | None = None
+) -> dict[str, Any]:
+    """``node client.js --port <port or a free one> *args``: its JSON answer (exit 0).
 
     Raises JsClientError with client.js's message when it exits non-zero.
     """
     node = require_bacnet_js()
-    argv = [node, str(CLIENT_JS), "--port", str(free_udp_port()), "--timeout-ms", str(timeout_ms)]
+    own = free_udp_port() if port is None else port
+    argv = [node, str(CLIENT_JS), "--port", str(own), "--timeout-ms", str(timeout_ms)]
     result = await trio.run_process(
         [*argv, *args], capture_stdout=True, capture_stderr=True, check=False
     )

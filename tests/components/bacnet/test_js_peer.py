@@ -16,6 +16,7 @@ packages; fails instead with OPENCRATE_BACNET_JS=1 or OPENCRATE_REQUIRE_SERVICES
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -482,6 +483,24 @@ async def test_js_client_reports_bad_input_and_silence_clearly() -> None:
 
 
 # -- the fixture itself --------------------------------------------------------------------
+async def test_a_peer_on_the_standard_port_is_heard() -> None:
+    # @bacnet-js/client drops requests from "127.0.0.1" (its name for 127.0.0.1:47808, meant
+    # to skip its own broadcasts); device.js and client.js undo that when not on 47808
+    # themselves, so a bridge on the standard port is answered.
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 47808))
+    except OSError:
+        pytest.skip("127.0.0.1:47808 is in use by another program")
+    async with bacnet_js_device(instance=4305) as device:
+        with trio.fail_after(SAFETY_S):
+            answer = await run_js_client(
+                "read", device.address, "analog-input", "1", "object-name", port=47808
+            )
+        assert answer == {"values": ["Zone Temp"]}
+        assert "read-property analog-input,1 object-name from 127.0.0.1:47808" in device.log()
+
+
 async def test_a_device_restarts_on_its_port_and_never_shares_it() -> None:
     async with bacnet_js_device(instance=4301) as first:
         # A second device on a port in use does not start (no SO_REUSEADDR): a stale

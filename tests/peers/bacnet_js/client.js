@@ -23,7 +23,7 @@
 // enumerated as numbers, strings, booleans, null, object ids as "type,instance", bit strings as
 // lists of booleans.
 
-const { Bacnet, E, objectType, objectTypeName, propertyId, propertyName, receiver } = require('./common')
+const { Bacnet, E, objectType, objectTypeName, propertyId, propertyName, receiver, hearLoopback47808 } = require('./common')
 
 const T = E.ApplicationTag
 
@@ -182,6 +182,7 @@ async function run (client, opts) {
 
 const opts = parse(process.argv.slice(2))
 const client = new Bacnet({ port: opts.port, interface: opts.host, apduTimeout: opts.timeoutMs, reuseAddr: false })
+hearLoopback47808(client, opts.port)
 client.on('error', (err) => {
   process.stderr.write(`client.js: socket error: ${err.message}\n`)
   process.stdout.write(JSON.stringify({ error: `socket error: ${err.message}` }) + '\n')

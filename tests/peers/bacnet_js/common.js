@@ -60,6 +60,22 @@ function datagram (dest, expectingReply, writeApdu) {
   return { buffer: buf.buffer, offset: buf.offset, apduLength }
 }
 
+/**
+ * The library drops every service request whose sender is exactly "127.0.0.1", which is how
+ * its transport names 127.0.0.1:47808 (it leaves the standard port off): meant to skip its own
+ * broadcasts, it also silences a peer on 127.0.0.1:47808 (a bridge on the standard port).
+ * A stack on another port cannot hear itself that way, so there the sender gets its port.
+ */
+function hearLoopback47808 (client, ownPort) {
+  if (ownPort === E.DEFAULT_BACNET_PORT) return
+  const original = client._processServiceRequest.bind(client)
+  client._processServiceRequest = (serviceMap, content, buffer, offset, length) => {
+    const sender = content.header?.sender
+    if (sender && sender.address === '127.0.0.1') sender.address = `127.0.0.1:${E.DEFAULT_BACNET_PORT}`
+    return original(serviceMap, content, buffer, offset, length)
+  }
+}
+
 /** Max APDU code of a confirmed request (0..5) -> octets. */
 const MAX_APDU_OCTETS = [50, 128, 206, 480, 1024, 1476]
 
@@ -77,5 +93,6 @@ module.exports = {
   unitsName,
   receiver,
   datagram,
+  hearLoopback47808,
   MAX_APDU_OCTETS
 }

@@ -45,7 +45,7 @@ const fs = require('fs')
 const readline = require('readline')
 const {
   Bacnet, E, baApdu, baAsn1, services, objectType, objectTypeName, propertyId, propertyName,
-  unitsId, datagram, receiver: receiverOf, MAX_APDU_OCTETS
+  unitsId, datagram, receiver: receiverOf, hearLoopback47808, MAX_APDU_OCTETS
 } = require('./common')
 
 const P = E.PropertyIdentifier
@@ -408,6 +408,8 @@ const client = new Bacnet({
   // No SO_REUSEADDR: a second device on this port must fail to start, not share the traffic.
   reuseAddr: false
 })
+
+hearLoopback47808(client, opts.port)
 
 client.on('error', (err) => {
   log(`socket error: ${err.message}`)
