@@ -172,6 +172,14 @@ class JsDevice:
         value: float | None = answer["value"]
         return value
 
+    async def subscriptions(self) -> list[dict[str, Any]]:
+        """The COV subscriptions in force (expired ones dropped): one dict each with
+        object ("analog-input,1"), process_id, subscriber ("host:port"), confirmed and
+        time_remaining (seconds; None for a subscription without lifetime)."""
+        answer = await self._command({"cmd": "subscriptions"})
+        found: list[dict[str, Any]] = answer["subscriptions"]
+        return found
+
     async def fault(self, mode: str | None) -> None:
         """Turn a fault on ("silent", "errors", "segments-forever") or off (None).
 

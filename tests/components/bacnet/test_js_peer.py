@@ -29,7 +29,7 @@ from bacpypes3.argparse import SimpleArgumentParser
 from bacpypes3.basetypes import ErrorType, PriorityValue
 from bacpypes3.local.analog import AnalogOutputObject, AnalogValueObject
 from bacpypes3.pdu import Address
-from bacpypes3.primitivedata import Null, ObjectIdentifier, Real
+from bacpypes3.primitivedata import Null, ObjectIdentifier, Real, Unsigned
 
 from tests.peers.aio import AsyncioThread, asyncio_thread
 from tests.peers.bacnet_js_peer import (
@@ -190,6 +190,33 @@ async def test_the_js_device_answers_errors_bacpypes3_can_read() -> None:
                     "write_property", addr, "analog-input,1", "present-value", Real(5.0)
                 )
             assert "write-access-denied" in str(read_only.value)
+            with pytest.raises(ErrorRejectAbortNack, match="value-out-of-range"):  # 3 states
+                await stack.call(
+                    "write_property", addr, "multi-state-value,1", "present-value", Unsigned(4)
+                )
+            # bacpypes3 casts a value to the property's type before sending; client.js sends
+            # what it is told, so it shows the device refusing a wrong type (invalid-data-type:
+            # property class 2, code 9).
+            for obj, value, kind in [
+                ("multi-state-value", "2", "real"),
+                ("analog-output", "1", "boolean"),
+            ]:
+                with pytest.raises(JsClientError, match="Class:2 - Code:9"):
+                    await run_js_client("write", device.address, obj, "1", value, "8", kind)
+            # What is in range is taken: multi-state and binary objects too.
+            await stack.call(
+                "write_property", addr, "multi-state-value,1", "present-value", Unsigned(3)
+            )
+            assert (
+                await stack.call("read_property", addr, "multi-state-value,1", "present-value") == 3
+            )
+            await stack.call(
+                "write_property", addr, "binary-value,1", "present-value", "active", None, 8
+            )
+            assert (
+                str(await stack.call("read_property", addr, "binary-value,1", "present-value"))
+                == "active"
+            )
 
 
 async def test_read_property_multiple_with_a_per_property_error() -> None:
@@ -342,12 +369,19 @@ async def test_subscribe_cov_gets_the_initial_value_then_each_change(confirmed: 
                 await device.set("analog-input,1", 23.0)
                 changed = await notification()
                 assert changed["present-value"] == 23.0
+                (held,) = await device.subscriptions()
+                assert held["object"] == "analog-input,1"
+                assert held["process_id"] == 17
+                assert held["subscriber"] == f"127.0.0.1:{stack.port}"
+                assert held["confirmed"] is confirmed
+                assert 50 <= held["time_remaining"] <= 60
             stack.loop.call_soon(stop.set)
         kind = "confirmed" if confirmed else "unconfirmed"
         assert f"subscribe-cov analog-input,1 process 17 {kind} lifetime 60" in device.log()
         assert f"-> {kind} cov-notification analog-input,1 = 23" in device.log()
         # Leaving bacpypes3's subscription context cancels the subscription on the device.
         assert "subscribe-cov analog-input,1 process 17 cancel" in device.log()
+        assert await device.subscriptions() == []
 
 
 async def test_a_faulty_device_answers_errors_then_recovers() -> None:

@@ -13,7 +13,9 @@
 // stdin: JSON lines {"cmd":"set","object":"analog-input,1","value":23.5} (also sets
 // "status_flags": [in-alarm, fault, overridden, out-of-service] or "reliability" when given),
 // (on a commandable object "value" sets relinquish-default, what the present value falls back to);
-// {"cmd":"tick"} (one step of the analog-input drift), {"cmd":"fault","mode":M} (M as --fault,
+// {"cmd":"tick"} (one step of the analog-input drift), {"cmd":"subscriptions"} (the COV
+// subscriptions in force: object, process_id, subscriber, confirmed, time_remaining),
+// {"cmd":"fault","mode":M} (M as --fault,
 // or null: healthy again), {"cmd":"i-am-flood","to":"host:port","count":N,"first_instance":K}
 // (N I-Ams for instances K.., from this socket), {"cmd":"raw","to":"host:port","hex":"810a.."}
 // (one datagram as given: malformed input). EOF on stdin stops the device, so a device whose
@@ -757,14 +759,21 @@ function notify (sub) {
   }
 }
 
-function changed (obj) {
+/** Drop subscriptions whose lifetime ran out (checked on each change and each second). */
+function expire () {
   const now = Date.now()
   for (const [key, sub] of subscriptions) {
     if (sub.expires !== null && sub.expires <= now) {
       log(`subscription ${key} expired`)
       subscriptions.delete(key)
-      continue
     }
+  }
+}
+setInterval(expire, 1000).unref()
+
+function changed (obj) {
+  expire()
+  for (const sub of subscriptions.values()) {
     if (sub.obj !== obj) continue
     const flagsChanged = sub.lastFlags !== obj.statusFlags.join()
     const valueChanged = ANALOG.has(obj.type)
@@ -793,6 +802,19 @@ function command (line) {
     if (cmd.cmd === 'tick') {
       tick()
       return emit({ event: 'tick', value: drifting?.value ?? null })
+    }
+    if (cmd.cmd === 'subscriptions') {
+      expire()
+      return emit({
+        event: 'subscriptions',
+        subscriptions: [...subscriptions.values()].map((sub) => ({
+          object: idText({ type: sub.obj.type, instance: sub.obj.instance }),
+          process_id: sub.processId,
+          subscriber: sub.dest.address,
+          confirmed: sub.confirmed,
+          time_remaining: sub.expires === null ? null : timeRemaining(sub)
+        }))
+      })
     }
     if (cmd.cmd === 'fault') {
       if (cmd.mode !== null && !FAULTS.includes(cmd.mode)) throw new Error(`fault mode must be null or one of ${FAULTS.join(', ')}`)
