@@ -5,8 +5,8 @@
   by index on a device that cannot segment, WriteProperty at priority 8 and relinquish seen
   in the priority array, SubscribeCOV with confirmed and unconfirmed notifications, and the
   device's errors, rejects and aborts.
-- ``client.js`` as the client of a bacpypes3 device: Who-Is, reads, RPM, priority-8 write and
-  relinquish.
+- ``client.js`` as the client of a bacpypes3 device (conftest's ``bacpypes_device``): Who-Is,
+  reads, RPM, priority-8 write and relinquish.
 
 Each stack has its own loopback port (two stacks on one port loop back to themselves), and
 discovery is directed (broadcasts use the sender's port). Skips without node or the npm
@@ -31,7 +31,7 @@ from bacpypes3.local.analog import AnalogOutputObject, AnalogValueObject
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier, Real, Unsigned
 
-from tests.peers.aio import AsyncioThread, asyncio_thread
+from opencrate.components.bacnet.loop import AsyncioThread
 from tests.peers.bacnet_js_peer import (
     JsClientError,
     bacnet_js_device,
@@ -39,6 +39,8 @@ from tests.peers.bacnet_js_peer import (
     require_bacnet_js,
     run_js_client,
 )
+
+from .conftest import bacpypes_device
 
 SAFETY_S = 30
 
@@ -65,26 +67,25 @@ class Stack:
 
 @asynccontextmanager
 async def bacpypes3_stack(instance: int = 999, *, bbmd: bool = False) -> AsyncIterator[Stack]:
-    """A bacpypes3 device/client at 127.0.0.1 on a free port (``bbmd``: also a BBMD)."""
-    port = free_udp_port()
-    async with asyncio_thread() as loop:
+    """A plain bacpypes3 Application at 127.0.0.1 on a free port (``bbmd``: also a BBMD).
 
-        async def build() -> Application:
+    Built from bacpypes3's own arguments, not OpenCrate's adapter: these tests are about
+    the two stacks, whatever the adapter does on top.
+    """
+    port = free_udp_port()
+    async with AsyncioThread.open(name=f"bacpypes3-{instance}") as loop:
+
+        def build() -> Application:
             argv = ["--address", f"127.0.0.1/8:{port}", "--instance", str(instance)]
             if bbmd:
                 argv += ["--bbmd", f"127.0.0.1:{port}"]
             return Application.from_args(SimpleArgumentParser().parse_args(argv))
 
-        app = await loop.run(build)
+        app = await loop.call(build)
         try:
             yield Stack(loop, app, port)
         finally:
-
-            async def close() -> None:
-                app.close()
-                await asyncio.sleep(0)
-
-            await loop.run(close)
+            await loop.call(app.close)
 
 
 def slots(array: Any) -> list[Any]:
@@ -375,7 +376,7 @@ async def test_subscribe_cov_gets_the_initial_value_then_each_change(confirmed: 
                 assert held["subscriber"] == f"127.0.0.1:{stack.port}"
                 assert held["confirmed"] is confirmed
                 assert 50 <= held["time_remaining"] <= 60
-            stack.loop.call_soon(stop.set)
+            await stack.loop.call(stop.set)
         kind = "confirmed" if confirmed else "unconfirmed"
         assert f"subscribe-cov analog-input,1 process 17 {kind} lifetime 60" in device.log()
         assert f"-> {kind} cov-notification analog-input,1 = 23" in device.log()
@@ -424,44 +425,36 @@ async def test_an_i_am_flood_and_a_malformed_datagram_leave_bacpypes3_answering(
 
 
 # -- client.js -> a bacpypes3 device -----------------------------------------------------
-@asynccontextmanager
-async def bacpypes3_device(instance: int) -> AsyncIterator[Stack]:
-    """A bacpypes3 device with a commandable analog-output 1 and an analog-value 1."""
-    async with bacpypes3_stack(instance) as stack:
-
-        async def add_objects() -> None:
-            stack.app.add_object(
-                AnalogValueObject(
-                    objectIdentifier=("analog-value", 1),
-                    objectName="Supply Temp",
-                    presentValue=18.5,
-                    statusFlags=[0, 0, 0, 0],
-                    eventState="normal",
-                    outOfService=False,
-                    units="degrees-celsius",
-                    description="from bacpypes3",
-                )
-            )
-            stack.app.add_object(
-                AnalogOutputObject(
-                    objectIdentifier=("analog-output", 1),
-                    objectName="Valve",
-                    presentValue=0.0,
-                    relinquishDefault=0.0,
-                    statusFlags=[0, 0, 0, 0],
-                    eventState="normal",
-                    outOfService=False,
-                    units="percent",
-                )
-            )
-
-        await stack.loop.run(add_objects)
-        yield stack
+def device_objects() -> list[Any]:
+    """An analog-value 1 and a commandable analog-output 1, for the bacpypes3 device."""
+    return [
+        AnalogValueObject(
+            objectIdentifier=("analog-value", 1),
+            objectName="Supply Temp",
+            presentValue=18.5,
+            statusFlags=[0, 0, 0, 0],
+            eventState="normal",
+            outOfService=False,
+            units="degrees-celsius",
+            description="from bacpypes3",
+        ),
+        AnalogOutputObject(
+            objectIdentifier=("analog-output", 1),
+            objectName="Valve",
+            presentValue=0.0,
+            relinquishDefault=0.0,
+            statusFlags=[0, 0, 0, 0],
+            eventState="normal",
+            outOfService=False,
+            units="percent",
+        ),
+    ]
 
 
 async def test_js_client_discovers_and_reads_a_bacpypes3_device() -> None:
-    async with bacpypes3_device(4201) as stack:
-        address = f"127.0.0.1:{stack.port}"
+    port = free_udp_port()
+    async with bacpypes_device(4201, port, device_objects()):
+        address = f"127.0.0.1:{port}"
         with trio.fail_after(SAFETY_S):
             i_am = await run_js_client("whois", address)
             assert i_am["device"] == 4201
@@ -486,8 +479,9 @@ async def test_js_client_discovers_and_reads_a_bacpypes3_device() -> None:
 
 
 async def test_js_client_writes_at_priority_8_and_relinquishes_on_a_bacpypes3_device() -> None:
-    async with bacpypes3_device(4202) as stack:
-        address = f"127.0.0.1:{stack.port}"
+    port = free_udp_port()
+    async with bacpypes_device(4202, port, device_objects()) as (app, _loop):
+        address = f"127.0.0.1:{port}"
         obj = ("analog-output", "1")
         with trio.fail_after(SAFETY_S):
             assert await run_js_client("write", address, *obj, "42.5", "8") == {"ok": True}
@@ -495,7 +489,7 @@ async def test_js_client_writes_at_priority_8_and_relinquishes_on_a_bacpypes3_de
             array = (await run_js_client("read", address, *obj, "priority-array"))["values"]
             assert array[7] == 42.5
             assert array.count(None) == 15
-            local = stack.app.get_object_id(ObjectIdentifier("analog-output,1"))
+            local = app.get_object_id(ObjectIdentifier("analog-output,1"))
             assert slots(local.priorityArray)[7] == 42.5
             assert await run_js_client("relinquish", address, *obj, "8") == {"ok": True}
             assert await run_js_client("read", address, *obj, "present-value") == {"values": [0.0]}
