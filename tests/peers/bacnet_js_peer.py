@@ -131,6 +131,7 @@ class JsDevice:
         self._events = events
         self._log_path = log_path
         self._lock = trio.Lock()
+        self._final_log: str | None = None
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.host, self.port, self.instance))
@@ -141,7 +142,9 @@ class JsDevice:
         return f"{self.host}:{self.port}"
 
     def log(self) -> str:
-        """Everything the device wrote on stderr so far."""
+        """Everything the device wrote on stderr so far (all of it, once stopped)."""
+        if self._final_log is not None:
+            return self._final_log
         return self._log_path.read_text(errors="replace")
 
     async def set(
@@ -288,17 +291,19 @@ async def bacnet_js_device(
                 raise RuntimeError(f"device.js did not start on {HOST}:{chosen}:\n{problem}")
         assert process is not None
         assert events is not None
+        device = JsDevice(
+            host=HOST,
+            port=chosen,
+            instance=instance,
+            process=process,
+            events=events,
+            log_path=log_path,
+        )
         try:
-            yield JsDevice(
-                host=HOST,
-                port=chosen,
-                instance=instance,
-                process=process,
-                events=events,
-                log_path=log_path,
-            )
+            yield device
         finally:
             await _stop(process)
+            device._final_log = log_path.read_text(errors="replace")  # the file goes next
 
 
 async def _start(

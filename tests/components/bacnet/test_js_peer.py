@@ -538,6 +538,7 @@ async def test_a_device_restarts_on_its_port_and_never_shares_it() -> None:
                 pass  # pragma: no cover - it does not start
         with trio.fail_after(SAFETY_S):
             assert (await run_js_client("whois", first.address))["device"] == 4301
+    assert "stdin closed: stopping" in first.log()  # its whole log, kept past its end
     # Gone at exit: the port is free again, and a device restarted there answers.
     async with bacnet_js_device(instance=4303, port=first.port) as again:
         with trio.fail_after(SAFETY_S):
