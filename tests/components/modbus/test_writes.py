@@ -91,7 +91,7 @@ async def _plant(
             writer = services.get(ModbusWriter)
             await nursery.start(bridge.run)
             router = services.get(CommandRouter)
-            assert router.writers == {"modbus": writer}
+            assert router.writers["modbus"] is writer
             nursery.start_soon(writer.run_expiry)
             if follow:
                 nursery.start_soon(
