@@ -22,16 +22,25 @@ Scoring (architecture §4): micro-averaged precision and recall over tag sets.
 * Records with non-empty ``review_flags`` are skipped (their expected tags
   contradict their own name).
 
-Rows marked ``/strict`` apply only the letter of architecture §4 (leave out
-``his``, ``cur``, ``writable``, ``point``; nothing else), for comparison.
-
 Points are scored under three inputs: ``full`` (the display name, without the
 equipment prefix), ``raw`` (only the abbreviated controller name, the hard
 case) and ``full+raw`` (both, as when a discovered object has a description).
 Every point also gets its equipment's *suggested* tags as context (never the
 expected ones). Equipment is scored twice: on every tag, and without the AHU/VAV
 configuration choices that no name carries (``hotWaterHeating``, ``singleDuct``,
-``vavZone``...; haystack-reference §4).
+``vavZone``...; haystack-reference §4); its points' suggested tags are evidence.
+
+Three figures per dataset, side by side:
+
+* ``rules``: the rules alone. They come from the Haystack 4 defs and a general
+  abbreviation table and learn nothing from this set, so this figure is the same
+  whichever dataset is held out.
+* ``in-sample``: the rules plus conventions (:mod:`opencrate.model.tagging.conventions`)
+  learned on all four datasets, the held-out one included: what tuning on the
+  set would earn.
+* ``leave-out``: the rules plus conventions learned on the *other* three
+  datasets only (leave-one-building-out): nothing was fitted to the dataset
+  being scored. The ``ALL`` row of this column pools the four held-out folds.
 
 ``--misses N`` prints the N most frequent missed and extra tags, to guide work
 on the vocabulary (never to special-case records).
@@ -53,15 +62,23 @@ from attrs import define, field
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from opencrate.model.tagging.conventions import (  # noqa: E402
+    Conventions,
+    TaggedExample,
+    equip_features,
+    learn_conventions,
+    point_features,
+)
 from opencrate.model.tagging.tokens import clear_caches  # noqa: E402
 from opencrate.model.tags import suggest_equip_tags, suggest_point_tags  # noqa: E402
 
-DEFAULT_EVAL = REPO_ROOT / ".." / "shared" / "reference" / "haystack-tag-eval.json"
+# The shared reference sits beside the repository (or two levels up from a worktree).
+_EVAL_NAME = Path("shared") / "reference" / "haystack-tag-eval.json"
+_EVAL_PLACES = (REPO_ROOT.parent / _EVAL_NAME, REPO_ROOT.parent.parent / _EVAL_NAME)
+DEFAULT_EVAL = next((p for p in _EVAL_PLACES if p.exists()), _EVAL_PLACES[0])
 
 UNSCORED = frozenset({"his", "cur", "writable", "point", "equip", "site"})
 UNSCORED_SUGGESTED = frozenset({"supply"})
-# The letter of architecture §4 alone: only these four left out, nothing else.
-UNSCORED_STRICT = frozenset({"his", "cur", "writable", "point"})
 CONFIGURATION_CHOICES = frozenset(
     {
         "hotWaterHeating",
@@ -145,8 +162,22 @@ def expected_tags(record: dict[str, Any], drop: Iterable[str] = ()) -> frozenset
     return frozenset(record["expected_tags"]) - UNSCORED - nonstandard - set(drop)
 
 
-def score_points(records: list[dict[str, Any]]) -> dict[tuple[str, str], Score]:
-    scores: dict[tuple[str, str], Score] = collections.defaultdict(Score)
+@define
+class Case:
+    """One scored input: what the rules said, the features, what the authors gave."""
+
+    dataset: str
+    got: frozenset[str]
+    features: frozenset[str]
+    expected: frozenset[str]
+
+
+Folds = dict[str, dict[tuple[str, str], Score]]
+
+
+def point_cases(records: list[dict[str, Any]]) -> dict[str, list[Case]]:
+    """Per input mode (full, raw, full+raw), one case per point."""
+    cases: dict[str, list[Case]] = collections.defaultdict(list)
     for record in records:
         expected = expected_tags(record)
         context = equip_context(record)
@@ -161,49 +192,90 @@ def score_points(records: list[dict[str, Any]]) -> dict[tuple[str, str], Score]:
         if raw:
             inputs["raw"] = (raw, None)
             inputs["full+raw"] = (display_name(record), raw)
-        strict_expected = frozenset(record["expected_tags"]) - UNSCORED_STRICT
         for mode, (name, raw_name) in inputs.items():
             suggested = suggest_point_tags(name, raw_name=raw_name, **common)
+            features = point_features(
+                [n for n in (name, raw_name) if n], unit=record.get("unit"), equip_tags=context
+            )
             got = suggested - UNSCORED - UNSCORED_SUGGESTED
-            for dataset in (record["dataset"], "ALL"):
-                scores[(mode, dataset)].add(expected, got)
-            scores[(f"{mode}/strict", "ALL")].add(strict_expected, suggested - UNSCORED_STRICT)
-    return scores
+            cases[mode].append(Case(record["dataset"], got, features, expected))
+    return cases
 
 
-def score_equips(records: list[dict[str, Any]]) -> dict[tuple[str, str], Score]:
-    scores: dict[tuple[str, str], Score] = collections.defaultdict(Score)
+def equip_cases(
+    records: list[dict[str, Any]], points: list[dict[str, Any]]
+) -> dict[str, list[Case]]:
+    """Per scoring (all tags, no config), one case per equipment."""
+    by_equip: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for point in points:
+        if point.get("equip_name"):
+            by_equip[point["equip_name"]].append(point)
+    cases: dict[str, list[Case]] = collections.defaultdict(list)
     for record in records:
         got = suggest_equip_tags(record["name"]) - UNSCORED - UNSCORED_SUGGESTED
+        features = equip_features(record["name"])
         for mode, drop in (("all tags", frozenset()), ("no config", CONFIGURATION_CHOICES)):
             expected = expected_tags(record, drop)
-            for dataset in (record["dataset"], "ALL"):
-                scores[(mode, dataset)].add(expected, got - drop)
-    return scores
+            cases[mode].append(Case(record["dataset"], got - drop, features, expected))
+    return cases
 
 
-def print_table(title: str, scores: dict[tuple[str, str], Score], *, functions: bool) -> None:
+def score_folds(cases: dict[str, list[Case]]) -> Folds:
+    """Score every case three ways: the rules alone, with conventions learned on
+    every dataset (in-sample), and with conventions learned on the *other*
+    datasets only (leave-one-building-out). Keyed by fold, then (mode, dataset)."""
+    folds: Folds = {name: collections.defaultdict(Score) for name in ("rules", "in", "loo")}
+    for mode, mode_cases in cases.items():
+        datasets = sorted({case.dataset for case in mode_cases})
+        everything = learn(mode_cases)
+        held_out = {d: learn([c for c in mode_cases if c.dataset != d]) for d in datasets}
+        for case in mode_cases:
+            for fold, conventions in (
+                ("rules", Conventions()),
+                ("in", everything),
+                ("loo", held_out[case.dataset]),
+            ):
+                got, _ = conventions.apply(case.features, case.got)
+                for dataset in (case.dataset, "ALL"):
+                    folds[fold][(mode, dataset)].add(case.expected, got)
+    return folds
+
+
+def learn(cases: list[Case]) -> Conventions:
+    return learn_conventions(
+        [TaggedExample(features=c.features, suggested=c.got, expected=c.expected) for c in cases]
+    )
+
+
+def print_table(title: str, folds: Folds, *, functions: bool) -> None:
     print(f"\n{title}")
-    header = f"{'input':<15} {'dataset':<9} {'n':>4} {'precision':>9} {'recall':>7} {'F1':>6}"
+    header = (
+        f"{'input':<10} {'dataset':<9} {'n':>4} | {'rules P':>7} {'R':>5} |"
+        f" {'in-sample P':>11} {'R':>5} | {'leave-out P':>11} {'R':>5}"
+    )
     if functions:
-        header += f" {'function':>8}"
+        header += f" | {'fn in':>5} {'fn out':>6}"
     print(header)
     print("-" * len(header))
-    for (mode, dataset), score in sorted(
-        scores.items(), key=lambda kv: (kv[0][0], kv[0][1] == "ALL", kv[0][1])
-    ):
+    keys = sorted(folds["rules"], key=lambda k: (k[0], k[1] == "ALL", k[1]))
+    for key in keys:
+        rules, inside, out = folds["rules"][key], folds["in"][key], folds["loo"][key]
         line = (
-            f"{mode:<15} {dataset:<9} {score.records:>4} {score.precision:>9.3f}"
-            f" {score.recall:>7.3f} {score.f1:>6.3f}"
+            f"{key[0]:<10} {key[1]:<9} {rules.records:>4} | {rules.precision:>7.3f}"
+            f" {rules.recall:>5.3f} | {inside.precision:>11.3f} {inside.recall:>5.3f} |"
+            f" {out.precision:>11.3f} {out.recall:>5.3f}"
         )
         if functions:
-            line += f" {score.function_ok / score.records:>8.3f}"
+            line += (
+                f" | {inside.function_ok / inside.records:>5.3f}"
+                f" {out.function_ok / out.records:>6.3f}"
+            )
         print(line)
 
 
 def print_misses(scores: dict[tuple[str, str], Score], count: int) -> None:
     for (mode, dataset), score in sorted(scores.items()):
-        if dataset != "ALL" or mode.endswith("/strict"):
+        if dataset != "ALL":
             continue
         print(f"\n[{mode}] most missed: {score.missed.most_common(count)}")
         print(f"[{mode}] most extra:  {score.extra.most_common(count)}")
@@ -247,18 +319,16 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.eval_json.name}: {len(records)} records, {len(records) - len(kept)} skipped "
         f"(review_flags), {len(points)} points, {len(equips)} equipment"
     )
-    point_scores = score_points(points)
-    equip_scores = score_equips(equips)
+    point_folds = score_folds(point_cases(points))
+    equip_folds = score_folds(equip_cases(equips, points))
     print_table(
-        "POINTS (micro-averaged; function = sensor/cmd/sp exactly right)",
-        point_scores,
-        functions=True,
+        "POINTS (micro-averaged; fn = sensor/cmd/sp exactly right)", point_folds, functions=True
     )
-    print_table("EQUIPMENT", equip_scores, functions=False)
+    print_table("EQUIPMENT", equip_folds, functions=False)
     print_speed(points, max(1, args.rounds))
     if args.misses:
-        print_misses(point_scores, args.misses)
-        print_misses(equip_scores, args.misses)
+        print_misses(point_folds["loo"], args.misses)
+        print_misses(equip_folds["loo"], args.misses)
 
 
 if __name__ == "__main__":
