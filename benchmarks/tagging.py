@@ -202,6 +202,17 @@ def point_cases(records: list[dict[str, Any]]) -> dict[str, list[Case]]:
     return cases
 
 
+def point_suggestion(record: dict[str, Any]) -> frozenset[str]:
+    """A point's suggested tags from its display and controller names, as equipment evidence."""
+    return suggest_point_tags(
+        display_name(record),
+        raw_name=record.get("raw_name"),
+        unit=record.get("unit"),
+        value_kind=record.get("value_kind"),
+        equip_tags=equip_context(record),
+    )
+
+
 def equip_cases(
     records: list[dict[str, Any]], points: list[dict[str, Any]]
 ) -> dict[str, list[Case]]:
@@ -212,8 +223,10 @@ def equip_cases(
             by_equip[point["equip_name"]].append(point)
     cases: dict[str, list[Case]] = collections.defaultdict(list)
     for record in records:
-        got = suggest_equip_tags(record["name"]) - UNSCORED - UNSCORED_SUGGESTED
-        features = equip_features(record["name"])
+        point_tags = [point_suggestion(p) for p in by_equip.get(record["name"], [])]
+        suggested = suggest_equip_tags(record["name"], points=point_tags)
+        got = suggested - UNSCORED - UNSCORED_SUGGESTED
+        features = equip_features(record["name"], point_tags=point_tags)
         for mode, drop in (("all tags", frozenset()), ("no config", CONFIGURATION_CHOICES)):
             expected = expected_tags(record, drop)
             cases[mode].append(Case(record["dataset"], got - drop, features, expected))
@@ -241,10 +254,16 @@ def score_folds(cases: dict[str, list[Case]]) -> Folds:
     return folds
 
 
+# A convention must hold in this many buildings (datasets) of the training folds.
+MIN_SOURCES = 2
+
+
 def learn(cases: list[Case]) -> Conventions:
-    return learn_conventions(
-        [TaggedExample(features=c.features, suggested=c.got, expected=c.expected) for c in cases]
-    )
+    examples = [
+        TaggedExample(features=c.features, suggested=c.got, expected=c.expected, source=c.dataset)
+        for c in cases
+    ]
+    return learn_conventions(examples, min_sources=MIN_SOURCES)
 
 
 def print_table(title: str, folds: Folds, *, functions: bool) -> None:

@@ -197,6 +197,13 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "setpoint": ("setpoint",),
     "setpt": ("setpoint",),
     "stpt": ("setpoint",),
+    "spt": ("setpoint",),  # at the start of a name: space temperature (words.read_name)
+    "limit": ("limit",),
+    "lim": ("limit",),
+    "lmt": ("limit",),
+    "alarm": ("alarm",),
+    "alm": ("alarm",),
+    "fault": ("alarm",),
     "sp": ("sp",),  # setpoint, or supply before a fan/drive/air: see tokens.rewrite_pairs
     "set": ("setpoint",),
     "desired": ("setpoint",),
@@ -337,6 +344,19 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "lighting": ("lighting",),
     "light": ("lighting",),
     "system": ("system",),
+    "panel": ("panel",),
+    "pnl": ("panel",),
+    "panelboard": ("panel",),
+    "switchboard": ("panel",),
+    "swbd": ("panel",),
+    "switchgear": ("panel",),
+    "swgr": ("panel",),
+    "mdp": ("main", "panel"),  # main distribution panel
+    "msb": ("main", "panel"),  # main switchboard
+    "circuit": ("circuit",),
+    "ckt": ("circuit",),
+    "cct": ("circuit",),
+    "main": ("main",),
     "sys": ("system",),
     "hru": ("heat", "recovery"),
     "dd": ("dualduct", "vav"),

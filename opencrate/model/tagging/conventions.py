@@ -68,12 +68,14 @@ class TaggedExample:
     """One point or equipment a person tagged.
 
     ``features``: the features of the thing (see the module docstring);
-    ``suggested``: what the rules suggested; ``expected``: what the person gave.
+    ``suggested``: what the rules suggested; ``expected``: what the person gave;
+    ``source``: where it came from (a building, a dataset), for ``min_sources``.
     """
 
     features: frozenset[str]
     suggested: frozenset[str]
     expected: frozenset[str]
+    source: str = ""
 
 
 @frozen(kw_only=True)
@@ -147,6 +149,7 @@ def learn_conventions(
     min_support: int = 4,
     min_precision: float = 0.9,
     min_gain: int = 3,
+    min_sources: int = 1,
 ) -> Conventions:
     """Learn the corrections the examples agree on.
 
@@ -154,7 +157,9 @@ def learn_conventions(
     suggestion lacks the tag, ``add`` is kept when at least ``min_support``
     of them expected it, at least ``min_precision`` of those with a say did,
     and it gains at least ``min_gain`` right tags over the wrong ones it would
-    add; ``remove`` likewise for a suggested tag that was not expected.
+    add; ``remove`` likewise for a suggested tag that was not expected. With
+    ``min_sources`` above 1, a correction must also be backed by examples from
+    that many sources (buildings): one building's habit is not a convention.
     Deterministic: the order of ``examples`` does not matter.
 
     Raises ``ValueError`` when ``min_precision`` is not in (0, 1] or
@@ -167,15 +172,21 @@ def learn_conventions(
     # (feature, tag) -> [agree, disagree] for adding and for removing.
     add_votes: dict[tuple[str, str], list[int]] = collections.defaultdict(lambda: [0, 0])
     remove_votes: dict[tuple[str, str], list[int]] = collections.defaultdict(lambda: [0, 0])
+    # (action, feature, tag) -> the sources whose examples back the correction.
+    backers: dict[tuple[str, str, str], set[str]] = collections.defaultdict(set)
     for example in examples:
         features = example.features | {f"t:{tag}" for tag in example.suggested}
         candidates = example.expected - example.suggested - _NEVER_LEARNED
         for feature in features:
             for tag in candidates:
                 add_votes[(feature, tag)][0] += 1
+                backers[("add", feature, tag)].add(example.source)
             for tag in example.suggested - _NEVER_LEARNED:
                 votes = remove_votes[(feature, tag)]
-                votes[0 if tag not in example.expected else 1] += 1
+                wrong = tag not in example.expected
+                votes[0 if wrong else 1] += 1
+                if wrong:
+                    backers[("remove", feature, tag)].add(example.source)
     # Disagreement on adding: the feature was there, the tag was not suggested
     # and not expected either.
     totals: collections.Counter[str] = collections.Counter()
@@ -189,11 +200,15 @@ def learn_conventions(
     corrections: list[Correction] = []
     limits = (min_support, min_precision, min_gain)
     for (feature, tag), (agree, _) in add_votes.items():
+        if len(backers[("add", feature, tag)]) < min_sources:
+            continue
         if tag in _FUNCTIONS and not feature.startswith(("w:", "u:", "t:")):
             continue  # a function is the name's grammar, not a neighbour's tag
         said = totals[feature] - lacking[(feature, tag)]
         _keep(corrections, feature, tag, "add", agree, said - agree, limits)
     for (feature, tag), (agree, against) in remove_votes.items():
+        if len(backers[("remove", feature, tag)]) < min_sources:
+            continue
         if tag in _FUNCTIONS:
             continue
         _keep(corrections, feature, tag, "remove", agree, against, limits)

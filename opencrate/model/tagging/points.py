@@ -22,16 +22,21 @@ from collections.abc import Iterable
 from typing import Final
 
 from opencrate.errors import InvalidInput
+from opencrate.model.tagging.conventions import Conventions, point_features
 from opencrate.model.tagging.equips import equip_tags_from_words
+from opencrate.model.tagging.evidence import DEFAULT_REVIEW_THRESHOLD, TagSet, TagSuggestion
+from opencrate.model.tagging.function import QUANTITIES as _QUANTITIES
+from opencrate.model.tagging.function import decide_function, runs
 from opencrate.model.tagging.vocabulary import (
     OBJECT_TYPE_FUNCTION,
+    TOTALIZED_UNITS,
     UNIT_TAGS,
     WORD_TAGS,
     fold_unit,
 )
 from opencrate.model.tagging.words import NameWords, read_name
 
-__all__ = ["suggest_point_tags"]
+__all__ = ["explain_point_tags", "suggest_point_tags"]
 
 _FUNCTIONS: Final = frozenset({"sensor", "cmd", "sp"})
 _COMPONENTS: Final = frozenset(
@@ -40,31 +45,6 @@ _COMPONENTS: Final = frozenset(
 _PLANT_NOUNS: Final = frozenset({"chiller", "boiler", "tower", "exchanger"})
 # Equipment a point can be "about" ("Chiller Status", "Boiler Enable").
 _SUBJECT_TAGS: Final = {"chiller": "chiller", "boiler": "boiler"}
-_QUANTITIES: Final = frozenset(
-    {
-        "temp",
-        "pressure",
-        "flow",
-        "humidity",
-        "co2",
-        "enthalpy",
-        "dewPoint",
-        "power",
-        "energy",
-        "demand",
-        "speed",
-        "freq",
-        "current",
-        "volt",
-        "pf",
-        "volume",
-        "level",
-        "load",
-        "efficiency",
-        "concentration",
-        "illuminance",
-    }
-)
 _AIR_QUANTITIES: Final = frozenset({"temp", "humidity", "pressure", "flow", "co2", "enthalpy"})
 _WATER_QUANTITIES: Final = frozenset({"temp", "pressure", "flow", "volume"})
 _ELEC_QUANTITIES: Final = frozenset({"power", "energy", "demand", "current", "volt", "pf"})
@@ -86,13 +66,6 @@ _WATER_THINGS: Final = _WATER_QUANTITIES | {
 }
 _AIR_EQUIP: Final = frozenset({"ahu", "vav", "cav", "fcu", "fan"})
 _PHASE_LETTERS: Final = frozenset({"a", "b", "c", "an", "bn", "cn", "ab", "bc", "ca"})
-
-# Words that decide the function, strongest first within each group.
-_SP_WORDS: Final = frozenset({"setpoint", "schedule"})
-_SENSOR_WORDS: Final = frozenset({"status", "sensor", "actual", "open"})
-_CMD_WORDS: Final = frozenset(
-    {"command", "signal", "output", "start", "stop", "enable", "mode", "stage"}
-)
 
 # What a point inherits from its equipment's tags (when it does not say otherwise).
 _INHERITED_QUALIFIERS: Final = frozenset(
@@ -123,10 +96,43 @@ def suggest_point_tags(
 
     The result always holds ``point`` and exactly one of ``sensor``, ``cmd``
     and ``sp``. A point the tagger cannot read at all is a ``sensor``.
+    :func:`explain_point_tags` gives the same tags with the rule and
+    confidence of each.
 
     Raises :class:`~opencrate.errors.InvalidInput` when ``name`` (or
     ``raw_name``) has no letters or digits, or ``object_type`` is not a BACnet
     object type or Modbus register kind. Pure: no I/O, safe from any thread.
+    """
+    return explain_point_tags(
+        name,
+        unit=unit,
+        object_type=object_type,
+        equip_tags=equip_tags,
+        value_kind=value_kind,
+        raw_name=raw_name,
+    ).tags
+
+
+def explain_point_tags(
+    name: str,
+    *,
+    unit: str | None = None,
+    object_type: str | None = None,
+    equip_tags: Iterable[str] = (),
+    value_kind: str | None = None,
+    raw_name: str | None = None,
+    writable: bool | None = None,
+    conventions: Conventions | None = None,
+    review_threshold: float = DEFAULT_REVIEW_THRESHOLD,
+) -> TagSuggestion:
+    """The tags :func:`suggest_point_tags` gives, each with its rule and confidence.
+
+    Same arguments and errors, plus: ``writable`` (a Modbus holding register
+    or BACnet value object known to be writable, or not) refines the function
+    of a soft point; ``conventions`` are site corrections learned by
+    :func:`~.conventions.learn_conventions`, applied after the rules;
+    ``review_threshold`` sets which tags count as low confidence
+    (``needs_review`` on the result).
     """
     names = [read_name(name, what="point name")]
     if raw_name is not None and raw_name.strip():
@@ -137,17 +143,32 @@ def suggest_point_tags(
     for parsed in names:
         context |= _context_tags(parsed)
 
-    tags: set[str] = set()
+    tags = TagSet()
     words: set[str] = set()
     letters: set[str] = set()
     for parsed in names:
         words |= parsed.word_set
         letters |= parsed.letters
-        tags |= _word_tags(parsed, _system_water(context))
+        _word_tags(tags, parsed, _system_water(context))
     _implied_tags(tags, words, letters, unit=unit, kind=kind, context=context)
-    tags.add(_function(tags, words, hint=hint, kind=kind))
-    tags.add("point")
-    return frozenset(tags)
+    function, rule, detail = decide_function(tags, names, hint=hint, kind=kind, writable=writable)
+    tags.add_because(function, rule, detail)
+    tags.add_because("point", "object-type", "every point is a point")
+    if conventions:
+        features = point_features(
+            [name] + ([raw_name] if raw_name else []), unit=unit, equip_tags=equip_tags
+        )
+        corrected, applied = conventions.apply(features, frozenset(tags))
+        for correction, tag in applied:
+            if tag in corrected:
+                if tag in _FUNCTIONS:
+                    tags -= _FUNCTIONS
+                tags.add_because(tag, "convention", correction.rule)
+            else:
+                tags.discard(tag)
+    written = tuple(word for parsed in names for word in parsed.written)
+    unknown = tuple(word for parsed in names for word in parsed.unknown)
+    return tags.suggestion(words=written, unknown=unknown, review_threshold=review_threshold)
 
 
 def _object_function(object_type: str | None) -> str:
@@ -179,24 +200,29 @@ def _system_water(context: frozenset[str]) -> frozenset[str]:
     return context & _WATER_QUALIFIERS
 
 
-def _word_tags(parsed: NameWords, system_water: frozenset[str]) -> set[str]:
+def _word_tags(tags: TagSet, parsed: NameWords, system_water: frozenset[str]) -> None:
     """Tags the name's own words give (rule steps 1 and 2)."""
     present = parsed.word_set
-    tags: set[str] = set()
+    own = TagSet()
     for word in parsed.words:
-        tags.update(WORD_TAGS.get(word, ()))
-    names_water = bool(tags & _WATER_THINGS or present & {"supply", "return"})
+        with own.rule("word", f"the name says {word!r}"):
+            own.update(WORD_TAGS.get(word, ()))
+    names_water = bool(own & _WATER_THINGS or present & {"supply", "return"})
     names_substance = bool(present & (_WATER_WORDS | _OTHER_SUBSTANCE_WORDS))
     if system_water and names_water and not names_substance:
-        tags |= system_water | {"water"}
+        with own.rule("equip-context", "a point of a water system is about its water"):
+            own |= system_water | {"water"}
         present = present | {"water"}
-    _section_tags(tags, present)
-    _qualifier_tags(tags, present)
-    _subject_tags(tags, present)
-    return tags
+    with own.rule("section", "supply/return read for air or for plant water"):
+        _section_tags(own, present)
+    with own.rule("qualifier", "cooling/heating read as a device or a mode"):
+        _qualifier_tags(own, present)
+    with own.rule("subject", "the equipment or thing the point is about"):
+        _subject_tags(own, present)
+    tags.merge(own)
 
 
-def _section_tags(tags: set[str], present: frozenset[str]) -> None:
+def _section_tags(tags: TagSet, present: frozenset[str]) -> None:
     # Plant water is seen from the plant (supply leaves it), condenser water
     # from the chiller (its supply enters the chiller): haystack-reference §3.
     water = bool(present & _WATER_WORDS) and "air" not in present
@@ -215,7 +241,7 @@ def _section_tags(tags: set[str], present: frozenset[str]) -> None:
         tags.discard("discharge")  # "Cold Deck SAT": the deck is the section
 
 
-def _qualifier_tags(tags: set[str], present: frozenset[str]) -> None:
+def _qualifier_tags(tags: TagSet, present: frozenset[str]) -> None:
     # cool/heat name what a device does (a cooling valve, a heat stage);
     # cooling/heating name a mode (a cooling setpoint, a heating enable).
     device = bool(present & {"valve", "coil"}) or not (
@@ -232,7 +258,7 @@ def _qualifier_tags(tags: set[str], present: frozenset[str]) -> None:
         tags.add("pressure")
 
 
-def _subject_tags(tags: set[str], present: frozenset[str]) -> None:
+def _subject_tags(tags: TagSet, present: frozenset[str]) -> None:
     if not tags & (_COMPONENTS | _QUANTITIES):
         tags.update(tag for word, tag in _SUBJECT_TAGS.items() if word in present)
     if "thermostat" in present and not tags & _QUANTITIES:
@@ -242,7 +268,7 @@ def _subject_tags(tags: set[str], present: frozenset[str]) -> None:
 
 
 def _implied_tags(
-    tags: set[str],
+    tags: TagSet,
     words: set[str],
     letters: set[str],
     *,
@@ -251,31 +277,64 @@ def _implied_tags(
     context: frozenset[str],
 ) -> None:
     """Add the tags the name implies without saying them (rule step 3 and 4)."""
-    _unit_tags(tags, unit, kind)
-    sp_of_zone = "setpoint" in words and words & {"occupied", "unoccupied", "zone"}
-    if sp_of_zone and not tags & _QUANTITIES:
-        tags.add("temp")  # an occupied or zone setpoint is a zone temperature setpoint
-    if tags & {"occ", "unocc"} and "temp" in tags and not tags & _AIR_SECTIONS:
-        tags.add("zone")
-    _elec_tags(tags, words, letters)
-    _inherit(tags, words, context)
-    _substance_tags(tags, words)
-    if words & {"status", "start", "stop", "command"} and _runs(tags, words, kind):
-        tags.add("run")
+    with tags.rule("unit", f"the unit {unit!r}"):
+        _unit_tags(tags, unit, kind)
+    with tags.rule("implied", "a zone or occupancy setpoint is a zone temperature setpoint"):
+        sp_of_zone = "setpoint" in words and words & {"occupied", "unoccupied", "zone"}
+        if sp_of_zone and not tags & _QUANTITIES:
+            tags.add("temp")
+        if tags & {"occ", "unocc"} and "temp" in tags and not tags & _AIR_SECTIONS:
+            tags.add("zone")
+    with tags.rule("implied", "an electrical quantity"):
+        _elec_tags(tags, words, letters)
+    with tags.rule("equip-context", f"the equipment is {' '.join(sorted(context)) or '-'}"):
+        _inherit(tags, words, context)
+    with tags.rule("implied", "the substance the section, quantity or qualifier implies"):
+        _substance_tags(tags, words)
+    with tags.rule("grammar", "an on/off status or command is about running"):
+        if words & {"status", "start", "stop", "command"} and runs(tags, words, kind):
+            tags.add("run")
+    with tags.rule("unit", f"a running total in {unit!r}"):
+        _totalized(tags, words, unit, kind)
 
 
-def _unit_tags(tags: set[str], unit: str | None, kind: str) -> None:
+def _totalized(tags: TagSet, words: set[str], unit: str | None, kind: str) -> None:
+    """``hisTotalized`` for a running counter: an energy or volume (Meters.fandoc).
+
+    A rate has a rate unit (kW, gpm); an energy (kWh, Btu, therm) or a volume
+    (gal, ccf, m³) read off a meter is the counter itself.
+    """
+    if kind == "bool" or not tags & {"energy", "volume"} or tags & {"sp", "delta"}:
+        return
+    if words & {"accumulated", "totalized", "consumption"}:
+        tags.add("hisTotalized")
+        return
+    folded = fold_unit(unit) if unit else ""
+    if folded in TOTALIZED_UNITS:
+        tags.add("hisTotalized")
+
+
+def _unit_tags(tags: TagSet, unit: str | None, kind: str) -> None:
     # The unit of a Bool point is noise (the eval has a "cfm" fan command).
     if not unit or kind == "bool":
         return
-    unit_tags = UNIT_TAGS.get(fold_unit(unit), ())
+    unit_tags = frozenset(UNIT_TAGS.get(fold_unit(unit), ()))
     if not tags & _QUANTITIES:
         tags.update(unit_tags)
-    elif "elec" in unit_tags and tags & _ELEC_QUANTITIES:
+        return
+    # Energy and power are told apart by the unit, whatever the name says
+    # ("Energy" logged in kW is a power; "Power" in kWh is an energy).
+    for said, meant in (("energy", "power"), ("power", "energy")):
+        if said in tags and meant in unit_tags and said not in unit_tags and "demand" not in tags:
+            tags.discard(said)
+            tags.add(meant)
+    if "elec" in unit_tags and tags & _ELEC_QUANTITIES:
         tags.add("elec")
+        if "power" in tags and "power" in unit_tags and "demand" not in tags:
+            tags.update(unit_tags & {"active", "apparent", "reactive"})
 
 
-def _elec_tags(tags: set[str], words: set[str], letters: set[str]) -> None:
+def _elec_tags(tags: TagSet, words: set[str], letters: set[str]) -> None:
     if tags & _ELEC_QUANTITIES and words & {"vfd", "motor", "phase", "elec"}:
         tags.add("elec")
     if tags & {"current", "volt", "pf"} and not tags & {"water", "steam", "gas", "naturalGas"}:
@@ -288,7 +347,7 @@ def _elec_tags(tags: set[str], words: set[str], letters: set[str]) -> None:
         tags.add("phase")  # "Current A", "Volts BN"
 
 
-def _substance_tags(tags: set[str], words: set[str]) -> None:
+def _substance_tags(tags: TagSet, words: set[str]) -> None:
     """``air`` for an air section with an air quantity, ``water`` for a water qualifier."""
     air_section = tags & _AIR_SECTIONS or "building" in words
     air_thing = tags & _AIR_QUANTITIES or tags & {"damper", "fan"}
@@ -305,7 +364,7 @@ def _substance_tags(tags: set[str], words: set[str]) -> None:
         tags.add("water")
 
 
-def _inherit(tags: set[str], words: set[str], context: frozenset[str]) -> None:
+def _inherit(tags: TagSet, words: set[str], context: frozenset[str]) -> None:
     """Add what the parent equipment says and the point's name does not."""
     if not context:
         return
@@ -331,12 +390,13 @@ def _inherit(tags: set[str], words: set[str], context: frozenset[str]) -> None:
     if "dualDuct" in context:
         _decks(tags, words)
     if not tags & _AIR_SECTIONS:
-        _default_air_section(tags, words, context)
+        with tags.rule("default-section", "the section a point on this equipment has by default"):
+            _default_air_section(tags, words, context)
     if "sp" in words or "setpoint" in words:
         _plant_setpoint(tags, context)
 
 
-def _decks(tags: set[str], words: set[str]) -> None:
+def _decks(tags: TagSet, words: set[str]) -> None:
     """In a dual-duct unit, "cooling"/"cold" air is the cold deck, "heating"/"hot" the hot deck."""
     if tags & (_WATER_WORDS - {"hot", "cold"}) or "zone" in tags:
         return
@@ -350,7 +410,7 @@ def _decks(tags: set[str], words: set[str]) -> None:
         tags |= {"hotDeck", "air"}
 
 
-def _default_air_section(tags: set[str], words: set[str], context: frozenset[str]) -> None:
+def _default_air_section(tags: TagSet, words: set[str], context: frozenset[str]) -> None:
     """The section a point on an air unit has when its name gives none.
 
     A terminal unit's damper and airflow are on its discharge, and the
@@ -372,7 +432,7 @@ def _default_air_section(tags: set[str], words: set[str], context: frozenset[str
             tags |= {"discharge", "air"}
 
 
-def _plant_setpoint(tags: set[str], context: frozenset[str]) -> None:
+def _plant_setpoint(tags: TagSet, context: frozenset[str]) -> None:
     """A chiller's or boiler's temperature setpoint is for the water it makes."""
     if "temp" not in tags or tags & (_AIR_SECTIONS | {"air", "entering", "refrig"}):
         return
@@ -385,47 +445,3 @@ def _plant_setpoint(tags: set[str], context: frozenset[str]) -> None:
         tags.add("hot")
     if tags & {"chilled", "hot"}:
         tags |= {"water", "leaving"}
-
-
-def _runs(tags: set[str], words: set[str], kind: str) -> bool:
-    """Whether a status/command word means on/off (``run``) rather than a value."""
-    if words & {"enable", "mode", "occupied", "unoccupied", "setpoint", "position"}:
-        return False
-    if "damper" in tags or (tags & _QUANTITIES and kind != "bool"):
-        return False
-    if tags & {"valve", "isolation"} and "status" not in words:
-        return False  # a valve command sets a position; only its status is open/closed
-    return kind in ("bool", "") or "status" in words
-
-
-def _function(tags: set[str], words: set[str], *, hint: str, kind: str) -> str:
-    """Exactly one of sensor/cmd/sp, from the strongest evidence there is.
-
-    Order: a hardware object type (AI/BI -> sensor, AO/BO -> cmd); a setpoint
-    word; a status/feedback word (a feedback or actual value of a command is a
-    reading); a command word; a commanded component
-    (valve, damper, speed); a limit or occupancy setpoint; then the soft-point
-    default (AV/BV/MSV -> sp); a Bool that only names a component or stage is a
-    command; anything else is a sensor.
-    """
-    if hint in _FUNCTIONS:
-        return hint
-    if words & _SP_WORDS:
-        return "sp"
-    sensed = bool(words & _SENSOR_WORDS)
-    commanded = bool(words & _CMD_WORDS)
-    if sensed and (not commanded or words & {"sensor", "actual"}):
-        return "sensor"  # "ACT_OUTPUT_SPEED", "Speed Command Feedback": a reading
-    if commanded:
-        return "cmd"
-    if (tags & {"valve", "damper"} or "position" in words) and not tags & _QUANTITIES:
-        return "cmd"  # a valve or damper point without a measured quantity is its position
-    if "speed" in tags and "freq" not in tags:
-        return "cmd"
-    if tags & {"min", "max", "effective"} and not tags & {"power", "energy", "demand"}:
-        return "sp"
-    if hint == "value":
-        return "sp"
-    if kind == "bool" and not tags & _QUANTITIES and tags & (_COMPONENTS | {"cool", "heat"}):
-        return "cmd"
-    return "sensor"

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-__all__ = ["OBJECT_TYPE_FUNCTION", "UNIT_TAGS", "WORD_TAGS", "fold_unit"]
+__all__ = ["OBJECT_TYPE_FUNCTION", "TOTALIZED_UNITS", "UNIT_TAGS", "WORD_TAGS", "fold_unit"]
 
 
 def _freeze(table: dict[str, tuple[str, ...]]) -> Mapping[str, tuple[str, ...]]:
@@ -131,14 +131,15 @@ UNIT_TAGS: Final = _freeze(
         "%rh": ("humidity",),
         "rh": ("humidity",),
         "ppm": ("co2", "concentration"),
-        "w": ("elec", "power"),
-        "kw": ("elec", "power"),
-        "mw": ("elec", "power"),
+        # W is real power: Haystack's "active" (kVA apparent, kVAR reactive)
+        "w": ("elec", "power", "active"),
+        "kw": ("elec", "power", "active"),
+        "mw": ("elec", "power", "active"),
         "wh": ("elec", "energy"),
         "kwh": ("elec", "energy"),
         "mwh": ("elec", "energy"),
-        "kva": ("elec", "power"),
-        "kvar": ("elec", "power"),
+        "kva": ("elec", "power", "apparent"),
+        "kvar": ("elec", "power", "reactive"),
         "a": ("elec", "current"),
         "ma": ("elec", "current"),
         "v": ("elec", "volt"),
@@ -180,6 +181,16 @@ UNIT_TAGS: Final = _freeze(
         "lux": ("illuminance",),
         "lx": ("illuminance",),
         "fc": ("illuminance",),
+    }
+)
+
+
+# Units of a running counter (Meters.fandoc: hisTotalized): energy and volume, not rates.
+TOTALIZED_UNITS: Final = frozenset(
+    {
+        *("wh", "kwh", "mwh", "kvarh", "kvah"),  # electrical energy
+        *("btu", "kbtu", "mmbtu", "therm", "tonrefh"),  # thermal energy
+        *("gal", "ccf", "m³", "m3", "ft³", "l"),  # volume
     }
 )
 
