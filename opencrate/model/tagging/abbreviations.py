@@ -161,6 +161,13 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "enth": ("enthalpy",),
     "dewpoint": ("dewpoint",),
     "dewpt": ("dewpoint",),
+    "wetbulb": ("wetbulb",),
+    "wb": ("wetbulb",),
+    "tsp": ("temperature", "setpoint"),  # Metasys "DA-TSP"
+    "psp": ("pressure", "setpoint"),  # "DA-PSP"
+    "ctl": ("control",),  # Siemens "CTL TEMP", "CTL STPT": the controlled value
+    "control": ("control",),
+    "comd": ("command",),  # Siemens "VLV COMD"
     "power": ("power",),
     "pwr": ("power",),
     "kw": ("elec", "power"),
@@ -357,6 +364,13 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "ckt": ("circuit",),
     "cct": ("circuit",),
     "main": ("main",),
+    "mcc": ("panel",),  # motor control centre
+    "submeter": ("meter",),
+    "uv": ("unitvent",),  # unit ventilator
+    "unitvent": ("unitvent",),
+    "crah": ("crac",),
+    "box": ("vav",),  # a VAV box
+    "fpb": ("fan", "vav"),  # fan-powered box
     "sys": ("system",),
     "hru": ("heat", "recovery"),
     "dd": ("dualduct", "vav"),

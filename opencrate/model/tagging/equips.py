@@ -46,13 +46,15 @@ _KINDS: Final[dict[str, tuple[str, ...]]] = {
     "system": ("hvac",),
     "lighting": (),
     "panel": ("panel", "elec"),
+    "unitvent": ("fcu", "unitVent", "hvac"),
+    "weatherstation": ("weatherStation",),
     "circuit": ("circuit", "elec"),
 }
 
 # Markers that name what a piece of equipment is (a name with one needs no guess).
 _KIND_MARKERS: Final = frozenset(
     tag for kind, tags in _KINDS.items() if kind != "system" for tag in tags[:1]
-) | {"meter", "plant", "coolingTower", "heatExchanger", "panel", "circuit"}
+) | {"meter", "plant", "coolingTower", "heatExchanger", "panel", "circuit", "weatherStation"}
 # Words that make a meter the site's main meter (Meters.fandoc: siteMeter).
 _SITE_WORDS: Final = frozenset({"main", "site", "building", "whole", "service"})
 
@@ -157,7 +159,9 @@ def equip_tags_from_words(words: Sequence[str]) -> frozenset[str]:
         # "CHWS", "DHW", "Hot Water System": a water system with no kind named.
         waters = set(words) & {"chilled", "hot", "condenser", "domestic"}
         return frozenset(waters | {"water"}) if waters and "water" in words else frozenset()
-    head_at = nouns[-1]
+    # The kind is the last noun that names one ("CKT-4 Lighting" is a circuit).
+    kinds = [i for i in nouns if _KINDS[words[i]]] or nouns
+    head_at = kinds[-1]
     head = words[head_at]
     before = set(words[:head_at])
     present = set(words)

@@ -127,11 +127,15 @@ _HINT_WORDS: Final = {
 
 
 def _head(words: Sequence[str]) -> str | None:
-    """The last function word of a name: the head of the noun compound."""
-    for word in reversed(words):
-        if word in _SENSOR_WORDS or word in _CMD_WORDS:
-            return word
-    return None
+    """The last function word of a name: the head of the noun compound.
+
+    ``open``/``closed`` only decide alone ("Valve Open" is its end switch):
+    beside another function word they name the states ("Damper Command
+    (open/closed)").
+    """
+    found = [word for word in words if word in _SENSOR_WORDS or word in _CMD_WORDS]
+    strong = [word for word in found if word != "open"]
+    return (strong or found or [None])[-1]
 
 
 def runs(tags: frozenset[str] | set[str], words: frozenset[str] | set[str], kind: str) -> bool:

@@ -45,7 +45,9 @@ _COMPONENTS: Final = frozenset(
 _PLANT_NOUNS: Final = frozenset({"chiller", "boiler", "tower", "exchanger"})
 # Equipment a point can be "about" ("Chiller Status", "Boiler Enable").
 _SUBJECT_TAGS: Final = {"chiller": "chiller", "boiler": "boiler"}
-_AIR_QUANTITIES: Final = frozenset({"temp", "humidity", "pressure", "flow", "co2", "enthalpy"})
+_AIR_QUANTITIES: Final = frozenset(
+    {"temp", "humidity", "pressure", "flow", "co2", "enthalpy", "dewPoint", "wetBulb"}
+)
 _WATER_QUANTITIES: Final = frozenset({"temp", "pressure", "flow", "volume"})
 _ELEC_QUANTITIES: Final = frozenset({"power", "energy", "demand", "current", "volt", "pf"})
 _AIR_SECTIONS: Final = frozenset(
@@ -294,6 +296,8 @@ def _implied_tags(
     with tags.rule("grammar", "an on/off status or command is about running"):
         if words & {"status", "start", "stop", "command"} and runs(tags, words, kind):
             tags.add("run")
+    if tags & {"dewPoint", "wetBulb"}:
+        tags.discard("temp")  # the quantity is the dew-point / wet-bulb temperature itself
     with tags.rule("unit", f"a running total in {unit!r}"):
         _totalized(tags, words, unit, kind)
 
@@ -324,7 +328,7 @@ def _unit_tags(tags: TagSet, unit: str | None, kind: str) -> None:
         return
     # Energy and power are told apart by the unit, whatever the name says
     # ("Energy" logged in kW is a power; "Power" in kWh is an energy).
-    for said, meant in (("energy", "power"), ("power", "energy")):
+    for said, meant in (("energy", "power"), ("power", "energy"), ("volume", "flow")):
         if said in tags and meant in unit_tags and said not in unit_tags and "demand" not in tags:
             tags.discard(said)
             tags.add(meant)

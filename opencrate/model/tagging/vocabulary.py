@@ -54,6 +54,7 @@ WORD_TAGS: Final = _freeze(
         "humidity": ("humidity",),
         "enthalpy": ("enthalpy",),
         "dewpoint": ("dewPoint",),
+        "wetbulb": ("wetBulb",),
         "power": ("power",),
         "energy": ("energy",),
         "demand": ("demand",),

@@ -45,6 +45,8 @@ EQUIP_NOUNS: Final = frozenset(
         "lighting",
         "panel",
         "circuit",
+        "unitvent",
+        "weatherstation",
     }
 )
 
