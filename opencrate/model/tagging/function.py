@@ -135,7 +135,8 @@ def _head(words: Sequence[str]) -> str | None:
     """
     found = [word for word in words if word in _SENSOR_WORDS or word in _CMD_WORDS]
     strong = [word for word in found if word != "open"]
-    return (strong or found or [None])[-1]
+    chosen = strong or found
+    return chosen[-1] if chosen else None
 
 
 def runs(tags: frozenset[str] | set[str], words: frozenset[str] | set[str], kind: str) -> bool:
