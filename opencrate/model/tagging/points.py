@@ -230,15 +230,24 @@ def _section_tags(tags: TagSet, present: frozenset[str]) -> None:
     water = bool(present & _WATER_WORDS) and "air" not in present
     condenser = "condenser" in present
     if "supply" in present:
-        tags.add("supply")  # not Haystack 4: kept for seed 000's rules (architecture §4)
-        if water:
-            tags.add("entering" if condenser else "leaving")
+        # not Haystack 4: kept for seed 000's rules (architecture §4)
+        tags.add_because("supply", "section", "'supply' kept beside its section (seed 000)")
+        if water and condenser:
+            tags.add_because("entering", "section", "condenser supply water enters the chiller")
+        elif water:
+            tags.add_because("leaving", "section", "plant supply water leaves the plant")
         else:
-            tags.add("discharge")
+            tags.add_because("discharge", "section", "'supply' air is the discharge section")
     if "return" in present:
-        tags.add(("leaving" if condenser else "entering") if water else "return")
+        if water and condenser:
+            tags.add_because("leaving", "section", "condenser return water leaves the chiller")
+        elif water:
+            tags.add_because("entering", "section", "plant return water enters the plant")
+        else:
+            tags.add_because("return", "section", "'return' air")
     if "economizer" in present and not present & {"mode", "enable"}:
-        tags |= {"outside", "air", "damper"}  # "Econ_Cmd" drives the outside air damper
+        with tags.rule("section", "an economizer command drives the outside air damper"):
+            tags |= {"outside", "air", "damper"}
     if tags & {"hotDeck", "coldDeck"}:
         tags.discard("discharge")  # "Cold Deck SAT": the deck is the section
 
