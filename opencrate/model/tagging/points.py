@@ -1,19 +1,25 @@
 """Haystack 4 tags for a point, from its name, unit, object type and equipment.
 
-The rules run over the canonical words of :mod:`.words`, in this order
-(``docs/reference/tagging.md`` lists every rule with examples):
+The rules run over the canonical words of :mod:`.words` (``docs/reference/tagging.md``
+lists every rule with examples). Each adds its tags to a
+:class:`~.evidence.TagSet` under a rule name, so every tag comes back with
+its reason and confidence (:func:`explain_point_tags`):
 
-1. context-free words (``temperature`` -> ``temp``) from
-   :data:`~.vocabulary.WORD_TAGS`;
-2. words whose tag depends on their neighbours (:func:`_word_tags`):
+1. the function, exactly one of ``sensor``/``cmd``/``sp``, from the object
+   type and the name's grammar (:mod:`.function`; only its weakest fallbacks
+   look at the tags found below);
+2. context-free words (``temperature`` -> ``temp``) from
+   :data:`~.vocabulary.WORD_TAGS` (rule ``word``);
+3. words whose tag depends on their neighbours (:func:`_word_tags`):
    ``supply``/``return`` are air sections for air but ``leaving``/``entering``
-   for plant water, ``cooling`` is ``cool`` on a valve and ``cooling`` on a
-   setpoint, ``occupied`` is ``occ`` on a setpoint;
-3. what the name implies without saying it (:func:`_implied_tags`): the unit's
-   quantity, ``elec``, ``air``, ``water``, ``run``;
-4. what the parent equipment adds (:func:`_inherit`): a point on a pump is a
-   ``pump`` point, a VAV's damper is a discharge air damper;
-5. exactly one function marker, ``sensor``/``cmd``/``sp`` (:func:`_function`).
+   for plant water (``section``), ``cooling`` is ``cool`` on a valve and
+   ``cooling`` on a setpoint (``qualifier``);
+4. what the unit says (``unit``: the quantity, energy vs power, a running
+   total) and what the words imply (``implied``: ``elec``, ``air``, ``water``);
+5. what the parent equipment adds (:func:`_inherit`, ``equip-context``): a
+   point on a pump is a ``pump`` point, a VAV's damper is a discharge air
+   damper (``default-section``);
+6. site conventions, when the caller passes some (:mod:`.conventions`).
 """
 
 from __future__ import annotations
