@@ -11,6 +11,8 @@ general, not fitted to the set.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -460,3 +462,106 @@ def test_conventions_keep_exactly_one_function() -> None:
 def test_learner_rejects_bad_limits(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         learn_conventions([], **kwargs)
+
+
+# --- Haystack 4 vocabulary beyond air and water (phScience, phIoT defs) -----------------
+
+
+@pytest.mark.parametrize(
+    ("name", "unit", "has"),
+    [
+        ("PM2.5", "µg/m³", {"air", "pm25", "concentration"}),
+        ("Zone PM10", None, {"air", "pm10", "concentration", "zone"}),
+        ("TVOC", "ppb", {"air", "tvoc", "concentration"}),
+        ("NO2 Level", "ppb", {"air", "no2", "concentration"}),
+        ("Carbon Monoxide", "ppm", {"air", "co", "concentration"}),
+        ("Ozone", None, {"air", "o3", "concentration"}),
+        ("Sunrise", None, {"daytime"}),  # H3 sunrise is H4 daytime
+        ("Wind Speed", "mph", {"wind", "speed", "sensor"}),  # not a drive's command
+        ("Wind Direction", None, {"wind", "direction"}),
+        ("Solar Irradiance", "W/m²", {"solar", "irradiance"}),
+        ("Light Level", "lux", {"illuminance"}),
+        ("Import kWh", "kWh", {"elec", "energy", "import", "hisTotalized"}),
+        ("Net Energy", "kWh", {"elec", "energy", "net"}),
+        ("Reactive Power", "kVAR", {"elec", "power", "reactive"}),
+        ("Avg Zone Temp", None, {"avg", "zone", "air", "temp"}),
+        ("Fuel Oil Level", None, {"fuelOil", "level"}),
+        ("Makeup Water Flow", "gpm", {"makeup", "water", "flow"}),
+        ("Neutral Deck Temp", None, {"neutralDeck", "air", "temp"}),
+        ("Filter Alarm", None, {"filter", "alarm", "sensor"}),
+    ],
+)
+def test_haystack_vocabulary(name: str, unit: str | None, has: set[str]) -> None:
+    assert has <= suggest_point_tags(name, unit=unit)
+
+
+@pytest.mark.parametrize(
+    ("name", "lacks"),
+    [
+        ("CO2 Level", {"level"}),  # a gas's level is its concentration
+        ("Flue Gas Temp", {"gas"}),  # combustion products, not natural gas
+        ("Feels Like Temp", {"temp"}),  # feelsLike is the quantity
+        ("Space Temperature Setpoint Active", {"active"}),  # the effective setpoint
+    ],
+)
+def test_haystack_vocabulary_traps(name: str, lacks: set[str]) -> None:
+    assert not suggest_point_tags(name) & lacks
+
+
+@pytest.mark.parametrize(
+    ("name", "has"),
+    [
+        ("LAT", {"leaving", "air", "temp", "sensor"}),  # a coil's leaving air
+        ("EWT", {"entering", "water", "temp"}),
+        ("LWT", {"leaving", "water", "temp"}),
+        ("BSP", {"air", "pressure", "sensor"}),  # building static pressure
+        ("High Limit", {"max", "sp"}),
+        ("Night Setback", {"unocc", "sp", "zone", "temp"}),
+        ("SF Prf", {"fan", "run", "sensor"}),  # proof
+        ("Damper Fbk", {"damper", "sensor"}),  # feedback
+        ("Space RH", {"zone", "air", "humidity"}),
+    ],
+)
+def test_general_abbreviations(name: str, has: set[str]) -> None:
+    assert has <= suggest_point_tags(name)
+
+
+# --- an object address written into the name ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "function", "rule"),
+    [
+        ("AI3", "sensor", "object-address"),
+        ("AI-3 Space Temp", "sensor", "object-address"),
+        ("BO2 Fan Status", "cmd", "object-address"),  # the output decides, as an AO/BO does
+        ("analogInput:3", "sensor", "object-address"),
+        ("AV_12 Zone Temp", "sp", "soft-point"),  # a soft point stays an assumption
+        ("Bo 1", "sensor", "fallback"),  # mixed case is a word, not an address
+    ],
+)
+def test_object_address_in_the_name(name: str, function: str, rule: str) -> None:
+    suggestion = explain_point_tags(name)
+    assert suggestion.tags & FUNCTIONS == {function}
+    assert suggestion.reasons[function].rule == rule
+
+
+def test_a_given_object_type_beats_the_address_in_the_name() -> None:
+    assert function_of("AI3 Fan Command", object_type="binary-output") == "cmd"
+
+
+# --- docs that cannot drift ---------------------------------------------------------------
+
+
+def test_reference_examples_hold() -> None:
+    page = Path(__file__).resolve().parents[2] / "docs" / "reference" / "tagging.md"
+    text = page.read_text(encoding="utf-8")
+    section = text[text.index("### Examples") : text.index("## How it works")]
+    rows = re.findall(
+        r"\| `((?:suggest_point_tags|suggest_equip_tags)\(.*?\))` \| (.*?) \|\n", section
+    )
+    assert len(rows) > 15
+    scope = {"suggest_point_tags": suggest_point_tags, "suggest_equip_tags": suggest_equip_tags}
+    for call, shown in rows:
+        got = eval(call, scope) - {"point"}  # our own docs' examples, nothing else
+        assert " ".join(sorted(got)) == shown, call

@@ -40,6 +40,7 @@ RULE_CONFIDENCE: Final[Mapping[str, float]] = MappingProxyType(
     {
         "object-type": 0.95,  # AI/BI/AO/BO, Modbus input register or coil
         "word": 0.95,  # a word of the name, context-free (Temp -> temp)
+        "object-address": 0.85,  # the name starts with an object address (AI3, BO-2)
         "grammar": 0.9,  # the name's grammar (Stpt at the end -> sp; Status -> sensor)
         "section": 0.85,  # supply/return read for air or water
         "unit": 0.85,  # the unit names the quantity (kWh -> energy)

@@ -62,6 +62,7 @@ _COMPONENTS: Final = frozenset(
     {"fan", "pump", "damper", "valve", "filter", "humidifier", "compressor", "coil", "heater"}
 )
 
+_DRIVEN: Final = frozenset({"fan", "pump", "vfd", "compressor", "motor"})
 _SP_WORDS: Final = frozenset({"setpoint", "schedule"})
 # Words that say outright that the value is read back.
 _READING_WORDS: Final = frozenset({"sensor", "actual"})
@@ -106,8 +107,8 @@ def decide_function(
         return "sp", "grammar", f"{said!r}: a limit or effective value is a setpoint"
     if (tags & {"valve", "damper"} or "position" in words) and not tags & QUANTITIES:
         return "cmd", "grammar", "a valve or damper position is its command"
-    if "speed" in tags and "freq" not in tags:
-        return "cmd", "function-guess", "a speed with no reading word is a drive's command"
+    if "speed" in tags and "freq" not in tags and (tags | words) & _DRIVEN:
+        return "cmd", "function-guess", "a machine's speed with no reading word is its command"
     if hint == "value":
         if writable is False:
             return "sensor", "soft-point", "a value object that cannot be written is a reading"

@@ -24,6 +24,7 @@ its reason and confidence (:func:`explain_point_tags`):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Final
 
@@ -58,6 +59,9 @@ _WATER_QUANTITIES: Final = frozenset({"temp", "pressure", "flow", "volume"})
 _ELEC_QUANTITIES: Final = frozenset({"power", "energy", "demand", "current", "volt", "pf"})
 _AIR_SECTIONS: Final = frozenset(
     {"discharge", "return", "outside", "mixed", "exhaust", "zone", "hotDeck", "coldDeck"}
+)
+_AIR_GASES: Final = frozenset(
+    {"co2", "co", "no2", "nh3", "ch2o", "o3", "tvoc", "pm25", "pm10", "pm01"}
 )
 _WATER_WORDS: Final = frozenset({"water", "chilled", "hot", "condenser", "domestic", "cold"})
 _NOT_AIR: Final = frozenset({"water", "steam", "refrig", "gas", "naturalGas"})
@@ -146,6 +150,9 @@ def explain_point_tags(
     if raw_name is not None and raw_name.strip():
         names.append(read_name(raw_name, what="raw_name"))
     hint = _object_function(object_type)
+    address = None if object_type is not None else _object_address([name, raw_name])
+    if address is not None:
+        hint = _object_function(address)
     kind = (value_kind or "").strip().lower()
     context = frozenset(equip_tags)
     for parsed in names:
@@ -160,6 +167,11 @@ def explain_point_tags(
         _word_tags(tags, parsed, _system_water(context))
     _implied_tags(tags, words, letters, unit=unit, kind=kind, context=context)
     function, rule, detail = decide_function(tags, names, hint=hint, kind=kind, writable=writable)
+    if address is not None and rule == "object-type":
+        rule, detail = (
+            "object-address",
+            f"the name starts with the object address {address}: {detail}",
+        )
     tags.add_because(function, rule, detail)
     tags.add_because("point", "object-type", "every point is a point")
     if conventions:
@@ -177,6 +189,34 @@ def explain_point_tags(
     written = tuple(word for parsed in names for word in parsed.written)
     unknown = tuple(word for parsed in names for word in parsed.unknown)
     return tags.suggestion(words=written, unknown=unknown, review_threshold=review_threshold)
+
+
+# "AI3", "BO-2", "AV_12 Zone Setpoint", "analogInput:3": a BACnet object address
+# written into the name (Haystack's bacnetCur syntax, controllers' default names).
+_ADDRESS: Final = re.compile(
+    r"^\s*(AI|AO|AV|BI|BO|BV|MSI|MSO|MSV|analog-?input|analog-?output|analog-?value"
+    r"|binary-?input|binary-?output|binary-?value)[\s:_-]?\d+\b",
+    re.IGNORECASE,
+)
+_ADDRESS_CASE_SENSITIVE: Final = frozenset(
+    {"ai", "ao", "av", "bi", "bo", "bv", "msi", "mso", "msv"}
+)
+
+
+def _object_address(names: Iterable[str | None]) -> str | None:
+    """The object type a name's leading object address gives ("AI3" -> AI), if any."""
+    for name in names:
+        if not name:
+            continue
+        found = _ADDRESS.match(name)
+        if found is None:
+            continue
+        prefix = found.group(1)
+        # Short prefixes only in capitals: "Bo 1" or "Ai2" are words, not addresses.
+        if prefix.lower() in _ADDRESS_CASE_SENSITIVE and not prefix.isupper():
+            continue
+        return prefix
+    return None
 
 
 def _object_function(object_type: str | None) -> str:
@@ -273,6 +313,12 @@ def _qualifier_tags(tags: TagSet, present: frozenset[str]) -> None:
         tags.add("occ")
     if "differential" in present and not tags & _QUANTITIES:
         tags.add("pressure")
+    if "active" in present:
+        # "Active Setpoint" (Trane) is the effective one; "Active Power" is real power.
+        if "setpoint" in present:
+            tags.add("effective")
+        elif "power" in tags:
+            tags.add("active")
 
 
 def _subject_tags(tags: TagSet, present: frozenset[str]) -> None:
@@ -311,7 +357,7 @@ def _implied_tags(
     with tags.rule("grammar", "an on/off status or command is about running"):
         if words & {"status", "start", "stop", "command"} and runs(tags, words, kind):
             tags.add("run")
-    if tags & {"dewPoint", "wetBulb"}:
+    if tags & {"dewPoint", "wetBulb", "feelsLike"}:
         tags.discard("temp")  # the quantity is the dew-point / wet-bulb temperature itself
     with tags.rule("unit", f"a running total in {unit!r}"):
         _totalized(tags, words, unit, kind)
@@ -373,8 +419,10 @@ def _substance_tags(tags: TagSet, words: set[str]) -> None:
     watery = tags & _WATER_WORDS and not tags & {"fan", "damper"}
     if air_section and air_thing and not tags & _NOT_AIR and not watery:
         tags.add("air")
-    if "co2" in tags:
-        tags.add("air")  # Xeto Co2Point: air co2 concentration
+    if tags & _AIR_GASES and not tags & _NOT_AIR - {"gas"}:
+        tags.add("air")  # Xeto Co2Point: air co2 concentration; the other gases alike
+    if "concentration" in tags:
+        tags.discard("level")  # "CO2 Level" is its concentration
     if "evaporator" in tags and tags & {"valve", "flow"} and "refrig" not in tags:
         tags.add("chilled")  # a chiller's evaporator water is its chilled water
     qualified = tags & {"chilled", "hot", "condenser", "domestic"}

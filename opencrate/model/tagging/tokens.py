@@ -33,6 +33,14 @@ _PROTECT: Final = (
     (re.compile(r"\b(?:st\s*/\s*sp|strt\s*/?\s*stp|on\s*/\s*off)\b", re.IGNORECASE), " ss "),
     (re.compile(r"(?<![A-Za-z])(?:StSp|ST_SP|OnOff|ONOFF)(?![a-z])"), " ss "),
     (re.compile(r"CO2", re.IGNORECASE), " co2 "),
+    # Haystack 4's other gases and particulates keep their digits as one word.
+    (re.compile(r"\bPM\s*2\.?5\b", re.IGNORECASE), " pmtwofive "),
+    (re.compile(r"\bPM\s*10\b", re.IGNORECASE), " pmten "),
+    (re.compile(r"\bPM\s*(?:1|0?1\.0)\b", re.IGNORECASE), " pmone "),
+    (re.compile(r"\bNO2\b", re.IGNORECASE), " nitrogendioxide "),
+    (re.compile(r"\bNH3\b", re.IGNORECASE), " ammonia "),
+    (re.compile(r"\bCH2O\b", re.IGNORECASE), " formaldehyde "),
+    (re.compile(r"\bO3\b", re.IGNORECASE), " ozone "),
     (re.compile(r"\bin\.?\s*w\.?\s*c\.?", re.IGNORECASE), " "),
     (re.compile(r"\bw\.c\.", re.IGNORECASE), " "),
 )
@@ -228,6 +236,17 @@ _REWRITES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     ("weather", "station"): ("weatherstation",),
     ("dual", "discharge"): ("dualduct",),  # "Dual Duct": "duct" alone is discharge air
     ("dew", "point"): ("dewpoint",),
+    ("carbon", "monoxide"): ("carbonmonoxide",),
+    ("flue", "gas"): ("flue",),
+    ("high", "limit"): ("max", "limit"),
+    ("low", "limit"): ("min", "limit"),
+    ("night", "setback"): ("unoccupied", "setpoint"),  # combustion products, not natural gas
+    ("fuel", "oil"): ("fueloil",),
+    ("feels", "like"): ("feelslike",),
+    ("light", "level"): ("illuminance",),
+    ("lighting", "level"): ("illuminance",),
+    ("neutral", "deck"): ("neutraldeck", "deck"),
+    ("make", "up"): ("makeup",),
     ("freeze", "thermostat"): ("freeze", "alarm"),  # a freezestat is a low-limit switch
     ("volume", "flow"): ("flow",),
     ("output", "air"): ("outside", "air"),
