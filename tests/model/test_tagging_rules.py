@@ -110,6 +110,20 @@ def test_function_from_grammar(name: str, function: str) -> None:
     assert function_of(name) == function
 
 
+@pytest.mark.parametrize(
+    ("name", "unit", "function"),
+    [
+        ("Heating", "%", "cmd"),  # a heating signal in % is an output
+        ("Cooling", "%", "cmd"),
+        ("Heating", None, "sensor"),
+        ("Wind Speed", "mph", "sensor"),  # only a machine's speed is guessed a command
+        ("Fan Speed", "%", "cmd"),
+    ],
+)
+def test_function_from_weak_evidence(name: str, unit: str | None, function: str) -> None:
+    assert function_of(name, unit=unit) == function
+
+
 # --- function first: object type ----------------------------------------------------
 
 

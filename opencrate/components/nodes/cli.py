@@ -144,12 +144,13 @@ async def tag(
                     equip_tags = list(parent["tags"])
             elif node["node_type"] == "equip":
                 body = await api.get("/nodes", {"view": "tree", "under": node["id"]})
-                point_tags = [
-                    list(child["tags"])
+                children = [
+                    child
                     for root in body["items"]
                     for child in root.get("children", [])
                     if child["node_type"] in ("point", "virtual_point")
                 ]
+                point_tags = [_point_evidence(child, node) for child in children]
         suggestion = explain_node(node, equip_tags=equip_tags, point_tags=point_tags)
     has = set(node["tags"])
     missing = sorted(suggestion.tags - has)
@@ -172,6 +173,14 @@ async def tag(
             else "no"
         )
         click.echo(f"{'review:':<12}{verdict}")
+
+
+def _point_evidence(point: dict[str, Any], equip: dict[str, Any]) -> list[str]:
+    """A point's tags as evidence for its equipment: its own, or suggested when it has none."""
+    own = set(point["tags"]) - {"point", "his", "cur", "writable"}
+    if own:
+        return sorted(point["tags"])
+    return sorted(explain_node(point, equip_tags=equip["tags"]).tags)
 
 
 def _suggestion_json(

@@ -81,12 +81,14 @@ def decide_function(
     hint: str,
     kind: str,
     writable: bool | None = None,
+    percent: bool = False,
 ) -> tuple[str, str, str]:
     """``(function, rule, detail)`` for a point; see the module docstring.
 
     ``tags`` are the tags found so far, ``names`` the point's names as read,
     ``hint`` the object type's function (``sensor``/``cmd``/``sp``, ``value``
-    for a soft point, ``""`` for none), ``kind`` the value kind, lower case.
+    for a soft point, ``""`` for none), ``kind`` the value kind, lower case;
+    ``percent`` whether the unit is ``%``.
     """
     if hint in ("sensor", "cmd", "sp"):
         return hint, "object-type", f"the object type is {_HINT_WORDS[hint]}"
@@ -115,6 +117,8 @@ def decide_function(
         return "sp", "soft-point", "a soft point (AV/BV/MSV, holding register) is a setpoint"
     if kind == "bool" and not tags & QUANTITIES and tags & (_COMPONENTS | {"cool", "heat"}):
         return "cmd", "function-guess", "a Bool naming a component or stage switches it"
+    if percent and tags & {"cool", "heat"} and not tags & QUANTITIES:
+        return "cmd", "function-guess", "a heating or cooling signal in % is an output"
     if tags & QUANTITIES:
         return "sensor", "implied", "a measured quantity with no command or setpoint word"
     return "sensor", "fallback", "nothing in the name decides: a reading"

@@ -166,7 +166,10 @@ def explain_point_tags(
         letters |= parsed.letters
         _word_tags(tags, parsed, _system_water(context))
     _implied_tags(tags, words, letters, unit=unit, kind=kind, context=context)
-    function, rule, detail = decide_function(tags, names, hint=hint, kind=kind, writable=writable)
+    percent = (unit or "").strip() == "%"
+    function, rule, detail = decide_function(
+        tags, names, hint=hint, kind=kind, writable=writable, percent=percent
+    )
     if address is not None and rule == "object-type":
         rule, detail = (
             "object-address",
