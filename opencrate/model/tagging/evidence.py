@@ -17,8 +17,7 @@ point inherits from its equipment, which is surer than the fallback
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Final
 
@@ -123,6 +122,25 @@ class TagSuggestion:
         return lines
 
 
+class _RuleScope:
+    """``with tags.rule(...)``: a plain class, as the rules enter a few dozen per name."""
+
+    __slots__ = ("_saved", "_scope", "_tags")
+
+    def __init__(self, tags: TagSet, scope: tuple[str, str]) -> None:
+        self._tags = tags
+        self._scope = scope
+        self._saved = scope
+
+    def __enter__(self) -> TagSet:
+        self._saved = self._tags._current
+        self._tags._current = self._scope
+        return self._tags
+
+    def __exit__(self, *exc: object) -> None:
+        self._tags._current = self._saved
+
+
 class TagSet(set[str]):
     """A set of tags that remembers which rule added each one.
 
@@ -137,17 +155,14 @@ class TagSet(set[str]):
         self._current: tuple[str, str] = (rule, detail)
         self.update(tags)
 
-    @contextmanager
-    def rule(self, rule: str, detail: str = "") -> Iterator[TagSet]:
-        """Attribute the tags added inside the block to ``rule`` (a RULE_CONFIDENCE key)."""
+    def rule(self, rule: str, detail: str = "") -> _RuleScope:
+        """Attribute the tags added inside the ``with`` block to ``rule`` (a RULE_CONFIDENCE key).
+
+        Raises ``KeyError`` for a rule that is not in :data:`RULE_CONFIDENCE`.
+        """
         if rule not in RULE_CONFIDENCE:
             raise KeyError(f"unknown tagging rule {rule!r}")
-        saved = self._current
-        self._current = (rule, detail)
-        try:
-            yield self
-        finally:
-            self._current = saved
+        return _RuleScope(self, (rule, detail))
 
     def add(self, tag: str, /) -> None:
         if tag not in self:
