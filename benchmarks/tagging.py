@@ -284,7 +284,7 @@ SEEN_IN_ONE: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]] = {
     "alpha": (frozenset({"cmnd", "desired", "reading", "dd"}), frozenset()),
     "bravo": (
         frozenset({"leav"}),
-        frozenset({("humidity", "enable"), ("humidity", "valve"), ("heating", "hot")}),
+        frozenset({("humidity", "enable"), ("humidity", "valve")}),
     ),
     "carytown": (frozenset(), frozenset()),
     "utah": (

@@ -310,6 +310,21 @@ def test_equipment_from_points(
     assert has <= tags
 
 
+@pytest.mark.parametrize(
+    ("name", "equip", "has"),
+    [
+        ("Fan Status", "EF-3", {"exhaust", "air", "fan", "run", "sensor"}),  # its own fan
+        ("Pump VFD Speed", "CHWP-2", {"chilled", "pump", "speed"}),
+        ("Bypass Valve", "CHWP-2", {"bypass", "valve", "cmd"}),  # another component
+    ],
+)
+def test_a_point_about_the_equipments_own_component_inherits_it(
+    name: str, equip: str, has: set[str]
+) -> None:
+    assert has <= suggest_point_tags(name, equip_tags=suggest_equip_tags(equip))
+    assert "pump" not in suggest_point_tags("Bypass Valve", equip_tags={"pump", "equip"})
+
+
 def test_equipment_kind_from_points_is_explained() -> None:
     suggestion = explain_equip_tags("Unit 7", points=points_of(*AHU_POINTS))
     reason = suggestion.reasons["ahu"]

@@ -438,9 +438,12 @@ def _inherit(tags: TagSet, words: set[str], context: frozenset[str]) -> None:
     """Add what the parent equipment says and the point's name does not."""
     if not context:
         return
-    own_component = tags & _COMPONENTS or words & _PLANT_NOUNS
+    own = tags & _COMPONENTS
+    own_component = own or words & _PLANT_NOUNS
     for component in ("pump", "fan"):
-        if component in context and not own_component:
+        # A point about the equipment's own component ("Fan Status" on a fan) or
+        # naming none ("Status" on a pump) is about that pump or fan.
+        if component in context and (not own_component or own == {component}):
             tags.add(component)
             if not tags & _INHERITED_QUALIFIERS:
                 tags |= context & _INHERITED_QUALIFIERS
