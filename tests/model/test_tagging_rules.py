@@ -249,8 +249,8 @@ def test_seed_000_example_stays_true() -> None:
         ("Lighting Panel LP-3", {"elec", "panel"}),
         ("MDP", {"elec", "panel"}),
         ("MCC-1", {"elec", "panel"}),
-        ("Circuit 12", {"elec", "circuit"}),
-        ("CKT-4 Lighting", {"elec", "circuit"}),  # the kind is the noun that names one
+        ("Circuit 12", {"circuit"}),  # ElecPanels.fandoc: "circuit equip"
+        ("CKT-4 Lighting", {"circuit"}),  # the kind is the noun that names one
         ("Main Meter", {"meter", "siteMeter"}),
         ("Site Elec Meter", {"elec", "meter", "siteMeter"}),
         ("Submeter 3", {"meter"}),
@@ -553,6 +553,31 @@ def test_haystack_vocabulary_traps(name: str, lacks: set[str]) -> None:
 )
 def test_general_abbreviations(name: str, has: set[str]) -> None:
     assert has <= suggest_point_tags(name)
+
+
+# --- weather observations (Weather.fandoc) ----------------------------------------------
+
+WEATHER_STATION = frozenset({"weatherStation", "equip"})
+
+
+@pytest.mark.parametrize(
+    ("name", "unit", "tags"),
+    [
+        # the chapter's own example: "Temperature for Richmond VA" is weather air temp sensor
+        ("Temperature for Richmond VA", "°F", {"weather", "air", "temp", "sensor"}),
+        ("Humidity", "%RH", {"weather", "air", "humidity", "sensor"}),
+        ("Dew Point", "°F", {"weather", "air", "dewPoint", "sensor"}),
+        ("Wind Speed", "mph", {"weather", "wind", "speed", "sensor"}),
+        ("Wind Direction", "°", {"weather", "wind", "direction", "sensor"}),
+        ("Barometric Pressure", "inHg", {"weather", "atmospheric", "pressure", "sensor"}),
+        ("Cloud Cover", "%", {"weather", "cloudage", "sensor"}),
+        ("Sunrise", None, {"weather", "daytime", "sensor"}),
+        ("Weather Condition", None, {"weather", "weatherCond", "sensor"}),
+    ],
+)
+def test_weather_points(name: str, unit: str | None, tags: set[str]) -> None:
+    got = suggest_point_tags(name, unit=unit, equip_tags=WEATHER_STATION)
+    assert got == frozenset(tags | {"point"})  # observations have no duct section
 
 
 # --- an object address written into the name ---------------------------------------------

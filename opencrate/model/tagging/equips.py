@@ -48,7 +48,7 @@ _KINDS: Final[dict[str, tuple[str, ...]]] = {
     "panel": ("panel", "elec"),
     "unitvent": ("fcu", "unitVent", "hvac"),
     "weatherstation": ("weatherStation",),
-    "circuit": ("circuit", "elec"),
+    "circuit": ("circuit",),  # ElecPanels.fandoc: "circuit equip", the panel is "elec panel"
 }
 
 # Markers that name what a piece of equipment is (a name with one needs no guess).

@@ -93,6 +93,8 @@ def decide_function(
     if hint in ("sensor", "cmd", "sp"):
         return hint, "object-type", f"the object type is {_HINT_WORDS[hint]}"
     words = frozenset(word for parsed in names for word in parsed.words)
+    if "weather" in tags and not words & _SP_WORDS:
+        return "sensor", "grammar", "a weather observation is a sensor (Weather.fandoc)"
     if words & _SP_WORDS:
         said = sorted(words & _SP_WORDS)[0]
         return "sp", "grammar", f"the name says {said!r}"

@@ -63,6 +63,14 @@ _AIR_SECTIONS: Final = frozenset(
 _AIR_GASES: Final = frozenset(
     {"co2", "co", "no2", "nh3", "ch2o", "o3", "tvoc", "pm25", "pm10", "pm01"}
 )
+# What a weather station observes (Weather.fandoc).
+_WEATHER_OBSERVATIONS: Final = frozenset(
+    {
+        *("temp", "humidity", "dewPoint", "wetBulb", "feelsLike", "pressure", "daytime"),
+        *("precipitation", "irradiance", "weatherCond", "speed", "direction", "visibility"),
+        "cloudage",
+    }
+)
 _WATER_WORDS: Final = frozenset({"water", "chilled", "hot", "condenser", "domestic", "cold"})
 _NOT_AIR: Final = frozenset({"water", "steam", "refrig", "gas", "naturalGas"})
 _WATER_QUALIFIERS: Final = frozenset({"chilled", "hot", "condenser", "domestic"})
@@ -357,6 +365,8 @@ def _implied_tags(
         _inherit(tags, words, context)
     with tags.rule("implied", "the substance the section, quantity or qualifier implies"):
         _substance_tags(tags, words)
+    with tags.rule("implied", "a weather observation is of the air (Weather.fandoc)"):
+        _weather(tags)
     with tags.rule("grammar", "an on/off status or command is about running"):
         if words & {"status", "start", "stop", "command"} and runs(tags, words, kind):
             tags.add("run")
@@ -456,8 +466,8 @@ def _inherit(tags: TagSet, words: set[str], context: frozenset[str]) -> None:
             tags |= context & {"gas", "naturalGas"}
         if "water" in context and tags & {"volume", "flow"}:
             tags |= context & {"water", "domestic", "chilled", "hot"}
-    if "weatherStation" in context and tags & {"temp", "humidity"}:
-        tags |= {"weather", "air"}
+    if "weatherStation" in context and tags & _WEATHER_OBSERVATIONS:
+        tags.add("weather")
     if "coolingTower" in context and not own_component and words & {"start", "status", "command"}:
         tags.add("fan")  # a cooling tower is switched by its fan
     if "dualDuct" in context:
@@ -467,6 +477,19 @@ def _inherit(tags: TagSet, words: set[str], context: frozenset[str]) -> None:
             _default_air_section(tags, words, context)
     if "sp" in words or "setpoint" in words:
         _plant_setpoint(tags, context)
+
+
+def _weather(tags: TagSet) -> None:
+    """A weather observation (Weather.fandoc): air quantities are of the air, not a duct.
+
+    Haystack's weather points are ``weather air temp``, ``weather air
+    humidity``..., with no duct section: a weather station reads the air
+    outside, but the spec does not tag it ``outside``.
+    """
+    if "weather" not in tags:
+        return
+    if tags & {"temp", "humidity", "dewPoint", "wetBulb", "feelsLike"}:
+        tags.add("air")
 
 
 def _decks(tags: TagSet, words: set[str]) -> None:

@@ -239,6 +239,9 @@ _REWRITES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     ("carbon", "monoxide"): ("carbonmonoxide",),
     ("flue", "gas"): ("flue",),
     ("high", "limit"): ("max", "limit"),
+    ("cloud", "cover"): ("cloudage",),
+    ("weather", "condition"): ("weather", "weathercond"),
+    ("sky", "condition"): ("weather", "weathercond"),
     ("low", "limit"): ("min", "limit"),
     ("night", "setback"): ("unoccupied", "setpoint"),  # combustion products, not natural gas
     ("fuel", "oil"): ("fueloil",),
