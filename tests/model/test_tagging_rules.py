@@ -555,6 +555,59 @@ def test_general_abbreviations(name: str, has: set[str]) -> None:
     assert has <= suggest_point_tags(name)
 
 
+# --- the Haystack 4 docs' own examples (Meters.fandoc, AHUs.fandoc) -------------------------
+
+
+def test_meters_chapter_example() -> None:
+    # "Main Elec Meter" ... "RTU-1 Fan" ... "RTU-1 DA Temp" (Meters.fandoc, Example Model)
+    assert {"elec", "meter", "siteMeter"} <= suggest_equip_tags("Main Elec Meter")
+    submeter = suggest_equip_tags("HVAC Elec Submeter")
+    assert {"elec", "meter"} <= submeter
+    assert "siteMeter" not in submeter
+    assert "luminaire" in suggest_equip_tags("Luminaire")
+    demand = suggest_point_tags("Main Elec Meter Demand", unit="kW")
+    assert {"elec", "demand", "active", "sensor"} <= demand  # kW: active (AC characteristics)
+    consumption = explain_point_tags("Main Elec Meter Consumption", unit="kWh")
+    assert {"elec", "energy", "hisTotalized", "sensor"} <= consumption.tags
+    assert consumption.reasons["hisTotalized"].rule == "word"  # "consumption" says so
+    guessed = explain_point_tags("Main Elec Meter Energy", unit="kWh").reasons["hisTotalized"]
+    assert guessed.rule == "unit-guess"  # "some" meters log a rising counter: a guess
+    rtu = suggest_equip_tags("RTU-1")
+    assert {"fan", "cmd"} <= suggest_point_tags("RTU-1 Fan", equip_tags=rtu)
+    assert {"discharge", "air", "temp", "sensor"} <= suggest_point_tags("RTU-1 DA Temp")
+
+
+@pytest.mark.parametrize(
+    ("points", "choices"),
+    [
+        # "Built up AHU supplied by central plants with VAV zones"
+        (
+            (("CHW Valve", "%"), ("HW Valve", "%"), ("Duct Static", "inH₂O"), ("DA-T", "°F")),
+            {"chilledWaterCooling", "hotWaterHeating", "vavZone", "singleDuct"},
+        ),
+        # "Rooftop unit direct to zones": electric heat, DX cooling
+        (
+            (("Elec Heat Stage 1", None), ("Compressor 1 Status", None), ("DA-T", "°F")),
+            {"elecHeating", "dxCooling", "singleDuct"},
+        ),
+        # AHUs.fandoc: variable air volume "typically" means a VFD on the fan
+        ((("SF Speed", "%"), ("SF-S", None)), {"variableAirVolume"}),
+        ((("Gas Valve", "%"), ("DA-T", "°F")), {"naturalGasHeating"}),
+    ],
+)
+def test_ahu_choices_from_points(
+    points: tuple[tuple[str, str | None], ...], choices: set[str]
+) -> None:
+    assert choices <= suggest_equip_tags("AHU-1", points=points_of(*points, equip="AHU-1"))
+
+
+@pytest.mark.parametrize("name", ["Heat Pump 4", "WSHP-1"])
+def test_heat_pumps_are_their_own_kind(name: str) -> None:
+    tags = suggest_equip_tags(name)
+    assert {"heatPump", "hvac"} <= tags
+    assert "pump" not in tags  # AHUs.fandoc: an air-handling equip, not a water pump
+
+
 # --- weather observations (Weather.fandoc) ----------------------------------------------
 
 WEATHER_STATION = frozenset({"weatherStation", "equip"})

@@ -438,6 +438,11 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "ckt": ("circuit",),
     "cct": ("circuit",),
     "main": ("main",),
+    "luminaire": ("luminaire",),
+    "heatpump": ("heatpump",),
+    "wshp": ("heatpump",),  # water-source heat pump
+    "ashp": ("heatpump",),
+    "gshp": ("heatpump",),
     "mcc": ("panel",),  # motor control centre
     "submeter": ("meter",),
     "uv": ("unitvent",),  # unit ventilator

@@ -106,6 +106,12 @@ def tags_from_points(tags: TagSet, points: Sequence[Tags]) -> None:
         with tags.rule("equip-points", "a compressor or DX stage cools it"):
             if any("compressor" in t or "dx" in t for t in points):
                 tags.add("dxCooling")
+        with tags.rule("equip-points", "an electric heater or heat stage heats it"):
+            if any("elec" in t and t & {"heat", "heater"} for t in points):
+                tags.add("elecHeating")
+        with tags.rule("equip-points", "a gas valve or burner heats it"):
+            if any(t & {"naturalGas", "gas"} and t & {"heat", "valve"} for t in points):
+                tags.add("naturalGasHeating")
         with tags.rule("equip-points", "hot and cold deck points: two ducts"):
             if every & {"hotDeck", "coldDeck"}:
                 tags.add("dualDuct")
@@ -118,6 +124,10 @@ def tags_from_points(tags: TagSet, points: Sequence[Tags]) -> None:
         with tags.rule("equip-points", "duct static pressure control: it feeds VAV boxes"):
             if any("pressure" in t and "discharge" in t and "air" in t for t in points):
                 tags.add("vavZone")
+        # AHUs.fandoc: "typically ... whether the AHU's fan is single speed or a VFD".
+        with tags.rule("equip-points", "its supply fan has a speed: variable air volume"):
+            if any("fan" in t and "discharge" in t and t & {"speed", "freq"} for t in points):
+                tags.add("variableAirVolume")
     if "meter" not in tags:
         with tags.rule("equip-points", "it has kW/kWh points: it meters electricity"):
             metered = [t for t in points if "elec" in t and t & {"power", "energy"}]

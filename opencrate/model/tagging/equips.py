@@ -48,13 +48,24 @@ _KINDS: Final[dict[str, tuple[str, ...]]] = {
     "panel": ("panel", "elec"),
     "unitvent": ("fcu", "unitVent", "hvac"),
     "weatherstation": ("weatherStation",),
+    "luminaire": ("luminaire",),
+    "heatpump": ("heatPump", "hvac"),  # AHUs.fandoc: an airHandlingEquip
     "circuit": ("circuit",),  # ElecPanels.fandoc: "circuit equip", the panel is "elec panel"
 }
 
 # Markers that name what a piece of equipment is (a name with one needs no guess).
 _KIND_MARKERS: Final = frozenset(
     tag for kind, tags in _KINDS.items() if kind != "system" for tag in tags[:1]
-) | {"meter", "plant", "coolingTower", "heatExchanger", "panel", "circuit", "weatherStation"}
+) | {
+    "meter",
+    "plant",
+    "coolingTower",
+    "heatExchanger",
+    "panel",
+    "circuit",
+    "weatherStation",
+    "luminaire",
+}
 # Words that make a meter the site's main meter (Meters.fandoc: siteMeter).
 _SITE_WORDS: Final = frozenset({"main", "site", "building", "whole", "service"})
 

@@ -50,6 +50,7 @@ RULE_CONFIDENCE: Final[Mapping[str, float]] = MappingProxyType(
         "equip-context": 0.7,  # what a point inherits from its equipment
         "subject": 0.7,  # the equipment a point is about (Chiller Status)
         "default-section": 0.6,  # a VAV's damper is its discharge damper
+        "unit-guess": 0.6,  # what a unit usually means (kWh is usually a running total)
         "function-guess": 0.55,  # function from weak evidence (a Bool naming a component)
         "soft-point": 0.55,  # AV/BV/MSV with nothing in the name: sp
         "fallback": 0.4,  # nothing in the name decides: sensor

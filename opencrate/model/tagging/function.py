@@ -62,6 +62,7 @@ _COMPONENTS: Final = frozenset(
     {"fan", "pump", "damper", "valve", "filter", "humidifier", "compressor", "coil", "heater"}
 )
 
+_SWITCHED: Final = frozenset({"fan", "pump", "compressor", "heater", "humidifier"})
 _DRIVEN: Final = frozenset({"fan", "pump", "vfd", "compressor", "motor"})
 _SP_WORDS: Final = frozenset({"setpoint", "schedule"})
 # Words that say outright that the value is read back.
@@ -119,6 +120,9 @@ def decide_function(
         return "sp", "soft-point", "a soft point (AV/BV/MSV, holding register) is a setpoint"
     if kind == "bool" and not tags & QUANTITIES and tags & (_COMPONENTS | {"cool", "heat"}):
         return "cmd", "function-guess", "a Bool naming a component or stage switches it"
+    if not tags & QUANTITIES and tags & _SWITCHED:
+        # Meters.fandoc's example: "RTU-1 Fan" is the fan's cmd point.
+        return "cmd", "function-guess", "a point named for a machine alone is its command"
     if percent and tags & {"cool", "heat"} and not tags & QUANTITIES:
         return "cmd", "function-guess", "a heating or cooling signal in % is an output"
     if tags & QUANTITIES:

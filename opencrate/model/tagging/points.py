@@ -372,8 +372,7 @@ def _implied_tags(
             tags.add("run")
     if tags & {"dewPoint", "wetBulb", "feelsLike"}:
         tags.discard("temp")  # the quantity is the dew-point / wet-bulb temperature itself
-    with tags.rule("unit", f"a running total in {unit!r}"):
-        _totalized(tags, words, unit, kind)
+    _totalized(tags, words, unit, kind)
 
 
 def _totalized(tags: TagSet, words: set[str], unit: str | None, kind: str) -> None:
@@ -384,12 +383,14 @@ def _totalized(tags: TagSet, words: set[str], unit: str | None, kind: str) -> No
     """
     if kind == "bool" or not tags & {"energy", "volume"} or tags & {"sp", "delta"}:
         return
-    if words & {"accumulated", "totalized", "consumption"}:
-        tags.add("hisTotalized")
+    said = sorted(words & {"accumulated", "totalized", "consumption"})
+    if said:
+        tags.add_because("hisTotalized", "word", f"the name says {said[0]!r}: a running total")
         return
     folded = fold_unit(unit) if unit else ""
     if folded in TOTALIZED_UNITS:
-        tags.add("hisTotalized")
+        # Meters.fandoc: *some* meters log energy as a rising counter; most do.
+        tags.add_because("hisTotalized", "unit-guess", f"an energy or volume in {unit!r}")
 
 
 def _unit_tags(tags: TagSet, unit: str | None, kind: str) -> None:
@@ -408,7 +409,8 @@ def _unit_tags(tags: TagSet, unit: str | None, kind: str) -> None:
             tags.add(meant)
     if "elec" in unit_tags and tags & _ELEC_QUANTITIES:
         tags.add("elec")
-        if "power" in tags and "power" in unit_tags and "demand" not in tags:
+        if tags & {"power", "demand"} and "power" in unit_tags:
+            # Meters.fandoc: kW is active, kVAR reactive, kVA apparent, for demand too
             tags.update(unit_tags & {"active", "apparent", "reactive"})
 
 

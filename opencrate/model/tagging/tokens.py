@@ -240,6 +240,7 @@ _REWRITES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     ("flue", "gas"): ("flue",),
     ("high", "limit"): ("max", "limit"),
     ("cloud", "cover"): ("cloudage",),
+    ("heating", "pump"): ("heatpump",),
     ("weather", "condition"): ("weather", "weathercond"),
     ("sky", "condition"): ("weather", "weathercond"),
     ("low", "limit"): ("min", "limit"),

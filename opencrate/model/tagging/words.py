@@ -47,6 +47,8 @@ EQUIP_NOUNS: Final = frozenset(
         "circuit",
         "unitvent",
         "weatherstation",
+        "luminaire",
+        "heatpump",
     }
 )
 
