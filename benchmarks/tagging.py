@@ -106,6 +106,8 @@ CONFIGURATION_CHOICES = frozenset(
         "dualDuct",
         "tripleDuct",
         "fanPowered",
+        "pressureDependent",
+        "pressureIndependent",
         "thermostat",
         "siteMeter",
         "submeterOf",

@@ -601,6 +601,19 @@ def test_ahu_choices_from_points(
     assert choices <= suggest_equip_tags("AHU-1", points=points_of(*points, equip="AHU-1"))
 
 
+def test_vav_choices_from_points() -> None:
+    # VAVs.fandoc: "Fan powered VAV with hot water reheat ... pressureDependent singleDuct";
+    # a box that measures its airflow is pressure independent.
+    points = points_of(
+        ("Fan Status", None), ("Reheat Valve", "%"), ("DA Flow", "cfm"), ("DPR-O", "%"),
+        equip="VAV-7",
+    )  # fmt: skip
+    tags = suggest_equip_tags("VAV-7", points=points)
+    assert {"fanPowered", "hotWaterHeating", "singleDuct", "pressureIndependent"} <= tags
+    steam = points_of(("Steam Reheat Valve", "%"), equip="VAV-8")
+    assert "hotWaterHeating" not in suggest_equip_tags("VAV-8", points=steam)
+
+
 @pytest.mark.parametrize("name", ["Heat Pump 4", "WSHP-1"])
 def test_heat_pumps_are_their_own_kind(name: str) -> None:
     tags = suggest_equip_tags(name)

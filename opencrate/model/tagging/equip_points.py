@@ -117,9 +117,18 @@ def tags_from_points(tags: TagSet, points: Sequence[Tags]) -> None:
                 tags.add("dualDuct")
             elif any("discharge" in t and "air" in t for t in points):
                 tags.add("singleDuct")
-    if "vav" in tags and "fan" in every:
-        with tags.rule("equip-points", "a terminal unit with a fan of its own"):
-            tags.add("fanPowered")
+    if "vav" in tags:
+        if "fan" in every:
+            with tags.rule("equip-points", "a terminal unit with a fan of its own"):
+                tags.add("fanPowered")
+        with tags.rule("equip-points", "a VAV's reheat or heating valve is hot-water reheat"):
+            # VAVs.fandoc: reheat is elec, hot water or steam; a valve rules out elec.
+            reheat = [t for t in points if "valve" in t and t & {"reheat", "heat"}]
+            if reheat and not any("steam" in t for t in reheat):
+                tags.add("hotWaterHeating")
+        with tags.rule("equip-points", "it measures its airflow: pressure independent"):
+            if any("flow" in t and "air" in t and "sensor" in t for t in points):
+                tags.add("pressureIndependent")
     if "ahu" in tags:
         with tags.rule("equip-points", "duct static pressure control: it feeds VAV boxes"):
             if any("pressure" in t and "discharge" in t and "air" in t for t in points):
