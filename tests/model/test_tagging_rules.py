@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from opencrate.errors import InvalidInput
 from opencrate.model.tagging.conventions import (
@@ -685,3 +687,22 @@ def test_reference_examples_hold() -> None:
     for call, shown in rows:
         got = eval(call, scope) - {"point"}  # our own docs' examples, nothing else
         assert " ".join(sorted(got)) == shown, call
+
+
+@given(
+    name=st.text(
+        alphabet=st.sampled_from("ABCDEFGHIKLMNOPRSTUVWabcdefghiklmnoprstuvw0123456789 _-/.%"),
+        min_size=1,
+        max_size=24,
+    ).filter(lambda s: any(ch.isalnum() for ch in s)),
+    unit=st.sampled_from([None, "°F", "%", "kW", "kWh", "cfm", "ppm"]),
+    object_type=st.sampled_from([None, "AI", "AO", "AV", "BV", "holding-register", "coil"]),
+)
+def test_every_suggestion_explains_every_tag(
+    name: str, unit: str | None, object_type: str | None
+) -> None:
+    suggestion = explain_point_tags(name, unit=unit, object_type=object_type)
+    assert set(suggestion.reasons) == suggestion.tags
+    assert len(suggestion.tags & FUNCTIONS) == 1
+    assert suggestion.tags == suggest_point_tags(name, unit=unit, object_type=object_type)
+    assert suggestion.explain()[-1].startswith("verdict: ")
