@@ -222,6 +222,9 @@ def test_sections(name: str, section: set[str]) -> None:
         ("CLG FLOW MAX", {"cooling", "max", "flow", "sp"}),  # Siemens airflow limits
         ("HTG FLOW MIN", {"heating", "min", "flow", "sp"}),
         ("Min OA Flow Sp", {"min", "outside", "air", "flow", "sp"}),
+        ("OccClgMaxFlow", {"occ", "cooling", "max", "flow", "sp"}),  # a limit is a setpoint
+        ("RH-VLV", {"reheat", "valve", "cmd"}),  # RH before a valve is reheat...
+        ("Zone RH", {"zone", "air", "humidity"}),  # ...else relative humidity
         ("Cooling Valve", {"cool", "valve", "cmd"}),  # a device cools...
         ("Occupied Cooling Setpoint", {"cooling", "occ"}),  # ...a setpoint is for cooling
     ],

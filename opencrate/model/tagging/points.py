@@ -319,7 +319,7 @@ def _qualifier_tags(tags: TagSet, present: frozenset[str]) -> None:
         tags.add("cool" if device else "cooling")
     if "heating" in present:
         tags.add("heat" if device else "heating")
-    if "occupied" in present and "setpoint" in present:
+    if "occupied" in present and present & {"setpoint", "min", "max", "limit", "effective"}:
         tags.discard("occupied")
         tags.add("occ")
     if "differential" in present and not tags & _QUANTITIES:

@@ -27,6 +27,8 @@ Token: TypeAlias = tuple[str, bool]
 # Spellings that the generic splitter would cut wrongly, rewritten first.
 _PROTECT: Final = (
     (re.compile(r"%\s*RH", re.IGNORECASE), " rh "),
+    # "RH" before a valve, coil or stage is reheat ("RH-VLV", "RhVlvCmd"), else humidity.
+    (re.compile(r"\bRH(?=[\s_.-]*(?:VLV|VALVE|COIL|STG|STAGE))", re.IGNORECASE), " reheat "),
     (re.compile(r"\bS/S\b", re.IGNORECASE), " ss "),
     (re.compile(r"start\s*/\s*stop", re.IGNORECASE), " ss "),
     # start-stop shorthands: St/Sp, StSp, Strt/Stp, On/Off, OnOff
