@@ -619,6 +619,21 @@ def test_vav_choices_from_points() -> None:
     assert "hotWaterHeating" not in suggest_equip_tags("VAV-8", points=steam)
 
 
+@pytest.mark.parametrize(
+    ("name", "has", "lacks"),
+    [
+        ("CT Basin Temp", {"temp", "sensor"}, {"cooling", "cool"}),  # a cooling *tower*
+        ("CT Bypass Vlv", {"bypass", "valve", "cmd"}, {"cool"}),
+        ("CHLR1_LCHWT", {"chilled", "water", "leaving", "temp"}, set()),
+        ("ECWT", {"condenser", "water", "entering", "temp"}, set()),
+    ],
+)
+def test_plant_names(name: str, has: set[str], lacks: set[str]) -> None:
+    tags = suggest_point_tags(name)
+    assert has <= tags
+    assert not tags & lacks
+
+
 @pytest.mark.parametrize("name", ["Heat Pump 4", "WSHP-1"])
 def test_heat_pumps_are_their_own_kind(name: str) -> None:
     tags = suggest_equip_tags(name)

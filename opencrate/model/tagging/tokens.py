@@ -243,6 +243,7 @@ _REWRITES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     ("high", "limit"): ("max", "limit"),
     ("cloud", "cover"): ("cloudage",),
     ("heating", "pump"): ("heatpump",),
+    ("cooling", "tower"): ("tower",),  # the kind of tower, not a cooling qualifier
     ("weather", "condition"): ("weather", "weathercond"),
     ("sky", "condition"): ("weather", "weathercond"),
     ("low", "limit"): ("min", "limit"),
