@@ -85,6 +85,10 @@ def test_tokenizer_cuts_every_naming_habit(name: str, tokens: list[str]) -> None
         ("CLG FLOW MAX", "sp"),
         ("HTG FLOW MIN", "sp"),
         ("Max OA Damper Pos", "sp"),
+        ("Minimum Outdoor Air Damper", "cmd"),  # the minimum OA damper itself (G36 naming)
+        ("Economizer High Limit", "sp"),
+        ("Zone Temperature Adjustment", "sp"),  # a setpoint adjustment
+        ("Zone Temp Offset", "sp"),
         ("Effective Setpoint", "sp"),
         # the last function word is the head: status of a command, command of a status
         ("Supply Fan Start/Stop", "cmd"),

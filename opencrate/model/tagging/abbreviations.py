@@ -208,6 +208,10 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "fbk": ("sensor",),  # feedback
     "ltg": ("lighting",),
     "nsb": ("unoccupied", "setpoint"),  # night setback
+    "adjust": ("adjust",),  # a thermostat's setpoint adjustment is a setpoint
+    "adjustment": ("adjust",),
+    "adj": ("adjust",),
+    "offset": ("adjust",),
     "elec": ("elec",),
     "electric": ("elec",),
     "electrical": ("elec",),

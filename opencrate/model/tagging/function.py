@@ -64,7 +64,7 @@ _COMPONENTS: Final = frozenset(
 
 _SWITCHED: Final = frozenset({"fan", "pump", "compressor", "heater", "humidifier"})
 _DRIVEN: Final = frozenset({"fan", "pump", "vfd", "compressor", "motor"})
-_SP_WORDS: Final = frozenset({"setpoint", "schedule"})
+_SP_WORDS: Final = frozenset({"setpoint", "schedule", "adjust"})
 # Words that say outright that the value is read back.
 _READING_WORDS: Final = frozenset({"sensor", "actual"})
 _SENSOR_WORDS: Final = frozenset({"status", "sensor", "actual", "open", "alarm"})
@@ -107,7 +107,10 @@ def decide_function(
         if head is not None:
             function = "sensor" if head in _SENSOR_WORDS else "cmd"
             return function, "grammar", f"the last function word is {head!r}"
-    if words & _LIMIT_WORDS and not tags & _METERED:
+    # "Min OA Damper" names a damper (the minimum outside air one); "Max OA
+    # Damper Pos" is a limit on a damper's position.
+    component_named = tags & {"damper", "valve"} and not words & {"position", "flow"}
+    if words & _LIMIT_WORDS and not tags & _METERED and not component_named:
         said = sorted(words & _LIMIT_WORDS)[0]
         return "sp", "grammar", f"{said!r}: a limit or effective value is a setpoint"
     if (tags & {"valve", "damper"} or "position" in words) and not tags & QUANTITIES:

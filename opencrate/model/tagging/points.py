@@ -302,7 +302,7 @@ def _section_tags(tags: TagSet, present: frozenset[str]) -> None:
             tags.add_because("entering", "section", "plant return water enters the plant")
         else:
             tags.add_because("return", "section", "'return' air")
-    if "economizer" in present and not present & {"mode", "enable"}:
+    if "economizer" in present and not present & {"mode", "enable", "setpoint", "limit"}:
         with tags.rule("section", "an economizer command drives the outside air damper"):
             tags |= {"outside", "air", "damper"}
     if tags & {"hotDeck", "coldDeck"}:
