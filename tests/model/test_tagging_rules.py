@@ -587,6 +587,25 @@ def test_meters_chapter_example() -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "unit", "has", "lacks"),
+    [
+        # a power-quality meter's published point list (Meters.fandoc's vocabulary)
+        ("Active Energy Delivered", "kWh", {"elec", "energy", "active", "import"}, set()),
+        ("Active Energy Received", "kWh", {"elec", "energy", "active", "export"}, set()),
+        ("Reactive Energy", "kVARh", {"elec", "energy", "reactive"}, {"active"}),
+        ("Apparent Power Total", "kVA", {"elec", "power", "apparent", "total"}, {"active"}),
+        ("Frequency", "Hz", {"elec", "freq"}, set()),  # on an electricity meter
+        ("THD Voltage", "%", {"elec", "volt", "thd"}, set()),
+        ("BTU Meter Energy", "MMBtu", {"thermal", "energy"}, {"elec"}),  # a thermal meter
+    ],
+)
+def test_electricity_meter_points(name: str, unit: str, has: set[str], lacks: set[str]) -> None:
+    tags = suggest_point_tags(name, unit=unit, equip_tags=suggest_equip_tags("Elec Meter PM-1"))
+    assert has <= tags
+    assert not tags & lacks
+
+
+@pytest.mark.parametrize(
     ("points", "choices"),
     [
         # "Built up AHU supplied by central plants with VAV zones"

@@ -151,7 +151,7 @@ def test_point_names(name: str, expected: set[str]) -> None:
         ("°C", {"temp"}),
         ("%RH", {"humidity"}),
         ("kW", {"elec", "power", "active"}),  # W is real (active) power
-        ("kWh", {"elec", "energy", "hisTotalized"}),  # a kWh reading is a running total
+        ("kWh", {"elec", "energy", "active", "hisTotalized"}),  # a kWh reading: a running total
         ("Pa", {"pressure"}),
         ("inH₂O", {"pressure"}),
         ("in w.c.", {"pressure"}),

@@ -208,6 +208,13 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "fbk": ("sensor",),  # feedback
     "ltg": ("lighting",),
     "nsb": ("unoccupied", "setpoint"),  # night setback
+    "thd": ("thd",),  # total harmonic distortion (Meters.fandoc)
+    "imbalance": ("imbalance",),
+    "unbalance": ("imbalance",),
+    "delivered": ("import",),  # utility meters: delivered to the site is imported
+    "received": ("export",),
+    "btu": ("thermal",),  # a BTU (thermal) meter
+    "thermal": ("thermal",),
     "adjust": ("adjust",),  # a thermostat's setpoint adjustment is a setpoint
     "adjustment": ("adjust",),
     "adj": ("adjust",),

@@ -60,6 +60,7 @@ _ELEC_QUANTITIES: Final = frozenset({"power", "energy", "demand", "current", "vo
 _AIR_SECTIONS: Final = frozenset(
     {"discharge", "return", "outside", "mixed", "exhaust", "zone", "hotDeck", "coldDeck"}
 )
+_AC_CHARACTERISTICS: Final = frozenset({"active", "reactive", "apparent"})
 _AIR_GASES: Final = frozenset(
     {"co2", "co", "no2", "nh3", "ch2o", "o3", "tvoc", "pm25", "pm10", "pm01"}
 )
@@ -328,7 +329,7 @@ def _qualifier_tags(tags: TagSet, present: frozenset[str]) -> None:
         # "Active Setpoint" (Trane) is the effective one; "Active Power" is real power.
         if "setpoint" in present:
             tags.add("effective")
-        elif "power" in tags:
+        elif tags & {"power", "energy", "demand"}:
             tags.add("active")
 
 
@@ -398,20 +399,25 @@ def _unit_tags(tags: TagSet, unit: str | None, kind: str) -> None:
     if not unit or kind == "bool":
         return
     unit_tags = frozenset(UNIT_TAGS.get(fold_unit(unit), ()))
+    characteristic = unit_tags & _AC_CHARACTERISTICS
+    unit_tags -= characteristic
     if not tags & _QUANTITIES:
         tags.update(unit_tags)
-        return
-    # Energy and power are told apart by the unit, whatever the name says
-    # ("Energy" logged in kW is a power; "Power" in kWh is an energy).
-    for said, meant in (("energy", "power"), ("power", "energy"), ("volume", "flow")):
-        if said in tags and meant in unit_tags and said not in unit_tags and "demand" not in tags:
-            tags.discard(said)
-            tags.add(meant)
-    if "elec" in unit_tags and tags & _ELEC_QUANTITIES:
-        tags.add("elec")
-        if tags & {"power", "demand"} and "power" in unit_tags:
-            # Meters.fandoc: kW is active, kVAR reactive, kVA apparent, for demand too
-            tags.update(unit_tags & {"active", "apparent", "reactive"})
+    else:
+        # Energy and power are told apart by the unit, whatever the name says
+        # ("Energy" logged in kW is a power; "Power" in kWh is an energy).
+        for said, meant in (("energy", "power"), ("power", "energy"), ("volume", "flow")):
+            switch = said in tags and meant in unit_tags and said not in unit_tags
+            if switch and "demand" not in tags:
+                tags.discard(said)
+                tags.add(meant)
+        if "elec" in unit_tags and tags & _ELEC_QUANTITIES:
+            tags.add("elec")
+    if characteristic and tags & {"power", "demand", "energy"}:
+        # Meters.fandoc: kW/kWh are active, kVAR(h) reactive, kVA(h) apparent (demand
+        # too), on an AC meter, which a building's nearly always is: a guess.
+        with tags.rule("unit-guess", f"{unit!r} on an AC meter"):
+            tags.update(characteristic)
 
 
 def _elec_tags(tags: TagSet, words: set[str], letters: set[str]) -> None:
@@ -462,7 +468,8 @@ def _inherit(tags: TagSet, words: set[str], context: frozenset[str]) -> None:
             if component == "fan" and not tags & _AIR_SECTIONS:
                 tags |= context & {"discharge", "return", "exhaust"}
     if "meter" in context:
-        if "elec" in context and tags & _ELEC_QUANTITIES:
+        thermal = "thermal" in tags or tags & {"water", "steam", "gas", "naturalGas"}
+        if "elec" in context and tags & (_ELEC_QUANTITIES | {"freq"}) and not thermal:
             tags.add("elec")
         if tags & {"energy", "volume", "flow", "power"}:
             tags |= context & {"gas", "naturalGas"}
