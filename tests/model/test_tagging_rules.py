@@ -381,6 +381,15 @@ def test_low_confidence_suggestions_need_review(
     assert suggestion.explain()[-1].startswith("verdict: needs review")
 
 
+def test_run_state_of_an_unknown_thing_is_only_a_guess() -> None:
+    door = explain_point_tags("Door Status", value_kind="bool")
+    assert door.reasons["run"].rule == "function-guess"
+    assert door.needs_review
+    fan = explain_point_tags("Fan Status", value_kind="bool")
+    assert fan.reasons["run"].rule == "grammar"
+    assert not fan.needs_review
+
+
 def test_review_threshold_is_the_callers() -> None:
     strict = explain_point_tags("Supply Air Temp", review_threshold=0.9)
     assert strict.needs_review  # sections and the implied sensor are below 0.9

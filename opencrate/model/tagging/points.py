@@ -60,6 +60,10 @@ _ELEC_QUANTITIES: Final = frozenset({"power", "energy", "demand", "current", "vo
 _AIR_SECTIONS: Final = frozenset(
     {"discharge", "return", "outside", "mixed", "exhaust", "zone", "hotDeck", "coldDeck"}
 )
+# Things that run (have an on/off run state).
+_MACHINES: Final = frozenset(
+    {"fan", "pump", "compressor", "chiller", "boiler", "heater", "humidifier", "filter"}
+)
 _AC_CHARACTERISTICS: Final = frozenset({"active", "reactive", "apparent"})
 _AIR_GASES: Final = frozenset(
     {"co2", "co", "no2", "nh3", "ch2o", "o3", "tvoc", "pm25", "pm10", "pm01"}
@@ -174,7 +178,8 @@ def explain_point_tags(
         words |= parsed.word_set
         letters |= parsed.letters
         _word_tags(tags, parsed, _system_water(context))
-    _implied_tags(tags, words, letters, unit=unit, kind=kind, context=context)
+    unknown = tuple(word for parsed in names for word in parsed.unknown)
+    _implied_tags(tags, words, letters, unit=unit, kind=kind, context=context, unknown=unknown)
     percent = (unit or "").strip() == "%"
     function, rule, detail = decide_function(
         tags, names, hint=hint, kind=kind, writable=writable, percent=percent
@@ -199,7 +204,6 @@ def explain_point_tags(
             else:
                 tags.discard(tag)
     written = tuple(word for parsed in names for word in parsed.written)
-    unknown = tuple(word for parsed in names for word in parsed.unknown)
     return tags.suggestion(words=written, unknown=unknown, review_threshold=review_threshold)
 
 
@@ -350,6 +354,7 @@ def _implied_tags(
     unit: str | None,
     kind: str,
     context: frozenset[str],
+    unknown: tuple[str, ...] = (),
 ) -> None:
     """Add the tags the name implies without saying them (rule step 3 and 4)."""
     with tags.rule("unit", f"the unit {unit!r}"):
@@ -369,8 +374,14 @@ def _implied_tags(
     with tags.rule("implied", "a weather observation is of the air (Weather.fandoc)"):
         _weather(tags)
     with tags.rule("grammar", "an on/off status or command is about running"):
-        if words & {"status", "start", "stop", "command"} and runs(tags, words, kind):
-            tags.add("run")
+        said = words & {"status", "start", "stop", "command", "run"}
+        # "Status" on a pump, "Filter Status" are run states; "Door Status" or
+        # "Chr Sts" (an unknown word) may be: suggested, but for review.
+        if said and runs(tags, words, kind):
+            if unknown and not tags & _MACHINES:
+                tags.add_because("run", "function-guess", f"the run state of {unknown[0]!r}?")
+            else:
+                tags.add("run")
     if tags & {"dewPoint", "wetBulb", "feelsLike"}:
         tags.discard("temp")  # the quantity is the dew-point / wet-bulb temperature itself
     _totalized(tags, words, unit, kind)
