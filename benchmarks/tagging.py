@@ -73,8 +73,13 @@ from opencrate.model.tagging.conventions import (  # noqa: E402
     learn_conventions,
     point_features,
 )
+from opencrate.model.tagging.evidence import RULE_CONFIDENCE  # noqa: E402
 from opencrate.model.tagging.tokens import clear_caches  # noqa: E402
-from opencrate.model.tags import suggest_equip_tags, suggest_point_tags  # noqa: E402
+from opencrate.model.tags import (  # noqa: E402
+    explain_point_tags,
+    suggest_equip_tags,
+    suggest_point_tags,
+)
 
 # The shared reference sits beside the repository (or two levels up from a worktree).
 _EVAL_NAME = Path("shared") / "reference" / "haystack-tag-eval.json"
@@ -368,6 +373,43 @@ def print_misses(scores: dict[tuple[str, str], Score], count: int) -> None:
         print(f"[{mode}] most extra:  {score.extra.most_common(count)}")
 
 
+def print_confidence(records: list[dict[str, Any]]) -> None:
+    """Per rule class, how often its tags are right (full names, in-sample), and how
+    many points a caller would flag for review: does the confidence rank the rules?"""
+    right: collections.Counter[str] = collections.Counter()
+    made: collections.Counter[str] = collections.Counter()
+    flagged = flagged_wrong = kept_wrong = 0
+    for record in records:
+        expected = expected_tags(record)
+        suggestion = explain_point_tags(
+            display_name(record),
+            raw_name=record.get("raw_name"),
+            unit=record.get("unit"),
+            value_kind=record.get("value_kind"),
+            equip_tags=equip_context(record),
+        )
+        wrong = False
+        for tag, reason in suggestion.reasons.items():
+            if tag in UNSCORED | UNSCORED_SUGGESTED:
+                continue
+            made[reason.rule] += 1
+            right[reason.rule] += tag in expected
+            wrong |= tag not in expected
+        flagged += suggestion.needs_review
+        flagged_wrong += suggestion.needs_review and wrong
+        kept_wrong += not suggestion.needs_review and wrong
+    print("\nCONFIDENCE (full+raw names, in-sample): rule, confidence, tags, share right")
+    for rule in sorted(made, key=lambda r: -RULE_CONFIDENCE[r]):
+        share = right[rule] / made[rule]
+        print(f"  {rule:<15} {RULE_CONFIDENCE[rule]:.2f} {made[rule]:>5} {share:>6.3f}")
+    kept = len(records) - flagged
+    print(
+        f"  needs_review: {flagged} of {len(records)} points"
+        f" ({flagged_wrong / flagged if flagged else 0:.0%} of them have a wrong tag;"
+        f" {kept_wrong / kept if kept else 0:.0%} of the others do)"
+    )
+
+
 def print_speed(records: list[dict[str, Any]], rounds: int) -> None:
     """Time suggest_point_tags over every point name, cold (empty caches) and warm."""
     calls = [
@@ -416,6 +458,7 @@ def main(argv: list[str] | None = None) -> None:
         "POINTS (micro-averaged; fn = sensor/cmd/sp exactly right)", point_folds, functions=True
     )
     print_table("EQUIPMENT", equip_folds, functions=False)
+    print_confidence(points)
     print_speed(points, max(1, args.rounds))
     if args.misses:
         print_misses(point_folds["loo"], args.misses)
