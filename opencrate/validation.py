@@ -34,7 +34,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
-from opencrate.errors import InvalidInput
+from opencrate.errors import ConfigError, InvalidInput
 
 __all__ = [
     "INT64_MAX",
@@ -53,6 +53,7 @@ __all__ = [
     "is_int",
     "json_depth_exceeds",
     "parse_duration_ms",
+    "parse_duration_s",
     "parse_json_object",
     "parse_time_ms",
     "shown",
@@ -358,3 +359,24 @@ def parse_json_object(
             f"{what} has a string that is not valid Unicode (a lone surrogate escape)"
         )
     return parsed
+
+
+def parse_duration_s(value: object, *, key: str) -> float:
+    """``value`` (``"500ms"``, ``"3s"``, or a number of seconds) as positive seconds.
+
+    Raises ConfigError naming ``key`` and the value when it is not a duration or not
+    above zero.
+    """
+    seconds: float | None = None
+    if isinstance(value, str):
+        try:
+            seconds = parse_duration_ms(value) / 1000
+        except InvalidInput as exc:
+            raise ConfigError(exc.message, key=key) from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    if seconds is None:
+        raise ConfigError(f"must be a duration like '3s' or '500ms', got {value!r}", key=key)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"must be a positive duration, got {value!r}", key=key)
+    return seconds

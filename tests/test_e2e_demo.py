@@ -84,7 +84,8 @@ async def test_demo_serves_the_office_streams_values_and_stops_on_sigint(tmp_pat
                     if meter["state"] == "online":
                         break
                     await trio.sleep(0.1)
-            assert (meter["id"], meter["host"], meter["points"]) == ("meter-1", "127.0.0.1", 6)
+            assert (meter["id"], meter["protocol"], meter["points"]) == ("meter-1", "modbus", 6)
+            assert meter["details"]["host"] == "127.0.0.1"
             power = (await client.get(f"{url}/api/points/meter-1/active-power")).json()
             assert power["status"] == "ok"
             assert 20 <= power["value"] <= 70

@@ -26,14 +26,14 @@ scenarios). Every error is a :class:`~opencrate.errors.ConfigError` whose key is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from attrs import frozen
 
+from opencrate.components.devices.health import HealthSettings
 from opencrate.errors import ConfigError, InvalidInput
-from opencrate.validation import check_text, is_int, parse_duration_ms
+from opencrate.validation import check_text, is_int, parse_duration_s
 
 __all__ = [
     "DEVICE_KEYS",
@@ -70,27 +70,6 @@ DEVICE_KEYS = frozenset(
 
 # Longest id or host name we take (a DNS name is at most 253 characters).
 _MAX_TEXT = 253
-
-
-def parse_duration_s(value: object, *, key: str) -> float:
-    """``value`` (``"500ms"``, ``"3s"``, or a number of seconds) as positive seconds.
-
-    Raises ConfigError naming ``key`` and the value when it is not a duration or not
-    above zero.
-    """
-    seconds: float | None = None
-    if isinstance(value, str):
-        try:
-            seconds = parse_duration_ms(value) / 1000
-        except InvalidInput as exc:
-            raise ConfigError(exc.message, key=key) from None
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    if seconds is None:
-        raise ConfigError(f"must be a duration like '3s' or '500ms', got {value!r}", key=key)
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigError(f"must be a positive duration, got {value!r}", key=key)
-    return seconds
 
 
 def parse_poll_interval(binding: Mapping[str, Any], *, where: str) -> float | None:
@@ -145,6 +124,15 @@ class ModbusDevice:
     backoff_max_s: float = 60.0
     down_after: int = 3
     enabled: bool = True
+
+    @property
+    def health(self) -> HealthSettings:
+        """Its backoff and ``down_after``, for its :class:`~.DeviceHealth`."""
+        return HealthSettings(
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
+            down_after=self.down_after,
+        )
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any], *, where: str) -> ModbusDevice:

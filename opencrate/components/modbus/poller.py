@@ -11,7 +11,7 @@ point's words (:func:`~opencrate.components.modbus.datatypes.decode`) and
 writes them with :meth:`.PointStore.set_if_changed` (change of value, the
 point's deadband honoured).
 
-Failures go through :class:`~opencrate.components.modbus.health.DeviceHealth`:
+Failures go through :class:`~opencrate.components.devices.health.DeviceHealth`:
 the device's points turn ``stale`` on the first failed request and ``down``
 with :class:`~opencrate.runtime.events.DeviceDown` after ``down_after`` in a
 row; the next attempt waits the backoff. The first good answer publishes
@@ -32,6 +32,7 @@ import trio
 from attrs import frozen
 
 from opencrate.clock import Clock
+from opencrate.components.devices.health import DeviceHealth, DeviceStatistics
 from opencrate.components.modbus.client import ModbusClient
 from opencrate.components.modbus.datatypes import RegisterFormat, decode
 from opencrate.components.modbus.devices import ModbusDevice, parse_poll_interval
@@ -42,7 +43,6 @@ from opencrate.components.modbus.groups import (
     ReadGroup,
     schedule,
 )
-from opencrate.components.modbus.health import DeviceHealth, DeviceStatistics
 from opencrate.components.points.store import PointStore
 from opencrate.errors import BridgeError, DeviceError, InvalidInput
 from opencrate.model.values import PointStatus
@@ -119,7 +119,9 @@ class DevicePoller:
         self.classes: list[PollClass] = schedule(
             [(p.span, p.poll_interval_s) for p in points], device, grouping=grouping
         )
-        self.health = DeviceHealth.for_device(device, rng=rng or random.Random(device.id))
+        self.health = DeviceHealth(
+            device.id, device.health, protocol="modbus", rng=rng or random.Random(device.id)
+        )
         self.start_offset_s = start_offset_s
         self.cycles = 0  # poll classes read (a fact tests can wait on)
         self._cycled = trio.Event()

@@ -19,7 +19,7 @@ is what lets the loader compare them with what is stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -29,7 +29,7 @@ from opencrate.model.binding import VIRTUAL
 from opencrate.model.node import Node, NodeType
 from opencrate.model.tags import suggest_equip_tags, suggest_point_tags
 
-__all__ = ["DEFAULT_POINT_CAPABILITIES", "build_nodes", "point_capabilities"]
+__all__ = ["DEFAULT_POINT_CAPABILITIES", "NodeBuilder", "build_nodes", "point_capabilities"]
 
 #: Capabilities of a point that does not list its own (plus writable and
 #: schedulable when the point says ``writable = true``).
@@ -50,7 +50,7 @@ def build_nodes(scenario: Scenario) -> list[Node]:
     Raises :class:`ConfigError` naming the file and line when the node model
     refuses a value the format let through (a tag with a space, say).
     """
-    builder = _Builder(scenario.source)
+    builder = NodeBuilder(scenario.source)
     for site in scenario.sites:
         builder.add(site.line, partial(builder.site, site))
     for space in scenario.spaces:
@@ -62,14 +62,26 @@ def build_nodes(scenario: Scenario) -> list[Node]:
     return builder.nodes
 
 
-class _Builder:
-    def __init__(self, source: str) -> None:
+class NodeBuilder:
+    """Builds nodes from specs, remembering them so later nodes get their refs.
+
+    ``known`` are nodes that already exist (stored ones, say): they are not
+    built again but give the context (``siteRef``, ``spaceRef``, ``equipRef``)
+    for nodes built below them. Discovery's accept builds an equipment and its
+    points this way, so they are tagged and referenced exactly as a scenario's.
+    """
+
+    def __init__(self, source: str, known: Iterable[Node] = ()) -> None:
         self.source = source
         self.nodes: list[Node] = []
         self._types: dict[str, NodeType] = {}
         self._parents: dict[str, str | None] = {}
+        for node in known:
+            self._types[node.id] = node.node_type
+            self._parents[node.id] = node.parent_id
 
     def add(self, line: int | None, make: Callable[[], Node]) -> Node:
+        """Build a node with ``make`` and keep it; InvalidInput becomes ConfigError at ``line``."""
         try:
             node = make()
         except InvalidInput as exc:
@@ -118,7 +130,9 @@ class _Builder:
 
     def equip(self, equip: EquipSpec) -> Node:
         # A sub-equipment (a fan inside an AHU) points at its parent with equipRef.
-        parent_is_equip = self._types.get(equip.parent) is NodeType.EQUIP
+        parent_is_equip = (
+            equip.parent is not None and self._types.get(equip.parent) is NodeType.EQUIP
+        )
         return Node(
             id=equip.id,
             node_type=NodeType.EQUIP,
