@@ -445,6 +445,14 @@ def test_explain_node_reads_the_binding() -> None:
     assert "cmd" in explain_node(coil).tags
 
 
+def test_explain_node_reads_a_bacnet_description_beside_the_object_name() -> None:
+    node = bacnet_point("Clg_Valve_Cmd", "analog-output")
+    node["properties"] = {"description": "Chilled Water Valve"}
+    suggestion = explain_node(node)
+    assert {"chilled", "water", "cool", "valve", "cmd"} <= suggestion.tags
+    assert "chilled" not in explain_node(bacnet_point("Clg_Valve_Cmd", "analog-output")).tags
+
+
 def test_explain_node_refuses_what_is_not_tagged() -> None:
     with pytest.raises(InvalidInput, match="only points and equipment are auto-tagged"):
         explain_node({"id": "hq", "node_type": "site", "dis": "HQ"})

@@ -4,8 +4,9 @@ The CLI's ``opencrate nodes tag ID`` and anything else holding a node's JSON
 (``id``, ``node_type``, ``dis``, ``unit``, ``kind``, ``capabilities``,
 ``protocol_binding``...) use :func:`explain_node`: it reads the evidence a
 node carries besides its name, the BACnet object type or Modbus register type
-of its binding, whether it is writable, the controller's own object name,
-and passes it to :func:`~.points.explain_point_tags` or
+of its binding, whether it is writable, the controller's own object name and
+a BACnet ``description`` property (read beside the object name: both names'
+evidence counts), and passes it to :func:`~.points.explain_point_tags` or
 :func:`~.equips.explain_equip_tags`.
 """
 
@@ -77,9 +78,14 @@ def explain_node(
         raise InvalidInput(f"node {node.get('id')!r} has no display name to read", field="dis")
     if node_type in _POINT_TYPES:
         object_type, raw = binding_evidence(node.get("protocol_binding"))
+        properties = node.get("properties") or {}
         if raw is None:
-            properties = node.get("properties") or {}
             raw = next((_str(properties.get(key)) for key in _RAW_NAME_KEYS), None)
+        description = _str(properties.get("description"))
+        if raw is None and description is not None and any(ch.isalnum() for ch in description):
+            # A BACnet node accepted from discovery: its dis is the object name
+            # ("SAT"), its description what a person wrote ("Supply Air Temp").
+            dis, raw = description, dis
         capabilities = node.get("capabilities") or {}
         writable = capabilities.get("writable") if isinstance(capabilities, Mapping) else None
         return explain_point_tags(
