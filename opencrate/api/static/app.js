@@ -252,8 +252,7 @@ const API = {
 const RANGES = { "1h": ChartMath.HOUR, "6h": 6 * ChartMath.HOUR, "24h": ChartMath.DAY, "7d": 7 * ChartMath.DAY };
 const COLORS = ["#2f6fb0", "#d4822a", "#2e9a6b", "#8a5cb8", "#c2514e", "#3e9ea5", "#9a7b3c", "#5b6b7c"];
 const MAX_HISTORY_PAGES = 10;
-const LIVE_TYPES = "ValueChanged,StatusChanged,AlarmRaised,AlarmCleared," +
-  "DiscoveryScanComplete,DeviceAccepted,ObjectListChanged";
+const LIVE_TYPES = "ValueChanged,StatusChanged,AlarmRaised,AlarmCleared,DiscoveryScanComplete,DeviceAccepted,ObjectListChanged";
 const SVG_NS = "http://www.w3.org/2000/svg";
 const LANE_H = 18; // height of an on/off lane under the plot, px
 const LANE_GAP = 5;

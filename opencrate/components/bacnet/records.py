@@ -100,6 +100,7 @@ def _dump_node_ids(ids: tuple[str, ...]) -> str:
 
 
 _STATE = enum_codec(DeviceState)
+_NULLABLE_BOOL = {"type": ["boolean", "null"]}
 _NODE_IDS = Codec(
     from_sql=_load_node_ids,
     to_sql=_dump_node_ids,
@@ -150,8 +151,13 @@ class DiscoveredPoint:
     present_value: PointValue | None = column(
         sql_type="TEXT", codec=JSON_TEXT, default=None, schema={}
     )
-    writable: bool | None = column(sql_type="INTEGER", codec=BOOL_INT, default=None)
-    cov: bool | None = column(sql_type="INTEGER", codec=BOOL_INT, default=None)
+    # The codec's schema says boolean; these may also be null (not read yet).
+    writable: bool | None = column(
+        sql_type="INTEGER", codec=BOOL_INT, default=None, schema=_NULLABLE_BOOL
+    )
+    cov: bool | None = column(
+        sql_type="INTEGER", codec=BOOL_INT, default=None, schema=_NULLABLE_BOOL
+    )
 
 
 @frozen(kw_only=True)
