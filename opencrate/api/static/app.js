@@ -1166,7 +1166,7 @@ function deviceRows(device) {
   return [row, detailRow];
 }
 
-/** Accept (also for an ignored device, or a stale one again) and Ignore, for admins. */
+/** Accept (also an ignored device, or a stale one again) and Ignore (a new one), for admins. */
 function deviceActions(device) {
   if (!mayDo("admin")) return [];
   const buttons = [];
@@ -1178,7 +1178,7 @@ function deviceActions(device) {
       onclick: (event) => deviceCommand(event, device, "accept"),
     }, accepted ? "Accept again" : "Accept"));
   }
-  if (device.state !== "ignored") {
+  if (device.state === "discovered") { // an accepted one is in the model: delete its nodes instead
     buttons.push(el("button", {
       type: "button", class: "action ignore", title: "Hide this device from later scans",
       onclick: (event) => deviceCommand(event, device, "ignore"),
