@@ -1236,7 +1236,7 @@ async function loadPoints(key, cell) {
   }
   cell.replaceChildren(el("table", { class: "point-table" },
     el("thead", {}, el("tr", {}, ...["Object", "Name", "Description", "Units", "Present value", "Writable"]
-      .map((h) => el("th", {}, h)))),
+      .map((h) => el("th", h === "Present value" ? { class: "num" } : {}, h)))),
     el("tbody", {}, ...points.map((p) => el("tr", { class: "object" },
       el("td", { class: "disc-key" }, `${p.object_type}-${p.object_instance}`),
       el("td", {}, p.object_name || "–"),
@@ -1272,9 +1272,10 @@ async function scanNetwork() {
   try {
     const result = await postJSON(API.discoveryScan, {});
     const n = result.devices.length;
-    let text = `Scan found ${n} device${n === 1 ? "" : "s"} (${result.new_devices.length} new), ` +
-      `${result.point_count} point object${result.point_count === 1 ? "" : "s"}, ` +
+    let text = `Scan found ${n} device${n === 1 ? "" : "s"} and ` +
+      `${result.point_count} point object${result.point_count === 1 ? "" : "s"} ` +
       `in ${result.duration_s.toFixed(1)} s.`;
+    if (result.new_devices.length) text += ` New: ${result.new_devices.join(", ")}.`;
     if (result.failed.length) text += ` Could not read: ${result.failed.join(", ")}.`;
     discoveryMessage("status", text);
   } catch (error) {
