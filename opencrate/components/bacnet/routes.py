@@ -91,6 +91,10 @@ class AcceptBody(msgspec.Struct, forbid_unknown_fields=True):
     ) = None
 
 
+class IgnoreBody(msgspec.Struct, forbid_unknown_fields=True):
+    """Ignore takes no body; one that is sent must be an empty JSON object."""
+
+
 class AcceptAnswer(msgspec.Struct):
     device_key: str
     created_node_ids: list[str]
@@ -201,8 +205,9 @@ async def accept(key: str, data: AcceptBody | None) -> dict[str, Any]:
 
 @blueprint.post("/discovery/devices/<key>/ignore")
 @requires(Role.ADMIN)
+@body(IgnoreBody, optional=True)
 @responds(DEVICE)
-async def ignore(key: str) -> dict[str, Any]:
+async def ignore(key: str, data: IgnoreBody | None) -> dict[str, Any]:
     """Hide the device from later scans (its nodes, if any, stay); 404 for an unknown key."""
     device = await services().get(DiscoveryStore).set_state(key, DeviceState.IGNORED)
     await audit_write("discovery.ignore", key, {})
