@@ -348,3 +348,32 @@ async def test_an_operator_may_scan_but_not_accept_and_sees_why_a_scan_failed(
         assert await browser.evaluate("document.getElementById('discovery-scan').textContent") == (
             "Scan"
         )
+
+
+async def test_an_admin_sees_a_stale_device_and_why_accepting_it_again_failed(
+    services: Services, page_url: str, chromium: str
+) -> None:
+    # An accepted device whose object list changed; no bridge runs, so the accept is refused.
+    await services.get(Authenticator).add_user("ada", Role.ADMIN, TEST_PASSWORD)
+    store = services.get(DiscoveryStore)
+    await store.record_i_am(3001, address="10.0.0.5")
+    await store.set_state("3001", DeviceState.ACCEPTED, node_ids=["3001"])
+    await store.mark_object_list_stale("3001", 5)
+    async with open_browser(chromium) as browser:
+        await browser.goto(f"{page_url}/ui/")
+        await browser.wait_for(_LOGIN_SHOWN)
+        await _log_in(browser, "ada", TEST_PASSWORD)
+        await browser.wait_for(f"document.querySelector({json.dumps(_DEVICE)} + ' .accept')")
+        row = await browser.evaluate(
+            f"(() => {{ const r = document.querySelector({json.dumps(_DEVICE)});"
+            " return [r.dataset.state, r.querySelector('.stale').textContent,"
+            " [...r.querySelectorAll('button')].map((b) => b.textContent)]; })()"
+        )
+        assert row == ["accepted", "stale", ["Accept again"]]
+        await browser.evaluate(
+            f"document.querySelector({json.dumps(_DEVICE)} + ' .accept').click(); true"
+        )
+        await browser.wait_for("!document.getElementById('discovery-error').hidden")
+        shown = await browser.evaluate("document.getElementById('discovery-error').textContent")
+        assert shown.startswith("Cannot accept 3001: the BACnet bridge is not running")
+    assert (await store.get("3001")).object_list_stale
