@@ -19,12 +19,7 @@ from collections.abc import Iterable
 import attrs
 from attrs import frozen
 
-from opencrate.components.bacnet.values import (
-    ANALOG,
-    BINARY,
-    COMMANDABLE,
-    POINT_TYPES,
-)
+from opencrate.components.bacnet.values import ANALOG, BINARY, COMMANDABLE, POINT_TYPES
 from opencrate.model.values import PointValue, ValueKind
 from opencrate.runtime.records import (
     BOOL_INT,
@@ -101,6 +96,7 @@ def _dump_node_ids(ids: tuple[str, ...]) -> str:
 
 
 _STATE = enum_codec(DeviceState)
+_NULLABLE_BOOL = {"type": ["boolean", "null"]}
 _NODE_IDS = Codec(
     from_sql=_load_node_ids,
     to_sql=_dump_node_ids,
@@ -151,11 +147,12 @@ class DiscoveredPoint:
     present_value: PointValue | None = column(
         sql_type="TEXT", codec=JSON_TEXT, default=None, schema={}
     )
+    # The codec's schema says boolean; these may also be null (not read yet).
     writable: bool | None = column(
-        sql_type="INTEGER", codec=BOOL_INT, default=None, schema={"type": ["boolean", "null"]}
+        sql_type="INTEGER", codec=BOOL_INT, default=None, schema=_NULLABLE_BOOL
     )
     cov: bool | None = column(
-        sql_type="INTEGER", codec=BOOL_INT, default=None, schema={"type": ["boolean", "null"]}
+        sql_type="INTEGER", codec=BOOL_INT, default=None, schema=_NULLABLE_BOOL
     )
 
 
