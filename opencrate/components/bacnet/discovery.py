@@ -120,6 +120,9 @@ class DiscoveryService:
         mode = "directed" if address is not None else "ranged" if low is not None else "global"
         async with self._scan_lock:
             started = trio.current_time()
+            # What was known before asking: the I-Ams of this very scan also reach the
+            # intake (they are I-Ams like any other), which may record them first.
+            known_before = {d.device_key for d in await self.store.list(include_ignored=True)}
             answers: dict[int, IAm] = {}
             for i_am in await self.stack.who_is(low, high, address=address, timeout_s=timeout):
                 answers[i_am.device_instance] = i_am
@@ -132,10 +135,10 @@ class DiscoveryService:
             new: list[str] = []
             devices: list[DiscoveredDevice] = []
             for i_am in answers.values():
-                device, is_new = await self._record(i_am)
+                device, _ = await self._record(i_am)
                 if device is None:
                     continue
-                if is_new:
+                if device.device_key not in known_before:
                     new.append(device.device_key)
                 devices.append(device)
             point_count = 0
