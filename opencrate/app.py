@@ -25,6 +25,8 @@ from attrs import define, field
 from opencrate.clock import Clock, SystemClock
 from opencrate.components.alarms import COMPONENT as ALARMS
 from opencrate.components.audit import COMPONENT as AUDIT
+from opencrate.components.bacnet import COMPONENT as BACNET
+from opencrate.components.devices import COMPONENT as DEVICES
 from opencrate.components.entities import COMPONENT as ENTITIES
 from opencrate.components.eventlog import COMPONENT as EVENTLOG
 from opencrate.components.history import COMPONENT as HISTORY
@@ -61,8 +63,11 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ALARMS,
     PROPERTIES,
     SCENARIO,
+    # Before the bridges: they register their devices and writers with it when built.
+    DEVICES,
     # After the scenario: its nodes are loaded (level 20) before the bridge reads them (40).
     MODBUS,
+    BACNET,
 )
 
 

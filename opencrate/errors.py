@@ -209,7 +209,7 @@ class RateLimited(AuthError):
 #: class (built from the exception's text and the boundary's detail), or a
 #: function that builds the error from the exception (to word the message, or
 #: to read a position out of it).
-MapTarget = type[OpenCrateError] | Callable[[Exception], OpenCrateError]
+MapTarget = type[OpenCrateError] | Callable[[Any], OpenCrateError]
 
 
 @contextlib.contextmanager
@@ -225,17 +225,28 @@ def map_exceptions(
     only). The original stays as ``__cause__``, for the traceback of a bug.
 
     An :class:`OpenCrateError` passes through untouched, and so does anything
-    ``mapping`` does not name (a ``BaseException`` such as ``trio.Cancelled``
-    is never caught).
+    ``mapping`` does not name. A ``BaseException`` that is not an ``Exception``
+    is mapped only when ``mapping`` names its own class (bacpypes3 raises its
+    Error / Reject / Abort PDUs that way), so ``trio.Cancelled`` is never caught.
     """
     try:
         yield
     except OpenCrateError:
         raise
-    except Exception as exc:
+    except BaseException as exc:
         for source, target in mapping.items():
-            if isinstance(exc, source):
+            if isinstance(exc, source) and (isinstance(exc, Exception) or _names(source)):
                 if isinstance(target, type):
                     raise target(str(exc) or type(exc).__name__, **detail) from exc
                 raise target(exc) from exc
         raise
+
+
+def _names(source: type[BaseException]) -> bool:
+    """Whether ``source`` names a library's own BaseException, not a base of everything.
+
+    Some libraries raise errors that are not ``Exception`` (bacpypes3's Error,
+    Reject and Abort PDUs); a mapping that names such a class maps it. Naming
+    ``BaseException`` itself never catches ``trio.Cancelled`` or ``KeyboardInterrupt``.
+    """
+    return source is not BaseException and not issubclass(Exception, source)

@@ -31,10 +31,11 @@ import json
 import math
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
-from opencrate.errors import InvalidInput
+from opencrate.errors import ConfigError, InvalidInput
 
 __all__ = [
     "INT64_MAX",
@@ -53,8 +54,12 @@ __all__ = [
     "is_int",
     "json_depth_exceeds",
     "parse_duration_ms",
+    "parse_duration_s",
     "parse_json_object",
     "parse_time_ms",
+    "setting_bool",
+    "setting_int",
+    "setting_seconds",
     "shown",
 ]
 
@@ -358,3 +363,51 @@ def parse_json_object(
             f"{what} has a string that is not valid Unicode (a lone surrogate escape)"
         )
     return parsed
+
+
+def parse_duration_s(value: object, *, key: str) -> float:
+    """``value`` (``"500ms"``, ``"3s"``, or a number of seconds) as positive seconds.
+
+    Raises ConfigError naming ``key`` and the value when it is not a duration or not
+    above zero.
+    """
+    seconds: float | None = None
+    if isinstance(value, str):
+        try:
+            seconds = parse_duration_ms(value) / 1000
+        except InvalidInput as exc:
+            raise ConfigError(exc.message, key=key) from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    if seconds is None:
+        raise ConfigError(f"must be a duration like '3s' or '500ms', got {value!r}", key=key)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"must be a positive duration, got {value!r}", key=key)
+    return seconds
+
+
+# -- a settings table's values, errors keyed ``<where>.<key>`` ---------------------------
+def setting_int(
+    table: Mapping[str, Any], key: str, where: str, default: int, low: int, high: int
+) -> int:
+    """``table[key]`` (or ``default``) as an integer in ``low..high``; ConfigError otherwise."""
+    raw = table.get(key, default)
+    if not is_int(raw, minimum=low, maximum=high):
+        raise ConfigError(
+            f"must be an integer from {low} to {high}, got {raw!r}", key=f"{where}.{key}"
+        )
+    return raw
+
+
+def setting_bool(table: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    """``table[key]`` (or ``default``) as true or false; ConfigError otherwise."""
+    raw = table.get(key, default)
+    if not isinstance(raw, bool):
+        raise ConfigError(f"must be true or false, got {raw!r}", key=f"{where}.{key}")
+    return raw
+
+
+def setting_seconds(table: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    """``table[key]`` (``"3s"``, ``"500ms"`` or seconds; ``default`` if absent) in seconds."""
+    raw = table.get(key)
+    return default if raw is None else parse_duration_s(raw, key=f"{where}.{key}")

@@ -460,3 +460,18 @@ async def test_nodes_import_of_a_too_deep_file_is_a_one_line_error(tmp_path: Pat
     )
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: {path} nests arrays and objects deeper than 64")
+
+
+class _LibraryPdu(BaseException):
+    """A library error that is not an Exception (bacpypes3 raises its Error PDUs so)."""
+
+
+def test_map_exceptions_maps_a_named_base_exception_but_never_a_catch_all() -> None:
+    with (
+        pytest.raises(DeviceError, match="refused") as caught,
+        map_exceptions({_LibraryPdu: DeviceError}),
+    ):
+        raise _LibraryPdu("refused")
+    assert isinstance(caught.value.__cause__, _LibraryPdu)
+    with pytest.raises(KeyboardInterrupt), map_exceptions({BaseException: DeviceError}):
+        raise KeyboardInterrupt

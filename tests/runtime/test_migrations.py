@@ -50,6 +50,30 @@ INSERT INTO rollup_5m (point_key, start_ms, count, num_count, sum, min, min_ts, 
 VALUES (1, 1699999200000, 2, 2, 43.5, 21.5, 1699999200000, 22.0, 1699999260000,
     21.5, 1699999200000, 22.0, 1699999260000, 1, 6510000.0, 1.4e8, 300000, 22.0);
 """,
+    ("discovery", 1): """
+INSERT INTO discovered_device (device_key, protocol, device_instance, address, vendor_id,
+    max_apdu, segmentation, state, first_seen_ms, last_seen_ms, object_count)
+VALUES ('1001', 'bacnet', 1001, '10.0.0.5', 15, 1476, 'segmented-both', 'accepted', 1, 2, 2),
+    ('1002', 'bacnet', 1002, '10.0.0.6', NULL, 480, NULL, 'ignored', 1, 2, NULL);
+INSERT INTO discovered_point (device_key, object_type, object_instance, object_name, units,
+    present_value, writable, cov)
+VALUES ('1001', 'analog-input', 1, 'SAT', 'degrees-celsius', '13.5', 0, 1),
+    ('1001', 'analog-output', 1, 'Damper', 'percent', '40.0', 1, 0);
+""",
+    ("discovery", 2): """
+INSERT INTO discovered_device (device_key, protocol, device_instance, address, state,
+    first_seen_ms, last_seen_ms, accepted_ms, node_ids)
+VALUES ('1001', 'bacnet', 1001, '10.0.0.5', 'accepted', 1, 2, 2, '["1001"]');
+INSERT INTO discovered_point (device_key, object_type, object_instance) VALUES
+    ('1001', 'analog-input', 1);
+""",
+    ("discovery", 3): """
+INSERT INTO discovered_device (device_key, protocol, device_instance, address, state,
+    first_seen_ms, last_seen_ms, network_id)
+VALUES ('1001', 'bacnet', 1001, '10.0.0.5', 'discovered', 1, 2, 'ip-2');
+INSERT INTO discovered_point (device_key, object_type, object_instance) VALUES
+    ('1001', 'binary-value', 1);
+""",
 }
 
 

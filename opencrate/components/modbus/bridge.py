@@ -8,6 +8,10 @@ groups the points by ``device_id`` and starts one
 enabled device, their starts spread over their poll intervals so that
 hundreds of devices do not poll in step. A point naming a device that is not
 configured is logged once and left ``unknown``.
+
+The bridge is the Modbus :class:`~opencrate.components.devices.registry.DeviceSource`:
+its pollers' health and connection counts are what ``GET /api/devices``
+shows of Modbus devices (:meth:`ModbusBridge.device_views`).
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from collections.abc import Mapping
 import trio
 
 from opencrate.clock import Clock
+from opencrate.components.devices.health import DeviceStatistics
+from opencrate.components.devices.registry import DeviceView
 from opencrate.components.modbus.devices import DEVICE_KEYS, ModbusDevice
-from opencrate.components.modbus.health import DeviceStatistics
 from opencrate.components.modbus.poller import BoundPoint, DevicePoller
 from opencrate.components.modbus.stagger import device_offsets
 from opencrate.components.nodes.store import NodeStore
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 
 class ModbusBridge:
     """Every configured Modbus device's poller, started from the model (see module docstring)."""
+
+    protocol = MODBUS
 
     def __init__(
         self,
@@ -105,6 +112,14 @@ class ModbusBridge:
         """Each polled device's health, by device id."""
         return [self.pollers[key].statistics() for key in sorted(self.pollers)]
 
+    def device_views(self) -> list[DeviceView]:
+        """Each polled device as ``GET /api/devices`` shows it, by device id."""
+        return [_view(self.pollers[key]) for key in sorted(self.pollers)]
+
+    def device_view(self, key: str) -> DeviceView:
+        """The polled device ``key``; NotFound when it is not polled."""
+        return _view(self.poller(key))
+
     def poller(self, device_id: str) -> DevicePoller:
         """The poller of ``device_id``; NotFound when it is not polled."""
         try:
@@ -141,3 +156,24 @@ class ModbusBridge:
                 nursery.start_soon(poller.run, name=f"modbus:{device.id}")
             log.info("modbus: polling %d device(s)", len(polled))
             task_status.started()
+
+
+def _view(poller: DevicePoller) -> DeviceView:
+    device = poller.device
+    client = poller.client.statistics()
+    host = f"[{device.host}]" if ":" in device.host else device.host  # an IPv6 address
+    return DeviceView.from_statistics(
+        poller.statistics(),
+        protocol=MODBUS,
+        address=f"{host}:{device.port} unit {device.unit_id}",
+        points=len(poller.points),
+        details={
+            "host": device.host,
+            "port": device.port,
+            "unit_id": device.unit_id,
+            "requests": client.requests,
+            "timeouts": client.timeouts,
+            "reconnects": client.reconnects,
+            "connected": client.connected,
+        },
+    )

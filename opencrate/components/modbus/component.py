@@ -1,4 +1,10 @@
-"""The Modbus component: ``[modbus]`` devices, the bridge at level 40, its routes and CLI.
+"""The Modbus component: ``[modbus]`` devices, the bridge at level 40, ``simulate modbus``.
+
+The bridge registers with the devices component's DeviceRegistry (its
+devices in ``GET /api/devices``) and its writer with the CommandRouter
+(``POST /api/points/{id}/write``, overrides, timed writes): those routes and
+the ``opencrate devices`` / ``opencrate point`` commands are the devices
+component's, shared with every bridge.
 
 With a scenario simulated (``serve --demo``, or ``[scenario] simulate = true``),
 every ``device_id`` of the scenario's Modbus points that ``[[modbus.device]]``
@@ -15,11 +21,12 @@ from pathlib import Path
 
 import trio
 
+from opencrate.components.devices.commands import CommandRouter
+from opencrate.components.devices.registry import DeviceRegistry
 from opencrate.components.modbus.bridge import ModbusBridge
 from opencrate.components.modbus.devices import ModbusDevice, parse_devices
 from opencrate.components.modbus.writes import ModbusWriter
 from opencrate.components.nodes.store import NodeStore
-from opencrate.components.overrides.store import OverrideStore
 from opencrate.components.points.store import PointStore
 from opencrate.errors import ConfigError
 from opencrate.runtime.component import BuildContext, Contribution, Parts
@@ -52,7 +59,8 @@ def build(ctx: BuildContext) -> Parts:
         clock=ctx.clock,
     )
     writer = ModbusWriter(bridge.pollers, points=ctx.get(PointStore), clock=ctx.clock)
-    overrides = ctx.get(OverrideStore)
+    ctx.get(DeviceRegistry).add(bridge)
+    ctx.get(CommandRouter).add(writer, protocol=bridge.protocol)
     scenario = ctx.settings.scenario if ctx.settings.simulate else None
 
     async def run(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -60,8 +68,6 @@ def build(ctx: BuildContext) -> Parts:
             if scenario is not None:
                 await _simulate_devices(scenario, bridge, nursery)
             await nursery.start(bridge.run)
-            nursery.start_soon(writer.run_expiry)
-            nursery.start_soon(writer.follow_overrides, ctx.bus, overrides)
             task_status.started()
 
     service = Service(name="modbus", run=run)

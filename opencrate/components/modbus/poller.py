@@ -11,7 +11,7 @@ point's words (:func:`~opencrate.components.modbus.datatypes.decode`) and
 writes them with :meth:`.PointStore.set_if_changed` (change of value, the
 point's deadband honoured).
 
-Failures go through :class:`~opencrate.components.modbus.health.DeviceHealth`:
+Failures go through :class:`~opencrate.components.devices.health.DeviceHealth`:
 the device's points turn ``stale`` on the first failed request and ``down``
 with :class:`~opencrate.runtime.events.DeviceDown` after ``down_after`` in a
 row; the next attempt waits the backoff. The first good answer publishes
@@ -23,7 +23,6 @@ that request turn ``fault``.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,6 +31,8 @@ import trio
 from attrs import frozen
 
 from opencrate.clock import Clock
+from opencrate.components.devices.health import DeviceHealth, DeviceStatistics
+from opencrate.components.devices.outcomes import DeviceOutcomes
 from opencrate.components.modbus.client import ModbusClient
 from opencrate.components.modbus.datatypes import RegisterFormat, decode
 from opencrate.components.modbus.devices import ModbusDevice, parse_poll_interval
@@ -42,7 +43,6 @@ from opencrate.components.modbus.groups import (
     ReadGroup,
     schedule,
 )
-from opencrate.components.modbus.health import DeviceHealth, DeviceStatistics
 from opencrate.components.points.store import PointStore
 from opencrate.errors import BridgeError, DeviceError, InvalidInput
 from opencrate.model.values import PointStatus
@@ -119,7 +119,12 @@ class DevicePoller:
         self.classes: list[PollClass] = schedule(
             [(p.span, p.poll_interval_s) for p in points], device, grouping=grouping
         )
-        self.health = DeviceHealth.for_device(device, rng=rng or random.Random(device.id))
+        self.health = DeviceHealth(
+            device.id, device.health, protocol="modbus", rng=rng or random.Random(device.id)
+        )
+        self.outcomes = DeviceOutcomes(
+            self.health, point_ids=lambda: self.points, store=store, bus=bus, clock=clock
+        )
         self.start_offset_s = start_offset_s
         self.cycles = 0  # poll classes read (a fact tests can wait on)
         self._cycled = trio.Event()
@@ -231,20 +236,7 @@ class DevicePoller:
             self.store.set_if_changed(point_id, value, ts_ms=ts_ms)
 
     def _record_success(self) -> None:
-        rtt = self.client.statistics().last_rtt_s
-        rtt_s = 0.0 if rtt is None or not math.isfinite(rtt) else rtt
-        for event in self.health.on_success(rtt_s, now_ms=self.clock.now_ms()):
-            self.bus.publish(event)
+        self.outcomes.answered(self.client.statistics().last_rtt_s)
 
     def _record_failure(self, exc: BridgeError) -> float:
-        retry = self.health.on_failure(exc, now_ms=self.clock.now_ms())
-        status = PointStatus.DOWN if retry.events else PointStatus.STALE
-        for point_id in self.points:
-            current = self.store.get(point_id)
-            if status is PointStatus.STALE and current and current.status is PointStatus.DOWN:
-                continue  # down stays down until an answer
-            self.store.set_status(point_id, status)
-        # After the points' statuses: whoever reacts to DeviceDown finds them down.
-        for event in retry.events:
-            self.bus.publish(event)
-        return retry.delay_s
+        return self.outcomes.failed(exc)

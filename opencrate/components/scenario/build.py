@@ -19,7 +19,7 @@ is what lets the loader compare them with what is stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -27,9 +27,10 @@ from opencrate.components.scenario.format import EquipSpec, PointSpec, Scenario,
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.model.binding import VIRTUAL
 from opencrate.model.node import Node, NodeType
-from opencrate.model.tags import suggest_equip_tags, suggest_point_tags
+from opencrate.model.tagging.points import explain_point_tags
+from opencrate.model.tags import suggest_equip_tags
 
-__all__ = ["DEFAULT_POINT_CAPABILITIES", "build_nodes", "point_capabilities"]
+__all__ = ["DEFAULT_POINT_CAPABILITIES", "NodeBuilder", "build_nodes", "point_capabilities"]
 
 #: Capabilities of a point that does not list its own (plus writable and
 #: schedulable when the point says ``writable = true``).
@@ -50,7 +51,7 @@ def build_nodes(scenario: Scenario) -> list[Node]:
     Raises :class:`ConfigError` naming the file and line when the node model
     refuses a value the format let through (a tag with a space, say).
     """
-    builder = _Builder(scenario.source)
+    builder = NodeBuilder(scenario.source)
     for site in scenario.sites:
         builder.add(site.line, partial(builder.site, site))
     for space in scenario.spaces:
@@ -62,14 +63,34 @@ def build_nodes(scenario: Scenario) -> list[Node]:
     return builder.nodes
 
 
-class _Builder:
-    def __init__(self, source: str) -> None:
+class NodeBuilder:
+    """Builds nodes from specs, remembering them so later nodes get their refs.
+
+    ``known`` are nodes that already exist (stored ones, say): they are not
+    built again but give the context (``siteRef``, ``spaceRef``, ``equipRef``)
+    for nodes built below them. Discovery's accept builds an equipment and its
+    points this way, so they are tagged and referenced exactly as a scenario's.
+
+    With ``review`` (accepting a discovered device: nobody has looked at the
+    names yet) a point's suggested tags that the tagger is not sure of
+    (:attr:`~opencrate.model.tagging.TagSuggestion.low_confidence`) are not
+    applied but listed in its ``tagsToReview`` property, for an integrator to
+    confirm; a scenario's author chose its names, so there every tag applies.
+    """
+
+    def __init__(self, source: str, known: Iterable[Node] = (), *, review: bool = False) -> None:
         self.source = source
+        self.review = review
+        self.flagged = 0  # points whose suggestions wait for review
         self.nodes: list[Node] = []
         self._types: dict[str, NodeType] = {}
         self._parents: dict[str, str | None] = {}
+        for node in known:
+            self._types[node.id] = node.node_type
+            self._parents[node.id] = node.parent_id
 
     def add(self, line: int | None, make: Callable[[], Node]) -> Node:
+        """Build a node with ``make`` and keep it; InvalidInput becomes ConfigError at ``line``."""
         try:
             node = make()
         except InvalidInput as exc:
@@ -118,7 +139,9 @@ class _Builder:
 
     def equip(self, equip: EquipSpec) -> Node:
         # A sub-equipment (a fan inside an AHU) points at its parent with equipRef.
-        parent_is_equip = self._types.get(equip.parent) is NodeType.EQUIP
+        parent_is_equip = (
+            equip.parent is not None and self._types.get(equip.parent) is NodeType.EQUIP
+        )
         return Node(
             id=equip.id,
             node_type=NodeType.EQUIP,
@@ -141,13 +164,21 @@ class _Builder:
                 node_type = NodeType.VIRTUAL_POINT
         capabilities = point_capabilities(point)
         object_type = None if binding is None else binding["config"].get("object_type")
-        suggested = suggest_point_tags(
+        description = point.properties.get("description")
+        suggestion = explain_point_tags(
             point.dis,
             unit=point.unit,
             object_type=object_type if isinstance(object_type, str) else None,
             equip_tags=tuple(sorted(equip.tags)),
             value_kind=point.kind,
+            raw_name=description if self.review and isinstance(description, str) else None,
         )
+        suggested = set(suggestion.tags)
+        properties = dict(point.properties)
+        if self.review and suggestion.low_confidence:
+            suggested -= suggestion.low_confidence
+            properties["tagsToReview"] = sorted(suggestion.low_confidence)
+            self.flagged += 1
         # Haystack markers that follow from the capabilities, not from the name.
         markers = {"point"}
         if "writable" in capabilities:
@@ -161,7 +192,7 @@ class _Builder:
             parent_id=equip.id,
             tags=markers | suggested | point.tags,
             refs=self._refs(equip.id, point.refs, equipRef=equip.id),
-            properties=dict(point.properties),
+            properties=properties,
             capabilities=sorted(capabilities),
             protocol_binding=binding,
             unit=point.unit,

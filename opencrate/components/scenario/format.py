@@ -163,7 +163,9 @@ class PointSpec:
 class EquipSpec:
     id: str
     dis: str
-    parent: str
+    #: A site, a space or another equip (always set in a scenario file; ``None``
+    #: for discovered equipment accepted without a place in the building).
+    parent: str | None
     tags: frozenset[str] = frozenset()
     refs: Mapping[str, str] = field(factory=dict)
     properties: Mapping[str, object] = field(factory=dict)

@@ -14,14 +14,17 @@ from opencrate.api.app import create_app
 from opencrate.app import Services
 from opencrate.clock import TrioClock
 from opencrate.components.modbus.bridge import ModbusBridge
+from opencrate.components.modbus.devices import ModbusDevice
+from opencrate.components.modbus.poller import DevicePoller
 from opencrate.components.modbus.server import RegisterBank, serve_modbus
 from opencrate.components.nodes.store import NodeStore
 from opencrate.components.points.store import PointStore
 from opencrate.components.users.roles import Role
 from opencrate.config import Settings
-from opencrate.errors import ConfigError
+from opencrate.errors import ConfigError, NotFound
 from opencrate.model.node import Node
 from opencrate.model.values import PointStatus
+from opencrate.runtime.bus import EventBus
 from tests.harness import client_with_token, role_tokens, running_services
 
 
@@ -84,14 +87,18 @@ async def test_the_models_points_are_polled_and_the_devices_api_reports_them(
             listed = await client.get("/api/devices")
             assert listed.status_code == 200
             (view,) = (await listed.get_json())["items"]
-            assert (view["id"], view["state"], view["port"], view["points"]) == (
+            assert (view["id"], view["protocol"], view["state"], view["points"]) == (
                 "meter-1",
+                "modbus",
                 "online",
-                port,
                 2,
             )
+            assert view["address"] == f"127.0.0.1:{port} unit 1"
             assert view["last_rtt_ms"] is not None
-            assert view["requests"] >= 4
+            details = view["details"]
+            assert (details["host"], details["port"], details["unit_id"]) == ("127.0.0.1", port, 1)
+            assert details["requests"] >= 4
+            assert details["connected"] is True
             one = await client.get("/api/devices/meter-1")
             assert (await one.get_json())["id"] == "meter-1"
             missing = await client.get("/api/devices/nope")
@@ -152,3 +159,29 @@ async def test_an_equips_properties_configure_its_device_and_settings_win(
             assert bridge.poller("meter-2").device.port == port
             assert "m3" not in bridge.pollers  # port 70000: logged, not polled
         nursery.cancel_scope.cancel()
+
+
+async def test_a_devices_view_names_its_address_with_an_ipv6_host_in_brackets(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    bus = EventBus()
+    points = PointStore(bus, clock)
+    device = ModbusDevice(id="plc-6", host="fd00::5", port=1502, unit_id=3)
+    poller = DevicePoller(device, [], store=points, bus=bus, clock=clock)
+    nodes = NodeStore(tmp_path / "nodes.db", bus=bus, clock=clock)  # not opened: not read
+    bridge = ModbusBridge({}, nodes=nodes, points=points, bus=bus, clock=clock)
+    bridge.pollers["plc-6"] = poller
+    (view,) = bridge.device_views()
+    assert (view.id, view.protocol, view.address, view.state) == (
+        "plc-6",
+        "modbus",
+        "[fd00::5]:1502 unit 3",
+        "unknown",
+    )
+    assert view.details == {
+        "host": "fd00::5", "port": 1502, "unit_id": 3, "requests": 0, "timeouts": 0,
+        "reconnects": 0, "connected": False,
+    }  # fmt: skip
+    assert bridge.device_view("plc-6") == view
+    with pytest.raises(NotFound, match="no Modbus device 'nope' is polled"):
+        bridge.device_view("nope")

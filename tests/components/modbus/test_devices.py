@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
+from opencrate.components.devices.health import DeviceHealth, HealthSettings
 from opencrate.components.modbus.devices import (
     ModbusDevice,
     parse_devices,
@@ -12,6 +14,7 @@ from opencrate.components.modbus.devices import (
 )
 from opencrate.config import Settings
 from opencrate.errors import ConfigError, InvalidInput
+from opencrate.runtime.events import DeviceDown
 from opencrate.toml_lines import TomlLines, parse_toml
 
 WHERE = "modbus.device[0]"
@@ -27,6 +30,17 @@ def test_defaults_follow_the_design() -> None:
     assert (d.timeout_s, d.poll_interval_s) == (3.0, 10.0)
     assert (d.backoff_initial_s, d.backoff_max_s, d.down_after) == (1.0, 60.0, 3)
     assert (d.max_registers, d.max_bits, d.max_gap, d.enabled) == (125, 2000, 16, True)
+
+
+def test_a_devices_health_takes_its_backoff_and_down_after() -> None:
+    d = device(backoff_initial=0.5, backoff_max=0.75, down_after=2)
+    assert d.health == HealthSettings(backoff_initial_s=0.5, backoff_max_s=0.75, down_after=2)
+    h = DeviceHealth(d.id, d.health, protocol="modbus", rng=random.Random(0))
+    first = h.on_failure("x", now_ms=0)
+    second = h.on_failure("x", now_ms=0)
+    assert 0.45 <= first.delay_s <= 0.5
+    assert 0.675 <= second.delay_s <= 0.75
+    assert second.events == (DeviceDown(ts_ms=0, device_key="ahu-1", protocol="modbus", error="x"),)
 
 
 def test_every_key_is_read() -> None:

@@ -1,7 +1,9 @@
 """Writes to Modbus points: the priority array decides, the device is written and read back.
 
 Over loopback against our server (its RegisterBank shows what the device
-holds); the override and API paths through the real app.
+holds); the override and API paths through the real app, the CommandRouter
+and the devices component's routes (their protocol-free behaviour is tested
+in tests/components/devices/).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from opencrate.api.app import create_app
 from opencrate.app import Services
 from opencrate.clock import TrioClock
 from opencrate.components.audit.store import AuditStore
+from opencrate.components.devices.commands import CommandRouter
 from opencrate.components.modbus.bridge import ModbusBridge
 from opencrate.components.modbus.server import RegisterBank, serve_modbus
 from opencrate.components.modbus.writes import ModbusWriter
@@ -87,8 +90,13 @@ async def _plant(
             bridge = services.get(ModbusBridge)
             writer = services.get(ModbusWriter)
             await nursery.start(bridge.run)
+            router = services.get(CommandRouter)
+            assert router.writers["modbus"] is writer
             nursery.start_soon(writer.run_expiry)
-            nursery.start_soon(writer.follow_overrides, services.bus, services.get(OverrideStore))
+            if follow:
+                nursery.start_soon(
+                    router.follow_overrides, services.bus, services.get(OverrideStore)
+                )
             with trio.fail_after(SAFETY_S):
                 await bridge.poller("plc").wait_cycles(1)
             yield services, bank
@@ -216,7 +224,9 @@ async def test_overrides_active_at_start_are_written_to_the_device(
         writer = services.get(ModbusWriter)
         assert writer.written == 0
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(writer.follow_overrides, services.bus, overrides)
+            nursery.start_soon(
+                services.get(CommandRouter).follow_overrides, services.bus, overrides
+            )
             with trio.fail_after(SAFETY_S):
                 await writer.wait_written(1)
             nursery.cancel_scope.cancel()

@@ -1,5 +1,11 @@
 """Device health: the state machine behind DeviceDown / DeviceRecovered (no I/O).
 
+Every bridge (Modbus, BACnet) judges its devices by this one model, so that
+"down" means the same thing and backs off the same way whatever the protocol:
+a bridge's poller owns a :class:`DeviceHealth` per device, made from the
+device's :class:`HealthSettings`, and names itself with ``protocol`` (the
+``protocol`` member of the events).
+
 States::
 
     unknown --success--> online <--success-- retrying
@@ -24,10 +30,9 @@ import random
 
 from attrs import frozen
 
-from opencrate.components.modbus.devices import ModbusDevice
 from opencrate.runtime.events import DeviceDown, DeviceRecovered, Event
 
-__all__ = ["DeviceHealth", "DeviceState", "DeviceStatistics", "Retry"]
+__all__ = ["DeviceHealth", "DeviceState", "DeviceStatistics", "HealthSettings", "Retry"]
 
 
 class DeviceState(enum.StrEnum):
@@ -35,6 +40,28 @@ class DeviceState(enum.StrEnum):
     ONLINE = "online"  # the last request was answered
     RETRYING = "retrying"  # failing, fewer than down_after times in a row
     DOWN = "down"  # failed down_after times in a row; DeviceDown was published
+
+
+@frozen(kw_only=True)
+class HealthSettings:
+    """A device's retry settings, as its bridge's configuration gave them.
+
+    ``backoff_initial_s`` above zero and at most ``backoff_max_s``; ``down_after``
+    at least 1. Raises ValueError otherwise: a bridge checks its configuration
+    (with errors naming the file and key) before it makes one, so a bad value
+    here is a bug.
+    """
+
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    down_after: int = 3
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 < self.backoff_initial_s <= self.backoff_max_s or self.down_after < 1:
+            raise ValueError(
+                f"bad health settings: backoff {self.backoff_initial_s}..{self.backoff_max_s}s, "
+                f"down_after {self.down_after}"
+            )
 
 
 @frozen(kw_only=True)
@@ -47,7 +74,7 @@ class Retry:
 
 @frozen(kw_only=True)
 class DeviceStatistics:
-    """A snapshot of one device's health, for ``GET /api/devices``."""
+    """A snapshot of one device's health (a bridge's ``DeviceView`` is made from it)."""
 
     device_key: str
     state: DeviceState
@@ -64,33 +91,28 @@ class DeviceStatistics:
 class DeviceHealth:
     """The health of one device. Not thread-safe: one poller task owns it.
 
-    ``down_after`` is at least 1; ``backoff_max_s`` at least ``backoff_initial_s``
-    (both above zero); ``jitter`` in 0..1 is the largest fraction a delay is
-    shortened by. Raises ValueError otherwise (the device config checked these
-    already: a bad value here is a bug).
+    ``settings`` give the backoff and ``down_after``; ``jitter`` in 0..1 is the
+    largest fraction a delay is shortened by (ValueError otherwise); ``protocol``
+    names the bridge in the events (``"modbus"``, ``"bacnet"``).
     """
 
     def __init__(
         self,
         device_key: str,
+        settings: HealthSettings,
         *,
-        backoff_initial_s: float,
-        backoff_max_s: float,
-        down_after: int,
+        protocol: str,
         rng: random.Random,
         jitter: float = 0.1,
-        protocol: str = "modbus",
     ) -> None:
-        if not 0 < backoff_initial_s <= backoff_max_s or down_after < 1 or not 0 <= jitter < 1:
-            raise ValueError(
-                f"bad health settings: backoff {backoff_initial_s}..{backoff_max_s}s, "
-                f"down_after {down_after}, jitter {jitter}"
-            )
+        if not 0 <= jitter < 1:
+            raise ValueError(f"bad health settings: jitter {jitter} (0 <= jitter < 1)")
         self.device_key = device_key
         self.protocol = protocol
-        self._initial = backoff_initial_s
-        self._max = backoff_max_s
-        self._down_after = down_after
+        self.settings = settings
+        self._initial = settings.backoff_initial_s
+        self._max = settings.backoff_max_s
+        self._down_after = settings.down_after
         self._rng = rng
         self._jitter = jitter
         self.state = DeviceState.UNKNOWN
@@ -102,17 +124,6 @@ class DeviceHealth:
         self.last_success_ms: int | None = None
         self.last_failure_ms: int | None = None
         self.next_delay_s: float | None = None
-
-    @classmethod
-    def for_device(cls, device: ModbusDevice, *, rng: random.Random) -> DeviceHealth:
-        """The health of ``device``, with its backoff and ``down_after`` settings."""
-        return cls(
-            device.id,
-            backoff_initial_s=device.backoff_initial_s,
-            backoff_max_s=device.backoff_max_s,
-            down_after=device.down_after,
-            rng=rng,
-        )
 
     def on_success(self, rtt_s: float, *, now_ms: int) -> tuple[Event, ...]:
         """Record an answered request; ``(DeviceRecovered,)`` if the device was down."""

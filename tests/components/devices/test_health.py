@@ -1,3 +1,5 @@
+"""The device-health model every bridge shares: backoff, DeviceDown once, DeviceRecovered."""
+
 from __future__ import annotations
 
 import random
@@ -6,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opencrate.components.modbus.devices import ModbusDevice
-from opencrate.components.modbus.health import DeviceHealth, DeviceState, Retry
+from opencrate.components.devices.health import DeviceHealth, DeviceState, HealthSettings, Retry
 from opencrate.errors import BridgeTimeout
 from opencrate.runtime.events import DeviceDown, DeviceRecovered
 
@@ -19,12 +20,12 @@ def health(
     down_after: int = 3,
     jitter: float = 0.1,
     seed: int = 7,
+    protocol: str = "modbus",
 ) -> DeviceHealth:
     return DeviceHealth(
         "plc-1",
-        backoff_initial_s=initial,
-        backoff_max_s=cap,
-        down_after=down_after,
+        HealthSettings(backoff_initial_s=initial, backoff_max_s=cap, down_after=down_after),
+        protocol=protocol,
         rng=random.Random(seed),
         jitter=jitter,
     )
@@ -119,27 +120,27 @@ def test_statistics_is_a_frozen_snapshot() -> None:
         before.failures = 5  # type: ignore[misc]
 
 
-def test_for_device_takes_the_devices_settings() -> None:
-    device = ModbusDevice(
-        id="ahu", host="h", backoff_initial_s=0.5, backoff_max_s=0.75, down_after=2
+def test_the_events_name_the_bridge_given_as_protocol() -> None:
+    h = health(down_after=1, protocol="bacnet")
+    (down,) = h.on_failure("no answer", now_ms=1).events
+    assert down == DeviceDown(ts_ms=1, device_key="plc-1", protocol="bacnet", error="no answer")
+    assert h.on_success(0.01, now_ms=2) == (
+        DeviceRecovered(ts_ms=2, device_key="plc-1", protocol="bacnet"),
     )
-    h = DeviceHealth.for_device(device, rng=random.Random(0))
-    first = h.on_failure("x", now_ms=0)
-    second = h.on_failure("x", now_ms=0)
-    assert 0.45 <= first.delay_s <= 0.5
-    assert 0.675 <= second.delay_s <= 0.75
-    assert second.events == (DeviceDown(ts_ms=0, device_key="ahu", protocol="modbus", error="x"),)
 
 
 @pytest.mark.parametrize(
-    ("initial", "cap", "down_after", "jitter"),
-    [(0.0, 1.0, 1, 0.1), (2.0, 1.0, 1, 0.1), (1.0, 1.0, 0, 0.1), (1.0, 1.0, 1, 1.0)],
+    ("initial", "cap", "down_after"), [(0.0, 1.0, 1), (-1.0, 1.0, 1), (2.0, 1.0, 1), (1.0, 1.0, 0)]
 )
-def test_bad_settings_are_refused(
-    initial: float, cap: float, down_after: int, jitter: float
-) -> None:
+def test_bad_settings_are_refused(initial: float, cap: float, down_after: int) -> None:
     with pytest.raises(ValueError, match="bad health settings"):
-        health(initial=initial, cap=cap, down_after=down_after, jitter=jitter)
+        HealthSettings(backoff_initial_s=initial, backoff_max_s=cap, down_after=down_after)
+
+
+@pytest.mark.parametrize("jitter", [-0.1, 1.0])
+def test_a_bad_jitter_is_refused(jitter: float) -> None:
+    with pytest.raises(ValueError, match="bad health settings: jitter"):
+        health(jitter=jitter)
 
 
 @given(
