@@ -6,13 +6,18 @@ The data directory sits on a small real tmpfs that the test fills up
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from opencrate.api.app import create_app
 from opencrate.clock import TrioClock
+from opencrate.components.audit.store import AuditStore
 from opencrate.components.nodes.store import NodeStore
+from opencrate.components.properties.store import PropertyStore
 from opencrate.components.users.roles import Role
 from tests.contract import check_answers, violations
 from tests.harness import client_with_token, fill_disk, role_tokens, running_services, small_disk
@@ -64,3 +69,22 @@ async def test_a_full_disk_answers_503_storage_full_and_health_says_degraded_unt
             nodes = services.get(NodeStore)
             assert all(nodes.get(node_id) is not None for node_id in created)
             assert violations(app) == []
+
+
+async def test_a_change_stored_but_not_audited_is_refused_and_logged_by_name(
+    tmp_path: Path, clock: TrioClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_services(tmp_path / "data", clock) as services:
+        tokens = await role_tokens(services)
+        client = client_with_token(create_app(services), tokens[Role.ADMIN])
+        await services.get(AuditStore).aclose()  # the audit log cannot take the entry
+        with caplog.at_level(logging.ERROR, logger="opencrate.api.auditing"):
+            response = await client.put("/api/properties/site/mode", json={"value": "eco"})
+        assert response.status_code == 503
+        # Store first, audit second: the change is there, its caller was not told so,
+        # and the log names it.
+        assert services.get(PropertyStore).get("site", "mode") == "eco"
+        (record,) = caplog.records
+        assert record.getMessage().startswith(
+            "audit: property.put site/mode by admin (token tests) is stored but has no audit entry"
+        )
