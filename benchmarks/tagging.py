@@ -19,6 +19,9 @@ Scoring (architecture §4): micro-averaged precision and recall over tag sets.
   Haystack 4 vocabulary, which is all the tagger emits.
 * Left out of the suggested side: ``supply``, the one non-Haystack tag the
   tagger emits on purpose (seed 000's rules).
+* Haystack 3 markers on the expected side are read as their Haystack 4
+  renames (:data:`H3_RENAMES`: ``rooftop`` is ``rtu``, ``co2`` is
+  ``co2 concentration``).
 * Records with non-empty ``review_flags`` are skipped (their expected tags
   contradict their own name).
 
@@ -168,9 +171,25 @@ def equip_context(record: dict[str, Any]) -> frozenset[str]:
     return suggest_equip_tags(equip) if equip else frozenset()
 
 
+# Haystack 3 markers some authors still write, as Haystack 4 spells them
+# (haystack-reference §1, Changes3to4.fandoc): Carytown's ``rooftop`` is ``rtu``,
+# Utah's bare ``co2`` is ``co2 concentration``. The tagger emits Haystack 4 only.
+H3_RENAMES: dict[str, frozenset[str]] = {
+    "rooftop": frozenset({"rtu"}),
+    "co2": frozenset({"co2", "concentration"}),
+}
+
+
 def expected_tags(record: dict[str, Any], drop: Iterable[str] = ()) -> frozenset[str]:
-    nonstandard = set(record.get("nonstandard_tags") or ())
-    return frozenset(record["expected_tags"]) - UNSCORED - nonstandard - set(drop)
+    """The authors' tags, Haystack 3 renames spelled as Haystack 4, less the unscored."""
+    given = set(record["expected_tags"])
+    for old, new in H3_RENAMES.items():
+        if old in given:
+            given |= new
+    nonstandard = set(record.get("nonstandard_tags") or ()) - {
+        tag for new in H3_RENAMES.values() for tag in new
+    }
+    return frozenset(given) - UNSCORED - nonstandard - set(drop)
 
 
 @define

@@ -204,6 +204,8 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "hi": ("high",),
     "low": ("low",),
     "lo": ("low",),
+    "medium": ("medium",),
+    "med": ("medium",),
     "prf": ("status",),  # proof
     "fbk": ("sensor",),  # feedback
     "ltg": ("lighting",),
@@ -424,6 +426,7 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "tower": ("tower",),
     "twr": ("tower",),
     "ct": ("cooling", "tower"),
+    "ctp": ("cooling", "tower", "pump"),
     "hx": ("heat", "exchanger"),
     "exchanger": ("exchanger",),
     "plant": ("plant",),

@@ -126,17 +126,16 @@ def tags_from_points(tags: TagSet, points: Sequence[Tags]) -> None:
             reheat = [t for t in points if "valve" in t and t & {"reheat", "heat"}]
             if reheat and not any("steam" in t for t in reheat):
                 tags.add("hotWaterHeating")
-        with tags.rule("equip-points", "it measures its airflow: pressure independent"):
-            if any("flow" in t and "air" in t and "sensor" in t for t in points):
-                tags.add("pressureIndependent")
+        # Not pressureIndependent from an airflow sensor: VAVs.fandoc makes it a
+        # choice (the damper holds a flow setpoint, whatever the duct pressure)
+        # that a measured airflow does not imply; a person tells it.
     if "ahu" in tags:
         with tags.rule("equip-points", "duct static pressure control: it feeds VAV boxes"):
             if any("pressure" in t and "discharge" in t and "air" in t for t in points):
                 tags.add("vavZone")
-        # AHUs.fandoc: "typically ... whether the AHU's fan is single speed or a VFD".
-        with tags.rule("equip-points", "its supply fan has a speed: variable air volume"):
-            if any("fan" in t and "discharge" in t and t & {"speed", "freq"} for t in points):
-                tags.add("variableAirVolume")
+        # Not variableAirVolume from a supply-fan speed: AHUs.fandoc says only that
+        # the choice is "typically" the VFD, and constant-volume units get VFDs for
+        # balancing and soft start; a person tells it.
     if "meter" not in tags:
         with tags.rule("equip-points", "it has kW/kWh points: it meters electricity"):
             metered = [t for t in points if "elec" in t and t & {"power", "energy"}]

@@ -36,9 +36,9 @@ from opencrate.model.tagging.function import QUANTITIES as _QUANTITIES
 from opencrate.model.tagging.function import decide_function, runs
 from opencrate.model.tagging.vocabulary import (
     OBJECT_TYPE_FUNCTION,
-    TOTALIZED_UNITS,
     UNIT_TAGS,
     WORD_TAGS,
+    TOTALIZED_UNITS,
     fold_unit,
 )
 from opencrate.model.tagging.words import NameWords, read_name
@@ -382,6 +382,24 @@ def _implied_tags(
                 tags.add_because("run", "function-guess", f"the run state of {unknown[0]!r}?")
             else:
                 tags.add("run")
+    with tags.rule("grammar", "a fan's or pump's speed switched on or off is how it runs"):
+        # "Fan High Speed" (Bool) is the on/off of one speed of a multi-speed
+        # fan: its primary on/off point, which Motors.fandoc always tags run.
+        speed_stage = words & {"high", "low", "medium"} and "speed" in words
+        if kind == "bool" and speed_stage and tags & {"fan", "pump"}:
+            tags.add("run")
+    with tags.rule("implied", "a two-position valve on plant water isolates"):
+        # An open/closed (Bool) water valve that neither heats nor cools is a
+        # shut-off: a chiller's, boiler's or exchanger's isolation valve.
+        plant_water = tags & {"chilled", "condenser", "hot", "domestic"} or context & {
+            "chiller",
+            "boiler",
+            "heatExchanger",
+            "plant",
+        }
+        conditioning = words & {"heating", "cooling", "reheat", "preheat", "humidifier"}
+        if kind == "bool" and "valve" in tags and plant_water and not conditioning:
+            tags.add("isolation")
     if tags & {"dewPoint", "wetBulb", "feelsLike"}:
         tags.discard("temp")  # the quantity is the dew-point / wet-bulb temperature itself
     _totalized(tags, words, unit, kind)
@@ -401,7 +419,8 @@ def _totalized(tags: TagSet, words: set[str], unit: str | None, kind: str) -> No
         return
     folded = fold_unit(unit) if unit else ""
     if folded in TOTALIZED_UNITS:
-        # Meters.fandoc: *some* meters log energy as a rising counter; most do.
+        # Meters.fandoc: *some* meters log energy as a rising counter (its example
+        # model's kWh "Consumption" is not tagged so): a guess, for review.
         tags.add_because("hisTotalized", "unit-guess", f"an energy or volume in {unit!r}")
 
 
@@ -424,11 +443,12 @@ def _unit_tags(tags: TagSet, unit: str | None, kind: str) -> None:
                 tags.add(meant)
         if "elec" in unit_tags and tags & _ELEC_QUANTITIES:
             tags.add("elec")
-    if characteristic and tags & {"power", "demand", "energy"}:
-        # Meters.fandoc: kW/kWh are active, kVAR(h) reactive, kVA(h) apparent (demand
-        # too), on an AC meter, which a building's nearly always is: a guess.
-        with tags.rule("unit-guess", f"{unit!r} on an AC meter"):
-            tags.update(characteristic)
+    if characteristic - {"active"} and tags & {"power", "demand", "energy"}:
+        # Meters.fandoc: kVAR(h) is reactive, kVA(h) apparent: a unit that can only
+        # be that characteristic. kW/kWh add nothing: its example model tags a
+        # meter's kW demand and kWh consumption plain ``elec power``/``elec energy``,
+        # the characteristic (with ``ac``) being for power-quality meters.
+        tags.update(characteristic - {"active"})
 
 
 def _elec_tags(tags: TagSet, words: set[str], letters: set[str]) -> None:
