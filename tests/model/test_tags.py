@@ -150,8 +150,8 @@ def test_point_names(name: str, expected: set[str]) -> None:
         ("°F", {"temp"}),
         ("°C", {"temp"}),
         ("%RH", {"humidity"}),
-        ("kW", {"elec", "power", "active"}),  # W is real (active) power
-        ("kWh", {"elec", "energy", "active", "hisTotalized"}),  # a kWh reading: a running total
+        ("kW", {"elec", "power"}),  # the characteristic needs more than kW (Meters.fandoc)
+        ("kWh", {"elec", "energy", "hisTotalized"}),  # a kWh reading: a running total (a guess)
         ("Pa", {"pressure"}),
         ("inH₂O", {"pressure"}),
         ("in w.c.", {"pressure"}),

@@ -188,6 +188,7 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "net": ("net",),
     "reactive": ("reactive",),
     "apparent": ("apparent",),
+    "real": ("active",),  # real power is active power (Meters.fandoc)
     "totalized": ("totalized",),
     "consumption": ("consumption",),
     "usage": ("consumption",),

@@ -36,9 +36,9 @@ from opencrate.model.tagging.function import QUANTITIES as _QUANTITIES
 from opencrate.model.tagging.function import decide_function, runs
 from opencrate.model.tagging.vocabulary import (
     OBJECT_TYPE_FUNCTION,
+    TOTALIZED_UNITS,
     UNIT_TAGS,
     WORD_TAGS,
-    TOTALIZED_UNITS,
     fold_unit,
 )
 from opencrate.model.tagging.words import NameWords, read_name
@@ -398,7 +398,9 @@ def _implied_tags(
             "plant",
         }
         conditioning = words & {"heating", "cooling", "reheat", "preheat", "humidifier"}
-        if kind == "bool" and "valve" in tags and plant_water and not conditioning:
+        # On an air handler or terminal unit a two-position water valve is its coil's.
+        air_unit = context & {"ahu", "vav", "cav", "fcu", "heatPump", "unitVent"}
+        if kind == "bool" and "valve" in tags and plant_water and not conditioning | air_unit:
             tags.add("isolation")
     if tags & {"dewPoint", "wetBulb", "feelsLike"}:
         tags.discard("temp")  # the quantity is the dew-point / wet-bulb temperature itself
