@@ -20,21 +20,22 @@ def examples(
     return [(explain_point_tags(name, **kwargs), expected) for name, kwargs, expected in pairs]  # type: ignore[arg-type]
 
 
-# A site where a person tagged two VAV dampers and a zone temperature, and
-# does not want the default discharge section on dampers.
+# A site where a person tagged a VAV's unnamed temperature and humidity as the
+# discharge air's, not the zone's the rules assume by default.
 VAV = {"equip_tags": {"vav", "equip"}}
+DISCHARGE = {"point", "discharge", "air", "sensor"}
 SITE = examples(
-    ("Damper Position", {"unit": "%", **VAV}, {"point", "damper", "cmd"}),
-    ("Damper Pos", {"unit": "%", **VAV}, {"point", "damper", "cmd"}),
-    ("Zone Temp", {"unit": "°F"}, {"point", "zone", "air", "temp", "sensor"}),
+    ("Temp", {"unit": "°F", **VAV}, DISCHARGE | {"temp"}),
+    ("Tmp", {"unit": "°F", **VAV}, DISCHARGE | {"temp"}),
+    ("RH", {"unit": "%RH", **VAV}, DISCHARGE | {"humidity"}),
 )
 
 
 def test_share_right_is_smoothed_toward_the_written_confidence() -> None:
     table = calibrate_confidence(SITE, prior_weight=0.0 + 1.0)
-    # default-section added discharge and air to both dampers: 0 of 4 right.
+    # default-section added zone (wrong) and air (right) to all three: 3 of 6.
     written = RULE_CONFIDENCE["default-section"]
-    assert table["default-section"] == pytest.approx((0 + 1.0 * written) / (4 + 1.0))
+    assert table["default-section"] == pytest.approx((3 + 1.0 * written) / (6 + 1.0))
     # Every written rule has a value, measured or not, except the uncalibrated ones.
     assert set(RULE_CONFIDENCE) - UNCALIBRATED_RULES <= set(table)
     assert not set(table) & UNCALIBRATED_RULES
@@ -42,25 +43,25 @@ def test_share_right_is_smoothed_toward_the_written_confidence() -> None:
 
 def test_per_tag_shares_are_keyed_rule_slash_tag() -> None:
     table = calibrate_confidence(SITE, per_tag=True)
-    assert "default-section/discharge" in table
-    assert table["default-section/discharge"] < RULE_CONFIDENCE["default-section"]
+    assert table["default-section/zone"] < table["default-section"] < table["default-section/air"]
     plain = calibrate_confidence(SITE)
     assert not any("/" in key for key in plain)
 
 
 def test_ignored_tags_are_not_counted() -> None:
     counted = calibrate_confidence(SITE, prior_weight=1.0)
-    ignored = calibrate_confidence(SITE, prior_weight=1.0, ignore={"discharge", "air"})
+    ignored = calibrate_confidence(SITE, prior_weight=1.0, ignore={"zone", "air"})
     assert ignored["default-section"] == RULE_CONFIDENCE["default-section"]  # no example left
     assert counted["default-section"] < ignored["default-section"]
 
 
 def test_recalibrated_suggestion_flags_what_the_measure_doubts() -> None:
-    suggestion = explain_point_tags("Damper Position", unit="%", **VAV)  # type: ignore[arg-type]
+    suggestion = explain_point_tags("Temp", unit="°F", **VAV)  # type: ignore[arg-type]
+    assert not suggestion.needs_review
     table = calibrate_confidence(SITE, per_tag=True)
-    doubted = recalibrate(suggestion, table, review_threshold=0.5)
+    doubted = recalibrate(suggestion, table)
     assert doubted.tags == suggestion.tags
-    assert {"discharge", "air"} <= doubted.low_confidence
+    assert doubted.low_confidence == {"zone"}
     assert doubted.needs_review
     # Rules missing from the table keep their confidence (point: object-type).
     assert doubted.reasons["point"].confidence == suggestion.reasons["point"].confidence
@@ -80,9 +81,8 @@ def test_bad_calibration_arguments_are_named(kwargs: dict[str, float], message: 
 
 def test_shipped_confidences_are_the_measured_ones() -> None:
     # Measured rules take their measured value; the rest keep the written ranking.
-    assert (
-        confidence_of("default-section", "discharge")
-        == MEASURED_CONFIDENCE["default-section/discharge"]
+    assert confidence_of("default-section", "zone") == MEASURED_CONFIDENCE.get(
+        "default-section/zone", MEASURED_CONFIDENCE["default-section"]
     )
     assert confidence_of("fallback", "sensor") == RULE_CONFIDENCE["fallback"]
     assert confidence_of("object-type", "sensor") == RULE_CONFIDENCE["object-type"]
@@ -90,9 +90,9 @@ def test_shipped_confidences_are_the_measured_ones() -> None:
     assert not {key.split("/")[0] for key in MEASURED_CONFIDENCE} & UNCALIBRATED_RULES
 
 
-def test_a_terminal_units_default_damper_section_is_for_review() -> None:
-    # Measured right less than half the time: the default section is flagged.
-    suggestion = explain_point_tags("Damper Position", unit="%", **VAV)  # type: ignore[arg-type]
-    assert suggestion.reasons["discharge"].rule == "default-section"
-    assert "discharge" in suggestion.low_confidence
+def test_a_guess_the_evaluation_set_disagrees_with_is_for_review() -> None:
+    # kWh alone as a running total: measured wrong on most points that have it.
+    suggestion = explain_point_tags("Energy Reg", unit="kWh")
+    assert suggestion.reasons["hisTotalized"].rule == "unit-guess"
+    assert "hisTotalized" in suggestion.low_confidence
     assert suggestion.needs_review

@@ -648,6 +648,21 @@ def test_speed_stage_of_a_fan_is_its_run_point(
     assert ("run" in tags) is runs
 
 
+@pytest.mark.parametrize(
+    ("name", "unit", "has"),
+    [
+        # VAVs.fandoc: "we typically omit a section tag for most points" of a VAV.
+        ("DMPR POS", "%", {"air", "damper", "cmd"}),
+        ("BOX AIRFLOW", "cfm", {"air", "flow", "sensor"}),
+        ("MAX CLG FLOW SP", "cfm", {"air", "flow", "max", "cooling", "sp"}),
+    ],
+)
+def test_terminal_unit_damper_and_flow_get_no_section(name: str, unit: str, has: set[str]) -> None:
+    tags = suggest_point_tags(name, unit=unit, equip_tags={"vav", "hvac", "equip"})
+    assert has <= tags
+    assert not tags & {"discharge", "inlet"}
+
+
 def test_cooling_tower_pump_shorthand() -> None:
     assert {"pump", "run", "sensor"} <= suggest_point_tags("CTP-1 Status", value_kind="bool")
 

@@ -53,7 +53,9 @@ _DISTINCTIVE: Final[dict[str, tuple[Callable[[Tags], bool], ...]]] = {
         lambda t: bool(t & {"hotDeck", "coldDeck"}) and "temp" in t,
     ),
     "vav": (
-        lambda t: _air(t, "flow") and bool(t & {"discharge", "hotDeck", "coldDeck"}),
+        # A box's airflow: on its discharge or decks, or with no section at all
+        # (VAVs.fandoc omits it); an AHU's airflows name theirs (outside, return).
+        lambda t: _air(t, "flow") and not t & {"outside", "mixed", "return", "exhaust"},
         lambda t: "damper" in t and not t & {"outside", "mixed", "return", "exhaust"},
         lambda t: "reheat" in t,
     ),

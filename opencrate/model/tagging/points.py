@@ -17,8 +17,8 @@ its reason and confidence (:func:`explain_point_tags`):
 4. what the unit says (``unit``: the quantity, energy vs power, a running
    total) and what the words imply (``implied``: ``elec``, ``air``, ``water``);
 5. what the parent equipment adds (:func:`_inherit`, ``equip-context``): a
-   point on a pump is a ``pump`` point, a VAV's damper is a discharge air
-   damper (``default-section``);
+   point on a pump is a ``pump`` point, a VAV's temperature is the zone's
+   (``default-section``);
 6. site conventions, when the caller passes some (:mod:`.conventions`).
 """
 
@@ -551,8 +551,10 @@ def _decks(tags: TagSet, words: set[str]) -> None:
 def _default_air_section(tags: TagSet, words: set[str], context: frozenset[str]) -> None:
     """The section a point on an air unit has when its name gives none.
 
-    A terminal unit's damper and airflow are on its discharge, and the
-    temperature, humidity and CO2 it reads are the zone's. An air handler's
+    The temperature, humidity and CO2 a terminal unit reads are the zone's; its
+    damper and airflow are of air but get no section (VAVs.fandoc: "we
+    typically omit a section tag for most points", only those that would clash
+    with a zone point are ``inlet`` or ``discharge``). An air handler's
     unnamed fan is its supply (discharge) fan, and its static pressure is duct
     (discharge) static pressure.
     """
@@ -560,7 +562,8 @@ def _default_air_section(tags: TagSet, words: set[str], context: frozenset[str])
         return
     if context & {"vav", "cav", "fcu"}:
         if tags & {"damper", "flow"}:
-            tags |= {"discharge", "air"}
+            # The substance is still air: a terminal unit moves nothing else.
+            tags.add_because("air", "implied", "a terminal unit's damper and flow are of air")
         elif tags & {"temp", "humidity", "co2"} and not words & {"discharge", "supply"}:
             tags |= {"zone", "air"}
     if "ahu" in context and "building" not in words:
