@@ -2,7 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/tagging.py [EVAL_JSON] [--misses N]
+    .venv/bin/python benchmarks/tagging.py [EVAL_JSON] [--misses N] [--rounds N]
+        [--no-h3-renames] [--write-calibration]
 
 ``EVAL_JSON`` defaults to ``../shared/reference/haystack-tag-eval.json``
 relative to the repository root. The set holds real points and equipment from
@@ -47,6 +48,14 @@ Three figures per dataset, side by side:
 
 ``--misses N`` prints the N most frequent missed and extra tags, to guide work
 on the vocabulary (never to special-case records).
+
+``CONFIDENCE`` shows, per rule class, its written confidence, the shipped
+(measured) one, and the one measured on the *other* datasets for each held-out
+dataset; then how well ``needs_review`` separates the points that have a wrong
+tag, held out, with the written, the shipped (in-sample) and the per-fold
+measured confidences. ``--write-calibration`` regenerates the shipped table
+(``opencrate/model/tagging/measured.py``) from all four datasets.
+``--no-h3-renames`` scores the authors' Haystack 3 markers as written.
 """
 
 from __future__ import annotations
