@@ -2,12 +2,14 @@
 
 An equipment whose points are a discharge-air temperature, a supply-fan
 command and a mixed-air damper is an air handler whatever its name says; one
-whose points are a discharge airflow and a damper (and perhaps a reheat
-valve) is a VAV box; a panel of kW/kWh points is an electricity meter. Besides
+whose points are an airflow and a damper (and perhaps a reheat valve) is a
+VAV box; a panel of kW/kWh points is an electricity meter. Besides
 the kind, the points tell the Haystack 4 configuration choices no name
 carries (haystack-reference §4): a hot-water valve is ``hotWaterHeating``, a
 chilled-water (or any cooling) valve ``chilledWaterCooling``, hot and cold
-deck points ``dualDuct``, a fan on a terminal unit ``fanPowered``.
+deck points ``dualDuct``, a fan on a terminal unit ``fanPowered``. Choices
+the points do not imply (``pressureIndependent``, ``variableAirVolume``) are
+left to a person.
 
 Each kind is scored by the points that are *distinctive* of it; the best
 score wins when it is backed by at least two points (or by half of them when
