@@ -663,6 +663,25 @@ def test_terminal_unit_damper_and_flow_get_no_section(name: str, unit: str, has:
     assert not tags & {"discharge", "inlet"}
 
 
+@pytest.mark.parametrize(
+    ("name", "equip", "has", "lacks"),
+    [
+        # An air unit's valve is a coil's: cooling is chilled water, heating hot
+        # water unless steam is named (the reading behind chilledWaterCooling).
+        ("CLG-VLV", "AHU-3", {"chilled", "water", "valve", "cmd"}, {"hot"}),
+        ("HTG-VLV", "FCU-12", {"hot", "water", "valve", "cmd"}, {"chilled"}),
+        ("RHT VLV", "VAV-2-14", {"hot", "water", "reheat", "valve"}, set()),
+        ("Steam Htg Vlv", "AHU-3", {"steam", "valve"}, {"hot", "water"}),
+        ("Humidifier Vlv", "AHU-3", {"humidifier", "valve"}, {"water", "hot"}),
+        ("CLG-VLV", "WSHP-4", {"valve", "cmd"}, {"chilled"}),  # a heat pump's is its own
+    ],
+)
+def test_air_unit_coil_valve_water(name: str, equip: str, has: set[str], lacks: set[str]) -> None:
+    tags = suggest_point_tags(name, unit="%", equip_tags=suggest_equip_tags(equip))
+    assert has <= tags
+    assert not tags & lacks
+
+
 def test_cooling_tower_pump_shorthand() -> None:
     assert {"pump", "run", "sensor"} <= suggest_point_tags("CTP-1 Status", value_kind="bool")
 

@@ -514,11 +514,30 @@ def _inherit(tags: TagSet, words: set[str], context: frozenset[str]) -> None:
         tags.add("fan")  # a cooling tower is switched by its fan
     if "dualDuct" in context:
         _decks(tags, words)
+    if context & {"ahu", "vav", "cav", "fcu"} and "valve" in tags:
+        _coil_valve_water(tags, words)
     if not tags & _AIR_SECTIONS:
         with tags.rule("default-section", "the section a point on this equipment has by default"):
             _default_air_section(tags, words, context)
     if "sp" in words or "setpoint" in words:
         _plant_setpoint(tags, context)
+
+
+def _coil_valve_water(tags: TagSet, words: set[str]) -> None:
+    """The water of an air unit's coil valve that names none (``Clg_Valve_Cmd``).
+
+    On an air handler or terminal unit, a valve is a coil's: a cooling valve
+    carries chilled water (a DX coil has no valve), a heating, reheat or
+    preheat valve hot water unless steam is named: the reading the equipment
+    rules give ``chilledWaterCooling``/``hotWaterHeating`` from (VAVs.fandoc:
+    a valve rules out electric reheat). A humidifier's valve is neither.
+    """
+    if tags & (_WATER_WORDS | {"steam", "refrig", "gas", "naturalGas", "humidifier"}):
+        return
+    if words & {"cooling"} or "cool" in tags:
+        tags |= {"chilled", "water"}
+    elif words & {"heating", "reheat", "preheat"} or tags & {"heat", "reheat"}:
+        tags |= {"hot", "water"}
 
 
 def _weather(tags: TagSet) -> None:
