@@ -25,6 +25,9 @@ __all__ = ["UNCALIBRATED_RULES", "calibrate_confidence", "recalibrate"]
 # (fallback), a soft point the name does not explain, and the evidence no
 # evaluation set carries (object types, site conventions). They keep their
 # written confidence, so what they add is always reviewed or always trusted.
+# No measured confidence goes above this (see calibrate_confidence).
+_CEILING = 0.99
+
 UNCALIBRATED_RULES: frozenset[str] = frozenset(
     {"fallback", "soft-point", "object-type", "object-address", "convention", "equip-points"}
 )
@@ -44,7 +47,8 @@ def calibrate_confidence(
     about a point and the tags a person gave it. A rule that made ``n`` tags of
     which ``k`` were right gets ``(k + w * prior) / (n + w)`` with
     ``w = prior_weight``: a rule seen only a few times stays near its written
-    confidence. Tags in ``ignore`` (runtime markers such as ``his``) are not
+    confidence; and at most 0.99, as a rule never wrong on these points is
+    still not certain on the next. Tags in ``ignore`` (runtime markers such as ``his``) are not
     counted. Every rule of ``prior`` is in the result, except
     :data:`UNCALIBRATED_RULES` (left out: they keep their written confidence).
 
@@ -76,11 +80,12 @@ def calibrate_confidence(
         written = prior.get(rule, 0.5)
         if made[rule] + prior_weight == 0:
             raise ValueError(f"rule {rule!r} has no example and prior_weight is 0")
-        table[rule] = (right[rule] + prior_weight * written) / (made[rule] + prior_weight)
+        share = (right[rule] + prior_weight * written) / (made[rule] + prior_weight)
+        table[rule] = min(share, _CEILING)
     if per_tag:
         for (rule, tag), count in made_by_tag.items():
             share = (right_by_tag[rule, tag] + prior_weight * table[rule]) / (count + prior_weight)
-            table[f"{rule}/{tag}"] = share
+            table[f"{rule}/{tag}"] = min(share, _CEILING)
     return MappingProxyType(table)
 
 
