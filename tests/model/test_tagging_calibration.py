@@ -96,3 +96,12 @@ def test_a_guess_the_evaluation_set_disagrees_with_is_for_review() -> None:
     assert suggestion.reasons["hisTotalized"].rule == "unit-guess"
     assert "hisTotalized" in suggestion.low_confidence
     assert suggestion.needs_review
+
+
+def test_a_rule_never_wrong_is_still_not_certain() -> None:
+    sure = examples(
+        *[("Zone Temp", {"unit": "°F"}, {"point", "zone", "air", "temp", "sensor"})] * 50
+    )
+    table = calibrate_confidence(sure, per_tag=True)
+    assert table["word"] == 0.99
+    assert table["word/temp"] == 0.99
