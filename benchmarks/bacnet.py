@@ -730,7 +730,13 @@ async def compare_cov(sim: Simulator, devices: list[tuple[int, str]], seconds: f
             results.append(float(answer["rate"]))
             line.append(
                 f"{side} {answer['rate']:,.0f} ({answer['count']:,} delivered of "
-                f"{answer['changes']:,} changes)"
+                f"{answer['changes']:,} changes"
+                + (
+                    f", {answer['dropped']} dropped by the stack's channel"
+                    if answer.get("dropped")
+                    else ""
+                )
+                + ")"
             )
         print(", ".join(line).replace(":,", ":"))
     print(f"  ours, DevicePoller subscriptions into a PointStore: {spread(ours, ',.0f')}")
