@@ -92,7 +92,7 @@ from opencrate.runtime.bus import EventBus
 HOST = "127.0.0.1"
 DEVICES, OBJECTS, FIRST_INSTANCE = 20, 100, 3001
 #: Objects per ReadPropertyMultiple. 25 objects' replies (about 750 bytes) fit one APDU of the
-#: 1024 bytes both clients accept; 50 (the poller's batch for a segmenting device) need
+#: 1024 bytes both clients accept (the poller now sizes its batches to one APDU too); 50 need
 #: segmentation, and under load bacpypes3 0.0.110's segmented-response retransmission fails on
 #: the device side (AssertionError in ServerSSM.fill_window), so the request gets no answer.
 RPM_BATCH = 25

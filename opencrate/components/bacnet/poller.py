@@ -52,10 +52,9 @@ __all__ = ["BacnetDevice", "DevicePoller"]
 
 #: The properties one poll reads of each object.
 POLLED = ("present-value", "status-flags", "reliability")
-#: Objects per RPM for a device that segments.
-_SEGMENTED_BATCH = 50
-#: About what one object's three answers take in an RPM reply, in bytes.
-_BYTES_PER_OBJECT = 30
+#: About what one object's three answers take in an RPM reply, in bytes (a real, the
+#: status flags, a reliability or its error, and the tags around them), rounded up.
+_BYTES_PER_OBJECT = 50
 #: Renew a subscription when this fraction of its lifetime has passed.
 _RENEW_AT = 0.75
 
@@ -75,16 +74,13 @@ class BacnetDevice:
     def key(self) -> str:
         return str(self.instance)
 
-    @property
-    def segments(self) -> bool:
-        return self.segmentation in ("segmented-both", "segmented-transmit")
-
     def batch_size(self) -> int:
         """Objects per ReadPropertyMultiple."""
         if self.max_per_request is not None:
             return self.max_per_request
-        if self.segments:
-            return _SEGMENTED_BATCH
+        # What fits one APDU, even when the device could segment: a segmented answer
+        # costs a window of acknowledgements, and bacpypes3 0.0.110's resend of
+        # segments fails under load (benchmarks/bacnet.py saw it at 50 objects).
         return max(1, (self.max_apdu - 30) // _BYTES_PER_OBJECT)
 
 
