@@ -7,7 +7,8 @@ A scan (:meth:`DiscoveryService.scan`) asks in one of three ways:
 * **ranged**: the same, for instances ``low``..``high`` only;
 * **directed**: a Who-Is to one address (and, in a global scan, to every
   ``[[bacnet.device]]`` configured by address, which is how devices beyond a
-  router without a BBMD are found).
+  router without a BBMD are found; that one names the configured instance as
+  its range, so only that device's I-Am answers it).
 
 Every I-Am is recorded (:meth:`.DiscoveryStore.record_i_am`: vendor, max
 APDU, segmentation; ``DeviceDiscovered`` for a device seen for the first
@@ -127,9 +128,13 @@ class DiscoveryService:
                 answers[i_am.device_instance] = i_am
             if mode == "global":
                 for known in self.settings.devices:
+                    # Ask for that instance only: a Who-Is to an address without a range
+                    # resolves on the first I-Am from there, which may be any instance
+                    # (a router's, or one of a flood of made-up ones from a hostile host).
                     for i_am in await self.stack.who_is(
-                        address=known.address, timeout_s=min(timeout, 2.0)
-                    ):
+                        known.instance, known.instance, address=known.address,
+                        timeout_s=min(timeout, 2.0),
+                    ):  # fmt: skip
                         answers[i_am.device_instance] = i_am
             new: list[str] = []
             devices: list[DiscoveredDevice] = []
