@@ -149,7 +149,8 @@ class StackStatistics:
     i_ams: int = 0
     notifications: int = 0
     unknown_notifications: int = 0
-    events_dropped: int = 0
+    events_dropped: int = 0  # I-Ams and notifications the full channel could not take
+    device_cache: int = 0  # entries in bacpypes3's device-info cache (capped)
 
 
 class _BoundedDeviceInfoCache(DeviceInfoCache):  # type: ignore[misc]
@@ -326,9 +327,9 @@ class BacnetStack:
         return True
 
     def _push(self, record: IAm | CovNotification) -> None:
-        before = self._loop.dropped
+        # Dropped (and counted in the loop's ``dropped``) on the trio side when the channel
+        # is full: the count is read from there, not here, where the drop has not happened yet.
         self._loop.push(self._send, record)
-        self.stats.events_dropped += self._loop.dropped - before
 
     # -- requests ---------------------------------------------------------------------------
     async def _request(self, coroutine_fn: Any, *args: Any, what: str) -> Any:
@@ -511,8 +512,11 @@ class BacnetStack:
         await self._request(self._app.request, request, what=f"unsubscribe {obj} at {address}")
 
     def statistics(self) -> StackStatistics:
-        """A copy of the counts (requests, timeouts, errors, I-Ams, notifications, drops)."""
-        return attrs.evolve(self.stats)
+        """A copy of the counts (requests, timeouts, errors, I-Ams, notifications, drops)
+        and the size of bacpypes3's device-info cache (``device_cache``)."""
+        cache = getattr(self._app, "device_info_cache", None)
+        size = 0 if cache is None else len(cache.instance_cache)  # a len() is thread-safe
+        return attrs.evolve(self.stats, events_dropped=self._loop.dropped, device_cache=size)
 
 
 def _objid(obj: ObjectRef) -> ObjectIdentifier:
