@@ -31,6 +31,7 @@ lacks is added.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -62,6 +63,8 @@ log = logging.getLogger(__name__)
 _READ_CONCURRENCY = 4
 #: I-Ams waiting to be recorded (one per distinct instance); more are dropped and counted.
 _INTAKE_CAP = 10_000
+#: Seconds between log lines about unsolicited I-Ams the store refused (a flood).
+_REFUSAL_REPORT_S = 10.0
 
 
 @frozen(kw_only=True)
@@ -103,6 +106,9 @@ class DiscoveryService:
         self.scans = 0
         self.intake_dropped = 0  # I-Ams not recorded: intake full, or the store at max_devices
         self.recorded = 0  # unsolicited I-Ams recorded (a fact tests can wait on)
+        self._last_refusal = ""
+        self._reported = 0  # intake_dropped when last logged
+        self._next_report = -math.inf
         self._recorded_event = trio.Event()
 
     # -- scans --------------------------------------------------------------------------------
@@ -138,13 +144,18 @@ class DiscoveryService:
                         answers[i_am.device_instance] = i_am
             new: list[str] = []
             devices: list[DiscoveredDevice] = []
+            refused = 0
             for i_am in answers.values():
                 device, is_new = await self._record(i_am)
                 if device is None:
+                    refused += 1
                     continue
                 if is_new:
                     new.append(device.device_key)
                 devices.append(device)
+            if refused:  # one line, however many answered (a flood during the scan)
+                log.warning("bacnet: scan: %d I-Ams not recorded (the last: %s)",
+                            refused, self._last_refusal)  # fmt: skip
             point_count = 0
             failed: list[str] = []
             limiter = trio.CapacityLimiter(_READ_CONCURRENCY)
@@ -185,6 +196,8 @@ class DiscoveryService:
             )
 
     async def _record(self, i_am: IAm) -> tuple[DiscoveredDevice | None, bool]:
+        """Record one I-Am; (None, False) when the store refuses it (full, or a bad field:
+        counted in ``intake_dropped``; the callers log a summary, not one line each)."""
         try:
             sighting = await self.store.record_i_am(
                 i_am.device_instance,
@@ -196,7 +209,7 @@ class DiscoveryService:
             )
         except (Conflict, InvalidInput) as exc:
             self.intake_dropped += 1
-            log.warning("bacnet: I-Am from %s not recorded: %s", i_am.address, exc)
+            self._last_refusal = f"from {i_am.address}: {exc}"
             return None, False
         if sighting.new:
             self.bus.publish(
@@ -298,8 +311,20 @@ class DiscoveryService:
             for i_am in batch.values():
                 await self._record(i_am)
                 self.recorded += 1
+            self._report_refusals()
             self._recorded_event.set()
             self._recorded_event = trio.Event()
+
+    def _report_refusals(self) -> None:
+        """Log the I-Ams not recorded since the last report, at most every few seconds:
+        a flood past ``max_devices`` is a few log lines, not one per I-Am."""
+        now = trio.current_time()
+        if self.intake_dropped == self._reported or now < self._next_report:
+            return
+        log.warning("bacnet: %d unsolicited I-Ams not recorded (the last: %s)",
+                    self.intake_dropped - self._reported, self._last_refusal)  # fmt: skip
+        self._reported = self.intake_dropped
+        self._next_report = now + _REFUSAL_REPORT_S
 
     async def wait_recorded(self, count: int) -> None:
         """Return once at least ``count`` unsolicited I-Ams have been recorded (tests)."""
