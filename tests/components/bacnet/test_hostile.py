@@ -43,6 +43,7 @@ from opencrate.runtime.events import DeviceDown, DeviceRecovered
 from tests.peers.bacnet_js_peer import JsDevice, bacnet_js_device
 
 from .bridge_harness import Running, running_bridge
+from .conftest import free_udp_port
 
 SAFETY_S = 30
 #: The bridge's own device instance (the ``[bacnet] device_instance`` default).
@@ -417,6 +418,30 @@ async def test_a_known_device_is_found_by_its_instance_whatever_else_its_address
     assert "123456" not in result.devices
     assert result.failed == ("4560",)  # it answers no reads: one deadline, then given up
     assert b"\x10\x08\x0a\x11\xd0\x1a\x11\xd0" in asked  # Who-Is 4560..4560
+
+
+async def test_the_stacks_channel_drops_and_counts_what_nobody_reads() -> None:
+    # The stack alone, its events channel of 2 never read: every I-Am past the second is
+    # dropped on the trio side and counted there (events_dropped), memory stays flat.
+    port = free_udp_port()
+    settings = adapter.StackSettings(
+        address=f"127.0.0.1:{port}", device_instance=BRIDGE_INSTANCE, events_capacity=2
+    )
+    async with adapter.BacnetStack.open(settings) as stack:
+        with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
+            await sock.bind(("127.0.0.1", 0))
+            raw = Raw(sock, ("127.0.0.1", port))
+            with trio.fail_after(SAFETY_S):
+                for n in range(50):
+                    await raw.send(i_am(300_000 + n))
+                while stack.statistics().i_ams < 50:
+                    await raw.bridge_answers_who_is()  # the stack is a device: it answers
+                while stack.statistics().events_dropped < 48:
+                    await raw.bridge_answers_who_is()  # the drops happen on the trio side
+        stats = stack.statistics()
+        assert stats.i_ams == 50
+        assert stats.events_dropped == 48
+        assert stack.events.statistics().current_buffer_used == 2
 
 
 async def test_i_ams_from_many_addresses_during_a_scan_keep_the_device_cache_capped(
