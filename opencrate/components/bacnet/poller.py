@@ -30,7 +30,6 @@ and ``DeviceDown`` after ``down_after`` failures in a row, then
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from collections.abc import Iterator, Sequence
 
@@ -43,6 +42,7 @@ from opencrate.components.bacnet.points import BacnetPoint, from_device
 from opencrate.components.bacnet.settings import BacnetSettings
 from opencrate.components.bacnet.values import point_status
 from opencrate.components.devices.health import DeviceHealth, DeviceStatistics
+from opencrate.components.devices.outcomes import DeviceOutcomes
 from opencrate.components.points.store import PointStore
 from opencrate.errors import BridgeError, BridgeTimeout, DeviceError, InvalidInput
 from opencrate.model.values import PointStatus
@@ -138,6 +138,9 @@ class DevicePoller:
             settings.health,
             protocol="bacnet",
             rng=rng or random.Random(device.instance),
+        )
+        self.outcomes = DeviceOutcomes(
+            self.health, point_ids=lambda: self.points, store=store, bus=bus, clock=clock
         )
         self.rpm = True  # until the device rejects it
         self.cov_refused = not settings.cov  # the device accepts no subscription at all
@@ -355,22 +358,11 @@ class DevicePoller:
         else:
             self._failure(error)
 
-    def _success(self, rtt_s: float = 0.0) -> None:
-        rtt = rtt_s if math.isfinite(rtt_s) else 0.0
-        for event in self.health.on_success(rtt, now_ms=self.clock.now_ms()):
-            self.bus.publish(event)
+    def _success(self, rtt_s: float | None = None) -> None:
+        self.outcomes.answered(rtt_s)
 
     def _failure(self, exc: BridgeError) -> float:
-        retry = self.health.on_failure(exc, now_ms=self.clock.now_ms())
-        status = PointStatus.DOWN if retry.events else PointStatus.STALE
-        for point_id in self.points:
-            current = self.store.get(point_id)
-            if status is PointStatus.STALE and current and current.status is PointStatus.DOWN:
-                continue  # down stays down until an answer
-            self.store.set_status(point_id, status)
-        for event in retry.events:
-            self.bus.publish(event)
-        return retry.delay_s
+        return self.outcomes.failed(exc)
 
 
 def process_id_source(start: int = 1) -> Iterator[int]:
