@@ -65,14 +65,18 @@ async def running_bridge(
     devices: Sequence[tuple[int, str]] = (),
     max_devices: int = 1000,
     wait_scan: bool = True,
+    broadcast: bool = False,
     **settings: Any,
 ) -> AsyncIterator[Running]:
-    """See the module docstring. ``devices``: ``(instance, "host:port")`` known by address."""
+    """See the module docstring. ``devices``: ``(instance, "host:port")`` known by address;
+    ``broadcast``: listen on ``127.0.0.1/8`` so a global Who-Is goes out (to 127.255.255.255
+    on the bridge's own port, which no other test uses), else on ``127.0.0.1`` where it is
+    skipped."""
     bus = EventBus()
     clock = TrioClock()
     port = free_udp_port()
     section: dict[str, Any] = {
-        "address": f"127.0.0.1:{port}",
+        "address": f"127.0.0.1{'/8' if broadcast else ''}:{port}",
         **FAST,
         "max_devices": max_devices,
         "device": [{"instance": i, "address": a} for i, a in devices],
