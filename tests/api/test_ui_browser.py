@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 import trio
-from bacpypes3.local.analog import AnalogInputObject, AnalogOutputObject
 
 from opencrate.app import Services
 from opencrate.clock import TrioClock
@@ -39,6 +38,7 @@ from opencrate.components.users.auth import LOGIN_FAILED, Authenticator
 from opencrate.components.users.roles import Role
 from tests.api.browser import Browser, open_browser
 from tests.components.bacnet.conftest import bacpypes_device, free_udp_port
+from tests.components.bacnet.objects import bacnet_object
 from tests.conftest import require_program
 from tests.harness import TEST_PASSWORD, build_tree, running_services, serving
 
@@ -204,17 +204,11 @@ _DEVICE = "#discovery-rows tr.device[data-key='3001']"
 
 def _device_objects() -> list[Any]:
     return [
-        AnalogInputObject(
-            objectIdentifier=("analog-input", 1), objectName="Zone Temp", presentValue=21.5,
-            statusFlags=[0, 0, 0, 0], eventState="normal", outOfService=False,
-            units="degrees-celsius", covIncrement=0.1,
+        bacnet_object("analog-input", 1, "Zone Temp", 21.5, units="degrees-celsius"),
+        bacnet_object(
+            "analog-output", 1, "Damper Cmd", 0.0, units="percent", relinquishDefault=0.0
         ),
-        AnalogOutputObject(
-            objectIdentifier=("analog-output", 1), objectName="Damper Cmd", presentValue=0.0,
-            statusFlags=[0, 0, 0, 0], eventState="normal", outOfService=False,
-            units="percent", relinquishDefault=0.0, covIncrement=0.1,
-        ),
-    ]  # fmt: skip
+    ]
 
 
 async def test_an_admin_scans_looks_at_a_device_and_accepts_it_into_a_floor(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import trio
-from bacpypes3.local.analog import AnalogOutputObject, AnalogValueObject
 
 from opencrate.components.bacnet.adapter import (
     BacnetStack,
@@ -16,21 +15,16 @@ from opencrate.components.bacnet.values import ObjectRef
 from opencrate.errors import BridgeTimeout, DeviceError, InvalidInput
 
 from .conftest import bacpypes_device, free_udp_port
+from .objects import bacnet_object
 
 
 def _objects() -> list[object]:
     return [
-        AnalogValueObject(
-            objectIdentifier=("analog-value", 1), objectName="Zone Temp", presentValue=21.5,
-            statusFlags=[0, 0, 0, 0], eventState="normal", outOfService=False,
-            units="degrees-celsius", covIncrement=0.1,
+        bacnet_object("analog-value", 1, "Zone Temp", 21.5, units="degrees-celsius"),
+        bacnet_object(
+            "analog-output", 1, "Damper Cmd", 0.0, units="percent", relinquishDefault=0.0
         ),
-        AnalogOutputObject(
-            objectIdentifier=("analog-output", 1), objectName="Damper Cmd", presentValue=0.0,
-            statusFlags=[0, 0, 0, 0], eventState="normal", outOfService=False,
-            units="percent", relinquishDefault=0.0,
-        ),
-    ]  # fmt: skip
+    ]
 
 
 def _client(**overrides: object) -> StackSettings:

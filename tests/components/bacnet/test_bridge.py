@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import trio
-from bacpypes3.local.analog import AnalogInputObject, AnalogOutputObject, AnalogValueObject
 
 from opencrate.clock import TrioClock
 from opencrate.components.bacnet.bridge import BacnetBridge
@@ -28,23 +27,18 @@ from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import DeviceMonitorCycle, ObjectListChanged
 
 from .conftest import bacpypes_device, free_udp_port
+from .objects import bacnet_object
 
 SAFETY_S = 20
 
 
 def _objects() -> list[Any]:
     return [
-        AnalogInputObject(
-            objectIdentifier=("analog-input", 1), objectName="Zone Temp", presentValue=21.5,
-            statusFlags=[0, 0, 0, 0], eventState="normal", outOfService=False,
-            units="degrees-celsius", covIncrement=0.1,
+        bacnet_object("analog-input", 1, "Zone Temp", 21.5, units="degrees-celsius"),
+        bacnet_object(
+            "analog-output", 1, "Damper Cmd", 0.0, units="percent", relinquishDefault=0.0
         ),
-        AnalogOutputObject(
-            objectIdentifier=("analog-output", 1), objectName="Damper Cmd", presentValue=0.0,
-            statusFlags=[0, 0, 0, 0], eventState="normal", outOfService=False,
-            units="percent", relinquishDefault=0.0, covIncrement=0.1,
-        ),
-    ]  # fmt: skip
+    ]
 
 
 class Running:
@@ -152,11 +146,9 @@ async def test_the_monitor_counts_devices_and_reports_a_changed_object_list(
                     if isinstance(cycle, DeviceMonitorCycle) and cycle.checked_count == 1:
                         break
                 assert (cycle.online_count, cycle.offline_count) == (1, 0)
-                extra = AnalogValueObject(
-                    objectIdentifier=("analog-value", 7), objectName="New Setpoint",
-                    presentValue=1.0, statusFlags=[0, 0, 0, 0], eventState="normal",
-                    outOfService=False, units="degrees-celsius",
-                )  # fmt: skip
+                extra = bacnet_object(
+                    "analog-value", 7, "New Setpoint", 1.0, units="degrees-celsius"
+                )
                 await loop.call(app.add_object, extra)
                 while not isinstance(changed := await events.receive(), ObjectListChanged):
                     pass

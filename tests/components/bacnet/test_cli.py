@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import trio
 from asyncclick.testing import CliRunner
-from bacpypes3.local.analog import AnalogInputObject, AnalogOutputObject
 
 from opencrate.app import Services
 from opencrate.cli.main import cli
@@ -20,23 +19,18 @@ from opencrate.components.bacnet.bridge import BacnetBridge
 from tests.harness import running_services
 
 from .conftest import bacpypes_device, free_udp_port
+from .objects import bacnet_object
 
 SAFETY_S = 30
 
 
 def _objects() -> list[Any]:
     return [
-        AnalogInputObject(
-            objectIdentifier=("analog-input", 1), objectName="Return Air Temp",
-            presentValue=22.0, statusFlags=[0, 0, 0, 0], eventState="normal",
-            outOfService=False, units="degrees-celsius", covIncrement=0.1,
+        bacnet_object("analog-input", 1, "Return Air Temp", 22.0, units="degrees-celsius"),
+        bacnet_object(
+            "analog-output", 1, "Heating Valve Cmd", 0.0, units="percent", relinquishDefault=0.0
         ),
-        AnalogOutputObject(
-            objectIdentifier=("analog-output", 1), objectName="Heating Valve Cmd",
-            presentValue=0.0, statusFlags=[0, 0, 0, 0], eventState="normal",
-            outOfService=False, units="percent", relinquishDefault=0.0, covIncrement=0.1,
-        ),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 import trio
-from bacpypes3.local.analog import AnalogInputObject, AnalogOutputObject
-from bacpypes3.local.binary import BinaryValueObject
 
 from opencrate.clock import TrioClock
 from opencrate.components.bacnet.adapter import BacnetStack, StackSettings, make_application
@@ -29,27 +27,26 @@ from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import DeviceAccepted, DeviceDiscovered, DiscoveryScanComplete
 
 from .conftest import free_udp_port
+from .objects import bacnet_object
 
 SAFETY_S = 20
 
 
 def _objects(base: int) -> list[Any]:
     return [
-        AnalogInputObject(
-            objectIdentifier=("analog-input", 1), objectName=f"Supply Air Temp {base}",
-            presentValue=float(base), statusFlags=[0, 0, 0, 0], eventState="normal",
-            outOfService=False, units="degrees-celsius", description="discharge air",
+        bacnet_object(
+            "analog-input",
+            1,
+            f"Supply Air Temp {base}",
+            float(base),
+            units="degrees-celsius",
+            description="discharge air",
         ),
-        AnalogOutputObject(
-            objectIdentifier=("analog-output", 1), objectName="Damper Cmd", presentValue=0.0,
-            statusFlags=[0, 0, 0, 0], eventState="normal", outOfService=False,
-            units="percent", relinquishDefault=0.0,
+        bacnet_object(
+            "analog-output", 1, "Damper Cmd", 0.0, units="percent", relinquishDefault=0.0
         ),
-        BinaryValueObject(
-            objectIdentifier=("binary-value", 1), objectName="Fan Enable", presentValue="active",
-            statusFlags=[0, 0, 0, 0], eventState="normal", outOfService=False,
-        ),
-    ]  # fmt: skip
+        bacnet_object("binary-value", 1, "Fan Enable", "active"),
+    ]
 
 
 @asynccontextmanager

@@ -27,7 +27,6 @@ from bacpypes3.apdu import AbortPDU, ErrorRejectAbortNack, RejectPDU
 from bacpypes3.app import Application
 from bacpypes3.argparse import SimpleArgumentParser
 from bacpypes3.basetypes import ErrorType, PriorityValue
-from bacpypes3.local.analog import AnalogOutputObject, AnalogValueObject
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier, Real, Unsigned
 
@@ -41,6 +40,7 @@ from tests.peers.bacnet_js_peer import (
 )
 
 from .conftest import bacpypes_device
+from .objects import bacnet_object
 
 SAFETY_S = 30
 
@@ -428,26 +428,15 @@ async def test_an_i_am_flood_and_a_malformed_datagram_leave_bacpypes3_answering(
 def device_objects() -> list[Any]:
     """An analog-value 1 and a commandable analog-output 1, for the bacpypes3 device."""
     return [
-        AnalogValueObject(
-            objectIdentifier=("analog-value", 1),
-            objectName="Supply Temp",
-            presentValue=18.5,
-            statusFlags=[0, 0, 0, 0],
-            eventState="normal",
-            outOfService=False,
+        bacnet_object(
+            "analog-value",
+            1,
+            "Supply Temp",
+            18.5,
             units="degrees-celsius",
             description="from bacpypes3",
         ),
-        AnalogOutputObject(
-            objectIdentifier=("analog-output", 1),
-            objectName="Valve",
-            presentValue=0.0,
-            relinquishDefault=0.0,
-            statusFlags=[0, 0, 0, 0],
-            eventState="normal",
-            outOfService=False,
-            units="percent",
-        ),
+        bacnet_object("analog-output", 1, "Valve", 0.0, relinquishDefault=0.0, units="percent"),
     ]
 
 

@@ -12,8 +12,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
-from bacpypes3.local.analog import AnalogInputObject, AnalogOutputObject
-from bacpypes3.local.binary import BinaryValueObject
 
 from opencrate.clock import TrioClock
 from opencrate.components.bacnet.adapter import BacnetStack, CovNotification, StackSettings
@@ -26,28 +24,27 @@ from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import DeviceDown, DeviceRecovered
 
 from .conftest import bacpypes_device, free_udp_port
+from .objects import bacnet_object
 
 SAFETY_S = 15
 
 
 def _objects() -> list[Any]:
     return [
-        AnalogInputObject(
-            objectIdentifier=("analog-input", 1), objectName="Zone Temp", presentValue=21.5,
-            statusFlags=[0, 0, 0, 0], eventState="normal", outOfService=False,
-            units="degrees-celsius", covIncrement=0.1,
-        ),
-        AnalogOutputObject(
-            objectIdentifier=("analog-output", 1), objectName="Damper", presentValue=35.0,
-            statusFlags=[0, 0, 0, 0], eventState="normal", outOfService=False,
+        bacnet_object("analog-input", 1, "Zone Temp", 21.5, units="degrees-celsius"),
+        bacnet_object(
+            "analog-output",
+            1,
+            "Damper",
+            35.0,
             reliability="over-range",
-            units="percent", relinquishDefault=0.0,
+            units="percent",
+            relinquishDefault=0.0,
         ),
-        BinaryValueObject(
-            objectIdentifier=("binary-value", 1), objectName="Occupied", presentValue="active",
-            statusFlags=[0, 0, 0, 1], eventState="normal", outOfService=True,
+        bacnet_object(
+            "binary-value", 1, "Occupied", "active", statusFlags=[0, 0, 0, 1], outOfService=True
         ),
-    ]  # fmt: skip
+    ]
 
 
 def _points(*, cov: bool = False) -> list[BacnetPoint]:

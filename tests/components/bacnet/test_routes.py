@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import trio
-from bacpypes3.local.analog import AnalogInputObject, AnalogOutputObject
 from quart.typing import TestClientProtocol as Client
 
 from opencrate.app import Services
@@ -22,6 +21,7 @@ from opencrate.components.users.roles import Role
 from tests.harness import running_services
 
 from .conftest import bacpypes_device, free_udp_port
+from .objects import bacnet_object
 
 ClientAs = Callable[[Role | None], Client]
 SAFETY_S = 20
@@ -29,17 +29,11 @@ SAFETY_S = 20
 
 def _objects() -> list[Any]:
     return [
-        AnalogInputObject(
-            objectIdentifier=("analog-input", 1), objectName="Supply Air Temp",
-            presentValue=13.5, statusFlags=[0, 0, 0, 0], eventState="normal",
-            outOfService=False, units="degrees-celsius", covIncrement=0.1,
+        bacnet_object("analog-input", 1, "Supply Air Temp", 13.5, units="degrees-celsius"),
+        bacnet_object(
+            "analog-output", 1, "Cooling Valve Cmd", 0.0, units="percent", relinquishDefault=0.0
         ),
-        AnalogOutputObject(
-            objectIdentifier=("analog-output", 1), objectName="Cooling Valve Cmd",
-            presentValue=0.0, statusFlags=[0, 0, 0, 0], eventState="normal",
-            outOfService=False, units="percent", relinquishDefault=0.0, covIncrement=0.1,
-        ),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture
