@@ -32,6 +32,7 @@ from opencrate.api.routes.ui import ASSETS, STATIC_DIR
 from opencrate.app import Services
 from opencrate.components.bacnet.records import DiscoveredPoint
 from opencrate.components.bacnet.store import DiscoveryStore
+from opencrate.components.history.service import Resolution
 from opencrate.runtime.events import EVENT_TYPES
 from tests.harness import build_tree
 
@@ -178,13 +179,26 @@ async def test_the_routes_answer_what_the_page_sends_with_what_it_reads(
     now = services.clock.now_ms()
     put = await client.put(f"/api/history/{point['id']}", json={"value": 21.5, "time": now})
     assert put.status_code == 200, await put.get_data(as_text=True)
-    query = f"start={now - 3_600_000}&end={now + 1}&resolution=auto&limit=10000"
-    response = await client.get(f"/api/history/{point['id']}?{query}")
-    assert response.status_code == 200, await response.get_data(as_text=True)
-    body = await response.get_json()
-    assert body["resolution"] == "raw"
-    assert body["next_cursor"] is None
-    assert [(s["ts_ms"], s["value"]) for s in body["samples"]] == [(now, 21.5)]
+    # The chart counts the range's samples to choose its resolution, then asks for that one.
+    begin, end = now - 3_600_000, now + 1
+    counted = await client.get(f"/api/history/{point['id']}/count?begin={begin}&end={end}")
+    assert counted.status_code == 200, await counted.get_data(as_text=True)
+    assert (await counted.get_json())["result"] == 1
+    for resolution in ("raw", "auto"):
+        query = f"start={begin}&end={end}&resolution={resolution}&limit=10000"
+        response = await client.get(f"/api/history/{point['id']}?{query}")
+        assert response.status_code == 200, await response.get_data(as_text=True)
+        body = await response.get_json()
+        assert body["resolution"] == "raw"
+        assert body["next_cursor"] is None
+        assert [(s["ts_ms"], s["value"]) for s in body["samples"]] == [(now, 21.5)]
+    for tier in ("5m", "1h"):
+        query = f"start={begin}&end={end}&resolution={tier}&limit=10000"
+        body = await (await client.get(f"/api/history/{point['id']}?{query}")).get_json()
+        assert body["resolution"] == tier
+        (bucket,) = body["buckets"]
+        assert {"start_ms", "width_ms", "mean", "min", "max", "last"} <= set(bucket)
+        assert (bucket["min"], bucket["max"]) == (21.5, 21.5)
 
 
 async def test_the_discovery_routes_answer_what_the_panel_sends_with_what_it_reads(
@@ -422,3 +436,41 @@ def test_nearest_index_and_value_formatting() -> None:
         0, 1, 2, 3, 3, -1,
         "13.54", "258", "125\u202f000", "0.954", "On", "Off", "\u2013", "2",
     ]  # fmt: skip
+
+
+def test_the_chart_chooses_raw_while_samples_fit_the_pixels_else_the_finest_fitting_rollup() -> None:
+    day, hour = 86_400_000, 3_600_000
+    cases = [
+        # (samples in the range, span, plot columns) -> resolution
+        ((180, hour, 900), "raw"),  # 1 h of a 20 s cycle: every sample visible
+        ((1800, hour, 900), "raw"),  # two samples a column still read as a line
+        ((1801, hour, 900), "5m"),
+        ((4320, day, 900), "5m"),  # 24 h at 20 s: 288 windows of 5 minutes fit
+        ((4320, day, 250), "1h"),  # a narrow plot: 288 do not fit, 24 hourly windows do
+        ((100_000, 7 * day, 900), "1h"),  # a week: 2016 5-minute windows do not fit
+        ((100_000, 7 * day, 2100), "5m"),
+        ((10**7, 365 * day, 900), "1h"),  # nothing fits: the coarsest
+        ((0, day, 900), "raw"),
+        ((2, day, 0), "raw"),  # a plot not laid out yet counts as one column
+        ((3, day, 0), "1h"),
+    ]
+    results = run_maths(*(["chooseResolution", *args] for args, _ in cases))
+    assert results == [want for _, want in cases]
+    texts = run_maths(
+        ["describeResolution", "raw"],
+        ["describeResolution", "5m"],
+        ["describeResolution", "1h"],
+    )
+    assert texts == [
+        "raw samples",
+        "5-minute rollups (line = mean, band = min\u2013max)",
+        "hourly rollups (line = mean, band = min\u2013max)",
+    ]
+
+
+def test_the_charts_rollups_are_the_servers_tiers() -> None:
+    """The chart asks only for tiers the history API has (and knows each one's width)."""
+    tiers = re.search(r"const ROLLUPS = \[(.*?)\];", APP_JS)
+    assert tiers is not None
+    names = re.findall(r'name: "(\w+)"', tiers.group(1))
+    assert names == [r.value for r in Resolution if r not in (Resolution.RAW, Resolution.AUTO)]

@@ -192,6 +192,37 @@ const ChartMath = (() => {
     return out.map((c) => ({ t: c.sum / c.n, min: c.min, max: c.max }));
   }
 
+  /**
+   * The rollup tiers of the history API (its `resolution` values), finest
+   * first, with the width of their windows. The server keeps no others.
+   */
+  const ROLLUPS = [{ name: "5m", width: 5 * MINUTE }, { name: "1h", width: HOUR }];
+
+  /** Raw samples per pixel column still drawn as samples rather than rollups. */
+  const RAW_PER_COLUMN = 2;
+
+  /**
+   * The resolution to chart a range with: "raw" while the range holds no
+   * more than RAW_PER_COLUMN samples per pixel column (every sample can be
+   * seen), otherwise the finest rollup whose windows over the span fit into
+   * the columns (the coarsest when none does). A saw-tooth faster than the
+   * pixels then shows as a min-max band around its mean instead of a solid
+   * zig-zag, as in the trend views of BMS front ends and Grafana.
+   */
+  function chooseResolution(samples, span, columns, rollups = ROLLUPS) {
+    const fit = Math.max(1, Math.floor(columns));
+    if (!(samples > RAW_PER_COLUMN * fit) || !rollups.length) return "raw";
+    const tier = rollups.find((r) => Math.ceil(span / r.width) <= fit);
+    return (tier || rollups[rollups.length - 1]).name;
+  }
+
+  /** What the chart says about a resolution it shows. */
+  function describeResolution(resolution) {
+    if (resolution === "raw") return "raw samples";
+    const names = { "5m": "5-minute", "1h": "hourly" };
+    return `${names[resolution] || resolution} rollups (line = mean, band = min–max)`;
+  }
+
   /** Index of the point nearest to t in points sorted by t (-1 when empty). */
   function nearestIndex(points, t) {
     if (points.length === 0) return -1;
@@ -224,7 +255,8 @@ const ChartMath = (() => {
 
   return {
     niceStep, niceScale, timeStep, timeTicks, formatTimeTick, formatTime,
-    downsample, bandColumns, nearestIndex, formatValue, formatTick, HOUR, DAY,
+    downsample, bandColumns, chooseResolution, describeResolution, nearestIndex, formatValue,
+    formatTick, HOUR, DAY, ROLLUPS, RAW_PER_COLUMN,
   };
 })();
 
@@ -257,6 +289,8 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const LANE_H = 18; // height of an on/off lane under the plot, px
 const LANE_GAP = 5;
 const PLOT_INSET = 6; // px between the frame and the axis's first and last tick
+/** Space around the plot, px: a value axis (left, and right for a second unit), a bare edge. */
+const MARGIN = { top: 30, bottom: 30, left: 58, axis: 58, edge: 20 };
 
 const state = {
   nodes: new Map(), // id -> node (without children)
@@ -555,6 +589,7 @@ let historyRequests = 0;
  */
 async function loadHistory(seriesList) {
   const [start, end] = timeWindow();
+  const columns = plotColumns();
   await Promise.all(seriesList.map(async (series) => {
     const request = ++historyRequests;
     series.request = request;
@@ -563,10 +598,10 @@ async function loadHistory(seriesList) {
     try {
       const points = [];
       let cursor = null;
-      let resolution = "raw";
+      let resolution = await pickResolution(series.id, start, end, columns);
       // Raw pages are capped by the server; a few pages cover a week of a busy point.
       for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
-        const query = `start=${start}&end=${end}&resolution=auto&limit=10000` +
+        const query = `start=${start}&end=${end}&resolution=${resolution}&limit=10000` +
           (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
         const body = await getJSON(`${API.history}${idPath(series.id)}?${query}`);
         for (const p of historyPoints(body)) if (p.v !== null) points.push(p);
@@ -589,6 +624,30 @@ async function loadHistory(seriesList) {
   }));
   renderLegend();
   renderChart();
+}
+
+/**
+ * The resolution to ask for: from the number of samples the range holds (the
+ * count extension, one cheap query) and the plot's width, see
+ * ChartMath.chooseResolution. When the count cannot be had, "auto" lets the
+ * server pick; the history request then reports the error, if any.
+ */
+async function pickResolution(id, start, end, columns) {
+  try {
+    const body = await getJSON(`${API.history}${idPath(id)}/count?begin=${start}&end=${end}`);
+    if (typeof body.result !== "number") return "auto";
+    return ChartMath.chooseResolution(body.result, end - start, columns);
+  } catch (error) {
+    return "auto";
+  }
+}
+
+/**
+ * The plot's width in pixels, with both value axes: never wider than drawn,
+ * so a resolution chosen for it never has more to draw than the plot has columns.
+ */
+function plotColumns() {
+  return Math.max(10, $("chart").clientWidth - MARGIN.left - MARGIN.axis);
 }
 
 function saveHash() {
@@ -665,7 +724,9 @@ function renderChart() {
   const width = box.clientWidth;
   const height = box.clientHeight;
   const groups = axisGroups(analog.length ? analog : drawable);
-  const margin = { top: 30, right: groups.length > 1 ? 58 : 20, bottom: 30, left: 58 };
+  const margin = {
+    top: MARGIN.top, right: groups.length > 1 ? MARGIN.axis : MARGIN.edge, bottom: MARGIN.bottom, left: MARGIN.left,
+  };
   const lanesH = lanes.length ? 8 + lanes.length * (LANE_H + LANE_GAP) : 0;
   const plotW = Math.max(10, width - margin.left - margin.right);
   const plotH = Math.max(10, height - margin.top - margin.bottom - lanesH);
@@ -720,6 +781,14 @@ function renderChart() {
       labels.append(unit);
     }
   });
+  // Which resolution is drawn, on the chart itself (top right, above the plot).
+  const shown = [...new Set(drawable.map((s) => s.resolution).filter(Boolean))];
+  if (shown.length) {
+    const note = svg("text", { x: margin.left + plotW, y: margin.top - 10, "text-anchor": "end", class: "resolution" });
+    note.textContent = shown.map((r) => (r === "raw" ? "raw samples" : `${r} rollups`)).join(" · ");
+    note.dataset.resolution = shown.join(",");
+    labels.append(note);
+  }
   root.append(grid, labels);
 
   const clip = svg("clipPath", { id: "plot-area" });
@@ -850,7 +919,7 @@ function renderFoot() {
   hideReadout();
   const resolutions = [...new Set(state.series.filter((s) => s.resolution).map((s) => s.resolution))];
   const text = resolutions.length
-    ? `Resolution: ${resolutions.map((r) => (r === "raw" ? "raw samples" : `${r} windows (mean, band = min–max)`)).join(", ")}`
+    ? `Resolution: ${resolutions.map(ChartMath.describeResolution).join(", ")}`
     : "";
   $("chart-foot").textContent = text;
 }
