@@ -5,7 +5,9 @@
 * every ``/api/...`` path in ``app.js`` is a route of the real app, and the
   routes answer the exact queries the page sends with the fields it reads;
 * the chart maths in ``app.js`` (round tick steps, local-time ticks across a
-  DST change, downsampling for drawing) run under node, when node is there.
+  DST change, downsampling for drawing, raw samples or which rollup for a
+  range) run under node, when node is there; the rollups it knows are the
+  server's tiers.
 """
 
 from __future__ import annotations
@@ -438,7 +440,7 @@ def test_nearest_index_and_value_formatting() -> None:
     ]  # fmt: skip
 
 
-def test_the_chart_chooses_raw_while_samples_fit_the_pixels_else_the_finest_fitting_rollup() -> None:
+def test_the_chart_draws_raw_while_samples_fit_its_pixels_else_the_finest_fitting_rollup() -> None:
     day, hour = 86_400_000, 3_600_000
     cases = [
         # (samples in the range, span, plot columns) -> resolution

@@ -169,6 +169,68 @@ async def test_an_operator_logs_in_sees_the_building_and_acknowledges_an_alarm(
     assert entry.user == "olivia"
 
 
+_SAW_PERIOD_MS = 600_000  # a 10-minute cycle
+_SAW_STEP_MS = 20_000  # sampled every 20 s: 4320 samples a day, more than the plot's pixels
+
+
+def _saw_tooth(now: int) -> list[Sample]:
+    """24 h of a 10-minute saw-tooth from 15 to 25, ending at ``now``."""
+    times = range(now - 86_400_000, now + 1, _SAW_STEP_MS)
+    return [
+        Sample(point_id="1001/sat", ts_ms=t, value=15 + 10 * (t % _SAW_PERIOD_MS) / _SAW_PERIOD_MS)
+        for t in times
+    ]
+
+
+_CHART_SHOWS = (
+    "document.querySelector('path.line')"
+    " && document.querySelector('text.resolution')?.dataset.resolution === {!r}"
+)
+_LINE_POINTS = "(document.querySelector('path.line').getAttribute('d').match(/[ML]/g) || []).length"
+_PLOT_WIDTH = "Number(document.querySelector('rect.frame').getAttribute('width'))"
+
+
+async def test_a_day_of_a_fast_cycle_is_drawn_from_rollups_and_an_hour_of_it_raw(
+    services: Services, page_url: str, chromium: str
+) -> None:
+    await build_tree(services)
+    await services.get(Authenticator).add_user("vera", Role.VIEWER, TEST_PASSWORD)
+    now = int(time.time() * 1000)
+    (history,) = services.get(Persistence).history
+    await history.store(_saw_tooth(now))
+    async with open_browser(chromium) as browser:
+        await browser.goto(f"{page_url}/ui/#range=24h&points=1001/sat")
+        await browser.wait_for(_LOGIN_SHOWN)
+        await _log_in(browser, "vera", TEST_PASSWORD)
+
+        # 24 h: 4320 samples, more than two a pixel: 5-minute windows, a band and their mean.
+        await browser.wait_for(_CHART_SHOWS.format("5m"))
+        plot_width = await browser.evaluate(_PLOT_WIDTH)
+        assert 4320 > 2 * plot_width > 288, "the page is laid out as the test assumes"
+        assert 280 <= await browser.evaluate(_LINE_POINTS) <= 290, "one point per window"
+        assert await browser.evaluate("document.querySelectorAll('polygon.band').length") == 1
+        note = await browser.evaluate("document.querySelector('text.resolution').textContent")
+        assert note == "5m rollups"
+        foot = await browser.evaluate("document.getElementById('chart-foot').textContent")
+        assert foot == "Resolution: 5-minute rollups (line = mean, band = min\u2013max)"
+        # Each window spans half a cycle: the band reaches (nearly) both ends of the tooth.
+        band = await browser.evaluate(
+            "document.querySelector('polygon.band').getAttribute('points')"
+        )
+        ys = [float(pair.split(",")[1]) for pair in band.split()]
+        assert max(ys) - min(ys) > 100, "the band spans the saw-tooth's swing"
+
+        # 1 h of the same: 180 samples, fewer than the pixels: every sample, no band.
+        await browser.evaluate(
+            "document.querySelector('#ranges button[data-range=\"1h\"]').click(); true"
+        )
+        await browser.wait_for(_CHART_SHOWS.format("raw"))
+        assert 175 <= await browser.evaluate(_LINE_POINTS) <= 185, "one point per sample"
+        assert await browser.evaluate("document.querySelectorAll('polygon.band').length") == 0
+        foot = await browser.evaluate("document.getElementById('chart-foot').textContent")
+        assert foot == "Resolution: raw samples"
+
+
 async def test_a_viewer_sees_no_acknowledge_button(
     services: Services, page_url: str, chromium: str
 ) -> None:

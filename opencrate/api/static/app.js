@@ -6,7 +6,8 @@
  * are often offline. The file has two halves:
  *
  *   1. ChartMath: pure functions (round tick steps, local-time axis ticks,
- *      downsampling for drawing, value formatting). No DOM; tests run them
+ *      downsampling for drawing, raw samples or rollups for a range, value
+ *      formatting). No DOM; tests run them
  *      under node (tests/api/test_ui.py), which loads this file with
  *      require() and gets them from module.exports.
  *   2. The page: fetch + WebSocket against this server's /api, hand-drawn SVG.
