@@ -634,6 +634,7 @@ async function loadHistory(seriesList) {
  * server pick; the history request then reports the error, if any.
  */
 async function pickResolution(id, start, end, columns) {
+  if (!columns) return "auto"; // the chart is not laid out (hidden): no width to fit
   try {
     const body = await getJSON(`${API.history}${idPath(id)}/count?begin=${start}&end=${end}`);
     if (typeof body.result !== "number") return "auto";
@@ -645,10 +646,12 @@ async function pickResolution(id, start, end, columns) {
 
 /**
  * The plot's width in pixels, with both value axes: never wider than drawn,
- * so a resolution chosen for it never has more to draw than the plot has columns.
+ * so a resolution chosen for it never has more to draw than the plot has
+ * columns. 0 while the chart has no layout.
  */
 function plotColumns() {
-  return Math.max(10, $("chart").clientWidth - MARGIN.left - MARGIN.axis);
+  const width = $("chart").clientWidth;
+  return width > 0 ? Math.max(10, width - MARGIN.left - MARGIN.axis) : 0;
 }
 
 function saveHash() {
