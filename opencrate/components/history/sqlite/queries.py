@@ -56,10 +56,16 @@ def newest_at(conn: sqlite3.Connection, key: int, ts: int | None) -> Row | None:
     ).fetchone()
 
 
+#: The newest sample of each point by index probes: two per point, never a scan
+#: of ``sample``. CROSS JOIN fixes the loop order (SQLite otherwise chose to
+#: scan every sample and test it, which grows with the archive).
 _NEWEST_OF_EACH = (
-    "SELECT p.key, s.ts_ms, s.value FROM point AS p JOIN sample AS s ON s.point_key = p.key "
-    # max() over the primary key is one index probe per point, not a scan.
-    "AND s.ts_ms = (SELECT max(ts_ms) FROM sample WHERE point_key = p.key)"
+    "SELECT p.key, s.ts_ms, s.value FROM {source} CROSS JOIN sample AS s "
+    "ON s.point_key = p.key AND s.ts_ms = (SELECT max(ts_ms) FROM sample WHERE point_key = p.key)"
+)
+_ALL_POINTS = _NEWEST_OF_EACH.format(source="point AS p")
+_SOME_POINTS = _NEWEST_OF_EACH.format(
+    source="json_each(?) AS j CROSS JOIN point AS p ON p.key = j.value"
 )
 
 
@@ -68,10 +74,8 @@ def newest_of_each(
 ) -> list[tuple[int, int, Any]]:
     """``(key, ts_ms, value)`` of the newest sample of every point (or of ``keys``): one query."""
     if keys is None:
-        return conn.execute(_NEWEST_OF_EACH).fetchall()
-    return conn.execute(
-        _NEWEST_OF_EACH + " WHERE p.key IN (SELECT value FROM json_each(?))", (json.dumps(keys),)
-    ).fetchall()
+        return conn.execute(_ALL_POINTS).fetchall()
+    return conn.execute(_SOME_POINTS, (json.dumps(keys),)).fetchall()
 
 
 def oldest_from(conn: sqlite3.Connection, key: int, ts: int) -> Row | None:
