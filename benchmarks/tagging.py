@@ -22,16 +22,25 @@ Scoring (architecture §4): micro-averaged precision and recall over tag sets.
 * Records with non-empty ``review_flags`` are skipped (their expected tags
   contradict their own name).
 
-Rows marked ``/strict`` apply only the letter of architecture §4 (leave out
-``his``, ``cur``, ``writable``, ``point``; nothing else), for comparison.
-
 Points are scored under three inputs: ``full`` (the display name, without the
 equipment prefix), ``raw`` (only the abbreviated controller name, the hard
 case) and ``full+raw`` (both, as when a discovered object has a description).
 Every point also gets its equipment's *suggested* tags as context (never the
 expected ones). Equipment is scored twice: on every tag, and without the AHU/VAV
 configuration choices that no name carries (``hotWaterHeating``, ``singleDuct``,
-``vavZone``...; haystack-reference §4).
+``vavZone``...; haystack-reference §4); its points' suggested tags are evidence.
+
+Three figures per dataset, side by side:
+
+* ``rules``: the rules alone. They come from the Haystack 4 defs and a general
+  abbreviation table and learn nothing from this set, so this figure is the same
+  whichever dataset is held out.
+* ``in-sample``: the rules plus conventions (:mod:`opencrate.model.tagging.conventions`)
+  learned on all four datasets, the held-out one included: what tuning on the
+  set would earn.
+* ``leave-out``: the rules plus conventions learned on the *other* three
+  datasets only (leave-one-building-out): nothing was fitted to the dataset
+  being scored. The ``ALL`` row of this column pools the four held-out folds.
 
 ``--misses N`` prints the N most frequent missed and extra tags, to guide work
 on the vocabulary (never to special-case records).
@@ -44,8 +53,10 @@ import collections
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from attrs import define, field
@@ -53,15 +64,30 @@ from attrs import define, field
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from opencrate.model.tagging import tokens, words  # noqa: E402
+from opencrate.model.tagging.abbreviations import CANONICAL_WORDS  # noqa: E402
+from opencrate.model.tagging.conventions import (  # noqa: E402
+    Conventions,
+    TaggedExample,
+    equip_features,
+    learn_conventions,
+    point_features,
+)
+from opencrate.model.tagging.evidence import RULE_CONFIDENCE  # noqa: E402
 from opencrate.model.tagging.tokens import clear_caches  # noqa: E402
-from opencrate.model.tags import suggest_equip_tags, suggest_point_tags  # noqa: E402
+from opencrate.model.tags import (  # noqa: E402
+    explain_point_tags,
+    suggest_equip_tags,
+    suggest_point_tags,
+)
 
-DEFAULT_EVAL = REPO_ROOT / ".." / "shared" / "reference" / "haystack-tag-eval.json"
+# The shared reference sits beside the repository (or two levels up from a worktree).
+_EVAL_NAME = Path("shared") / "reference" / "haystack-tag-eval.json"
+_EVAL_PLACES = (REPO_ROOT.parent / _EVAL_NAME, REPO_ROOT.parent.parent / _EVAL_NAME)
+DEFAULT_EVAL = next((p for p in _EVAL_PLACES if p.exists()), _EVAL_PLACES[0])
 
 UNSCORED = frozenset({"his", "cur", "writable", "point", "equip", "site"})
 UNSCORED_SUGGESTED = frozenset({"supply"})
-# The letter of architecture §4 alone: only these four left out, nothing else.
-UNSCORED_STRICT = frozenset({"his", "cur", "writable", "point"})
 CONFIGURATION_CHOICES = frozenset(
     {
         "hotWaterHeating",
@@ -85,6 +111,8 @@ CONFIGURATION_CHOICES = frozenset(
         "dualDuct",
         "tripleDuct",
         "fanPowered",
+        "pressureDependent",
+        "pressureIndependent",
         "thermostat",
         "siteMeter",
         "submeterOf",
@@ -145,8 +173,22 @@ def expected_tags(record: dict[str, Any], drop: Iterable[str] = ()) -> frozenset
     return frozenset(record["expected_tags"]) - UNSCORED - nonstandard - set(drop)
 
 
-def score_points(records: list[dict[str, Any]]) -> dict[tuple[str, str], Score]:
-    scores: dict[tuple[str, str], Score] = collections.defaultdict(Score)
+@define
+class Case:
+    """One scored input: what the rules said, the features, what the authors gave."""
+
+    dataset: str
+    got: frozenset[str]
+    features: frozenset[str]
+    expected: frozenset[str]
+
+
+Folds = dict[str, dict[tuple[str, str], Score]]
+
+
+def point_cases(records: list[dict[str, Any]]) -> dict[str, list[Case]]:
+    """Per input mode (full, raw, full+raw), one case per point."""
+    cases: dict[str, list[Case]] = collections.defaultdict(list)
     for record in records:
         expected = expected_tags(record)
         context = equip_context(record)
@@ -161,52 +203,211 @@ def score_points(records: list[dict[str, Any]]) -> dict[tuple[str, str], Score]:
         if raw:
             inputs["raw"] = (raw, None)
             inputs["full+raw"] = (display_name(record), raw)
-        strict_expected = frozenset(record["expected_tags"]) - UNSCORED_STRICT
         for mode, (name, raw_name) in inputs.items():
             suggested = suggest_point_tags(name, raw_name=raw_name, **common)
+            features = point_features(
+                [n for n in (name, raw_name) if n], unit=record.get("unit"), equip_tags=context
+            )
             got = suggested - UNSCORED - UNSCORED_SUGGESTED
-            for dataset in (record["dataset"], "ALL"):
-                scores[(mode, dataset)].add(expected, got)
-            scores[(f"{mode}/strict", "ALL")].add(strict_expected, suggested - UNSCORED_STRICT)
-    return scores
+            cases[mode].append(Case(record["dataset"], got, features, expected))
+    return cases
 
 
-def score_equips(records: list[dict[str, Any]]) -> dict[tuple[str, str], Score]:
-    scores: dict[tuple[str, str], Score] = collections.defaultdict(Score)
+def point_suggestion(record: dict[str, Any]) -> frozenset[str]:
+    """A point's suggested tags from its display and controller names, as equipment evidence."""
+    return suggest_point_tags(
+        display_name(record),
+        raw_name=record.get("raw_name"),
+        unit=record.get("unit"),
+        value_kind=record.get("value_kind"),
+        equip_tags=equip_context(record),
+    )
+
+
+def equip_cases(
+    records: list[dict[str, Any]], points: list[dict[str, Any]]
+) -> dict[str, list[Case]]:
+    """Per scoring (all tags, no config), one case per equipment."""
+    by_equip: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for point in points:
+        if point.get("equip_name"):
+            by_equip[point["equip_name"]].append(point)
+    cases: dict[str, list[Case]] = collections.defaultdict(list)
     for record in records:
-        got = suggest_equip_tags(record["name"]) - UNSCORED - UNSCORED_SUGGESTED
+        point_tags = [point_suggestion(p) for p in by_equip.get(record["name"], [])]
+        suggested = suggest_equip_tags(record["name"], points=point_tags)
+        got = suggested - UNSCORED - UNSCORED_SUGGESTED
+        features = equip_features(record["name"], point_tags=point_tags)
         for mode, drop in (("all tags", frozenset()), ("no config", CONFIGURATION_CHOICES)):
             expected = expected_tags(record, drop)
-            for dataset in (record["dataset"], "ALL"):
-                scores[(mode, dataset)].add(expected, got - drop)
-    return scores
+            cases[mode].append(Case(record["dataset"], got - drop, features, expected))
+    return cases
 
 
-def print_table(title: str, scores: dict[tuple[str, str], Score], *, functions: bool) -> None:
+def score_folds(build: Callable[[str | None], dict[str, list[Case]]]) -> Folds:
+    """Score every case three ways, keyed by fold, then (mode, dataset).
+
+    ``rules``: the rules alone; ``in``: plus conventions learned on every
+    dataset (in-sample); ``loo``: for each dataset, conventions learned on the
+    *other* datasets only, and the case rebuilt without the vocabulary that
+    only that dataset's names taught (:data:`SEEN_IN_ONE`); ``loo-rules``: that
+    vocabulary removed, no conventions (the tagger as shipped, held out).
+    ``build(held_out)`` makes the cases, with that dataset's vocabulary
+    removed (``None``: the full vocabulary).
+    """
+    folds: Folds = {
+        name: collections.defaultdict(Score) for name in ("rules", "in", "loo", "loo-rules")
+    }
+    full = build(None)
+    datasets = sorted({case.dataset for cases in full.values() for case in cases})
+    rebuilt = {}
+    for held_out in datasets:
+        with without_vocabulary(held_out):
+            rebuilt[held_out] = build(held_out)
+    for mode, mode_cases in full.items():
+        everything = learn(mode_cases)
+        for case in mode_cases:
+            for fold, conventions in (("rules", Conventions()), ("in", everything)):
+                got, _ = conventions.apply(case.features, case.got)
+                for dataset in (case.dataset, "ALL"):
+                    folds[fold][(mode, dataset)].add(case.expected, got)
+        for held_out in datasets:
+            conventions = learn([c for c in mode_cases if c.dataset != held_out])
+            for case in rebuilt[held_out].get(mode, []):
+                if case.dataset != held_out:
+                    continue
+                got, _ = conventions.apply(case.features, case.got)
+                for dataset in (case.dataset, "ALL"):
+                    folds["loo"][(mode, dataset)].add(case.expected, got)
+                    folds["loo-rules"][(mode, dataset)].add(case.expected, case.got)
+    return folds
+
+
+# Vocabulary traced to one dataset's names only, with no general source we
+# know of (a vendor's point list, a standard, plain English): removed from
+# that dataset's leave-out fold. Everything else in the abbreviation table is
+# a common BMS abbreviation (SAT, CHWS, Clg, Dmpr, Stpt...) or plain English.
+SEEN_IN_ONE: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]] = {
+    "alpha": (frozenset({"cmnd", "desired", "reading", "dd"}), frozenset()),
+    "bravo": (
+        frozenset({"leav"}),
+        frozenset({("humidity", "enable"), ("humidity", "valve")}),
+    ),
+    "carytown": (frozenset(), frozenset()),
+    "utah": (
+        frozenset({"chr", "ghw", "economize", "closed", "cp"}),
+        frozenset({("chiller", "water"), ("humidify", "command")}),
+    ),
+}
+
+
+@contextmanager
+def without_vocabulary(dataset: str) -> Iterator[None]:
+    """Run with :data:`SEEN_IN_ONE`'s entries for ``dataset`` taken out of the tables."""
+    keys, pairs = SEEN_IN_ONE.get(dataset, (frozenset(), frozenset()))
+    saved = (tokens.ABBREVIATIONS, tokens._KNOWN, tokens._FUZZY_INDEX, tokens._REWRITES)
+    saved_words = words.ABBREVIATIONS
+    table = MappingProxyType({k: v for k, v in tokens.ABBREVIATIONS.items() if k not in keys})
+    try:
+        tokens.ABBREVIATIONS = words.ABBREVIATIONS = table  # type: ignore[misc]
+        tokens._KNOWN = frozenset(table) | CANONICAL_WORDS  # type: ignore[misc]
+        tokens._FUZZY_INDEX = tokens._build_fuzzy_index()  # type: ignore[misc]
+        tokens._REWRITES = {  # type: ignore[misc]
+            pair: words_ for pair, words_ in saved[3].items() if pair not in pairs
+        }
+        tokens.clear_caches()
+        yield
+    finally:
+        tokens.ABBREVIATIONS, tokens._KNOWN, tokens._FUZZY_INDEX, tokens._REWRITES = saved  # type: ignore[misc]
+        words.ABBREVIATIONS = saved_words  # type: ignore[misc]
+        tokens.clear_caches()
+
+
+# A convention must hold in this many buildings (datasets) of the training folds.
+MIN_SOURCES = 2
+
+
+def learn(cases: list[Case]) -> Conventions:
+    examples = [
+        TaggedExample(features=c.features, suggested=c.got, expected=c.expected, source=c.dataset)
+        for c in cases
+    ]
+    return learn_conventions(examples, min_sources=MIN_SOURCES)
+
+
+def print_table(title: str, folds: Folds, *, functions: bool) -> None:
     print(f"\n{title}")
-    header = f"{'input':<15} {'dataset':<9} {'n':>4} {'precision':>9} {'recall':>7} {'F1':>6}"
+    columns = (
+        ("rules", "rules"),
+        ("in", "in-sample"),
+        ("loo", "leave-out"),
+        ("loo-rules", "out, rules"),
+    )
+    header = f"{'input':<10} {'dataset':<9} {'n':>4}"
+    for _, label in columns:
+        header += f" | {label:>10} P {'R':>5}"
     if functions:
-        header += f" {'function':>8}"
+        header += f" | {'fn in':>5} {'fn out':>6}"
     print(header)
     print("-" * len(header))
-    for (mode, dataset), score in sorted(
-        scores.items(), key=lambda kv: (kv[0][0], kv[0][1] == "ALL", kv[0][1])
-    ):
-        line = (
-            f"{mode:<15} {dataset:<9} {score.records:>4} {score.precision:>9.3f}"
-            f" {score.recall:>7.3f} {score.f1:>6.3f}"
-        )
+    keys = sorted(folds["rules"], key=lambda k: (k[0], k[1] == "ALL", k[1]))
+    for key in keys:
+        line = f"{key[0]:<10} {key[1]:<9} {folds['rules'][key].records:>4}"
+        for fold, _ in columns:
+            score = folds[fold][key]
+            line += f" | {score.precision:>12.3f} {score.recall:>5.3f}"
         if functions:
-            line += f" {score.function_ok / score.records:>8.3f}"
+            inside, out = folds["in"][key], folds["loo"][key]
+            line += (
+                f" | {inside.function_ok / inside.records:>5.3f}"
+                f" {out.function_ok / out.records:>6.3f}"
+            )
         print(line)
 
 
 def print_misses(scores: dict[tuple[str, str], Score], count: int) -> None:
     for (mode, dataset), score in sorted(scores.items()):
-        if dataset != "ALL" or mode.endswith("/strict"):
+        if dataset != "ALL":
             continue
         print(f"\n[{mode}] most missed: {score.missed.most_common(count)}")
         print(f"[{mode}] most extra:  {score.extra.most_common(count)}")
+
+
+def print_confidence(records: list[dict[str, Any]]) -> None:
+    """Per rule class, how often its tags are right (full names, in-sample), and how
+    many points a caller would flag for review: does the confidence rank the rules?"""
+    right: collections.Counter[str] = collections.Counter()
+    made: collections.Counter[str] = collections.Counter()
+    flagged = flagged_wrong = kept_wrong = 0
+    for record in records:
+        expected = expected_tags(record)
+        suggestion = explain_point_tags(
+            display_name(record),
+            raw_name=record.get("raw_name"),
+            unit=record.get("unit"),
+            value_kind=record.get("value_kind"),
+            equip_tags=equip_context(record),
+        )
+        wrong = False
+        for tag, reason in suggestion.reasons.items():
+            if tag in UNSCORED | UNSCORED_SUGGESTED:
+                continue
+            made[reason.rule] += 1
+            right[reason.rule] += tag in expected
+            wrong |= tag not in expected
+        flagged += suggestion.needs_review
+        flagged_wrong += suggestion.needs_review and wrong
+        kept_wrong += not suggestion.needs_review and wrong
+    print("\nCONFIDENCE (full+raw names, in-sample): rule, confidence, tags, share right")
+    for rule in sorted(made, key=lambda r: -RULE_CONFIDENCE[r]):
+        share = right[rule] / made[rule]
+        print(f"  {rule:<15} {RULE_CONFIDENCE[rule]:.2f} {made[rule]:>5} {share:>6.3f}")
+    kept = len(records) - flagged
+    print(
+        f"  needs_review: {flagged} of {len(records)} points"
+        f" ({flagged_wrong / flagged if flagged else 0:.0%} of them have a wrong tag;"
+        f" {kept_wrong / kept if kept else 0:.0%} of the others do)"
+    )
 
 
 def print_speed(records: list[dict[str, Any]], rounds: int) -> None:
@@ -247,18 +448,21 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.eval_json.name}: {len(records)} records, {len(records) - len(kept)} skipped "
         f"(review_flags), {len(points)} points, {len(equips)} equipment"
     )
-    point_scores = score_points(points)
-    equip_scores = score_equips(equips)
+    point_folds = score_folds(lambda held_out: point_cases(points))
+    equip_folds = score_folds(lambda held_out: equip_cases(equips, points))
+    for dataset, (keys, pairs) in sorted(SEEN_IN_ONE.items()):
+        if keys or pairs:
+            shown = sorted(keys) + [" ".join(pair) for pair in sorted(pairs)]
+            print(f"leave-out {dataset}: also without {', '.join(shown)}")
     print_table(
-        "POINTS (micro-averaged; function = sensor/cmd/sp exactly right)",
-        point_scores,
-        functions=True,
+        "POINTS (micro-averaged; fn = sensor/cmd/sp exactly right)", point_folds, functions=True
     )
-    print_table("EQUIPMENT", equip_scores, functions=False)
+    print_table("EQUIPMENT", equip_folds, functions=False)
+    print_confidence(points)
     print_speed(points, max(1, args.rounds))
     if args.misses:
-        print_misses(point_scores, args.misses)
-        print_misses(equip_scores, args.misses)
+        print_misses(point_folds["loo"], args.misses)
+        print_misses(equip_folds["loo"], args.misses)
 
 
 if __name__ == "__main__":

@@ -75,20 +75,43 @@ async def test_demo_serves_the_office_streams_values_and_stops_on_sigint(tmp_pat
                 "spaceRef": "room-101",
                 "equipRef": "1101",
             }
-            assert isinstance(zone["value"], float)
-            # The meter's points come over Modbus TCP from its simulated device, through
-            # the bridge: the device is polled and online, its readings are live.
-            with trio.fail_after(10):
+            # The meter's points come over Modbus TCP from its simulated device, and the
+            # BACnet equipment's over BACnet/IP from theirs (found by the start-up scan
+            # through the simulator's BBMD, accepted, subscribed): each through its bridge.
+            bacnet_keys = {"1001", "1101", "1102", "1201", "1202", "2001"}
+            with trio.fail_after(15):
                 while True:
-                    (meter,) = (await client.get(f"{url}/api/devices")).json()["items"]
-                    if meter["state"] == "online":
+                    devices = (await client.get(f"{url}/api/devices")).json()["items"]
+                    online = {d["id"] for d in devices if d["state"] == "online"}
+                    subscribed = {
+                        d["id"] for d in devices
+                        if d["protocol"] == "bacnet"
+                        and d["details"]["cov_subscriptions"] == d["points"]
+                    }  # fmt: skip
+                    if {"meter-1"} | bacnet_keys <= online and subscribed == bacnet_keys:
                         break
-                    await trio.sleep(0.1)
-            assert (meter["id"], meter["protocol"], meter["points"]) == ("meter-1", "modbus", 6)
+                    await trio.sleep(0.2)
+            by_device = {d["id"]: d for d in devices}
+            meter = by_device["meter-1"]
+            assert (meter["protocol"], meter["points"]) == ("modbus", 6)
             assert meter["details"]["host"] == "127.0.0.1"
             power = (await client.get(f"{url}/api/points/meter-1/active-power")).json()
             assert power["status"] == "ok"
             assert 20 <= power["value"] <= 70
+            ahu = by_device["1001"]
+            assert ahu["protocol"] == "bacnet"
+            assert ahu["points"] > 5
+            discovered = (await client.get(f"{url}/api/discovery/devices")).json()["items"]
+            assert {d["device_key"] for d in discovered} == bacnet_keys
+            assert {d["state"] for d in discovered} == {"accepted"}
+            answer = await client.post(f"{url}/api/discovery/scan", json={})
+            assert answer.status_code == 200, answer.text
+            scan = answer.json()
+            assert set(scan["devices"]) == bacnet_keys
+            assert scan["new_devices"] == []
+            zone = (await client.get(f"{url}/api/points/1101/analog-input-1")).json()
+            assert zone["status"] == "ok"
+            assert isinstance(zone["value"], float)
 
         ws_url = f"ws://127.0.0.1:{port}/api/ws?types=ValueChanged"
         auth = [(b"Authorization", f"Bearer {token}".encode())]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import math
+import struct
 from typing import TypeAlias
 
 from attrs import frozen
@@ -17,7 +18,15 @@ from attrs import frozen
 from opencrate.errors import InvalidInput
 from opencrate.validation import is_int
 
-__all__ = ["PointStatus", "PointValue", "ValueKind", "ValueRange", "coerce_value", "value_kind"]
+__all__ = [
+    "PointStatus",
+    "PointValue",
+    "ValueKind",
+    "ValueRange",
+    "coerce_value",
+    "shortest_float32",
+    "value_kind",
+]
 
 PointValue: TypeAlias = float | int | bool | str
 
@@ -133,3 +142,18 @@ class ValueRange:
         low = "-inf" if self.min_val is None else repr(self.min_val)
         high = "inf" if self.max_val is None else repr(self.max_val)
         return f"[{low}, {high}] (minVal, maxVal)"
+
+
+def shortest_float32(value: float) -> float:
+    """The shortest decimal that is the same float32: 40.6, not 40.599998474121094.
+
+    A float32 holds 6 to 9 significant digits; the double it widens to shows
+    digits the device never had. The result encodes back to the same 32 bits (a
+    Modbus register pair, a BACnet Real).
+    """
+    packed = struct.pack(">f", value)
+    for digits in range(6, 10):
+        shorter = float(f"{value:.{digits}g}")
+        if struct.pack(">f", shorter) == packed:
+            return shorter
+    return value

@@ -150,8 +150,8 @@ def test_point_names(name: str, expected: set[str]) -> None:
         ("°F", {"temp"}),
         ("°C", {"temp"}),
         ("%RH", {"humidity"}),
-        ("kW", {"elec", "power"}),
-        ("kWh", {"elec", "energy"}),
+        ("kW", {"elec", "power", "active"}),  # W is real (active) power
+        ("kWh", {"elec", "energy", "active", "hisTotalized"}),  # a kWh reading: a running total
         ("Pa", {"pressure"}),
         ("inH₂O", {"pressure"}),
         ("in w.c.", {"pressure"}),
@@ -392,7 +392,7 @@ def test_exactly_one_function_for_any_name(
         ("Chilled Water Plant", {"chilled", "water", "plant", "hvac"}),
         ("Boiler Plant", {"hot", "water", "plant", "hvac"}),
         ("Elec Meter 1", {"elec", "meter"}),
-        ("ElecMeter-Main", {"elec", "meter"}),
+        ("ElecMeter-Main", {"elec", "meter", "siteMeter"}),  # the main meter is the site's
         ("Gas Meter 1", {"gas", "meter"}),
         ("Water Meter 1", {"domestic", "water", "meter"}),
         ("CHWS", {"chilled", "water"}),  # a water system naming no kind

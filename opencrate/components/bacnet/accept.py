@@ -107,7 +107,7 @@ async def accept_device(
         )
     if existing_equip is not None:
         context = [*_ancestors(nodes, existing_equip.parent_id), existing_equip]
-    builder = NodeBuilder(_SOURCE, known=context)
+    builder = NodeBuilder(_SOURCE, known=context, review=True)
     if existing_equip is None:
         equip = builder.add(None, lambda: _equip(builder, device, parent_id))
     else:

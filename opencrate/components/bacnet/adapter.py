@@ -255,6 +255,9 @@ class BacnetStack:
         self._app: Any = None
         self.stats = StackStatistics()
         self._deadline_s = settings.timeout_s * (settings.retries + 1) + _DEADLINE_MARGIN_S
+        #: Whether a global Who-Is can go anywhere: through the BBMD, or to the local
+        #: network's broadcast address (which needs the address's prefix: "10.0.0.5/24").
+        self.can_broadcast = settings.foreign_bbmd is not None or _has_broadcast(settings.address)
 
     @classmethod
     @asynccontextmanager
@@ -382,6 +385,8 @@ class BacnetStack:
         if low is not None and high is not None and not 0 <= low <= high <= 4_194_303:
             raise InvalidInput(f"bad Who-Is range {low}..{high}", field="range")
         target = None if address is None else _parse_address(address)
+        if target is None and not self.can_broadcast:
+            return []  # bacpypes3 would only log "no broadcast" from a task
 
         async def ask() -> Any:
             return await self._app.who_is(low, high, target, timeout=timeout_s)
@@ -513,6 +518,15 @@ class BacnetStack:
     def statistics(self) -> StackStatistics:
         """A copy of the counts (requests, timeouts, errors, I-Ams, notifications, drops)."""
         return attrs.evolve(self.stats)
+
+
+def _has_broadcast(address: str) -> bool:
+    try:
+        parsed = Address(address)
+    except (ValueError, TypeError):
+        return False
+    broadcast = getattr(parsed, "addrBroadcastTuple", None)
+    return broadcast is not None and broadcast != getattr(parsed, "addrTuple", None)
 
 
 def _objid(obj: ObjectRef) -> ObjectIdentifier:

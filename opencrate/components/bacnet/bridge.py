@@ -120,6 +120,13 @@ class BacnetBridge:
         async with BacnetStack.open(stack_settings) as stack, trio.open_nursery() as nursery:
             self._stack = stack
             self._nursery = nursery
+            if not stack.can_broadcast:
+                log.warning(
+                    "bacnet: address %r has no broadcast address and no foreign_bbmd is set: "
+                    "a global Who-Is reaches nobody; give the address its prefix "
+                    "(like '10.0.0.5/24:47808') or list devices as [[bacnet.device]]",
+                    settings.address,
+                )
             self._discovery = DiscoveryService(
                 stack, self.store, self.nodes, settings=settings, bus=self.bus,
                 clock=self.clock, on_accepted=self.start_device,

@@ -21,10 +21,9 @@ through :meth:`DiscoveryService.intake`. They are coalesced by instance and
 recorded in batches, so an I-Am flood costs one row per distinct device, up
 to the store's ``max_devices``, and never one write per packet.
 
-A device whose equipment is already in the model (an equip node whose id is
-the device instance, as a scenario or an earlier accept made it) is accepted
-as soon as its objects are read: its nodes are kept, any object the model
-lacks is added.
+A device already in the model (a node bound to its instance over BACnet, as
+a scenario or an earlier accept made it) is accepted as soon as its objects
+are read: its nodes are kept, any object the model lacks is added.
 """
 
 from __future__ import annotations
@@ -48,8 +47,7 @@ from opencrate.components.bacnet.records import DeviceState, DiscoveredDevice, D
 from opencrate.components.bacnet.settings import BacnetSettings
 from opencrate.components.bacnet.store import DiscoveryStore
 from opencrate.components.nodes.store import NodeStore
-from opencrate.errors import BridgeError, Conflict, InvalidInput, NotFound
-from opencrate.model.node import NodeType
+from opencrate.errors import BridgeError, Conflict, InvalidInput
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import DeviceDiscovered, DiscoveryScanComplete
 
@@ -245,21 +243,21 @@ class DiscoveryService:
         updated = await self.store.replace_points(
             device.device_key, points, object_count=len(objects)
         )
-        if updated.state is not DeviceState.IGNORED and self._modelled(device.device_key):
+        if updated.state is DeviceState.DISCOVERED and self._modelled(instance):
             await self.accept(device.device_key)
         return len(points)
 
-    def _modelled(self, key: str) -> bool:
-        try:
-            node = self.nodes.get(key)
-        except NotFound:
-            return False
-        binding = node.protocol_binding
-        return (
-            node.node_type is NodeType.EQUIP
-            and binding is not None
-            and (binding.protocol == "bacnet")
-        )
+    def _modelled(self, instance: int) -> bool:
+        """Is the device in the model already: a node bound to it over BACnet."""
+        for node in self.nodes.all():
+            binding = node.protocol_binding
+            if (
+                binding is not None
+                and binding.protocol == "bacnet"
+                and binding.config.get("device_instance") == instance
+            ):
+                return True
+        return False
 
     # -- accept / ignore --------------------------------------------------------------------
     async def accept(self, key: str, *, parent_id: str | None = None) -> list[str]:

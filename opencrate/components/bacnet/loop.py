@@ -70,10 +70,15 @@ class AsyncioThread:
 
     async def _stop(self, thread: threading.Thread) -> None:
         async def cancel_all() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # A few rounds: a cancelled bacpypes3 task may start another (a segmentation
+            # timer) on its way out, and a task left pending warns when the loop closes.
+            for _ in range(5):
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                if not tasks:
+                    return
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
         with trio.move_on_after(_CANCEL_GRACE_S * 2):
             await self.run(cancel_all)

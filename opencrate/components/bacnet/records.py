@@ -150,8 +150,12 @@ class DiscoveredPoint:
     present_value: PointValue | None = column(
         sql_type="TEXT", codec=JSON_TEXT, default=None, schema={}
     )
-    writable: bool | None = column(sql_type="INTEGER", codec=BOOL_INT, default=None)
-    cov: bool | None = column(sql_type="INTEGER", codec=BOOL_INT, default=None)
+    writable: bool | None = column(
+        sql_type="INTEGER", codec=BOOL_INT, default=None, schema={"type": ["boolean", "null"]}
+    )
+    cov: bool | None = column(
+        sql_type="INTEGER", codec=BOOL_INT, default=None, schema={"type": ["boolean", "null"]}
+    )
 
 
 @frozen(kw_only=True)

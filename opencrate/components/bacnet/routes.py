@@ -41,10 +41,10 @@ _INSTANCE = msgspec.Meta(ge=0, le=4_194_303)
 class ScanBody(msgspec.Struct, forbid_unknown_fields=True):
     low: Annotated[int, _INSTANCE] | None = None
     high: Annotated[int, _INSTANCE] | None = None
-    address: Annotated[
-        str | None,
-        msgspec.Meta(max_length=300, description="A directed Who-Is to 'host[:port]'."),
-    ] = None
+    address: (
+        Annotated[str, msgspec.Meta(max_length=300, description="A directed Who-Is: host:port.")]
+        | None
+    ) = None
     timeout: Annotated[
         str | float | None,
         msgspec.Meta(description="How long to collect I-Ams: '3s' or seconds (at most 60)."),
@@ -79,10 +79,9 @@ class DiscoveredDetail(msgspec.Struct):
 
 
 class AcceptBody(msgspec.Struct, forbid_unknown_fields=True):
-    parent_id: Annotated[
-        str | None,
-        msgspec.Meta(max_length=200, description="A site or space to put the equipment in."),
-    ] = None
+    parent_id: (
+        Annotated[str, msgspec.Meta(max_length=200, description="A site or space for it.")] | None
+    ) = None
 
 
 class AcceptAnswer(msgspec.Struct):

@@ -11,7 +11,7 @@ BACnet                   Python
 Null                     ``None``
 Boolean                  ``bool``
 Unsigned, Integer        ``int``
-Real, Double             ``float``
+Real, Double             ``float`` (a Real as its shortest decimal)
 CharacterString          ``str``
 Enumerated               its name (``"active"``, ``"degrees-celsius"``)
 ObjectIdentifier         :class:`ObjectRef`
@@ -48,7 +48,7 @@ from bacpypes3.primitivedata import (
 )
 
 from opencrate.errors import InvalidInput
-from opencrate.model.values import PointStatus
+from opencrate.model.values import PointStatus, shortest_float32
 
 __all__ = [
     "ANALOG",
@@ -112,8 +112,10 @@ def to_python(value: Any) -> Any:
         return str(value)
     if isinstance(value, (Unsigned, Integer)):
         return int(value)
-    if isinstance(value, (Real, Double)):
+    if isinstance(value, Double):
         return float(value)
+    if isinstance(value, Real):
+        return shortest_float32(float(value))  # 21.4, not the 21.399999618530273 it widens to
     if isinstance(value, CharacterString):
         return str(value)
     if isinstance(value, BitString):

@@ -56,7 +56,7 @@ from opencrate.components.modbus.formats import (
     _show,
 )
 from opencrate.errors import DeviceError, InvalidInput, ProtocolError
-from opencrate.model.values import PointValue
+from opencrate.model.values import PointValue, shortest_float32
 
 # The format records live in .formats; they are named here too, so that the
 # codec is one import for its users.
@@ -143,7 +143,7 @@ def decode(fmt: RegisterFormat, words: Sequence[int] | Sequence[bool]) -> PointV
             raw=data.hex(),
         )
     if fmt.data_type is DataType.FLOAT32:
-        raw = _shortest_float32(raw)
+        raw = shortest_float32(raw)
     if not fmt.is_scaled:
         return raw  # type: ignore[no-any-return]
     value = float(raw) * fmt.scale + fmt.offset
@@ -153,20 +153,6 @@ def decode(fmt: RegisterFormat, words: Sequence[int] | Sequence[bool]) -> PointV
             f"{fmt.offset} overflows (a point value must be finite)",
             raw=data.hex(),
         )
-    return value
-
-
-def _shortest_float32(value: float) -> float:
-    """The shortest decimal that is the same float32: 40.6, not 40.599998474121094.
-
-    A float32 holds 6 to 9 significant digits; the double it widens to shows
-    digits the device never had. The result encodes back to the same register bits.
-    """
-    packed = struct.pack(">f", value)
-    for digits in range(6, 10):
-        shorter = float(f"{value:.{digits}g}")
-        if struct.pack(">f", shorter) == packed:
-            return shorter
     return value
 
 

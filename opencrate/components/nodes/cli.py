@@ -1,4 +1,4 @@
-"""``opencrate nodes``: look at the building's node tree and import nodes, via the API."""
+"""``opencrate nodes``: look at the building's node tree, import nodes, explain their tags."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import trio
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
 from opencrate.clock import ms_to_iso
 from opencrate.errors import InvalidInput, OpenCrateError, map_exceptions
+from opencrate.model.tags import TagSuggestion, explain_node
 from opencrate.validation import check_json_depth
 
 __all__ = ["load_import_file", "nodes", "render_tree"]
@@ -112,6 +113,93 @@ def _show_fields(node: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield "status", node["status"]
         if node.get("ts_ms") is not None:
             yield "updated", ms_to_iso(node["ts_ms"])
+
+
+@nodes.command()
+@url_option
+@click.argument("node_id", metavar="ID")
+@click.option("--explain", is_flag=True, help="Show how the name was read and why each tag.")
+@click.option("--json", "as_json", is_flag=True, help="Print the suggestion as JSON.")
+@click.pass_context
+async def tag(
+    ctx: click.Context, url: str | None, node_id: str, explain: bool, as_json: bool
+) -> None:
+    """Suggest Haystack 4 tags for a point or equipment, beside the tags it has.
+
+    The suggestion reads the node's name, unit, kind, binding (BACnet object
+    type, Modbus register type), writability and its neighbours' tags (a
+    point's equipment; an equipment's points). With --explain, each tag shows
+    the rule that produced it and a confidence; tags below the review
+    threshold are marked, and the last line says whether the suggestion
+    needs a person's review. Nothing is changed on the server.
+    """
+    with cli_errors():
+        async with ApiClient(resolve_url(ctx, url)) as api:
+            node = await api.get(f"/nodes/{quote(node_id, safe='/')}")
+            equip_tags: list[str] = []
+            point_tags: list[list[str]] = []
+            if node["node_type"] in ("point", "virtual_point") and node.get("parent_id"):
+                parent = await api.get(f"/nodes/{quote(node['parent_id'], safe='/')}")
+                if parent["node_type"] == "equip":
+                    equip_tags = list(parent["tags"])
+            elif node["node_type"] == "equip":
+                body = await api.get("/nodes", {"view": "tree", "under": node["id"]})
+                children = [
+                    child
+                    for root in body["items"]
+                    for child in root.get("children", [])
+                    if child["node_type"] in ("point", "virtual_point")
+                ]
+                point_tags = [_point_evidence(child, node) for child in children]
+        suggestion = explain_node(node, equip_tags=equip_tags, point_tags=point_tags)
+    has = set(node["tags"])
+    missing = sorted(suggestion.tags - has)
+    # Markers from capabilities, not names, are never suggested: not "extra".
+    extra = sorted(has - suggestion.tags - {"his", "cur", "writable"})
+    if as_json:
+        click.echo(json.dumps(_suggestion_json(node["id"], suggestion, missing, extra), indent=2))
+        return
+    click.echo(f"{'suggested:':<12}{' '.join(sorted(suggestion.tags))}")
+    click.echo(f"{'has:':<12}{' '.join(sorted(has)) or '-'}")
+    click.echo(f"{'missing:':<12}{' '.join(missing) or '-'}")
+    click.echo(f"{'extra:':<12}{' '.join(extra) or '-'}")
+    if explain:
+        for line in suggestion.explain():
+            click.echo(line)
+    else:
+        verdict = (
+            "yes: " + " ".join(sorted(suggestion.low_confidence))
+            if suggestion.needs_review
+            else "no"
+        )
+        click.echo(f"{'review:':<12}{verdict}")
+
+
+def _point_evidence(point: dict[str, Any], equip: dict[str, Any]) -> list[str]:
+    """A point's tags as evidence for its equipment: its own, or suggested when it has none."""
+    own = set(point["tags"]) - {"point", "his", "cur", "writable"}
+    if own:
+        return sorted(point["tags"])
+    return sorted(explain_node(point, equip_tags=equip["tags"]).tags)
+
+
+def _suggestion_json(
+    node_id: str, suggestion: TagSuggestion, missing: list[str], extra: list[str]
+) -> dict[str, Any]:
+    return {
+        "id": node_id,
+        "tags": sorted(suggestion.tags),
+        "missing": missing,
+        "extra": extra,
+        "needs_review": suggestion.needs_review,
+        "review_threshold": suggestion.review_threshold,
+        "words": list(suggestion.words),
+        "unknown": list(suggestion.unknown),
+        "reasons": {
+            tag: {"rule": r.rule, "detail": r.detail, "confidence": r.confidence}
+            for tag, r in sorted(suggestion.reasons.items())
+        },
+    }
 
 
 def load_import_file(text: str, name: str) -> list[Any]:

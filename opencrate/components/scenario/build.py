@@ -27,7 +27,8 @@ from opencrate.components.scenario.format import EquipSpec, PointSpec, Scenario,
 from opencrate.errors import ConfigError, InvalidInput
 from opencrate.model.binding import VIRTUAL
 from opencrate.model.node import Node, NodeType
-from opencrate.model.tags import suggest_equip_tags, suggest_point_tags
+from opencrate.model.tagging.points import explain_point_tags
+from opencrate.model.tags import suggest_equip_tags
 
 __all__ = ["DEFAULT_POINT_CAPABILITIES", "NodeBuilder", "build_nodes", "point_capabilities"]
 
@@ -69,10 +70,18 @@ class NodeBuilder:
     built again but give the context (``siteRef``, ``spaceRef``, ``equipRef``)
     for nodes built below them. Discovery's accept builds an equipment and its
     points this way, so they are tagged and referenced exactly as a scenario's.
+
+    With ``review`` (accepting a discovered device: nobody has looked at the
+    names yet) a point's suggested tags that the tagger is not sure of
+    (:attr:`~opencrate.model.tagging.TagSuggestion.low_confidence`) are not
+    applied but listed in its ``tagsToReview`` property, for an integrator to
+    confirm; a scenario's author chose its names, so there every tag applies.
     """
 
-    def __init__(self, source: str, known: Iterable[Node] = ()) -> None:
+    def __init__(self, source: str, known: Iterable[Node] = (), *, review: bool = False) -> None:
         self.source = source
+        self.review = review
+        self.flagged = 0  # points whose suggestions wait for review
         self.nodes: list[Node] = []
         self._types: dict[str, NodeType] = {}
         self._parents: dict[str, str | None] = {}
@@ -155,13 +164,21 @@ class NodeBuilder:
                 node_type = NodeType.VIRTUAL_POINT
         capabilities = point_capabilities(point)
         object_type = None if binding is None else binding["config"].get("object_type")
-        suggested = suggest_point_tags(
+        description = point.properties.get("description")
+        suggestion = explain_point_tags(
             point.dis,
             unit=point.unit,
             object_type=object_type if isinstance(object_type, str) else None,
             equip_tags=tuple(sorted(equip.tags)),
             value_kind=point.kind,
+            raw_name=description if self.review and isinstance(description, str) else None,
         )
+        suggested = set(suggestion.tags)
+        properties = dict(point.properties)
+        if self.review and suggestion.low_confidence:
+            suggested -= suggestion.low_confidence
+            properties["tagsToReview"] = sorted(suggestion.low_confidence)
+            self.flagged += 1
         # Haystack markers that follow from the capabilities, not from the name.
         markers = {"point"}
         if "writable" in capabilities:
@@ -175,7 +192,7 @@ class NodeBuilder:
             parent_id=equip.id,
             tags=markers | suggested | point.tags,
             refs=self._refs(equip.id, point.refs, equipRef=equip.id),
-            properties=dict(point.properties),
+            properties=properties,
             capabilities=sorted(capabilities),
             protocol_binding=binding,
             unit=point.unit,

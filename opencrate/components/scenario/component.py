@@ -47,10 +47,14 @@ def build(ctx: BuildContext) -> Parts:
         async def backfill() -> None:
             await _backfill(scenario, persistence, now_ms())
 
-        # The Modbus component serves the scenario's Modbus points from simulated
-        # devices over TCP and its bridge reads them: they are not driven here.
+        # The Modbus and BACnet components serve the scenario's Modbus and BACnet
+        # points from simulated devices on loopback and their bridges read them:
+        # they are not driven here.
         simulator = Simulator.from_scenario_file(
-            scenario, points=ctx.get(PointStore), clock=ctx.clock, bridged=frozenset({"modbus"})
+            scenario,
+            points=ctx.get(PointStore),
+            clock=ctx.clock,
+            bridged=frozenset({"modbus", "bacnet"}),
         )
         parts.append(Contribution(level=30, steps=[backfill]))
         parts.append(

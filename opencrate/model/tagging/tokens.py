@@ -27,9 +27,22 @@ Token: TypeAlias = tuple[str, bool]
 # Spellings that the generic splitter would cut wrongly, rewritten first.
 _PROTECT: Final = (
     (re.compile(r"%\s*RH", re.IGNORECASE), " rh "),
+    # "RH" before a valve, coil or stage is reheat ("RH-VLV", "RhVlvCmd"), else humidity.
+    (re.compile(r"\bRH(?=[\s_.-]*(?:VLV|VALVE|COIL|STG|STAGE))", re.IGNORECASE), " reheat "),
     (re.compile(r"\bS/S\b", re.IGNORECASE), " ss "),
     (re.compile(r"start\s*/\s*stop", re.IGNORECASE), " ss "),
+    # start-stop shorthands: St/Sp, StSp, Strt/Stp, On/Off, OnOff
+    (re.compile(r"\b(?:st\s*/\s*sp|strt\s*/?\s*stp|on\s*/\s*off)\b", re.IGNORECASE), " ss "),
+    (re.compile(r"(?<![A-Za-z])(?:StSp|ST_SP|OnOff|ONOFF)(?![a-z])"), " ss "),
     (re.compile(r"CO2", re.IGNORECASE), " co2 "),
+    # Haystack 4's other gases and particulates keep their digits as one word.
+    (re.compile(r"\bPM\s*2\.?5\b", re.IGNORECASE), " pmtwofive "),
+    (re.compile(r"\bPM\s*10\b", re.IGNORECASE), " pmten "),
+    (re.compile(r"\bPM\s*(?:1|0?1\.0)\b", re.IGNORECASE), " pmone "),
+    (re.compile(r"\bNO2\b", re.IGNORECASE), " nitrogendioxide "),
+    (re.compile(r"\bNH3\b", re.IGNORECASE), " ammonia "),
+    (re.compile(r"\bCH2O\b", re.IGNORECASE), " formaldehyde "),
+    (re.compile(r"\bO3\b", re.IGNORECASE), " ozone "),
     (re.compile(r"\bin\.?\s*w\.?\s*c\.?", re.IGNORECASE), " "),
     (re.compile(r"\bw\.c\.", re.IGNORECASE), " "),
 )
@@ -216,10 +229,33 @@ def _segment(run: str) -> tuple[str, ...]:
 # on its neighbour: "SP Drv" is supply drive (not setpoint), "Out Air" is
 # outside air, "Hot Deck" is a deck (not hot water), "Heating Hot Water" is
 # just hot water, "Power Factor" is one quantity.
+_SUPPLIED: Final = frozenset({"vfd", "fan", "air"})
 _REWRITES: Final[dict[tuple[str, str], tuple[str, ...]]] = {
-    ("sp", "vfd"): ("supply", "vfd"),
-    ("sp", "fan"): ("supply", "fan"),
-    ("sp", "air"): ("supply", "air"),
+    ("wet", "bulb"): ("wetbulb",),
+    ("on", "off"): ("start", "stop"),
+    ("fan", "coil"): ("fcu",),
+    ("unit", "ventilator"): ("unitvent",),
+    ("weather", "station"): ("weatherstation",),
+    ("dual", "discharge"): ("dualduct",),  # "Dual Duct": "duct" alone is discharge air
+    ("dew", "point"): ("dewpoint",),
+    ("carbon", "monoxide"): ("carbonmonoxide",),
+    ("flue", "gas"): ("flue",),
+    ("high", "limit"): ("max", "limit"),
+    ("cloud", "cover"): ("cloudage",),
+    ("heating", "pump"): ("heatpump",),
+    ("cooling", "tower"): ("tower",),  # the kind of tower, not a cooling qualifier
+    ("weather", "condition"): ("weather", "weathercond"),
+    ("sky", "condition"): ("weather", "weathercond"),
+    ("low", "limit"): ("min", "limit"),
+    ("night", "setback"): ("unoccupied", "setpoint"),  # combustion products, not natural gas
+    ("fuel", "oil"): ("fueloil",),
+    ("feels", "like"): ("feelslike",),
+    ("light", "level"): ("illuminance",),
+    ("lighting", "level"): ("illuminance",),
+    ("neutral", "deck"): ("neutraldeck", "deck"),
+    ("make", "up"): ("makeup",),
+    ("freeze", "thermostat"): ("freeze", "alarm"),  # a freezestat is a low-limit switch
+    ("volume", "flow"): ("flow",),
     ("output", "air"): ("outside", "air"),
     ("hot", "deck"): ("hotdeck", "deck"),
     ("cold", "deck"): ("colddeck", "deck"),
@@ -262,6 +298,12 @@ def expand(tokens: Sequence[Token]) -> list[Token]:
 
 def rewrite_pairs(words: Sequence[str]) -> list[str]:
     """Apply the canonical bigram rewrites (``sp vfd`` -> ``supply vfd``, ...)."""
+    # "SP" is supply before a fan, drive or air ("SP Drv"), else a setpoint;
+    # decided first, so the pairs below see "setpoint" ("Eff Sp" is effective).
+    words = [
+        ("supply" if nxt in _SUPPLIED else "setpoint") if word == "sp" else word
+        for word, nxt in zip(words, [*words[1:], ""], strict=False)
+    ]
     result: list[str] = []
     i = 0
     while i < len(words):
@@ -272,5 +314,4 @@ def rewrite_pairs(words: Sequence[str]) -> list[str]:
         else:
             result.append(words[i])
             i += 1
-    # "SP" not followed by a fan, drive or air is a setpoint.
-    return ["setpoint" if word == "sp" else word for word in result]
+    return result

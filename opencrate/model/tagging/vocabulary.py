@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-__all__ = ["OBJECT_TYPE_FUNCTION", "UNIT_TAGS", "WORD_TAGS", "fold_unit"]
+__all__ = ["OBJECT_TYPE_FUNCTION", "TOTALIZED_UNITS", "UNIT_TAGS", "WORD_TAGS", "fold_unit"]
 
 
 def _freeze(table: dict[str, tuple[str, ...]]) -> Mapping[str, tuple[str, ...]]:
@@ -47,6 +47,50 @@ WORD_TAGS: Final = _freeze(
         "gas": ("gas",),
         "naturalgas": ("naturalGas",),
         "co2": ("co2", "concentration"),
+        "pm25": ("pm25", "concentration"),
+        "pm10": ("pm10", "concentration"),
+        "pm01": ("pm01", "concentration"),
+        "no2": ("no2", "concentration"),
+        "nh3": ("nh3", "concentration"),
+        "ch2o": ("ch2o", "concentration"),
+        "o3": ("o3", "concentration"),
+        "tvoc": ("tvoc", "concentration"),
+        "carbonmonoxide": ("co", "concentration"),
+        "fueloil": ("fuelOil",),
+        "propane": ("propane",),
+        "diesel": ("diesel",),
+        "condensate": ("condensate",),
+        "makeup": ("makeup",),
+        "blowdown": ("blowdown",),
+        "solar": ("solar",),
+        "wind": ("wind",),
+        "illuminance": ("illuminance",),
+        "irradiance": ("irradiance",),
+        "precipitation": ("precipitation",),
+        "visibility": ("visibility",),
+        "cloudage": ("cloudage",),
+        "weathercond": ("weatherCond",),
+        "atmospheric": ("atmospheric",),
+        "direction": ("direction",),
+        "feelslike": ("feelsLike",),
+        "daytime": ("daytime",),
+        "flue": ("flue",),
+        "ventilation": ("ventilation",),
+        "neutraldeck": ("neutralDeck", "air"),
+        "tertiary": ("tertiaryLoop",),
+        "avg": ("avg",),
+        "magnitude": ("magnitude",),
+        "angle": ("angle",),
+        "import": ("import",),
+        "export": ("export",),
+        "net": ("net",),
+        "reactive": ("reactive",),
+        "apparent": ("apparent",),
+        "totalized": ("hisTotalized",),
+        "alarm": ("alarm",),
+        "thd": ("thd",),
+        "imbalance": ("imbalance",),
+        "thermal": ("thermal",),
         # quantities
         "temperature": ("temp",),
         "pressure": ("pressure",),
@@ -54,6 +98,7 @@ WORD_TAGS: Final = _freeze(
         "humidity": ("humidity",),
         "enthalpy": ("enthalpy",),
         "dewpoint": ("dewPoint",),
+        "wetbulb": ("wetBulb",),
         "power": ("power",),
         "energy": ("energy",),
         "demand": ("demand",),
@@ -131,14 +176,18 @@ UNIT_TAGS: Final = _freeze(
         "%rh": ("humidity",),
         "rh": ("humidity",),
         "ppm": ("co2", "concentration"),
-        "w": ("elec", "power"),
-        "kw": ("elec", "power"),
-        "mw": ("elec", "power"),
-        "wh": ("elec", "energy"),
-        "kwh": ("elec", "energy"),
-        "mwh": ("elec", "energy"),
-        "kva": ("elec", "power"),
-        "kvar": ("elec", "power"),
+        # W is real power: Haystack's "active" (kVA apparent, kVAR reactive)
+        "w": ("elec", "power", "active"),
+        "kw": ("elec", "power", "active"),
+        "mw": ("elec", "power", "active"),
+        # Wh is active energy (Meters.fandoc), VARh reactive, VAh apparent
+        "wh": ("elec", "energy", "active"),
+        "kwh": ("elec", "energy", "active"),
+        "mwh": ("elec", "energy", "active"),
+        "kvarh": ("elec", "energy", "reactive"),
+        "kvah": ("elec", "energy", "apparent"),
+        "kva": ("elec", "power", "apparent"),
+        "kvar": ("elec", "power", "reactive"),
         "a": ("elec", "current"),
         "ma": ("elec", "current"),
         "v": ("elec", "volt"),
@@ -166,6 +215,12 @@ UNIT_TAGS: Final = _freeze(
         "m³/h": ("flow",),
         "m3/h": ("flow",),
         "gpm": ("flow",),
+        "cfh": ("flow",),
+        "scfh": ("flow",),
+        "lb/h": ("flow",),
+        "lb/hr": ("flow",),
+        "lbs/hr": ("flow",),
+        "kg/h": ("flow",),
         "gal/min": ("flow",),
         "ccf/h": ("flow",),
         "hz": ("freq",),
@@ -180,6 +235,16 @@ UNIT_TAGS: Final = _freeze(
         "lux": ("illuminance",),
         "lx": ("illuminance",),
         "fc": ("illuminance",),
+    }
+)
+
+
+# Units of a running counter (Meters.fandoc: hisTotalized): energy and volume, not rates.
+TOTALIZED_UNITS: Final = frozenset(
+    {
+        *("wh", "kwh", "mwh", "kvarh", "kvah"),  # electrical energy
+        *("btu", "kbtu", "mmbtu", "therm", "tonrefh"),  # thermal energy
+        *("gal", "ccf", "m³", "m3", "ft³", "l"),  # volume
     }
 )
 

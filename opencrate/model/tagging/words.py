@@ -14,7 +14,7 @@ from typing import Final
 from attrs import frozen
 
 from opencrate.errors import InvalidInput
-from opencrate.model.tagging.abbreviations import ABBREVIATIONS, SUFFIX_LETTERS
+from opencrate.model.tagging.abbreviations import ABBREVIATIONS, CANONICAL_WORDS, SUFFIX_LETTERS
 from opencrate.model.tagging.tokens import rewrite_pairs, tokenize
 
 __all__ = ["EQUIP_NOUNS", "NameWords", "read_name"]
@@ -43,6 +43,12 @@ EQUIP_NOUNS: Final = frozenset(
         "motor",
         "system",
         "lighting",
+        "panel",
+        "circuit",
+        "unitvent",
+        "weatherstation",
+        "luminaire",
+        "heatpump",
     }
 )
 
@@ -62,12 +68,14 @@ class NameWords:
     name (``"CH1"`` -> ``chiller``). ``written``: every canonical word in the
     order written, identifiers included. ``letters``: lone one/two-letter tokens
     that were not abbreviations (phase names such as ``"A"``, ``"BN"``).
+    ``unknown``: words the tables do not know (kept as written, lower case).
     """
 
     words: tuple[str, ...]
     context: tuple[str, ...]
     written: tuple[str, ...]
     letters: frozenset[str]
+    unknown: tuple[str, ...] = ()
 
     @property
     def word_set(self) -> frozenset[str]:
@@ -89,6 +97,7 @@ def read_name(name: str, *, what: str = "name") -> NameWords:
     context: list[str] = []
     written: list[str] = []
     letters: set[str] = set()
+    unknown: list[str] = []
     previous: list[str] = []  # the expansion of the previous token, if it went to words
     for index, (text, is_number) in enumerate(tokens):
         if is_number:
@@ -98,6 +107,12 @@ def read_name(name: str, *, what: str = "name") -> NameWords:
         after_word = index > 0 and not tokens[index - 1][1]
         if text in SUFFIX_LETTERS and after_word:
             expansion = list(SUFFIX_LETTERS[text])
+        elif text == "spt" and not after_word:
+            # "SPT" after a quantity is its setpoint ("SAT SPT"); standing first
+            # or alone it is the space temperature (Carrier, ALC).
+            expansion = ["zone", "air", "temperature"]
+        if expansion == [text] and text not in CANONICAL_WORDS and len(text) > 2:
+            unknown.append(text)
         written.extend(expansion)
         followed_by_number = index + 1 < len(tokens) and tokens[index + 1][1]
         if followed_by_number and EQUIP_NOUNS.intersection(expansion):
@@ -118,4 +133,5 @@ def read_name(name: str, *, what: str = "name") -> NameWords:
         context=tuple(context),
         written=tuple(rewrite_pairs(written)),
         letters=frozenset(letters),
+        unknown=tuple(unknown),
     )

@@ -287,3 +287,23 @@ async def test_ignore_hides_the_device_and_keeps_its_nodes(
     assert (await discovery.get("1001")).state is DeviceState.IGNORED
     with pytest.raises(NotFound):
         await ignore_device(discovery, "404")
+
+
+async def test_low_confidence_tags_are_flagged_for_review_not_applied(
+    stores: tuple[DiscoveryStore, NodeStore], bus: EventBus, clock: TrioClock
+) -> None:
+    discovery, nodes = stores
+    await discovered(
+        discovery,
+        [
+            point("analog-value", 7, "XQ-7 Val"),  # the tagger can only guess 'sp'
+            point("analog-input", 1, "Supply Air Temp", units="degrees-celsius"),
+        ],
+    )
+    await accept_device(discovery, nodes, "1001", bus=bus, clock=clock, parent_id="floor-1")
+    guessed = nodes.get("1001/analog-value-7")
+    assert "sp" not in guessed.tags
+    assert guessed.properties["tagsToReview"] == ["sp"]
+    sure = nodes.get("1001/analog-input-1")
+    assert {"air", "temp", "sensor", "supply"} <= sure.tags
+    assert "tagsToReview" not in sure.properties

@@ -212,3 +212,44 @@ async def test_import_of_a_deeply_nested_file_is_a_one_line_error(tmp_path: Path
     assert code == 1
     assert output.startswith(f"Error: {deep} nests arrays and objects deeper than 64 levels")
     assert "Traceback" not in output
+
+
+async def test_tag_suggests_and_explains_a_point_and_an_equipment(
+    live_services: Services, api_url: str
+) -> None:
+    await build_tree(live_services)
+    code, output = await _run("nodes", "tag", "1001/sat", "--url", api_url)
+    assert code == 0, output
+    fields = {k: v.strip() for k, v in (line.split(":", 1) for line in output.splitlines())}
+    assert fields["suggested"] == "air discharge point sensor supply temp"
+    assert fields["missing"] == "supply"  # seed 000's tag, not on the stored node
+    assert fields["extra"] == "-"
+    assert fields["review"] == "no"
+
+    code, output = await _run("nodes", "tag", "1001/sat", "--url", api_url, "--explain")
+    assert code == 0, output
+    lines = output.splitlines()
+    assert "read as: supply air temperature" in lines
+    assert any(line.startswith("temp") and "word: the name says 'temperature'" in line
+               for line in lines)  # fmt: skip
+    assert lines[-1] == "verdict: ok to apply (threshold 0.60)"
+
+    # An equipment's points are evidence too: a damper and a discharge airflow make a VAV.
+    code, output = await _run("nodes", "tag", "2001", "--url", api_url, "--json")
+    assert code == 0, output
+    body = json.loads(output)
+    assert {"vav", "equip", "hvac"} <= set(body["tags"])
+    assert body["reasons"]["vav"]["rule"] == "word"
+    assert body["needs_review"] is False
+
+
+async def test_tag_refuses_a_space_and_names_an_unknown_node(
+    live_services: Services, api_url: str
+) -> None:
+    await build_tree(live_services)
+    code, output = await _run("nodes", "tag", "floor-1", "--url", api_url)
+    assert code == 1
+    assert "only points and equipment are auto-tagged" in output
+    code, output = await _run("nodes", "tag", "1001/nothing", "--url", api_url)
+    assert code == 1
+    assert "Error: no node '1001/nothing'" in output
