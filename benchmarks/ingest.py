@@ -88,7 +88,9 @@ def check_stored(path: Path, readings: list[tuple[str, int, float]]) -> None:
         )
 
 
-async def end_to_end(data: Path, readings: list[tuple[str, int, float]]) -> tuple[float, list[str]]:
+async def end_to_end(
+    data: Path, readings: list[tuple[str, int, float]]
+) -> tuple[float, list[str], dict[str, int]]:
     """Samples per second from the first ``set`` to the last commit, and the subscribers.
 
     The application as ``opencrate serve`` builds it (:class:`Services`), started
@@ -128,8 +130,9 @@ async def end_to_end(data: Path, readings: list[tuple[str, int, float]]) -> tupl
         stats = manager.statistics().runners[0]
         if stats.lagged or stats.errors:
             raise SystemExit(f"samples lost: lagged={stats.lagged} errors={stats.errors}")
+        drops = {s.name: s.dropped for s in svc.bus.statistics().subscribers if s.dropped}
         supervisor.request_shutdown()
-    return total / elapsed, subscribers
+    return total / elapsed, subscribers, drops
 
 
 def _stored(manager: PersistenceManager) -> int:
@@ -183,9 +186,12 @@ async def shape(points: int, per_point: int, runs: int) -> None:
     e2e: list[float] = []
     raw: list[float] = []
     ratio: list[float] = []
+    dropped: dict[str, int] = {}
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
-            rate, subscribers = await end_to_end(Path(tmp) / "data", readings)
+            rate, subscribers, drops = await end_to_end(Path(tmp) / "data", readings)
+            for name, count in drops.items():
+                dropped[name] = dropped.get(name, 0) + count
             check_stored(Path(tmp) / "data" / "history.db", readings)
             base = raw_executemany(Path(tmp) / "raw.db", readings)
             check_stored(Path(tmp) / "raw.db", readings)
@@ -193,7 +199,8 @@ async def shape(points: int, per_point: int, runs: int) -> None:
             raw.append(base)
             ratio.append(rate / base)
             whole, table = bytes_per_sample(Path(tmp) / "data" / "history.db", len(readings))
-    print(f"  bus subscribers attached: {', '.join(subscribers)}")
+    print(f"  bus subscribers attached: {', '.join(subscribers)}; events dropped by any of "
+          f"them over all runs: {dropped or 'none'}")  # fmt: skip
     print(f"  end to end (PointStore.set -> bus -> manager -> HistoryStore, rollups on): "
           f"{spread(e2e, unit='samples/s')}")  # fmt: skip
     print(f"  raw sorted executemany, writer's pragmas:  {spread(raw, unit='samples/s')}")
