@@ -156,10 +156,14 @@ class PointStore:
             return self._states[node_id]
         old = self._states.get(node_id)
         self._states[node_id] = state
-        self._publish_value(state)
-        old_status = PointStatus.UNKNOWN if old is None else old.status
-        if old_status is not status:
-            self._publish_status(node_id, old_status, status, ts_ms)
+        # _publish_value inlined: this is every poller's hot path.
+        self._value_events += 1
+        self._bus.publish(ValueChanged(ts_ms=ts_ms, node_id=node_id, value=value))
+        if old is None:
+            if status is not PointStatus.UNKNOWN:
+                self._publish_status(node_id, PointStatus.UNKNOWN, status, ts_ms)
+        elif old.status is not status:
+            self._publish_status(node_id, old.status, status, ts_ms)
         return state
 
     def set_many(

@@ -20,7 +20,7 @@ from opencrate.components.history.sqlite.store import HistoryStore
 from opencrate.components.history.strategies import compile_plan
 from opencrate.components.points.store import PointStore
 from opencrate.runtime.bus import EventBus
-from opencrate.runtime.events import EntityCreated
+from opencrate.runtime.events import EntityCreated, Lagged, ValueChanged
 from opencrate.runtime.watch import Watch
 
 
@@ -306,3 +306,30 @@ async def test_no_filter_work_without_filters(bus: EventBus, clock: TrioClock) -
         (runner,) = manager._runners.values()
         # Only 1/y's filter remembered anything: 1/x never touched the filter state.
         assert len(runner.filters) == 1
+
+
+async def test_the_inlined_batch_decision_equals_one_decision_per_update(
+    bus: EventBus, clock: TrioClock
+) -> None:
+    cfg = config(
+        m="Filters { big : > 1 }\nItems {\n  1/a : strategy = everyUpdate\n"
+        "  1/b : strategy = everyChange filter = big\n  1/c : strategy = everyChange\n}"
+    )
+    updates = [
+        (point, ts, value)
+        for ts in range(1, 40)
+        for point, value in (("1/a", 1.0), ("1/b", float(ts * 7 % 5)), ("1/c", ts // 3 % 2 == 0))
+    ]
+    async with running(bus, clock, [MemoryService("m")], cfg) as (manager, _, _):
+        (live,) = manager._runners.values()
+        batched: dict[tuple[str, int], object] = {}
+        events = [ValueChanged(ts_ms=ts, node_id=p, value=v) for p, ts, v in updates]
+        assert live.decide([*events, Lagged(3)], batched) == len(events)  # type: ignore[arg-type]
+        one_by_one: dict[tuple[str, int], object] = {}
+        past = manager.past_decider("m")._runner
+        for point, ts, value in updates:
+            past.decide_update(point, value, ts, one_by_one)  # type: ignore[arg-type]
+    assert batched == one_by_one
+    assert len(batched) < len(updates)  # the filter and everyChange refused some
+    assert live.statistics().updates_seen == past.statistics().updates_seen == len(updates)
+    assert live.statistics().lagged == 3
