@@ -7,6 +7,8 @@ Every error the project raises on purpose derives from :class:`OpenCrateError`
     ├── StoreError               500  a store could not do what was asked
     │   ├── StoreClosed          503  you closed it (after aclose(), or during shutdown)
     │   ├── StoreBroken          503  it died under you (its actor task ended with an error)
+    │   ├── StoreUnavailable     503  it cannot write now (read-only file, I/O error); retry later
+    │   │   └── StorageFull      503  its disk is full; retry once space is freed
     │   └── StoreCorrupt         500  its file is not a usable database (it was quarantined)
     ├── NotFound                 404  the named thing does not exist
     ├── Conflict                 409  it exists already, or its state forbids the change
@@ -54,10 +56,12 @@ __all__ = [
     "OpenCrateError",
     "ProtocolError",
     "RateLimited",
+    "StorageFull",
     "StoreBroken",
     "StoreClosed",
     "StoreCorrupt",
     "StoreError",
+    "StoreUnavailable",
     "UnsupportedMediaType",
     "map_exceptions",
 ]
@@ -96,6 +100,22 @@ class StoreBroken(StoreError):
     """
 
     code = "store_broken"
+
+
+class StoreUnavailable(StoreError):
+    """The store could not write (its file is read-only, the disk failed): nothing was stored.
+
+    Not the caller's fault and not a bug; the store is ``degraded`` in health
+    until a later write commits.
+    """
+
+    code = "store_unavailable"
+
+
+class StorageFull(StoreUnavailable):
+    """Its disk (or its size limit) is full: nothing was stored; retry once space is freed."""
+
+    code = "storage_full"
 
 
 class StoreCorrupt(StoreError):

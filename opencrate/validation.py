@@ -31,6 +31,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
@@ -56,6 +57,9 @@ __all__ = [
     "parse_duration_s",
     "parse_json_object",
     "parse_time_ms",
+    "setting_bool",
+    "setting_int",
+    "setting_seconds",
     "shown",
 ]
 
@@ -380,3 +384,30 @@ def parse_duration_s(value: object, *, key: str) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise ConfigError(f"must be a positive duration, got {value!r}", key=key)
     return seconds
+
+
+# -- a settings table's values, errors keyed ``<where>.<key>`` ---------------------------
+def setting_int(
+    table: Mapping[str, Any], key: str, where: str, default: int, low: int, high: int
+) -> int:
+    """``table[key]`` (or ``default``) as an integer in ``low..high``; ConfigError otherwise."""
+    raw = table.get(key, default)
+    if not is_int(raw, minimum=low, maximum=high):
+        raise ConfigError(
+            f"must be an integer from {low} to {high}, got {raw!r}", key=f"{where}.{key}"
+        )
+    return raw
+
+
+def setting_bool(table: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    """``table[key]`` (or ``default``) as true or false; ConfigError otherwise."""
+    raw = table.get(key, default)
+    if not isinstance(raw, bool):
+        raise ConfigError(f"must be true or false, got {raw!r}", key=f"{where}.{key}")
+    return raw
+
+
+def setting_seconds(table: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    """``table[key]`` (``"3s"``, ``"500ms"`` or seconds; ``default`` if absent) in seconds."""
+    raw = table.get(key)
+    return default if raw is None else parse_duration_s(raw, key=f"{where}.{key}")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import errno
+import os
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import trio
 from quart_trio import QuartTrio
 from quart_trio.testing.client import TrioClient
@@ -200,3 +204,65 @@ def client_with_token(app: QuartTrio, token: str | None) -> TokenClient:
     client = TokenClient(app)
     client.token = token
     return client
+
+
+# -- real filesystem faults: a small disk that fills up, a file that cannot be written ----
+@contextmanager
+def small_disk(path: Path, size: str = "8m") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path`` (made), unmounted after; skips where not allowed.
+
+    Mounting needs root (CAP_SYS_ADMIN); elsewhere the test is skipped, with the reason.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "opencrate-test", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or 'not root'}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill_disk(directory: Path) -> Path:
+    """Write a file in ``directory`` until its filesystem is full; returns it (delete to free)."""
+    filler = directory / "filler"
+    block = b"\0" * 65536
+    with filler.open("wb", buffering=0) as out:
+        for size in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    out.write(block[:size])
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    return filler
+
+
+@contextmanager
+def read_only_file(path: Path) -> Iterator[Path]:
+    """``path`` made impossible to write, even for root (immutable), restored after.
+
+    Not root: mode 0444, which SQLite opens read-only without a word. Root
+    bypasses modes, so there the file is made immutable (``chattr +i``); skips
+    when the filesystem does not support that.
+    """
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o444)
+        try:
+            yield path
+        finally:
+            path.chmod(mode)
+        return
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make {path.name} immutable here: {made.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)

@@ -18,7 +18,9 @@ status   exception                                       meaning
 409      :class:`~opencrate.errors.Conflict`             exists, or state forbids it
 502      :class:`~opencrate.errors.BridgeError`          a field bus or device failed
 503      :class:`~opencrate.errors.StoreClosed`,         the store is closing, or
-         :class:`~opencrate.errors.StoreBroken`          its actor died
+         :class:`~opencrate.errors.StoreBroken`,         its actor died, or it cannot
+         :class:`~opencrate.errors.StoreUnavailable`     write now (``storage_full``:
+                                                         its disk is full)
 504      :class:`~opencrate.errors.BridgeTimeout`        the device did not answer
 500      :class:`~opencrate.errors.OpenCrateError`       anything else: a bug
 =======  ==============================================  ==========================
@@ -40,6 +42,7 @@ from opencrate.errors import (
     RateLimited,
     StoreBroken,
     StoreClosed,
+    StoreUnavailable,
     UnsupportedMediaType,
 )
 
@@ -59,6 +62,7 @@ STATUS: tuple[tuple[type[OpenCrateError], int], ...] = (
     (AuthError, 401),
     (StoreClosed, 503),
     (StoreBroken, 503),
+    (StoreUnavailable, 503),
     (BridgeTimeout, 504),
     (BridgeError, 502),
     (OpenCrateError, 500),

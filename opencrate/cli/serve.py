@@ -3,8 +3,12 @@
 ``serve`` builds :class:`~opencrate.app.Services`, runs its supervisor and
 prints the API's URL once start level 60 is reached. SIGINT or SIGTERM asks
 for an orderly shutdown (API first, stores last, drained and committed) and
-the process exits with status 0; a second signal stops waiting for the grace
-periods and exits with status 1 (stores still commit what they acknowledged).
+the process exits with status 0, within a few seconds whatever the clients
+do (a client that does not read is dropped: see :mod:`opencrate.api.server`).
+A second signal stops waiting for the grace periods and exits with status 1
+(stores still commit what they have queued); if something still holds the
+process :data:`FORCE_EXIT_S` later, it exits at once anyway. That loses
+nothing acknowledged: every store commits before it acknowledges.
 
 ``serve --demo`` serves the office scenario that ships inside the package,
 with simulated signals, from a data directory that is wiped at start. It
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import os
 import re
 import shutil
 import signal
@@ -41,6 +46,7 @@ from opencrate.runtime.supervisor import Supervisor
 __all__ = [
     "DEMO_DATA_DIR",
     "DEMO_SCENARIO",
+    "FORCE_EXIT_S",
     "check_can_listen",
     "init",
     "prepare_demo_dir",
@@ -56,6 +62,9 @@ DEMO_SCENARIO = "examples/office.toml"
 DEMO_PERSISTENCE = "examples/persistence.toml"
 #: The admin API token ``serve --demo`` writes into its data directory.
 DEMO_TOKEN_FILE = "demo-admin.token"
+#: After a second signal, seconds the cancelled shutdown may take before the
+#: process exits without waiting any longer.
+FORCE_EXIT_S = 2.0
 
 # What a data directory may hold for --demo to wipe it: our databases, their
 # WAL/SHM side files and quarantined copies, the demo files we put there, and the
@@ -260,15 +269,20 @@ async def run_until_signalled(
     *,
     on_started: Callable[[], None] | None = None,
     signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
+    force_exit_s: float = FORCE_EXIT_S,
+    hard_exit: Callable[[int], object] = os._exit,
 ) -> bool:
     """Run ``supervisor`` until a signal asks it to stop; returns whether the stop was forced.
 
     ``on_started`` is called once every start level has been reached. The
     first signal calls :meth:`Supervisor.request_shutdown`; a signal that
     arrives while shutting down cancels the supervisor (grace periods are cut
-    short; stores still drain and commit, shielded). Signals are caught from
-    before start-up, so a Ctrl-C while starting stops cleanly too. Errors from
-    start-up propagate (in an exception group). Must run in the main thread.
+    short; stores still drain and commit, shielded); if the supervisor has
+    not stopped ``force_exit_s`` after that, ``hard_exit(1)`` ends the process
+    (nothing acknowledged is lost: stores acknowledge only what they
+    committed). Signals are caught from before start-up, so a Ctrl-C while
+    starting stops cleanly too. Errors from start-up propagate (in an
+    exception group). Must run in the main thread.
     """
     force = trio.CancelScope()
     forced = False
@@ -288,9 +302,19 @@ async def run_until_signalled(
                 name = signal.Signals(signum).name
                 click.echo(f"{name}: shutting down (again to force)", err=True)
                 supervisor.request_shutdown()
-            else:
+            elif not forced:
                 forced = True
                 force.cancel()
+                nursery.start_soon(last_resort)
+
+    async def last_resort() -> None:
+        with trio.move_on_after(force_exit_s):
+            await stopped.wait()
+        if not stopped.is_set():
+            click.echo(
+                f"still stopping {force_exit_s:g} s after the second signal: exiting now", err=True
+            )
+            hard_exit(1)
 
     with trio.open_signal_receiver(*signals) as receiver:
         async with trio.open_nursery() as nursery:

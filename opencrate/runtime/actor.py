@@ -18,9 +18,24 @@ SQLite part (the connections, one transaction per batch, migrations).
   benchmark that shows why we don't).
 * **Errors** from ``sqlite3`` are translated at one boundary
   (:func:`sqlite_errors`, an :func:`~opencrate.errors.map_exceptions`):
-  ``IntegrityError`` -> :class:`~opencrate.errors.Conflict`, every other
-  ``sqlite3`` exception -> :class:`~opencrate.errors.StoreError`, both naming
+  ``IntegrityError`` -> :class:`~opencrate.errors.Conflict`; a full disk
+  (``SQLITE_FULL``) -> :class:`~opencrate.errors.StorageFull`; a file that
+  cannot be written now (``SQLITE_READONLY``, ``IOERR``, ``CANTOPEN``,
+  ``BUSY``, ...) -> :class:`~opencrate.errors.StoreUnavailable`; every other
+  ``sqlite3`` exception -> :class:`~opencrate.errors.StoreError`; all naming
   the store.
+* **Degraded**: a batch that failed with :class:`~opencrate.errors.StoreUnavailable`
+  (a write could not be stored: disk full, read-only, I/O error) makes the
+  store *degraded* (:attr:`StoreStatistics.fault`: the code, the reason, since
+  when, how many failures); health reports it. Nothing of a failed batch is
+  acknowledged. The next batch that commits a write clears it: the store
+  recovers by itself when the cause goes away (space freed). The first failure
+  and the recovery are logged once each, at WARNING and INFO.
+* **Writable at open**: the file is opened for writing and a write is tried
+  (and rolled back) before the store counts as started, so a ``*.db`` that can
+  only be read (permissions, an immutable file) fails the start with a
+  :class:`~opencrate.errors.StoreError` naming the file and the cause, instead
+  of answering every write with an error later.
 * **Broken**: when the actor's task ends with an error (its file could not be
   opened, or a batch failed in a way no command caught), queued and later
   callers get :class:`~opencrate.errors.StoreBroken` naming the store, caused
@@ -63,14 +78,23 @@ from opencrate.errors import (
     Conflict,
     MapTarget,
     OpenCrateError,
+    StorageFull,
     StoreClosed,
     StoreError,
+    StoreUnavailable,
     map_exceptions,
 )
 from opencrate.runtime import sqlite as sq
 from opencrate.runtime.thread_actor import ThreadActor
 
-__all__ = ["SQLITE_EXCEPTIONS", "StoreActor", "StoreStatistics", "sqlite_errors"]
+__all__ = [
+    "SQLITE_EXCEPTIONS",
+    "StoreActor",
+    "StoreFault",
+    "StoreStatistics",
+    "sqlite_error_class",
+    "sqlite_errors",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +112,51 @@ SQLITE_EXCEPTIONS: Mapping[type[Exception], type[OpenCrateError]] = {
 }
 
 
-def _store_error(store: str, target: type[OpenCrateError]) -> MapTarget:
-    return lambda exc: target(f"{store}: {exc}", store=store)
+#: SQLite's primary result codes that mean "this file cannot be written now":
+#: not the caller's fault, not a bug, and possibly gone by the next try.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOLFS,
+    }
+)
+
+
+def sqlite_error_class(exc: BaseException) -> type[OpenCrateError]:
+    """What a ``sqlite3`` exception becomes: by its result code, then by its type."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        primary = code & 0xFF
+        if primary == sqlite3.SQLITE_FULL:
+            return StorageFull
+        if primary in _UNAVAILABLE_CODES:
+            return StoreUnavailable
+    for source, target in SQLITE_EXCEPTIONS.items():
+        if isinstance(exc, source):
+            return target
+    return StoreError
+
+
+def _store_error(store: str) -> MapTarget:
+    def build(exc: Exception) -> OpenCrateError:
+        target = sqlite_error_class(exc)
+        if issubclass(target, StoreUnavailable):
+            # An operator reads this one (health, a 503): say which store cannot write.
+            return target(f"store {store} cannot write: {exc}", store=store)
+        return target(f"{store}: {exc}", store=store)
+
+    return build
 
 
 @functools.cache
 def _mapping(store: str) -> Mapping[type[BaseException], MapTarget]:
-    return {source: _store_error(store, target) for source, target in SQLITE_EXCEPTIONS.items()}
+    return {source: _store_error(store) for source in SQLITE_EXCEPTIONS}
 
 
 @contextlib.contextmanager
@@ -114,6 +176,16 @@ def _mapped(exc: Exception, store: str) -> Exception:
             raise exc
     except Exception as mapped:
         return mapped
+
+
+@frozen(kw_only=True)
+class StoreFault:
+    """Why a store is degraded: its writes fail and nothing of them is stored."""
+
+    code: str  # the error code its writes answer: storage_full, store_unavailable
+    reason: str  # the error's message (names the store and SQLite's words)
+    since_ms: int  # the first failure since the store last committed
+    failures: int  # batches failed since then
 
 
 @frozen(kw_only=True)
@@ -137,7 +209,17 @@ class StoreStatistics(Generic[DetailT]):
     last_commit_ms: int | None
     quarantined: sq.QuarantineRecord | None
     closed: bool
+    #: Bytes in the ``-wal`` file now (0 when there is none); SQLite copies it
+    #: back into the database at each automatic checkpoint, so it levels off.
+    wal_bytes: int
+    #: Set while the store cannot write (see the module docstring), else ``None``.
+    fault: StoreFault | None
     detail: DetailT
+
+    @property
+    def degraded(self) -> bool:
+        """Whether health should say so: a file was quarantined, or writes fail."""
+        return self.quarantined is not None or self.fault is not None
 
 
 class StoreActor:
@@ -176,6 +258,7 @@ class StoreActor:
         self.schema_version = 0
         self.quarantined: sq.QuarantineRecord | None = None
         self._last_commit_ms: int | None = None
+        self._fault: StoreFault | None = None
 
     @property
     def closed(self) -> bool:
@@ -265,9 +348,18 @@ class StoreActor:
             schema_version=self.schema_version,
             last_commit_ms=self._last_commit_ms,
             quarantined=self.quarantined,
+            wal_bytes=self._wal_bytes(),
+            fault=self._fault,
             detail=detail,
             **figures,
         )
+
+    def _wal_bytes(self) -> int:
+        # One stat() call: cheap enough for health, and no SQLite lock taken.
+        try:
+            return self.path.with_name(self.path.name + "-wal").stat().st_size
+        except OSError:
+            return 0
 
     def _actor_refusal(self) -> StoreError:
         return self._actor.refusal()
@@ -297,11 +389,18 @@ class StoreActor:
             if conn is not None:
                 conn.close()
             if not sq.is_corruption(exc):
-                raise StoreError(
+                raise sqlite_error_class(exc)(
                     f"store {self.name}: cannot open {self.path}: {exc}", store=self.name
                 ) from exc
             self.quarantined = sq.quarantine(self.name, self.path, str(exc), self.clock.now_ms())
             conn = sq.connect(self.path)
+        try:
+            sq.probe_writable(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise sqlite_error_class(exc)(
+                f"store {self.name}: cannot write {self.path}: {exc}", store=self.name
+            ) from exc
         try:
             # on_open reads tables: a damaged page or a lock shows up here first.
             with sqlite_errors(self.name):
@@ -330,24 +429,32 @@ class StoreActor:
         assert conn is not None
         results: list[outcome.Outcome[Any]] = []
         single = len(batch) == 1
+        committed = False
         try:
             with sqlite_errors(self.name):
                 conn.execute("BEGIN IMMEDIATE")
                 for fn in batch:
-                    if single:
-                        results.append(outcome.capture(fn))
-                        continue
-                    conn.execute("SAVEPOINT command")
+                    if not single:
+                        conn.execute("SAVEPOINT command")
                     result = outcome.capture(fn)
-                    if isinstance(result, outcome.Error):
-                        conn.execute("ROLLBACK TO command")
-                    conn.execute("RELEASE command")
+                    if isinstance(result, outcome.Error) and not conn.in_transaction:
+                        # SQLite rolled the whole transaction back itself (disk
+                        # full, I/O error): nothing of this batch is stored, so
+                        # no caller of it may be told otherwise.
+                        results = [result] * len(batch)
+                        break
+                    if not single:
+                        if isinstance(result, outcome.Error):
+                            conn.execute("ROLLBACK TO command")
+                        conn.execute("RELEASE command")
                     results.append(result)
-                if single and isinstance(results[0], outcome.Error):
-                    conn.execute("ROLLBACK")
                 else:
-                    conn.execute("COMMIT")
-                    self.after_commit(results)
+                    if single and isinstance(results[0], outcome.Error):
+                        conn.execute("ROLLBACK")
+                    else:
+                        conn.execute("COMMIT")
+                        committed = True
+                        self.after_commit(results)
         except StoreError as failure:
             # BEGIN or COMMIT itself failed (disk full, I/O error): nothing committed.
             if failure.__cause__ is None or not isinstance(failure.__cause__, sqlite3.Error):
@@ -356,14 +463,54 @@ class StoreActor:
                 with sqlite_errors(self.name):
                     conn.execute("ROLLBACK")
             results = [outcome.Error(failure) for _ in batch]
-        self._last_commit_ms = self.clock.now_ms()
+        if committed:
+            self._last_commit_ms = self.clock.now_ms()
         # A command's own sqlite3 error leaves through the same boundary.
-        return [
+        mapped = [
             outcome.Error(_mapped(r.error, self.name))
             if isinstance(r, outcome.Error) and isinstance(r.error, Exception)
             else r
             for r in results
         ]
+        self._note_health(mapped)
+        return mapped
+
+    def _note_health(self, results: Sequence[outcome.Outcome[Any]]) -> None:
+        """Degrade on a write that could not be stored; recover on one that committed."""
+        failure = next(
+            (
+                r.error
+                for r in results
+                if isinstance(r, outcome.Error) and isinstance(r.error, StoreUnavailable)
+            ),
+            None,
+        )
+        if failure is not None:
+            fault = self._fault
+            if fault is None:
+                log.warning("store %s degraded: %s", self.name, failure)
+                self._fault = StoreFault(
+                    code=failure.code,
+                    reason=str(failure),
+                    since_ms=self.clock.now_ms(),
+                    failures=1,
+                )
+            else:
+                self._fault = attrs.evolve(
+                    fault, code=failure.code, reason=str(failure), failures=fault.failures + 1
+                )
+        elif (
+            self._fault is not None
+            and self._last_commit_ms is not None
+            and any(isinstance(r, outcome.Value) for r in results)
+        ):
+            log.info(
+                "store %s recovered: writes commit again (%d failed batches since %d)",
+                self.name,
+                self._fault.failures,
+                self._fault.since_ms,
+            )
+            self._fault = None
 
     def _close_connections(self) -> None:
         # Reader first: the last connection to close checkpoints and removes the

@@ -25,6 +25,7 @@ __all__ = [
     "iter_statements",
     "migrate",
     "probe",
+    "probe_writable",
     "quarantine",
 ]
 
@@ -67,6 +68,22 @@ def probe(conn: sqlite3.Connection) -> None:
     """Touch the file's header and schema; raises ``sqlite3.DatabaseError`` if it is not a DB."""
     conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     conn.execute("PRAGMA user_version").fetchone()
+
+
+def probe_writable(conn: sqlite3.Connection) -> None:
+    """Try a write and roll it back; raises ``sqlite3.OperationalError`` if the file is read-only.
+
+    SQLite opens a file it may only read in read-only mode without a word,
+    and says "attempt to write a readonly database" only at the first write.
+    Setting ``user_version`` to itself dirties the header page, which is
+    enough to be refused; the rollback leaves the file as it was.
+    """
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"PRAGMA user_version={int(version)}")
+    finally:
+        conn.execute("ROLLBACK")
 
 
 def is_corruption(exc: BaseException) -> bool:

@@ -38,6 +38,7 @@ _PATH_VALUES = {
     "extension": "average",
     "asset": "app.js",
     "device_id": "meter-1",
+    "key": "1001",  # a discovered device
 }
 
 

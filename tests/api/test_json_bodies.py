@@ -28,6 +28,7 @@ _PATH_VALUES = {
     "service": "sqlite",
     "event_id": "1",
     "alarm_id": "1",
+    "key": "1001",  # a discovered device
 }
 
 

@@ -24,6 +24,9 @@ _OPTIONAL_BODIES = {
     ("/api/events/{event_id}/ack", "post"),
     ("/api/events/purge", "post"),
     ("/api/logout", "post"),
+    ("/api/discovery/scan", "post"),
+    ("/api/discovery/devices/{key}/accept", "post"),
+    ("/api/discovery/devices/{key}/ignore", "post"),
 }
 
 

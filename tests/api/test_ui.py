@@ -30,6 +30,8 @@ from werkzeug.routing.exceptions import WebsocketMismatch
 
 from opencrate.api.routes.ui import ASSETS, STATIC_DIR
 from opencrate.app import Services
+from opencrate.components.bacnet.records import DiscoveredPoint
+from opencrate.components.bacnet.store import DiscoveryStore
 from opencrate.runtime.events import EVENT_TYPES
 from tests.harness import build_tree
 
@@ -116,6 +118,7 @@ async def test_every_api_path_in_the_script_is_a_route(app: QuartTrio) -> None:
     # The parser must find what the page uses, or the check below proves nothing.
     assert {"/api/health", "/api/nodes", "/api/history/", "/api/alarms", "/api/ws"} <= paths
     assert {"/api/me", "/api/login", "/api/logout"} <= paths
+    assert {"/api/discovery/scan", "/api/discovery/devices"} <= paths
     adapter = app.url_map.bind("localhost")
     for path in sorted(paths):
         # A path ending in "/" is followed by a node id (which contains "/").
@@ -134,6 +137,7 @@ async def test_every_api_path_in_the_script_is_a_route(app: QuartTrio) -> None:
 def test_every_element_the_script_looks_up_is_in_the_page() -> None:
     ids_used = set(re.findall(r'\$\("([\w-]+)"\)', APP_JS))
     assert {"tree", "chart", "legend", "health", "live", "lag-notice", "alarms-panel"} <= ids_used
+    assert {"discovery-panel", "discovery-rows", "discovery-scan", "discovery-parent"} <= ids_used
     html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     ids_in_page = set(re.findall(r'\bid="([\w-]+)"', html))
     # "readout" is created by the script itself when the mouse first hovers the chart.
@@ -145,7 +149,10 @@ def test_the_live_stream_asks_for_real_event_types() -> None:
     found = re.search(r'const LIVE_TYPES = "([^"]+)"', APP_JS)
     assert found is not None
     types = found.group(1).split(",")
-    assert types == ["ValueChanged", "StatusChanged", "AlarmRaised", "AlarmCleared"]
+    assert types == [
+        "ValueChanged", "StatusChanged", "AlarmRaised", "AlarmCleared",
+        "DiscoveryScanComplete", "DeviceAccepted", "ObjectListChanged",
+    ]  # fmt: skip
     assert set(types) <= set(EVENT_TYPES)
 
 
@@ -178,6 +185,46 @@ async def test_the_routes_answer_what_the_page_sends_with_what_it_reads(
     assert body["resolution"] == "raw"
     assert body["next_cursor"] is None
     assert [(s["ts_ms"], s["value"]) for s in body["samples"]] == [(now, 21.5)]
+
+
+async def test_the_discovery_routes_answer_what_the_panel_sends_with_what_it_reads(
+    client: Client, services: Services
+) -> None:
+    store = services.get(DiscoveryStore)
+    await store.record_i_am(3001, address="10.0.0.5", vendor_id=15)
+    await store.describe("3001", vendor_name="Acme", model_name="VAV-9", device_name="VAV 3001")
+    point = DiscoveredPoint(
+        device_key="3001", object_type="analog-input", object_instance=1,
+        object_name="Zone Temp", units="degrees-celsius", present_value=21.5, writable=False,
+    )  # fmt: skip
+    await store.replace_points("3001", [point], object_count=2)
+
+    listing = await (await client.get("/api/discovery/devices")).get_json()
+    (device,) = listing["items"]
+    read = {"device_key", "state", "address", "device_name", "vendor_name", "vendor_id"}
+    assert read | {"model_name", "object_count", "object_list_stale"} <= set(device)
+    assert (device["state"], device["object_count"], device["object_list_stale"]) == (
+        "discovered",
+        2,
+        False,
+    )
+    detail = await (await client.get("/api/discovery/devices/3001")).get_json()
+    (obj,) = detail["points"]
+    read = {"object_type", "object_instance", "object_name", "description", "units"}
+    assert read | {"present_value", "writable"} <= set(obj)
+
+    # Without a running bridge, scan and accept fail with a message the panel shows.
+    for path, sent in (("/api/discovery/scan", {}), ("/api/discovery/devices/3001/accept", {})):
+        refused = await client.post(path, json=sent)
+        assert refused.status_code == 409, path
+        assert "BACnet bridge is not running" in (await refused.get_json())["error"]["message"]
+
+    ignored = await client.post("/api/discovery/devices/3001/ignore", json={})
+    assert ignored.status_code == 200
+    assert (await ignored.get_json())["state"] == "ignored"
+    assert (await (await client.get("/api/discovery/devices")).get_json())["items"] == []
+    shown = await client.get("/api/discovery/devices?include_ignored=true")
+    assert [d["device_key"] for d in (await shown.get_json())["items"]] == ["3001"]
 
 
 def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from opencrate.components.users.store import UserStore
 from opencrate.config import Settings
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.supervisor import Level, Service, Supervisor
+from tests.harness import read_only_file
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "office.toml"
 
@@ -270,3 +271,51 @@ async def test_init_refuses_a_weak_admin_password_in_one_line(tmp_path: Path) ->
     )
     assert code == 1
     assert "password must be at least 10 characters long" in out
+
+
+async def test_a_second_signal_exits_even_when_something_ignores_cancellation(
+    tmp_path: Path,
+) -> None:
+    release = trio.Event()
+
+    async def shielded(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        # As hypercorn's socket write was: shielded, and waiting on a peer that never acts.
+        task_status.started()
+        with trio.CancelScope(shield=True):
+            await release.wait()
+
+    store = NodeStore(tmp_path / "nodes.db", bus=EventBus())
+    level = Level(number=50, name="stuck", services=[Service(name="stuck", run=shielded)])
+    supervisor = Supervisor(stores=[store], levels=[level])
+    exits: list[int] = []
+
+    def hard_exit(status: int) -> None:
+        exits.append(status)
+        release.set()  # what os._exit would end; here the test lets it go
+
+    async def serve() -> None:
+        await run_until_signalled(supervisor, force_exit_s=0.3, hard_exit=hard_exit)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve)
+            await supervisor.wait_level(50)
+            os.kill(os.getpid(), signal.SIGINT)
+            await supervisor.shutdown_requested.wait()
+            started = trio.current_time()
+            os.kill(os.getpid(), signal.SIGINT)
+    assert exits == [1]
+    assert trio.current_time() - started < 2
+
+
+async def test_serve_with_a_read_only_store_file_exits_1_naming_the_file(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    code, out = await run("init", "--data", str(data))
+    assert code == 0, out
+    with read_only_file(data / "properties.db"):
+        code, out = await run("serve", "--data", str(data), "--port", "0")
+    assert code == 1
+    assert (
+        f"Error: store properties: cannot write {data / 'properties.db'}: "
+        "attempt to write a readonly database"
+    ) in out

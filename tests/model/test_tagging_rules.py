@@ -166,7 +166,8 @@ def test_function_from_object_type(
     ("name", "unit", "has", "lacks"),
     [
         ("Main kWh", "kWh", {"elec", "energy", "hisTotalized"}, {"power"}),
-        ("Main kW", "kW", {"elec", "power", "active"}, {"energy", "hisTotalized"}),
+        # kW/kWh alone add no characteristic (Meters.fandoc's example model)
+        ("Main kW", "kW", {"elec", "power"}, {"energy", "hisTotalized", "active"}),
         ("Energy", "kW", {"power"}, {"energy"}),  # the unit says it is a rate
         ("Power", "kWh", {"energy", "hisTotalized"}, {"power"}),
         ("kVA", "kVA", {"elec", "power", "apparent"}, {"active"}),
@@ -382,12 +383,13 @@ def test_low_confidence_suggestions_need_review(
 
 
 def test_run_state_of_an_unknown_thing_is_only_a_guess() -> None:
-    door = explain_point_tags("Door Status", value_kind="bool")
+    door = explain_point_tags("Door Status", value_kind="bool", review_threshold=0.7)
     assert door.reasons["run"].rule == "function-guess"
     assert door.needs_review
-    fan = explain_point_tags("Fan Status", value_kind="bool")
+    fan = explain_point_tags("Fan Status", value_kind="bool", review_threshold=0.7)
     assert fan.reasons["run"].rule == "grammar"
     assert not fan.needs_review
+    assert door.reasons["run"].confidence < fan.reasons["run"].confidence
 
 
 def test_review_threshold_is_the_callers() -> None:
@@ -584,6 +586,106 @@ def test_general_abbreviations(name: str, has: set[str]) -> None:
 # --- the Haystack 4 docs' own examples (Meters.fandoc, AHUs.fandoc) -------------------------
 
 
+@pytest.mark.parametrize(
+    ("name", "unit", "has", "lacks"),
+    [
+        # Meters.fandoc: the AC characteristic is said, or fixed by a unit that can
+        # only be that characteristic (kVAR, kVA); kW/kWh alone add none.
+        ("Bldg Demand", "kW", {"elec", "demand"}, {"active", "reactive", "apparent"}),
+        ("Real Power", "kW", {"elec", "power", "active"}, set()),
+        ("Total kVAR", "kVAR", {"elec", "power", "reactive", "total"}, {"active"}),
+        ("Peak kVA", "kVA", {"elec", "power", "apparent"}, {"active"}),
+        ("Energy Reg", "kWh", {"elec", "energy"}, {"active"}),
+    ],
+)
+def test_ac_characteristic_only_when_said(
+    name: str, unit: str, has: set[str], lacks: set[str]
+) -> None:
+    tags = suggest_point_tags(name, unit=unit)
+    assert has <= tags
+    assert not tags & lacks
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "isolates"),
+    [
+        # Plant valves with an open/closed (Bool) point are shut-offs.
+        ("CH-2 CHWS Valve", {"value_kind": "bool"}, True),
+        ("Boiler 2 HW Valve", {"value_kind": "Bool"}, True),
+        ("HX-1 CDW Valve Open", {"value_kind": "bool"}, True),
+        ("Bypass Valve", {"value_kind": "bool", "equip_tags": {"chiller", "equip"}}, True),
+        # A modulating valve sets a position; a coil's valve heats or cools.
+        ("CHW Valve", {"unit": "%"}, False),
+        ("Reheat Valve", {"value_kind": "bool", "equip_tags": {"vav", "equip"}}, False),
+        ("Htg Vlv", {"value_kind": "bool"}, False),
+        ("HW Valve Cmd", {"value_kind": "bool", "equip_tags": {"ahu", "equip"}}, False),
+    ],
+)
+def test_two_position_plant_valve_is_an_isolation_valve(
+    name: str, kwargs: dict[str, Any], isolates: bool
+) -> None:
+    tags = suggest_point_tags(name, **kwargs)
+    assert "valve" in tags
+    assert ("isolation" in tags) is isolates
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "runs"),
+    [
+        # Motors.fandoc: the on/off point of a machine is its run point; a
+        # multi-speed fan or pump switches each speed on and off.
+        ("EF-2 Hi Spd", {"value_kind": "bool"}, True),
+        ("Fan Low Speed Cmd", {"value_kind": "bool"}, True),
+        ("Pump Med Speed", {"value_kind": "bool"}, True),
+        ("SF Speed", {"unit": "%"}, False),  # a speed value, not an on/off
+    ],
+)
+def test_speed_stage_of_a_fan_is_its_run_point(
+    name: str, kwargs: dict[str, Any], runs: bool
+) -> None:
+    tags = suggest_point_tags(name, **kwargs)
+    assert "speed" in tags
+    assert ("run" in tags) is runs
+
+
+@pytest.mark.parametrize(
+    ("name", "unit", "has"),
+    [
+        # VAVs.fandoc: "we typically omit a section tag for most points" of a VAV.
+        ("DMPR POS", "%", {"air", "damper", "cmd"}),
+        ("BOX AIRFLOW", "cfm", {"air", "flow", "sensor"}),
+        ("MAX CLG FLOW SP", "cfm", {"air", "flow", "max", "cooling", "sp"}),
+    ],
+)
+def test_terminal_unit_damper_and_flow_get_no_section(name: str, unit: str, has: set[str]) -> None:
+    tags = suggest_point_tags(name, unit=unit, equip_tags={"vav", "hvac", "equip"})
+    assert has <= tags
+    assert not tags & {"discharge", "inlet"}
+
+
+@pytest.mark.parametrize(
+    ("name", "equip", "has", "lacks"),
+    [
+        # An air unit's valve is a coil's: cooling is chilled water, heating hot
+        # water unless steam is named (the reading behind chilledWaterCooling).
+        ("CLG-VLV", "AHU-3", {"chilled", "water", "valve", "cmd"}, {"hot"}),
+        ("HTG-VLV", "FCU-12", {"hot", "water", "valve", "cmd"}, {"chilled"}),
+        ("RHT VLV", "VAV-2-14", {"hot", "water", "reheat", "valve"}, set()),
+        ("Steam Htg Vlv", "AHU-3", {"steam", "valve"}, {"hot", "water"}),
+        ("Humidifier Vlv", "AHU-3", {"humidifier", "valve"}, {"water", "hot"}),
+        ("CLG-VLV", "WSHP-4", {"valve", "cmd"}, {"chilled"}),  # a heat pump's is its own
+    ],
+)
+def test_air_unit_coil_valve_water(name: str, equip: str, has: set[str], lacks: set[str]) -> None:
+    tags = suggest_point_tags(name, unit="%", equip_tags=suggest_equip_tags(equip))
+    assert has <= tags
+    assert not tags & lacks
+
+
+def test_cooling_tower_pump_shorthand() -> None:
+    assert {"pump", "run", "sensor"} <= suggest_point_tags("CTP-1 Status", value_kind="bool")
+
+
 def test_meters_chapter_example() -> None:
     # "Main Elec Meter" ... "RTU-1 Fan" ... "RTU-1 DA Temp" (Meters.fandoc, Example Model)
     assert {"elec", "meter", "siteMeter"} <= suggest_equip_tags("Main Elec Meter")
@@ -592,7 +694,9 @@ def test_meters_chapter_example() -> None:
     assert "siteMeter" not in submeter
     assert "luminaire" in suggest_equip_tags("Luminaire")
     demand = suggest_point_tags("Main Elec Meter Demand", unit="kW")
-    assert {"elec", "demand", "active", "sensor"} <= demand  # kW: active (AC characteristics)
+    # The example tags it "elec, power ... sensor": no characteristic without ``ac``.
+    assert {"elec", "demand", "sensor"} <= demand
+    assert "active" not in demand
     consumption = explain_point_tags("Main Elec Meter Consumption", unit="kWh")
     assert {"elec", "energy", "hisTotalized", "sensor"} <= consumption.tags
     assert consumption.reasons["hisTotalized"].rule == "word"  # "consumption" says so
@@ -635,8 +739,6 @@ def test_electricity_meter_points(name: str, unit: str, has: set[str], lacks: se
             (("Elec Heat Stage 1", None), ("Compressor 1 Status", None), ("DA-T", "°F")),
             {"elecHeating", "dxCooling", "singleDuct"},
         ),
-        # AHUs.fandoc: variable air volume "typically" means a VFD on the fan
-        ((("SF Speed", "%"), ("SF-S", None)), {"variableAirVolume"}),
         ((("Gas Valve", "%"), ("DA-T", "°F")), {"naturalGasHeating"}),
     ],
 )
@@ -646,15 +748,45 @@ def test_ahu_choices_from_points(
     assert choices <= suggest_equip_tags("AHU-1", points=points_of(*points, equip="AHU-1"))
 
 
+@pytest.mark.parametrize(
+    ("equip", "points", "never"),
+    [
+        # AHUs.fandoc: the air-volume choice is only "typically" the fan's VFD
+        # (constant-volume units get drives for balancing): not guessed.
+        ("AHU-1", (("SF Speed", "%"), ("SF-S", None)), "variableAirVolume"),
+        # VAVs.fandoc: pressureIndependent is how the damper is controlled; a
+        # measured airflow does not imply it.
+        (
+            "VAV-3",
+            (("DA Flow", "cfm"), ("Flow Stpt", "cfm"), ("DPR-O", "%")),
+            "pressureIndependent",
+        ),
+    ],
+)
+def test_choices_the_defs_do_not_imply_are_not_guessed(
+    equip: str, points: tuple[tuple[str, str | None], ...], never: str
+) -> None:
+    explained = explain_equip_tags(equip, points=points_of(*points, equip=equip))
+    assert never not in explained.tags
+
+
+def test_a_system_keeps_its_kind_whatever_its_points() -> None:
+    # A "Heating Hot Water System" whose one point is a pump's differential
+    # pressure is a hot-water system, not a pump.
+    points = points_of(("HHWP-2 DP", "psi"), equip="HHW System")
+    tags = suggest_equip_tags("HHW System", points=points)
+    assert "hot" in tags
+    assert "pump" not in tags
+
+
 def test_vav_choices_from_points() -> None:
-    # VAVs.fandoc: "Fan powered VAV with hot water reheat ... pressureDependent singleDuct";
-    # a box that measures its airflow is pressure independent.
+    # VAVs.fandoc: "Fan powered VAV with hot water reheat ... pressureDependent singleDuct".
     points = points_of(
         ("Fan Status", None), ("Reheat Valve", "%"), ("DA Flow", "cfm"), ("DPR-O", "%"),
         equip="VAV-7",
     )  # fmt: skip
     tags = suggest_equip_tags("VAV-7", points=points)
-    assert {"fanPowered", "hotWaterHeating", "singleDuct", "pressureIndependent"} <= tags
+    assert {"fanPowered", "hotWaterHeating", "singleDuct"} <= tags
     steam = points_of(("Steam Reheat Valve", "%"), equip="VAV-8")
     assert "hotWaterHeating" not in suggest_equip_tags("VAV-8", points=steam)
 

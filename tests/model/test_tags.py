@@ -150,8 +150,8 @@ def test_point_names(name: str, expected: set[str]) -> None:
         ("°F", {"temp"}),
         ("°C", {"temp"}),
         ("%RH", {"humidity"}),
-        ("kW", {"elec", "power", "active"}),  # W is real (active) power
-        ("kWh", {"elec", "energy", "active", "hisTotalized"}),  # a kWh reading: a running total
+        ("kW", {"elec", "power"}),  # the characteristic needs more than kW (Meters.fandoc)
+        ("kWh", {"elec", "energy", "hisTotalized"}),  # a kWh reading: a running total (a guess)
         ("Pa", {"pressure"}),
         ("inH₂O", {"pressure"}),
         ("in w.c.", {"pressure"}),
@@ -264,7 +264,7 @@ def test_equipment_identifier_is_context_not_a_tag() -> None:
         ("Status", None, "CWP-1", {"condenser", "pump", "run"}),
         ("Frequency", "Hz", "HHWP-1", {"hot", "pump", "freq"}),
         ("Power", "kW", "EF-1", {"exhaust", "fan", "air", "elec", "power"}),
-        ("Damper Command", "%", "VAV-101", {"discharge", "air", "damper"}),
+        ("Damper Command", "%", "VAV-101", {"air", "damper"}),  # no section: VAVs.fandoc
         ("Energy", "kWh", "Elec Meter 1", {"elec", "energy"}),
         ("Volume", "ccf", "Gas Meter 1", {"gas", "volume"}),
         ("Temp Setpoint", "°F", "Chiller 1", {"chilled", "water", "leaving", "temp"}),
@@ -272,7 +272,7 @@ def test_equipment_identifier_is_context_not_a_tag() -> None:
         ("Airflow (Hot)", "cfm", "DD 1-4-1", {"hotDeck", "air", "flow"}),
         ("Airflow sensor 2 (Cold)", "cfm", "DD 1-4-1", {"coldDeck", "air", "flow", "sensor"}),
         ("Humidity", "%", "VAV 1-19", {"zone", "air", "humidity"}),  # a box reads its zone
-        ("BOX_FLOW", None, "VAV 1-1", {"discharge", "air", "flow"}),
+        ("BOX_FLOW", None, "VAV 1-1", {"air", "flow"}),
         ("Static Stpt", "inH₂O", "RTU-1", {"discharge", "air", "pressure", "sp"}),  # duct static
         ("Fan", None, "RTU-1", {"discharge", "air", "fan"}),
         ("CT-1 Status", None, "CT-1", {"fan", "run", "sensor"}),  # a tower runs by its fan

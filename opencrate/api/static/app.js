@@ -1,5 +1,6 @@
 /* OpenCrate operator page: the node tree with live values, trends of point
- * history, active alarms and server health.
+ * history, active alarms, server health, and the devices discovery found
+ * (scan, look at their objects, accept or ignore them).
  *
  * Plain browser JavaScript, no build step and no library: plant-room machines
  * are often offline. The file has two halves:
@@ -243,13 +244,15 @@ const API = {
   nodes: "/api/nodes",
   history: "/api/history/",
   alarms: "/api/alarms",
+  discoveryScan: "/api/discovery/scan",
+  discoveryDevices: "/api/discovery/devices",
   ws: "/api/ws",
 };
 
 const RANGES = { "1h": ChartMath.HOUR, "6h": 6 * ChartMath.HOUR, "24h": ChartMath.DAY, "7d": 7 * ChartMath.DAY };
 const COLORS = ["#2f6fb0", "#d4822a", "#2e9a6b", "#8a5cb8", "#c2514e", "#3e9ea5", "#9a7b3c", "#5b6b7c"];
 const MAX_HISTORY_PAGES = 10;
-const LIVE_TYPES = "ValueChanged,StatusChanged,AlarmRaised,AlarmCleared";
+const LIVE_TYPES = "ValueChanged,StatusChanged,AlarmRaised,AlarmCleared,DiscoveryScanComplete,DeviceAccepted,ObjectListChanged";
 const SVG_NS = "http://www.w3.org/2000/svg";
 const LANE_H = 18; // height of an on/off lane under the plot, px
 const LANE_GAP = 5;
@@ -262,6 +265,9 @@ const state = {
   rangeKey: "6h",
   alarmNodes: new Set(),
   alarmsAvailable: true,
+  discoveryAvailable: true,
+  discovered: new Map(), // device key -> discovered device, as listed
+  expanded: new Set(), // device keys whose point objects are shown
   hoverT: null,
   me: null, // who is logged in: {user, role, csrf_token}, see whoAmI()
   started: false,
@@ -908,10 +914,19 @@ function onEvent(event) {
     case "AlarmCleared":
       scheduleAlarms();
       break;
+    case "DiscoveryScanComplete":
+    case "ObjectListChanged":
+      scheduleDiscovery();
+      break;
+    case "DeviceAccepted":
+      scheduleDiscovery();
+      refreshValues().catch(() => {});
+      break;
     case "Lagged":
       showNotice(`Missed ${event.count} live update${event.count === 1 ? "" : "s"}; values reloaded.`);
       refreshValues().catch(() => {});
       loadHistory(state.series);
+      scheduleDiscovery();
       break;
     case "error":
       showNotice(`Live stream refused: ${event.error.message}`);
@@ -972,6 +987,7 @@ async function submitLogin(event) {
     showUser();
     if (state.started) {
       loadAlarms();
+      loadDiscovery();
     } else {
       startPage();
     }
@@ -1061,6 +1077,216 @@ function ackButton(alarm) {
   }, "Acknowledge");
 }
 
+/* -- discovery ------------------------------------------------------------- */
+
+const DEVICE_STATES = { discovered: "Discovered", accepted: "Accepted", ignored: "Ignored" };
+
+let discoveryTimer = null;
+function scheduleDiscovery() {
+  clearTimeout(discoveryTimer);
+  discoveryTimer = setTimeout(loadDiscovery, 300);
+}
+
+/** One line of the panel, the status or the error; the other is hidden. */
+function discoveryMessage(kind, text) {
+  const status = $("discovery-status"), error = $("discovery-error");
+  status.hidden = kind !== "status" || !text;
+  error.hidden = kind !== "error" || !text;
+  (kind === "error" ? error : status).textContent = text;
+}
+
+/**
+ * The discovered devices (any role may see them). Scan needs an operator,
+ * accept and ignore an admin: their controls are only drawn for those roles.
+ */
+async function loadDiscovery() {
+  if (!state.discoveryAvailable) return;
+  const panel = $("discovery-panel");
+  const query = $("discovery-ignored").checked ? "?include_ignored=true" : "";
+  let body;
+  try {
+    body = await getJSON(`${API.discoveryDevices}${query}`);
+  } catch (error) {
+    // As with alarms: 404 means this server has no discovery routes at all.
+    if (error.status === 404) {
+      state.discoveryAvailable = false;
+      panel.hidden = true;
+    } else {
+      discoveryMessage("error", `Cannot list devices: ${error.message}`);
+    }
+    return;
+  }
+  panel.hidden = false;
+  $("discovery-scan").hidden = !mayDo("operator");
+  $("discovery-parent-label").hidden = !mayDo("admin");
+  fillParents();
+  const devices = body.items || [];
+  state.discovered = new Map(devices.map((d) => [d.device_key, d]));
+  $("discovery-count").textContent = devices.length ? String(devices.length) : "";
+  const rows = $("discovery-rows");
+  if (!devices.length) {
+    rows.replaceChildren(el("tr", {}, el("td", { colspan: "9", class: "muted" },
+      mayDo("operator") ? "No devices discovered yet: press Scan." : "No devices discovered yet.")));
+    return;
+  }
+  rows.replaceChildren(...devices.flatMap(deviceRows));
+}
+
+/** A device's row, and (when expanded) the row under it with its point objects. */
+function deviceRows(device) {
+  const key = device.device_key;
+  const open = state.expanded.has(key);
+  const stale = device.object_list_stale
+    ? el("span", { class: "stale", title: "The device's object list changed since it was read: scan and accept it again" }, "stale")
+    : null;
+  const row = el("tr", {
+    class: `device${open ? " open" : ""}`, "data-key": key, "data-state": device.state, tabindex: "0",
+    title: "Show this device's point objects", "aria-expanded": String(open),
+    onclick: () => toggleDevice(key),
+    onkeydown: (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        toggleDevice(key);
+      }
+    },
+  },
+  el("td", { class: "disc-caret" }, el("span", { class: "caret" })),
+  el("td", { class: "disc-key" }, key),
+  el("td", {}, el("span", { class: "device-state" }, DEVICE_STATES[device.state] || device.state), stale),
+  el("td", { class: "disc-address" }, device.address || ""),
+  el("td", { class: "disc-name" }, device.device_name || "–"),
+  el("td", {}, device.vendor_name || (device.vendor_id != null ? `vendor ${device.vendor_id}` : "–")),
+  el("td", {}, device.model_name || "–"),
+  el("td", { class: "num" }, device.object_count == null ? "–" : String(device.object_count)),
+  el("td", { class: "disc-actions" }, ...deviceActions(device)));
+  if (!open) return [row];
+  const detail = el("td", { colspan: "9" }, el("p", { class: "muted" }, "Loading…"));
+  const detailRow = el("tr", { class: "device-points", "data-key": key }, detail);
+  loadPoints(key, detail);
+  return [row, detailRow];
+}
+
+/** Accept (also an ignored device, or a stale one again) and Ignore (a new one), for admins. */
+function deviceActions(device) {
+  if (!mayDo("admin")) return [];
+  const buttons = [];
+  const accepted = device.state === "accepted";
+  if (!accepted || device.object_list_stale) {
+    buttons.push(el("button", {
+      type: "button", class: "action accept",
+      title: "Create this device's equipment and points in the model and poll them",
+      onclick: (event) => deviceCommand(event, device, "accept"),
+    }, accepted ? "Accept again" : "Accept"));
+  }
+  if (device.state === "discovered") { // an accepted one is in the model: delete its nodes instead
+    buttons.push(el("button", {
+      type: "button", class: "action ignore", title: "Hide this device from later scans",
+      onclick: (event) => deviceCommand(event, device, "ignore"),
+    }, "Ignore"));
+  }
+  return buttons;
+}
+
+async function deviceCommand(event, device, command) {
+  event.stopPropagation(); // the row's click expands it
+  event.currentTarget.disabled = true;
+  const key = device.device_key;
+  const url = `${API.discoveryDevices}/${encodeURIComponent(key)}/${command}`;
+  const parent = $("discovery-parent").value;
+  try {
+    if (command === "accept") {
+      const answer = await postJSON(url, parent ? { parent_id: parent } : {});
+      const made = answer.created_node_ids.length;
+      discoveryMessage("status", `Accepted ${key}: ${made} node${made === 1 ? "" : "s"} created, ` +
+        `${answer.polled_points} point${answer.polled_points === 1 ? "" : "s"} polled.`);
+      refreshValues().catch(() => {}); // the tree shows the new equipment
+    } else {
+      await postJSON(url);
+      discoveryMessage("status", `Ignored ${key}: later scans leave it out.`);
+    }
+  } catch (error) {
+    discoveryMessage("error", `Cannot ${command} ${key}: ${error.message}`);
+  }
+  loadDiscovery();
+}
+
+function toggleDevice(key) {
+  if (state.expanded.has(key)) state.expanded.delete(key);
+  else state.expanded.add(key);
+  const device = state.discovered.get(key);
+  const row = document.querySelector(`#discovery-rows tr.device[data-key="${CSS.escape(key)}"]`);
+  if (!device || !row) return;
+  const next = row.nextElementSibling;
+  if (next && next.classList.contains("device-points")) next.remove();
+  row.replaceWith(...deviceRows(device));
+}
+
+async function loadPoints(key, cell) {
+  let body;
+  try {
+    body = await getJSON(`${API.discoveryDevices}/${encodeURIComponent(key)}`);
+  } catch (error) {
+    cell.replaceChildren(el("p", { class: "discovery-error" }, `Cannot load objects: ${error.message}`));
+    return;
+  }
+  const points = body.points || [];
+  if (!points.length) {
+    cell.replaceChildren(el("p", { class: "muted" }, "No point objects read from this device (scan it to read them)."));
+    return;
+  }
+  cell.replaceChildren(el("table", { class: "point-table" },
+    el("thead", {}, el("tr", {}, ...["Object", "Name", "Description", "Units", "Present value", "Writable"]
+      .map((h) => el("th", h === "Present value" ? { class: "num" } : {}, h)))),
+    el("tbody", {}, ...points.map((p) => el("tr", { class: "object" },
+      el("td", { class: "disc-key" }, `${p.object_type}-${p.object_instance}`),
+      el("td", {}, p.object_name || "–"),
+      el("td", { class: "muted" }, p.description || ""),
+      el("td", {}, p.units || ""),
+      el("td", { class: "num" }, ChartMath.formatValue(p.present_value)),
+      el("td", {}, p.writable ? "yes" : p.writable === false ? "no" : "–"))))));
+}
+
+/** The sites and spaces of the tree, for "Accept into" (none: the top level). */
+function fillParents() {
+  const select = $("discovery-parent");
+  const chosen = select.value;
+  const path = (node) => {
+    const names = [];
+    for (let n = node; n; n = n.parent_id ? state.nodes.get(n.parent_id) : null) names.unshift(n.dis);
+    return names.join(" › ");
+  };
+  const places = [...state.nodes.values()]
+    .filter((n) => n.node_type === "site" || n.node_type === "space")
+    .map((n) => ({ id: n.id, label: path(n) }))
+    .sort((a, b) => a.label.localeCompare(b.label));
+  select.replaceChildren(el("option", { value: "" }, "(top level)"),
+    ...places.map((p) => el("option", { value: p.id }, p.label)));
+  if (places.some((p) => p.id === chosen)) select.value = chosen;
+}
+
+async function scanNetwork() {
+  const button = $("discovery-scan");
+  button.disabled = true;
+  button.textContent = "Scanning…";
+  discoveryMessage("status", "Scanning…");
+  try {
+    const result = await postJSON(API.discoveryScan, {});
+    const n = result.devices.length;
+    let text = `Scan found ${n} device${n === 1 ? "" : "s"} and ` +
+      `${result.point_count} point object${result.point_count === 1 ? "" : "s"} ` +
+      `in ${result.duration_s.toFixed(1)} s.`;
+    if (result.new_devices.length) text += ` New: ${result.new_devices.join(", ")}.`;
+    if (result.failed.length) text += ` Could not read: ${result.failed.join(", ")}.`;
+    discoveryMessage("status", text);
+  } catch (error) {
+    discoveryMessage("error", `Scan failed: ${error.message}`);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Scan";
+  }
+  loadDiscovery();
+}
+
 /* -- start ----------------------------------------------------------------- */
 
 async function start() {
@@ -1084,7 +1310,7 @@ async function start() {
   startPage();
 }
 
-/** Everything that needs a login: the tree, trends, alarms and the live stream. */
+/** Everything that needs a login: the tree, trends, alarms, discovery and the live stream. */
 function startPage() {
   state.started = true;
   loadHash();
@@ -1092,12 +1318,14 @@ function startPage() {
     button.addEventListener("click", () => setRange(button.dataset.range));
   }
   $("filter").addEventListener("input", applyFilter);
+  $("discovery-scan").addEventListener("click", scanNetwork);
+  $("discovery-ignored").addEventListener("change", loadDiscovery);
   // Draw at once on a resize (before the next paint), so the chart never shows stretched.
   new ResizeObserver(() => renderChart()).observe($("chart"));
   // Slide the window with the clock even when no value changes.
   setInterval(scheduleRender, 5000);
   loadTree()
-    .then(() => { renderLegend(); setRange(state.rangeKey); loadAlarms(); })
+    .then(() => { renderLegend(); setRange(state.rangeKey); loadAlarms(); loadDiscovery(); })
     .catch((error) => { $("tree").replaceChildren(el("p", { class: "muted pad" }, `Cannot load nodes: ${error.message}`)); });
   connectLive();
 }

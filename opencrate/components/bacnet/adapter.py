@@ -27,7 +27,8 @@ bacpypes3 raises its Error / Reject / Abort PDUs as ``BaseException`` (not
 ``Exception``), so they are caught by name here; bad arguments it refuses
 (``ValueError`` / ``TypeError``) become ``InvalidInput``.
 
-Hostile networks: the notification channel is bounded and drops (counting
+Hostile networks: an I-Am naming an object that is not a device is dropped
+(``bad_i_ams``), the notification channel is bounded and drops (counting
 ``events_dropped``) when the bridge falls behind, bacpypes3's device-info
 cache is capped (an I-Am flood of made-up instances would otherwise grow it
 without end), and every request also has a trio deadline so a device that
@@ -147,9 +148,11 @@ class StackStatistics:
     timeouts: int = 0
     errors: int = 0
     i_ams: int = 0
+    bad_i_ams: int = 0  # I-Ams naming an object that is not a device: dropped
     notifications: int = 0
     unknown_notifications: int = 0
-    events_dropped: int = 0
+    events_dropped: int = 0  # I-Ams and notifications the full channel could not take
+    device_cache: int = 0  # entries in bacpypes3's device-info cache (capped)
 
 
 class _BoundedDeviceInfoCache(DeviceInfoCache):  # type: ignore[misc]
@@ -219,6 +222,12 @@ class _ClientApplication(Application):  # type: ignore[misc]
         self.stack._on_cov(apdu, confirmed=False)
 
 
+def _names_a_device(apdu: IAmRequest) -> bool:
+    """Whether an I-Am names a device object (bacpypes3 takes any object identifier)."""
+    identifier = apdu.iAmDeviceIdentifier
+    return identifier is not None and identifier[0] == ObjectType.device
+
+
 def _address_text(address: Any) -> str:
     return str(address)
 
@@ -283,6 +292,9 @@ class BacnetStack:
     # -- unsolicited traffic (called on the asyncio thread) --------------------------------
     def _on_i_am(self, apdu: IAmRequest) -> None:
         self.stats.i_ams += 1
+        if not _names_a_device(apdu):
+            self.stats.bad_i_ams += 1
+            return
         record = IAm(
             device_instance=int(apdu.iAmDeviceIdentifier[1]),
             address=_address_text(apdu.pduSource),
@@ -329,9 +341,9 @@ class BacnetStack:
         return True
 
     def _push(self, record: IAm | CovNotification) -> None:
-        before = self._loop.dropped
+        # Dropped (and counted in the loop's ``dropped``) on the trio side when the channel
+        # is full: the count is read from there, not here, where the drop has not happened yet.
         self._loop.push(self._send, record)
-        self.stats.events_dropped += self._loop.dropped - before
 
     # -- requests ---------------------------------------------------------------------------
     async def _request(self, coroutine_fn: Any, *args: Any, what: str) -> Any:
@@ -393,7 +405,10 @@ class BacnetStack:
 
         with trio.move_on_after(timeout_s + _DEADLINE_MARGIN_S):
             answers = await self._loop.run(ask)
-            return sorted((self._i_am_record(a) for a in answers), key=lambda i: i.device_instance)
+            return sorted(
+                (self._i_am_record(a) for a in answers if _names_a_device(a)),
+                key=lambda i: i.device_instance,
+            )
         return []
 
     def _i_am_record(self, apdu: IAmRequest) -> IAm:
@@ -516,8 +531,11 @@ class BacnetStack:
         await self._request(self._app.request, request, what=f"unsubscribe {obj} at {address}")
 
     def statistics(self) -> StackStatistics:
-        """A copy of the counts (requests, timeouts, errors, I-Ams, notifications, drops)."""
-        return attrs.evolve(self.stats)
+        """A copy of the counts (requests, timeouts, errors, I-Ams, notifications, drops)
+        and the size of bacpypes3's device-info cache (``device_cache``)."""
+        cache = getattr(self._app, "device_info_cache", None)
+        size = 0 if cache is None else len(cache.instance_cache)  # a len() is thread-safe
+        return attrs.evolve(self.stats, events_dropped=self._loop.dropped, device_cache=size)
 
 
 def _has_broadcast(address: str) -> bool:

@@ -76,6 +76,8 @@ class BacnetBridge:
         self._nursery: trio.Nursery | None = None
         self._process_ids: Iterator[int] = process_id_source()
         self.startup_scan: trio.Event = trio.Event()  # set when the first scan has finished
+        self.pollers_started = 0  # (re)starts of device pollers (a fact tests can wait on)
+        self._poller_started = trio.Event()
 
     # -- running parts (routes reach them through these) -----------------------------------
     @property
@@ -164,10 +166,38 @@ class BacnetBridge:
         async for event in stack.events:
             if isinstance(event, IAm):
                 self.discovery.intake(event)
+                poller = self.pollers.get(str(event.device_instance))
+                if poller is not None and poller.device.address != event.address:
+                    self._spawn(self._moved, event)
             elif isinstance(event, CovNotification):
                 poller = self.pollers.get(str(event.device_instance))
                 if poller is not None:
                     poller.on_notification(event)
+
+    def _spawn(self, fn: Any, *args: Any) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(fn, *args)
+
+    async def _moved(self, i_am: IAm) -> None:
+        """An accepted device announced itself from a new address (a DHCP lease, a
+        replaced controller): record it and poll it there."""
+        key = str(i_am.device_instance)
+        poller = self.pollers.get(key)
+        if poller is None or poller.device.address == i_am.address:
+            return  # already handled by an earlier I-Am of the same move
+        log.info("bacnet: device %s moved from %s to %s", key, poller.device.address,
+                 i_am.address)  # fmt: skip
+        try:
+            await self.store.record_i_am(
+                i_am.device_instance, address=i_am.address, network_id=self.settings.network_id,
+                vendor_id=i_am.vendor_id, max_apdu=i_am.max_apdu, segmentation=i_am.segmentation,
+            )  # fmt: skip
+            record = await self.store.get(key)
+        except (StoreError, InvalidInput, NotFound) as exc:
+            log.warning("bacnet: device %s moved but could not be recorded: %s", key, exc)
+            return
+        if record.state is DeviceState.ACCEPTED:
+            await self.start_device(record)
 
     def _on_check(self, device_key: str, error: BridgeError | None) -> None:
         poller = self.pollers.get(device_key)
@@ -229,6 +259,14 @@ class BacnetBridge:
                 await poller.run()
 
         nursery.start_soon(run)
+        self.pollers_started += 1
+        self._poller_started.set()
+        self._poller_started = trio.Event()
+
+    async def wait_pollers_started(self, count: int) -> None:
+        """Return once device pollers have been (re)started at least ``count`` times."""
+        while self.pollers_started < count:
+            await self._poller_started.wait()
 
     # -- the device registry's view -------------------------------------------------------------
     def device_views(self) -> list[DeviceView]:

@@ -7,7 +7,8 @@ A scan (:meth:`DiscoveryService.scan`) asks in one of three ways:
 * **ranged**: the same, for instances ``low``..``high`` only;
 * **directed**: a Who-Is to one address (and, in a global scan, to every
   ``[[bacnet.device]]`` configured by address, which is how devices beyond a
-  router without a BBMD are found).
+  router without a BBMD are found; that one names the configured instance as
+  its range, so only that device's I-Am answers it).
 
 Every I-Am is recorded (:meth:`.DiscoveryStore.record_i_am`: vendor, max
 APDU, segmentation; ``DeviceDiscovered`` for a device seen for the first
@@ -29,6 +30,7 @@ are read: its nodes are kept, any object the model lacks is added.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -59,6 +61,8 @@ log = logging.getLogger(__name__)
 _READ_CONCURRENCY = 4
 #: I-Ams waiting to be recorded (one per distinct instance); more are dropped and counted.
 _INTAKE_CAP = 10_000
+#: Seconds between log lines about unsolicited I-Ams the store refused (a flood).
+_REFUSAL_REPORT_S = 10.0
 
 
 @frozen(kw_only=True)
@@ -100,6 +104,9 @@ class DiscoveryService:
         self.scans = 0
         self.intake_dropped = 0  # I-Ams not recorded: intake full, or the store at max_devices
         self.recorded = 0  # unsolicited I-Ams recorded (a fact tests can wait on)
+        self._last_refusal = ""
+        self._reported = 0  # intake_dropped when last logged
+        self._next_report = -math.inf
         self._recorded_event = trio.Event()
 
     # -- scans --------------------------------------------------------------------------------
@@ -120,24 +127,36 @@ class DiscoveryService:
         mode = "directed" if address is not None else "ranged" if low is not None else "global"
         async with self._scan_lock:
             started = trio.current_time()
+            # What was known before asking: the I-Ams of this very scan also reach the
+            # intake (they are I-Ams like any other), which may record them first.
+            known_before = {d.device_key for d in await self.store.list(include_ignored=True)}
             answers: dict[int, IAm] = {}
             for i_am in await self.stack.who_is(low, high, address=address, timeout_s=timeout):
                 answers[i_am.device_instance] = i_am
             if mode == "global":
                 for known in self.settings.devices:
+                    # Ask for that instance only: a Who-Is to an address without a range
+                    # resolves on the first I-Am from there, which may be any instance
+                    # (a router's, or one of a flood of made-up ones from a hostile host).
                     for i_am in await self.stack.who_is(
-                        address=known.address, timeout_s=min(timeout, 2.0)
-                    ):
+                        known.instance, known.instance, address=known.address,
+                        timeout_s=min(timeout, 2.0),
+                    ):  # fmt: skip
                         answers[i_am.device_instance] = i_am
             new: list[str] = []
             devices: list[DiscoveredDevice] = []
+            refused = 0
             for i_am in answers.values():
-                device, is_new = await self._record(i_am)
+                device, _ = await self._record(i_am)
                 if device is None:
+                    refused += 1
                     continue
-                if is_new:
+                if device.device_key not in known_before:
                     new.append(device.device_key)
                 devices.append(device)
+            if refused:  # one line, however many answered (a flood during the scan)
+                log.warning("bacnet: scan: %d I-Ams not recorded (the last: %s)",
+                            refused, self._last_refusal)  # fmt: skip
             point_count = 0
             failed: list[str] = []
             limiter = trio.CapacityLimiter(_READ_CONCURRENCY)
@@ -178,6 +197,8 @@ class DiscoveryService:
             )
 
     async def _record(self, i_am: IAm) -> tuple[DiscoveredDevice | None, bool]:
+        """Record one I-Am; (None, False) when the store refuses it (full, or a bad field:
+        counted in ``intake_dropped``; the callers log a summary, not one line each)."""
         try:
             sighting = await self.store.record_i_am(
                 i_am.device_instance,
@@ -189,7 +210,7 @@ class DiscoveryService:
             )
         except (Conflict, InvalidInput) as exc:
             self.intake_dropped += 1
-            log.warning("bacnet: I-Am from %s not recorded: %s", i_am.address, exc)
+            self._last_refusal = f"from {i_am.address}: {exc}"
             return None, False
         if sighting.new:
             self.bus.publish(
@@ -291,8 +312,20 @@ class DiscoveryService:
             for i_am in batch.values():
                 await self._record(i_am)
                 self.recorded += 1
+            self._report_refusals()
             self._recorded_event.set()
             self._recorded_event = trio.Event()
+
+    def _report_refusals(self) -> None:
+        """Log the I-Ams not recorded since the last report, at most every few seconds:
+        a flood past ``max_devices`` is a few log lines, not one per I-Am."""
+        now = trio.current_time()
+        if self.intake_dropped == self._reported or now < self._next_report:
+            return
+        log.warning("bacnet: %d unsolicited I-Ams not recorded (the last: %s)",
+                    self.intake_dropped - self._reported, self._last_refusal)  # fmt: skip
+        self._reported = self.intake_dropped
+        self._next_report = now + _REFUSAL_REPORT_S
 
     async def wait_recorded(self, count: int) -> None:
         """Return once at least ``count`` unsolicited I-Ams have been recorded (tests)."""

@@ -14,7 +14,10 @@ not every cycle.
 
 The answer (or its absence) also goes into the device's health when the
 bridge polls it, so a device whose points all come by COV, and which is
-therefore never polled, still goes down and recovers like any other.
+therefore never polled, still goes down and recovers like any other. A
+device that answers with an error (Error, Reject, Abort) has answered: it
+counts as online, not as a failure (its points show ``fault`` from the
+poller), so a device that refuses everything is never taken for a dead one.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from opencrate.components.bacnet.adapter import BacnetStack
 from opencrate.components.bacnet.inventory import read_object_count
 from opencrate.components.bacnet.records import DeviceState, DiscoveredDevice
 from opencrate.components.bacnet.store import DiscoveryStore
-from opencrate.errors import BridgeError
+from opencrate.errors import BridgeError, DeviceError
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import DeviceMonitorCycle, ObjectListChanged
 
@@ -117,6 +120,12 @@ class DeviceMonitor:
             return CheckResult(device_key=key, online=False, object_count=None, error="no instance")
         try:
             count = await read_object_count(self.stack, device.address, device.device_instance)
+        except DeviceError as exc:
+            # It answered (with an Error, Reject or Abort): online, as the shared health model
+            # has it for a device that refuses a request; its points' status says the rest.
+            if self._on_check is not None:
+                self._on_check(key, None)
+            return CheckResult(device_key=key, online=True, object_count=None, error=str(exc))
         except BridgeError as exc:
             if self._on_check is not None:
                 self._on_check(key, exc)

@@ -30,7 +30,6 @@ and ``DeviceDown`` after ``down_after`` failures in a row, then
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from collections.abc import Iterator, Sequence
 
@@ -43,6 +42,7 @@ from opencrate.components.bacnet.points import BacnetPoint, from_device
 from opencrate.components.bacnet.settings import BacnetSettings
 from opencrate.components.bacnet.values import point_status
 from opencrate.components.devices.health import DeviceHealth, DeviceStatistics
+from opencrate.components.devices.outcomes import DeviceOutcomes
 from opencrate.components.points.store import PointStore
 from opencrate.errors import BridgeError, BridgeTimeout, DeviceError, InvalidInput
 from opencrate.model.values import PointStatus
@@ -52,10 +52,9 @@ __all__ = ["BacnetDevice", "DevicePoller"]
 
 #: The properties one poll reads of each object.
 POLLED = ("present-value", "status-flags", "reliability")
-#: Objects per RPM for a device that segments.
-_SEGMENTED_BATCH = 50
-#: About what one object's three answers take in an RPM reply, in bytes.
-_BYTES_PER_OBJECT = 30
+#: About what one object's three answers take in an RPM reply, in bytes (a real, the
+#: status flags, a reliability or its error, and the tags around them), rounded up.
+_BYTES_PER_OBJECT = 50
 #: Renew a subscription when this fraction of its lifetime has passed.
 _RENEW_AT = 0.75
 
@@ -75,16 +74,13 @@ class BacnetDevice:
     def key(self) -> str:
         return str(self.instance)
 
-    @property
-    def segments(self) -> bool:
-        return self.segmentation in ("segmented-both", "segmented-transmit")
-
     def batch_size(self) -> int:
         """Objects per ReadPropertyMultiple."""
         if self.max_per_request is not None:
             return self.max_per_request
-        if self.segments:
-            return _SEGMENTED_BATCH
+        # What fits one APDU, even when the device could segment: a segmented answer
+        # costs a window of acknowledgements, and bacpypes3 0.0.110's resend of
+        # segments fails under load (benchmarks/bacnet.py saw it at 50 objects).
         return max(1, (self.max_apdu - 30) // _BYTES_PER_OBJECT)
 
 
@@ -138,6 +134,9 @@ class DevicePoller:
             settings.health,
             protocol="bacnet",
             rng=rng or random.Random(device.instance),
+        )
+        self.outcomes = DeviceOutcomes(
+            self.health, point_ids=lambda: self.points, store=store, bus=bus, clock=clock
         )
         self.rpm = True  # until the device rejects it
         self.cov_refused = not settings.cov  # the device accepts no subscription at all
@@ -355,22 +354,11 @@ class DevicePoller:
         else:
             self._failure(error)
 
-    def _success(self, rtt_s: float = 0.0) -> None:
-        rtt = rtt_s if math.isfinite(rtt_s) else 0.0
-        for event in self.health.on_success(rtt, now_ms=self.clock.now_ms()):
-            self.bus.publish(event)
+    def _success(self, rtt_s: float | None = None) -> None:
+        self.outcomes.answered(rtt_s)
 
     def _failure(self, exc: BridgeError) -> float:
-        retry = self.health.on_failure(exc, now_ms=self.clock.now_ms())
-        status = PointStatus.DOWN if retry.events else PointStatus.STALE
-        for point_id in self.points:
-            current = self.store.get(point_id)
-            if status is PointStatus.STALE and current and current.status is PointStatus.DOWN:
-                continue  # down stays down until an answer
-            self.store.set_status(point_id, status)
-        for event in retry.events:
-            self.bus.publish(event)
-        return retry.delay_s
+        return self.outcomes.failed(exc)
 
 
 def process_id_source(start: int = 1) -> Iterator[int]:

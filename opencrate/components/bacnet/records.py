@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import attrs
 from attrs import frozen
 
+from opencrate.components.bacnet.values import ANALOG, BINARY, COMMANDABLE, POINT_TYPES
 from opencrate.model.values import PointValue, ValueKind
 from opencrate.runtime.records import (
     BOOL_INT,
@@ -66,19 +67,14 @@ class PointObjectType:
 #: The object types accept turns into points (other objects, such as the device
 #: object, a trend log or a schedule, stay in the object list only).
 POINT_OBJECT_TYPES: dict[str, PointObjectType] = {
-    t.name: t
-    for t in (
-        PointObjectType(name="analog-input", kind=ValueKind.NUMBER, commandable=False),
-        PointObjectType(name="analog-output", kind=ValueKind.NUMBER, commandable=True),
-        PointObjectType(name="analog-value", kind=ValueKind.NUMBER, commandable=False),
-        PointObjectType(name="binary-input", kind=ValueKind.BOOL, commandable=False),
-        PointObjectType(name="binary-output", kind=ValueKind.BOOL, commandable=True),
-        PointObjectType(name="binary-value", kind=ValueKind.BOOL, commandable=False),
-        PointObjectType(name="multi-state-input", kind=ValueKind.ENUM, commandable=False),
-        PointObjectType(name="multi-state-output", kind=ValueKind.ENUM, commandable=True),
-        PointObjectType(name="multi-state-value", kind=ValueKind.ENUM, commandable=False),
+    name: PointObjectType(
+        name=name,
+        kind=ValueKind.NUMBER if name in ANALOG else ValueKind.BOOL if name in BINARY
+        else ValueKind.ENUM,
+        commandable=name in COMMANDABLE,
     )
-}
+    for name in sorted(POINT_TYPES)
+}  # fmt: skip
 
 
 def device_key(device_instance: int) -> str:
@@ -100,6 +96,7 @@ def _dump_node_ids(ids: tuple[str, ...]) -> str:
 
 
 _STATE = enum_codec(DeviceState)
+_NULLABLE_BOOL = {"type": ["boolean", "null"]}
 _NODE_IDS = Codec(
     from_sql=_load_node_ids,
     to_sql=_dump_node_ids,
@@ -150,11 +147,12 @@ class DiscoveredPoint:
     present_value: PointValue | None = column(
         sql_type="TEXT", codec=JSON_TEXT, default=None, schema={}
     )
+    # The codec's schema says boolean; these may also be null (not read yet).
     writable: bool | None = column(
-        sql_type="INTEGER", codec=BOOL_INT, default=None, schema={"type": ["boolean", "null"]}
+        sql_type="INTEGER", codec=BOOL_INT, default=None, schema=_NULLABLE_BOOL
     )
     cov: bool | None = column(
-        sql_type="INTEGER", codec=BOOL_INT, default=None, schema={"type": ["boolean", "null"]}
+        sql_type="INTEGER", codec=BOOL_INT, default=None, schema=_NULLABLE_BOOL
     )
 
 

@@ -41,8 +41,11 @@ _INSTANCE = msgspec.Meta(ge=0, le=4_194_303)
 class ScanBody(msgspec.Struct, forbid_unknown_fields=True):
     low: Annotated[int, _INSTANCE] | None = None
     high: Annotated[int, _INSTANCE] | None = None
+    # The constraint on the str inside the optional (msgspec refuses max_length on str | None).
     address: (
-        Annotated[str, msgspec.Meta(max_length=300, description="A directed Who-Is: host:port.")]
+        Annotated[
+            str, msgspec.Meta(max_length=300, description="A directed Who-Is to 'host[:port]'.")
+        ]
         | None
     ) = None
     timeout: Annotated[
@@ -80,8 +83,16 @@ class DiscoveredDetail(msgspec.Struct):
 
 class AcceptBody(msgspec.Struct, forbid_unknown_fields=True):
     parent_id: (
-        Annotated[str, msgspec.Meta(max_length=200, description="A site or space for it.")] | None
+        Annotated[
+            str,
+            msgspec.Meta(max_length=200, description="A site or space to put the equipment in."),
+        ]
+        | None
     ) = None
+
+
+class IgnoreBody(msgspec.Struct, forbid_unknown_fields=True):
+    """Ignore takes no body; one that is sent must be an empty JSON object."""
 
 
 class AcceptAnswer(msgspec.Struct):
@@ -194,8 +205,9 @@ async def accept(key: str, data: AcceptBody | None) -> dict[str, Any]:
 
 @blueprint.post("/discovery/devices/<key>/ignore")
 @requires(Role.ADMIN)
+@body(IgnoreBody, optional=True)
 @responds(DEVICE)
-async def ignore(key: str) -> dict[str, Any]:
+async def ignore(key: str, data: IgnoreBody | None) -> dict[str, Any]:
     """Hide the device from later scans (its nodes, if any, stay); 404 for an unknown key."""
     device = await services().get(DiscoveryStore).set_state(key, DeviceState.IGNORED)
     await audit_write("discovery.ignore", key, {})

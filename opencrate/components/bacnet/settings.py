@@ -41,7 +41,7 @@ from attrs import frozen
 
 from opencrate.components.devices.health import HealthSettings
 from opencrate.errors import ConfigError, InvalidInput
-from opencrate.validation import check_text, is_int, parse_duration_s
+from opencrate.validation import check_text, setting_bool, setting_int, setting_seconds
 
 __all__ = ["BacnetSettings", "KnownDevice", "parse_settings"]
 
@@ -103,27 +103,6 @@ class BacnetSettings:
         )
 
 
-def _int(data: Mapping[str, Any], key: str, where: str, default: int, low: int, high: int) -> int:
-    raw = data.get(key, default)
-    if not is_int(raw, minimum=low, maximum=high):
-        raise ConfigError(
-            f"must be an integer from {low} to {high}, got {raw!r}", key=f"{where}.{key}"
-        )
-    return raw
-
-
-def _bool(data: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
-    raw = data.get(key, default)
-    if not isinstance(raw, bool):
-        raise ConfigError(f"must be true or false, got {raw!r}", key=f"{where}.{key}")
-    return raw
-
-
-def _seconds(data: Mapping[str, Any], key: str, where: str, default: float) -> float:
-    raw = data.get(key)
-    return default if raw is None else parse_duration_s(raw, key=f"{where}.{key}")
-
-
 def _address(data: Mapping[str, Any], key: str, where: str, default: str | None) -> str | None:
     raw = data.get(key, default)
     if raw is None:
@@ -159,11 +138,11 @@ def _known_device(table: object, where: str) -> KnownDevice:
     assert address is not None  # required above
     per_request = table.get("max_per_request")
     return KnownDevice(
-        instance=_int(table, "instance", where, 0, 0, _MAX_INSTANCE),
+        instance=setting_int(table, "instance", where, 0, 0, _MAX_INSTANCE),
         address=address,
         max_per_request=None if per_request is None
-        else _int(table, "max_per_request", where, 1, 1, 200),
-        poll_interval_s=_seconds(table, "poll_interval", where, 0.0) or None,
+        else setting_int(table, "max_per_request", where, 1, 1, 200),
+        poll_interval_s=setting_seconds(table, "poll_interval", where, 0.0) or None,
     )  # fmt: skip
 
 
@@ -190,8 +169,8 @@ def parse_settings(section: Mapping[str, Any]) -> BacnetSettings:
     if len(set(instances)) != len(instances):
         twice = sorted(i for i in set(instances) if instances.count(i) > 1)[0]
         raise ConfigError(f"device instance {twice} is listed twice", key=f"{where}.device")
-    backoff_initial = _seconds(section, "backoff_initial", where, defaults.backoff_initial_s)
-    backoff_max = _seconds(section, "backoff_max", where, defaults.backoff_max_s)
+    backoff_initial = setting_seconds(section, "backoff_initial", where, defaults.backoff_initial_s)
+    backoff_max = setting_seconds(section, "backoff_max", where, defaults.backoff_max_s)
     if backoff_max < backoff_initial:
         raise ConfigError(
             f"must be at least backoff_initial ({backoff_initial}s), got {backoff_max}s",
@@ -200,26 +179,26 @@ def parse_settings(section: Mapping[str, Any]) -> BacnetSettings:
     address = _address(section, "address", where, defaults.address)
     assert address is not None  # it has a default
     return BacnetSettings(
-        enabled=_bool(section, "enabled", where, True),
+        enabled=setting_bool(section, "enabled", where, True),
         address=address,
-        device_instance=_int(section, "device_instance", where, defaults.device_instance, 0,
+        device_instance=setting_int(section, "device_instance", where, defaults.device_instance, 0,
                              _MAX_INSTANCE),
         network_id=network_id,
         foreign_bbmd=_address(section, "foreign_bbmd", where, None),
-        foreign_ttl_s=_seconds(section, "foreign_ttl", where, defaults.foreign_ttl_s),
-        timeout_s=_seconds(section, "timeout", where, defaults.timeout_s),
-        retries=_int(section, "retries", where, defaults.retries, 0, 10),
-        poll_interval_s=_seconds(section, "poll_interval", where, defaults.poll_interval_s),
-        cov=_bool(section, "cov", where, defaults.cov),
-        cov_confirmed=_bool(section, "cov_confirmed", where, defaults.cov_confirmed),
-        cov_lifetime_s=_seconds(section, "cov_lifetime", where, defaults.cov_lifetime_s),
-        monitor_interval_s=_seconds(section, "monitor_interval", where,
+        foreign_ttl_s=setting_seconds(section, "foreign_ttl", where, defaults.foreign_ttl_s),
+        timeout_s=setting_seconds(section, "timeout", where, defaults.timeout_s),
+        retries=setting_int(section, "retries", where, defaults.retries, 0, 10),
+        poll_interval_s=setting_seconds(section, "poll_interval", where, defaults.poll_interval_s),
+        cov=setting_bool(section, "cov", where, defaults.cov),
+        cov_confirmed=setting_bool(section, "cov_confirmed", where, defaults.cov_confirmed),
+        cov_lifetime_s=setting_seconds(section, "cov_lifetime", where, defaults.cov_lifetime_s),
+        monitor_interval_s=setting_seconds(section, "monitor_interval", where,
                                     defaults.monitor_interval_s),
-        scan_on_start=_bool(section, "scan_on_start", where, defaults.scan_on_start),
-        scan_timeout_s=_seconds(section, "scan_timeout", where, defaults.scan_timeout_s),
-        max_devices=_int(section, "max_devices", where, defaults.max_devices, 1, 100_000),
+        scan_on_start=setting_bool(section, "scan_on_start", where, defaults.scan_on_start),
+        scan_timeout_s=setting_seconds(section, "scan_timeout", where, defaults.scan_timeout_s),
+        max_devices=setting_int(section, "max_devices", where, defaults.max_devices, 1, 100_000),
         backoff_initial_s=backoff_initial,
         backoff_max_s=backoff_max,
-        down_after=_int(section, "down_after", where, defaults.down_after, 1, 100),
+        down_after=setting_int(section, "down_after", where, defaults.down_after, 1, 100),
         devices=devices,
     )  # fmt: skip

@@ -308,16 +308,34 @@ class Persistence:
             if isinstance(service, PostgresService):
                 stats = service.statistics()
                 entry.update(
+                    # Committed on the server; what the manager handed over but
+                    # still waits in the spool is ``spooled``, not stored.
+                    stored=stats.stored,
+                    handed=entry.get("stored", 0),
                     connected=stats.connected,
                     spooled=stats.spooled,
                     spool_dropped=stats.spool_dropped,
                     replayed=stats.replayed,
+                    reconnects=stats.reconnects,
+                    reconnects_last_minute=stats.reconnects_last_minute,
+                    connection_losses=stats.connection_losses,
                     # None while connected: the error that keeps it disconnected.
                     server_error=None
                     if stats.last_error is None
                     else redact_secrets(stats.last_error),
+                    # The last error of the last minute, even when connected again.
+                    recent_error=None
+                    if stats.recent_error is None
+                    else redact_secrets(stats.recent_error),
+                    recent_error_ms=stats.recent_error_ms,
                 )
-                healthy = healthy and stats.connected and stats.spool_dropped == 0
+                healthy = (
+                    healthy
+                    and stats.connected
+                    and stats.spool_dropped == 0
+                    and stats.reconnects_last_minute == 0
+                    and stats.recent_error is None
+                )
             elif isinstance(service, MemoryService):
                 stats_m = service.statistics()
                 entry.update(points=stats_m.points, samples=stats_m.samples)

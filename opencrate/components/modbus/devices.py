@@ -33,7 +33,12 @@ from attrs import frozen
 
 from opencrate.components.devices.health import HealthSettings
 from opencrate.errors import ConfigError, InvalidInput
-from opencrate.validation import check_text, is_int, parse_duration_s
+from opencrate.validation import (
+    check_text,
+    parse_duration_s,
+    setting_int,
+    setting_seconds,
+)
 
 __all__ = [
     "DEVICE_KEYS",
@@ -78,17 +83,6 @@ def parse_poll_interval(binding: Mapping[str, Any], *, where: str) -> float | No
     return None if raw is None else parse_duration_s(raw, key=f"{where}.poll_interval")
 
 
-def _integer(
-    data: Mapping[str, Any], key: str, where: str, default: int, low: int, high: int
-) -> int:
-    raw = data.get(key, default)
-    if not is_int(raw, minimum=low, maximum=high):
-        raise ConfigError(
-            f"must be an integer from {low} to {high}, got {raw!r}", key=f"{where}.{key}"
-        )
-    return raw
-
-
 def _text(data: Mapping[str, Any], key: str, where: str) -> str:
     if key not in data:
         raise ConfigError(f"{key!r} is required", key=f"{where}.{key}")
@@ -100,11 +94,6 @@ def _text(data: Mapping[str, Any], key: str, where: str) -> str:
     if text != text.strip():
         raise ConfigError(f"must not start or end with spaces, got {raw!r}", key=f"{where}.{key}")
     return text
-
-
-def _duration(data: Mapping[str, Any], key: str, where: str, default: float) -> float:
-    raw = data.get(key)
-    return default if raw is None else parse_duration_s(raw, key=f"{where}.{key}")
 
 
 @frozen(kw_only=True)
@@ -156,18 +145,18 @@ class ModbusDevice:
             )
         device_id = _text(table, "id", where)
         host = _text(table, "host", where)
-        port = _integer(table, "port", where, 502, 1, 65535)
-        unit_id = _integer(table, "unit_id", where, 1, 0, 255)
-        max_registers = _integer(
+        port = setting_int(table, "port", where, 502, 1, 65535)
+        unit_id = setting_int(table, "unit_id", where, 1, 0, 255)
+        max_registers = setting_int(
             table, "max_registers", where, MAX_READ_REGISTERS, 1, MAX_READ_REGISTERS
         )
-        max_bits = _integer(table, "max_bits", where, MAX_READ_BITS, 1, MAX_READ_BITS)
-        max_gap = _integer(table, "max_gap", where, 16, 0, MAX_READ_BITS)
-        down_after = _integer(table, "down_after", where, 3, 1, 1_000_000)
-        timeout = _duration(table, "timeout", where, 3.0)
-        interval = _duration(table, "poll_interval", where, 10.0)
-        initial = _duration(table, "backoff_initial", where, 1.0)
-        backoff_max = _duration(table, "backoff_max", where, 60.0)
+        max_bits = setting_int(table, "max_bits", where, MAX_READ_BITS, 1, MAX_READ_BITS)
+        max_gap = setting_int(table, "max_gap", where, 16, 0, MAX_READ_BITS)
+        down_after = setting_int(table, "down_after", where, 3, 1, 1_000_000)
+        timeout = setting_seconds(table, "timeout", where, 3.0)
+        interval = setting_seconds(table, "poll_interval", where, 10.0)
+        initial = setting_seconds(table, "backoff_initial", where, 1.0)
+        backoff_max = setting_seconds(table, "backoff_max", where, 60.0)
         if backoff_max < initial:
             raise ConfigError(
                 f"must not be below backoff_initial ({initial:g}s), got {table['backoff_max']!r}",

@@ -23,7 +23,6 @@ that request turn ``fault``.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,6 +32,7 @@ from attrs import frozen
 
 from opencrate.clock import Clock
 from opencrate.components.devices.health import DeviceHealth, DeviceStatistics
+from opencrate.components.devices.outcomes import DeviceOutcomes
 from opencrate.components.modbus.client import ModbusClient
 from opencrate.components.modbus.datatypes import RegisterFormat, decode
 from opencrate.components.modbus.devices import ModbusDevice, parse_poll_interval
@@ -121,6 +121,9 @@ class DevicePoller:
         )
         self.health = DeviceHealth(
             device.id, device.health, protocol="modbus", rng=rng or random.Random(device.id)
+        )
+        self.outcomes = DeviceOutcomes(
+            self.health, point_ids=lambda: self.points, store=store, bus=bus, clock=clock
         )
         self.start_offset_s = start_offset_s
         self.cycles = 0  # poll classes read (a fact tests can wait on)
@@ -233,20 +236,7 @@ class DevicePoller:
             self.store.set_if_changed(point_id, value, ts_ms=ts_ms)
 
     def _record_success(self) -> None:
-        rtt = self.client.statistics().last_rtt_s
-        rtt_s = 0.0 if rtt is None or not math.isfinite(rtt) else rtt
-        for event in self.health.on_success(rtt_s, now_ms=self.clock.now_ms()):
-            self.bus.publish(event)
+        self.outcomes.answered(self.client.statistics().last_rtt_s)
 
     def _record_failure(self, exc: BridgeError) -> float:
-        retry = self.health.on_failure(exc, now_ms=self.clock.now_ms())
-        status = PointStatus.DOWN if retry.events else PointStatus.STALE
-        for point_id in self.points:
-            current = self.store.get(point_id)
-            if status is PointStatus.STALE and current and current.status is PointStatus.DOWN:
-                continue  # down stays down until an answer
-            self.store.set_status(point_id, status)
-        # After the points' statuses: whoever reacts to DeviceDown finds them down.
-        for event in retry.events:
-            self.bus.publish(event)
-        return retry.delay_s
+        return self.outcomes.failed(exc)

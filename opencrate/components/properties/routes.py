@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -162,8 +163,11 @@ async def get_blob(context: str, name: str) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            async for chunk in store.iter_blob(context, name):
-                yield chunk
+            # aclosing: a download cut short (a client dropped for not reading)
+            # closes the block reader now, not whenever the collector finds it.
+            async with aclosing(store.iter_blob(context, name)) as blocks:
+                async for chunk in blocks:
+                    yield chunk
         except Conflict as exc:
             log.warning("blob download cut short: %s", exc)
 

@@ -3,7 +3,7 @@
 .. code-block:: toml
 
     [properties]
-    flush_interval = "1s"     # how often coalesced updates are written
+    flush_interval = "1s"     # how often write-behind updates are written (API writes: at once)
     blob_threshold = 65536    # bytes values larger than this go to blocks
     chunk_size = 65536        # bytes per block
     max_dirty = 10000         # properties waiting for a flush before put() flushes at once

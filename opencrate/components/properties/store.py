@@ -5,19 +5,38 @@ A property is ``(context, name) -> value``: a context path (``"devices/1001"``,
 workload is update-heavy (a device's value cache rewrites the same few
 properties again and again), so:
 
-Cache and write-behind with coalescing
+Cache, group commit and coalescing
     Every property (without its blocks) is loaded into memory at open; reads
-    (:meth:`PropertyStore.get`) never touch the disk. :meth:`put` of a JSON
-    value updates the cache and marks the property dirty, and returns: that is
-    the acknowledgement. A flusher writes the dirty properties
-    ``flush_interval_s`` after the first update since the last flush, in one
-    command, so many updates of one property within an interval become **one**
-    row write. While nothing is dirty it sets no timer. :meth:`aclose` flushes
-    before the actor stops, so nothing acknowledged is lost on an orderly
-    shutdown (a crash loses at most one interval). When more than
-    ``max_dirty`` properties are dirty, ``put`` flushes at once (bounded
-    memory). ``coalesce=False`` writes every update through (for the
-    benchmark that shows what coalescing buys).
+    (:meth:`PropertyStore.get`) never touch the disk. A write updates the
+    cache and marks the property dirty; a flusher writes every dirty property
+    in one command (one transaction), so many updates of one property between
+    two flushes become **one** row write.
+
+    :meth:`put` is *durable*: it returns only once the flush holding its
+    update has committed (group commit: every caller waiting on that flush is
+    released by the one commit). The flusher starts such a flush
+    ``commit_delay_s`` after the first durable put since the last one (0 by
+    default: puts that arrive while a flush is being written simply join the
+    next one, which is what groups them under load). This is what the API
+    uses: a 2xx means the value is on disk, and a ``kill -9`` loses nothing
+    acknowledged.
+
+    :meth:`put_write_behind` is the non-durable path, for internal callers
+    that say so by name (a device value cache that is rewritten every few
+    seconds anyway): it returns once cached, and its update is written with
+    the next flush, at the latest ``flush_interval_s`` after the first such
+    update; a crash loses at most that interval of them. While nothing is
+    dirty the flusher sets no timer. :meth:`aclose` flushes before the actor
+    stops. When more than ``max_dirty`` properties are dirty, a write flushes
+    at once (bounded memory). ``coalesce=False`` writes every update through
+    in its own command (for the benchmark that shows what coalescing buys).
+
+    A durable put whose flush fails (disk full, read-only file) raises the
+    store's error (:class:`~opencrate.errors.StorageFull`,
+    :class:`~opencrate.errors.StoreUnavailable`): it is not acknowledged. Its
+    update stays cached and dirty and is retried with every later flush, so
+    it may still be stored once the cause goes away; the store is
+    ``degraded`` in health until a flush commits.
 
 Binary values and blocks
     Bytes up to ``blob_threshold`` are kept inline in the property row. Larger
@@ -38,8 +57,10 @@ Schema (version 1)::
 Errors: InvalidInput for a bad context, name or value (nothing stored; the
 old value stays), NotFound for a property that does not exist, Conflict when
 a blob is replaced while it is being streamed, StoreClosed after
-:meth:`aclose`. Cancellation: a flush already sent to the actor completes; a
-cancelled ``put`` of a JSON value either happened (cache + dirty) or did not.
+:meth:`aclose`, StorageFull / StoreUnavailable when a durable write could not
+be stored. Cancellation: a flush already sent to the actor completes; a
+cancelled ``put`` either happened (cache + dirty: it will be written) or did
+not.
 """
 
 from __future__ import annotations
@@ -50,7 +71,7 @@ import logging
 import math
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -60,7 +81,7 @@ from attrs import frozen
 
 from opencrate.clock import Clock
 from opencrate.components.properties.settings import PropertySettings
-from opencrate.errors import Conflict, InvalidInput, NotFound, StoreClosed
+from opencrate.errors import Conflict, InvalidInput, NotFound, StoreClosed, StoreError
 from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.progress import Progress
 from opencrate.runtime.records import named_rows
@@ -143,11 +164,22 @@ class BlobRef:
 class PropertyStoreStatistics:
     cached: int  # properties in memory
     dirty: int  # waiting for the next flush
-    updates: int  # put() calls accepted
+    updates: int  # put() and put_write_behind() calls accepted
+    durable_updates: int  # of which put(): acknowledged after their flush committed
     rows_written: int  # property rows written (after coalescing)
     flushes: int
+    flush_failures: int  # flushes that could not be written (their rows stay dirty)
     blobs_written: int
     blocks_read: int
+
+
+class _Flush:
+    """The flush a durable put waits for: released (or failed) by one commit."""
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.error: BaseException | None = None
+        self.waiters = 0
 
 
 @frozen(kw_only=True)
@@ -202,7 +234,7 @@ def _dump_json(value: object, where: str) -> str:
 
 
 class PropertyStore(StoreActor):
-    """Cached, write-behind properties with on-demand binary blocks; see the module docstring."""
+    """Cached properties, durable by group commit, with binary blocks; see the module docstring."""
 
     name = "properties"
     migrations = (_SCHEMA_V1,)
@@ -213,6 +245,7 @@ class PropertyStore(StoreActor):
         *,
         clock: Clock | None = None,
         flush_interval_s: float = 1.0,
+        commit_delay_s: float = 0.0,
         coalesce: bool = True,
         max_dirty: int = 10_000,
         blob_threshold: int = 64 * 1024,
@@ -220,10 +253,13 @@ class PropertyStore(StoreActor):
     ) -> None:
         if not (flush_interval_s > 0 and math.isfinite(flush_interval_s)):
             raise InvalidInput("flush interval must be a positive number of seconds")
+        if not (commit_delay_s >= 0 and math.isfinite(commit_delay_s)):
+            raise InvalidInput("commit delay must be a number of seconds >= 0")
         if chunk_size < 1 or blob_threshold < 0 or max_dirty < 1:
             raise InvalidInput("chunk size and max dirty must be >= 1, blob threshold >= 0")
         super().__init__(path, clock=clock)
         self._flush_interval_s = flush_interval_s
+        self._commit_delay_s = commit_delay_s
         self._coalesce = coalesce
         self._max_dirty = max_dirty
         self._blob_threshold = blob_threshold
@@ -233,10 +269,15 @@ class PropertyStore(StoreActor):
         self._flush_lock = trio.Lock()
         self._closing = False
         self._stop_flusher = trio.Event()
-        self._dirty_event = trio.Event()  # set when the first property becomes dirty
-        self._updates = self._rows_written = self._flushes = 0
+        # Set when the first property becomes dirty.
+        self._wake = trio.Event()
+        self._durable = trio.Event()  # set by a durable put: flush now, not at the interval
+        self._next_flush = _Flush()  # what the puts since the last flush wait for
+        self._updates = self._durable_updates = self._rows_written = self._flushes = 0
+        self._flush_failures = 0
         self._flushed = Progress()
         self._blobs_written = self._blocks_read = 0
+        self._blocks_progress = Progress()
 
     @classmethod
     def from_section(
@@ -270,7 +311,8 @@ class PropertyStore(StoreActor):
             if not self._closing:
                 self._closing = True
                 self._stop_flusher.set()
-                self._dirty_event.set()
+                self._wake.set()
+                self._durable.set()
                 if self._running:
                     with trio.CancelScope(shield=True):
                         await self.flush()
@@ -294,14 +336,32 @@ class PropertyStore(StoreActor):
 
     # -- writes ------------------------------------------------------------------
     async def put(self, context: str, name: str, value: PropertyValue) -> StoredValue:
-        """Set a property; returns what :meth:`get` will now return.
+        """Set a property, durably; returns what :meth:`get` will now return.
 
-        JSON values and bytes up to the blob threshold are acknowledged once
-        cached and written at the next flush (see the module docstring);
-        larger bytes are written to blocks before this returns. Raises
-        InvalidInput for a bad context or name or a value that is not JSON
-        (NaN, sets, ...): nothing changes. StoreClosed after :meth:`aclose`.
+        Returns once the update is committed to disk (it waits for the flush
+        that holds it; see the module docstring); larger bytes are written to
+        blocks before this returns. Raises InvalidInput for a bad context or
+        name or a value that is not JSON (NaN, sets, ...): nothing changes.
+        StorageFull or StoreUnavailable when the flush could not be written
+        (not acknowledged; the update stays dirty and is retried).
+        StoreClosed after :meth:`aclose`.
         """
+        return await self._put(context, name, value, durable=True)
+
+    async def put_write_behind(self, context: str, name: str, value: PropertyValue) -> StoredValue:
+        """Set a property and return once it is cached; it is written with the next flush.
+
+        **Not durable**: a crash loses the updates of at most one flush
+        interval. Only for internal callers whose values are rewritten
+        soon anyway (a device value cache); never for an API write. Errors
+        as :meth:`put` (a flush failure is logged, not raised: the update
+        stays dirty and is retried).
+        """
+        return await self._put(context, name, value, durable=False)
+
+    async def _put(
+        self, context: str, name: str, value: PropertyValue, *, durable: bool
+    ) -> StoredValue:
         key = (check_context(context), check_name(name))
         self._check_open()
         if isinstance(value, bytes | bytearray | memoryview):
@@ -320,6 +380,8 @@ class PropertyStore(StoreActor):
             scalar = value is None or type(value) in (str, int, float, bool)
             stored = value if scalar else json.loads(text)
         self._updates += 1
+        if durable:
+            self._durable_updates += 1
         if not self._coalesce:
             await self.write(partial(_write_rows, rows=[row]))
             self._rows_written += 1
@@ -327,11 +389,19 @@ class PropertyStore(StoreActor):
             return stored
         self._cache[key] = stored
         self._dirty[key] = row
-        self._dirty_event.set()
+        flush = self._next_flush
+        self._wake.set()
+        if durable:
+            flush.waiters += 1
+            self._durable.set()
         if len(self._dirty) >= self._max_dirty:
             await self.flush()
-        else:
+        elif not durable:
             await trio.lowlevel.checkpoint()
+        if durable:
+            await flush.done.wait()
+            if flush.error is not None:
+                raise flush.error
         return stored
 
     async def delete(self, context: str, name: str) -> None:
@@ -354,28 +424,41 @@ class PropertyStore(StoreActor):
                 raise
 
     async def flush(self) -> int:
-        """Write every dirty property now, in one command; returns how many rows."""
+        """Write every dirty property now, in one command; returns how many rows.
+
+        Releases the durable puts waiting for it when it commits; when it
+        fails they get its error, the rows stay dirty, and it raises too.
+        """
         async with self._flush_lock:
             if not self._dirty:
                 return 0
             rows = list(self._dirty.values())
             self._dirty = {}
+            flush, self._next_flush = self._next_flush, _Flush()
             try:
                 with trio.CancelScope(shield=True):
                     await self.write(partial(_write_rows, rows=rows))
-            except BaseException:
+            except BaseException as exc:
                 # Not written: put back what no newer put() has replaced meanwhile.
                 for row in rows:
                     self._restore_dirty((row.context, row.name), row)
+                self._flush_failures += 1
+                flush.error = exc
+                flush.done.set()
                 raise
             self._flushes += 1
             self._rows_written += len(rows)
             self._flushed.add()
+            flush.done.set()
             return len(rows)
 
     async def wait_flushes(self, n: int) -> None:
         """Return once at least ``n`` flushes have written (the write-behind loop's or yours)."""
         await self._flushed.wait(n)
+
+    async def wait_blocks_read(self, n: int) -> None:
+        """Return once at least ``n`` blob blocks have been read (by :meth:`iter_blob`)."""
+        await self._blocks_progress.wait(n)
 
     # -- reads -------------------------------------------------------------------
     def get(self, context: str, name: str) -> StoredValue:
@@ -400,7 +483,7 @@ class PropertyStore(StoreActor):
         """Every property of ``context`` by name (cache, no I/O)."""
         return {name: self._cache[(context, name)] for name in self.names(context)}
 
-    async def iter_blob(self, context: str, name: str) -> AsyncIterator[bytes]:
+    async def iter_blob(self, context: str, name: str) -> AsyncGenerator[bytes, None]:
         """The bytes of a binary property, one block per read (small bytes in one piece).
 
         Raises NotFound for no such property, InvalidInput when it is not
@@ -419,6 +502,7 @@ class PropertyStore(StoreActor):
             if chunk is None:
                 raise Conflict(f"property {context}/{name} changed while it was being read")
             self._blocks_read += 1
+            self._blocks_progress.add()
             yield chunk
 
     def statistics(self) -> StoreStatistics[PropertyStoreStatistics]:
@@ -430,8 +514,10 @@ class PropertyStore(StoreActor):
             cached=len(self._cache),
             dirty=len(self._dirty),
             updates=self._updates,
+            durable_updates=self._durable_updates,
             rows_written=self._rows_written,
             flushes=self._flushes,
+            flush_failures=self._flush_failures,
             blobs_written=self._blobs_written,
             blocks_read=self._blocks_read,
         )
@@ -445,7 +531,7 @@ class PropertyStore(StoreActor):
         """Mark ``row`` dirty again after a failed write, unless a newer put() replaced it."""
         if row is not None:
             self._dirty.setdefault(key, row)
-            self._dirty_event.set()
+            self._wake.set()
 
     async def _flush_loop(self) -> None:
         while not self._stop_flusher.is_set():
@@ -453,20 +539,30 @@ class PropertyStore(StoreActor):
                 # Idle: no timer at all until something is dirty. A timer ticking
                 # while idle would, under autojump_clock, let virtual time run away
                 # whenever any task waits on a worker thread.
-                self._dirty_event = trio.Event()
-                await self._dirty_event.wait()
+                self._wake = trio.Event()
+                await self._wake.wait()
                 continue
-            # The interval runs from the first update after a flush.
-            with trio.move_on_after(self._flush_interval_s):
-                await self._stop_flusher.wait()
+            if not self._next_flush.waiters:
+                # Only write-behind updates: the interval runs from the first of
+                # them, unless a durable put (or aclose) comes first.
+                self._durable = trio.Event()
+                with trio.move_on_after(self._flush_interval_s):
+                    await self._durable.wait()
+            elif self._commit_delay_s > 0:
+                # Let more durable puts join this flush; later ones join the next.
+                await trio.sleep(self._commit_delay_s)
             if self._stop_flusher.is_set():
                 return  # aclose() does the last flush
             try:
                 await self.flush()
             except StoreClosed:
                 return
+            except StoreError as exc:
+                # Kept dirty by flush() and retried after the interval (which is
+                # also what notices the store recovering); the durable callers got
+                # the error; the actor logged the store degraded, once.
+                log.debug("properties: flush failed: %s", exc)
             except Exception:
-                # Kept dirty by flush(); the next round (or aclose) tries again.
                 log.exception("properties: flush failed")
 
     async def _put_blob(self, key: tuple[str, str], data: bytes) -> BlobRef:

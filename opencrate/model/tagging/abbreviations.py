@@ -188,6 +188,7 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "net": ("net",),
     "reactive": ("reactive",),
     "apparent": ("apparent",),
+    "real": ("active",),  # real power is active power (Meters.fandoc)
     "totalized": ("totalized",),
     "consumption": ("consumption",),
     "usage": ("consumption",),
@@ -204,6 +205,8 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "hi": ("high",),
     "low": ("low",),
     "lo": ("low",),
+    "medium": ("medium",),
+    "med": ("medium",),
     "prf": ("status",),  # proof
     "fbk": ("sensor",),  # feedback
     "ltg": ("lighting",),
@@ -424,6 +427,7 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "tower": ("tower",),
     "twr": ("tower",),
     "ct": ("cooling", "tower"),
+    "ctp": ("cooling", "tower", "pump"),
     "hx": ("heat", "exchanger"),
     "exchanger": ("exchanger",),
     "plant": ("plant",),

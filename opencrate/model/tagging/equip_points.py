@@ -2,12 +2,14 @@
 
 An equipment whose points are a discharge-air temperature, a supply-fan
 command and a mixed-air damper is an air handler whatever its name says; one
-whose points are a discharge airflow and a damper (and perhaps a reheat
-valve) is a VAV box; a panel of kW/kWh points is an electricity meter. Besides
+whose points are an airflow and a damper (and perhaps a reheat valve) is a
+VAV box; a panel of kW/kWh points is an electricity meter. Besides
 the kind, the points tell the Haystack 4 configuration choices no name
 carries (haystack-reference §4): a hot-water valve is ``hotWaterHeating``, a
 chilled-water (or any cooling) valve ``chilledWaterCooling``, hot and cold
-deck points ``dualDuct``, a fan on a terminal unit ``fanPowered``.
+deck points ``dualDuct``, a fan on a terminal unit ``fanPowered``. Choices
+the points do not imply (``pressureIndependent``, ``variableAirVolume``) are
+left to a person.
 
 Each kind is scored by the points that are *distinctive* of it; the best
 score wins when it is backed by at least two points (or by half of them when
@@ -53,7 +55,9 @@ _DISTINCTIVE: Final[dict[str, tuple[Callable[[Tags], bool], ...]]] = {
         lambda t: bool(t & {"hotDeck", "coldDeck"}) and "temp" in t,
     ),
     "vav": (
-        lambda t: _air(t, "flow") and bool(t & {"discharge", "hotDeck", "coldDeck"}),
+        # A box's airflow: on its discharge or decks, or with no section at all
+        # (VAVs.fandoc omits it); an AHU's airflows name theirs (outside, return).
+        lambda t: _air(t, "flow") and not t & {"outside", "mixed", "return", "exhaust"},
         lambda t: "damper" in t and not t & {"outside", "mixed", "return", "exhaust"},
         lambda t: "reheat" in t,
     ),
@@ -126,17 +130,16 @@ def tags_from_points(tags: TagSet, points: Sequence[Tags]) -> None:
             reheat = [t for t in points if "valve" in t and t & {"reheat", "heat"}]
             if reheat and not any("steam" in t for t in reheat):
                 tags.add("hotWaterHeating")
-        with tags.rule("equip-points", "it measures its airflow: pressure independent"):
-            if any("flow" in t and "air" in t and "sensor" in t for t in points):
-                tags.add("pressureIndependent")
+        # Not pressureIndependent from an airflow sensor: VAVs.fandoc makes it a
+        # choice (the damper holds a flow setpoint, whatever the duct pressure)
+        # that a measured airflow does not imply; a person tells it.
     if "ahu" in tags:
         with tags.rule("equip-points", "duct static pressure control: it feeds VAV boxes"):
             if any("pressure" in t and "discharge" in t and "air" in t for t in points):
                 tags.add("vavZone")
-        # AHUs.fandoc: "typically ... whether the AHU's fan is single speed or a VFD".
-        with tags.rule("equip-points", "its supply fan has a speed: variable air volume"):
-            if any("fan" in t and "discharge" in t and t & {"speed", "freq"} for t in points):
-                tags.add("variableAirVolume")
+        # Not variableAirVolume from a supply-fan speed: AHUs.fandoc says only that
+        # the choice is "typically" the VFD, and constant-volume units get VFDs for
+        # balancing and soft start; a person tells it.
     if "meter" not in tags:
         with tags.rule("equip-points", "it has kW/kWh points: it meters electricity"):
             metered = [t for t in points if "elec" in t and t & {"power", "energy"}]

@@ -143,7 +143,10 @@ def explain_equip_tags(
         # The equipment's own identifier ("AHU-1") is its kind here, not context.
         tags |= equip_tags_from_words(parsed.written)
     found = equip_kind_from_points(point_tags)
-    if found is not None and not tags & _KIND_MARKERS:
+    # A name that says "system" names its kind (a hot-water system with a pump's
+    # point is not a pump); Haystack 4 has system entities of their own.
+    named_system = "system" in parsed.written
+    if found is not None and not tags & _KIND_MARKERS and not named_system:
         kind, backing = found
         with tags.rule("equip-points", f"{backing} of its points are typical of a {kind}"):
             tags |= KIND_TAGS[kind]

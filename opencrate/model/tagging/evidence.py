@@ -8,11 +8,13 @@ is below the review threshold, so a caller that creates nodes (the BACnet
 accept flow) can flag the point for a person instead of applying the tags
 silently.
 
-Confidence is a number in [0, 1] per rule class, not a calibrated probability:
-a word the abbreviation table spells out (``Temp``) is surer than a tag a
-point inherits from its equipment, which is surer than the fallback
-"anything else is a sensor". The classes and their values are listed in
-``docs/reference/tagging.md``.
+Confidence is a number in [0, 1]: for the rules the evaluation set
+exercises, how often that rule's tag was right there
+(:data:`~.measured.MEASURED_CONFIDENCE`, written by ``benchmarks/tagging.py
+--write-calibration``; the benchmark checks it leave-one-building-out); for the
+others, the written ranking :data:`RULE_CONFIDENCE` (a word the abbreviation
+table spells out is surer than the fallback "anything else is a sensor"). The
+classes and their values are listed in ``docs/reference/tagging.md``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from typing import Final
 
 from attrs import field, frozen
 
+from opencrate.model.tagging.measured import MEASURED_CONFIDENCE
+
 __all__ = [
     "DEFAULT_REVIEW_THRESHOLD",
     "RULE_CONFIDENCE",
     "TagReason",
     "TagSet",
     "TagSuggestion",
+    "confidence_of",
 ]
 
 # Below this, a suggested tag wants a person's eye (see TagSuggestion.needs_review).
@@ -56,6 +61,19 @@ RULE_CONFIDENCE: Final[Mapping[str, float]] = MappingProxyType(
         "fallback": 0.4,  # nothing in the name decides: sensor
     }
 )
+
+
+def confidence_of(rule: str, tag: str) -> float:
+    """The confidence of ``tag`` added by ``rule``: as measured, else as written.
+
+    :data:`~.measured.MEASURED_CONFIDENCE` holds how often each rule (and each
+    rule's tag) was right on the evaluation set; rules it does not measure keep
+    :data:`RULE_CONFIDENCE`.
+    """
+    measured = MEASURED_CONFIDENCE.get(f"{rule}/{tag}")
+    if measured is None:
+        measured = MEASURED_CONFIDENCE.get(rule)
+    return RULE_CONFIDENCE[rule] if measured is None else measured
 
 
 @frozen(kw_only=True)
@@ -169,7 +187,7 @@ class TagSet(set[str]):
         if tag not in self:
             rule, detail = self._current
             self.reasons[tag] = TagReason(
-                tag=tag, rule=rule, detail=detail, confidence=RULE_CONFIDENCE[rule]
+                tag=tag, rule=rule, detail=detail, confidence=confidence_of(rule, tag)
             )
             super().add(tag)
 

@@ -17,8 +17,8 @@ its reason and confidence (:func:`explain_point_tags`):
 4. what the unit says (``unit``: the quantity, energy vs power, a running
    total) and what the words imply (``implied``: ``elec``, ``air``, ``water``);
 5. what the parent equipment adds (:func:`_inherit`, ``equip-context``): a
-   point on a pump is a ``pump`` point, a VAV's damper is a discharge air
-   damper (``default-section``);
+   point on a pump is a ``pump`` point, a VAV's temperature is the zone's
+   (``default-section``);
 6. site conventions, when the caller passes some (:mod:`.conventions`).
 """
 
@@ -382,6 +382,26 @@ def _implied_tags(
                 tags.add_because("run", "function-guess", f"the run state of {unknown[0]!r}?")
             else:
                 tags.add("run")
+    with tags.rule("grammar", "a fan's or pump's speed switched on or off is how it runs"):
+        # "Fan High Speed" (Bool) is the on/off of one speed of a multi-speed
+        # fan: its primary on/off point, which Motors.fandoc always tags run.
+        speed_stage = words & {"high", "low", "medium"} and "speed" in words
+        if kind == "bool" and speed_stage and tags & {"fan", "pump"}:
+            tags.add("run")
+    with tags.rule("implied", "a two-position valve on plant water isolates"):
+        # An open/closed (Bool) water valve that neither heats nor cools is a
+        # shut-off: a chiller's, boiler's or exchanger's isolation valve.
+        plant_water = tags & {"chilled", "condenser", "hot", "domestic"} or context & {
+            "chiller",
+            "boiler",
+            "heatExchanger",
+            "plant",
+        }
+        conditioning = words & {"heating", "cooling", "reheat", "preheat", "humidifier"}
+        # On an air handler or terminal unit a two-position water valve is its coil's.
+        air_unit = context & {"ahu", "vav", "cav", "fcu", "heatPump", "unitVent"}
+        if kind == "bool" and "valve" in tags and plant_water and not conditioning | air_unit:
+            tags.add("isolation")
     if tags & {"dewPoint", "wetBulb", "feelsLike"}:
         tags.discard("temp")  # the quantity is the dew-point / wet-bulb temperature itself
     _totalized(tags, words, unit, kind)
@@ -401,7 +421,8 @@ def _totalized(tags: TagSet, words: set[str], unit: str | None, kind: str) -> No
         return
     folded = fold_unit(unit) if unit else ""
     if folded in TOTALIZED_UNITS:
-        # Meters.fandoc: *some* meters log energy as a rising counter; most do.
+        # Meters.fandoc: *some* meters log energy as a rising counter (its example
+        # model's kWh "Consumption" is not tagged so): a guess, for review.
         tags.add_because("hisTotalized", "unit-guess", f"an energy or volume in {unit!r}")
 
 
@@ -424,11 +445,12 @@ def _unit_tags(tags: TagSet, unit: str | None, kind: str) -> None:
                 tags.add(meant)
         if "elec" in unit_tags and tags & _ELEC_QUANTITIES:
             tags.add("elec")
-    if characteristic and tags & {"power", "demand", "energy"}:
-        # Meters.fandoc: kW/kWh are active, kVAR(h) reactive, kVA(h) apparent (demand
-        # too), on an AC meter, which a building's nearly always is: a guess.
-        with tags.rule("unit-guess", f"{unit!r} on an AC meter"):
-            tags.update(characteristic)
+    if characteristic - {"active"} and tags & {"power", "demand", "energy"}:
+        # Meters.fandoc: kVAR(h) is reactive, kVA(h) apparent: a unit that can only
+        # be that characteristic. kW/kWh add nothing: its example model tags a
+        # meter's kW demand and kWh consumption plain ``elec power``/``elec energy``,
+        # the characteristic (with ``ac``) being for power-quality meters.
+        tags.update(characteristic - {"active"})
 
 
 def _elec_tags(tags: TagSet, words: set[str], letters: set[str]) -> None:
@@ -492,11 +514,30 @@ def _inherit(tags: TagSet, words: set[str], context: frozenset[str]) -> None:
         tags.add("fan")  # a cooling tower is switched by its fan
     if "dualDuct" in context:
         _decks(tags, words)
+    if context & {"ahu", "vav", "cav", "fcu"} and "valve" in tags:
+        _coil_valve_water(tags, words)
     if not tags & _AIR_SECTIONS:
         with tags.rule("default-section", "the section a point on this equipment has by default"):
             _default_air_section(tags, words, context)
     if "sp" in words or "setpoint" in words:
         _plant_setpoint(tags, context)
+
+
+def _coil_valve_water(tags: TagSet, words: set[str]) -> None:
+    """The water of an air unit's coil valve that names none (``Clg_Valve_Cmd``).
+
+    On an air handler or terminal unit, a valve is a coil's: a cooling valve
+    carries chilled water (a DX coil has no valve), a heating, reheat or
+    preheat valve hot water unless steam is named: the reading the equipment
+    rules give ``chilledWaterCooling``/``hotWaterHeating`` from (VAVs.fandoc:
+    a valve rules out electric reheat). A humidifier's valve is neither.
+    """
+    if tags & (_WATER_WORDS | {"steam", "refrig", "gas", "naturalGas", "humidifier"}):
+        return
+    if words & {"cooling"} or "cool" in tags:
+        tags |= {"chilled", "water"}
+    elif words & {"heating", "reheat", "preheat"} or tags & {"heat", "reheat"}:
+        tags |= {"hot", "water"}
 
 
 def _weather(tags: TagSet) -> None:
@@ -529,8 +570,10 @@ def _decks(tags: TagSet, words: set[str]) -> None:
 def _default_air_section(tags: TagSet, words: set[str], context: frozenset[str]) -> None:
     """The section a point on an air unit has when its name gives none.
 
-    A terminal unit's damper and airflow are on its discharge, and the
-    temperature, humidity and CO2 it reads are the zone's. An air handler's
+    The temperature, humidity and CO2 a terminal unit reads are the zone's; its
+    damper and airflow are of air but get no section (VAVs.fandoc: "we
+    typically omit a section tag for most points", only those that would clash
+    with a zone point are ``inlet`` or ``discharge``). An air handler's
     unnamed fan is its supply (discharge) fan, and its static pressure is duct
     (discharge) static pressure.
     """
@@ -538,7 +581,8 @@ def _default_air_section(tags: TagSet, words: set[str], context: frozenset[str])
         return
     if context & {"vav", "cav", "fcu"}:
         if tags & {"damper", "flow"}:
-            tags |= {"discharge", "air"}
+            # The substance is still air: a terminal unit moves nothing else.
+            tags.add_because("air", "implied", "a terminal unit's damper and flow are of air")
         elif tags & {"temp", "humidity", "co2"} and not words & {"discharge", "supply"}:
             tags |= {"zone", "air"}
     if "ahu" in context and "building" not in words:

@@ -7,7 +7,6 @@ Who-Is goes through the simulator's BBMD, reads and writes go to each device's a
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,10 +22,7 @@ from opencrate.components.bacnet.loop import AsyncioThread
 __all__ = ["Client", "close_client", "free_udp_port", "make_client", "open_client"]
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.components.bacnet.conftest import free_udp_port
 
 
 class Client:

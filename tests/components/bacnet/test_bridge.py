@@ -163,3 +163,26 @@ async def test_the_monitor_counts_devices_and_reports_a_changed_object_list(
         assert changed.device_key == "1001"
         assert changed.new_count == changed.old_count + 1
         assert (await run.store.get("1001")).object_list_stale
+
+
+async def test_a_device_that_moves_to_a_new_address_is_polled_there(tmp_path: Path) -> None:
+    from bacpypes3.pdu import Address
+
+    first, second = free_udp_port(), free_udp_port()
+    async with _bridge(tmp_path, first) as run:
+        async with bacpypes_device(1001, first, _objects()):
+            with trio.fail_after(SAFETY_S):
+                await run.bridge.discovery.scan()
+                await run.bridge.discovery.accept("1001")
+                await run.bridge.poller("1001").wait_notifications(2)
+        async with bacpypes_device(1001, second, _objects()) as (app, loop):
+            bridge_address = Address(run.bridge.settings.address)
+            with trio.fail_after(SAFETY_S):
+                started = run.bridge.pollers_started
+                await loop.call(app.i_am, bridge_address)  # a device announces itself
+                await run.bridge.wait_pollers_started(started + 1)
+                moved = run.bridge.poller("1001")
+                assert moved.device.address == f"127.0.0.1:{second}"
+                await moved.wait_notifications(2)  # subscribed again, at the new address
+        assert (await run.store.get("1001")).address == f"127.0.0.1:{second}"
+        assert moved.statistics().state.value == "online"

@@ -8,6 +8,7 @@ schema, dropped afterwards.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +23,7 @@ import trio
 from opencrate.components.history.memory import MemoryService
 from opencrate.components.history.postgresql.service import PostgresService
 from opencrate.components.history.service import PersistenceService, RiemannType, Sample
-from opencrate.errors import InvalidInput, StoreError
+from opencrate.errors import InvalidInput, StoreError, StoreUnavailable
 from tests.conftest import require_service
 
 pytestmark = pytest.mark.postgres
@@ -261,3 +262,66 @@ async def test_a_cancelled_service_can_run_again(schema: str, tmp_path: Path) ->
         await pg.aclose()
     with pytest.raises(StoreError):  # closed for good after aclose
         await pg.store([s(3, 3.0)])
+
+
+async def test_connection_churn_shows_in_statistics_and_logs_one_warning(
+    schema: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = f"oc_{schema}"
+    killer_done = trio.Event()
+
+    async def kill_every_50_ms(seconds: float) -> None:
+        try:
+            with trio.move_on_after(seconds):
+                while True:
+                    await trio.to_thread.run_sync(
+                        _admin,
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        f"WHERE application_name = '{app}'",
+                    )
+                    await trio.sleep(0.05)
+        finally:
+            killer_done.set()
+
+    handed = 0
+    with caplog.at_level(logging.DEBUG, logger="opencrate.components.history.postgresql"):
+        async with (
+            service(f"{DSN}?application_name={app}", schema, tmp_path) as pg,
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(kill_every_50_ms, 2.0)
+            t = 0
+            while not killer_done.is_set():
+                await pg.store([s(t, float(t))])
+                handed += 1
+                t += 1
+                await trio.sleep(0.01)
+            stats = pg.statistics()
+            assert stats.connection_losses >= 2
+            assert stats.reconnects_last_minute >= 1
+            assert stats.recent_error is not None
+            assert stats.recent_error_ms is not None
+            # stored counts what the server committed, never what only waits in the spool.
+            assert stats.stored + stats.spooled == handed
+            await wait_for(lambda: pg.statistics().spooled == 0 and pg.statistics().connected)
+            stats = pg.statistics()
+            assert stats.stored == handed
+            assert stats.recent_error is not None  # over, but within the last minute
+            count = await trio.to_thread.run_sync(
+                _admin, f"SELECT count(*) FROM {schema}.opencrate_samples"
+            )
+            assert count == [(handed,)]
+    records = [r for r in caplog.records if r.name.endswith("postgresql.service")]
+    warnings = [r for r in records if r.levelno >= logging.WARNING]
+    # One line for the whole outage (rate limited to a minute), never a traceback.
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert all(r.exc_info is None for r in records)
+    assert sum(r.levelno == logging.DEBUG for r in records) >= 1
+
+
+async def test_a_read_while_the_server_is_down_is_store_unavailable(
+    schema: str, tmp_path: Path
+) -> None:
+    async with service(_dsn_to(1), schema, tmp_path) as pg:
+        with pytest.raises(StoreUnavailable, match="server unavailable"):
+            await pg.samples("p", 0, 100)

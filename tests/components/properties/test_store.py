@@ -1,4 +1,4 @@
-"""PropertyStore: cache, coalesced write-behind, flush on shutdown, blobs in blocks."""
+"""PropertyStore: cache, durable group commit, coalesced write-behind, blobs in blocks."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ async def test_many_updates_within_an_interval_become_one_row_write(
     store: PropertyStore, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     for i in range(100):
-        await store.put(CTX, "presentValue", {"value": i})
+        await store.put_write_behind(CTX, "presentValue", {"value": i})
     assert store.get(CTX, "presentValue") == {"value": 99}
     before = store.statistics()
     assert before.detail.dirty == 1
@@ -79,10 +79,10 @@ async def test_acknowledged_updates_survive_an_orderly_shutdown(
     path = tmp_path / "properties.db"
     store = PropertyStore(path, clock=clock, flush_interval_s=3600)
     async with store.running():
-        await store.put(CTX, "name", "Boiler 1")
-        await store.put(CTX, "setpoints", [20.5, 22.0])
-        await store.put(CTX, "name", "Boiler 1 (east)")
-        await store.put("users.admin", "token", b"\x00\x01small")
+        await store.put_write_behind(CTX, "name", "Boiler 1")
+        await store.put_write_behind(CTX, "setpoints", [20.5, 22.0])
+        await store.put_write_behind(CTX, "name", "Boiler 1 (east)")
+        await store.put_write_behind("users.admin", "token", b"\x00\x01small")
         assert store.statistics().detail.rows_written == 0  # nothing flushed yet
     with pytest.raises(StoreClosed):
         await store.put(CTX, "late", 1)
@@ -176,7 +176,7 @@ async def test_too_many_dirty_properties_flush_at_once(tmp_path: Path, clock: Tr
         tmp_path / "p.db", clock=clock, flush_interval_s=3600, max_dirty=10
     ).running() as store:
         for i in range(10):
-            await store.put(CTX, f"p{i}", i)
+            await store.put_write_behind(CTX, f"p{i}", i)
         stats = store.statistics().detail
         assert stats.dirty == 0
         assert stats.rows_written == 10
@@ -219,7 +219,7 @@ async def test_settings_section_configures_the_store_and_errors_name_the_key(
     section = {"flush_interval": "10s", "blob_threshold": 10, "chunk_size": 4, "max_dirty": 50}
     store = PropertyStore.from_section(tmp_path / "p.db", section)
     async with store.running():
-        await store.put(CTX, "x", 1)
+        await store.put_write_behind(CTX, "x", 1)
         await trio.sleep(5)
         assert store.statistics().detail.dirty == 1  # the interval is 10 s
         ref = await store.put(CTX, "b", b"0123456789a")
@@ -245,7 +245,7 @@ async def test_an_idle_store_sets_no_timer(
     # task waits on a worker thread; an idle store must not be such a deadline.
     await trio.testing.wait_all_tasks_blocked()
     assert trio.lowlevel.current_statistics().seconds_to_next_deadline == math.inf
-    await store.put(CTX, "x", 1)
+    await store.put_write_behind(CTX, "x", 1)
     await trio.testing.wait_all_tasks_blocked()
     assert trio.lowlevel.current_statistics().seconds_to_next_deadline <= 1.0
     await store.wait_flushes(1)  # the flush is due after 1 s
@@ -271,7 +271,7 @@ async def test_a_failed_blob_write_keeps_the_acknowledged_value_it_would_replace
     async with PropertyStore(path, clock=clock, blob_threshold=16).running() as props:
         await props.put(CTX, "firmware", "old")
         await props.flush()
-        await props.put(CTX, "firmware", "new")  # acknowledged, waiting for a flush
+        await props.put_write_behind(CTX, "firmware", "new")  # cached, waiting for a flush
         undo = _fail_on(path, "property_block", "INSERT")
         with pytest.raises(OpenCrateError):
             await props.put(CTX, "firmware", b"x" * 100)
@@ -288,11 +288,68 @@ async def test_a_failed_delete_keeps_the_property_and_its_acknowledged_value(
     async with PropertyStore(path, clock=clock).running() as props:
         await props.put(CTX, "mode", "old")
         await props.flush()
-        await props.put(CTX, "mode", "new")
+        await props.put_write_behind(CTX, "mode", "new")
         undo = _fail_on(path, "property", "DELETE")
         with pytest.raises(OpenCrateError):
             await props.delete(CTX, "mode")
         rows(path, undo)
         assert props.get(CTX, "mode") == "new"
+    async with PropertyStore(path, clock=clock).running() as props:
+        assert props.get(CTX, "mode") == "new"
+
+
+async def test_a_durable_put_returns_once_its_row_is_on_disk(
+    store: PropertyStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "properties.db"
+    for i in range(5):
+        await store.put(CTX, "mode", f"v{i}")
+        # Read by another connection: committed, not only cached.
+        assert rows(path, "SELECT data FROM property WHERE name = 'mode'") == [(f'"v{i}"',)]
+    detail = store.statistics().detail
+    assert (detail.dirty, detail.durable_updates) == (0, 5)
+
+
+async def test_concurrent_durable_puts_share_one_commit(tmp_path: Path, clock: TrioClock) -> None:
+    # A commit delay long enough for every caller to join the first flush.
+    store = PropertyStore(tmp_path / "p.db", clock=clock, commit_delay_s=0.05)
+    async with store.running():
+        async with trio.open_nursery() as nursery:
+            for i in range(50):
+                nursery.start_soon(store.put, CTX, f"p{i % 10}", i)
+        detail = store.statistics().detail
+        assert detail.durable_updates == 50
+        assert detail.flushes == 1  # one transaction released all 50 callers
+        assert detail.rows_written == 10  # and coalesced 50 updates into 10 rows
+    assert len(rows(tmp_path / "p.db", "SELECT * FROM property")) == 10
+
+
+async def test_a_durable_put_waits_for_a_write_behind_interval_no_longer(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    store = PropertyStore(tmp_path / "p.db", flush_interval_s=3600)
+    async with store.running():
+        await store.put_write_behind(CTX, "cache", 1)
+        started = trio.current_time()
+        await store.put(CTX, "setpoint", 21.5)
+        assert trio.current_time() - started < 1
+        # The write-behind update went with it: one flush wrote both.
+        assert store.statistics().detail.dirty == 0
+        assert store.statistics().detail.flushes == 1
+
+
+async def test_a_failed_flush_fails_its_durable_puts_and_keeps_them_dirty(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    path = tmp_path / "properties.db"
+    async with PropertyStore(path, clock=clock, flush_interval_s=3600).running() as props:
+        await props.put(CTX, "mode", "old")
+        undo = _fail_on(path, "property", "UPDATE")
+        with pytest.raises(OpenCrateError, match="injected failure"):
+            await props.put(CTX, "mode", "new")
+        assert props.statistics().detail.flush_failures == 1
+        assert props.statistics().detail.dirty == 1  # retried with the next flush
+        rows(path, undo)
+        assert await props.flush() == 1
     async with PropertyStore(path, clock=clock).running() as props:
         assert props.get(CTX, "mode") == "new"

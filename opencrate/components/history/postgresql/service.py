@@ -28,6 +28,17 @@ The store-actor pattern with a PostgreSQL connection, on the same
   any DSN password masked.
 * ``last_error`` is the error that keeps the service disconnected (or the
   last spooled batch the server refused); a successful connect clears it.
+  ``recent_error`` (with ``recent_error_ms``) is the last error of any kind
+  and stays for :data:`RECENT_S` after it, so an outage that is already over
+  again (a connection killed every 50 ms) still shows; so does
+  ``reconnects_last_minute``.
+* ``stored`` counts samples **committed on the server** (directly or
+  replayed from the spool); ``spooled`` is what waits in the spool now.
+* **Logging**: an outage (a connection lost, a connect that fails) is one
+  WARNING line, without a traceback, and at most one a minute; the others in
+  that minute go to DEBUG and are counted in the next WARNING. A read while
+  the server is unreachable raises :class:`~opencrate.errors.StoreUnavailable`
+  (the API answers 503 with one WARNING line, not a traceback).
 
 Cancellation: a command that reached the worker thread runs to the end (its
 transaction commits or rolls back whole); :meth:`aclose` finishes queued
@@ -40,6 +51,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -69,17 +81,20 @@ from opencrate.errors import (
     OpenCrateError,
     StoreClosed,
     StoreError,
+    StoreUnavailable,
     map_exceptions,
 )
 from opencrate.model.values import PointValue
 from opencrate.runtime.actor import SQLITE_EXCEPTIONS
 from opencrate.runtime.thread_actor import ThreadActor
 
-__all__ = ["PSYCOPG_EXCEPTIONS", "PostgresService", "PostgresStatistics"]
+__all__ = ["PSYCOPG_EXCEPTIONS", "RECENT_S", "PostgresService", "PostgresStatistics"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
+#: How long a reconnect or an error counts as recent (health, log rate limit).
+RECENT_S = 60.0
 
 #: Every exception psycopg raises (``psycopg.errors.*`` derive from
 #: ``psycopg.Error``) and what it becomes at this module's boundary. The
@@ -102,7 +117,11 @@ class PostgresStatistics:
     spool_dropped: int  # oldest spooled samples dropped because the spool was full
     replayed: int
     reconnects: int
-    last_error: str | None
+    reconnects_last_minute: int
+    connection_losses: int
+    last_error: str | None  # what keeps it disconnected now (None while connected)
+    recent_error: str | None  # the last error of the last minute, even if connected again
+    recent_error_ms: int | None
     closed: bool
 
 
@@ -214,8 +233,12 @@ class PostgresService:
         self._lost = trio.Event()
         self._running = False
         self._stopped = trio.Event()
-        self._stored = self._replayed = self._reconnects = 0
+        self._stored = self._replayed = self._reconnects = self._losses = 0
         self.last_error: str | None = None
+        self._recent_error: tuple[int, str] | None = None
+        self._reconnected_at: deque[int] = deque()  # clock ms of each reconnect, last minute
+        self._warned_ms: int | None = None  # the last outage WARNING, for the rate limit
+        self._quiet = 0  # outage lines sent to DEBUG since that WARNING
 
     # -- lifecycle -----------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -284,16 +307,35 @@ class PostgresService:
             q.ensure_schema(conn, self.names)
         except psycopg.Error as exc:
             self.last_error = f"connect: {_describe(exc)}".strip()
-            log.warning("%s: cannot connect: %s", self.name, _describe(exc))
+            self._note_error(self.last_error)
+            self._log_outage("cannot connect: %s", _describe(exc))
             return
         self._pg = conn
         self._partitions.clear()
         # Connected: the error that kept it down is history (the log has it).
         self.last_error = None
 
+    def _note_error(self, text: str) -> None:
+        self._recent_error = (self.clock.now_ms(), text)
+
+    def _log_outage(self, message: str, detail: str) -> None:
+        """One WARNING line a minute at most; the rest at DEBUG, counted in the next one."""
+        now = self.clock.now_ms()
+        if self._warned_ms is None or now - self._warned_ms >= RECENT_S * 1000:
+            more = (
+                f" ({self._quiet} more outage messages in the last minute)" if self._quiet else ""
+            )
+            log.warning("%s: " + message + "%s", self.name, detail, more)
+            self._warned_ms, self._quiet = now, 0
+        else:
+            self._quiet += 1
+            log.debug("%s: " + message, self.name, detail)
+
     def _drop_connection(self, exc: BaseException) -> None:
         self.last_error = f"{type(exc).__name__}: {_describe(exc)}".strip()
-        log.warning("%s: connection lost: %s", self.name, _describe(exc))
+        self._losses += 1
+        self._note_error(self.last_error)
+        self._log_outage("connection lost: %s", _describe(exc))
         if self._pg is not None:
             try:
                 self._pg.close()
@@ -339,6 +381,7 @@ class PostgresService:
             if self._pg is None:
                 return None
             self._reconnects += 1
+            self._reconnected_at.append(self.clock.now_ms())
         last_seq, batch = spool.head(self.batch_max)
         if not batch:
             return True
@@ -351,6 +394,7 @@ class PostgresService:
             # A batch the server refuses (not a connection problem) would block the spool forever.
             log.error("%s: spooled batch refused, dropped: %s", self.name, _describe(exc))
             self.last_error = _describe(exc)
+            self._note_error(self.last_error)
             spool.dropped += len(batch)
         spool.pop_through(last_seq)
         self._replayed += len(batch)
@@ -386,7 +430,7 @@ class PostgresService:
         def run() -> T:
             conn = self._pg
             if conn is None:
-                raise StoreError(
+                raise StoreUnavailable(
                     f"{self.name}: server unavailable ({self.last_error})", service=self.service_id
                 )
             with self._errors():
@@ -396,7 +440,7 @@ class PostgresService:
                     return result
                 except _LOST as exc:
                     self._drop_connection(exc)
-                    raise StoreError(
+                    raise StoreUnavailable(
                         f"{self.name}: connection lost: {_describe(exc)}", service=self.service_id
                     ) from exc
                 except psycopg.Error:
@@ -503,6 +547,13 @@ class PostgresService:
 
     def statistics(self) -> PostgresStatistics:
         spool = self._spool
+        now = self.clock.now_ms()
+        horizon = now - int(RECENT_S * 1000)
+        while self._reconnected_at and self._reconnected_at[0] < horizon:
+            self._reconnected_at.popleft()
+        recent = (
+            self._recent_error if self._recent_error and self._recent_error[0] >= horizon else None
+        )
         return PostgresStatistics(
             service_id=self.service_id,
             connected=self._pg is not None,
@@ -513,6 +564,10 @@ class PostgresService:
             spool_dropped=0 if spool is None else spool.dropped,
             replayed=self._replayed,
             reconnects=self._reconnects,
+            reconnects_last_minute=len(self._reconnected_at),
+            connection_losses=self._losses,
             last_error=self.last_error,
+            recent_error=None if recent is None else recent[1],
+            recent_error_ms=None if recent is None else recent[0],
             closed=self._actor.closed,
         )
