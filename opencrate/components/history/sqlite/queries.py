@@ -196,22 +196,34 @@ def _raw_partial(conn: sqlite3.Connection, key: int, lo: int, hi: int) -> Partia
     if count == 0:
         return Partial()
 
-    def one(sql: str) -> Row | None:
-        row = conn.execute(sql, args).fetchone()
-        return None if row is None else (row[0], row[1])
-
+    ends = _ends(
+        conn,
+        args,
+        f"SELECT ts_ms, value FROM sample WHERE {where} AND {NUMERIC} ORDER BY value, ts_ms",
+        f"SELECT ts_ms, value FROM sample WHERE {where} AND {NUMERIC} ORDER BY value DESC, ts_ms",
+        f"SELECT ts_ms, value FROM sample WHERE {where} ORDER BY ts_ms",
+        f"SELECT ts_ms, value FROM sample WHERE {where} ORDER BY ts_ms DESC",
+    )
     return Partial(
-        count=count,
-        num_count=num_count,
-        sum=total,
-        min=one(f"SELECT ts_ms, value FROM sample WHERE {where} AND {NUMERIC} "
-                "ORDER BY value, ts_ms LIMIT 1"),
-        max=one(f"SELECT ts_ms, value FROM sample WHERE {where} AND {NUMERIC} "
-                "ORDER BY value DESC, ts_ms LIMIT 1"),
-        first=one(f"SELECT ts_ms, value FROM sample WHERE {where} ORDER BY ts_ms LIMIT 1"),
-        last=one(f"SELECT ts_ms, value FROM sample WHERE {where} ORDER BY ts_ms DESC LIMIT 1"),
-        changes=int(changes),
+        count=count, num_count=num_count, sum=total,
+        min=ends[0], max=ends[1], first=ends[2], last=ends[3], changes=int(changes),
     )  # fmt: skip
+
+
+def _ends(conn: sqlite3.Connection, args: tuple[int, int, int], *queries: str) -> list[Row | None]:
+    """The first row of each query (``(ts, value)`` or None), in one statement.
+
+    One round trip instead of one per query: a window's statistics are read
+    from up to five pieces, and each statement costs more in Python than the
+    index probe it runs.
+    """
+    union = " UNION ALL ".join(
+        f"SELECT {i}, * FROM ({sql} LIMIT 1)" for i, sql in enumerate(queries)
+    )
+    found: list[Row | None] = [None] * len(queries)
+    for i, ts, value in conn.execute(union, args * len(queries)):
+        found[i] = (ts, value)
+    return found
 
 
 def _rollup_partial(
@@ -229,22 +241,18 @@ def _rollup_partial(
     if not count:
         return Partial()
 
-    def one(sql: str) -> Row | None:
-        row = conn.execute(sql, args).fetchone()
-        return None if row is None else (row[0], row[1])
-
+    ends = _ends(
+        conn,
+        args,
+        f"SELECT min_ts, min FROM {table} WHERE {where} AND min IS NOT NULL ORDER BY min, min_ts",
+        f"SELECT max_ts, max FROM {table} WHERE {where} AND max IS NOT NULL "
+        "ORDER BY max DESC, max_ts",
+        f"SELECT first_ts, first FROM {table} WHERE {where} ORDER BY start_ms",
+        f"SELECT last_ts, last FROM {table} WHERE {where} ORDER BY start_ms DESC",
+    )
     return Partial(
-        count=int(count),
-        num_count=int(num_count),
-        sum=total,
-        min=one(f"SELECT min_ts, min FROM {table} WHERE {where} AND min IS NOT NULL "
-                "ORDER BY min, min_ts LIMIT 1"),
-        max=one(f"SELECT max_ts, max FROM {table} WHERE {where} AND max IS NOT NULL "
-                "ORDER BY max DESC, max_ts LIMIT 1"),
-        first=one(f"SELECT first_ts, first FROM {table} WHERE {where} ORDER BY start_ms LIMIT 1"),
-        last=one(f"SELECT last_ts, last FROM {table} WHERE {where} "
-                 "ORDER BY start_ms DESC LIMIT 1"),
-        changes=int(changes),
+        count=int(count), num_count=int(num_count), sum=total,
+        min=ends[0], max=ends[1], first=ends[2], last=ends[3], changes=int(changes),
     )  # fmt: skip
 
 
