@@ -1,8 +1,12 @@
-"""History ingest end to end, against raw ``executemany`` into the same layout.
+"""History ingest end to end, against an honest raw ``executemany`` of the same rows.
 
 Usage::
 
-    .venv/bin/python benchmarks/ingest.py [--quick] [--points N] [--samples N]
+    .venv/bin/python benchmarks/ingest.py [--quick] [--runs N] [--shapes 1000x500,10000x20]
+
+Shapes are ``points x samples per point`` (default ``1000x500``, ``10000x20``,
+``50000x20``: the issue 12 targets); each runs ``--runs`` times (3) and prints
+min / median / max.
 
 End to end: the application as ``opencrate serve`` builds it
 (:class:`~opencrate.app.Services`, started through level 50, so every bus
@@ -13,21 +17,25 @@ service persisting ``*`` on everyUpdate. ``PointStore.set`` -> event bus ->
 ``HistoryStore.store`` -> committed in SQLite, 5 min and 1 h rollups
 maintained. The clock stops when the store has committed every sample. The
 producer yields every 500 sets and waits when the manager is more than half a
-channel behind, so nothing is dropped (the run fails if anything was).
+channel behind, so nothing is dropped (the run fails if anything was). After
+the run the file is opened again and every acknowledged sample must be there
+(count and sum of values), or the run fails.
 
-Baselines, same run, same machine: the same samples with plain
-``executemany`` into a fresh file with the same ``sample`` table, 4096 rows
-per transaction: once with the project's pragmas (WAL,
-``synchronous=NORMAL``), once with the history writer's extra ones too
-(``WRITER_PRAGMAS``: bigger cache, rarer checkpoints).
+Baseline, same run, same machine: the same rows into a fresh file with the
+same ``sample`` table, given every advantage the history writer gives itself:
+the project's pragmas (WAL, ``synchronous=NORMAL``) *and* the writer's
+(``WRITER_PRAGMAS``), 4096 rows per transaction (the manager's batch), each
+batch sorted by point and time as the writer sorts it, integer point keys
+known up front, no rollups. Its rows are checked the same way.
 
-Prints samples per second for each, the ratios, and bytes per sample on disk
-(whole file after VACUUM, and the ``sample`` table alone from ``dbstat``).
+Prints samples per second for each, the ratio (per run), and bytes per sample
+on disk (whole file after VACUUM, and the ``sample`` table alone from ``dbstat``).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import sqlite3
 import sys
@@ -40,6 +48,7 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 import trio.lowlevel
+from spread import spread
 
 from opencrate.app import Services
 from opencrate.clock import SystemClock
@@ -54,17 +63,34 @@ RAW_BATCH = 4096
 EVERY_UPDATE = {"points": ["*"], "strategies": ["everyUpdate"]}
 
 
-def workload(points: int, samples: int) -> list[tuple[str, int, float]]:
-    """``samples`` readings spread over ``points`` points, one per second per point."""
+def workload(points: int, per_point: int) -> list[tuple[str, int, float]]:
+    """``per_point`` readings of each of ``points`` points, one per second per point."""
     rnd = random.Random(7)
     ids = [f"{1000 + p // 20}/ai{p % 20}" for p in range(points)]
     return [
         (ids[i % points], BASE_MS + (i // points) * 1000, round(rnd.uniform(15.0, 30.0), 2))
-        for i in range(samples)
+        for i in range(points * per_point)
     ]
 
 
-async def end_to_end(data: Path, readings: list[tuple[str, int, float]]) -> tuple[float, list[str]]:
+def check_stored(path: Path, readings: list[tuple[str, int, float]]) -> None:
+    """Fail unless every reading is in ``sample`` (count, and the sum of the values)."""
+    conn = sqlite3.connect(path)
+    try:
+        count, total = conn.execute("SELECT count(*), sum(value) FROM sample").fetchone()
+    finally:
+        conn.close()
+    expected = math.fsum(v for _, _, v in readings)
+    if count != len(readings) or not math.isclose(total or 0.0, expected, rel_tol=1e-9):
+        raise SystemExit(
+            f"{path.name}: {count:,} samples stored (sum {total}) of {len(readings):,} "
+            f"acknowledged (sum {expected})"
+        )
+
+
+async def end_to_end(
+    data: Path, readings: list[tuple[str, int, float]]
+) -> tuple[float, list[str], dict[str, int]]:
     """Samples per second from the first ``set`` to the last commit, and the subscribers.
 
     The application as ``opencrate serve`` builds it (:class:`Services`), started
@@ -104,33 +130,32 @@ async def end_to_end(data: Path, readings: list[tuple[str, int, float]]) -> tupl
         stats = manager.statistics().runners[0]
         if stats.lagged or stats.errors:
             raise SystemExit(f"samples lost: lagged={stats.lagged} errors={stats.errors}")
+        drops = {s.name: s.dropped for s in svc.bus.statistics().subscribers if s.dropped}
         supervisor.request_shutdown()
-    return total / elapsed, subscribers
+    return total / elapsed, subscribers, drops
 
 
 def _stored(manager: PersistenceManager) -> int:
     return manager.statistics().runners[0].stored
 
 
-def raw_executemany(
-    path: Path, readings: list[tuple[str, int, float]], pragmas: tuple[str, ...] = ()
-) -> float:
-    """Samples per second for plain executemany into the same layout."""
+def raw_executemany(path: Path, readings: list[tuple[str, int, float]]) -> float:
+    """Samples per second for plain sorted executemany, with every pragma the writer uses."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    for pragma in pragmas:
+    for pragma in WRITER_PRAGMAS:
         conn.execute(pragma)
     conn.execute(
         "CREATE TABLE sample (point_key INTEGER NOT NULL, ts_ms INTEGER NOT NULL, value, "
         "PRIMARY KEY (point_key, ts_ms)) WITHOUT ROWID"
     )
     keys: dict[str, int] = {}
+    for p, _, _ in readings:
+        keys.setdefault(p, len(keys) + 1)
     start = time.perf_counter()
     for at in range(0, len(readings), RAW_BATCH):
-        rows = [
-            (keys.setdefault(p, len(keys) + 1), ts, v) for p, ts, v in readings[at : at + RAW_BATCH]
-        ]
+        rows = sorted((keys[p], ts, v) for p, ts, v in readings[at : at + RAW_BATCH])
         conn.execute("BEGIN")
         conn.executemany("INSERT INTO sample VALUES (?, ?, ?)", rows)
         conn.execute("COMMIT")
@@ -155,32 +180,53 @@ def bytes_per_sample(path: Path, samples: int) -> tuple[float, float]:
     return pages * size / samples, table / samples
 
 
-async def main(points: int, samples: int) -> None:
-    readings = workload(points, samples)
-    print(f"{samples:,} samples over {points:,} points (one a second per point)")
-    with tempfile.TemporaryDirectory() as tmp:
-        e2e, subscribers = await end_to_end(Path(tmp) / "data", readings)
-        raw = raw_executemany(Path(tmp) / "raw.db", readings)
-        tuned = raw_executemany(Path(tmp) / "tuned.db", readings, WRITER_PRAGMAS)
-        whole, table = bytes_per_sample(Path(tmp) / "data" / "history.db", samples)
-        raw_whole, raw_table = bytes_per_sample(Path(tmp) / "raw.db", samples)
-    print(f"bus subscribers attached: {', '.join(subscribers)}")
-    print(f"end to end (PointStore.set -> bus -> manager -> HistoryStore, rollups on): "
-          f"{e2e:,.0f} samples/s")  # fmt: skip
-    print(f"raw executemany, same layout, WAL + synchronous=NORMAL: {raw:,.0f} samples/s "
-          f"-> end to end is {e2e / raw:.0%} of it")  # fmt: skip
-    print(f"raw executemany, same layout and the history writer's pragmas too: {tuned:,.0f} "
-          f"samples/s -> end to end is {e2e / tuned:.0%} of it")  # fmt: skip
-    print(f"history.db: {whole:.1f} bytes/sample whole file (rollups, dictionary included), "
-          f"{table:.1f} bytes/sample in the sample table")  # fmt: skip
-    print(f"raw.db:     {raw_whole:.1f} bytes/sample whole file, {raw_table:.1f} in the table")
+async def shape(points: int, per_point: int, runs: int) -> None:
+    readings = workload(points, per_point)
+    print(f"{points:,} points x {per_point} samples = {len(readings):,} samples, {runs} runs")
+    e2e: list[float] = []
+    raw: list[float] = []
+    ratio: list[float] = []
+    dropped: dict[str, int] = {}
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            rate, subscribers, drops = await end_to_end(Path(tmp) / "data", readings)
+            for name, count in drops.items():
+                dropped[name] = dropped.get(name, 0) + count
+            check_stored(Path(tmp) / "data" / "history.db", readings)
+            base = raw_executemany(Path(tmp) / "raw.db", readings)
+            check_stored(Path(tmp) / "raw.db", readings)
+            e2e.append(rate)
+            raw.append(base)
+            ratio.append(rate / base)
+            whole, table = bytes_per_sample(Path(tmp) / "data" / "history.db", len(readings))
+    print(f"  bus subscribers attached: {', '.join(subscribers)}; events dropped by any of "
+          f"them over all runs: {dropped or 'none'}")  # fmt: skip
+    print(f"  end to end (PointStore.set -> bus -> manager -> HistoryStore, rollups on): "
+          f"{spread(e2e, unit='samples/s')}")  # fmt: skip
+    print(f"  raw sorted executemany, writer's pragmas:  {spread(raw, unit='samples/s')}")
+    print(f"  end to end / raw (per run):                {spread(ratio, '.0%')}")
+    print(f"  every acknowledged sample stored (both); history.db {whole:.1f} bytes/sample "
+          f"whole file, {table:.1f} in the sample table")  # fmt: skip
+
+
+def parse_shapes(text: str) -> list[tuple[int, int]]:
+    try:
+        return [(int(p), int(s)) for p, s in (part.split("x") for part in text.split(","))]
+    except ValueError:
+        raise SystemExit(f"--shapes: expected POINTSxSAMPLES[,...], got {text!r}") from None
+
+
+async def main(shapes: list[tuple[int, int]], runs: int) -> None:
+    for points, per_point in shapes:
+        await shape(points, per_point, runs)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small run (50k samples)")
-    parser.add_argument("--points", type=int, default=1000)
-    parser.add_argument("--samples", type=int, default=500_000)
+    parser.add_argument("--quick", action="store_true", help="one small shape (1000x50), 1 run")
+    parser.add_argument("--shapes", default="1000x500,10000x20,50000x20")
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    n = 50_000 if args.quick else args.samples
-    trio.run(main, args.points, n)
+    if args.quick:
+        args.shapes, args.runs = "1000x50", 1
+    trio.run(main, parse_shapes(args.shapes), args.runs)

@@ -30,10 +30,12 @@ class EventBus:
 
     def __init__(self) -> None:
         self._fanout: FanOut[Event] = FanOut()
+        # Bound once: publish is on every reading's path.
+        self._publish = self._fanout.publish
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every subscriber of its type; never blocks."""
-        self._fanout.publish(event, type(event))
+        self._publish(event, type(event))
 
     def subscribe(
         self,

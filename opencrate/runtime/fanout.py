@@ -1,8 +1,11 @@
 """Fan-out with drop-and-report: the mechanism under the event bus and Broadcast.
 
-Each subscriber owns a bounded trio memory channel. ``publish`` never blocks:
-when a subscriber's channel is full the item is dropped *for that subscriber
-only* and counted; the next item that fits is preceded by a ``Lagged(count)``
+Each subscriber owns a bounded queue (a deque and a trio ``ParkingLot`` for
+the waiting receiver: what a memory channel does, without its per-item
+machinery). ``publish`` never blocks: when a subscriber's queue is full the
+item is dropped *for that subscriber only* and counted (a length test, not a
+raised and caught ``WouldBlock``: a stalled subscriber must not slow the
+publisher down); the next item that fits is preceded by a ``Lagged(count)``
 marker, so the subscriber learns exactly where the gap is and how big it was.
 
 Receivers should drain in batches (:meth:`Subscription.receive_batch`): one
@@ -13,10 +16,12 @@ draining is what lets one subscriber keep up with a busy bus.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 import trio
+import trio.lowlevel
 from attrs import frozen
 
 from opencrate.runtime.events import Lagged
@@ -61,7 +66,9 @@ class Subscription(Generic[T]):
         self.keys = keys
         self.capacity = capacity
         self.accept = accept
-        self._send, self._receive = trio.open_memory_channel[T | Lagged](capacity)
+        self._queue: deque[T | Lagged] = deque()
+        self._lot = trio.lowlevel.ParkingLot()
+        self._closed = False
         self._missed = 0
         self.delivered = 0
         self.dropped = 0
@@ -71,56 +78,84 @@ class Subscription(Generic[T]):
     def _offer(self, item: T) -> None:
         if self.accept is not None and not self.accept(item):
             return
-        send = self._send.send_nowait
-        try:
-            if self._missed:
-                send(Lagged(self._missed))
-                self._missed = 0
-                self.lag_reports += 1
-            send(item)
-        except trio.WouldBlock:
-            self._missed += 1
+        queue = self._queue
+        if self._closed:
+            self.dropped += 1  # the receiver is gone; the fan-out forgets it on close()
+            return
+        if self._missed:
+            if len(queue) + 2 > self.capacity:  # room for the marker and the item
+                self._missed += 1
+                self.dropped += 1
+                return
+            queue.append(Lagged(self._missed))
+            self._missed = 0
+            self.lag_reports += 1
+        elif len(queue) >= self.capacity:
+            self._missed = 1
             self.dropped += 1
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            # The receiver is gone; the fan-out forgets it on close().
-            self.dropped += 1
-        else:
-            self.delivered += 1
+            return
+        queue.append(item)
+        self.delivered += 1
+        if self._lot:
+            self._lot.unpark()
 
     # -- subscriber side ---------------------------------------------------------
     async def receive(self) -> T | Lagged:
-        """The next item, or a ``Lagged`` marker where items were dropped."""
-        return await self._receive.receive()
+        """The next item, or a ``Lagged`` marker where items were dropped.
+
+        Raises ``trio.ClosedResourceError`` once the subscription is closed.
+        """
+        await self._wait()
+        return self._queue.popleft()
 
     def receive_nowait(self) -> T | Lagged:
         """Like :meth:`receive`; raises ``trio.WouldBlock`` when nothing is queued."""
-        return self._receive.receive_nowait()
+        if self._closed:
+            raise trio.ClosedResourceError("subscription closed")
+        if not self._queue:
+            raise trio.WouldBlock
+        return self._queue.popleft()
 
     async def receive_batch(self, max_items: int = 1024) -> list[T | Lagged]:
         """Wait for at least one item, then take what is already queued (up to ``max_items``)."""
-        batch = [await self._receive.receive()]
-        receive_nowait = self._receive.receive_nowait
-        try:
-            while len(batch) < max_items:
-                batch.append(receive_nowait())
-        except trio.WouldBlock:
-            pass
-        return batch
+        await self._wait()
+        queue = self._queue
+        if len(queue) <= max_items:
+            batch = list(queue)
+            queue.clear()
+            return batch
+        popleft = queue.popleft
+        return [popleft() for _ in range(max_items)]
+
+    async def _wait(self) -> None:
+        # A checkpoint either way (trio's rule for every async receive): park
+        # while empty, else yield once; items are taken only after it, so a
+        # cancelled receive loses nothing.
+        if self._queue:
+            await trio.lowlevel.checkpoint()
+        while not self._queue:
+            if self._closed:
+                raise trio.ClosedResourceError("subscription closed")
+            await self._lot.park()
+        if self._closed:
+            raise trio.ClosedResourceError("subscription closed")
 
     def __aiter__(self) -> Subscription[T]:
         return self
 
     async def __anext__(self) -> T | Lagged:
         try:
-            return await self._receive.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
+            return await self.receive()
+        except trio.ClosedResourceError:
             raise StopAsyncIteration from None
 
     def close(self) -> None:
-        """Unsubscribe. Idempotent; queued items are discarded."""
+        """Unsubscribe. Idempotent; queued items are discarded, waiting receivers wake
+        with ``trio.ClosedResourceError`` (iteration ends)."""
         self._fanout._remove(self)
-        self._send.close()
-        self._receive.close()
+        self._closed = True
+        self._queue.clear()
+        self._lot.unpark_all()
 
     def __enter__(self) -> Subscription[T]:
         return self
@@ -133,7 +168,7 @@ class Subscription(Generic[T]):
             name=self.name,
             keys=tuple(sorted(_key_name(k) for k in self.keys)) if self.keys else (),
             capacity=self.capacity,
-            depth=self._receive.statistics().current_buffer_used,
+            depth=len(self._queue),
             delivered=self.delivered,
             dropped=self.dropped,
             lag_reports=self.lag_reports,

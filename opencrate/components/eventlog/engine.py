@@ -2,7 +2,13 @@
 
 :class:`EventLogRecorder` subscribes to the event types whose rule persists
 them (:mod:`opencrate.components.eventlog.rules`) plus ``EntityDeleted``, drains
-the bus in batches and records each batch with one store command. An
+the bus in batches (up to :data:`BATCH`) and records each batch with one store
+command. Its queue holds at least :data:`MIN_CAPACITY` events, whatever the bus
+capacity: a building's first readings publish one ``StatusChanged`` (unknown ->
+ok) per point within seconds, a burst the size of the building (50,000 points:
+50,000 events, measured to overflow a 16,384 queue), which the recorder then
+writes at its own pace (a few thousand a second). The queue is a deque bound,
+not a preallocated buffer: it costs memory only while a burst waits. An
 ``EntityDeleted`` first deletes the node's events from every table (and drops
 its change table when it is a device), then is itself recorded if its rule
 says so, so the log keeps a trace that the node went away. Events are handled
@@ -41,6 +47,8 @@ from opencrate.runtime.events import EVENT_TYPES, EntityDeleted, Event, Lagged
 from opencrate.runtime.progress import CountsProcessed
 
 __all__ = [
+    "BATCH",
+    "MIN_CAPACITY",
     "EventLogRecorder",
     "EventPurger",
     "PurgerStatistics",
@@ -48,6 +56,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The smallest queue the recorder subscribes with (see the module docstring).
+MIN_CAPACITY = 131_072
+#: Events recorded per store command at most.
+BATCH = 4096
 
 
 @frozen(kw_only=True)
@@ -88,7 +101,7 @@ class EventLogRecorder(CountsProcessed):
         self._bus = bus
         self._store = store
         self._settings = settings or EventLogSettings()
-        self._capacity = capacity
+        self._capacity = max(capacity, MIN_CAPACITY)
         self._received = self._recorded = self._deduplicated = self._refused = 0
         self._lagged = self._nodes_deleted = self._events_deleted = 0
 
@@ -99,7 +112,7 @@ class EventLogRecorder(CountsProcessed):
         with self._bus.subscribe(*types, name="event-log", capacity=self._capacity) as sub:
             task_status.started()
             while True:
-                await self.handle(await sub.receive_batch())
+                await self.handle(await sub.receive_batch(BATCH))
 
     async def handle(self, batch: Sequence[Event | Lagged]) -> None:
         """Record one drained batch, in order (public so tests can drive it directly)."""

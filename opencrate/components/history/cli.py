@@ -88,10 +88,14 @@ async def show(
     if as_json:
         click.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
-    if not body["samples"]:
+    buckets = body.get("buckets") or []
+    if not body["samples"] and not buckets:
         click.echo(f"(no samples for {point} in {body['service']})")
     for sample in body["samples"]:
         click.echo(f"{sample['time']}  {json.dumps(sample['value'], ensure_ascii=False)}")
+    for b in buckets:  # a rollup page: each window once, its mean (or last value)
+        value = b["last"] if b["mean"] is None else b["mean"]
+        click.echo(f"{ms_to_iso(b['start_ms'])}  {json.dumps(value, ensure_ascii=False)}")
     if body["next_cursor"] is not None:
         click.echo("... more (raise --limit or narrow --since/--until)", err=True)
 

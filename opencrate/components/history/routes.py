@@ -14,6 +14,7 @@ naming the parameter and nothing is stored or removed.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -266,7 +267,9 @@ async def history(point_id: str, query_args: SamplesQuery) -> dict[str, Any]:
         "resolution": page.resolution.value,
         "start_ms": start,
         "end_ms": end,
-        "samples": [sample_json(s, point_id) for s in page.samples],
+        # A rollup page sends each window once, in ``buckets`` (its mean is what
+        # ``samples`` would repeat); a raw page sends ``samples``.
+        "samples": [] if page.buckets else [_sample_view(s, point_id) for s in page.samples],
         "next_cursor": None if page.next_ms is None else str(page.next_ms),
     }
     if page.buckets:
@@ -285,6 +288,25 @@ async def history(point_id: str, query_args: SamplesQuery) -> dict[str, Any]:
             for b in page.buckets
         ]
     return body
+
+
+def _sample_view(sample: Sample, point_id: str) -> dict[str, Any]:
+    ts = sample.ts_ms
+    return {"point_id": point_id, "ts_ms": ts, "time": iso_ms(ts), "value": sample.value}
+
+
+@functools.lru_cache(maxsize=1024)
+def _hour_prefix(hour: int) -> str:
+    return ms_to_iso(hour * 3_600_000)[:14]  # "2026-11-23T03:"
+
+
+def iso_ms(ts_ms: int) -> str:
+    """``ms_to_iso(ts_ms)``, formatting each hour's date part once (a page repeats it)."""
+    rest = ts_ms % 3_600_000
+    return (
+        f"{_hour_prefix(ts_ms // 3_600_000)}{rest // 60_000:02d}:"
+        f"{rest // 1000 % 60:02d}.{rest % 1000:03d}Z"
+    )
 
 
 @blueprint.get(f"/history/<path:point_id>/<any({_ANY}):extension>")

@@ -182,13 +182,17 @@ def check_samples(samples: Sequence[Sample]) -> None:
     or a string that is not Unicode text (a lone surrogate, which JSON's
     ``"\\ud800"`` escape can produce: neither database can encode it).
     """
+    checked: set[str] = set()  # a batch names few points many times: check each once
     for sample in samples:
-        if not isinstance(sample.point_id, str) or not sample.point_id:
-            raise InvalidInput(f"sample has no point id: {sample!r}")
-        if "\x00" in sample.point_id:
-            raise InvalidInput(f"point id {sample.point_id!r} contains a NUL character")
-        if not _is_unicode_text(sample.point_id):
-            raise InvalidInput(f"point id {sample.point_id!r} is not Unicode text")
+        point_id = sample.point_id
+        if not isinstance(point_id, str) or point_id not in checked:
+            if not isinstance(point_id, str) or not point_id:
+                raise InvalidInput(f"sample has no point id: {sample!r}")
+            if "\x00" in point_id:
+                raise InvalidInput(f"point id {point_id!r} contains a NUL character")
+            if not _is_unicode_text(point_id):
+                raise InvalidInput(f"point id {point_id!r} is not Unicode text")
+            checked.add(point_id)
         ts = sample.ts_ms
         if type(ts) is not int:
             raise InvalidInput(f"point {sample.point_id}: ts_ms must be an int, got {ts!r}")

@@ -52,6 +52,11 @@ class PointPlan:
     #: cron strategy name -> the lines that use it.
     on_cron: Mapping[str, tuple[LineRule, ...]] = {}
     restore: bool = False
+    #: Precomputed for the manager's hot path: the lines of a changed update,
+    #: and whether any line an update (or a change) triggers has filters.
+    on_update_or_change: tuple[LineRule, ...] = ()
+    update_filtered: bool = False
+    change_filtered: bool = False
 
     @property
     def stores_anything(self) -> bool:
@@ -60,7 +65,7 @@ class PointPlan:
     def lines_for_update(self, changed: bool) -> tuple[LineRule, ...]:
         """The lines an update triggers (before filters)."""
         if changed and self.on_change:
-            return self.on_update + self.on_change
+            return self.on_update_or_change
         return self.on_update
 
 
@@ -113,6 +118,9 @@ def compile_plan(service: ServiceConfig, point_id: str, ancestors: frozenset[str
         on_change=tuple(on_change),
         on_cron={name: tuple(rules) for name, rules in on_cron.items()},
         restore=restore,
+        on_update_or_change=tuple(on_update + on_change),
+        update_filtered=any(rule.filters for rule in on_update),
+        change_filtered=any(rule.filters for rule in on_update + on_change),
     )
 
 

@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 from opencrate.clock import TrioClock
-from opencrate.components.eventlog.engine import EventLogRecorder, EventPurger
+from opencrate.components.eventlog.engine import MIN_CAPACITY, EventLogRecorder, EventPurger
 from opencrate.components.eventlog.records import EventLevel, EventQuery, NewEvent
 from opencrate.components.eventlog.rules import EventLogSettings
 from opencrate.components.eventlog.store import EventLogStore
@@ -332,3 +332,26 @@ async def test_processed_counts_handled_events_not_lagged_markers(
     assert recorder.processed == 2
     assert recorder.statistics().recorded == 1
     await recorder.wait_processed(2)  # already there: returns
+
+
+async def test_a_burst_of_first_readings_the_size_of_a_building_is_not_dropped(
+    store: EventLogStore, bus: EventBus
+) -> None:
+    # Every point's first reading publishes StatusChanged(unknown -> ok) at once;
+    # the recorder's queue takes the burst even with a small bus capacity.
+    recorder = EventLogRecorder(bus, store, capacity=16)
+    points = 6_000  # more than the default bus capacity (4096)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(recorder.run)
+        (sub,) = bus.statistics().subscribers
+        assert sub.capacity == MIN_CAPACITY
+        for i in range(points):  # without yielding: the recorder cannot run meanwhile
+            node_id = f"{1000 + i // 20}/ai-{i % 20}"
+            bus.publish(
+                StatusChanged(ts_ms=T0 + i, node_id=node_id, old_status="unknown", new_status="ok")
+            )
+        with trio.fail_after(60):
+            await recorder.wait_processed(points)
+        stats = recorder.statistics()
+        assert (stats.recorded, stats.lagged) == (points, 0)
+        nursery.cancel_scope.cancel()

@@ -17,9 +17,10 @@ from opencrate.components.history.memory import MemoryService
 from opencrate.components.history.selectors import IdHierarchy
 from opencrate.components.history.service import PersistenceService
 from opencrate.components.history.sqlite.store import HistoryStore
+from opencrate.components.history.strategies import compile_plan
 from opencrate.components.points.store import PointStore
 from opencrate.runtime.bus import EventBus
-from opencrate.runtime.events import EntityCreated
+from opencrate.runtime.events import EntityCreated, Lagged, ValueChanged
 from opencrate.runtime.watch import Watch
 
 
@@ -274,3 +275,61 @@ async def test_cancelling_stores_what_is_still_queued(bus: EventBus, clock: Trio
             points.set("1/a", float(ts), ts_ms=ts)
         # ... when the context cancels the manager
     assert len(await mem.samples("1/a", 0, 100)) == 10
+
+
+def test_plans_say_which_triggered_lines_have_filters() -> None:
+    cfg = parse_persist(
+        "Filters { big : > 1 }\n"
+        "Items {\n  1/a : strategy = everyUpdate\n  1/b : strategy = everyUpdate\n"
+        "  1/b : strategy = everyChange filter = big\n}",
+        service="m",
+        kind="memory",
+    )
+    plain = compile_plan(cfg, "1/a", frozenset())
+    assert (plain.update_filtered, plain.change_filtered) == (False, False)
+    mixed = compile_plan(cfg, "1/b", frozenset())
+    assert (mixed.update_filtered, mixed.change_filtered) == (False, True)
+    assert mixed.lines_for_update(True) == mixed.on_update + mixed.on_change
+    assert mixed.lines_for_update(False) == mixed.on_update
+
+
+async def test_no_filter_work_without_filters(bus: EventBus, clock: TrioClock) -> None:
+    a = MemoryService("a")
+    cfg = config(a="Filters { big : > 1 }\nItems { 1/x : strategy = everyUpdate\n"
+                 "1/y : strategy = everyChange filter = big }")  # fmt: skip
+    async with running(bus, clock, [a], cfg) as (manager, points, _):
+        for ts, y in enumerate([5.0, 5.5, 7.0, 7.2, 9.0], start=1):
+            points.set("1/x", float(ts), ts_ms=ts)
+            points.set("1/y", y, ts_ms=ts)
+        assert await stored(a, "1/x") == [(ts, float(ts)) for ts in range(1, 6)]
+        assert await stored(a, "1/y") == [(1, 5.0), (3, 7.0), (5, 9.0)]  # moved more than 1
+        (runner,) = manager._runners.values()
+        # Only 1/y's filter remembered anything: 1/x never touched the filter state.
+        assert len(runner.filters) == 1
+
+
+async def test_the_inlined_batch_decision_equals_one_decision_per_update(
+    bus: EventBus, clock: TrioClock
+) -> None:
+    cfg = config(
+        m="Filters { big : > 1 }\nItems {\n  1/a : strategy = everyUpdate\n"
+        "  1/b : strategy = everyChange filter = big\n  1/c : strategy = everyChange\n}"
+    )
+    updates = [
+        (point, ts, value)
+        for ts in range(1, 40)
+        for point, value in (("1/a", 1.0), ("1/b", float(ts * 7 % 5)), ("1/c", ts // 3 % 2 == 0))
+    ]
+    async with running(bus, clock, [MemoryService("m")], cfg) as (manager, _, _):
+        (live,) = manager._runners.values()
+        batched: dict[tuple[str, int], object] = {}
+        events = [ValueChanged(ts_ms=ts, node_id=p, value=v) for p, ts, v in updates]
+        assert live.decide([*events, Lagged(3)], batched) == len(events)  # type: ignore[arg-type]
+        one_by_one: dict[tuple[str, int], object] = {}
+        past = manager.past_decider("m")._runner
+        for point, ts, value in updates:
+            past.decide_update(point, value, ts, one_by_one)  # type: ignore[arg-type]
+    assert batched == one_by_one
+    assert len(batched) < len(updates)  # the filter and everyChange refused some
+    assert live.statistics().updates_seen == past.statistics().updates_seen == len(updates)
+    assert live.statistics().lagged == 3

@@ -136,7 +136,9 @@ async def test_out_of_order_write_rewrites_its_window_and_the_next_carry(
     assert avg.mean == pytest.approx((14.5 * 1 + 0.5 * 4) / 15)
 
 
-async def test_windows_missed_while_down_are_back_filled_at_start(tmp_path: Path) -> None:
+async def test_windows_missed_while_down_are_back_filled_on_the_first_write(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "history.db"
     samples = [Sample(point_id="p", ts_ms=BASE + i * MIN, value=float(i % 7)) for i in range(300)]
     async with HistoryStore(path).running() as store:
@@ -149,19 +151,25 @@ async def test_windows_missed_while_down_are_back_filled_at_start(tmp_path: Path
         conn.execute("DELETE FROM rollup_1h")
     conn.close()
     async with HistoryStore(path).running() as store:
+        # Opening does not scan the archive: until the point is written to, its
+        # windows are computed from raw samples, with the same answers.
+        assert store.statistics().detail.open_windows == 0
         after = await store.query("p", BASE, BASE + 300 * MIN, resolution=Resolution.HOUR)
         assert after.buckets == before.buckets
-        for tier in store.tiers:
-            pairs = await store.read(lambda conn, t=tier: rows_vs_raw(conn, t))
-            assert pairs
-            assert all(same_row(a, b) for a, b in pairs)
-        # Writing resumes in the reopened window without counting anything twice.
+        five = await store.query("p", BASE, BASE + 300 * MIN, resolution=Resolution.FIVE_MIN)
+        assert len(five.buckets) == 60
+        # The first write back-fills the missed windows, reopens the newest and
+        # resumes in it without counting anything twice.
         await store.store(
             [Sample(point_id="p", ts_ms=BASE + 300 * MIN + i * MIN, value=1.0) for i in range(70)]
         )
         for tier in store.tiers:
             pairs = await store.read(lambda conn, t=tier: rows_vs_raw(conn, t))
+            assert pairs
             assert all(same_row(a, b) for a, b in pairs)
+        assert (await store.query("p", BASE, BASE + 300 * MIN, resolution=Resolution.HOUR)).buckets[
+            :4
+        ] == before.buckets[:4]
 
 
 async def test_tiers_are_configurable(tmp_path: Path) -> None:
@@ -224,3 +232,20 @@ def test_open_window_count_is_safe_to_read_while_the_writer_adds_points() -> Non
         thread.join()
         sys.setswitchinterval(interval)
     assert counts == [0] * 100
+
+
+async def test_a_purge_after_reopening_keeps_the_untouched_points_open_windows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "history.db"
+    samples = [Sample(point_id="p", ts_ms=BASE + i * MIN, value=float(i % 7)) for i in range(300)]
+    async with HistoryStore(path).running() as store:
+        await store.store(samples)
+        before = await store.query("p", BASE, BASE + 300 * MIN, resolution=Resolution.HOUR)
+    async with HistoryStore(path).running() as store:
+        # The point went quiet: its open windows (reopened lazily) end before the
+        # cutoff and must be written before the raw samples under them go.
+        assert await store.purge_raw_batch("p", BASE + 600 * MIN, 10_000) == 299
+        after = await store.query("p", BASE, BASE + 300 * MIN, resolution=Resolution.HOUR)
+        assert after.buckets == before.buckets
+        assert [b.count for b in after.buckets] == [60] * 5

@@ -9,7 +9,8 @@ from quart.typing import TestClientProtocol as Client
 
 from opencrate.api.access import PERSIST_TEXT
 from opencrate.app import Services
-from opencrate.clock import TrioClock
+from opencrate.clock import TrioClock, ms_to_iso
+from opencrate.components.history.routes import iso_ms
 from opencrate.components.history.setup import Persistence
 from opencrate.components.history.sqlite.store import HistoryStore
 from tests.harness import build_tree
@@ -217,3 +218,35 @@ async def test_delete_needs_start_and_end_and_says_which_is_missing(
     )
     assert error["detail"]["field"] == "end"
     assert (await _ok(await client.get("/api/history/1001/sat?start=0")))["samples"]
+
+
+async def test_a_rollup_page_sends_each_window_once(history: HistoryStore, client: Client) -> None:
+    body = {
+        "samples": [
+            {"point_id": "1001/sat", "time": START + i * 60_000, "value": float(i)}
+            for i in range(12)
+        ]
+    }
+    assert (await _ok(await client.post("/api/history", json=body)))["stored"] == 12
+    window = f"start={START}&end={START + 12 * 60_000}"
+    page = await _ok(await client.get(f"/api/history/1001/sat?{window}&resolution=5m&limit=2"))
+    assert page["resolution"] == "5m"
+    assert page["samples"] == []  # the windows are in buckets only
+    first = START - START % 300_000  # START is 200 s into its window: 2 samples there
+    assert [(b["start_ms"], b["count"]) for b in page["buckets"]] == [
+        (first, 2),
+        (first + 300_000, 5),
+    ]
+    assert page["next_cursor"] is not None
+    raw = await _ok(await client.get(f"/api/history/1001/sat?{window}&limit=3"))
+    assert "buckets" not in raw
+    assert [s["time"] for s in raw["samples"]] == [
+        "2023-11-14T22:13:20.000Z", "2023-11-14T22:14:20.000Z", "2023-11-14T22:15:20.000Z",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "ts", [0, 1, 999, 3_599_999, 3_600_000, START + 123, -1, -3_600_001, 4_102_444_800_000]
+)
+def test_page_times_match_ms_to_iso(ts: int) -> None:
+    assert iso_ms(ts) == ms_to_iso(ts)

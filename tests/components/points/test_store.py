@@ -257,3 +257,28 @@ def test_any_valid_value_round_trips_through_set_and_get(
     assert state is not None
     assert state.value == value
     assert type(state.value) is type(value)
+
+
+async def test_set_many_is_set_for_each_reading(bus: EventBus, clock: TrioClock) -> None:
+    readings: list[tuple[str, float | str, int | None]] = [
+        ("1001/ai-1", 20.5, 1),
+        ("1001/ai-2", "on", 2),
+        ("1001/ai-1", 21.0, None),  # stamped now
+    ]
+    one, many = EventBus(), EventBus()
+    subs = [one.subscribe(name="one"), many.subscribe(name="many")]
+    singly, batched = PointStore(one, clock), PointStore(many, clock)
+    for node_id, value, ts in readings:
+        singly.set(node_id, value, ts_ms=ts)
+    assert batched.set_many(readings) == 3
+    assert drain(subs[0]) == drain(subs[1])  # the same events, in the same order
+    assert singly.snapshot() == batched.snapshot()
+    assert batched.statistics() == singly.statistics()
+    overridden = PointStore(EventBus(), clock)
+    overridden.override("1001/ai-1", 5.0, ts_ms=0)
+    overridden.set_many([("1001/ai-1", 9.0, 3)])
+    assert overridden.get("1001/ai-1").value == 5.0  # the source layer took it
+    assert overridden.statistics().shadowed == 1
+    with pytest.raises(InvalidInput, match="1001/ai-9"):
+        batched.set_many([("1001/ai-3", 1.0, 4), ("1001/ai-9", math.nan, 5)])
+    assert batched.get("1001/ai-3").value == 1.0  # readings before the bad one are kept

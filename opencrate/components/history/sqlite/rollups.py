@@ -255,21 +255,23 @@ def compute_window(
 
 
 def rolled_until(conn: sqlite3.Connection, point_key: int, tier: Resolution) -> int | None:
-    """Where this tier's rows stop being complete for a point (the open window's start).
+    """Where this tier's rows stop being complete for a point: readers take raw after it.
 
-    Computed from the same read snapshot as the rows themselves, so a reader
-    never mistakes a window being written for an empty one.
+    The end of the newest stored row: after it come the open window and,
+    for a point the writer has not touched since start (its windows are
+    reopened lazily), any window missed while rollups were not kept. With no
+    row at all, the window of the point's oldest sample (``None``: no
+    samples). Both are index probes, from the same read snapshot as the rows
+    themselves, so a reader never mistakes a window being written for an
+    empty one.
     """
     width = TIER_WIDTH_MS[tier]
-    newest = conn.execute(
-        "SELECT max(ts_ms) FROM sample WHERE point_key = ?", (point_key,)
-    ).fetchone()[0]
     last_row = conn.execute(
         f"SELECT max(start_ms) FROM {rollup_table(tier)} WHERE point_key = ?", (point_key,)
     ).fetchone()[0]
-    candidates = []
-    if newest is not None:
-        candidates.append(window_start(newest, width))
     if last_row is not None:
-        candidates.append(last_row + width)
-    return max(candidates) if candidates else None
+        return int(last_row) + width
+    oldest = conn.execute(
+        "SELECT min(ts_ms) FROM sample WHERE point_key = ?", (point_key,)
+    ).fetchone()[0]
+    return None if oldest is None else window_start(oldest, width)

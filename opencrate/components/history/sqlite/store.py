@@ -19,6 +19,12 @@ write transaction fails, the next command first reloads the caches and reopens
 the rollup windows from what is committed, so a rolled-back batch leaves no
 trace in memory either.
 
+Start-up does not grow with the archive: opening reads the point dictionary
+only. A point's newest time (one index probe) and its open rollup windows
+(back-filled from raw) are loaded by the writer the first time a command
+touches that point (a new sample, a removal, a purge); until then queries
+compute its open window from raw samples, as they do for every point.
+
 Implements :class:`~opencrate.components.history.service.PersistenceService`; see
 that module for the contract every method follows. Rollups:
 :mod:`~opencrate.components.history.sqlite.rollups`; query SQL:
@@ -156,23 +162,17 @@ class HistoryStore(StoreActor):
         self._kinds: dict[int, ValueKind] = {}
         self._types: dict[int, type] = {}  # the Python type of each point's kind (hot path)
         self._newest: dict[int, int] = {}
+        #: Points whose newest time and open windows are loaded (see _touch).
+        self._touched: set[int] = set()
         self._written = self._out_of_order = 0
         self._resync_needed = False
 
     # -- lifecycle -----------------------------------------------------------------
     def on_open(self, conn: sqlite3.Connection) -> None:
-        """Tune the writer, load the point dictionary, back-fill windows missed while down."""
+        """Tune the writer and load the point dictionary (points load lazily: _touch)."""
         for pragma in WRITER_PRAGMAS:
             conn.execute(pragma)
         self._load_caches(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for key in list(self._kinds):
-                self._rollups.load(conn, key)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _load_caches(self, conn: sqlite3.Connection) -> None:
         # Build fresh dicts and publish each with one assignment: the trio
@@ -186,10 +186,24 @@ class HistoryStore(StoreActor):
             keys[point_id] = key
             kinds[key] = ValueKind(kind)
             types[key] = _KIND_TYPES[ValueKind(kind)]
-        self._newest = dict(
-            conn.execute("SELECT point_key, max(ts_ms) FROM sample GROUP BY point_key")
-        )
+        self._newest = {}
+        self._touched = set()
         self._kinds, self._types, self._keys = kinds, types, keys
+
+    def _touch(self, conn: sqlite3.Connection, key: int) -> None:
+        """Load a point's newest time and reopen its rollup windows (first command on it).
+
+        In the writer's transaction, before anything of the command is written:
+        windows missed while rollups were not kept are back-filled from raw and
+        the newest reopened, so the fast path carries on from committed state.
+        """
+        self._touched.add(key)
+        newest = conn.execute(
+            "SELECT max(ts_ms) FROM sample WHERE point_key = ?", (key,)
+        ).fetchone()[0]
+        if newest is not None:
+            self._newest[key] = newest
+            self._rollups.load(conn, key)
 
     def _resync(self, conn: sqlite3.Connection) -> None:
         # A write transaction failed after our caches moved: reload them from
@@ -197,8 +211,6 @@ class HistoryStore(StoreActor):
         self._resync_needed = False
         self._load_caches(conn)
         self._rollups = RollupMaintainer(self.tiers)
-        for key in list(self._kinds):
-            self._rollups.load(conn, key)
 
     def statistics(self) -> StoreStatistics[HistoryStatistics]:
         """The actor's figures; ``detail`` has the history counters."""
@@ -238,6 +250,7 @@ class HistoryStore(StoreActor):
                 "INSERT INTO point (point_id, kind) VALUES (?, ?) RETURNING key",
                 (point_id, kind.value),
             ).fetchone()[0]
+            self._touched.add(key)  # a new point: nothing stored to load
             self._keys[point_id] = key
             self._kinds[key] = kind
         elif self._kinds[key] is not kind:
@@ -253,6 +266,7 @@ class HistoryStore(StoreActor):
             rows = []
             late: dict[int, list[int]] = {}
             newest = self._newest
+            touched = self._touched
             keys = self._keys
             types = self._types
             open_windows = self._rollups.open_by_point
@@ -264,6 +278,8 @@ class HistoryStore(StoreActor):
                 key = keys.get(s.point_id)
                 if key is None or types[key] is not type(value):
                     key = self._key_for(conn, s.point_id, value)
+                if key not in touched:
+                    self._touch(conn, key)
                 ts = s.ts_ms
                 rows.append((key, ts, value))
                 last = newest.get(key)
@@ -335,7 +351,11 @@ class HistoryStore(StoreActor):
             if self._resync_needed:
                 self._resync(conn)
             key = self._keys.get(point_id)
-            return 0 if key is None else fn(conn, key)
+            if key is None:
+                return 0
+            if key not in self._touched:
+                self._touch(conn, key)
+            return fn(conn, key)
 
         try:
             return await self.write(run)
