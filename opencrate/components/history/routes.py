@@ -195,7 +195,7 @@ def _unknown_point(point_id: str, service_id: str) -> str | None:
     if (node is not None and node.is_point) or _accepts_unknown(service_id):
         return None
     if node is not None:
-        return f"{point_id!r} is a {node.node_type.value}, not a point"
+        return f"{point_id!r} is not a point (node type {node.node_type.value})"
     message = f"no point {point_id!r} in the model"
     parent, _, last = point_id.rpartition("/")
     above = nodes.get_or_none(parent) if parent else None

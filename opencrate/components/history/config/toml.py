@@ -105,6 +105,7 @@ __all__ = [
 #: Options every kind takes. ``accept_unknown_points``: the history API reads and
 #: writes ids the node model does not know (a PostgreSQL table shared by several
 #: sites holds the others' points); false refuses them (404 / 400 naming the id).
+#: Unlike a kind's options they are in ``ServiceConfig.options`` only when written.
 COMMON_OPTIONS: dict[str, tuple[type, Any]] = {"accept_unknown_points": (bool, False)}
 #: Service options per kind: key -> (type, default). Anything else is an error.
 OPTIONS: dict[str, dict[str, tuple[type, Any]]] = {
@@ -263,7 +264,9 @@ class _Reader:
                 )
             options[key] = value
         for key, (_type, default) in known.items():
-            if key not in options:
+            # A common option stays out unless written: shown configurations do not
+            # grow a line for every service (readers use ``options.get(key, default)``).
+            if key not in options and key not in COMMON_OPTIONS:
                 if default is None:
                     self.fail(path, path[-1], f"a {kind} service needs {key!r}")
                 options[key] = default
