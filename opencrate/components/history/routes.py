@@ -8,6 +8,9 @@
 
 Every route takes ``?service=`` (default: the configured default service). A
 point stored under an alias is found under its point id: the route maps it.
+Reads, ``PUT`` and imports take only the node model's points (404, or a 400
+naming ``samples[i].point_id`` for an import) unless the service sets
+``accept_unknown_points``; ``DELETE`` takes any id (to clear an orphan's history).
 Times are ISO 8601, epoch ms, or a duration ago (``2h``). Bad input is a 400
 naming the parameter and nothing is stored or removed.
 """
