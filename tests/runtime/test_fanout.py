@@ -51,6 +51,10 @@ def test_depth_and_the_keys_of_a_subscriber() -> None:
     fan.publish(3)  # no key: only for subscribers of everything
     stats = sub.statistics()
     assert (stats.keys, stats.depth, stats.delivered) == (("a",), 1, 1)
+    # None is "no key" in publish, even for a subscriber that named None as a key.
+    none_keyed = fan.subscribe([None], name="none")
+    fan.publish(4)
+    assert none_keyed.statistics().delivered == 0
 
 
 async def test_receive_batch_takes_at_most_max_items_in_order() -> None:
@@ -137,19 +141,35 @@ def test_closing_a_subscription_during_a_publish_skips_no_other_subscriber() -> 
     fan: FanOut[int] = FanOut()
     to_close: list[Subscription[int]] = []
 
-    def close_the_next_one(item: int) -> bool:
-        to_close[0].close()
+    def close_the_next_one_on_3(item: int) -> bool:
+        if item == 3:
+            to_close[0].close()
         return True
 
-    closer = fan.subscribe(name="closer", accept=close_the_next_one)
-    to_close.append(fan.subscribe(name="closed"))
+    closer = fan.subscribe(name="closer", accept=close_the_next_one_on_3)
+    to_close.append(fan.subscribe(name="closed", capacity=1))
     after = fan.subscribe(name="after")
     fan.publish(1)
-    # The one closed inside the publish counts the item as dropped, and the one behind
-    # it was not skipped.
-    assert (closer.receive_nowait(), after.receive_nowait()) == (1, 1)
-    assert (to_close[0].statistics().delivered, to_close[0].statistics().dropped) == (0, 1)
+    fan.publish(2)  # dropped for "closed" (full)
+    fan.publish(3)
+    # The one closed inside the publish counts the item as dropped too, and the one
+    # behind it was not skipped.
+    assert [closer.receive_nowait() for _ in range(3)] == [1, 2, 3]
+    assert [after.receive_nowait() for _ in range(3)] == [1, 2, 3]
+    assert (to_close[0].statistics().delivered, to_close[0].statistics().dropped) == (1, 2)
     assert [s.name for s in fan.statistics().subscribers] == ["closer", "after"]
+
+
+@pytest.mark.parametrize("keys", [None, ["k"]])
+def test_closing_one_subscription_leaves_the_others_of_its_keys(keys: list[str] | None) -> None:
+    fan: FanOut[int] = FanOut()
+    gone = fan.subscribe(keys, name="gone")
+    stays = fan.subscribe(keys, name="stays")
+    gone.close()
+    fan.publish(1, "k")
+    assert stays.receive_nowait() == 1
+    assert gone.statistics().dropped == 0  # no longer offered anything
+    assert [s.name for s in fan.statistics().subscribers] == ["stays"]
 
 
 def test_a_subscriber_added_during_a_publish_starts_with_the_next_item() -> None:
