@@ -59,6 +59,7 @@ class _JsonMemo:
     # A plain slot outside the attrs fields: not in __init__, eq, hash, repr,
     # asdict or pickles, so the memo never changes what an event is.
     __slots__ = ("_json",)
+    _json: str  # unset until event_json makes it
 
 
 @frozen(kw_only=True)
@@ -248,7 +249,7 @@ def event_json(event: Event) -> str:
     per websocket client the event reaches) returns the same string object.
     """
     try:
-        return event._json  # type: ignore[no-any-return]
+        return event._json
     except AttributeError:
         text = json.dumps(event_to_dict(event))
         object.__setattr__(event, "_json", text)  # frozen: set the private slot directly
