@@ -57,6 +57,12 @@ class AsyncioThread:
             asyncio.set_event_loop(loop)
             loop.call_soon(started.set)
             loop.run_forever()
+            # Stopped: like asyncio.run's exit, cancel what is left (a timer may have
+            # started a task since the last round) and let it unwind on this thread,
+            # so no task or coroutine is destroyed pending when the loop closes.
+            loop.run_until_complete(_cancel_all())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
 
         thread = threading.Thread(target=main, name=name, daemon=True)
         thread.start()
@@ -69,22 +75,10 @@ class AsyncioThread:
                 await bridge._stop(thread)
 
     async def _stop(self, thread: threading.Thread) -> None:
-        async def cancel_all() -> None:
-            # A few rounds: a cancelled bacpypes3 task may start another (a segmentation
-            # timer) on its way out, and a task left pending warns when the loop closes.
-            for _ in range(5):
-                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-                if not tasks:
-                    return
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-
         with trio.move_on_after(_CANCEL_GRACE_S * 2):
-            await self.run(cancel_all)
+            await self.run(_cancel_all)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        await trio.to_thread.run_sync(thread.join)
-        self._loop.close()
+        await trio.to_thread.run_sync(thread.join)  # the thread closes the loop
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -142,3 +136,15 @@ class AsyncioThread:
             self._token.run_sync_soon(fn)
         except trio.RunFinishedError:
             pass  # trio has gone: nobody is waiting any more
+
+
+async def _cancel_all() -> None:
+    """Cancel every other task of the running loop and wait for them, in a few rounds:
+    a cancelled bacpypes3 task may start another (a segmentation timer) on its way out."""
+    for _ in range(5):
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if not tasks:
+            return
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
