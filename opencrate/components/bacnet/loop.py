@@ -51,6 +51,7 @@ class AsyncioThread:
     async def open(cls, name: str = "asyncio") -> AsyncIterator[AsyncioThread]:
         """Start the loop thread; on exit cancel what still runs there, stop and join it."""
         loop = asyncio.new_event_loop()
+        loop.set_task_factory(_kept_tasks())
         started = threading.Event()
 
         def main() -> None:
@@ -148,3 +149,24 @@ async def _cancel_all() -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _kept_tasks() -> Callable[..., asyncio.Task[Any]]:
+    """A task factory that holds every task until it is done.
+
+    asyncio keeps only weak references to tasks, and bacpypes3 starts some it
+    does not keep (a segmentation state machine's timeout, when the machine
+    itself has been dropped): such a task can be collected while pending
+    ("Task was destroyed but it is pending!") and its work is lost.
+    """
+    running: set[asyncio.Task[Any]] = set()
+
+    def factory(
+        loop: asyncio.AbstractEventLoop, coro: Any, *, context: Any = None
+    ) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, context=context)
+        running.add(task)
+        task.add_done_callback(running.discard)
+        return task
+
+    return factory

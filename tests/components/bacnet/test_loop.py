@@ -85,3 +85,23 @@ async def test_push_delivers_in_order_and_drops_when_the_channel_is_full() -> No
         await bridge.call(lambda: None)  # the deliveries queued before this have run
         assert got == [0, 1]
         assert bridge.dropped == 3
+
+
+async def test_a_task_nobody_keeps_still_runs_to_the_end() -> None:
+    """bacpypes3 starts tasks it does not keep; asyncio holds tasks only weakly."""
+    import gc
+
+    finished = threading.Event()
+    async with AsyncioThread.open() as bridge:
+
+        async def orphan() -> None:
+            await asyncio.sleep(0.01)
+            finished.set()
+
+        async def start_and_forget() -> None:
+            asyncio.ensure_future(orphan())  # noqa: RUF006  (no reference kept: the point)
+            gc.collect()
+            await asyncio.sleep(0.05)
+
+        await bridge.run(start_and_forget)
+    assert finished.is_set()
