@@ -48,7 +48,31 @@ from opencrate.components.history.service import (
 from opencrate.errors import InvalidInput
 from opencrate.model.values import PointValue
 
-__all__ = ["PersistenceExtensions", "TimeSeriesPolicy"]
+__all__ = ["PersistenceExtensions", "TimeSeriesPolicy", "result_unit"]
+
+#: Extensions whose result is a plain count, flag, time or percentage: no unit.
+_UNITLESS = frozenset(
+    {"changed", "updated", "count", "countStateChanges", "evolutionRate"}
+    | {"lastUpdate", "nextUpdate", "lastChange", "nextChange"}
+)
+
+
+def result_unit(extension: str, unit: str | None) -> str | None:
+    """The unit of ``extension``'s (openHAB name, no form) result for a point in ``unit``.
+
+    As openHAB: values, averages, sums, extremes, deltas and the deviation carry the
+    point's unit; the variance its square (``°C²``); the Riemann sum unit x seconds
+    (``kW·s``); counts, flags, times and the evolution rate (a percentage) none.
+    """
+    if unit is None or extension in _UNITLESS:
+        return None
+    # A compound unit is bracketed so that the power or product applies to all of it.
+    base = f"({unit})" if any(c in unit for c in " /*·^") else unit
+    if extension == "variance":
+        return f"{base}²"
+    if extension == "riemannSum":
+        return f"{base}·s"
+    return unit
 
 
 class TimeSeriesPolicy(enum.StrEnum):
