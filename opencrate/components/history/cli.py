@@ -110,6 +110,10 @@ async def show(
 @click.option("--begin", metavar="TIME", help="With --end: an explicit window.")
 @click.option("--end", metavar="TIME")
 @click.option("--riemann", type=click.Choice(["left", "right", "midpoint", "trapezoidal"]))
+@click.option("--weighted", is_flag=True, help="variance/deviation: time-weighted, not openHAB's.")
+@click.option(
+    "--skip-equal", is_flag=True, help="previousState/nextState: the first differing state."
+)
 @click.pass_context
 async def stat(
     ctx: click.Context,
@@ -122,26 +126,38 @@ async def stat(
     begin: str | None,
     end: str | None,
     riemann: str | None,
+    weighted: bool,
+    skip_equal: bool,
 ) -> None:
     """Print one persistence extension, e.g. ``average``, ``maximum``, ``countStateChanges``.
 
-    Window statistics need --since, --until or --begin/--end (default --since 1d).
+    Window statistics need --since, --until or --begin/--end (default --since 1d). A
+    result with a unit is followed by it; a null window (a --since in the future, an
+    --until in the past) prints ``null`` and, on stderr, why.
     """
     if since is None and until is None and begin is None:
         since = "1d"
     params = _params(
         since=since, until=until, begin=begin, end=end, riemann=riemann, service=service
     )
+    if weighted:
+        params["weighted"] = "true"
+    if skip_equal:
+        params["skipEqual"] = "true"
     with cli_errors():
         async with ApiClient(resolve_url(ctx, url)) as api:
             body = await api.get(f"{_path(point)}/{quote(statistic)}", params)
     result = body["result"]
+    unit = f" {body['unit']}" if body.get("unit") else ""
     if isinstance(result, dict) and "value" in result:
-        click.echo(f"{json.dumps(result['value'], ensure_ascii=False)}  at {result['time']}")
+        value = json.dumps(result["value"], ensure_ascii=False)
+        click.echo(f"{value}{unit}  at {result['time']}")
     elif body["extension"] in _TIMESTAMPS and isinstance(result, int):
         click.echo(ms_to_iso(result))
     else:
-        click.echo(json.dumps(result, ensure_ascii=False))
+        click.echo(json.dumps(result, ensure_ascii=False) + unit)
+    if body.get("reason"):
+        click.echo(body["reason"], err=True)
 
 
 @history.command()

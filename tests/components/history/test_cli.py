@@ -205,3 +205,34 @@ def test_a_csv_field_past_the_csv_limit_is_invalid_input_naming_the_line() -> No
     text = f"point_id,ts_ms,value\n1001/sat,5,1.0\n1001/sat,6,{huge}\n"
     with pytest.raises(InvalidInput, match=r"^big\.csv:3: not usable CSV: field larger than"):
         read_samples(text, "big.csv")
+
+
+async def test_stat_says_why_a_window_is_null_and_takes_weighted(
+    history: HistoryStore, api_url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(CSV + '"""auto"""\n')
+    code, output = await _run("history", "import", str(source), "--url", api_url)
+    assert code == 0, output
+    code, output = await _run(
+        "history", "stat", "1001/sat", "averageSince", "--since", str(NOW + 3_600_000),
+        "--url", api_url,
+    )  # fmt: skip
+    assert code == 0, output
+    assert output.splitlines()[0] == "null"
+    assert "in the future" in output
+    unweighted = await _run(
+        "history", "stat", "1001/sat", "variance", "--since", "2h", "--url", api_url
+    )
+    weighted = await _run(
+        "history", "stat", "1001/sat", "variance", "--since", "2h", "--weighted", "--url", api_url
+    )
+    assert unweighted[0] == weighted[0] == 0
+    # Held 20 then 22 for half an hour each: weighted 1; openHAB's over 20, 22 and the
+    # boundary 22 at now, around the weighted mean 21: 1 too (the clock moves a little).
+    assert float(weighted[1]) == pytest.approx(1.0, abs=0.01)
+    assert float(unweighted[1]) == pytest.approx(1.0, abs=0.01)
+    code, output = await _run(
+        "history", "stat", "1001/sat", "nextState", "--skip-equal", "--url", api_url
+    )
+    assert (code, output.strip()) == (0, "null")
