@@ -137,6 +137,8 @@ TABLE: list[tuple[str, tuple[Any, ...], Any, dict[str, Any]]] = [
     ("variance", ZERO_ON, 0.0, {}),
     ("variance", ZERO_OFF, 0.0, {}),
     ("variance", SINCE, W_SINCE, {"weighted": True}),
+    # On samples at both ends: no boundary points; the last 30 has no weight in the mean.
+    ("variance", ("between", -300, -100), _var([20, 20, 30], 20.0), {}),
     ("deviation", SINCE, math.sqrt(V_SINCE), {}),
     ("deviation", UNTIL, math.sqrt(V_UNTIL), {}),
     ("deviation", BETWEEN, math.sqrt(V_BETWEEN), {}),
@@ -166,7 +168,7 @@ TABLE: list[tuple[str, tuple[Any, ...], Any, dict[str, Any]]] = [
         BETWEEN,
         [(-300, 20.0), (-200, 20.0), (-100, 30.0), (100, 40.0), (200, 40.0)],
         {},
-    ),  # noqa: E501
+    ),
     ("getAllStates", ("between", -450, -350), [(-400, "auto")], {}),
     ("getAllStates", ZERO_ON, [(-300, 20.0)], {}),
     ("getAllStates", ZERO_OFF, [], {}),
@@ -300,6 +302,17 @@ async def test_point_in_time_extensions(
     if isinstance(got, int) and not isinstance(expected, tuple):
         got = (got - NOW) / S
     assert _norm(got) == _expected(expected)
+
+
+async def test_a_sample_exactly_at_now_is_the_next_and_the_previous_state(
+    history: HistoryStore,
+) -> None:
+    await history.store([Sample(point_id=P, ts_ms=NOW, value=35.0)])
+    ext = _extensions(history)  # the live state: 35, the newest persisted
+    for got in (await ext.next_state(P), await ext.previous_state(P)):
+        assert _norm(got) == (0.0, 35.0)  # both of openHAB's queries include now
+    assert _norm(await ext.next_state(P, skip_equal=True)) == (100.0, 40.0)
+    assert _norm(await _extensions(history, 30.0).next_state(P, skip_equal=True)) == (0.0, 35.0)
 
 
 async def test_the_live_state_closes_delta_since(history: HistoryStore) -> None:
