@@ -7,7 +7,8 @@ forecast data), ``x_between(b, e)``; ranges are inclusive at both ends. All
 the arithmetic happens in the service's query primitives
 (:class:`~opencrate.components.history.service.PersistenceService`), which the SQLite
 store answers in SQL and from rollups; nothing here loads a window's samples,
-except :meth:`~PersistenceExtensions.get_all_states_between`, whose job that is.
+except :meth:`~PersistenceExtensions.get_all_states_between`, whose job that is,
+and openHAB's unweighted variance, which needs every value (as openHAB does).
 
 As openHAB, a ``Since`` with a future ``t`` and an ``Until`` with a past ``t``
 answer ``None`` (:meth:`PersistenceExtensions.refusal` says why). Where we
@@ -18,11 +19,13 @@ deliberately differ from openHAB (each is explained in the reference):
 * Windows are evaluated on persisted history only; the live state of the point
   is used only where openHAB's definition names it (``persist()``,
   ``delta_since``/``delta_until``, ``evolution_rate_since``/``_until``, and
-  ``previous_state(skip_equal=True)``), and only when a ``current_state``
+  ``previous_state``/``next_state(skip_equal=True)``), and only when a ``current_state``
   function is given; otherwise the newest persisted state stands in for it.
-* ``variance``/``deviation`` are openHAB's (an unweighted mean of squared
-  distances from the time-weighted average over the window's samples and its
-  boundary points); ``weighted=True`` asks for the variance of the step function.
+
+``variance``/``deviation`` are openHAB's (an unweighted mean of squared
+distances from the time-weighted average over the window's samples and its
+boundary points); ``weighted=True`` asks for the variance of the step function.
+``changed_*`` takes its reference state at ``b`` inclusive, as openHAB.
 
 Errors: :class:`~opencrate.errors.InvalidInput` for bad ranges; anything the
 service raises passes through. Cancellation: read-only calls are safe to
