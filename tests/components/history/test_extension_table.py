@@ -31,7 +31,11 @@ from typing import Any
 import pytest
 
 from opencrate.clock import TrioClock
-from opencrate.components.history.extensions import PersistenceExtensions, TimeSeriesPolicy
+from opencrate.components.history.extensions import (
+    PersistenceExtensions,
+    TimeSeriesPolicy,
+    result_unit,
+)
 from opencrate.components.history.service import RiemannType, Sample
 from opencrate.components.history.sqlite.store import HistoryStore
 from opencrate.errors import InvalidInput
@@ -75,6 +79,8 @@ TABLE: list[tuple[str, tuple[Any, ...], Any, dict[str, Any]]] = [
     ("count", BETWEEN, 5, {}),
     ("count", ZERO_ON, 1, {}),
     ("count", ZERO_OFF, 0, {}),
+    ("count", ("since", 0), 0, {}),  # since now and until now: [now, now], not null
+    ("count", ("until", 0), 0, {}),
     ("updated", SINCE, True, {}),
     ("updated", UNTIL, True, {}),
     ("updated", BETWEEN, True, {}),
@@ -90,6 +96,8 @@ TABLE: list[tuple[str, tuple[Any, ...], Any, dict[str, Any]]] = [
     ("changed", ("between", -100, -50), False, {}),  # 30 from -100 on
     ("changed", ("between", -250, -150), False, {}),  # 20 in force, 20 again
     ("changed", ("between", -150, -50), True, {}),  # 20 in force, then 30
+    ("changed", ("between", -600, -450), True, {}),  # nothing before: any sample is a change
+    ("changed", ("between", -700, -600), False, {}),
     # countStateChanges: adjacent unequal pairs inside the window.
     ("countStateChanges", SINCE, 1, {}),
     ("countStateChanges", UNTIL, 0, {}),
@@ -124,6 +132,8 @@ TABLE: list[tuple[str, tuple[Any, ...], Any, dict[str, Any]]] = [
     ("average", BETWEEN, M_BETWEEN, {}),
     ("average", ZERO_ON, 20.0, {}),
     ("average", ZERO_OFF, 20.0, {}),
+    ("average", ("since", 0), 30.0, {}),
+    ("average", ("between", -390, -350), 10.0, {}),  # the text is skipped: 10 holds
     ("average", UNTIL, (40 * 100 + 40 * 100 + 40 * 50) / 250, {"riemann": RiemannType.RIGHT}),
     ("riemannSum", SINCE, 7500.0, {}),
     ("riemannSum", UNTIL, 9000.0, {}),
@@ -137,6 +147,7 @@ TABLE: list[tuple[str, tuple[Any, ...], Any, dict[str, Any]]] = [
     ("variance", ZERO_ON, 0.0, {}),
     ("variance", ZERO_OFF, 0.0, {}),
     ("variance", SINCE, W_SINCE, {"weighted": True}),
+    ("variance", ("between", -390, -350), None, {}),  # every point of the series is text
     # On samples at both ends: no boundary points; the last 30 has no weight in the mean.
     ("variance", ("between", -300, -100), _var([20, 20, 30], 20.0), {}),
     ("deviation", SINCE, math.sqrt(V_SINCE), {}),
@@ -313,6 +324,25 @@ async def test_a_sample_exactly_at_now_is_the_next_and_the_previous_state(
         assert _norm(got) == (0.0, 35.0)  # both of openHAB's queries include now
     assert _norm(await ext.next_state(P, skip_equal=True)) == (100.0, 40.0)
     assert _norm(await _extensions(history, 30.0).next_state(P, skip_equal=True)) == (0.0, 35.0)
+
+
+def test_result_units() -> None:
+    assert result_unit("average", "°C") == "°C"
+    assert result_unit("maximum", "°C") == "°C"
+    assert result_unit("deviation", "°C") == "°C"
+    assert result_unit("variance", "°C") == "°C²"
+    assert result_unit("variance", "m/s") == "(m/s)²"
+    assert result_unit("variance", "kW h") == "(kW h)²"
+    assert result_unit("variance", "kW·h") == "(kW·h)²"
+    assert result_unit("variance", "m^3") == "(m^3)²"
+    assert result_unit("variance", "N*m") == "(N*m)²"
+    assert result_unit("riemannSum", "kW") == "kW·s"
+    assert result_unit("riemannSum", "m3/h") == "(m3/h)·s"
+    for name in ("count", "countStateChanges", "changed", "updated", "evolutionRate"):
+        assert result_unit(name, "°C") is None
+    for name in ("lastUpdate", "nextUpdate", "lastChange", "nextChange"):
+        assert result_unit(name, "°C") is None
+    assert result_unit("average", None) is None
 
 
 async def test_the_live_state_closes_delta_since(history: HistoryStore) -> None:
