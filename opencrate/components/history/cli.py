@@ -314,3 +314,47 @@ async def import_(ctx: click.Context, url: str | None, service: str | None, file
                     stored += reply["stored"]
                     bar.update(len(batch))
     click.echo(f"imported {stored} samples into {reply['service']}")
+
+
+@history.command(name="persist")
+@url_option
+@_service_option
+@click.argument("point")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--policy",
+    type=click.Choice(["add", "replace"], case_sensitive=False),
+    default="add",
+    show_default=True,
+    help="replace: first remove what lies between the series' first and last time.",
+)
+@click.pass_context
+async def persist(
+    ctx: click.Context, url: str | None, service: str | None, point: str, file: Path, policy: str
+) -> None:
+    """Store FILE as one time series of POINT (openHAB's ``persist(TimeSeries)``).
+
+    FILE is an export of POINT (CSV, or JSON lines for ``.jsonl``/``.json``); a row
+    for another point is refused, naming it. At most 10,000 samples in one series.
+    """
+    with cli_errors():
+        try:
+            text = await trio.Path(file).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{file.name}: not UTF-8 text ({exc.reason})") from None
+        samples = read_samples(text, file.name)
+        for number, sample in enumerate(samples, start=1):
+            if sample["point_id"] != point:
+                raise InvalidInput(
+                    f"{file.name}: sample {number} is for {sample['point_id']!r}, not {point!r}"
+                )
+        if len(samples) > 10_000:
+            raise InvalidInput(f"{file.name}: {len(samples)} samples; a series holds 10000")
+        body = _params(
+            samples=[{"time": s["time"], "value": s["value"]} for s in samples],
+            policy=policy.upper(),
+            service=service,
+        )
+        async with ApiClient(resolve_url(ctx, url), timeout_s=60.0) as api:
+            reply = await api.post(f"{_path(point)}/timeseries", body)
+    click.echo(f"stored {reply['stored']} samples of {point} in {reply['service']} ({policy})")

@@ -236,3 +236,36 @@ async def test_stat_says_why_a_window_is_null_and_takes_weighted(
         "history", "stat", "1001/sat", "nextState", "--skip-equal", "--url", api_url
     )
     assert (code, output.strip()) == (0, "null")
+
+
+async def test_persist_a_time_series_from_a_file(
+    history: HistoryStore, api_url: str, tmp_path: Path
+) -> None:
+    first = tmp_path / "forecast.csv"
+    first.write_text(
+        "point_id,time,ts_ms,value\n"
+        f"1001/sat,,{NOW + 60_000},20.0\n1001/sat,,{NOW + 120_000},21.0\n"
+        f"1001/sat,,{NOW + 180_000},22.0\n"
+    )
+    code, output = await _run("history", "persist", "1001/sat", str(first), "--url", api_url)
+    assert (code, output.strip()) == (0, "stored 3 samples of 1001/sat in sqlite (add)")
+    again = tmp_path / "again.jsonl"
+    again.write_text(
+        json.dumps({"point_id": "1001/sat", "ts_ms": NOW + 60_000, "value": 19.0}) + "\n"
+        + json.dumps({"point_id": "1001/sat", "ts_ms": NOW + 150_000, "value": 23.0}) + "\n"
+    )  # fmt: skip
+    code, output = await _run(
+        "history", "persist", "1001/sat", str(again), "--policy", "replace", "--url", api_url
+    )
+    assert code == 0, output
+    kept = await history.samples("1001/sat", NOW, NOW + 600_000)
+    assert [(s.ts_ms - NOW, s.value) for s in kept] == [
+        (60_000, 19.0),
+        (150_000, 23.0),
+        (180_000, 22.0),  # after the series' last time: kept
+    ]
+    other = tmp_path / "other.csv"
+    other.write_text(f"point_id,time,ts_ms,value\n1001/fan,,{NOW},true\n")
+    code, output = await _run("history", "persist", "1001/sat", str(other), "--url", api_url)
+    assert code != 0
+    assert "sample 1 is for '1001/fan', not '1001/sat'" in output
