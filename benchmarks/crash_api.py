@@ -212,6 +212,10 @@ def setup(url: str, token: str, writers: int) -> list[int]:
         for w in range(writers):
             body = {"id": f"w{w}-pt", "node_type": "point", "dis": "crash point", "kind": "number"}
             client.post("/api/nodes", json=body).raise_for_status()
+            # History is kept for the model's points only: the PUT and POST targets.
+            for target in (f"crash/w{w}/put", f"crash/w{w}/post"):
+                body = {"id": target, "node_type": "point", "dis": "crash", "kind": "number"}
+                client.post("/api/nodes", json=body).raise_for_status()
         deadline = time.monotonic() + 10
         while True:  # the event log records the EntityCreated events a moment later
             page = client.get("/api/events", params={"limit": 50}).raise_for_status().json()

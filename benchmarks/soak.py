@@ -125,6 +125,10 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, float]:
         reader = httpx.Client(base_url=url, headers=auth, timeout=30)
         writer = httpx.Client(base_url=url, headers=auth, timeout=30)
         bulk = httpx.Client(base_url=url, headers=auth, timeout=60)
+        # History is kept for the model's points only: make the 50 the writer posts to.
+        for p in range(50):
+            node = {"id": f"soak/p{p}", "node_type": "point", "dis": "soak", "kind": "number"}
+            bulk.post("/api/nodes", json=node).raise_for_status()
         reads = 0
 
         def read() -> None:

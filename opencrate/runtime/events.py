@@ -6,10 +6,13 @@ variants by type (``bus.subscribe(ValueChanged, AlarmRaised)``).
 
 :func:`event_to_dict` / :func:`event_from_dict` give the JSON form used by the
 websocket stream and the event log: ``{"type": "ValueChanged", "ts_ms": ..., ...}``.
+:func:`event_json` is that form as JSON text, made once per event and kept on
+it, so a stream fanned out to many websocket clients serializes it once.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,6 +45,7 @@ __all__ = [
     "StatusChanged",
     "ValueChanged",
     "event_from_dict",
+    "event_json",
     "event_to_dict",
 ]
 
@@ -51,8 +55,15 @@ def _str_tuple(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(items)
 
 
+class _JsonMemo:
+    # A plain slot outside the attrs fields: not in __init__, eq, hash, repr,
+    # asdict or pickles, so the memo never changes what an event is.
+    __slots__ = ("_json",)
+    _json: str  # unset until event_json makes it
+
+
 @frozen(kw_only=True)
-class Event:
+class Event(_JsonMemo):
     """Base of all bus events."""
 
     ts_ms: int
@@ -229,6 +240,20 @@ def event_to_dict(event: Event) -> dict[str, Any]:
             value = value.value
         out[name] = value
     return out
+
+
+def event_json(event: Event) -> str:
+    """``json.dumps(event_to_dict(event))``, computed on the first call and kept on the event.
+
+    Events are immutable, so the text never goes stale; every later call (one
+    per websocket client the event reaches) returns the same string object.
+    """
+    try:
+        return event._json
+    except AttributeError:
+        text = json.dumps(event_to_dict(event))
+        object.__setattr__(event, "_json", text)  # frozen: set the private slot directly
+        return text
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

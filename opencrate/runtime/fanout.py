@@ -80,7 +80,9 @@ class Subscription(Generic[T]):
             return
         queue = self._queue
         if self._closed:
-            self.dropped += 1  # the receiver is gone; the fan-out forgets it on close()
+            # Closed during this publish (by an ``accept``): close() has already taken it
+            # off the fan-out's lists, this publish still runs over the old ones.
+            self.dropped += 1
             return
         if self._missed:
             if len(queue) + 2 > self.capacity:  # room for the marker and the item
@@ -130,15 +132,14 @@ class Subscription(Generic[T]):
     async def _wait(self) -> None:
         # A checkpoint either way (trio's rule for every async receive): park
         # while empty, else yield once; items are taken only after it, so a
-        # cancelled receive loses nothing.
+        # cancelled receive loses nothing. close() empties the queue and nothing
+        # is queued after it, so a non-empty queue means an open subscription.
         if self._queue:
             await trio.lowlevel.checkpoint()
         while not self._queue:
             if self._closed:
                 raise trio.ClosedResourceError("subscription closed")
             await self._lot.park()
-        if self._closed:
-            raise trio.ClosedResourceError("subscription closed")
 
     def __aiter__(self) -> Subscription[T]:
         return self
@@ -207,30 +208,33 @@ class FanOut(Generic[T]):
             key_set = None
         sub = Subscription(self, name, key_set, capacity, accept)
         self._subscriptions.append(sub)
+        # The dispatch lists are replaced, never changed in place (here and in _remove):
+        # a publish that is running (an ``accept`` may subscribe or close) goes on over
+        # the subscribers it started with, none skipped, none added half-way.
         if key_set is None:
-            self._all.append(sub)
+            self._all = [*self._all, sub]
         else:
             for key in key_set:
-                self._by_key.setdefault(key, []).append(sub)
+                self._by_key[key] = [*self._by_key.get(key, ()), sub]
         return sub
 
     def publish(self, item: T, key: object = None) -> None:
         """Offer ``item`` to every subscriber; never blocks, never raises for a slow one."""
         self.published += 1
+        keyed = self._by_key.get(key, ()) if key is not None else ()
         for sub in self._all:
             sub._offer(item)
-        if key is not None:
-            for sub in self._by_key.get(key, ()):
-                sub._offer(item)
+        for sub in keyed:
+            sub._offer(item)
 
     def _remove(self, sub: Subscription[T]) -> None:
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)
             if sub.keys is None:
-                self._all.remove(sub)
+                self._all = [s for s in self._all if s is not sub]
             else:
                 for key in sub.keys:
-                    self._by_key[key].remove(sub)
+                    self._by_key[key] = [s for s in self._by_key[key] if s is not sub]
 
     def statistics(self) -> FanOutStatistics:
         return FanOutStatistics(

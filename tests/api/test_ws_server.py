@@ -23,11 +23,13 @@ import pytest
 import trio
 from trio_websocket import CloseReason, ConnectionClosed, open_websocket_url
 
+import opencrate.runtime.events as events_module
 from opencrate.api.app import create_app
 from opencrate.api.server import serve_api
 from opencrate.app import Services
 from opencrate.components.points.store import PointStore
 from opencrate.components.users.roles import Role
+from opencrate.runtime.events import Event
 from tests.harness import TEST_BUS_CAPACITY, add_user_with_token, build_tree
 
 _SERVER_CLOSES = pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
@@ -121,3 +123,55 @@ async def test_unknown_type_gets_an_error_message_and_close_1008_naming_it(
     assert message["error"]["code"] == "invalid_input"
     assert reason.code == 1008
     assert "'Bogus'" in (reason.reason or "")
+
+
+async def test_every_client_gets_the_same_frames_serialized_once_per_event(
+    services: Services, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Count the serializations: the real event_to_dict, counted on its way through.
+    made: list[Event] = []
+    real = events_module.event_to_dict
+
+    def counted(event: Event) -> dict[str, Any]:
+        made.append(event)
+        return real(event)
+
+    monkeypatch.setattr(events_module, "event_to_dict", counted)
+    await build_tree(services)
+    base = await _serve(services, nursery)
+    headers = await _credentials(services)
+    clients, published = 5, TEST_BUS_CAPACITY // 2  # no client falls behind
+    frames: list[list[str]] = []
+    connected = 0
+    all_connected = trio.Event()
+
+    async def client(url: str) -> None:
+        nonlocal connected
+        async with open_websocket_url(url, extra_headers=headers) as ws:
+            connected += 1  # subscribed: the stream subscribes before it accepts
+            if connected == clients:
+                all_connected.set()
+            got = []
+            for _ in range(published):
+                message = await ws.get_message()
+                assert isinstance(message, str)  # text frames
+                got.append(message)
+            frames.append(got)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as readers:
+            for i in range(clients):
+                # Different filters on the same events: the text is still shared.
+                query = "types=ValueChanged" if i % 2 else "types=ValueChanged&under=floor-1"
+                readers.start_soon(client, f"{base}/api/ws?{query}")
+            await all_connected.wait()
+            for i in range(published):
+                services.get(PointStore).set("1001/sat", float(i))
+    assert services.supervisor is not None
+    services.supervisor.request_shutdown()
+
+    assert len(frames) == clients
+    assert all(got == frames[0] for got in frames)
+    assert [json.loads(m)["value"] for m in frames[0]] == [float(i) for i in range(published)]
+    sent = [event for event in made if type(event).__name__ == "ValueChanged"]
+    assert len(sent) == published  # once per event, not once per client

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+import pickle
+
+import attrs
 import trio
 
 from opencrate.runtime.bus import EventBus
@@ -11,6 +15,7 @@ from opencrate.runtime.events import (
     StatusChanged,
     ValueChanged,
     event_from_dict,
+    event_json,
     event_to_dict,
 )
 
@@ -32,6 +37,21 @@ def test_events_round_trip_through_their_json_form() -> None:
     for event in events:
         assert event_from_dict(event_to_dict(event)) == event
     assert event_to_dict(events[1])["new_status"] == "stale"
+
+
+def test_event_json_is_made_once_and_leaves_the_event_unchanged() -> None:
+    event = StatusChanged(ts_ms=2, node_id="n", old_status="ok", new_status="stale")
+    text = event_json(event)
+    assert json.loads(text) == event_to_dict(event)
+    assert event_json(event) is text  # kept on the event: the second call makes nothing
+    # The memo is not part of the event: equality, hash, repr, fields and pickles ignore it.
+    twin = StatusChanged(ts_ms=2, node_id="n", old_status="ok", new_status="stale")
+    assert (event == twin, hash(event) == hash(twin), repr(event) == repr(twin)) == (True,) * 3
+    assert attrs.asdict(event) == attrs.asdict(twin)
+    assert pickle.loads(pickle.dumps(event)) == event
+    # A changed copy is a new event with its own text.
+    changed = attrs.evolve(event, new_status="ok")
+    assert json.loads(event_json(changed))["new_status"] == "ok"
 
 
 async def test_lagging_subscriber_gets_lagged_marker_and_publisher_never_blocks() -> None:

@@ -6,6 +6,8 @@ Query parameters
 
 Each text message is one event as :func:`~opencrate.runtime.events.event_to_dict`
 makes it (``{"type": "ValueChanged", "ts_ms": ..., "node_id": ..., "value": ...}``).
+The text is made once per event (:func:`~opencrate.runtime.events.event_json`)
+and the same string goes to every client the event reaches.
 When the client falls behind and the server drops events for it, the next
 message is ``{"type": "Lagged", "count": N}`` at the place of the gap, so a
 client always knows it missed something and how much; it is never silent.
@@ -57,7 +59,7 @@ from opencrate.runtime.events import (
     EntityUpdated,
     Event,
     Lagged,
-    event_to_dict,
+    event_json,
 )
 
 if TYPE_CHECKING:
@@ -172,8 +174,9 @@ def _close_reason(message: str) -> str:
 
 def _message(item: Event | Lagged) -> str:
     if isinstance(item, Lagged):
+        # Per stream: each client's gap has its own count.
         return json.dumps({"type": "Lagged", "count": item.count})
-    return json.dumps(event_to_dict(item))
+    return event_json(item)  # shared: serialized once however many clients get it
 
 
 async def _refuse(exc: OpenCrateError) -> None:

@@ -24,6 +24,7 @@ import trio
 from opencrate.cli.client import ApiClient, cli_errors, resolve_url, url_option
 from opencrate.cli.options import compose
 from opencrate.clock import ms_to_iso
+from opencrate.components.history.extension_names import BY_NAME, EXTENSIONS
 from opencrate.errors import InvalidInput, map_exceptions
 from opencrate.validation import MAX_JSON_DEPTH, ascii_int, check_json_depth, json_depth_exceeds
 
@@ -135,6 +136,13 @@ async def stat(
     result with a unit is followed by it; a null window (a --since in the future, an
     --until in the past) prints ``null`` and, on stderr, why.
     """
+    if statistic not in BY_NAME:
+        # Sent as is, an unknown name would read as part of the point id (…/POINT/STAT).
+        raise click.BadParameter(
+            f"unknown statistic {statistic!r}; use one of: {', '.join(EXTENSIONS)} "
+            "(or a full form such as averageSince, maximum_between)",
+            param_hint="STAT",
+        )
     if since is None and until is None and begin is None:
         since = "1d"
     params = _params(
@@ -282,6 +290,21 @@ def _batches(samples: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield samples[i : i + BATCH]
 
 
+async def _check_batches(
+    api: ApiClient, samples: list[dict[str, Any]], service: str | None, name: str
+) -> None:
+    checked = 0
+    for batch in _batches(samples):
+        try:
+            await api.post("/history", _params(samples=batch, service=service, dry_run=True))
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"{exc.message} (in samples {checked + 1}..{checked + len(batch)} of {name}; "
+                "nothing stored)"
+            ) from None
+        checked += len(batch)
+
+
 @history.command(name="import")
 @url_option
 @_service_option
@@ -299,6 +322,11 @@ async def import_(ctx: click.Context, url: str | None, service: str | None, file
             raise InvalidInput(f"{file.name}: no samples")
         stored = 0
         async with ApiClient(resolve_url(ctx, url), timeout_s=60.0) as api:
+            if len(samples) > BATCH:
+                # The server refuses a bad batch whole; checking every batch first makes
+                # the whole file all-or-nothing (an unknown point in the last batch
+                # stores nothing, not the batches before it).
+                await _check_batches(api, samples, service, file.name)
             with click.progressbar(
                 length=len(samples), label="importing", file=click.get_text_stream("stderr")
             ) as bar:

@@ -35,6 +35,13 @@ def persistence() -> None:
     """Persistence configuration (strategies, filters, items, aliases, retention)."""
 
 
+def _toml(value: object) -> str:
+    # As the settings file spells it: accept_unknown_points=true, not True.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def summary(config: PersistenceConfig, checked: str | None = None) -> list[str]:
     """Human-readable lines describing ``config`` (read from the file ``checked``)."""
     lines: list[str] = []
@@ -46,7 +53,7 @@ def summary(config: PersistenceConfig, checked: str | None = None) -> list[str]:
             lines.append(f"  from {service.source}")
         if service.options:
             shown = service_to_dict(service)  # masks a DSN's password
-            options = ", ".join(f"{key}={shown[key]}" for key in service.options)
+            options = ", ".join(f"{key}={_toml(shown[key])}" for key in service.options)
             lines.append(f"  options: {options}")
         for strategy in service.strategies:
             lines.append(f"  strategy {strategy.name}: {strategy.expression}")

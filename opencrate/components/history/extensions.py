@@ -325,15 +325,14 @@ class PersistenceExtensions:
         self, point_id: str, begin_ms: int, end_ms: int, high: bool
     ) -> Sample | None:
         check_range(begin_ms, end_ms)
-        stats = await self.service.window_stats(point_id, begin_ms, end_ms)
-        best = stats.max if high else stats.min
-        if stats.first is not None and stats.first.ts_ms == begin_ms:
+        found = await self.service.window_extreme(point_id, begin_ms, end_ms, high=high)
+        best, boundary = found.best, found.at_begin
+        if boundary is None or boundary.ts_ms == begin_ms:
             return best  # a sample at begin replaces the earlier state from the start
         # The state in force before begin held over the window's start: a candidate,
         # stamped at begin (openHAB's boundary point). It wins ties: it is oldest.
-        boundary = await self.service.state_at(point_id, begin_ms - 1)
-        held = None if boundary is None else _number(boundary.value)
-        if boundary is None or held is None:
+        held = _number(boundary.value)
+        if held is None:
             return best
         value = None if best is None else _number(best.value)
         if value is None or (held >= value if high else held <= value):

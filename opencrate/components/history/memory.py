@@ -27,6 +27,7 @@ from opencrate.components.history.service import (
     RiemannType,
     Sample,
     WeightedStats,
+    WindowExtreme,
     WindowStats,
     check_range,
     check_samples,
@@ -262,6 +263,13 @@ class MemoryService:
             last=at(span.stop - 1) if span else None,
             changes=changes,
         )
+
+    async def window_extreme(
+        self, point_id: str, begin_ms: int, end_ms: int, *, high: bool
+    ) -> WindowExtreme:
+        stats = await self.window_stats(point_id, begin_ms, end_ms)
+        at_begin = await self.state_at(point_id, begin_ms)
+        return WindowExtreme(best=stats.max if high else stats.min, at_begin=at_begin)
 
     async def weighted_stats(
         self,

@@ -9,6 +9,9 @@
 
 Every route takes ``?service=`` (default: the configured default service). A
 point stored under an alias is found under its point id: the route maps it.
+Reads, ``PUT`` and imports take only the node model's points (404, or a 400
+naming ``samples[i].point_id`` for an import) unless the service sets
+``accept_unknown_points``; ``DELETE`` takes any id (to clear an orphan's history).
 Times are ISO 8601, epoch ms, or a duration ago (``2h``). Bad input is a 400
 naming the parameter and nothing is stored or removed.
 """
@@ -16,7 +19,6 @@ naming the parameter and nothing is stored or removed.
 from __future__ import annotations
 
 import functools
-import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -28,6 +30,13 @@ from opencrate.api.context import services
 from opencrate.api.contract import body, query, responds
 from opencrate.api.params import node_id_arg
 from opencrate.clock import ms_to_iso, parse_time_ms
+from opencrate.components.history.extension_names import (
+    BY_NAME,
+    EXTENSIONS,
+    RANGED,
+    WEIGHTED,
+    snake,
+)
 from opencrate.components.history.extensions import (
     PersistenceExtensions,
     TimeSeriesPolicy,
@@ -37,7 +46,7 @@ from opencrate.components.history.service import PersistenceService, Resolution,
 from opencrate.components.history.setup import Persistence
 from opencrate.components.nodes.store import NodeStore
 from opencrate.components.points.store import PointStore
-from opencrate.errors import InvalidInput
+from opencrate.errors import InvalidInput, NotFound
 from opencrate.model.values import PointValue, coerce_value
 from opencrate.validation import ascii_int
 
@@ -49,36 +58,10 @@ DEFAULT_SPAN_MS = 86_400_000
 MAX_LIMIT = 10_000
 MAX_BATCH = 10_000
 
-#: Extensions over a window (``since``, ``until`` or ``begin`` + ``end``).
-_RANGED = (
-    *("average", "changed", "count", "countStateChanges", "delta", "deviation"),
-    *("evolutionRate", "maximum", "median", "minimum", "riemannSum", "sum", "updated"),
-    "variance",
-)
-_WEIGHTED = frozenset({"average", "riemannSum", "variance", "deviation"})
+# The route bodies use the short private names they had when the table lived here.
+_RANGED, _WEIGHTED, _snake, _BY_NAME = RANGED, WEIGHTED, snake, BY_NAME
 #: Extensions whose ``weighted=true`` asks for the time-weighted form (not openHAB's).
 _SPREAD = frozenset({"variance", "deviation"})
-#: Extensions at a point in time (``at`` for persistedState; ``skipEqual`` for
-#: previousState and nextState).
-_POINT = (
-    *("persistedState", "historicState", "lastUpdate", "nextUpdate", "lastChange"),
-    *("nextChange", "previousState", "nextState"),
-)
-EXTENSIONS: tuple[str, ...] = (*_RANGED, *_POINT)
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
-
-
-#: URL name -> (extension, window form or None). ``averageSince``, ``average_since`` and
-#: ``average`` (form from the parameters) all work.
-_BY_NAME: dict[str, tuple[str, str | None]] = {}
-for _name in EXTENSIONS:
-    _BY_NAME[_name] = _BY_NAME[_snake(_name)] = (_name, None)
-for _name in _RANGED:
-    for _form in ("Since", "Until", "Between"):
-        _BY_NAME[_name + _form] = _BY_NAME[_snake(_name + _form)] = (_name, _form.lower())
 _ANY = ", ".join(sorted(_BY_NAME))
 
 
@@ -190,6 +173,8 @@ class SampleIn(msgspec.Struct, forbid_unknown_fields=True):
 class ImportBody(msgspec.Struct, forbid_unknown_fields=True):
     samples: Annotated[list[SampleIn], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
     service: str | None = None
+    #: Check every sample as a real import would, store none (the CLI's first pass).
+    dry_run: bool = False
 
 
 class SeriesSample(msgspec.Struct, forbid_unknown_fields=True):
@@ -213,6 +198,8 @@ class StoredSeries(msgspec.Struct):
 class Imported(msgspec.Struct):
     service: str
     stored: int
+    #: Samples that passed the checks (all of them: one failing refuses the batch).
+    checked: int
 
 
 class Removed(msgspec.Struct):
@@ -223,6 +210,39 @@ class Removed(msgspec.Struct):
 
 def _service(name: str | None) -> tuple[str, PersistenceService]:
     return services().get(Persistence).service(name)
+
+
+def _accepts_unknown(service_id: str) -> bool:
+    cfg = services().get(Persistence).config.value.get(service_id)
+    return cfg is not None and cfg.options.get("accept_unknown_points", False) is True
+
+
+def _unknown_point(point_id: str, service_id: str) -> str | None:
+    """Why ``point_id`` is refused for ``service_id``, or None: a model point, or accepted.
+
+    A point is a ``point`` or ``virtual_point`` node. ``accept_unknown_points``
+    on the service (a table shared by several sites) lets any id through.
+    """
+    nodes = services().get(NodeStore)
+    node = nodes.get_or_none(point_id)
+    if (node is not None and node.is_point) or _accepts_unknown(service_id):
+        return None
+    if node is not None:
+        return f"{point_id!r} is not a point (node type {node.node_type.value})"
+    message = f"no point {point_id!r} in the model"
+    parent, _, last = point_id.rpartition("/")
+    above = nodes.get_or_none(parent) if parent else None
+    if above is not None and above.is_point and last not in _BY_NAME:
+        # GET .../{point}/{name} with an unknown name reads as one longer point id.
+        message += f" (and {last!r} is not a persistence extension of {parent!r})"
+    return message
+
+
+def _known_point(point_id: str, service_id: str) -> None:
+    """NotFound naming ``point_id`` unless the service may hold its history."""
+    refused = _unknown_point(point_id, service_id)
+    if refused is not None:
+        raise NotFound(refused, point_id=point_id, service=service_id)
 
 
 def _storage_id(service_id: str, point_id: str) -> str:
@@ -266,6 +286,7 @@ async def history(point_id: str, query_args: SamplesQuery) -> dict[str, Any]:
     point_id = node_id_arg(point_id, what="point id")
     q = query_args
     name, service = _service(q.service)
+    _known_point(point_id, name)
     now = services().clock.now_ms()
     end = _time("end", q.end, now)
     assert end is not None
@@ -354,6 +375,7 @@ async def extension(point_id: str, extension: str, query_args: ExtensionQuery) -
     q = query_args
     name, wanted_form = _BY_NAME[extension]
     service_id, service = _service(q.service)
+    _known_point(point_id, service_id)
     svc = services()
     storage = _storage_id(service_id, point_id)
 
@@ -426,6 +448,7 @@ async def put_sample(point_id: str, data: SampleBody) -> dict[str, Any]:
     point_id = node_id_arg(point_id, what="point id")
     svc = services()
     name, service = svc.get(Persistence).service(data.service)
+    _known_point(point_id, name)
     ts = _body_time(data.time, svc.clock.now_ms())
     value = _value(data.value, point_id)
     await service.store([Sample(point_id=_storage_id(name, point_id), ts_ms=ts, value=value)])
@@ -442,11 +465,13 @@ async def put_time_series(point_id: str, data: TimeSeriesBody) -> dict[str, Any]
 
     ``ADD`` (default) stores the samples; ``REPLACE`` first removes every sample between
     the series' oldest and newest time. All samples are checked before anything changes;
-    an empty series changes nothing.
+    an empty series changes nothing. An unknown point is 404 (unless the service has
+    ``accept_unknown_points``).
     """
     point_id = node_id_arg(point_id, what="point id")
     svc = services()
     name, service = svc.get(Persistence).service(data.service)
+    _known_point(point_id, name)
     policy = TimeSeriesPolicy.parse(data.policy)
     now = svc.clock.now_ms()
     series = [
@@ -493,7 +518,9 @@ async def delete_range(point_id: str, query_args: RangeQuery) -> dict[str, Any]:
 async def import_samples(data: ImportBody) -> dict[str, Any]:
     """Store a batch: ``{"samples": [{"point_id", "time", "value"}, ...], "service"?}``.
 
-    At most 10,000 samples; all are checked before any is stored.
+    At most 10,000 samples; all are checked before any is stored, and one bad
+    sample (a point id the model does not know, unless the service has
+    ``accept_unknown_points``) refuses the whole batch. ``dry_run``: check only.
     """
     svc = services()
     name, service = svc.get(Persistence).service(data.service)
@@ -502,6 +529,10 @@ async def import_samples(data: ImportBody) -> dict[str, Any]:
     for i, item in enumerate(data.samples):
         where = f"samples[{i}]"
         point_id = node_id_arg(item.point_id, what=f"{where}.point_id")
+        refused = _unknown_point(point_id, name)
+        if refused is not None:
+            field = f"{where}.point_id"
+            raise InvalidInput(f"{field}: {refused}", field=field, point_id=point_id)
         batch.append(
             Sample(
                 point_id=_storage_id(name, point_id),
@@ -509,9 +540,11 @@ async def import_samples(data: ImportBody) -> dict[str, Any]:
                 value=_value(item.value, point_id, what=f"{where}.value"),
             )
         )
+    if data.dry_run:
+        return {"service": name, "stored": 0, "checked": len(batch)}
     await service.store(batch)
     await audit_write("history.import", name, {"samples": len(batch)})
-    return {"service": name, "stored": len(batch)}
+    return {"service": name, "stored": len(batch), "checked": len(batch)}
 
 
 def _body_time(raw: object, now: int, what: str = "time") -> int:

@@ -107,6 +107,7 @@ __all__ = [
     "RollupBucket",
     "Sample",
     "WeightedStats",
+    "WindowExtreme",
     "WindowStats",
     "check_range",
     "check_samples",
@@ -288,6 +289,20 @@ class WindowStats:
 
 
 @frozen(kw_only=True)
+class WindowExtreme:
+    """The extreme numeric sample of a window and the state in force at its start.
+
+    ``best`` is the first sample (oldest) in ``[begin_ms, end_ms]`` holding the
+    highest (or lowest) numeric value, as ``WindowStats.max``/``min``;
+    ``at_begin`` is ``state_at(begin_ms)``: a sample exactly at ``begin_ms``
+    (then also in the window), else the state held into the window, or None.
+    """
+
+    best: Sample | None
+    at_begin: Sample | None
+
+
+@frozen(kw_only=True)
 class WeightedStats:
     """Time-weighted statistics of the augmented series (see the module docstring)."""
 
@@ -355,6 +370,15 @@ class PersistenceService(Protocol):
 
     async def window_stats(self, point_id: str, begin_ms: int, end_ms: int) -> WindowStats:
         """Unweighted statistics of the samples in ``[begin_ms, end_ms]``."""
+        ...
+
+    async def window_extreme(
+        self, point_id: str, begin_ms: int, end_ms: int, *, high: bool
+    ) -> WindowExtreme:
+        """The window's highest (``high``) or lowest numeric sample and ``state_at(begin_ms)``.
+
+        One read for maximum/minimum, which need both (see :class:`WindowExtreme`).
+        """
         ...
 
     async def weighted_stats(

@@ -13,7 +13,10 @@ from opencrate.cli.main import cli
 from opencrate.components.history.cli import read_samples
 from opencrate.components.history.setup import Persistence
 from opencrate.components.history.sqlite.store import HistoryStore
+from opencrate.components.nodes.store import NodeStore
 from opencrate.errors import InvalidInput
+from opencrate.model.node import Node
+from tests.harness import build_tree
 
 NOW = 1_700_000_000_000  # the clock fixture's start
 
@@ -24,8 +27,12 @@ async def _run(*args: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def history(live_services: Services) -> HistoryStore:
-    # One of the level-10 stores the fixture runs.
+async def history(live_services: Services) -> HistoryStore:
+    # The model's points (history is kept only for those), and one of the level-10
+    # stores the fixture runs.
+    await build_tree(live_services)
+    mode = {"id": "1001/mode", "node_type": "point", "dis": "Mode", "parent_id": "1001"}
+    await live_services.get(NodeStore).create(Node.from_dict({**mode, "kind": "str"}))
     (store,) = live_services.get(Persistence).stores()
     return store
 
@@ -57,12 +64,14 @@ async def test_import_show_stat_export_round_trip(
         "history", "stat", "1001/sat", "average", "--since", "1h", "--url", api_url
     )
     assert code == 0, output
-    assert float(output) == pytest.approx(21.0, abs=0.01)  # the clock moves a little
+    value, unit = output.split()  # the point's unit follows the number
+    assert float(value) == pytest.approx(21.0, abs=0.01)  # the clock moves a little
+    assert unit == "°C"
     code, output = await _run(
         "history", "stat", "1001/sat", "maximum", "--since", "1d", "--url", api_url
     )
     assert code == 0, output
-    assert output.strip() == "22.0  at 2023-11-14T21:43:20.000Z"
+    assert output.strip() == "22.0 °C  at 2023-11-14T21:43:20.000Z"
     code, output = await _run("history", "stat", "1001/sat", "lastUpdate", "--url", api_url)
     assert output.strip() == "2023-11-14T21:43:20.000Z"
 
@@ -134,6 +143,50 @@ async def test_bad_import_names_file_and_line_and_stores_nothing(
     code, output = await _run("history", "show", "1001/sat", "--since", "soon", "--url", api_url)
     assert code == 1
     assert "'start'" in output
+
+
+async def test_import_with_an_unknown_point_stores_nothing_and_names_it(
+    history: HistoryStore, api_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(f"point_id,ts_ms,value\n1001/sat,{NOW},1.0\nnope/x,{NOW + 1},2.0\n")
+    code, output = await _run("history", "import", str(mixed), "--url", api_url)
+    assert code == 1
+    assert "samples[1].point_id: no point 'nope/x' in the model" in output
+    assert "0 stored before" in output
+    assert await history.samples("1001/sat", 0, 2 * NOW) == []
+    assert await history.samples("nope/x", 0, 2 * NOW) == []
+    # Over several batches the file is still all-or-nothing: every batch is checked
+    # before the first is stored.
+    monkeypatch.setattr("opencrate.components.history.cli.BATCH", 2)
+    big = tmp_path / "big.csv"
+    rows = [f"1001/sat,{NOW + i},{float(i)}" for i in range(5)]
+    big.write_text("\n".join(["point_id,ts_ms,value", *rows, f"nope/x,{NOW},1.0"]) + "\n")
+    code, output = await _run("history", "import", str(big), "--url", api_url)
+    assert code == 1
+    assert "no point 'nope/x' in the model (in samples 5..6 of big.csv; nothing stored)" in output
+    assert await history.samples("1001/sat", 0, 2 * NOW) == []
+    big.write_text("\n".join(["point_id,ts_ms,value", *rows]) + "\n")
+    code, output = await _run("history", "import", str(big), "--url", api_url)
+    assert code == 0, output
+    assert "imported 5 samples into sqlite" in output
+    assert len(await history.samples("1001/sat", 0, 2 * NOW)) == 5
+
+
+async def test_show_and_stat_of_an_unknown_point_or_statistic_are_clear_errors(
+    history: HistoryStore, api_url: str
+) -> None:
+    code, output = await _run("history", "show", "nope/x", "--url", api_url)
+    assert code == 1
+    assert "no point 'nope/x' in the model" in output
+    code, output = await _run("history", "stat", "nope/x", "average", "--url", api_url)
+    assert code == 1
+    assert "no point 'nope/x' in the model" in output
+    # It was a KeyError traceback: the unknown name read as part of the point id.
+    code, output = await _run("history", "stat", "1001/sat", "averge", "--url", api_url)
+    assert code == 2
+    assert "Traceback" not in output
+    assert "unknown statistic 'averge'; use one of: average, " in output
 
 
 async def test_persistence_check(tmp_path: Path) -> None:
@@ -230,8 +283,9 @@ async def test_stat_says_why_a_window_is_null_and_takes_weighted(
     assert unweighted[0] == weighted[0] == 0
     # Held 20 then 22 for half an hour each: weighted 1; openHAB's over 20, 22 and the
     # boundary 22 at now, around the weighted mean 21: 1 too (the clock moves a little).
-    assert float(weighted[1]) == pytest.approx(1.0, abs=0.01)
-    assert float(unweighted[1]) == pytest.approx(1.0, abs=0.01)
+    assert float(weighted[1].split()[0]) == pytest.approx(1.0, abs=0.01)
+    assert float(unweighted[1].split()[0]) == pytest.approx(1.0, abs=0.01)
+    assert weighted[1].split()[1] == unweighted[1].split()[1] == "°C²"
     code, output = await _run(
         "history", "stat", "1001/sat", "nextState", "--skip-equal", "--url", api_url
     )

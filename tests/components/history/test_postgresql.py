@@ -167,6 +167,9 @@ async def test_sql_primitives_agree_with_the_memory_service(schema: str, tmp_pat
         for begin, end in [(50, 150), (-100, 100), (0, 260), (100, 100), (300, 400), (55, 255)]:
             assert await pg.window_stats("p", begin, end) == await mem.window_stats("p", begin, end)
             assert await pg.median("p", begin, end) == await mem.median("p", begin, end)
+            for high in (True, False):
+                got_extreme = await pg.window_extreme("p", begin, end, high=high)
+                assert got_extreme == await mem.window_extreme("p", begin, end, high=high)
             for riemann in RiemannType:
                 got = await pg.weighted_stats("p", begin, end, riemann)
                 want = await mem.weighted_stats("p", begin, end, riemann)

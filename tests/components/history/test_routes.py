@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from quart.typing import TestClientProtocol as Client
 
 from opencrate.api.access import PERSIST_TEXT
+from opencrate.api.app import create_app
 from opencrate.app import Services
 from opencrate.clock import TrioClock, ms_to_iso
+from opencrate.components.history.config.toml import parse_config_mapping
 from opencrate.components.history.routes import iso_ms
 from opencrate.components.history.setup import Persistence
 from opencrate.components.history.sqlite.store import HistoryStore
-from tests.harness import build_tree
+from opencrate.components.users.roles import Role
+from opencrate.errors import ConfigError
+from tests.contract import check_answers, violations
+from tests.harness import build_tree, client_with_token, role_tokens, running_services
 
 START = 1_700_000_000_000  # the clock fixture's start
 
 
 @pytest.fixture
-def history(services: Services) -> HistoryStore:
-    # One of the level-10 stores the API fixture runs.
+async def history(services: Services) -> HistoryStore:
+    # The model's points (history is kept only for those), and one of the level-10
+    # stores the API fixture runs.
+    await build_tree(services)
     (store,) = services.get(Persistence).stores()
     return store
 
@@ -194,7 +202,6 @@ async def test_persistence_config_get_put_and_hot_alias(
 async def test_values_take_the_points_kind(
     services: Services, history: HistoryStore, client: Client
 ) -> None:
-    await build_tree(services)
     await _ok(await client.put("/api/history/1001/sat", json={"value": "21.5", "time": START}))
     await _ok(await client.put("/api/history/1001/fan", json={"value": 1, "time": START}))
     await _error(
@@ -255,8 +262,7 @@ def test_page_times_match_ms_to_iso(ts: int) -> None:
 async def test_openhab_parity_over_http(
     services: Services, history: HistoryStore, client: Client, clock: TrioClock
 ) -> None:
-    await build_tree(services)  # 1001/sat is in °C
-    now = clock.now_ms()
+    now = clock.now_ms()  # the fixture's tree: 1001/sat is in °C
     series = {
         "samples": [
             {"time": now - 3_600_000, "value": 20.0},
@@ -311,3 +317,91 @@ async def test_openhab_parity_over_http(
         "policy",
         "MERGE",
     )
+
+
+async def test_unknown_points_are_404_and_a_batch_naming_one_stores_nothing(
+    history: HistoryStore, client: Client
+) -> None:
+    for url in ("/api/history/nope/x", "/api/history/nope/x/averageSince?since=1h"):
+        error = await _error(await client.get(url), 404, "no point 'nope/x' in the model")
+        assert error["code"] == "not_found"
+        assert error["detail"] == {"point_id": "nope/x", "service": "sqlite"}
+    put = client.put("/api/history/nope/x", json={"value": 1.0, "time": START})
+    await _error(await put, 404, "no point 'nope/x'")
+    # A node that is not a point is no history target either.
+    not_a_point = "'1001' is not a point (node type equip)"
+    await _error(await client.get("/api/history/1001"), 404, not_a_point)
+    # A misspelt extension reads as a longer point id: the message says both.
+    await _error(
+        await client.get("/api/history/1001/sat/averge?since=1h"),
+        404,
+        "no point '1001/sat/averge' in the model",
+        "'averge' is not a persistence extension of '1001/sat'",
+    )
+    mixed = {
+        "samples": [
+            {"point_id": "1001/sat", "time": START, "value": 1.0},
+            {"point_id": "nope/x", "time": START + 1, "value": 2.0},
+        ]
+    }
+    error = await _error(
+        await client.post("/api/history", json=mixed),
+        400,
+        "samples[1].point_id: no point 'nope/x' in the model",
+    )
+    assert error["detail"] == {"field": "samples[1].point_id", "point_id": "nope/x"}
+    # All or nothing: the known point's sample is not stored either.
+    assert await history.samples("1001/sat", 0, 2 * START) == []
+    assert await history.samples("nope/x", 0, 2 * START) == []
+    # A dry run checks the same way and stores nothing even when every sample is good.
+    await _error(await client.post("/api/history", json={**mixed, "dry_run": True}), 400, "nope/x")
+    good = {"samples": mixed["samples"][:1], "dry_run": True}
+    assert await _ok(await client.post("/api/history", json=good)) == {
+        "service": "sqlite",
+        "stored": 0,
+        "checked": 1,
+    }
+    assert await history.samples("1001/sat", 0, 2 * START) == []
+    # DELETE takes any id: it is how history left by a deleted point is removed.
+    gone = await _ok(await client.delete(f"/api/history/nope/x?start=0&end={START}"))
+    assert gone["removed"] == 0
+
+
+async def test_a_service_with_accept_unknown_points_stores_and_answers_foreign_ids(
+    tmp_path: Path, clock: TrioClock
+) -> None:
+    # The multi-site case: a shared service holds points of other sites' models.
+    everything = [{"points": ["*"], "strategies": ["everyChange"]}]
+    persistence = {
+        "services": {
+            "sqlite": {"items": everything},
+            "shared": {"kind": "memory", "accept_unknown_points": True, "items": everything},
+        }
+    }
+    async with running_services(
+        tmp_path / "data", clock, sections={"persistence": persistence}
+    ) as services:
+        app = create_app(services)
+        check_answers(app)
+        client = client_with_token(app, (await role_tokens(services))[Role.ADMIN])
+        batch = {"samples": [{"point_id": "site-b/x", "time": START, "value": 1.5}]}
+        await _error(await client.post("/api/history", json=batch), 400, "'site-b/x'")
+        stored = await _ok(await client.post("/api/history", json={**batch, "service": "shared"}))
+        assert stored["stored"] == 1
+        page = await _ok(
+            await client.get(f"/api/history/site-b/x?service=shared&start=0&end={START}")
+        )
+        assert [(s["ts_ms"], s["value"]) for s in page["samples"]] == [(START, 1.5)]
+        await _error(await client.get("/api/history/site-b/x"), 404, "no point 'site-b/x'")
+        config = await _ok(await client.get("/api/persistence/shared"))
+        assert config["accept_unknown_points"] is True
+        assert "accept_unknown_points" not in await _ok(await client.get("/api/persistence/sqlite"))
+        assert not violations(app)
+
+
+def test_accept_unknown_points_is_a_boolean() -> None:
+    with pytest.raises(ConfigError, match="accept_unknown_points must be bool, got 1"):
+        parse_config_mapping({"services": {"sqlite": {"accept_unknown_points": 1}}})
+    config = parse_config_mapping({"services": {"sqlite": {"accept_unknown_points": False}}})
+    (sqlite,) = config.services
+    assert sqlite.options == {"accept_unknown_points": False}

@@ -93,6 +93,7 @@ from opencrate.toml_lines import (
 )
 
 __all__ = [
+    "COMMON_OPTIONS",
     "OPTIONS",
     "load_config_file",
     "parse_config_mapping",
@@ -101,16 +102,22 @@ __all__ = [
     "service_from_mapping",
 ]
 
+#: Options every kind takes. ``accept_unknown_points``: the history API reads and
+#: writes ids the node model does not know (a PostgreSQL table shared by several
+#: sites holds the others' points); false refuses them (404 / 400 naming the id).
+#: Unlike a kind's options they are in ``ServiceConfig.options`` only when written.
+COMMON_OPTIONS: dict[str, tuple[type, Any]] = {"accept_unknown_points": (bool, False)}
 #: Service options per kind: key -> (type, default). Anything else is an error.
 OPTIONS: dict[str, dict[str, tuple[type, Any]]] = {
-    "sqlite": {},
-    "memory": {"max_entries": (int, 512)},
+    "sqlite": {**COMMON_OPTIONS},
+    "memory": {"max_entries": (int, 512), **COMMON_OPTIONS},
     "postgresql": {
         "dsn": (str, None),
         "schema": (str, "public"),
         "table": (str, "opencrate_samples"),
         "spool_max": (int, 100_000),
         "batch_max": (int, 1000),
+        **COMMON_OPTIONS,
     },
 }
 _MODEL_KEYS = frozenset(
@@ -242,9 +249,10 @@ class _Reader:
                 allowed = sorted(_MODEL_KEYS | set(known))
                 self.fail(path, key, f"unknown key {key!r} (allowed: {', '.join(allowed)})")
             kind_type = known[key][0]
-            if not isinstance(value, kind_type) or isinstance(value, bool):
+            # bool is an int in Python: true is not a count, and 1 is not a flag.
+            if not isinstance(value, kind_type) or isinstance(value, bool) != (kind_type is bool):
                 self.fail(path, key, f"{key} must be {kind_type.__name__}, got {value!r}")
-            if isinstance(value, int) and value <= 0:
+            if isinstance(value, int) and not isinstance(value, bool) and value <= 0:
                 self.fail(path, key, f"{key} must be positive, got {value}")
             if key in _PG_IDENTIFIERS and not PG_IDENTIFIER.fullmatch(str(value)):
                 # Interpolated into SQL by the service: refuse it here, with the line.
@@ -256,7 +264,9 @@ class _Reader:
                 )
             options[key] = value
         for key, (_type, default) in known.items():
-            if key not in options:
+            # A common option stays out unless written: shown configurations do not
+            # grow a line for every service (readers use ``options.get(key, default)``).
+            if key not in options and key not in COMMON_OPTIONS:
                 if default is None:
                     self.fail(path, path[-1], f"a {kind} service needs {key!r}")
                 options[key] = default

@@ -71,6 +71,7 @@ from opencrate.components.history.service import (
     RiemannType,
     Sample,
     WeightedStats,
+    WindowExtreme,
     WindowStats,
     check_range,
     check_samples,
@@ -517,6 +518,18 @@ class PostgresService:
     async def window_stats(self, point_id: str, begin_ms: int, end_ms: int) -> WindowStats:
         check_range(begin_ms, end_ms)
         return await self._read(lambda c: q.window_stats(c, self.names, point_id, begin_ms, end_ms))
+
+    async def window_extreme(
+        self, point_id: str, begin_ms: int, end_ms: int, *, high: bool
+    ) -> WindowExtreme:
+        check_range(begin_ms, end_ms)
+
+        def fn(conn: psycopg.Connection[Any]) -> WindowExtreme:
+            stats = q.window_stats(conn, self.names, point_id, begin_ms, end_ms)
+            at_begin = q.one(conn, self.names, point_id, begin_ms, before=True)
+            return WindowExtreme(best=stats.max if high else stats.min, at_begin=at_begin)
+
+        return await self._read(fn)  # one trip, as the SQLite store
 
     async def weighted_stats(
         self,

@@ -35,6 +35,7 @@ __all__ = [
     "plan",
     "weighted_left",
     "weighted_raw",
+    "window_extreme",
     "window_partial",
 ]
 
@@ -269,6 +270,54 @@ def window_partial(
         )
         result.extend(piece)
     return result
+
+
+def window_extreme(
+    conn: sqlite3.Connection,
+    key: int,
+    begin: int,
+    end: int,
+    tiers: Sequence[Resolution],
+    *,
+    high: bool,
+) -> tuple[Row | None, Row | None]:
+    """``(best, at_begin)``: the oldest sample holding the window's highest (or lowest)
+    numeric value, raw or from rollups where exact, and the newest sample at or before
+    ``begin``.
+
+    One statement: maximum/minimum need only one index probe per piece and the
+    state at ``begin``, not the counts, sums and changes of :func:`window_partial`.
+    """
+    order = "DESC" if high else "ASC"
+    column = "max" if high else "min"
+    queries = [
+        "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms <= ? ORDER BY ts_ms DESC"
+    ]
+    args: list[int] = [key, begin]
+    for tier, lo, hi in plan(conn, key, begin, end, tiers):
+        if tier is None:
+            queries.append(
+                "SELECT ts_ms, value FROM sample WHERE point_key = ? AND ts_ms BETWEEN ? AND ? "
+                f"AND {NUMERIC} ORDER BY value {order}, ts_ms"
+            )
+        else:
+            queries.append(
+                f"SELECT {column}_ts, {column} FROM {rollup_table(tier)} "
+                f"WHERE point_key = ? AND start_ms BETWEEN ? AND ? AND {column} IS NOT NULL "
+                f"ORDER BY {column} {order}, {column}_ts"
+            )
+        args += (key, lo, hi)
+    union = " UNION ALL ".join(
+        f"SELECT {i}, * FROM ({sql} LIMIT 1)" for i, sql in enumerate(queries)
+    )
+    found: list[Row | None] = [None] * len(queries)
+    for i, ts, value in conn.execute(union, args):
+        found[i] = (ts, value)
+    best: Row | None = None
+    for row in found[1:]:  # pieces in time order: a later one wins only when strictly better
+        if row is not None and (best is None or (row[1] > best[1] if high else row[1] < best[1])):
+            best = row
+    return best, found[0]
 
 
 def _series_sql(riemann: RiemannType) -> str:

@@ -55,6 +55,7 @@ from opencrate.components.history.service import (
     RiemannType,
     Sample,
     WeightedStats,
+    WindowExtreme,
     WindowStats,
     check_range,
     check_samples,
@@ -467,6 +468,21 @@ class HistoryStore(StoreActor):
             first=self._sample(point_id, key, p.first),
             last=self._sample(point_id, key, p.last),
             changes=p.changes,
+        )
+
+    async def window_extreme(
+        self, point_id: str, begin_ms: int, end_ms: int, *, high: bool
+    ) -> WindowExtreme:
+        check_range(begin_ms, end_ms)
+        key = self._keys.get(point_id)
+        if key is None:
+            return WindowExtreme(best=None, at_begin=None)
+        tiers = self._coarse_first()
+        best, at_begin = await self.read(
+            lambda conn: q.window_extreme(conn, key, begin_ms, end_ms, tiers, high=high)
+        )
+        return WindowExtreme(
+            best=self._sample(point_id, key, best), at_begin=self._sample(point_id, key, at_begin)
         )
 
     async def weighted_stats(
