@@ -111,6 +111,10 @@ async def show(
 @click.option("--begin", metavar="TIME", help="With --end: an explicit window.")
 @click.option("--end", metavar="TIME")
 @click.option("--riemann", type=click.Choice(["left", "right", "midpoint", "trapezoidal"]))
+@click.option("--weighted", is_flag=True, help="variance/deviation: time-weighted, not openHAB's.")
+@click.option(
+    "--skip-equal", is_flag=True, help="previousState/nextState: the first differing state."
+)
 @click.pass_context
 async def stat(
     ctx: click.Context,
@@ -123,10 +127,14 @@ async def stat(
     begin: str | None,
     end: str | None,
     riemann: str | None,
+    weighted: bool,
+    skip_equal: bool,
 ) -> None:
     """Print one persistence extension, e.g. ``average``, ``maximum``, ``countStateChanges``.
 
-    Window statistics need --since, --until or --begin/--end (default --since 1d).
+    Window statistics need --since, --until or --begin/--end (default --since 1d). A
+    result with a unit is followed by it; a null window (a --since in the future, an
+    --until in the past) prints ``null`` and, on stderr, why.
     """
     if statistic not in BY_NAME:
         # Sent as is, an unknown name would read as part of the point id (…/POINT/STAT).
@@ -140,16 +148,24 @@ async def stat(
     params = _params(
         since=since, until=until, begin=begin, end=end, riemann=riemann, service=service
     )
+    if weighted:
+        params["weighted"] = "true"
+    if skip_equal:
+        params["skipEqual"] = "true"
     with cli_errors():
         async with ApiClient(resolve_url(ctx, url)) as api:
             body = await api.get(f"{_path(point)}/{quote(statistic)}", params)
     result = body["result"]
+    unit = f" {body['unit']}" if body.get("unit") else ""
     if isinstance(result, dict) and "value" in result:
-        click.echo(f"{json.dumps(result['value'], ensure_ascii=False)}  at {result['time']}")
+        value = json.dumps(result["value"], ensure_ascii=False)
+        click.echo(f"{value}{unit}  at {result['time']}")
     elif body["extension"] in _TIMESTAMPS and isinstance(result, int):
         click.echo(ms_to_iso(result))
     else:
-        click.echo(json.dumps(result, ensure_ascii=False))
+        click.echo(json.dumps(result, ensure_ascii=False) + unit)
+    if body.get("reason"):
+        click.echo(body["reason"], err=True)
 
 
 @history.command()
@@ -326,3 +342,47 @@ async def import_(ctx: click.Context, url: str | None, service: str | None, file
                     stored += reply["stored"]
                     bar.update(len(batch))
     click.echo(f"imported {stored} samples into {reply['service']}")
+
+
+@history.command(name="persist")
+@url_option
+@_service_option
+@click.argument("point")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--policy",
+    type=click.Choice(["add", "replace"], case_sensitive=False),
+    default="add",
+    show_default=True,
+    help="replace: first remove what lies between the series' first and last time.",
+)
+@click.pass_context
+async def persist(
+    ctx: click.Context, url: str | None, service: str | None, point: str, file: Path, policy: str
+) -> None:
+    """Store FILE as one time series of POINT (openHAB's ``persist(TimeSeries)``).
+
+    FILE is an export of POINT (CSV, or JSON lines for ``.jsonl``/``.json``); a row
+    for another point is refused, naming it. At most 10,000 samples in one series.
+    """
+    with cli_errors():
+        try:
+            text = await trio.Path(file).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{file.name}: not UTF-8 text ({exc.reason})") from None
+        samples = read_samples(text, file.name)
+        for number, sample in enumerate(samples, start=1):
+            if sample["point_id"] != point:
+                raise InvalidInput(
+                    f"{file.name}: sample {number} is for {sample['point_id']!r}, not {point!r}"
+                )
+        if len(samples) > 10_000:
+            raise InvalidInput(f"{file.name}: {len(samples)} samples; a series holds 10000")
+        body = _params(
+            samples=[{"time": s["time"], "value": s["value"]} for s in samples],
+            policy=policy.upper(),
+            service=service,
+        )
+        async with ApiClient(resolve_url(ctx, url), timeout_s=60.0) as api:
+            reply = await api.post(f"{_path(point)}/timeseries", body)
+    click.echo(f"stored {reply['stored']} samples of {point} in {reply['service']} ({policy})")

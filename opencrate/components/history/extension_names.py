@@ -18,10 +18,11 @@ RANGED = (
     "variance",
 )
 WEIGHTED = frozenset({"average", "riemannSum", "variance", "deviation"})
-#: Extensions at a point in time (``at`` for persistedState; ``skipEqual`` for previousState).
+#: Extensions at a point in time (``at`` for persistedState; ``skipEqual`` for
+#: previousState and nextState).
 POINT = (
     *("persistedState", "historicState", "lastUpdate", "nextUpdate", "lastChange"),
-    *("nextChange", "previousState"),
+    *("nextChange", "previousState", "nextState"),
 )
 EXTENSIONS: tuple[str, ...] = (*RANGED, *POINT)
 

@@ -7,22 +7,25 @@ forecast data), ``x_between(b, e)``; ranges are inclusive at both ends. All
 the arithmetic happens in the service's query primitives
 (:class:`~opencrate.components.history.service.PersistenceService`), which the SQLite
 store answers in SQL and from rollups; nothing here loads a window's samples,
-except :meth:`~PersistenceExtensions.get_all_states_between`, whose job that is.
+except :meth:`~PersistenceExtensions.get_all_states_between`, whose job that is,
+and openHAB's unweighted variance, which needs every value (as openHAB does).
 
-Where we deliberately differ from openHAB (each is explained in the reference):
+As openHAB, a ``Since`` with a future ``t`` and an ``Until`` with a past ``t``
+answer ``None`` (:meth:`PersistenceExtensions.refusal` says why). Where we
+deliberately differ from openHAB (each is explained in the reference):
 
-* A ``Since`` with a future ``t``, an ``Until`` with a past ``t`` and a
-  ``Between`` with ``e < b`` raise :class:`~opencrate.errors.InvalidInput`
-  instead of logging and returning null.
+* A ``Between`` with ``e < b`` raises :class:`~opencrate.errors.InvalidInput`
+  (openHAB answers null or an empty window, depending on the extension).
 * Windows are evaluated on persisted history only; the live state of the point
   is used only where openHAB's definition names it (``persist()``,
   ``delta_since``/``delta_until``, ``evolution_rate_since``/``_until``, and
-  ``previous_state(skip_equal=True)``), and only when a ``current_state``
+  ``previous_state``/``next_state(skip_equal=True)``), and only when a ``current_state``
   function is given; otherwise the newest persisted state stands in for it.
-* ``variance``/``deviation`` are time-weighted (consistent with ``average``);
-  openHAB mixes a time-weighted mean with an unweighted sum over boundary points.
-* ``changed_between`` takes the reference state strictly before ``b``, so a
-  change that happens exactly at ``b`` counts.
+
+``variance``/``deviation`` are openHAB's (an unweighted mean of squared
+distances from the time-weighted average over the window's samples and its
+boundary points); ``weighted=True`` asks for the variance of the step function.
+``changed_*`` takes its reference state at ``b`` inclusive, as openHAB.
 
 Errors: :class:`~opencrate.errors.InvalidInput` for bad ranges; anything the
 service raises passes through. Cancellation: read-only calls are safe to
@@ -31,9 +34,10 @@ cancel; ``persist``/``remove_all_states`` follow the service's ``store``/``remov
 
 from __future__ import annotations
 
+import enum
 import functools
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
 from opencrate.clock import Clock, SystemClock
@@ -47,7 +51,50 @@ from opencrate.components.history.service import (
 from opencrate.errors import InvalidInput
 from opencrate.model.values import PointValue
 
-__all__ = ["PersistenceExtensions"]
+__all__ = ["PersistenceExtensions", "TimeSeriesPolicy", "result_unit"]
+
+#: Extensions whose result is a plain count, flag, time or percentage: no unit.
+_UNITLESS = frozenset(
+    {"changed", "updated", "count", "countStateChanges", "evolutionRate"}
+    | {"lastUpdate", "nextUpdate", "lastChange", "nextChange"}
+)
+
+
+def result_unit(extension: str, unit: str | None) -> str | None:
+    """The unit of ``extension``'s (openHAB name, no form) result for a point in ``unit``.
+
+    As openHAB: values, averages, sums, extremes, deltas and the deviation carry the
+    point's unit; the variance its square (``°C²``); the Riemann sum unit x seconds
+    (``kW·s``); counts, flags, times and the evolution rate (a percentage) none.
+    """
+    if unit is None or extension in _UNITLESS:
+        return None
+    # A compound unit is bracketed so that the power or product applies to all of it.
+    base = f"({unit})" if any(c in unit for c in " /*·^") else unit
+    if extension == "variance":
+        return f"{base}²"
+    if extension == "riemannSum":
+        return f"{base}·s"
+    return unit
+
+
+class TimeSeriesPolicy(enum.StrEnum):
+    """openHAB's ``TimeSeries.Policy``: how :meth:`PersistenceExtensions.persist_time_series`
+    meets the samples already stored in the series' span."""
+
+    ADD = "ADD"
+    REPLACE = "REPLACE"
+
+    @classmethod
+    def parse(cls, value: object) -> TimeSeriesPolicy:
+        """``value`` as a policy (any case); :class:`InvalidInput` naming it if unknown."""
+        try:
+            return cls(str(value).upper())
+        except ValueError:
+            raise InvalidInput(
+                f"time series policy {value!r} is not one of ADD, REPLACE", field="policy"
+            ) from None
+
 
 CurrentState = Callable[[str], PointValue | None]
 
@@ -60,20 +107,25 @@ SinceOrUntil = Callable[Concatenate["PersistenceExtensions", str, int, P], Await
 
 
 def window_form(
-    between: Between[P, R], window: Callable[[PersistenceExtensions, int], tuple[int, int]]
-) -> SinceOrUntil[P, R]:
+    between: Between[P, R],
+    window: Callable[[PersistenceExtensions, int], tuple[int, int] | None],
+) -> SinceOrUntil[P, R | None]:
     """``x_since`` or ``x_until(point_id, t, ...)``: ``x_between`` over ``window(t)``.
 
     ``window`` is :meth:`PersistenceExtensions._since` (``[t, now]``) or ``_until``
-    (``[now, t]``); each raises InvalidInput for a ``t`` on the wrong side of now.
+    (``[now, t]``); each answers None for a ``t`` on the wrong side of now, and so
+    does the extension then (openHAB's null).
     """
     form = window.__name__.lstrip("_")
 
     @functools.wraps(between)
     async def within(
         self: PersistenceExtensions, point_id: str, t: int, /, *args: P.args, **kwargs: P.kwargs
-    ) -> R:
-        return await between(self, point_id, *window(self, t), *args, **kwargs)
+    ) -> R | None:
+        span = window(self, t)
+        if span is None:
+            return None
+        return await between(self, point_id, *span, *args, **kwargs)
 
     within.__name__ = within.__qualname__ = between.__name__.replace("_between", f"_{form}")
     within.__doc__ = (
@@ -108,17 +160,24 @@ class PersistenceExtensions:
         self._current = current_state
 
     # -- ranges ----------------------------------------------------------------------
-    def _since(self, t: int) -> tuple[int, int]:
+    def refusal(self, form: str, t: int) -> str | None:
+        """Why a ``form`` (``since`` or ``until``) window at ``t`` answers None, or None if it
+        does not: a ``since`` in the future or an ``until`` in the past (openHAB's
+        "open begin and/or end not allowed")."""
         now = self.clock.now_ms()
-        if t > now:
-            raise InvalidInput(f"'since' time {t} is in the future (now is {now}); use 'until'")
-        return t, now
+        if form == "since" and t > now:
+            return f"'since' time {t} is in the future (now is {now}); use 'until'"
+        if form == "until" and t < now:
+            return f"'until' time {t} is in the past (now is {now}); use 'since'"
+        return None
 
-    def _until(self, t: int) -> tuple[int, int]:
+    def _since(self, t: int) -> tuple[int, int] | None:
         now = self.clock.now_ms()
-        if t < now:
-            raise InvalidInput(f"'until' time {t} is in the past (now is {now}); use 'since'")
-        return now, t
+        return None if t > now else (t, now)
+
+    def _until(self, t: int) -> tuple[int, int] | None:
+        now = self.clock.now_ms()
+        return None if t < now else (now, t)
 
     async def _current_value(self, point_id: str) -> PointValue | None:
         if self._current is not None:
@@ -145,6 +204,29 @@ class PersistenceExtensions:
         )
         await self.service.store([sample])
         return sample
+
+    async def persist_time_series(
+        self,
+        point_id: str,
+        series: Sequence[tuple[int, PointValue]],
+        policy: TimeSeriesPolicy = TimeSeriesPolicy.ADD,
+    ) -> int:
+        """Store ``(ts_ms, value)`` pairs (openHAB's ``persist(TimeSeries)``); returns how
+        many. ``ADD`` replaces only samples at the same ms; ``REPLACE`` first removes every
+        sample in ``[oldest ts, newest ts]`` of the series. An empty series does nothing.
+
+        Raises :class:`InvalidInput` for an unknown policy; the service's own checks
+        (value kinds, timestamps) apply to each sample.
+        """
+        policy = TimeSeriesPolicy.parse(policy)
+        if not series:
+            return 0
+        samples = [Sample(point_id=point_id, ts_ms=ts, value=value) for ts, value in series]
+        if policy is TimeSeriesPolicy.REPLACE:
+            stamps = [s.ts_ms for s in samples]
+            await self.service.remove(point_id, min(stamps), max(stamps))
+        await self.service.store(samples)
+        return len(samples)
 
     async def persisted_state(self, point_id: str, ts_ms: int) -> Sample | None:
         """The newest sample at or before ``ts_ms`` (the state in force then)."""
@@ -199,17 +281,29 @@ class PersistenceExtensions:
             return None
         return await self.service.last_differing(point_id, now, current)
 
+    async def next_state(self, point_id: str, *, skip_equal: bool = False) -> Sample | None:
+        """The oldest sample at or after now (a forecast); with ``skip_equal`` the oldest
+        that differs from the current state (openHAB's ``nextState(true)``)."""
+        now = self.clock.now_ms()
+        if not skip_equal:
+            return await self.service.next_sample(point_id, now)
+        current = await self._current_value(point_id)
+        if current is None:
+            return await self.service.next_sample(point_id, now)
+        return await self.service.first_differing(point_id, now, current)
+
     # -- windows: booleans and counts ------------------------------------------------
     async def changed_between(self, point_id: str, begin_ms: int, end_ms: int) -> bool:
         """Whether the state changed in ``[b, e]``: an in-window sample differs from the one
-        before it (the reference before the window included). No reference: window non-empty."""
+        before it, the first one from the state in force at ``b`` (inclusive, as openHAB: a
+        sample exactly at ``b`` is its own reference). No reference: window non-empty."""
         check_range(begin_ms, end_ms)
         stats = await self.service.window_stats(point_id, begin_ms, end_ms)
         if stats.changes:
             return True
         if stats.first is None:
             return False
-        reference = await self.service.state_at(point_id, begin_ms - 1)
+        reference = await self.service.state_at(point_id, begin_ms)
         return reference is None or reference.value != stats.first.value
 
     async def updated_between(self, point_id: str, begin_ms: int, end_ms: int) -> bool:
@@ -288,11 +382,45 @@ class PersistenceExtensions:
         return stats if not isinstance(stats, WeightedStats) else stats.integral / 1000.0
 
     async def variance_between(
-        self, point_id: str, begin_ms: int, end_ms: int, riemann: RiemannType = RiemannType.LEFT
+        self,
+        point_id: str,
+        begin_ms: int,
+        end_ms: int,
+        riemann: RiemannType = RiemannType.LEFT,
+        *,
+        weighted: bool = False,
     ) -> float | None:
-        """Time-weighted variance around the time-weighted mean; ``b == e``: 0.0."""
+        """openHAB's variance: Σ (v - mean)² / n over the numeric points of the window's
+        series (the boundary points included), ``mean`` being the time-weighted average;
+        ``b == e``: 0.0 at a numeric state. ``weighted=True``: the variance of the step
+        function instead, Σ w (v - mean)² / duration with the integral's weights."""
         stats = await self._spread(point_id, begin_ms, end_ms, riemann)
-        return stats if not isinstance(stats, WeightedStats) else stats.variance
+        if not isinstance(stats, WeightedStats):
+            return stats
+        if weighted:
+            return stats.variance
+        # Unlike the other statistics this one needs every value: no query primitive
+        # holds a sum of squares over boundary points. openHAB loads the window too.
+        values = map(_number, await self._series(point_id, begin_ms, end_ms))
+        numbers = [v for v in values if v is not None]
+        if not numbers:
+            return None
+        return math.fsum((v - stats.mean) ** 2 for v in numbers) / len(numbers)
+
+    async def _series(self, point_id: str, begin_ms: int, end_ms: int) -> list[PointValue]:
+        """Values of the window's series: the state at ``b`` unless a sample lies there, the
+        samples, the state at ``e`` unless a sample lies there (openHAB's boundaries)."""
+        inside = await self.service.samples(point_id, begin_ms, end_ms)
+        values = [s.value for s in inside]
+        if not inside or inside[0].ts_ms != begin_ms:
+            first = await self.service.state_at(point_id, begin_ms)
+            if first is not None:
+                values.insert(0, first.value)
+        if not inside or inside[-1].ts_ms != end_ms:
+            last = await self.service.state_at(point_id, end_ms)
+            if last is not None:
+                values.append(last.value)
+        return values
 
     async def _spread(
         self, point_id: str, begin_ms: int, end_ms: int, riemann: RiemannType
@@ -304,11 +432,19 @@ class PersistenceExtensions:
         return await self.service.weighted_stats(point_id, begin_ms, end_ms, riemann)
 
     async def deviation_between(
-        self, point_id: str, begin_ms: int, end_ms: int, riemann: RiemannType = RiemannType.LEFT
+        self,
+        point_id: str,
+        begin_ms: int,
+        end_ms: int,
+        riemann: RiemannType = RiemannType.LEFT,
+        *,
+        weighted: bool = False,
     ) -> float | None:
-        """Square root of :meth:`variance_between`."""
-        variance = await self.variance_between(point_id, begin_ms, end_ms, riemann)
-        return None if variance is None else math.sqrt(variance)
+        """Square root of :meth:`variance_between` (same ``weighted`` option)."""
+        variance = await self.variance_between(
+            point_id, begin_ms, end_ms, riemann, weighted=weighted
+        )
+        return None if variance is None or variance < 0 else math.sqrt(variance)
 
     # -- differences -----------------------------------------------------------------
     async def delta_between(self, point_id: str, begin_ms: int, end_ms: int) -> float | None:
@@ -320,14 +456,16 @@ class PersistenceExtensions:
 
     async def delta_since(self, point_id: str, t: int) -> float | None:
         """Current value minus the state at ``t``."""
-        self._since(t)
+        if self._since(t) is None:
+            return None
         start = await self._number_at(point_id, t)
         stop = _number(await self._current_value(point_id))
         return None if start is None or stop is None else stop - start
 
     async def delta_until(self, point_id: str, t: int) -> float | None:
         """The state at ``t`` (a forecast) minus the current value."""
-        self._until(t)
+        if self._until(t) is None:
+            return None
         stop = await self._number_at(point_id, t)
         start = _number(await self._current_value(point_id))
         return None if start is None or stop is None else stop - start
@@ -343,12 +481,14 @@ class PersistenceExtensions:
         )
 
     async def evolution_rate_since(self, point_id: str, t: int) -> float | None:
-        self._since(t)
+        if self._since(t) is None:
+            return None
         start = await self._number_at(point_id, t)
         return _rate(start, _number(await self._current_value(point_id)))
 
     async def evolution_rate_until(self, point_id: str, t: int) -> float | None:
-        self._until(t)
+        if self._until(t) is None:
+            return None
         stop = await self._number_at(point_id, t)
         return _rate(_number(await self._current_value(point_id)), stop)
 

@@ -3,6 +3,7 @@
 ``GET /api/history/{point_id}``               samples (or rollup buckets), paged by cursor
 ``GET /api/history/{point_id}/{extension}``   averageSince, maximum, countStateChanges, ...
 ``PUT /api/history/{point_id}``               store one sample
+``POST /api/history/{point_id}/timeseries``   store a time series (policy ADD or REPLACE)
 ``DELETE /api/history/{point_id}``            remove the samples in [start, end]
 ``POST /api/history``                         store a batch (``opencrate history import``)
 
@@ -36,7 +37,11 @@ from opencrate.components.history.extension_names import (
     WEIGHTED,
     snake,
 )
-from opencrate.components.history.extensions import PersistenceExtensions
+from opencrate.components.history.extensions import (
+    PersistenceExtensions,
+    TimeSeriesPolicy,
+    result_unit,
+)
 from opencrate.components.history.service import PersistenceService, Resolution, RiemannType, Sample
 from opencrate.components.history.setup import Persistence
 from opencrate.components.nodes.store import NodeStore
@@ -55,6 +60,8 @@ MAX_BATCH = 10_000
 
 # The route bodies use the short private names they had when the table lived here.
 _RANGED, _WEIGHTED, _snake, _BY_NAME = RANGED, WEIGHTED, snake, BY_NAME
+#: Extensions whose ``weighted=true`` asks for the time-weighted form (not openHAB's).
+_SPREAD = frozenset({"variance", "deviation"})
 _ANY = ", ".join(sorted(_BY_NAME))
 
 
@@ -82,6 +89,7 @@ class ExtensionQuery(msgspec.Struct, kw_only=True):
     at: TimeText | None = None
     riemann: RiemannType = RiemannType.LEFT
     skipEqual: bool = False
+    weighted: bool = False
 
 
 class RangeQuery(msgspec.Struct, kw_only=True):
@@ -133,6 +141,10 @@ class ExtensionResult(msgspec.Struct, omit_defaults=True):
     begin_ms: int | None = None
     end_ms: int | None = None
     at_ms: int | None = None
+    unit: Annotated[str | None, msgspec.Meta(description="The result's unit, if any.")] = None
+    reason: Annotated[
+        str | None, msgspec.Meta(description="Why the result is null, when the window is.")
+    ] = None
 
 
 BodyTime = Annotated[int | str | None, msgspec.Meta(description="Epoch ms or ISO 8601.")]
@@ -163,6 +175,24 @@ class ImportBody(msgspec.Struct, forbid_unknown_fields=True):
     service: str | None = None
     #: Check every sample as a real import would, store none (the CLI's first pass).
     dry_run: bool = False
+
+
+class SeriesSample(msgspec.Struct, forbid_unknown_fields=True):
+    time: BodyTime
+    value: AnyValue
+
+
+class TimeSeriesBody(msgspec.Struct, forbid_unknown_fields=True):
+    samples: Annotated[list[SeriesSample], msgspec.Meta(max_length=MAX_BATCH)]
+    policy: Annotated[str, msgspec.Meta(description="ADD (default) or REPLACE.")] = "ADD"
+    service: str | None = None
+
+
+class StoredSeries(msgspec.Struct):
+    point_id: str
+    service: str
+    policy: str
+    stored: int
 
 
 class Imported(msgspec.Struct):
@@ -357,20 +387,30 @@ async def extension(point_id: str, extension: str, query_args: ExtensionQuery) -
     body: dict[str, Any] = {"point_id": point_id, "service": service_id, "extension": name}
     if name in _RANGED:
         args: list[Any] = [storage, *_window(body, wanted_form, q)]
+        kwargs: dict[str, Any] = {"weighted": q.weighted} if name in _SPREAD else {}
         if name in _WEIGHTED:
             args.append(q.riemann)
         form = body["form"]
-        result: object = await getattr(ext, f"{_snake(name)}_{form}")(*args)
+        if form != "between":
+            reason = ext.refusal(form, args[1])
+            if reason is not None:
+                body["reason"] = reason  # null as openHAB, with the why beside it
+        result: object = await getattr(ext, f"{_snake(name)}_{form}")(*args, **kwargs)
     elif name in ("persistedState", "historicState"):
         at = _time("at", q.at)
         if at is None:
             raise InvalidInput(f"{name} needs ?at=<time>", field="at")
         body["at_ms"] = at
         result = await ext.persisted_state(storage, at)
-    elif name == "previousState":
-        result = await ext.previous_state(storage, skip_equal=q.skipEqual)
+    elif name in ("previousState", "nextState"):
+        result = await getattr(ext, _snake(name))(storage, skip_equal=q.skipEqual)
     else:
         result = await getattr(ext, _snake(name))(storage)
+    if result is not None and not isinstance(result, bool):
+        node = svc.get(NodeStore).get_or_none(point_id)
+        unit = result_unit(name, None if node is None else node.unit)
+        if unit is not None and not (isinstance(result, Sample) and isinstance(result.value, str)):
+            body["unit"] = unit
     if isinstance(result, Sample):
         result = sample_json(result, point_id)
     body["result"] = result
@@ -414,6 +454,39 @@ async def put_sample(point_id: str, data: SampleBody) -> dict[str, Any]:
     await service.store([Sample(point_id=_storage_id(name, point_id), ts_ms=ts, value=value)])
     await audit_write("history.put", point_id, {"service": name, "ts_ms": ts, "value": value})
     return {"service": name, **sample_json(Sample(point_id=point_id, ts_ms=ts, value=value))}
+
+
+@blueprint.post("/history/<path:point_id>/timeseries")
+@requires(Role.ADMIN, body_limit=LARGE_BODY)
+@body(TimeSeriesBody)
+@responds(StoredSeries)
+async def put_time_series(point_id: str, data: TimeSeriesBody) -> dict[str, Any]:
+    """openHAB's ``persist(TimeSeries)``: ``{"samples": [{"time", "value"}], "policy"?}``.
+
+    ``ADD`` (default) stores the samples; ``REPLACE`` first removes every sample between
+    the series' oldest and newest time. All samples are checked before anything changes;
+    an empty series changes nothing. An unknown point is 404 (unless the service has
+    ``accept_unknown_points``).
+    """
+    point_id = node_id_arg(point_id, what="point id")
+    svc = services()
+    name, service = svc.get(Persistence).service(data.service)
+    _known_point(point_id, name)
+    policy = TimeSeriesPolicy.parse(data.policy)
+    now = svc.clock.now_ms()
+    series = [
+        (
+            _body_time(item.time, now, what=f"samples[{i}].time"),
+            _value(item.value, point_id, what=f"samples[{i}].value"),
+        )
+        for i, item in enumerate(data.samples)
+    ]
+    ext = PersistenceExtensions(service, clock=svc.clock)
+    stored = await ext.persist_time_series(_storage_id(name, point_id), series, policy)
+    await audit_write(
+        "history.timeseries", point_id, {"service": name, "policy": policy.value, "samples": stored}
+    )
+    return {"point_id": point_id, "service": name, "policy": policy.value, "stored": stored}
 
 
 @blueprint.delete("/history/<path:point_id>")

@@ -107,3 +107,28 @@ def weighted(
     mean = integral / duration
     variance = sum(wi * (v - mean) ** 2 for wi, (_, v) in zip(w, points, strict=True)) / duration
     return duration, integral, mean, variance
+
+
+def boundary_values(series: Series, begin: int, end: int) -> list[PointValue]:
+    """openHAB's window series: the state at ``begin`` unless a sample lies there, the
+    samples, the state at ``end`` unless a sample lies there (any kind of value)."""
+    inside = in_window(series, begin, end)
+    values = [v for _, v in inside]
+    first, last = state_at(series, begin), state_at(series, end)
+    if (not inside or inside[0][0] != begin) and first is not None:
+        values.insert(0, first[1])
+    if (not inside or inside[-1][0] != end) and last is not None:
+        values.append(last[1])
+    return values
+
+
+def openhab_variance(series: Series, begin: int, end: int, riemann: RiemannType) -> float | None:
+    """Σ (v - time-weighted mean)² / n over the numeric values of :func:`boundary_values`."""
+    if begin == end:
+        at = state_at(series, begin)
+        return 0.0 if at is not None and is_number(at[1]) else None
+    stats = weighted(series, begin, end, riemann)
+    numbers = [float(v) for v in boundary_values(series, begin, end) if is_number(v)]
+    if stats is None or not numbers:
+        return None
+    return sum((v - stats[2]) ** 2 for v in numbers) / len(numbers)

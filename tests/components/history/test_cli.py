@@ -64,12 +64,14 @@ async def test_import_show_stat_export_round_trip(
         "history", "stat", "1001/sat", "average", "--since", "1h", "--url", api_url
     )
     assert code == 0, output
-    assert float(output) == pytest.approx(21.0, abs=0.01)  # the clock moves a little
+    value, unit = output.split()  # the point's unit follows the number
+    assert float(value) == pytest.approx(21.0, abs=0.01)  # the clock moves a little
+    assert unit == "°C"
     code, output = await _run(
         "history", "stat", "1001/sat", "maximum", "--since", "1d", "--url", api_url
     )
     assert code == 0, output
-    assert output.strip() == "22.0  at 2023-11-14T21:43:20.000Z"
+    assert output.strip() == "22.0 °C  at 2023-11-14T21:43:20.000Z"
     code, output = await _run("history", "stat", "1001/sat", "lastUpdate", "--url", api_url)
     assert output.strip() == "2023-11-14T21:43:20.000Z"
 
@@ -256,3 +258,68 @@ def test_a_csv_field_past_the_csv_limit_is_invalid_input_naming_the_line() -> No
     text = f"point_id,ts_ms,value\n1001/sat,5,1.0\n1001/sat,6,{huge}\n"
     with pytest.raises(InvalidInput, match=r"^big\.csv:3: not usable CSV: field larger than"):
         read_samples(text, "big.csv")
+
+
+async def test_stat_says_why_a_window_is_null_and_takes_weighted(
+    history: HistoryStore, api_url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(CSV + '"""auto"""\n')
+    code, output = await _run("history", "import", str(source), "--url", api_url)
+    assert code == 0, output
+    code, output = await _run(
+        "history", "stat", "1001/sat", "averageSince", "--since", str(NOW + 3_600_000),
+        "--url", api_url,
+    )  # fmt: skip
+    assert code == 0, output
+    assert output.splitlines()[0] == "null"
+    assert "in the future" in output
+    unweighted = await _run(
+        "history", "stat", "1001/sat", "variance", "--since", "2h", "--url", api_url
+    )
+    weighted = await _run(
+        "history", "stat", "1001/sat", "variance", "--since", "2h", "--weighted", "--url", api_url
+    )
+    assert unweighted[0] == weighted[0] == 0
+    # Held 20 then 22 for half an hour each: weighted 1; openHAB's over 20, 22 and the
+    # boundary 22 at now, around the weighted mean 21: 1 too (the clock moves a little).
+    assert float(weighted[1].split()[0]) == pytest.approx(1.0, abs=0.01)
+    assert float(unweighted[1].split()[0]) == pytest.approx(1.0, abs=0.01)
+    assert weighted[1].split()[1] == unweighted[1].split()[1] == "°C²"
+    code, output = await _run(
+        "history", "stat", "1001/sat", "nextState", "--skip-equal", "--url", api_url
+    )
+    assert (code, output.strip()) == (0, "null")
+
+
+async def test_persist_a_time_series_from_a_file(
+    history: HistoryStore, api_url: str, tmp_path: Path
+) -> None:
+    first = tmp_path / "forecast.csv"
+    first.write_text(
+        "point_id,time,ts_ms,value\n"
+        f"1001/sat,,{NOW + 60_000},20.0\n1001/sat,,{NOW + 120_000},21.0\n"
+        f"1001/sat,,{NOW + 180_000},22.0\n"
+    )
+    code, output = await _run("history", "persist", "1001/sat", str(first), "--url", api_url)
+    assert (code, output.strip()) == (0, "stored 3 samples of 1001/sat in sqlite (add)")
+    again = tmp_path / "again.jsonl"
+    again.write_text(
+        json.dumps({"point_id": "1001/sat", "ts_ms": NOW + 60_000, "value": 19.0}) + "\n"
+        + json.dumps({"point_id": "1001/sat", "ts_ms": NOW + 150_000, "value": 23.0}) + "\n"
+    )  # fmt: skip
+    code, output = await _run(
+        "history", "persist", "1001/sat", str(again), "--policy", "replace", "--url", api_url
+    )
+    assert code == 0, output
+    kept = await history.samples("1001/sat", NOW, NOW + 600_000)
+    assert [(s.ts_ms - NOW, s.value) for s in kept] == [
+        (60_000, 19.0),
+        (150_000, 23.0),
+        (180_000, 22.0),  # after the series' last time: kept
+    ]
+    other = tmp_path / "other.csv"
+    other.write_text(f"point_id,time,ts_ms,value\n1001/fan,,{NOW},true\n")
+    code, output = await _run("history", "persist", "1001/sat", str(other), "--url", api_url)
+    assert code != 0
+    assert "sample 1 is for '1001/fan', not '1001/sat'" in output

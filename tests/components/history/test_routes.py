@@ -259,6 +259,66 @@ def test_page_times_match_ms_to_iso(ts: int) -> None:
     assert iso_ms(ts) == ms_to_iso(ts)
 
 
+async def test_openhab_parity_over_http(
+    services: Services, history: HistoryStore, client: Client, clock: TrioClock
+) -> None:
+    now = clock.now_ms()  # the fixture's tree: 1001/sat is in °C
+    series = {
+        "samples": [
+            {"time": now - 3_600_000, "value": 20.0},
+            {"time": now - 600_000, "value": 24.0},
+            {"time": now + 3_600_000, "value": 30.0},  # a forecast
+        ]
+    }
+    stored = await _ok(await client.post("/api/history/1001/sat/timeseries", json=series))
+    assert stored == {"point_id": "1001/sat", "service": "sqlite", "policy": "ADD", "stored": 3}
+
+    avg = await _ok(await client.get("/api/history/1001/sat/averageSince?since=2h"))
+    assert avg["unit"] == "°C"
+    var = await _ok(await client.get("/api/history/1001/sat/varianceSince?since=2h"))
+    assert var["unit"] == "°C²"
+    # openHAB's: the boundary at now (24) plus the two samples around the weighted mean.
+    mean = avg["result"]
+    assert var["result"] == pytest.approx(((20 - mean) ** 2 + 2 * (24 - mean) ** 2) / 3, rel=1e-3)
+    weighted = await _ok(
+        await client.get("/api/history/1001/sat/varianceSince?since=2h&weighted=true")
+    )
+    assert weighted["result"] == pytest.approx(
+        (50 * (20 - mean) ** 2 + 10 * (24 - mean) ** 2) / 60, rel=1e-2
+    )
+    dev = await _ok(await client.get("/api/history/1001/sat/deviationSince?since=2h"))
+    assert (dev["unit"], dev["result"]) == ("°C", pytest.approx(var["result"] ** 0.5, rel=1e-3))
+    energy = await _ok(await client.get("/api/history/1001/sat/riemannSumSince?since=2h"))
+    assert energy["unit"] == "°C·s"
+    count = await _ok(await client.get("/api/history/1001/sat/countSince?since=2h"))
+    assert "unit" not in count
+
+    # A Since in the future / an Until in the past: null, and why.
+    future = await _ok(await client.get(f"/api/history/1001/sat/averageSince?since={now + 60_000}"))
+    assert future["result"] is None
+    assert "in the future" in future["reason"]
+    past = await _ok(await client.get("/api/history/1001/sat/countUntil?until=1h"))
+    assert (past["result"], "in the past" in past["reason"]) == (None, True)
+
+    nxt = await _ok(await client.get("/api/history/1001/sat/nextState"))
+    assert (nxt["result"]["value"], nxt["unit"]) == (30.0, "°C")
+
+    # REPLACE drops what lay between the series' first and last time.
+    replace = {"samples": [{"time": now - 3_000_000, "value": 21.0},
+                           {"time": now - 60_000, "value": 22.0}], "policy": "replace"}  # fmt: skip
+    await _ok(await client.post("/api/history/1001/sat/timeseries", json=replace))
+    kept = await history.samples("1001/sat", 0, now + 7_200_000)
+    assert [s.value for s in kept] == [20.0, 21.0, 22.0, 30.0]
+    await _error(
+        await client.post(
+            "/api/history/1001/sat/timeseries", json={"samples": [], "policy": "MERGE"}
+        ),
+        400,
+        "policy",
+        "MERGE",
+    )
+
+
 async def test_unknown_points_are_404_and_a_batch_naming_one_stores_nothing(
     history: HistoryStore, client: Client
 ) -> None:
