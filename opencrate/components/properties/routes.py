@@ -24,14 +24,14 @@ from opencrate.api.access import JSON, LARGE_BODY, OCTET_STREAM, Role, requires
 from opencrate.api.auditing import audit_write
 from opencrate.api.context import services
 from opencrate.api.contract import Content, load_body, path_parameter, request_body, responds
-from opencrate.components.properties.store import (
+from opencrate.components.properties.store import PropertyStore
+from opencrate.components.properties.values import (
     CONTEXT_PATTERN,
     MAX_CONTEXT_LENGTH,
     MAX_NAME_LENGTH,
     NAME_PATTERN,
     RESERVED_NAMES,
     BlobRef,
-    PropertyStore,
     StoredValue,
     check_context,
     check_name,

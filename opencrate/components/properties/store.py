@@ -69,55 +69,32 @@ import hashlib
 import json
 import logging
 import math
-import re
 import sqlite3
 from collections.abc import AsyncGenerator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeAlias
 
 import trio
 from attrs import frozen
 
 from opencrate.clock import Clock
 from opencrate.components.properties.settings import PropertySettings
+from opencrate.components.properties.values import (
+    BlobRef,
+    PropertyValue,
+    StoredValue,
+    check_context,
+    check_name,
+    dump_json,
+)
 from opencrate.errors import Conflict, InvalidInput, NotFound, StoreClosed, StoreError
 from opencrate.runtime.actor import StoreActor, StoreStatistics
 from opencrate.runtime.progress import Progress
 from opencrate.runtime.records import named_rows
 
-__all__ = [
-    "CONTEXT_PATTERN",
-    "MAX_CONTEXT_LENGTH",
-    "MAX_NAME_LENGTH",
-    "NAME_PATTERN",
-    "RESERVED_NAMES",
-    "BlobRef",
-    "JsonValue",
-    "PropertyStore",
-    "PropertyStoreStatistics",
-    "PropertyValue",
-    "StoredValue",
-]
+__all__ = ["PropertyStore", "PropertyStoreStatistics"]
 
 log = logging.getLogger(__name__)
-
-JsonValue: TypeAlias = bool | int | float | str | list[Any] | dict[str, Any] | None
-#: What :meth:`PropertyStore.put` takes.
-PropertyValue: TypeAlias = JsonValue | bytes
-#: What :meth:`PropertyStore.get` returns: large bytes come back as a reference.
-StoredValue: TypeAlias = "JsonValue | bytes | BlobRef"
-
-# Read with fullmatch: with .match, "$" also matched before a trailing newline.
-#: A context and a name, as regular expressions (the API's schema states them too).
-CONTEXT_PATTERN = r"[A-Za-z0-9_.:@-]+(/[A-Za-z0-9_.:@-]+)*"
-NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.-]*"
-_CONTEXT = re.compile(CONTEXT_PATTERN)
-_NAME = re.compile(NAME_PATTERN)
-MAX_CONTEXT_LENGTH = 512
-MAX_NAME_LENGTH = 128
-#: Reserved: ``.../{name}/blob`` is the blob download route.
-RESERVED_NAMES = frozenset({"blob"})
 
 _SCHEMA_V1 = """
 CREATE TABLE property (
@@ -149,15 +126,6 @@ _UPSERT = (
     "size = excluded.size, sha256 = excluded.sha256, chunks = excluded.chunks, "
     "updated_ms = excluded.updated_ms"
 )
-
-
-@frozen(kw_only=True)
-class BlobRef:
-    """A large binary value kept in blocks; fetch the bytes with :meth:`PropertyStore.iter_blob`."""
-
-    size: int
-    sha256: str
-    chunks: int
 
 
 @frozen(kw_only=True)
@@ -198,39 +166,6 @@ class _Row:
         digest = None if self.inline is None else hashlib.sha256(self.inline).hexdigest()
         return (self.context, self.name, self.kind, self.data, self.inline, size, digest, None,
                 self.updated_ms)  # fmt: skip
-
-
-def check_context(context: object) -> str:
-    """A context path: segments of letters, digits and ``_ . : @ -`` joined by ``/``."""
-    if not isinstance(context, str) or not context:
-        raise InvalidInput("property context must be a non-empty string", field="context")
-    if len(context) > MAX_CONTEXT_LENGTH or not _CONTEXT.fullmatch(context):
-        raise InvalidInput(
-            f"property context {context[:80]!r} is not a path of segments made of letters, "
-            f"digits and _ . : @ - joined by '/' (at most {MAX_CONTEXT_LENGTH} characters)",
-            field="context",
-        )
-    return context
-
-
-def check_name(name: object) -> str:
-    """A property name: a letter or ``_`` then letters, digits, ``_ . -``; not ``blob``."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
-        raise InvalidInput(
-            f"property name {str(name)[:80]!r} must start with a letter or _ and hold only "
-            f"letters, digits and _ . - (at most {MAX_NAME_LENGTH} characters)",
-            field="name",
-        )
-    if name in RESERVED_NAMES:
-        raise InvalidInput(f"property name {name!r} is reserved", field="name")
-    return name
-
-
-def _dump_json(value: object, where: str) -> str:
-    try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"property {where}: value is not JSON: {exc}", field="value") from None
 
 
 class PropertyStore(StoreActor):
@@ -372,7 +307,7 @@ class PropertyStore(StoreActor):
                        updated_ms=self.clock.now_ms())  # fmt: skip
             stored: StoredValue = data
         else:
-            text = _dump_json(value, f"{context}/{name}")
+            text = dump_json(value, f"{context}/{name}")
             row = _Row(context=key[0], name=key[1], kind="json", data=text, inline=None,
                        updated_ms=self.clock.now_ms())  # fmt: skip
             # Cache what a reload would give: a decoded copy of anything but a plain

@@ -10,7 +10,8 @@ from quart.typing import TestClientProtocol as Client
 from opencrate.api.access import JSON
 from opencrate.app import Services
 from opencrate.components.audit.store import AuditStore
-from opencrate.components.properties.store import BlobRef, PropertyStore
+from opencrate.components.properties.store import PropertyStore
+from opencrate.components.properties.values import BlobRef
 
 URL = "/api/properties/devices/1001/firmware"
 

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from opencrate.clock import TrioClock
 from opencrate.components.properties.settings import PropertySettings
-from opencrate.components.properties.store import BlobRef, PropertyStore
+from opencrate.components.properties.store import PropertyStore
+from opencrate.components.properties.values import BlobRef
 from opencrate.errors import (
     ConfigError,
     Conflict,
