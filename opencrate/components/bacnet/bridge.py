@@ -139,8 +139,11 @@ class BacnetBridge:
             )  # fmt: skip
             nursery.start_soon(self._dispatch, stack)
             nursery.start_soon(self._discovery.run_intake)
+            by_instance = self.bound_points()  # once for all: not one pass over the model each
             for device in await self.store.list(state=DeviceState.ACCEPTED):
-                await self.start_device(device)
+                await self.start_device(
+                    device, points=by_instance.get(device.device_instance or -1)
+                )
             nursery.start_soon(self._monitor.run)
             nursery.start_soon(self._first_scan)
             task_status.started()
@@ -232,8 +235,11 @@ class BacnetBridge:
             poll_interval_s=None if known is None else known.poll_interval_s,
         )
 
-    async def start_device(self, record: DiscoveredDevice) -> None:
-        """(Re)start polling an accepted device with the points the model has for it now."""
+    async def start_device(
+        self, record: DiscoveredDevice, *, points: list[BacnetPoint] | None = None
+    ) -> None:
+        """(Re)start polling an accepted device with the points the model has for it now
+        (``points``: already looked up by the caller)."""
         nursery = self._nursery
         if nursery is None or self._stack is None or record.device_instance is None:
             return
@@ -242,7 +248,8 @@ class BacnetBridge:
         if old is not None:
             old.cancel()
             self.pollers.pop(key, None)
-        points = self.bound_points().get(record.device_instance, [])
+        if points is None:
+            points = self.bound_points().get(record.device_instance, [])
         if not points:
             log.info("bacnet: device %s accepted with no points in the model", key)
             return

@@ -160,12 +160,13 @@ class DiscoveryService:
             point_count = 0
             failed: list[str] = []
             limiter = trio.CapacityLimiter(_READ_CONCURRENCY)
+            modelled = self._modelled()  # one pass over the model for the whole scan
 
             async def read(device: DiscoveredDevice) -> None:
                 nonlocal point_count
                 async with limiter:
                     try:
-                        read_count = await self.read_device(device)
+                        read_count = await self.read_device(device, modelled=modelled)
                     except BridgeError as exc:
                         log.warning("bacnet: device %s: reading its objects failed: %s",
                                     device.device_key, exc)  # fmt: skip
@@ -223,7 +224,9 @@ class DiscoveryService:
             )
         return sighting.device, sighting.new
 
-    async def read_device(self, device: DiscoveredDevice) -> int:
+    async def read_device(
+        self, device: DiscoveredDevice, *, modelled: frozenset[int] | None = None
+    ) -> int:
         """Read ``device``'s identity and point objects into the store; the point count.
 
         Accepts it at once when its equipment is already in the model.
@@ -264,21 +267,21 @@ class DiscoveryService:
         updated = await self.store.replace_points(
             device.device_key, points, object_count=len(objects)
         )
-        if updated.state is DeviceState.DISCOVERED and self._modelled(instance):
+        known = self._modelled() if modelled is None else modelled
+        if updated.state is DeviceState.DISCOVERED and instance in known:
             await self.accept(device.device_key)
         return len(points)
 
-    def _modelled(self, instance: int) -> bool:
-        """Is the device in the model already: a node bound to it over BACnet."""
+    def _modelled(self) -> frozenset[int]:
+        """The device instances already in the model: bound to a node over BACnet."""
+        found: set[int] = set()
         for node in self.nodes.all():
             binding = node.protocol_binding
-            if (
-                binding is not None
-                and binding.protocol == "bacnet"
-                and binding.config.get("device_instance") == instance
-            ):
-                return True
-        return False
+            if binding is not None and binding.protocol == "bacnet":
+                instance = binding.config.get("device_instance")
+                if isinstance(instance, int):
+                    found.add(instance)
+        return frozenset(found)
 
     # -- accept / ignore --------------------------------------------------------------------
     async def accept(self, key: str, *, parent_id: str | None = None) -> list[str]:
