@@ -57,14 +57,13 @@ from bacpypes3.apdu import (
     SimpleAckPDU,
     SubscribeCOVRequest,
     UnconfirmedCOVNotificationRequest,
-    WhoIsRequest,
 )
 from bacpypes3.app import Application, DeviceInfoCache
 from bacpypes3.basetypes import BDTEntry, HostNPort, IPMode
 from bacpypes3.errors import ExecutionError
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.networkport import NetworkPortObject
-from bacpypes3.pdu import Address, GlobalBroadcast
+from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier, ObjectType
 from bacpypes3.vendor import get_vendor_info
 
@@ -419,14 +418,6 @@ class BacnetStack:
             segmentation=str(apdu.segmentationSupported),
             vendor_id=int(apdu.vendorID),
         )
-
-    async def send_who_is(self, low: int | None = None, high: int | None = None) -> None:
-        """Broadcast a Who-Is and return at once: answers arrive on :attr:`events`."""
-        request = WhoIsRequest(destination=GlobalBroadcast())
-        if low is not None and high is not None:
-            request.deviceInstanceRangeLowLimit = low
-            request.deviceInstanceRangeHighLimit = high
-        await self._loop.call(self._app.request, request)
 
     async def read_property(
         self, address: str, obj: ObjectRef, prop: str, index: int | None = None
