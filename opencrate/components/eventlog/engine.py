@@ -4,11 +4,20 @@
 them (:mod:`opencrate.components.eventlog.rules`) plus ``EntityDeleted``, drains
 the bus in batches (up to :data:`BATCH`) and records each batch with one store
 command. Its queue holds at least :data:`MIN_CAPACITY` events, whatever the bus
-capacity: a building's first readings publish one ``StatusChanged`` (unknown ->
-ok) per point within seconds, a burst the size of the building (50,000 points:
-50,000 events, measured to overflow a 16,384 queue), which the recorder then
-writes at its own pace (a few thousand a second). The queue is a deque bound,
-not a preallocated buffer: it costs memory only while a burst waits. An
+capacity: a building whose devices are unreachable at start publishes one
+``StatusChanged`` (unknown -> down) per point within seconds, a burst the size of the
+building (50,000 points: 50,000 events, measured to overflow a 16,384 queue), which
+the recorder then writes at its own pace (a few thousand a second).
+
+A point's first good reading, ``StatusChanged`` from unknown to ok, is not recorded
+(``statistics().first_readings`` counts it): every start publishes one per point,
+and an operator reading the log wants what went wrong, not 50,000 lines saying the
+building answered. Unknown to anything else (down, fault, stale, ...) is recorded.
+(Skipping them also kept the start of a 50,000-point building from creating every
+device's change table at once, a quarter of the CPU of the first minute.)
+
+The queue is a deque bound, not a preallocated buffer: it costs memory only while a
+burst waits. An
 ``EntityDeleted`` first deletes the node's events from every table (and drops
 its change table when it is a device), then is itself recorded if its rule
 says so, so the log keeps a trace that the node went away. Events are handled
@@ -42,8 +51,9 @@ from opencrate.components.eventlog.rules import EventLogSettings, context_of, da
 from opencrate.components.eventlog.store import EventLogStore
 from opencrate.components.eventlog.tables import TableKind, change_table_name
 from opencrate.errors import InvalidInput
+from opencrate.model.values import PointStatus
 from opencrate.runtime.bus import EventBus
-from opencrate.runtime.events import EVENT_TYPES, EntityDeleted, Event, Lagged
+from opencrate.runtime.events import EVENT_TYPES, EntityDeleted, Event, Lagged, StatusChanged
 from opencrate.runtime.progress import CountsProcessed
 
 __all__ = [
@@ -72,6 +82,7 @@ class RecorderStatistics:
     lagged: int
     nodes_deleted: int
     events_deleted: int
+    first_readings: int  # StatusChanged unknown -> ok, not recorded (see the module docstring)
 
 
 @frozen(kw_only=True)
@@ -104,6 +115,7 @@ class EventLogRecorder(CountsProcessed):
         self._capacity = max(capacity, MIN_CAPACITY)
         self._received = self._recorded = self._deduplicated = self._refused = 0
         self._lagged = self._nodes_deleted = self._events_deleted = 0
+        self._first_readings = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Subscribe, report started, then record events until cancelled."""
@@ -134,6 +146,13 @@ class EventLogRecorder(CountsProcessed):
         self._processed.add(sum(1 for item in batch if not isinstance(item, Lagged)))
 
     def _prepare(self, event: Event) -> tuple[NewEvent, TableKind] | None:
+        if (
+            type(event) is StatusChanged
+            and event.old_status is PointStatus.UNKNOWN
+            and event.new_status is PointStatus.OK
+        ):
+            self._first_readings += 1
+            return None
         name = type(event).__name__
         rule = self._settings.rules.get(name)
         if rule is None or not rule.persist:
@@ -182,6 +201,7 @@ class EventLogRecorder(CountsProcessed):
             lagged=self._lagged,
             nodes_deleted=self._nodes_deleted,
             events_deleted=self._events_deleted,
+            first_readings=self._first_readings,
         )
 
 

@@ -37,7 +37,7 @@ already handed to a service completes or rolls back whole.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import trio
@@ -47,7 +47,7 @@ from opencrate.clock import Clock
 from opencrate.components.history.config.model import PersistenceConfig, ServiceConfig
 from opencrate.components.history.filters import FilterState
 from opencrate.components.history.selectors import Hierarchy
-from opencrate.components.history.service import PersistenceService, Sample
+from opencrate.components.history.service import PersistenceService, Sample, SampleRow
 from opencrate.components.history.strategies import LineRule, PointPlan, compile_plan, next_fire_ms
 from opencrate.components.points.store import PointStore
 from opencrate.errors import NotFound
@@ -144,15 +144,19 @@ class _ServiceRunner(CountsProcessed):
             self.counters.filtered += 1
         return bool(passing)
 
-    def decide(self, batch: list[Event | Lagged], out: dict[tuple[str, int], Sample]) -> int:
+    def decide(self, batch: list[Event | Lagged], out: list[SampleRow]) -> int:
         """Decide a batch from the bus into ``out``; return how many events it held.
 
         The loop is :meth:`decide_update` inlined for ``ValueChanged`` (it runs
-        for every reading; a call per event was a tenth of the decision).
+        for every reading; a call per event was a tenth of the decision). Rows
+        are appended, not keyed by (point, ms) as :meth:`decide_update` keys
+        them: two readings of a point in the same millisecond are rare, and
+        every service stores the later of two rows at one (point, ms).
         """
         last_values = self.last_values
         plans = self.plans
         through = self._through
+        append = out.append
         updates = lagged = 0
         for event in batch:
             if type(event) is ValueChanged:  # the hot path: no isinstance chain
@@ -172,8 +176,7 @@ class _ServiceRunner(CountsProcessed):
                 ts_ms = event.ts_ms
                 if not lines or (filtered and not through(lines, point_id, value, ts_ms)):
                     continue
-                name = plan.storage_id
-                out[(name, ts_ms)] = Sample(point_id=name, ts_ms=ts_ms, value=value)
+                append((plan.storage_id, ts_ms, value))
             elif isinstance(event, Lagged):
                 lagged += 1
                 self.counters.lagged += event.count
@@ -190,7 +193,7 @@ class _ServiceRunner(CountsProcessed):
         return len(batch) - lagged
 
     def decide_update(
-        self, point_id: str, value: PointValue, ts_ms: int, out: dict[tuple[str, int], Sample]
+        self, point_id: str, value: PointValue, ts_ms: int, out: dict[tuple[str, int], SampleRow]
     ) -> None:
         """One update: add the sample to ``out`` if a triggered line's filters let it through.
 
@@ -215,9 +218,9 @@ class _ServiceRunner(CountsProcessed):
         if not lines or (filtered and not self._through(lines, point_id, value, ts_ms)):
             return
         name = plan.storage_id
-        out[(name, ts_ms)] = Sample(point_id=name, ts_ms=ts_ms, value=value)
+        out[(name, ts_ms)] = (name, ts_ms, value)
 
-    async def store(self, samples: list[Sample]) -> None:
+    async def store(self, samples: Sequence[SampleRow]) -> None:
         """Hand a decided batch to the service; failures are counted, never raised.
 
         Shielded (for at most ``drain_timeout_s``): once filters recorded a batch
@@ -266,9 +269,9 @@ class _ServiceRunner(CountsProcessed):
                     task_status.started()
                     while True:
                         batch = await sub.receive_batch(manager.batch_max)
-                        out: dict[tuple[str, int], Sample] = {}
+                        out: list[SampleRow] = []
                         events = self.decide(batch, out)
-                        await self.store(list(out.values()))
+                        await self.store(out)
                         self._processed.add(events)
             finally:
                 # Shutdown cancels us after the bridges (level 40) stopped: store what
@@ -283,9 +286,9 @@ class _ServiceRunner(CountsProcessed):
                 batch.append(sub.receive_nowait())
         except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
             pass
-        out: dict[tuple[str, int], Sample] = {}
+        out: list[SampleRow] = []
         self.decide(batch, out)
-        await self.store(list(out.values()))
+        await self.store(out)
 
     async def _follow_config(self) -> None:
         while True:
@@ -384,22 +387,22 @@ class PastDecider:
         self._next_fire: dict[str, int] | None = None
         self._values: dict[str, PointValue] = {}
 
-    def feed(self, updates: Iterable[tuple[str, int, PointValue]]) -> list[Sample]:
+    def feed(self, updates: Iterable[tuple[str, int, PointValue]]) -> list[SampleRow]:
         """The samples these updates (and the cron fires before each) would have stored."""
-        out: dict[tuple[str, int], Sample] = {}
+        out: dict[tuple[str, int], SampleRow] = {}
         for point_id, ts_ms, value in updates:
             self._fire_before(ts_ms, out)
             self._values[point_id] = value
             self._runner.decide_update(point_id, value, ts_ms, out)
         return list(out.values())
 
-    def finish(self, until_ms: int) -> list[Sample]:
+    def finish(self, until_ms: int) -> list[SampleRow]:
         """The cron samples of the fires after the last update and before ``until_ms``."""
-        out: dict[tuple[str, int], Sample] = {}
+        out: dict[tuple[str, int], SampleRow] = {}
         self._fire_before(until_ms, out)
         return list(out.values())
 
-    def _fire_before(self, ts_ms: int, out: dict[tuple[str, int], Sample]) -> None:
+    def _fire_before(self, ts_ms: int, out: dict[tuple[str, int], SampleRow]) -> None:
         if not self._crons:
             return
         if self._next_fire is None:  # nothing is known before the first update

@@ -26,6 +26,7 @@ from opencrate.components.history.service import (
     Resolution,
     RiemannType,
     Sample,
+    SampleRow,
     WeightedStats,
     WindowExtreme,
     WindowStats,
@@ -128,13 +129,13 @@ class MemoryService:
         self._stored = self._dropped = 0
 
     # -- writes ------------------------------------------------------------------
-    async def store(self, samples: Sequence[Sample]) -> None:
+    async def store(self, samples: Sequence[SampleRow]) -> None:
         """Upsert ``samples``; all or nothing (InvalidInput before anything changes)."""
         await trio.lowlevel.checkpoint()
         check_samples(samples)
-        for sample in samples:
-            series = self._series.setdefault(sample.point_id, _Series())
-            series.put(sample.ts_ms, sample.value)
+        for point_id, ts_ms, value in samples:
+            series = self._series.setdefault(point_id, _Series())
+            series.put(ts_ms, value)
             if len(series.ts) > self.max_entries:
                 del series.ts[0], series.values[0]
                 self._dropped += 1

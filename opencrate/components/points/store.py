@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from attrs import frozen
 
@@ -52,12 +53,13 @@ from opencrate.runtime.events import StatusChanged, ValueChanged
 __all__ = ["PointState", "PointStore", "PointStoreStatistics"]
 
 
-@frozen(kw_only=True)
-class PointState:
+class PointState(NamedTuple):
     """A point's visible value and status, and when either last changed (epoch ms).
 
     ``value`` is ``None`` for a point that has a status but was never read (a
-    device reported down before its first poll).
+    device reported down before its first poll). A named tuple, not an attrs
+    record: :meth:`PointStore.set` makes one per reading, and a tuple is built
+    in about a quarter of the time (benchmarks/ingest.py).
     """
 
     node_id: str
@@ -149,7 +151,7 @@ class PointStore:
         self._updates += 1
         if ts_ms is None:
             ts_ms = self._clock.now_ms()
-        state = PointState(node_id=node_id, value=value, status=status, ts_ms=ts_ms)
+        state = PointState(node_id, value, status, ts_ms)  # positional: the cheapest call
         if node_id in self._shadow:
             self._shadow[node_id] = state
             self._shadowed += 1
@@ -188,10 +190,7 @@ class PointStore:
             _check_value(node_id, value)
             count += 1
             self._updates += 1
-            state = PointState(
-                node_id=node_id, value=value, status=status,
-                ts_ms=now() if ts_ms is None else ts_ms,
-            )  # fmt: skip
+            state = PointState(node_id, value, status, now() if ts_ms is None else ts_ms)
             if node_id in shadow:
                 shadow[node_id] = state
                 self._shadowed += 1

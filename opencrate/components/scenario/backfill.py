@@ -54,7 +54,7 @@ import trio
 from attrs import frozen
 
 from opencrate.components.history.manager import PastDecider, PersistenceManager
-from opencrate.components.history.service import PersistenceService, Sample
+from opencrate.components.history.service import PersistenceService, SampleRow
 from opencrate.components.scenario.format import PointSpec, Scenario
 from opencrate.components.scenario.signals import SignalSampler
 from opencrate.errors import InvalidInput
@@ -200,12 +200,13 @@ async def _fill(
 ) -> int:
     """Decide ``timeline`` for one service; store what is newer than it holds, in batches."""
     newest = {name: s.ts_ms for name, s in (await service.last_states(names)).items()}
-    pending: list[Sample] = []
+    pending: list[SampleRow] = []
     count = 0
 
-    async def keep(samples: list[Sample], *, flush: bool) -> None:
+    async def keep(samples: list[SampleRow], *, flush: bool) -> None:
         nonlocal pending, count
-        pending.extend(s for s in samples if s.ts_ms > newest.get(s.point_id, -1))
+        # Rows are (point_id, ts_ms, value): keep what is newer than the stored history.
+        pending.extend(row for row in samples if row[1] > newest.get(row[0], -1))
         while len(pending) >= batch_size or (flush and pending):
             batch, pending = pending[:batch_size], pending[batch_size:]
             await service.store(batch)

@@ -337,8 +337,9 @@ async def test_processed_counts_handled_events_not_lagged_markers(
 async def test_a_burst_of_first_readings_the_size_of_a_building_is_not_dropped(
     store: EventLogStore, bus: EventBus
 ) -> None:
-    # Every point's first reading publishes StatusChanged(unknown -> ok) at once;
-    # the recorder's queue takes the burst even with a small bus capacity.
+    # A building whose devices are all unreachable at start publishes
+    # StatusChanged(unknown -> down) for every point at once; the recorder's
+    # queue takes the burst even with a small bus capacity.
     recorder = EventLogRecorder(bus, store, capacity=16)
     points = 6_000  # more than the default bus capacity (4096)
     async with trio.open_nursery() as nursery:
@@ -348,10 +349,38 @@ async def test_a_burst_of_first_readings_the_size_of_a_building_is_not_dropped(
         for i in range(points):  # without yielding: the recorder cannot run meanwhile
             node_id = f"{1000 + i // 20}/ai-{i % 20}"
             bus.publish(
-                StatusChanged(ts_ms=T0 + i, node_id=node_id, old_status="unknown", new_status="ok")
+                StatusChanged(
+                    ts_ms=T0 + i, node_id=node_id, old_status="unknown", new_status="down"
+                )
             )
         with trio.fail_after(60):
             await recorder.wait_processed(points)
         stats = recorder.statistics()
         assert (stats.recorded, stats.lagged) == (points, 0)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_points_first_good_reading_is_not_recorded_but_a_first_bad_one_is(
+    store: EventLogStore, bus: EventBus
+) -> None:
+    # unknown -> ok is every point's first reading at every start: not an event for
+    # an operator. unknown -> fault/down is, and so is any later change to ok.
+    recorder = EventLogRecorder(bus, store)
+    await recorder.handle(
+        [
+            StatusChanged(ts_ms=T0, node_id="1003/ai-1", old_status="unknown", new_status="ok"),
+            StatusChanged(ts_ms=T0, node_id="1001/ai-2", old_status="unknown", new_status="fault"),
+            StatusChanged(ts_ms=T0, node_id="1002/ai-1", old_status="unknown", new_status="down"),
+            StatusChanged(ts_ms=T0 + 1, node_id="1001/ai-2", old_status="fault", new_status="ok"),
+        ]
+    )
+    stats = recorder.statistics()
+    assert (stats.received, stats.recorded, stats.first_readings) == (4, 3, 1)
+    rows = [e async for e in store.iter_events(EventQuery(name="StatusChanged"))]
+    assert sorted((e.context, e.data["old_status"], e.data["new_status"]) for e in rows) == [
+        ("1001/ai-2", "fault", "ok"),
+        ("1001/ai-2", "unknown", "fault"),
+        ("1002/ai-1", "unknown", "down"),
+    ]
+    # A device whose points only ever read well gets no change table.
+    assert sorted(t.device for t in await store.tables() if t.device) == ["1001", "1002"]

@@ -15,7 +15,7 @@ from opencrate.components.history.config.persist_syntax import parse_persist
 from opencrate.components.history.manager import PersistenceManager
 from opencrate.components.history.memory import MemoryService
 from opencrate.components.history.selectors import IdHierarchy
-from opencrate.components.history.service import PersistenceService
+from opencrate.components.history.service import PersistenceService, SampleRow
 from opencrate.components.history.sqlite.store import HistoryStore
 from opencrate.components.history.strategies import compile_plan
 from opencrate.components.points.store import PointStore
@@ -322,14 +322,14 @@ async def test_the_inlined_batch_decision_equals_one_decision_per_update(
     ]
     async with running(bus, clock, [MemoryService("m")], cfg) as (manager, _, _):
         (live,) = manager._runners.values()
-        batched: dict[tuple[str, int], object] = {}
+        batched: list[SampleRow] = []
         events = [ValueChanged(ts_ms=ts, node_id=p, value=v) for p, ts, v in updates]
-        assert live.decide([*events, Lagged(3)], batched) == len(events)  # type: ignore[arg-type]
-        one_by_one: dict[tuple[str, int], object] = {}
+        assert live.decide([*events, Lagged(3)], batched) == len(events)
+        one_by_one: dict[tuple[str, int], SampleRow] = {}
         past = manager.past_decider("m")._runner
         for point, ts, value in updates:
-            past.decide_update(point, value, ts, one_by_one)  # type: ignore[arg-type]
-    assert batched == one_by_one
+            past.decide_update(point, value, ts, one_by_one)
+    assert batched == list(one_by_one.values())
     assert len(batched) < len(updates)  # the filter and everyChange refused some
     assert live.statistics().updates_seen == past.statistics().updates_seen == len(updates)
     assert live.statistics().lagged == 3

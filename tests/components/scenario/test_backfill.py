@@ -274,7 +274,7 @@ async def test_past_decider_is_the_live_decision_with_its_own_memory_and_cron_ti
             decider = manager.past_decider("sqlite")
             samples = decider.feed(updates[:3]) + decider.feed(updates[3:])
             samples += decider.finish(t0 + 900_000)  # the fire at 900 000 is live's
-            return [(s.point_id, s.ts_ms, s.value) for s in samples]
+            return [(point_id, ts, value) for point_id, ts, value in samples]
 
         decided = decide()
         assert decided == [

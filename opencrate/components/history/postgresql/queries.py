@@ -25,7 +25,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from opencrate.components.history.service import RiemannType, Sample, WeightedStats, WindowStats
+from opencrate.components.history.service import (
+    RiemannType,
+    Sample,
+    SampleRow,
+    WeightedStats,
+    WindowStats,
+)
 from opencrate.model.values import PointValue
 
 __all__ = [
@@ -126,7 +132,7 @@ def ensure_partitions(
     known.update(m for m, _s, _e in missing)
 
 
-def upsert(conn: psycopg.Connection[Any], names: Names, samples: Sequence[Sample]) -> None:
+def upsert(conn: psycopg.Connection[Any], names: Names, samples: Sequence[SampleRow]) -> None:
     """Insert or replace ``samples`` (inside the caller's transaction)."""
     query = sql.SQL(
         "INSERT INTO {} (point_id, ts_ms, num, txt, kind) VALUES (%s, %s, %s, %s, %s) "
@@ -134,9 +140,9 @@ def upsert(conn: psycopg.Connection[Any], names: Names, samples: Sequence[Sample
         "SET num = EXCLUDED.num, txt = EXCLUDED.txt, kind = EXCLUDED.kind"
     ).format(names.table)
     # Later samples of the same (point, ts) win, as they would one by one.
-    latest = {(s.point_id, s.ts_ms): s for s in samples}
+    latest = {(p, t): v for p, t, v in samples}
     with conn.cursor() as cur:
-        cur.executemany(query, [(p, t, *encode(s.value)) for (p, t), s in latest.items()])
+        cur.executemany(query, [(p, t, *encode(v)) for (p, t), v in latest.items()])
 
 
 def page(

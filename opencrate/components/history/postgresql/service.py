@@ -70,6 +70,7 @@ from opencrate.components.history.service import (
     Resolution,
     RiemannType,
     Sample,
+    SampleRow,
     WeightedStats,
     WindowExtreme,
     WindowStats,
@@ -146,11 +147,11 @@ class _Spool:
         self.count: int = self.conn.execute("SELECT count(*) FROM spool").fetchone()[0]
         self.dropped = 0
 
-    def append(self, samples: Sequence[Sample]) -> None:
+    def append(self, samples: Sequence[SampleRow]) -> None:
         rows = []
-        for s in samples:
-            num, txt, kind = q.encode(s.value)
-            rows.append((s.point_id, s.ts_ms, txt if kind == "s" else num, kind))
+        for point_id, ts_ms, value in samples:
+            num, txt, kind = q.encode(value)
+            rows.append((point_id, ts_ms, txt if kind == "s" else num, kind))
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany(
@@ -344,15 +345,15 @@ class PostgresService:
                 pass
         self._pg = None
 
-    def _write(self, samples: Sequence[Sample]) -> None:
+    def _write(self, samples: Sequence[SampleRow]) -> None:
         conn = self._pg
         assert conn is not None
         with conn.transaction():
-            q.ensure_partitions(conn, self.names, (s.ts_ms for s in samples), self._partitions)
+            q.ensure_partitions(conn, self.names, (ts for _, ts, _ in samples), self._partitions)
             q.upsert(conn, self.names, samples)
         conn.commit()
 
-    def _store_sync(self, samples: Sequence[Sample]) -> bool:
+    def _store_sync(self, samples: Sequence[SampleRow]) -> bool:
         """Write or spool; True when the connection was found lost."""
         spool = self._spool
         assert spool is not None
@@ -455,7 +456,7 @@ class PostgresService:
                 self._lost.set()
 
     # -- PersistenceService --------------------------------------------------------
-    async def store(self, samples: Sequence[Sample]) -> None:
+    async def store(self, samples: Sequence[SampleRow]) -> None:
         """Upsert on the server, or spool when it is unreachable (returns either way)."""
         check_samples(samples)
         if not samples:

@@ -54,6 +54,7 @@ from opencrate.components.history.service import (
     Resolution,
     RiemannType,
     Sample,
+    SampleRow,
     WeightedStats,
     WindowExtreme,
     WindowStats,
@@ -226,7 +227,7 @@ class HistoryStore(StoreActor):
         )
 
     # -- writes --------------------------------------------------------------------
-    async def store(self, samples: Sequence[Sample]) -> None:
+    async def store(self, samples: Sequence[SampleRow]) -> None:
         """Upsert ``samples`` in one transaction (grouped with other queued writes).
 
         Raises :class:`InvalidInput` naming the first bad sample; nothing of
@@ -260,7 +261,7 @@ class HistoryStore(StoreActor):
         self._types[key] = type(value)
         return key
 
-    def _store(self, conn: sqlite3.Connection, samples: Sequence[Sample]) -> None:
+    def _store(self, conn: sqlite3.Connection, samples: Sequence[SampleRow]) -> None:
         if self._resync_needed:
             self._resync(conn)
         try:
@@ -274,14 +275,12 @@ class HistoryStore(StoreActor):
             add = self._rollups.add
             # One pass; the common case (a point's next sample, inside its open
             # finest window) costs two dict lookups and an Accumulator.add.
-            for s in samples:
-                value = s.value
-                key = keys.get(s.point_id)
+            for point_id, ts, value in samples:
+                key = keys.get(point_id)
                 if key is None or types[key] is not type(value):
-                    key = self._key_for(conn, s.point_id, value)
+                    key = self._key_for(conn, point_id, value)
                 if key not in touched:
                     self._touch(conn, key)
-                ts = s.ts_ms
                 rows.append((key, ts, value))
                 last = newest.get(key)
                 if last is not None and ts <= last:
