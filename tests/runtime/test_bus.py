@@ -3,9 +3,12 @@ from __future__ import annotations
 import json
 import pickle
 
-import attrs
+import msgspec
+import pytest
 import trio
 
+from opencrate.errors import InvalidInput
+from opencrate.model.values import PointStatus
 from opencrate.runtime.bus import EventBus
 from opencrate.runtime.events import (
     EVENT_TYPES,
@@ -37,6 +40,21 @@ def test_events_round_trip_through_their_json_form() -> None:
     for event in events:
         assert event_from_dict(event_to_dict(event)) == event
     assert event_to_dict(events[1])["new_status"] == "stale"
+    # Names become PointStatus members and lists tuples, as the bus's subscribers expect.
+    assert events[1].new_status is PointStatus.STALE
+    assert events[2].changed_fields == ("dis", "tags")  # type: ignore[attr-defined]
+
+
+def test_a_bad_event_is_refused_naming_what_was_wrong() -> None:
+    with pytest.raises(InvalidInput, match="bad StatusChanged event: 'sideways'"):
+        event_from_dict({"type": "StatusChanged", "ts_ms": 1, "node_id": "n",
+                         "old_status": "ok", "new_status": "sideways"})  # fmt: skip
+    with pytest.raises(InvalidInput, match="bad ValueChanged event: Missing required argument"):
+        event_from_dict({"type": "ValueChanged", "ts_ms": 1, "node_id": "n"})
+    with pytest.raises(InvalidInput, match="unknown event type 'Nope'"):
+        event_from_dict({"type": "Nope"})
+    with pytest.raises(AttributeError):
+        vc(1).value = 2.0  # type: ignore[misc]  # events are immutable
 
 
 def test_event_json_is_made_once_and_leaves_the_event_unchanged() -> None:
@@ -47,10 +65,10 @@ def test_event_json_is_made_once_and_leaves_the_event_unchanged() -> None:
     # The memo is not part of the event: equality, hash, repr, fields and pickles ignore it.
     twin = StatusChanged(ts_ms=2, node_id="n", old_status="ok", new_status="stale")
     assert (event == twin, hash(event) == hash(twin), repr(event) == repr(twin)) == (True,) * 3
-    assert attrs.asdict(event) == attrs.asdict(twin)
+    assert msgspec.structs.asdict(event) == msgspec.structs.asdict(twin)
     assert pickle.loads(pickle.dumps(event)) == event
     # A changed copy is a new event with its own text.
-    changed = attrs.evolve(event, new_status="ok")
+    changed = msgspec.structs.replace(event, new_status=PointStatus.OK)
     assert json.loads(event_json(changed))["new_status"] == "ok"
 
 

@@ -142,7 +142,7 @@ async def accept_device(
     await store.set_state(device.device_key, DeviceState.ACCEPTED, node_ids=[*all_ids, *remembered])
     bus.publish(
         DeviceAccepted(
-            ts_ms=clock.now_ms(), device_key=device.device_key, created_node_ids=created_ids
+            ts_ms=clock.now_ms(), device_key=device.device_key, created_node_ids=tuple(created_ids)
         )
     )
     return created_ids

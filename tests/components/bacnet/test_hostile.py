@@ -253,8 +253,13 @@ async def still_working(run: Running, device: JsDevice, raw: Raw) -> None:
     await raw.bridge_answers_who_is()
     discovery = run.bridge.discovery
     await raw.send(i_am(3_000_001))
-    while "3000001" not in {d.device_key for d in await run.store.list()}:
-        await discovery.wait_recorded(discovery.recorded + 1)  # other I-Ams may come first
+    while True:
+        # The count is read before the list: an I-Am recorded while the list is
+        # read still ends the wait (read after, its count would be waited past).
+        seen = discovery.recorded
+        if "3000001" in {d.device_key for d in await run.store.list()}:
+            break
+        await discovery.wait_recorded(seen + 1)  # other I-Ams may come first
     assert (await run.store.get("3000001")).state is DeviceState.DISCOVERED
     value = await run.bridge.stack.read_property(device.address, ZONE, "present-value")
     assert value == 20.0
@@ -361,8 +366,11 @@ async def test_an_i_am_flood_stops_at_max_devices_and_the_drops_are_counted(
                 # command within 5 s: 2000 I-Ams at a time)
                 await device.i_am_flood(run.address, 2000, first_instance=100_000 + 2000 * chunk)
             await raw.bridge_answers_who_is()
-            while len(await run.store.list()) < 50:  # a batch recorded at a time
-                await discovery.wait_recorded(discovery.recorded + 1)
+            while True:  # a batch recorded at a time (the count read first, as above)
+                seen = discovery.recorded
+                if len(await run.store.list()) >= 50:
+                    break
+                await discovery.wait_recorded(seen + 1)
             # The bridge keeps working through it, and a scan still finds the real device
             # (its I-Am may be lost in the flood's tail: UDP; an operator scans again).
             attempts = 1
