@@ -144,13 +144,18 @@ TABLE: list[tuple[str, tuple[Any, ...], Any, dict[str, Any]]] = [
     ("riemannSum", BETWEEN, 16500.0, {}),
     ("riemannSum", ZERO_ON, 0.0, {}),
     ("riemannSum", ZERO_OFF, 0.0, {}),
+    ("riemannSum", UNTIL, 40 * 100 + 40 * 100 + 40 * 50, {"riemann": RiemannType.RIGHT}),
+    ("riemannSum", ("between", -380, -380), None, {}),  # b == e on a text state: no number
+    ("riemannSum", ("between", -600, -600), None, {}),  # ... or before the first sample
     # variance / deviation: openHAB's, and the time-weighted one on request.
     ("variance", SINCE, V_SINCE, {}),
     ("variance", UNTIL, V_UNTIL, {}),
     ("variance", BETWEEN, V_BETWEEN, {}),
     ("variance", ZERO_ON, 0.0, {}),
     ("variance", ZERO_OFF, 0.0, {}),
+    ("variance", ("between", -380, -380), None, {}),
     ("variance", SINCE, W_SINCE, {"weighted": True}),
+    ("variance", UNTIL, _var([30, 40, 40, 40], 40.0), {"riemann": RiemannType.RIGHT}),
     ("variance", ("between", -390, -350), None, {}),  # every point of the series is text
     # On samples at both ends: no boundary points; the last 30 has no weight in the mean.
     ("variance", ("between", -300, -100), _var([20, 20, 30], 20.0), {}),
@@ -159,7 +164,9 @@ TABLE: list[tuple[str, tuple[Any, ...], Any, dict[str, Any]]] = [
     ("deviation", BETWEEN, math.sqrt(V_BETWEEN), {}),
     ("deviation", ZERO_ON, 0.0, {}),
     ("deviation", ZERO_OFF, 0.0, {}),
+    ("deviation", ("between", -600, -600), None, {}),
     ("deviation", SINCE, math.sqrt(W_SINCE), {"weighted": True}),
+    ("deviation", UNTIL, math.sqrt(_var([30, 40, 40, 40], 40.0)), {"riemann": RiemannType.RIGHT}),
     # delta / evolutionRate: two look-ups (the live state: the newest persisted, 30).
     ("delta", SINCE, None, {}),  # the state at -350 is text
     ("delta", UNTIL, 10.0, {}),  # 40 at +250 minus 30 now
@@ -513,3 +520,16 @@ async def test_last_change_when_the_newest_samples_go_between_its_reads() -> Non
         [Sample(point_id=P, ts_ms=NOW + t, value=v) for t, v in [(-2, 10.0), (-1, 20.0)]]
     )
     assert await _extensions(service).last_change(P) is None  # not an error
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "rate"),
+    [(1.0, 1.5, 50.0), (2.0, 1.0, -50.0), (-2.0, -1.0, -50.0), (0.0, 5.0, None)],
+)
+async def test_evolution_rate_is_relative_to_the_start(
+    start: float, stop: float, rate: float | None
+) -> None:
+    ext = _extensions(await _service([(-200_000, start), (-100_000, stop)]))
+    got = await ext.evolution_rate_between(P, NOW - 150_000, NOW - 50_000)
+    assert got == (None if rate is None else pytest.approx(rate))
+    assert await ext.evolution_rate_since(P, NOW - 150_000) == got
