@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing of the modules whose tests must bite: the fan-out under the event
-# bus (opencrate/runtime/fanout.py) and the persistence filters
-# (opencrate/components/history/filters.py). Prints each module's score, killed / total.
+# bus (opencrate/runtime/fanout.py), the persistence filters
+# (opencrate/components/history/filters.py) and the persistence extensions
+# (opencrate/components/history/extensions.py). Prints each module's score, killed / total.
 #
 #   benchmarks/mutation.sh                      # the whole run, at most 15 minutes
 #   MUTMUT_TIME_LIMIT=300 benchmarks/mutation.sh
@@ -34,11 +35,14 @@ children="${MUTMUT_CHILDREN:-$(nproc)}"
 # mutmut numbers the mutants of a function in order, so an edit of the function renumbers
 # them: an entry whose mutant no longer has that line counts as not killed (and is named).
 f=opencrate.runtime.fanout
+e=opencrate.components.history.extensions
 EQUIVALENT="\
 $f.xǁSubscriptionǁ__init____mutmut_8	self._closed = None	only read for its truth (None is false as False is) until close() sets True
 $f.xǁSubscriptionǁ__init____mutmut_10	self._missed = None	only read for its truth until _offer sets it to 1, never added to while false
 $f.xǁSubscriptionǁ_offer__mutmut_20	self._missed = None	(after a Lagged report) as above: false until _offer sets it to 1
 $f.xǁSubscriptionǁreceive_batch__mutmut_3	if len(queue) < max_items:	with exactly max_items queued both branches take the same items in order and leave the queue empty
+$e.xǁPersistenceExtensionsǁminimum_between__mutmut_4	return await self._extreme(point_id, begin_ms, end_ms, high=None)	high is only read for its truth (here and in window_extreme of the SQLite, memory and PostgreSQL services), and None is false as False is
+$e.xǁPersistenceExtensionsǁ_series__mutmut_23	values.insert(1, first.value)	only changes the order of the series' values, whose one reader (the unweighted variance) takes math.fsum of their squared distances over their count: exact, so order-free
 "
 
 if ! "$python" -c "import importlib.metadata as m, sys; sys.exit(m.version('mutmut') != '$mutmut_version')" 2>/dev/null; then
@@ -103,7 +107,11 @@ for line in os.environ["EQUIVALENT"].splitlines():
     else:
         stale.append(f"{name} (expected: {mutated})")
 
-MODULES = ("opencrate.runtime.fanout", "opencrate.components.history.filters")
+MODULES = (
+    "opencrate.runtime.fanout",
+    "opencrate.components.history.filters",
+    "opencrate.components.history.extensions",
+)
 KILLED = {"killed", "timeout", "caught by type check"}
 by_module: dict[str, Counter[str]] = defaultdict(Counter)
 survivors: dict[str, list[str]] = defaultdict(list)

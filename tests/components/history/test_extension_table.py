@@ -24,6 +24,7 @@ every extension.
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,8 @@ from opencrate.components.history.extensions import (
     TimeSeriesPolicy,
     result_unit,
 )
-from opencrate.components.history.service import RiemannType, Sample
+from opencrate.components.history.memory import MemoryService
+from opencrate.components.history.service import PersistenceService, RiemannType, Sample
 from opencrate.components.history.sqlite.store import HistoryStore
 from opencrate.errors import InvalidInput
 from opencrate.model.values import PointValue
@@ -110,11 +112,13 @@ TABLE: list[tuple[str, tuple[Any, ...], Any, dict[str, Any]]] = [
     ("maximum", BETWEEN, (100, 40.0), {}),  # the oldest of the two 40s
     ("maximum", ZERO_ON, (-300, 20.0), {}),
     ("maximum", ZERO_OFF, (-250, 20.0), {}),  # the held 20, stamped at begin
+    ("maximum", ("between", -250, -150), (-250, 20.0), {}),  # held 20 ties -200's: oldest wins
     ("minimum", SINCE, (-300, 20.0), {}),
     ("minimum", UNTIL, (0, 30.0), {}),  # 30 held into the window from -100
     ("minimum", BETWEEN, (-300, 20.0), {}),
     ("minimum", ZERO_ON, (-300, 20.0), {}),
     ("minimum", ZERO_OFF, (-250, 20.0), {}),
+    ("minimum", ("between", -250, -150), (-250, 20.0), {}),
     # sum / median: plain, over the numeric samples in the window.
     ("sum", SINCE, 70.0, {}),
     ("sum", UNTIL, 80.0, {}),
@@ -140,13 +144,18 @@ TABLE: list[tuple[str, tuple[Any, ...], Any, dict[str, Any]]] = [
     ("riemannSum", BETWEEN, 16500.0, {}),
     ("riemannSum", ZERO_ON, 0.0, {}),
     ("riemannSum", ZERO_OFF, 0.0, {}),
+    ("riemannSum", UNTIL, 40 * 100 + 40 * 100 + 40 * 50, {"riemann": RiemannType.RIGHT}),
+    ("riemannSum", ("between", -380, -380), None, {}),  # b == e on a text state: no number
+    ("riemannSum", ("between", -600, -600), None, {}),  # ... or before the first sample
     # variance / deviation: openHAB's, and the time-weighted one on request.
     ("variance", SINCE, V_SINCE, {}),
     ("variance", UNTIL, V_UNTIL, {}),
     ("variance", BETWEEN, V_BETWEEN, {}),
     ("variance", ZERO_ON, 0.0, {}),
     ("variance", ZERO_OFF, 0.0, {}),
+    ("variance", ("between", -380, -380), None, {}),
     ("variance", SINCE, W_SINCE, {"weighted": True}),
+    ("variance", UNTIL, _var([30, 40, 40, 40], 40.0), {"riemann": RiemannType.RIGHT}),
     ("variance", ("between", -390, -350), None, {}),  # every point of the series is text
     # On samples at both ends: no boundary points; the last 30 has no weight in the mean.
     ("variance", ("between", -300, -100), _var([20, 20, 30], 20.0), {}),
@@ -155,7 +164,9 @@ TABLE: list[tuple[str, tuple[Any, ...], Any, dict[str, Any]]] = [
     ("deviation", BETWEEN, math.sqrt(V_BETWEEN), {}),
     ("deviation", ZERO_ON, 0.0, {}),
     ("deviation", ZERO_OFF, 0.0, {}),
+    ("deviation", ("between", -600, -600), None, {}),
     ("deviation", SINCE, math.sqrt(W_SINCE), {"weighted": True}),
+    ("deviation", UNTIL, math.sqrt(_var([30, 40, 40, 40], 40.0)), {"riemann": RiemannType.RIGHT}),
     # delta / evolutionRate: two look-ups (the live state: the newest persisted, 30).
     ("delta", SINCE, None, {}),  # the state at -350 is text
     ("delta", UNTIL, 10.0, {}),  # 40 at +250 minus 30 now
@@ -243,8 +254,9 @@ async def history(tmp_path: Path) -> Any:
         yield store
 
 
-def _extensions(store: HistoryStore, live: PointValue | None = None) -> PersistenceExtensions:
-    current = None if live is None else (lambda _p: live)
+def _extensions(store: PersistenceService, live: PointValue | None = None) -> PersistenceExtensions:
+    # The live state of P only, as a point table would answer: other ids have none.
+    current = None if live is None else {P: live}.get
     return PersistenceExtensions(store, clock=TrioClock(start_ms=NOW), current_state=current)
 
 
@@ -272,6 +284,17 @@ def test_the_table_covers_every_form_and_edge() -> None:
         assert forms == {"since", "until", "between"}, name
         windows = {row[1] for row in TABLE if row[0] == name}
         assert {ZERO_ON, ZERO_OFF} <= windows, name
+
+
+@pytest.mark.parametrize("name", sorted(set(WINDOWED) - {"delta", "evolutionRate"}))
+def test_the_since_and_until_forms_are_named_and_documented(name: str) -> None:
+    # (delta and evolutionRate have their own Since and Until: they end at the live state.)
+    between = getattr(PersistenceExtensions, f"{_snake(name)}_between")
+    for form, window in (("since", "[t, now]"), ("until", "[now, t]")):
+        method = getattr(PersistenceExtensions, f"{_snake(name)}_{form}")
+        assert method.__name__ == method.__qualname__ == f"{_snake(name)}_{form}"
+        assert method.__doc__ == f"``{_snake(name)}_between`` over ``{window}``."
+        assert method.__wrapped__ is between
 
 
 @pytest.mark.parametrize("name", WINDOWED)
@@ -308,6 +331,9 @@ async def test_point_in_time_extensions(
     history: HistoryStore, name: str, live: PointValue | None, kwargs: dict[str, Any], expected: Any
 ) -> None:
     ext = _extensions(history, live)
+    # A copy: the dict is the table's, and a second run of the tests in one process (as
+    # mutmut's are) would otherwise find its "at" gone.
+    kwargs = dict(kwargs)
     args = [NOW + kwargs.pop("at") * S] if "at" in kwargs else []
     got = await getattr(ext, _snake(name))(P, *args, **kwargs)
     if isinstance(got, int) and not isinstance(expected, tuple):
@@ -379,3 +405,131 @@ async def test_persist_a_time_series_refuses_an_unknown_policy(history: HistoryS
         await ext.persist_time_series(P, [(NOW, 1.0)], "MERGE")  # type: ignore[arg-type]
     assert TimeSeriesPolicy.parse("replace") is TimeSeriesPolicy.REPLACE
     assert len(await history.samples(P, 0, 2 * NOW)) == len(HISTORY)
+
+
+async def test_persist_stores_the_given_value_and_time_over_the_live_state(
+    history: HistoryStore, mock_clock: object
+) -> None:
+    # mock_clock (rate 0) freezes trio's clock, so TrioClock's 'now' stands still.
+    ext = _extensions(history, live=99.0)
+    stored = await ext.persist(P, 12.5, ts_ms=NOW - 50 * S)
+    assert stored == Sample(point_id=P, ts_ms=NOW - 50 * S, value=12.5)
+    assert await history.state_at(P, NOW - 50 * S) == stored
+    assert await ext.persist(P) == Sample(point_id=P, ts_ms=NOW, value=99.0)  # live, now
+    assert await history.state_at(P, NOW) == Sample(point_id=P, ts_ms=NOW, value=99.0)
+
+
+async def test_persist_without_a_value_or_a_live_state_is_refused(history: HistoryStore) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await _extensions(history).persist(P)
+    assert str(refused.value) == f"point {P}: no current state to persist"
+    with pytest.raises(InvalidInput) as refused:
+        await _extensions(history, live=1.0).persist("other")  # the live state is P's
+    assert str(refused.value) == "point other: no current state to persist"
+    assert len(await history.samples(P, 0, 2 * NOW)) == len(HISTORY)
+
+
+async def test_an_unknown_policy_names_the_field(history: HistoryStore) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await _extensions(history).persist_time_series(P, [(NOW, 1.0)], "MERGE")  # type: ignore[arg-type]
+    assert refused.value.detail == {"field": "policy"}
+
+
+def test_a_unit_without_a_separator_is_never_bracketed() -> None:
+    for letter in string.ascii_letters + string.digits:
+        assert result_unit("variance", f"k{letter}") == f"k{letter}²"
+        assert result_unit("riemannSum", f"k{letter}") == f"k{letter}·s"
+
+
+async def _service(samples: Sequence[tuple[int, PointValue]]) -> MemoryService:
+    """A memory service holding P's ``(ms from now, value)`` samples."""
+    service = MemoryService()
+    await service.store([Sample(point_id=P, ts_ms=NOW + t, value=v) for t, v in samples])
+    return service
+
+
+async def test_next_change_and_next_state_look_past_a_sample_at_now() -> None:
+    # Samples a millisecond apart around now: the current state is the one at now.
+    service = await _service([(-1, 25.0), (0, 26.0), (1, 27.0), (100_000, 28.0)])
+    ext = _extensions(service)
+    assert await ext.next_change(P) == NOW + 1
+    assert _norm(await ext.next_state(P, skip_equal=True)) == (0.001, 27.0)
+    assert _norm(await ext.next_state(P)) == (0.0, 26.0)
+    live = _extensions(service, live=27.0)
+    assert await live.next_change(P) == NOW + 100_000  # 27 at +1 ms is no change
+    assert _norm(await live.next_state(P, skip_equal=True)) == (0.0, 26.0)
+    assert _norm(await live.previous_state(P, skip_equal=True)) == (0.0, 26.0)
+
+
+async def test_next_state_skips_a_forecast_equal_to_the_newest_state() -> None:
+    service = await _service([(-100_000, 30.0), (100_000, 30.0), (200_000, 40.0)])
+    ext = _extensions(service)
+    assert _norm(await ext.next_state(P, skip_equal=True)) == (200.0, 40.0)
+    assert _norm(await ext.next_state(P)) == (100.0, 30.0)
+    assert await ext.next_change(P) == NOW + 200_000
+
+
+async def test_only_forecasts_no_current_state() -> None:
+    # Nothing at or before now and no live state: no current state to compare with.
+    ext = _extensions(await _service([(100_000, 40.0), (200_000, 40.0)]))
+    assert _norm(await ext.next_state(P, skip_equal=True)) == (100.0, 40.0)  # as next_state
+    assert await ext.next_change(P) is None
+    assert await ext.previous_state(P, skip_equal=True) is None
+    assert await ext.delta_until(P, NOW + 150_000) is None
+    assert await ext.evolution_rate_until(P, NOW + 150_000) is None
+    assert await ext.next_update(P) == NOW + 100_000
+    assert await ext.last_update(P) is None
+
+
+async def test_no_forecast_differs_from_the_live_state() -> None:
+    ext = _extensions(await _service([(-100_000, 30.0), (100_000, 40.0)]), live=40.0)
+    assert await ext.next_change(P) is None
+    assert await ext.next_update(P) == NOW + 100_000
+    assert await _extensions(await _service([(-100_000, 30.0)])).next_update(P) is None
+
+
+async def test_a_text_state_at_either_end_gives_no_delta() -> None:
+    service = await _service([(-100_000, 30.0), (100_000, "off")])
+    ext = _extensions(service)
+    assert await ext.delta_until(P, NOW + 150_000) is None  # the forecast is text
+    assert await ext.evolution_rate_until(P, NOW + 150_000) is None
+    ext = _extensions(service, live="auto")  # the live state is text
+    assert await ext.delta_until(P, NOW + 50_000) is None
+    assert await ext.delta_since(P, NOW - 50_000) is None
+
+
+async def test_last_change_with_samples_a_millisecond_apart() -> None:
+    ext = _extensions(await _service([(-2, 10.0), (-1, 20.0)]))
+    assert await ext.last_change(P) == NOW - 1
+    ext = _extensions(await _service([(-3, 10.0), (-2, 20.0), (-1, 20.0)]))
+    assert await ext.last_change(P) == NOW - 2
+
+
+class _RemovedWhileRead(MemoryService):
+    """Another writer removes the point's newest samples right after ``last_differing``."""
+
+    async def last_differing(self, point_id: str, ts_ms: int, value: PointValue) -> Sample | None:
+        found = await super().last_differing(point_id, ts_ms, value)
+        await self.remove(point_id, NOW - 1, NOW)
+        return found
+
+
+async def test_last_change_when_the_newest_samples_go_between_its_reads() -> None:
+    service = _RemovedWhileRead()
+    await service.store(
+        [Sample(point_id=P, ts_ms=NOW + t, value=v) for t, v in [(-2, 10.0), (-1, 20.0)]]
+    )
+    assert await _extensions(service).last_change(P) is None  # not an error
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "rate"),
+    [(1.0, 1.5, 50.0), (2.0, 1.0, -50.0), (-2.0, -1.0, -50.0), (0.0, 5.0, None)],
+)
+async def test_evolution_rate_is_relative_to_the_start(
+    start: float, stop: float, rate: float | None
+) -> None:
+    ext = _extensions(await _service([(-200_000, start), (-100_000, stop)]))
+    got = await ext.evolution_rate_between(P, NOW - 150_000, NOW - 50_000)
+    assert got == (None if rate is None else pytest.approx(rate))
+    assert await ext.evolution_rate_since(P, NOW - 150_000) == got

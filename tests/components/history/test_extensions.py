@@ -341,6 +341,13 @@ async def test_empty_history_answers_none_or_zero(history: HistoryStore) -> None
     assert await ext.changed_since("nothing", BASE - 1000) is False
     assert await ext.last_update("nothing") is None
     assert await ext.last_change("nothing") is None
+    assert await ext.next_update("nothing") is None
+    assert await ext.next_change("nothing") is None
+    assert await ext.previous_state("nothing", skip_equal=True) is None
+    assert await ext.next_state("nothing", skip_equal=True) is None
+    assert await ext.delta_since("nothing", BASE - 1000) is None
+    assert await ext.delta_until("nothing", BASE + 1000) is None
+    assert await ext.evolution_rate_until("nothing", BASE + 1000) is None
     await trio.lowlevel.checkpoint()
 
 
