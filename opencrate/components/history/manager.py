@@ -119,6 +119,7 @@ class _ServiceRunner(CountsProcessed):
         self.version, cfg = manager.config.get()
         self.cfg: ServiceConfig | None = cfg.get(self.service_id)
         self.plans: dict[str, PointPlan] = {}
+        self._shared_plans: dict[tuple[int, ...], PointPlan] = {}  # see compile_plan
         self.filters = FilterState()
         self.last_values: dict[str, PointValue] = {}
         self.counters = _Counters()
@@ -131,7 +132,9 @@ class _ServiceRunner(CountsProcessed):
         plan = self.plans.get(point_id)
         if plan is None:
             ancestors = self.manager.hierarchy.ancestors(point_id)
-            plan = self.plans[point_id] = compile_plan(self.cfg, point_id, ancestors)
+            plan = self.plans[point_id] = compile_plan(
+                self.cfg, point_id, ancestors, shared=self._shared_plans
+            )
         return plan
 
     def _through(
@@ -295,6 +298,7 @@ class _ServiceRunner(CountsProcessed):
             self.version, cfg = await self.manager.config.wait_newer(self.version)
             self.cfg = cfg.get(self.service_id)
             self.plans.clear()
+            self._shared_plans = {}
             self.filters.clear()
             if self._cron_scope is not None:
                 self._cron_scope.cancel()

@@ -16,7 +16,12 @@ from opencrate.components.history.config.model import (
 from opencrate.components.history.config.persist_syntax import parse_persist
 from opencrate.components.history.filters import FilterState, filter_passes
 from opencrate.components.history.selectors import IdHierarchy, NodeHierarchy
-from opencrate.components.history.strategies import compile_plan, next_fire_ms, storage_id
+from opencrate.components.history.strategies import (
+    PointPlan,
+    compile_plan,
+    next_fire_ms,
+    storage_id,
+)
 
 
 @pytest.mark.parametrize(
@@ -110,6 +115,23 @@ def test_selectors_subtree_exclusions_and_id_fallback() -> None:
     assert flow.on_update == ()  # '!vav1*' wins on its own line
     assert not plan("site").stores_anything  # 'site*' is the members, not the node
     assert storage_id(cfg, "vav1/flow", hierarchy.ancestors("vav1/flow")) == "vav1/flow"
+
+
+def test_points_selected_by_the_same_lines_share_one_plans_rules() -> None:
+    cfg = parse_persist(
+        'Items {\n  * : strategy = everyUpdate\n  1/b -> "bee" : strategy = everyChange\n}',
+        service="sqlite",
+    )
+    shared: dict[tuple[int, ...], PointPlan] = {}
+    a, c, b = (compile_plan(cfg, p, frozenset(), shared=shared) for p in ("1/a", "1/c", "1/b"))
+    # Same lines: the same rule tuples (one object for any number of points) ...
+    assert a.on_update is c.on_update
+    assert a.on_update_or_change is c.on_update_or_change
+    assert len(shared) == 2  # (0,) and (0, 1)
+    # ... each with its own point and storage id, as without sharing.
+    assert (a.point_id, a.storage_id, c.storage_id, b.storage_id) == ("1/a", "1/a", "1/c", "bee")
+    assert b == compile_plan(cfg, "1/b", frozenset())
+    assert [r.index for r in b.on_update_or_change] == [0, 1]
 
 
 def test_update_triggers_change_lines_only_on_change() -> None:

@@ -144,7 +144,7 @@ async def test_restore_fills_only_empty_points_and_publishes_nothing(
 
 async def test_bad_values_are_refused_and_nothing_stored(points: PointStore) -> None:
     points.set("p", 1.0)
-    for bad in (math.nan, math.inf, None, [1], {"a": 1}, b"x"):
+    for bad in (math.nan, math.inf, -math.inf, None, [1], {"a": 1}, b"x"):
         with pytest.raises(InvalidInput, match="point p: value"):
             points.set("p", bad)  # type: ignore[arg-type]
         with pytest.raises(InvalidInput):

@@ -146,6 +146,8 @@ class RollupMaintainer:
         #: Open accumulators per point, finest tier first (read by the store's hot path).
         self.open_by_point: dict[int, list[Accumulator | None]] = {}
         self._pending: list[list[RollupRow]] = [[] for _ in self.tiers]
+        #: Points created in the current command: nothing stored before their first sample.
+        self._new_points: set[int] = set()
 
     def load(self, conn: sqlite3.Connection, point_key: int) -> None:
         """Back-fill a point's missed windows and reopen its newest ones (at start)."""
@@ -153,6 +155,12 @@ class RollupMaintainer:
             return
         opened = backfill(conn, point_key, self.tiers)
         self.open_by_point[point_key] = [opened.get(t) for t in self.tiers]
+
+    def new_point(self, point_key: int) -> None:
+        """``point_key`` was just created: its first window carries no state in, and
+        looking for one (a query per point: 50,000 at a large building's first start)
+        is skipped."""
+        self._new_points.add(point_key)
 
     def add(self, conn: sqlite3.Connection, point_key: int, ts: int, value: PointValue) -> None:
         """Add a sample newer than every stored sample of the point (the fast path)."""
@@ -165,7 +173,11 @@ class RollupMaintainer:
         if acc is None or ts >= acc.end:
             width = self.widths[0]
             if acc is None:
-                carry = numeric_state_before(conn, point_key, ts)
+                if point_key in self._new_points:
+                    self._new_points.discard(point_key)
+                    carry = None
+                else:
+                    carry = numeric_state_before(conn, point_key, ts)
             else:
                 carry = acc.cur_v
                 self._close(conn, accs, 0)
@@ -259,6 +271,7 @@ class RollupMaintainer:
         """Forget closed rows whose transaction rolled back (recomputed by the next backfill)."""
         for rows in self._pending:
             rows.clear()
+        self._new_points.clear()
 
     @property
     def open_windows(self) -> int:

@@ -253,6 +253,7 @@ class HistoryStore(StoreActor):
                 (point_id, kind.value),
             ).fetchone()[0]
             self._touched.add(key)  # a new point: nothing stored to load
+            self._rollups.new_point(key)
             self._keys[point_id] = key
             self._kinds[key] = kind
         elif self._kinds[key] is not kind:
