@@ -11,11 +11,14 @@ min / median / max.
 End to end: the application as ``opencrate serve`` builds it
 (:class:`~opencrate.app.Services`, started through level 50, so every bus
 subscriber it configures is attached: persistence, event log, limit alarms,
-alarm flags, node clean-up; only the API is left out), with the ``sqlite``
-service persisting ``*`` on everyUpdate. ``PointStore.set`` -> event bus ->
+alarm flags, node clean-up; only the API is left out), with the garbage
+collector tuned once started as ``opencrate serve`` tunes it
+(:mod:`opencrate.runtime.collector`), and the ``sqlite`` service persisting
+``*`` on everyUpdate. ``PointStore.set`` -> event bus ->
 :class:`~opencrate.components.history.manager.PersistenceManager` ->
 ``HistoryStore.store`` -> committed in SQLite, 5 min and 1 h rollups
-maintained. The clock stops when the store has committed every sample. The
+maintained. The clock stops when the manager has handed every sample to the store and the
+store has committed it. The
 producer yields every 500 sets and waits when the manager is more than half a
 channel behind, so nothing is dropped (the run fails if anything was). After
 the run the file is opened again and every acknowledged sample must be there
@@ -57,6 +60,7 @@ from opencrate.components.history.setup import Persistence
 from opencrate.components.history.sqlite.store import WRITER_PRAGMAS
 from opencrate.components.points.store import PointStore
 from opencrate.config import Settings
+from opencrate.runtime import collector
 
 BASE_MS = 1_700_000_000_000
 RAW_BATCH = 4096
@@ -112,6 +116,7 @@ async def end_to_end(
     total = len(readings)
     async with trio.open_nursery() as nursery:
         await nursery.start(supervisor.run)
+        undo_collector = collector.tune()  # as `opencrate serve` does once started
         subscribers = sorted(s.name for s in svc.bus.statistics().subscribers)
         set_value = svc.get(PointStore).set  # a poller holds its PointStore
         start = time.perf_counter()
@@ -134,6 +139,7 @@ async def end_to_end(
             raise SystemExit(f"samples lost: lagged={stats.lagged} errors={stats.errors}")
         drops = {s.name: s.dropped for s in svc.bus.statistics().subscribers if s.dropped}
         supervisor.request_shutdown()
+        undo_collector()
     return total / elapsed, subscribers, drops
 
 

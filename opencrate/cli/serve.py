@@ -41,6 +41,7 @@ from opencrate.cli.options import compose
 from opencrate.components.nodes.store import NodeStore
 from opencrate.config import Settings, load_settings
 from opencrate.errors import OpenCrateError
+from opencrate.runtime import collector
 from opencrate.runtime.supervisor import Supervisor
 
 __all__ = [
@@ -256,12 +257,18 @@ async def serve(
         supervisor = services.build_supervisor()
         login_help = await _demo_admin(settings) if demo else None
         forced = await run_until_signalled(
-            supervisor, on_started=lambda: _announce(services, supervisor, login_help)
+            supervisor, on_started=lambda: _started(services, supervisor, login_help)
         )
     if forced:
         click.echo("OpenCrate stopped (forced)", err=True)
         raise click.exceptions.Exit(1)
     click.echo("OpenCrate stopped")
+
+
+def _started(services: Services, supervisor: Supervisor, login_help: str | None) -> None:
+    # Start-up is over: what it made lives as long as the process (runtime.collector).
+    collector.tune()
+    _announce(services, supervisor, login_help)
 
 
 async def run_until_signalled(
