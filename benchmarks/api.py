@@ -12,11 +12,14 @@ service. Beside it, in the same process and the same run, a **bare**
 quart-trio app with one route returning a small JSON object, served by the
 same ``serve_api``: the framework's own ceiling.
 
-The client is a separate process (this script with ``--client``), so client
-and server do not share one trio loop: ``--connections`` (8) keep-alive
-HTTP/1.1 connections, each sending a request as soon as the previous answer
-is complete, for ``--seconds`` (3) per case after a short warm-up. Every
-answer must be 200. Cases:
+The client is a separate process, so client and server do not share one trio
+loop: ``--connections`` (8) keep-alive HTTP/1.1 connections, each sending a
+request as soon as the previous answer is complete, for ``--seconds`` (3) per
+case. ``--client wrk`` (the default when ``wrk`` is on PATH; Debian's ``wrk``
+package) sends them from wrk, one C thread, which leaves the server most of the
+second core; ``--client python`` from this script (a trio client, after a short
+warm-up), which takes about as much CPU as the server on a 2-core machine. Every
+answer must be 200 (wrk: no non-2xx answers and no socket errors). Cases:
 
 * ``bare``: ``GET /bare`` on the bare app;
 * ``latest``: ``GET /api/points/{id}`` (the latest value);
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -144,7 +148,20 @@ async def run_client(url: str, path: str, connections: int, seconds: float) -> d
     return result
 
 
-async def main(seconds: float, connections: int, runs: int) -> None:
+async def run_wrk(url: str, path: str, connections: int, seconds: float) -> dict:
+    """The same load from wrk (C, one thread): the server gets the CPU a Python client takes."""
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", url + path]
+    done = await trio.run_process(argv, capture_stdout=True, check=True)
+    out = done.stdout.decode()
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"{path}: wrk saw failed answers:\n{out}")
+    (rate,) = (line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec:"))
+    # One request from the Python client for the size (and a check that it is 200).
+    size = (await run_client(url, path, 1, 0.05))["size"]
+    return {"rate": float(rate), "size": size}
+
+
+async def main(seconds: float, connections: int, runs: int, use_wrk: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         users = {"anonymous_viewer": True}
         services = Services.create(Settings(data_dir=Path(tmp), sections={"users": users}))
@@ -184,10 +201,12 @@ async def main(seconds: float, connections: int, runs: int) -> None:
             sizes: dict[str, int] = {}
             for _ in range(runs):
                 for name, base, path in cases:
-                    result = await run_client(base, path, connections, seconds)
+                    drive_with = run_wrk if use_wrk else run_client
+                    result = await drive_with(base, path, connections, seconds)
                     rates[name].append(result["rate"])
                     sizes[name] = result["size"]
-            print(f"{connections} keep-alive connections from a client process, {seconds:g} s a "
+            client = "wrk" if use_wrk else "a Python client process"
+            print(f"{connections} keep-alive connections from {client}, {seconds:g} s a "
                   f"case, {runs} runs; requests/s min / median / max:")  # fmt: skip
             for name, _, _ in cases:
                 print(f"  {name:<8} {spread(rates[name]):>26}   ({sizes[name]:,} bytes a response)")
@@ -207,7 +226,13 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "python"),
+        default="wrk" if shutil.which("wrk") else "python",
+        help="who sends the requests (default: wrk when it is on PATH)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.runs = 1.0, 1
-    trio.run(main, args.seconds, args.connections, args.runs)
+    trio.run(main, args.seconds, args.connections, args.runs, args.client == "wrk")
