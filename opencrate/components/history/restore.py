@@ -40,7 +40,7 @@ from opencrate.components.history.config.model import (
 )
 from opencrate.components.history.selectors import Hierarchy, line_selects
 from opencrate.components.history.service import PersistenceService, Sample
-from opencrate.components.history.strategies import compile_plan, storage_id
+from opencrate.components.history.strategies import PointPlan, compile_plan, storage_id
 from opencrate.components.points.store import PointStore
 
 __all__ = ["RestoreReport", "restore_on_startup"]
@@ -111,12 +111,15 @@ async def restore_on_startup(
             failed.append(service_cfg.name)
             continue
         reverse = {alias: point for point, alias in service_cfg.aliases.items()}
+        shared: dict[tuple[int, ...], PointPlan] = {}  # see compile_plan
         for stored_as, sample in last.items():
             if wanted is not None:
                 point_ids = wanted.get(stored_as, [])
             else:
                 point_id = reverse.get(stored_as, stored_as)
-                plan = compile_plan(service_cfg, point_id, hierarchy.ancestors(point_id))
+                plan = compile_plan(
+                    service_cfg, point_id, hierarchy.ancestors(point_id), shared=shared
+                )
                 point_ids = [point_id] if plan.restore else []
             for point_id in point_ids:
                 current = best.get(point_id)

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
 
-from attrs import evolve, frozen
+from attrs import frozen
 from croniter import CroniterError, croniter
 
 from opencrate.components.history.config.model import (
@@ -111,7 +111,18 @@ def compile_plan(
         template = _plan_of_lines(service, selecting)
         if shared is not None:
             shared[selecting] = template
-    return evolve(template, point_id=point_id, storage_id=_storage_id(service, point_id, selecting))
+    # Built directly: attrs.evolve took half as long again (restore compiles every point).
+    return PointPlan(
+        point_id=point_id,
+        storage_id=_storage_id(service, point_id, selecting),
+        on_update=template.on_update,
+        on_change=template.on_change,
+        on_cron=template.on_cron,
+        restore=template.restore,
+        on_update_or_change=template.on_update_or_change,
+        update_filtered=template.update_filtered,
+        change_filtered=template.change_filtered,
+    )
 
 
 def _plan_of_lines(service: ServiceConfig, selecting: tuple[int, ...]) -> PointPlan:
