@@ -160,7 +160,7 @@ class PointStore:
         if ts_ms is None:
             ts_ms = self._clock.now_ms()
         state: PointState = _new_state((node_id, value, status, ts_ms))
-        if node_id in self._shadow:
+        if self._shadow and node_id in self._shadow:  # most buildings: no override, no look-up
             self._shadow[node_id] = state
             self._shadowed += 1
             return self._states[node_id]
