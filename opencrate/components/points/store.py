@@ -306,7 +306,7 @@ class PointStore:
         later release returns to it. Returns whether it set the value.
         """
         _check_value(node_id, value)
-        state = PointState(node_id=node_id, value=value, status=status, ts_ms=ts_ms)
+        state: PointState = _new_state((node_id, value, status, ts_ms))  # once per point at start
         if node_id in self._shadow:
             source = self._shadow[node_id]
             if source is not None and source.value is not None:

@@ -423,7 +423,8 @@ class HistoryStore(StoreActor):
 
         def fn(conn: sqlite3.Connection) -> dict[str, Sample]:
             return {
-                ids[key]: Sample(point_id=ids[key], ts_ms=ts_ms, value=self._decode(key, value))
+                # Positional: one per point of the building at every start.
+                ids[key]: Sample(ids[key], ts_ms, self._decode(key, value))
                 for key, ts_ms, value in q.newest_of_each(conn, keys)
             }
 
