@@ -6,8 +6,9 @@ the middle one, whenever the objects waiting to join it are a quarter of those
 already there: while the heap grows, as at a large building's first start
 (50,000 points reporting within seconds, each with its state, history plan and
 rollup window), that is a walk of the whole heap every few seconds.
-``benchmarks/ingest.py`` at 50,000 points x 20 samples spent about a tenth of
-its time there.
+``benchmarks/ingest.py`` at 50,000 points x 20 samples: 18 full collections
+took 1.6 s while the end-to-end run took 13 s, and with the collector off the
+end-to-end rate was 26 % higher (one run each).
 
 :func:`tune` does two things once start-up is over:
 
@@ -17,8 +18,9 @@ its time there.
 * The oldest generation is collected after :data:`FULL_COLLECTION_EVERY`
   middle collections instead of ten (at the ingest rates of the benchmark, every
   few minutes instead of every few seconds). Unreachable cycles that reach it
-  wait longer to be freed; OpenCrate's own objects rarely form cycles, and the
-  soak run (``benchmarks/soak.py``) shows whether memory stays flat.
+  wait longer to be freed. ``benchmarks/soak.py`` (``opencrate serve --demo``
+  with 20,000 samples/s and reads, 3 x 90 s) measured with it: RSS grows 14 MB
+  in the first 30-40 s and then stays flat at 117 MB.
 
 Process-wide, so only the process's owner applies it: ``opencrate serve`` when
 every start level is reached, and the benchmarks that measure it. Never at
